@@ -1,0 +1,1 @@
+"""qhall counter: the staff client at each window."""

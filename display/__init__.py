@@ -1,0 +1,1 @@
+"""qhall display: lobby board, counter display, rating pad and voice announcer."""

@@ -1,0 +1,1 @@
+"""qhall kiosk: the touchscreen ticket machine and its thermal printing."""

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# qhall: set everything up, then run the main job or the test suite.
+#
+#   ./run.sh demo [ARGS...]   set up, then `qhall demo ARGS...`
+#   ./run.sh test [ARGS...]   set up, then the whole test suite (pytest ARGS...)
+#   ./run.sh setup            set up only
+#
+# Set-up is idempotent: Debian/Ubuntu packages that are missing are installed
+# when run as root (otherwise the exact apt-get line is printed and we stop),
+# a virtual environment is made in .venv and the project is installed into it.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(
+  python3-venv
+  fonts-wqy-microhei            # CJK font for screens and printed tickets
+  espeak-ng                     # speech for announcements (pyttsx3)
+  sox                           # audio checks in tests
+  pulseaudio pulseaudio-utils   # null sink for the audio end-to-end test
+  xvfb                          # real windows for screenshots
+  chromium                      # web board test
+  postgresql                    # throwaway clusters in store tests
+  libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libglib2.0-0
+  libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0
+  libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0
+  libpulse0 libasound2
+)
+
+need_apt() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    if [[ $(id -u) -eq 0 ]]; then
+      echo "run.sh: installing system packages: ${missing[*]}"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    else
+      echo "run.sh: missing system packages. Run this, then run.sh again:" >&2
+      echo "  sudo apt-get install -y ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+}
+
+pick_python() {
+  for py in "${QHALL_PYTHON:-}" python3.11 python3.12 python3; do
+    [[ -n "$py" ]] || continue
+    if command -v "$py" >/dev/null 2>&1 &&
+       "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$py"; return
+    fi
+  done
+  echo "run.sh: Python >= 3.11 is needed" >&2; exit 1
+}
+
+setup() {
+  if command -v dpkg-query >/dev/null 2>&1; then need_apt; fi
+  if [[ ! -x .venv/bin/python ]]; then
+    "$(pick_python)" -m venv .venv
+  fi
+  local stamp=.venv/.qhall-installed
+  if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[test]'
+    touch "$stamp"
+  fi
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  setup) setup ;;
+  demo)  setup; exec .venv/bin/qhall demo "$@" ;;
+  test)  setup; exec .venv/bin/python -m pytest "$@" ;;
+  *) echo "usage: ./run.sh demo|test|setup [ARGS...]" >&2; exit 2 ;;
+esac

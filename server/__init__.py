@@ -1,0 +1,1 @@
+"""qhall dispatch server: core, store, wire protocol, I/O, configuration and CLI."""
