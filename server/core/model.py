@@ -1,0 +1,64 @@
+"""The core's data: tickets and events.
+
+These are plain dataclasses shared by the core (which changes them), the
+store (which persists them) and the server (which puts them on the wire).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["STATUSES", "PRIORITIES", "Ticket", "Event"]
+
+STATUSES = ("waiting", "called", "serving", "done", "no_show", "cancelled")
+PRIORITIES = ("normal", "priority", "appointment")
+
+
+@dataclass
+class Ticket:
+    """One ticket of one day. ``version`` rises by 1 on every change."""
+
+    id: str
+    number: str  # "A001": service prefix + at least 3 digits
+    service: str  # service id; changes on transfer, the number does not
+    status: str = "waiting"
+    priority: str = "normal"
+    issued_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    day: dt.date = field(default_factory=dt.date.today)  # the hall-local day
+    seqno: int = 0  # the numeric part of ``number``
+    counter: int | None = None  # counter serving / that last called it
+    target_counter: int | None = None  # transferred to this counter only
+    rank: tuple[int, float] = (1, 0.0)  # queue order key within its group
+    called_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    calls: int = 0
+    check: str = ""  # short public code for /t/<check>
+    slot_start: dt.datetime | None = None  # appointments: slot start
+    staff: str | None = None  # staff id who served (for reports)
+    rating: int | None = None
+    version: int = 1
+
+    def copy(self) -> Ticket:
+        return copy.copy(self)
+
+
+@dataclass
+class Event:
+    """One state change: PROTOCOL event ``name`` and ``data``.
+
+    ``ticket`` is a copy of the ticket after the change and ``prev_version``
+    the version it had before (None for a new ticket); the store uses them
+    for its optimistic-concurrency check. ``seq`` and ``at`` are set when the
+    store has committed the event.
+    """
+
+    name: str
+    data: dict[str, Any]
+    ticket: Ticket | None = None
+    prev_version: int | None = None
+    seq: int | None = None
+    at: dt.datetime | None = None

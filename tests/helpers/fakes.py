@@ -1,0 +1,97 @@
+"""Shared stubs for tests: FakeLink, FakeClock, FakePrinter.
+
+FakeLink mirrors ``server.link.Link`` (see docs/ARCHITECTURE.md): the same
+signals and ``request()`` returning a reply object with ``done``. Tests push
+server messages in with ``welcome()``/``push_event()`` and answer requests
+with ``answer()``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+
+class FakeReply(QObject):
+    done = Signal(dict)
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        super().__init__()
+        self.message = message
+        self.result: dict[str, Any] | None = None
+
+    def finish(self, reply: dict[str, Any]) -> None:
+        self.result = reply
+        self.done.emit(reply)
+
+
+class FakeLink(QObject):
+    welcomed = Signal(dict)
+    event = Signal(dict)
+    status = Signal(str)
+    refused = Signal(dict)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[FakeReply] = []
+        self.last_seq: int | None = None
+        self.state = "offline"
+        self.opened = False
+
+    # the Link API -----------------------------------------------------
+    def open(self) -> None:
+        self.opened = True
+        self.set_status("connecting")
+
+    def close(self) -> None:
+        self.opened = False
+        self.set_status("offline")
+
+    def request(self, type: str, **fields: Any) -> FakeReply:
+        reply = FakeReply({"type": type, "id": f"r{len(self.sent) + 1}", **fields})
+        self.sent.append(reply)
+        return reply
+
+    # test controls ----------------------------------------------------
+    def set_status(self, state: str) -> None:
+        self.state = state
+        self.status.emit(state)
+
+    def welcome(self, message: dict[str, Any]) -> None:
+        self.last_seq = message.get("seq")
+        self.set_status("online")
+        self.welcomed.emit(message)
+
+    def push_event(self, name: str, data: dict[str, Any], seq: int | None = None) -> dict:
+        self.last_seq = seq if seq is not None else (self.last_seq or 0) + 1
+        message = {"type": "event", "seq": self.last_seq, "name": name,
+                   "at": "2026-11-26T09:00:00+08:00", "data": data}
+        self.event.emit(message)
+        return message
+
+    def answer(self, reply: FakeReply, ok: bool = True, **fields: Any) -> None:
+        base = {"type": "ok" if ok else "error", "re": reply.message["id"]}
+        reply.finish({**base, **fields})
+
+    def pending(self, type: str | None = None) -> list[FakeReply]:
+        return [r for r in self.sent if r.result is None
+                and (type is None or r.message["type"] == type)]
+
+
+class FakeClock:
+    """A clock you move by hand: ``clock()`` returns an aware datetime."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self.now = start or dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)  # 09:00 Shanghai
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> dt.datetime:
+        self.now += dt.timedelta(seconds=seconds)
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now.timestamp()
