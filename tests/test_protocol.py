@@ -1,0 +1,140 @@
+"""The pure protocol module: decoding, hello, request validation."""
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server import protocol
+from server.protocol import ProtocolError
+
+
+def _err(fn, *args):
+    with pytest.raises(ProtocolError) as info:
+        fn(*args)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (b"\xff\xfe", "frame is not valid UTF-8"),
+        ("{not json", "frame is not valid JSON"),
+        ("[1, 2]", "a message must be a JSON object"),
+        ('"hello"', "a message must be a JSON object"),
+        ("x" * (64 * 1024 + 1), "frame larger than 64 KiB"),
+        ("[" * 100000, "frame larger than 64 KiB"),
+        ("[" * 60000, "frame is not valid JSON"),
+    ],
+)
+def test_decode_rejects(frame, message):
+    exc = _err(protocol.decode, frame)
+    assert (exc.code, exc.message, exc.re) == ("bad_request", message, None)
+
+
+def test_decode_accepts_utf8_bytes():
+    assert protocol.decode('{"type":"ping","id":"1","x":"窗口"}'.encode()) == {
+        "type": "ping", "id": "1", "x": "窗口"}
+
+
+@pytest.mark.parametrize(
+    ("hello", "code", "message"),
+    [
+        ({"type": "issue", "id": "h"}, "bad_request", "the first message must be 'hello'"),
+        ({"type": "hello"}, "bad_request", "hello needs an 'id' string (1-128 chars)"),
+        ({"type": "hello", "id": "h", "device": "k", "token": "t"}, "bad_request",
+         "hello needs an integer 'protocol'"),
+        ({"type": "hello", "id": "h", "protocol": 2, "device": "k", "token": "t"},
+         "unsupported_protocol", "protocol 2 is not supported; this server speaks 1"),
+        ({"type": "hello", "id": "h", "protocol": 1, "token": "t"}, "bad_request",
+         "hello needs a non-empty string 'device'"),
+        ({"type": "hello", "id": "h", "protocol": 1, "device": "k", "token": ""},
+         "bad_request", "hello needs a non-empty string 'token'"),
+        ({"type": "hello", "id": "h", "protocol": 1, "device": "k", "token": "t",
+          "since": -1}, "bad_request", "'since' must be null or a seq number >= 0"),
+        ({"type": "hello", "id": "h", "protocol": True, "device": "k", "token": "t"},
+         "bad_request", "hello needs an integer 'protocol'"),
+    ],
+)
+def test_hello_errors(hello, code, message):
+    exc = _err(protocol.parse_hello, hello)
+    assert (exc.code, exc.message) == (code, message)
+
+
+def test_hello_ok():
+    hello = protocol.parse_hello(
+        {"type": "hello", "id": "h1", "protocol": 1, "device": "kiosk-1", "token": "s"})
+    assert hello["since"] is None
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"id": "1"}, "a message needs a string 'type'"),
+        ({"type": "issue"}, "a request needs an 'id' string (1-128 chars)"),
+        ({"type": "issue", "id": ""}, "a request needs an 'id' string (1-128 chars)"),
+        ({"type": "issue", "id": "x" * 129}, "a request needs an 'id' string (1-128 chars)"),
+        ({"type": "fly", "id": "1"}, "unknown message type 'fly'"),
+        ({"type": "issue", "id": "1"}, "missing field 'service'"),
+        ({"type": "issue", "id": "1", "service": 7}, "field 'service' must be a string"),
+        ({"type": "issue", "id": "1", "service": " "}, "field 'service' must not be empty"),
+        ({"type": "issue", "id": "1", "service": "gjj", "priority": "vip"},
+         "field 'priority' must be one of: normal, priority"),
+        ({"type": "rate", "id": "1", "ticket": "t", "score": 6}, "field 'score' must be at most 5"),
+        ({"type": "rate", "id": "1", "ticket": "t", "score": True},
+         "field 'score' must be an integer"),
+        ({"type": "rate", "id": "1", "ticket": "t", "score": 2.5},
+         "field 'score' must be an integer"),
+        ({"type": "transfer", "id": "1", "counter": 0}, "field 'counter' must be at least 1"),
+        ({"type": "login", "id": "1", "staff": "s", "pin": "p" * 129},
+         "field 'pin' is longer than 128 characters"),
+    ],
+)
+def test_request_errors(message, error):
+    exc = _err(protocol.parse_request, message)
+    assert exc.code == "bad_request"
+    assert exc.message == error
+    rid = message.get("id")
+    expected_re = rid if isinstance(rid, str) and 0 < len(rid) <= 128 else None
+    assert exc.re == expected_re
+
+
+def test_request_ok_ignores_unknown_fields():
+    kind, rid, spec = protocol.parse_request(
+        {"type": "issue", "id": "r1", "service": "gjj", "extra": {"a": 1}})
+    assert (kind, rid, spec.roles, spec.mutating) == ("issue", "r1", ("kiosk",), True)
+
+
+def test_roles_cover_the_contract():
+    r = protocol.REQUESTS
+    assert r["issue"].roles == ("kiosk",)
+    assert r["check_in"].roles == ("kiosk",)
+    for kind in ("call_next", "call", "recall", "start", "complete", "no_show", "transfer",
+                 "pause", "resume", "queue", "logout"):
+        assert r[kind].roles == ("counter",) and r[kind].needs_staff, kind
+    assert r["login"].roles == ("counter",) and not r["login"].needs_staff
+    assert r["rate"].roles == ("evaluator",)
+    # a display only listens (and may report its own faults)
+    allowed = {"ping", "report_fault", "clear_fault"}
+    assert not any("display" in spec.roles for k, spec in r.items() if k not in allowed)
+
+
+def test_encode_is_compact_utf8():
+    text = protocol.encode(protocol.event(3, "ticket.called", "t", {"counter_name": "3号窗口"}))
+    assert "3号窗口" in text and ", " not in text
+    assert json.loads(text)["seq"] == 3
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c,
+                                                                          max_size=4),
+                    max_leaves=20))
+def test_any_json_is_refused_cleanly_or_accepted(value):
+    """Whatever JSON arrives, parsing gives a request or a bad_request, never a crash."""
+    frame = json.dumps(value)
+    try:
+        message = protocol.decode(frame)
+        protocol.parse_request(message)
+    except ProtocolError as exc:
+        assert exc.code == "bad_request"
