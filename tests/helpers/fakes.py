@@ -95,3 +95,57 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return self.now.timestamp()
+
+
+class FakePrinter:
+    """Stands in for ``kiosk.printer.TicketPrinter``: records what it prints.
+
+    ``printed`` holds a copy of every image printed. ``fail(kind)`` makes
+    every following ``print_ticket`` raise ``PrinterError(kind, ...)`` (or
+    only the next ``times`` ones) until ``recover()``; ``status()`` then
+    reports the matching state ("offline", "paper_out"; "unknown" for "io").
+    """
+
+    def __init__(self, state: str = "ok") -> None:
+        from kiosk.printer import STATUSES, PrinterSpec
+
+        if state not in STATUSES:
+            raise ValueError(f"state must be one of {STATUSES}, got {state!r}")
+        self.spec = PrinterSpec("preview", path="<fake>")
+        self.state = state
+        self.printed: list[Any] = []
+        self.attempts = 0
+        self._fail_kind: str | None = None
+        self._fail_message = ""
+        self._fail_left: int | None = None
+
+    def fail(self, kind: str = "offline", message: str = "", times: int | None = None) -> None:
+        from kiosk.printer import ERROR_KINDS
+
+        if kind not in ERROR_KINDS:
+            raise ValueError(f"kind must be one of {ERROR_KINDS}, got {kind!r}")
+        self._fail_kind = kind
+        self._fail_message = message or f"fake printer {kind}"
+        self._fail_left = times
+
+    def recover(self) -> None:
+        self._fail_kind = None
+        self._fail_left = None
+
+    def print_ticket(self, image: Any) -> None:
+        from kiosk.printer import PrinterError
+
+        self.attempts += 1
+        if self._fail_kind is not None:
+            kind = self._fail_kind
+            if self._fail_left is not None:
+                self._fail_left -= 1
+                if self._fail_left <= 0:
+                    self.recover()
+            raise PrinterError(kind, self._fail_message)
+        self.printed.append(image.copy() if hasattr(image, "copy") else image)
+
+    def status(self) -> str:
+        if self._fail_kind is not None:
+            return "unknown" if self._fail_kind == "io" else self._fail_kind
+        return self.state
