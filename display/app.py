@@ -1,0 +1,232 @@
+"""``qhall display``: the lobby board, or with ``--counter N`` a counter display.
+
+Wiring only: the link's messages go into a :class:`display.state.BoardState`,
+the view re-renders from it, and every call (replayed ones included, in
+order) goes to the voice announcer unless ``--mute``. The lobby board speaks;
+a counter display stays silent (the board speaks for the hall, and two
+speakers saying the same call would overlap).
+
+Defaults connect the demo hall's board: ``ws://127.0.0.1:8765/ws``, device
+``board-1``, token ``demo-board-1`` (any device ``D`` defaults to the demo
+token ``demo-D``); give a real token with ``--token-file``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_SERVER",
+    "DEFAULT_DEVICE",
+    "RENDER_MS",
+    "DisplayController",
+    "demo_token",
+    "read_token",
+    "configure",
+    "run",
+]
+
+DEFAULT_SERVER = "ws://127.0.0.1:8765/ws"
+DEFAULT_DEVICE = "board-1"
+#: re-render period: the clock ticks and the newest call flashes
+RENDER_MS = 250
+
+log = logging.getLogger("qhall.display")
+
+#: announce(ticket_number, counter_number, counter_name, recall)
+AnnounceFn = Callable[[str, int, str, bool], Any]
+
+
+def demo_token(device: str) -> str:
+    """The demo hall's token for ``device``: ``demo-<device>``."""
+    return f"demo-{device}"
+
+
+def read_token(path: str | Path) -> str:
+    """Read a device token from a file (first line, whitespace stripped).
+
+    Raises:
+        ValueError: the file is missing, unreadable or empty.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read token file {path}: {exc.strerror or exc}") from exc
+    token = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if not token:
+        raise ValueError(f"token file {path} is empty")
+    return token
+
+
+class DisplayController:
+    """Connects a link, a BoardState, a view and an optional announcer.
+
+    Args:
+        link: a ``server.link.Link`` (or ``FakeLink``) with ``welcomed``,
+            ``event``, ``status``, ``refused`` signals.
+        state: the state the view shows.
+        view: a widget with ``render(state)``.
+        announce: called once per applied call, in order; None = silent.
+        render_ms: re-render period for the clock and the flash (0 = no timer).
+    """
+
+    def __init__(self, link: Any, state: Any, view: Any,
+                 announce: AnnounceFn | None = None, render_ms: int = RENDER_MS) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.link, self.state, self.view, self.announce = link, state, view, announce
+        self.refusal: dict[str, Any] | None = None
+        self.errors: list[str] = []
+        link.welcomed.connect(self.on_welcome)
+        link.event.connect(self.on_event)
+        link.status.connect(self.on_status)
+        link.refused.connect(self.on_refused)
+        self.timer = QTimer()
+        self.timer.setInterval(render_ms or 1000)
+        self.timer.timeout.connect(self.render)
+        if render_ms:
+            self.timer.start()
+        self.render()
+
+    def render(self) -> None:
+        self.view.render(self.state)
+
+    def on_welcome(self, message: dict) -> None:
+        from display.state import StateError
+
+        try:
+            self.state.apply_welcome(message)
+        except StateError as exc:
+            self._bad(str(exc))
+        self.render()
+
+    def on_event(self, message: dict) -> None:
+        from display.state import StateError
+
+        try:
+            call = self.state.apply_event(message)
+        except StateError as exc:
+            # One bad event must not take the board down; log and go on.
+            self._bad(str(exc))
+            return
+        if call is not None and self.announce is not None:
+            try:
+                self.announce(call.number, call.counter, call.counter_name, call.recall)
+            except Exception:  # the board keeps showing calls even if audio fails
+                log.exception("announcement of %s failed", call.number)
+        self.render()
+
+    def on_status(self, status: str) -> None:
+        self.state.set_status(status)
+        self.render()
+
+    def on_refused(self, message: dict) -> None:
+        self.refusal = message
+        self.state.set_status("offline")
+        log.error("server refused this display: %s %s",
+                  message.get("code"), message.get("message", ""))
+        self.render()
+
+    def _bad(self, text: str) -> None:
+        self.errors.append(text)
+        log.warning("ignored a bad server message: %s", text)
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+
+def _announcer(args: argparse.Namespace) -> AnnounceFn | None:
+    """The voice announcer's ``announce``, or None when muted/unavailable."""
+    if args.mute:
+        return None
+    try:
+        from display import announcer as announcer_mod
+        from display import player as player_mod
+        from display import voice as voice_mod
+    except ImportError as exc:  # pragma: no cover - depends on the build
+        log.warning("voice announcements unavailable (%s); running silent", exc)
+        return None
+    try:
+        announcer = announcer_mod.Announcer(
+            player=player_mod.default_player(),
+            render=voice_mod.render_cached,
+            clock=__import__("time").monotonic,
+            repeat=args.repeat,
+            max_backlog=args.max_backlog,
+        )
+    except Exception as exc:  # no audio device, no TTS engine: still show calls
+        log.warning("voice announcements unavailable (%s); running silent", exc)
+        return None
+    return announcer.announce
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add ``qhall display`` options."""
+    parser.add_argument("--server", default=DEFAULT_SERVER, metavar="URL",
+                        help=f"dispatch server websocket URL (default {DEFAULT_SERVER})")
+    parser.add_argument("--device", default=None, metavar="ID",
+                        help=f"this display's device id (default {DEFAULT_DEVICE}, "
+                             "or display-N with --counter N)")
+    parser.add_argument("--token-file", default=None, metavar="F",
+                        help="file holding the device token (default: the demo token demo-ID)")
+    parser.add_argument("--counter", type=int, default=None, metavar="N",
+                        help="show the small display of counter N instead of the lobby board")
+    parser.add_argument("--fullscreen", action="store_true", help="run full screen")
+    parser.add_argument("--mute", action="store_true", help="no voice announcements")
+    parser.add_argument("--notice", default=None, metavar="TEXT",
+                        help="scrolling notice (default: the hall's notice)")
+    parser.add_argument("--repeat", type=int, default=2, metavar="N",
+                        help="say each call N times (default 2)")
+    parser.add_argument("--max-backlog", type=int, default=6, metavar="N",
+                        help="announcements queued at most; older ones are dropped (default 6)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the display until its window is closed."""
+    if args.counter is not None and args.counter < 1:
+        print("qhall display: --counter must be a positive counter number", file=sys.stderr)
+        return 2
+    device = args.device or (DEFAULT_DEVICE if args.counter is None
+                             else f"display-{args.counter}")
+    try:
+        token = read_token(args.token_file) if args.token_file else demo_token(device)
+    except ValueError as exc:
+        print(f"qhall display: {exc}", file=sys.stderr)
+        return 2
+
+    from PySide6.QtWidgets import QApplication
+
+    from display.state import BoardState
+    from display.view import BoardView, CounterView
+    from server.link import Link
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    state = BoardState(lambda: dt.datetime.now(dt.UTC), counter=args.counter,
+                       notice=args.notice)
+    view = CounterView() if args.counter is not None else BoardView()
+    link = Link(args.server, device, token)
+    # The counter display stays silent: the lobby board speaks for the hall.
+    announce = _announcer(args) if args.counter is None else None
+    controller = DisplayController(link, state, view, announce)
+    if isinstance(view, BoardView):
+        view.notice.start()
+    if args.fullscreen:
+        view.showFullScreen()
+    else:
+        view.show()
+    link.open()
+    code = app.exec()
+    controller.stop()
+    link.close()
+    if controller.refusal is not None:
+        print(f"qhall display: refused by the server: {controller.refusal.get('code')} "
+              f"{controller.refusal.get('message', '')}", file=sys.stderr)
+        return 1
+    return int(code)

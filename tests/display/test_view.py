@@ -1,0 +1,225 @@
+"""Board and counter display widgets, and the app wiring over a FakeLink."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QLabel, QWidget
+
+from display import app as display_app
+from display.state import BoardState
+from display.view import AMBER, WHITE, BoardView, CounterView
+from tests.display.sample import called, event, welcome
+from tests.helpers.fakes import FakeClock, FakeLink
+
+pytestmark = pytest.mark.gui
+
+SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
+RECENT = [("C020", 7), ("A010", 2), ("B003", 12), ("A011", 5), ("D007", 9),
+          ("A009", 1), ("B002", 8), ("E001", 14), ("C019", 6), ("A008", 4)]
+
+
+def texts(widget: QWidget) -> list[str]:
+    return [label.text() for label in widget.findChildren(QLabel) if label.text()]
+
+
+def label(widget: QWidget, name: str) -> QLabel:
+    found = widget.findChild(QLabel, name)
+    assert found is not None, name
+    return found
+
+
+def save(widget: QWidget, name: str, tmp_path: Path) -> Path:
+    """Grab the widget; into docs/screens when QHALL_SCREENSHOTS=1."""
+    target = SCREENS if os.environ.get("QHALL_SCREENSHOTS") == "1" else tmp_path
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / name
+    assert widget.grab().save(str(path))
+    return path
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def test_board_shows_newest_recent_and_waiting(qtbot, clock, tmp_path):
+    state = BoardState(clock)
+    state.apply_welcome(welcome(RECENT))
+    state.set_status("online")
+    state.apply_event(called("A012", 3, seq=101))
+    view = BoardView()
+    qtbot.add_widget(view)
+    view.resize(1920, 1080)
+    view.show()
+    view.render(state)
+    assert label(view, "newest-number").text() == "A012"
+    assert label(view, "newest-counter").text() == "3号窗口"
+    assert "请 A012 号到 3 号窗口办理" in texts(view)
+    shown = texts(view)
+    for number, _ in RECENT:  # all ten previous calls are on the grid
+        assert number in shown
+    assert label(view, "recent-number-0").text() == "C020"
+    assert label(view, "recent-counter-0").text() == "→ 7号窗口"
+    assert label(view, "waiting-count-tax").text() == "35"
+    assert label(view, "waiting-total").text() == str(12 + 35 + 4 + 7 + 2)
+    assert label(view, "clock").text() == "2026-11-26 周四 09:00:00"
+    assert not label(view, "status").isVisible()  # online: only the dot
+    assert view.notice.text().startswith("通知：")
+    # It fits a 1080p screen and no text is under 40 px there.
+    assert view.minimumSizeHint().height() <= 1080
+    assert view.size().width() == 1920 and view.size().height() == 1080
+    smallest = min(lbl.font().pixelSize() for lbl in view.findChildren(QLabel))
+    assert smallest >= 40
+    path = save(view, "board.png", tmp_path)
+    assert path.stat().st_size > 10_000
+
+
+def test_board_flashes_then_settles(qtbot, clock):
+    state = BoardState(clock)
+    state.apply_welcome(welcome())
+    view = BoardView()
+    qtbot.add_widget(view)
+    state.apply_event(called("A012", 3, seq=101))
+    colours = set()
+    for _ in range(6):
+        view.render(state)
+        colours.add(label(view, "newest-number").styleSheet())
+        clock.advance(0.5)
+    assert any(AMBER in c for c in colours) and any(WHITE in c for c in colours)
+    clock.advance(10)
+    view.render(state)
+    assert AMBER in label(view, "newest-number").styleSheet()
+    assert WHITE in label(view, "newest-counter").styleSheet()
+
+
+def test_board_without_calls_and_offline(qtbot, clock):
+    state = BoardState(clock)
+    state.apply_welcome(welcome())
+    state.set_status("offline")
+    view = BoardView()
+    qtbot.add_widget(view)
+    view.show()
+    view.render(state)
+    assert label(view, "newest-number").text() == ""
+    assert "欢迎光临，请取号等候" in texts(view)
+    assert label(view, "status").isVisible()
+    assert "连接中断" in label(view, "status").text()
+
+
+def test_board_scales_down(qtbot, clock):
+    state = BoardState(clock)
+    state.apply_welcome(welcome(RECENT))
+    view = BoardView()
+    qtbot.add_widget(view)
+    view.show()
+    view.resize(960, 540)
+    qtbot.waitUntil(lambda: view.scale == 0.5)
+    view.render(state)
+    assert label(view, "newest-line").font().pixelSize() == 36
+
+
+def test_counter_display_modes(qtbot, clock, tmp_path):
+    state = BoardState(clock, counter=3)
+    state.apply_welcome(welcome())
+    state.set_status("online")
+    view = CounterView()
+    qtbot.add_widget(view)
+    view.resize(800, 480)
+    view.show()
+    view.render(state)
+    assert label(view, "counter-number").text() == "欢迎"
+    assert "Welcome" in texts(view)
+    save(view, "counter-display-idle.png", tmp_path)
+
+    state.apply_event(called("A012", 3, seq=101))
+    clock.advance(6)
+    view.render(state)
+    assert label(view, "counter-name").text() == "3号窗口"
+    assert label(view, "counter-number").text() == "A012"
+    assert "请 A012 号办理" in texts(view)
+    assert view.size().height() == 480
+    save(view, "counter-display.png", tmp_path)
+
+    state.apply_event(event("counter.paused", 102, counter=3))
+    view.render(state)
+    assert label(view, "counter-number").text() == "暂停服务"
+    assert "Paused" in texts(view)
+    assert AMBER in label(view, "counter-line").styleSheet()
+    save(view, "counter-display-paused.png", tmp_path)
+
+
+def test_app_wiring_over_fake_link(qtbot, clock):
+    link = FakeLink()
+    state = BoardState(clock)
+    view = BoardView()
+    qtbot.add_widget(view)
+    spoken: list[tuple] = []
+    controller = display_app.DisplayController(
+        link, state, view, announce=lambda *args: spoken.append(args), render_ms=0)
+    link.open()
+    assert state.status == "connecting"
+    link.welcome(welcome([("A011", 5)]))
+    assert state.status == "online"
+    assert label(view, "newest-number").text() == "A011"
+    link.event.emit(called("A012", 3, seq=101))
+    assert label(view, "newest-number").text() == "A012"
+    link.event.emit(called("A012", 3, seq=102, recall=True))
+    assert spoken == [("A012", 3, "3号窗口", False), ("A012", 3, "3号窗口", True)]
+    # A bad event is logged and skipped; the board carries on.
+    link.event.emit(event("queue.changed", 103, service="gjj"))
+    assert controller.errors and "queue.changed" in controller.errors[0]
+    link.event.emit(event("queue.changed", 104, service="gjj", waiting=3))
+    assert label(view, "waiting-count-gjj").text() == "3"
+    # Reconnect: new welcome, then the missed calls replayed in order.
+    link.set_status("offline")
+    assert label(view, "status").text() == "连接中断 Offline"
+    link.welcome(welcome([("B005", 8), ("A013", 4), ("A012", 3)], seq=106))
+    link.event.emit(called("A013", 4, seq=105))
+    link.event.emit(called("B005", 8, seq=106))
+    assert spoken[2:] == [("A013", 4, "4号窗口", False), ("B005", 8, "8号窗口", False)]
+    assert label(view, "newest-number").text() == "B005"
+    assert label(view, "recent-number-0").text() == "A013"
+    link.refused.emit({"type": "error", "code": "unauthorized", "message": "bad token"})
+    assert controller.refusal["code"] == "unauthorized"
+    controller.stop()
+
+
+def test_app_wiring_survives_a_failing_announcer(qtbot, clock):
+    link = FakeLink()
+    state = BoardState(clock)
+    view = BoardView()
+    qtbot.add_widget(view)
+
+    def broken(*args):
+        raise RuntimeError("no audio device")
+
+    controller = display_app.DisplayController(link, state, view, announce=broken, render_ms=0)
+    link.welcome(welcome())
+    link.event.emit(called("A012", 3, seq=101))
+    assert label(view, "newest-number").text() == "A012"
+    assert controller.errors == []  # an audio failure is not a bad message
+
+
+def test_cli_options_and_token_file(tmp_path):
+    parser = argparse.ArgumentParser()
+    display_app.configure(parser)
+    args = parser.parse_args([])
+    assert args.server == "ws://127.0.0.1:8765/ws" and not args.mute and args.counter is None
+    args = parser.parse_args(["--counter", "3", "--mute", "--fullscreen", "--notice", "x"])
+    assert (args.counter, args.mute, args.fullscreen, args.notice) == (3, True, True, "x")
+    assert display_app.demo_token("board-1") == "demo-board-1"
+    token = tmp_path / "token"
+    token.write_text("  s3cret \n", encoding="utf-8")
+    assert display_app.read_token(token) == "s3cret"
+    (tmp_path / "empty").write_text("\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="empty"):
+        display_app.read_token(tmp_path / "empty")
+    with pytest.raises(ValueError, match="cannot read token file"):
+        display_app.read_token(tmp_path / "missing")
+    bad = parser.parse_args(["--token-file", str(tmp_path / "missing")])
+    assert display_app.run(bad) == 2
+    assert display_app.run(parser.parse_args(["--counter", "0"])) == 2
