@@ -1,0 +1,721 @@
+"""The counter client's state: plain Python, no Qt.
+
+:class:`CounterState` applies what the server says (the welcome snapshot,
+events, replies to our requests) and turns the staff's intents into
+requests. It decides which actions are legal right now, so the view can
+enable exactly those buttons, and it says why the others are not.
+
+The server's answer is the truth: this module never guesses a ticket into
+a state the server did not report. Legality here is only a filter so a
+button that would certainly fail is not offered; a ``conflict`` reply still
+wins, refreshes the waiting list and is shown to the staff member.
+
+Usage (what ``counter/app.py`` does)::
+
+    state = CounterState()
+    state.apply_welcome(welcome)            # after each (re)connect
+    req = state.intent("call_next")         # raises NotLegal if it is not
+    reply = link.request(req.type, **req.fields)
+    ...
+    state.apply_reply(req, reply_message)
+    state.apply_event(event_message)
+    if state.take_queue_refresh(): link.request("queue")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from counter.keys import ACTIONS
+
+__all__ = [
+    "ACTIONS", "ACTIVE", "RULES", "ERROR_TEXT", "Request", "Message", "Figures",
+    "NotLegal", "CounterState", "format_duration", "parse_time",
+]
+
+#: Ticket statuses in which a ticket is "at" a counter.
+ACTIVE = ("called", "serving")
+
+#: Which status of the current ticket each ticket action needs (the core's
+#: transition table as a client sees it). ``None``: needs *no* current ticket.
+RULES: dict[str, tuple[str, ...] | None] = {
+    "call_next": None,
+    "call": None,
+    "recall": ("called",),
+    "start": ("called",),
+    "complete": ("called", "serving"),
+    "no_show": ("called",),
+    "transfer": ("called", "serving"),
+}
+
+#: What an error code means to the staff member (Chinese first, English second).
+ERROR_TEXT: dict[str, str] = {
+    "queue_empty": "当前没有等候的号  No one is waiting",
+    "conflict": "操作冲突，已刷新  Conflict: the view was refreshed",
+    "unauthorized": "工号或密码错误  Wrong staff id or PIN",
+    "rate_limited": "尝试次数过多，请稍后再试  Too many attempts, try again later",
+    "not_found": "未找到该号或业务  Not found",
+    "closed": "该业务当前不办理  The service is closed now",
+    "forbidden": "本设备无权执行此操作  This device may not do that",
+    "timeout": "服务器无应答，请重试  No answer from the server, try again",
+    "offline": "网络已断开，操作未完成  Offline: the action did not go through",
+    "bad_request": "请求无效  Invalid request",
+    "internal": "服务器内部错误，请联系管理员  Server error, call the administrator",
+}
+
+#: Why an action is not legal, for button tooltips.
+_WHY = {
+    "offline": "网络未连接  Not connected",
+    "login": "请先登录  Log in first",
+    "busy": "正在处理上一个操作  Waiting for the server",
+    "paused": "窗口暂停中  The counter is paused",
+    "closed": "窗口未开放  The counter is closed",
+    "has_ticket": "请先办结或过号当前号  Finish the current ticket first",
+    "no_ticket": "没有当前号  No current ticket",
+    "empty": "没有等候的号  No one is waiting",
+    "no_target": "没有可转移的目标  Nowhere to transfer to",
+}
+
+_STATUS_TEXT = {
+    "waiting": "等候中  Waiting",
+    "called": "已呼叫  Called",
+    "serving": "办理中  Serving",
+    "done": "已办结  Done",
+    "no_show": "已过号  No-show",
+    "cancelled": "已取消  Cancelled",
+}
+
+
+class NotLegal(Exception):
+    """The action is not legal now; ``str(exc)`` says why (for the staff)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request to send: ``link.request(req.type, **req.fields)``."""
+
+    type: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    relogin: bool = False  # a login re-sent by us after a reconnect
+
+
+@dataclass(frozen=True)
+class Message:
+    """A line for the status bar. ``level``: info | ok | warn | error."""
+
+    level: str
+    text: str
+
+
+@dataclass
+class Figures:
+    """Today's figures for one counter or one staff member."""
+
+    served: int = 0
+    no_shows: int = 0
+    service_s_total: float = 0.0
+    timed: int = 0  # served tickets whose service time is known
+
+    @property
+    def avg_service_s(self) -> float | None:
+        return self.service_s_total / self.timed if self.timed else None
+
+    def summary(self) -> str:
+        """``已办 23 · 平均 6:40 · 过号 2``."""
+        avg = self.avg_service_s
+        avg_text = format_duration(avg) if avg is not None else "--:--"
+        return f"已办 {self.served} · 平均 {avg_text} · 过号 {self.no_shows}"
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """Parse an ISO 8601 timestamp from the wire; ``None`` if absent or bad."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``m:ss`` (``h:mm:ss`` from one hour); negative clock skew shows 0:00."""
+    if seconds is None:
+        return "--:--"
+    s = max(0, int(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _counter_number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, dict):
+        return _counter_number(value.get("number"))
+    return None
+
+
+def _staff(value: Any) -> dict[str, str] | None:
+    """Normalise a staff member from the wire: ``{id, name}`` or None."""
+    if isinstance(value, dict) and value.get("id"):
+        return {"id": str(value["id"]), "name": str(value.get("name") or value["id"])}
+    if isinstance(value, str) and value:
+        return {"id": value, "name": value}
+    return None
+
+
+class CounterState:
+    """Everything the counter client shows, and the rules for its buttons.
+
+    Args:
+        clock: returns the current aware datetime (injected for tests).
+    """
+
+    def __init__(self, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.connection = "offline"  # connecting | online | offline
+        self.refused: str | None = None  # the device itself was refused
+        self.ever_online = False
+        self.hall_name = ""
+        self.tz: dt.tzinfo = dt.UTC
+        self.counter: int | None = None
+        self.counter_name = ""
+        self.services: dict[str, dict[str, Any]] = {}
+        self.counters: dict[int, dict[str, Any]] = {}
+        self.counter_status = "closed"  # open | paused | closed
+        self.pause_reason = ""
+        self.counter_staff: dict[str, str] | None = None  # who the snapshot says
+        self.staff: dict[str, str] | None = None
+        self.current: dict[str, Any] | None = None
+        self.waiting: list[dict[str, Any]] | None = None  # None: not known yet
+        self._inflight: list[str] = []  # mutating requests awaiting a reply
+        self.message: Message | None = None
+        self.login_error: str | None = None
+        self.figures = Figures()
+        self.staff_figures: dict[str, Figures] = {}
+        self.figures_day: dt.date | None = None
+        self._snapshot_seq = 0
+        self._last_seq = 0
+        self._times: dict[str, dict[str, dt.datetime]] = {}  # ticket id -> called/started
+        self._credentials: tuple[str, str] | None = None
+        self._queue_wanted = False
+        self._relogin_wanted = False
+
+    # ------------------------------------------------------------------
+    # derived facts
+    @property
+    def busy(self) -> str | None:
+        """The oldest mutating request still waiting for its reply, if any."""
+        return self._inflight[0] if self._inflight else None
+
+    @property
+    def logged_in(self) -> bool:
+        return self.staff is not None
+
+    @property
+    def online(self) -> bool:
+        return self.connection == "online"
+
+    @property
+    def my_services(self) -> tuple[str, ...]:
+        info = self.counters.get(self.counter or -1, {})
+        return tuple(info.get("services", ()))
+
+    def service_name(self, service_id: str) -> str:
+        svc = self.services.get(service_id)
+        return str(svc.get("name") or service_id) if svc else service_id
+
+    def status_text(self, status: str) -> str:
+        return _STATUS_TEXT.get(status, status)
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def waited_s(self, ticket: dict[str, Any]) -> float | None:
+        """How long the citizen has waited: issue to (last) call, or to now."""
+        issued = parse_time(ticket.get("issued_at"))
+        if issued is None:
+            return None
+        called = (parse_time(ticket.get("called_at"))
+                  or self._times.get(str(ticket.get("id")), {}).get("called"))
+        end = called if called is not None and ticket.get("status") in ACTIVE else self.now()
+        return (end - issued).total_seconds()
+
+    def serving_s(self) -> float | None:
+        """How long the current ticket has been served (None unless serving)."""
+        t = self.current
+        if not t or t.get("status") != "serving":
+            return None
+        started = (parse_time(t.get("started_at"))
+                   or self._times.get(str(t.get("id")), {}).get("started"))
+        return None if started is None else (self.now() - started).total_seconds()
+
+    def staff_today(self) -> Figures:
+        """Today's figures of the logged-in staff member (zero when logged out)."""
+        if not self.staff:
+            return Figures()
+        return self.staff_figures.get(self.staff["id"], Figures())
+
+    def transfer_targets(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(services, counters) the current ticket may be transferred to.
+
+        Every service of the hall but the ticket's own, and every other
+        counter (a counter that is closed still gets it: it waits there).
+        """
+        own = (self.current or {}).get("service")
+        services = [s for sid, s in self.services.items() if sid != own]
+        counters = [c for n, c in sorted(self.counters.items()) if n != self.counter]
+        return services, counters
+
+    def find_waiting(self, number_or_id: str) -> dict[str, Any] | None:
+        """The waiting ticket with this number (case-insensitive) or id."""
+        key = number_or_id.strip().upper()
+        for t in self.waiting or ():
+            if str(t.get("number", "")).upper() == key or str(t.get("id")) == number_or_id:
+                return t
+        return None
+
+    # ------------------------------------------------------------------
+    # legality
+    def why_not(self, action: str) -> str | None:
+        """Why ``action`` is not legal now, or None when it is."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}")
+        if not self.online:
+            return _WHY["offline"]
+        if not self.logged_in:
+            return _WHY["login"]
+        if self.busy:
+            return _WHY["busy"]
+        active = bool(self.current and self.current.get("status") in ACTIVE)
+        if action == "pause":
+            # Pause/resume is one toggle key; pausing with a citizen at the
+            # window would strand them, so finish first.
+            if self.counter_status == "paused":
+                return None
+            if self.counter_status != "open":
+                return _WHY["closed"]
+            return _WHY["has_ticket"] if active else None
+        rule = RULES[action]
+        if rule is None:  # call_next / call: a free, open counter
+            if self.counter_status == "paused":
+                return _WHY["paused"]
+            if self.counter_status != "open":
+                return _WHY["closed"]
+            if active:
+                return _WHY["has_ticket"]
+            if self.waiting is not None and not self.waiting:
+                return _WHY["empty"]
+            return None
+        if not active or self.current.get("status") not in rule:  # type: ignore[union-attr]
+            return _WHY["no_ticket"] if not active else (
+                f"当前号状态为{self.status_text(self.current['status'])}，不能执行此操作")
+        if action == "transfer" and not any(self.transfer_targets()):
+            return _WHY["no_target"]
+        return None
+
+    def legal(self, action: str) -> bool:
+        return self.why_not(action) is None
+
+    def can_logout(self) -> bool:
+        """Logout is offered when online, idle, and no citizen is at the window."""
+        active = bool(self.current and self.current.get("status") in ACTIVE)
+        return self.online and self.logged_in and not self.busy and not active
+
+    # ------------------------------------------------------------------
+    # intents -> requests
+    def intent(self, action: str, **fields: Any) -> Request:
+        """Turn a staff action into a request, or raise :class:`NotLegal`.
+
+        ``pause`` becomes ``resume`` when the counter is paused (one key
+        toggles). ``call`` needs ``ticket`` (an id or a number from the
+        waiting list); ``transfer`` needs exactly one of ``service`` or
+        ``counter``; ``pause`` takes an optional ``reason``.
+        """
+        why = self.why_not(action)
+        if why:
+            raise NotLegal(why)
+        if action == "pause":
+            if self.counter_status == "paused":
+                req = Request("resume")
+            else:
+                reason = str(fields.get("reason") or "").strip()
+                req = Request("pause", {"reason": reason} if reason else {})
+        elif action == "call":
+            target = self.find_waiting(str(fields.get("ticket") or ""))
+            if target is None:
+                raise NotLegal(f"等候队列中没有 {fields.get('ticket')!s}  Not in the waiting list")
+            req = Request("call", {"ticket": target["id"]})
+        elif action == "transfer":
+            req = self._transfer_request(fields)
+        else:
+            req = Request(action)
+        self._inflight.append(req.type)
+        self.message = None
+        return req
+
+    def _transfer_request(self, fields: dict[str, Any]) -> Request:
+        service, counter = fields.get("service"), fields.get("counter")
+        if (service is None) == (counter is None):
+            raise NotLegal("请选择一个业务或一个窗口  Choose one service or one counter")
+        services, counters = self.transfer_targets()
+        if service is not None:
+            if service not in {s["id"] for s in services}:
+                raise NotLegal(f"不能转到业务 {service}  Not a transfer target")
+            return Request("transfer", {"service": service})
+        number = _counter_number(counter)
+        if number is None or number not in {c["number"] for c in counters}:
+            raise NotLegal(f"不能转到窗口 {counter}  Not a transfer target")
+        return Request("transfer", {"counter": number})
+
+    def login(self, staff: str, pin: str) -> Request:
+        """The login request; raises :class:`NotLegal` on empty fields or offline."""
+        staff, pin = staff.strip(), pin.strip()
+        if not staff or not pin:
+            raise NotLegal("请输入工号和密码  Enter your staff id and PIN")
+        if not self.online:
+            raise NotLegal(_WHY["offline"])
+        if self.busy:
+            raise NotLegal(_WHY["busy"])
+        self._inflight.append("login")
+        self.login_error = None
+        self._credentials = (staff, pin)
+        return Request("login", {"staff": staff, "pin": pin})
+
+    def logout(self) -> Request:
+        if not self.can_logout():
+            raise NotLegal(_WHY["has_ticket"] if self.logged_in and self.online
+                           and not self.busy else _WHY["busy"] if self.busy else _WHY["offline"])
+        self._inflight.append("logout")
+        return Request("logout")
+
+    def take_queue_refresh(self) -> bool:
+        """True once after something changed the waiting list (debounce in the app)."""
+        wanted, self._queue_wanted = self._queue_wanted, False
+        return wanted and self.online and self.logged_in
+
+    def take_relogin(self) -> Request | None:
+        """After a reconnect, the login to send again (sessions are per connection)."""
+        if not self._relogin_wanted or not self._credentials or not self.online:
+            return None
+        self._relogin_wanted = False
+        staff, pin = self._credentials
+        self._inflight.append("login")
+        return Request("login", {"staff": staff, "pin": pin}, relogin=True)
+
+    # ------------------------------------------------------------------
+    # connection
+    def set_connection(self, status: str) -> None:
+        """Link status: ``connecting`` | ``online`` | ``offline``."""
+        if status not in ("connecting", "online", "offline"):
+            raise ValueError(f"unknown link status {status!r}")
+        self.connection = status
+        if status == "online":
+            self.ever_online = True
+
+    def set_refused(self, message: dict[str, Any]) -> None:
+        """The server refused this device (bad token, old protocol): final."""
+        code = str(message.get("code", ""))
+        detail = str(message.get("message") or code)
+        self.refused = (f"设备被服务器拒绝：{detail}  The server refused this device "
+                        f"({code}); check --device and --token-file")
+        self.connection = "offline"
+
+    # ------------------------------------------------------------------
+    # server -> state
+    def apply_welcome(self, welcome: dict[str, Any]) -> None:
+        """Take the welcome: hall, our counter, and the authoritative snapshot."""
+        hall = welcome.get("hall") or {}
+        self.hall_name = str(hall.get("name", ""))
+        try:
+            self.tz = zoneinfo.ZoneInfo(str(hall.get("timezone") or "UTC"))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            self.tz = dt.UTC
+        self.services = {str(s["id"]): dict(s) for s in hall.get("services", ()) if "id" in s}
+        self.counters = {}
+        for c in hall.get("counters", ()):
+            number = _counter_number(c)
+            if number is not None:
+                self.counters[number] = {**c, "number": number,
+                                         "services": list(c.get("services", ()))}
+        self.counter = _counter_number(welcome.get("counter"))
+        info = self.counters.get(self.counter or -1, {})
+        self.counter_name = str(info.get("name") or
+                                (f"{self.counter}号窗口" if self.counter else ""))
+        snap = welcome.get("snapshot") or {}
+        counters = snap.get("counters") or {}
+        mine = counters.get(str(self.counter)) or counters.get(self.counter) or {}
+        was = self.staff
+        self.counter_status = str(mine.get("state") or "closed")
+        self.pause_reason = str(mine.get("reason") or "")
+        snap_staff = _staff(mine.get("staff"))
+        current = mine.get("current")
+        self.current = dict(current) if isinstance(current, dict) else None
+        if self.current and self.current.get("status") not in ACTIVE:
+            self.current = None
+        self.counter_staff = snap_staff
+        seq = welcome.get("seq")
+        if isinstance(seq, int):
+            # Replays (seq <= this) follow; they only feed today's figures.
+            self._snapshot_seq = seq
+            if not self._last_seq:
+                self._last_seq = seq
+        # A request in flight before the loss stays in flight: the link
+        # resends it with the same id and its reply clears it.
+        self.waiting = None
+        self._queue_wanted = True
+        if was is not None and self._credentials:
+            # We were logged in: keep the main screen and log in again on
+            # this connection (the server's session belongs to the socket).
+            self.staff = was
+            self._relogin_wanted = True
+        else:
+            self.staff = None
+        self._roll_day()
+
+    def apply_event(self, event: dict[str, Any]) -> None:
+        """Apply one event (replays after a reconnect included)."""
+        seq = event.get("seq")
+        replay = False
+        if isinstance(seq, int):
+            if seq <= self._last_seq:
+                return  # seen already (the link should not repeat; be safe)
+            replay = seq <= self._snapshot_seq
+            self._last_seq = seq
+        name = str(event.get("name", ""))
+        data = event.get("data") or {}
+        at = parse_time(event.get("at")) or self.now()
+        ticket = data.get("ticket") if isinstance(data.get("ticket"), dict) else None
+        counter = _counter_number(data.get("counter"))
+        if counter is None and ticket is not None:
+            counter = _counter_number(ticket.get("counter"))
+        self._count(name, data, ticket, counter, at)
+        if replay:
+            # The snapshot is newer than a replayed event: only the figures
+            # learn from it, the state must not go back in time.
+            return
+        if name.startswith("ticket.") and ticket is not None:
+            self._apply_ticket_event(name, ticket, counter, at)
+        elif name.startswith("counter.") and counter == self.counter:
+            self._apply_counter_event(name, data)
+        elif name == "queue.changed" and data.get("service") in self.my_services:
+            self._queue_wanted = True
+
+    def _apply_ticket_event(self, name: str, ticket: dict[str, Any], counter: int | None,
+                            at: dt.datetime) -> None:
+        tid = str(ticket.get("id"))
+        times = self._times.setdefault(tid, {})
+        if name in ("ticket.called", "ticket.recalled"):
+            times["called"] = at
+        elif name == "ticket.started":
+            times["started"] = at
+        mine = counter == self.counter
+        if name in ("ticket.called", "ticket.recalled") and mine:
+            self.current = {**ticket, "status": ticket.get("status") or "called"}
+        elif self.current and str(self.current.get("id")) == tid:
+            self.current = {**self.current, **ticket}
+            if (self.current.get("status") not in ACTIVE
+                    or _counter_number(self.current.get("counter")) not in (None, self.counter)):
+                self.current = None
+        # The waiting list: drop a ticket that left it now (so a double
+        # click cannot aim at it), and ask the server for the new order.
+        if self.waiting is not None and ticket.get("status") != "waiting":
+            self.waiting = [t for t in self.waiting if str(t.get("id")) != tid]
+        if (ticket.get("service") in self.my_services or mine
+                or _counter_number(ticket.get("target_counter")) == self.counter
+                or name == "ticket.transferred"):
+            self._queue_wanted = True
+
+    def _apply_counter_event(self, name: str, data: dict[str, Any]) -> None:
+        if name == "counter.paused":
+            self.counter_status = "paused"
+            self.pause_reason = str(data.get("reason") or "")
+        elif name in ("counter.resumed", "counter.opened"):
+            self.counter_status = "open"
+            self.pause_reason = ""
+            staff = _staff(data.get("staff"))
+            if name == "counter.opened" and staff and self.staff and staff["id"] != \
+                    self.staff["id"]:
+                # Someone else logged in to this counter from another device.
+                self.staff = None
+                self._credentials = None
+        elif name == "counter.closed":
+            self.counter_status = "closed"
+            self.pause_reason = ""
+            if self.busy != "login":
+                self.staff = None
+                self._credentials = None
+                self.current = None
+
+    def apply_reply(self, request: Request, reply: dict[str, Any]) -> None:
+        """Apply the server's answer to ``request`` (ok or error)."""
+        if request.type in self._inflight:
+            self._inflight.remove(request.type)
+        ok = reply.get("type") == "ok"
+        if request.type == "queue":
+            if ok and isinstance(reply.get("waiting"), list):
+                self.waiting = [dict(t) for t in reply["waiting"] if isinstance(t, dict)]
+            return
+        if request.type == "stats":
+            if ok:
+                self._seed_figures(reply)
+            return
+        if request.type == "login":
+            self._login_reply(request, reply, ok)
+            return
+        if not ok:
+            self._error_reply(request, reply)
+            return
+        if request.type == "logout":
+            self.staff = None
+            self._credentials = None
+            self.counter_status = "closed"
+            self.current = None
+            self.message = Message("info", "已退出登录  Logged out")
+            return
+        if request.type in ("pause", "resume"):
+            self.counter_status = "paused" if request.type == "pause" else "open"
+            self.pause_reason = str(request.fields.get("reason", "")) if request.type == \
+                "pause" else ""
+            return
+        ticket = reply.get("ticket")
+        if isinstance(ticket, dict):
+            self._apply_ticket_reply(request, ticket)
+
+    def _apply_ticket_reply(self, request: Request, ticket: dict[str, Any]) -> None:
+        now = self.now()
+        tid = str(ticket.get("id"))
+        times = self._times.setdefault(tid, {})
+        if request.type in ("call_next", "call", "recall"):
+            times["called"] = times.get("called", now) if request.type == "recall" else now
+            self.current = {**ticket, "status": ticket.get("status") or "called"}
+            if self.waiting is not None:
+                self.waiting = [t for t in self.waiting if str(t.get("id")) != tid]
+            verb = "重呼" if request.type == "recall" else "已呼叫"
+            self.message = Message("ok", f"{verb} {ticket.get('number', '')}")
+        elif request.type == "start":
+            times.setdefault("started", now)
+            self.current = {**ticket, "status": ticket.get("status") or "serving"}
+        else:  # complete / no_show / transfer: the ticket leaves this counter
+            self.current = None
+            text = {"complete": "已办结", "no_show": "已过号", "transfer": "已转移"}
+            self.message = Message("ok", f"{ticket.get('number', '')} "
+                                         f"{text.get(request.type, '')}")
+        if self.current and self.current.get("status") not in ACTIVE:
+            self.current = None
+        self._queue_wanted = True
+
+    def _login_reply(self, request: Request, reply: dict[str, Any], ok: bool) -> None:
+        relogin = request.relogin
+        if ok:
+            staff = _staff(reply.get("staff")) or _staff(request.fields.get("staff"))
+            self.staff = staff
+            self.login_error = None
+            if self.counter_status == "closed":
+                self.counter_status = "open"
+            self._queue_wanted = True
+            if not relogin:
+                self.message = Message("ok", f"{staff['name'] if staff else ''} 已登录  Logged in")
+            return
+        code = str(reply.get("code", ""))
+        if code in ("timeout", "offline") and relogin:
+            self._relogin_wanted = True  # try again on the next connection
+            return
+        self.staff = None
+        self.current = None if relogin else self.current
+        self._credentials = None
+        self.login_error = ERROR_TEXT.get(code) or str(reply.get("message") or code)
+        if relogin:
+            self.message = Message("warn", "请重新登录  Please log in again")
+
+    def _error_reply(self, request: Request, reply: dict[str, Any]) -> None:
+        code = str(reply.get("code", ""))
+        detail = str(reply.get("message") or "")
+        text = ERROR_TEXT.get(code, detail or code)
+        if code == "conflict" and detail:
+            text = f"操作冲突：{detail}（已刷新） Conflict, view refreshed"
+        if code == "unauthorized" and request.type != "login":
+            text = "登录已失效，请重新登录  Session expired, log in again"
+            self.staff = None
+            self._credentials = None
+        level = "warn" if code in ("queue_empty", "conflict") else "error"
+        self.message = Message(level, text)
+        # Whatever went wrong, the waiting list may be stale: ask again.
+        self._queue_wanted = True
+        if code == "queue_empty":
+            self.waiting = []
+
+    # ------------------------------------------------------------------
+    # today's figures
+    def _roll_day(self) -> None:
+        today = self.now().astimezone(self.tz).date()
+        if self.figures_day != today:
+            self.figures_day = today
+            self.figures = Figures()
+            self.staff_figures = {}
+
+    def _count(self, name: str, data: dict[str, Any], ticket: dict[str, Any] | None,
+               counter: int | None, at: dt.datetime) -> None:
+        if name not in ("ticket.completed", "ticket.no_show", "ticket.started"):
+            return
+        if counter != self.counter or ticket is None:
+            return
+        tid = str(ticket.get("id"))
+        if name == "ticket.started":
+            self._times.setdefault(tid, {})["started"] = at
+            return
+        day = at.astimezone(self.tz).date()
+        if self.figures_day != day:
+            self.figures_day = day
+            self.figures = Figures()
+            self.staff_figures = {}
+        staff = (_staff(data.get("staff")) or _staff(ticket.get("staff")) or self.staff)
+        targets = [self.figures]
+        if staff:
+            targets.append(self.staff_figures.setdefault(staff["id"], Figures()))
+        if name == "ticket.no_show":
+            for f in targets:
+                f.no_shows += 1
+            return
+        started = (parse_time(ticket.get("started_at"))
+                   or self._times.get(tid, {}).get("started")
+                   or parse_time(ticket.get("called_at"))
+                   or self._times.get(tid, {}).get("called"))
+        for f in targets:
+            f.served += 1
+            if started is not None:
+                f.service_s_total += max(0.0, (at - started).total_seconds())
+                f.timed += 1
+
+    def _seed_figures(self, reply: dict[str, Any]) -> None:
+        """Take figures from a ``stats`` reply, if the server offers one.
+
+        Accepted shape: ``{"counter": {...}, "staff": {...}}`` where each has
+        ``served``, ``no_show`` (or ``no_shows``) and ``avg_service_s``.
+        """
+        def figures(d: Any) -> Figures | None:
+            if not isinstance(d, dict) or not isinstance(d.get("served"), int):
+                return None
+            served = int(d["served"])
+            avg = d.get("avg_service_s")
+            f = Figures(served=served, no_shows=int(d.get("no_show", d.get("no_shows", 0)) or 0))
+            if isinstance(avg, int | float) and served:
+                f.service_s_total, f.timed = float(avg) * served, served
+            return f
+
+        seeded = figures(reply.get("counter"))
+        if seeded is not None:
+            self.figures = seeded
+        if self.staff:
+            mine = figures(reply.get("staff"))
+            if mine is not None:
+                self.staff_figures[self.staff["id"]] = mine
