@@ -11,10 +11,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["STATUSES", "PRIORITIES", "Ticket", "Event"]
+__all__ = ["STATUSES", "PRIORITIES", "COUNTER_STATES", "Ticket", "CounterState", "Event"]
 
 STATUSES = ("waiting", "called", "serving", "done", "no_show", "cancelled")
 PRIORITIES = ("normal", "priority", "appointment")
+COUNTER_STATES = ("closed", "open", "paused")
 
 
 @dataclass
@@ -47,12 +48,37 @@ class Ticket:
 
 
 @dataclass
+class CounterState:
+    """The live state of one counter (the config ``Counter`` is its static part).
+
+    ``current`` is the id of the ticket the counter has called or is serving.
+    ``streak`` counts the priority/appointment tickets this counter called in a
+    row while a normal ticket was waiting (the interleaving rule); the store
+    keeps it so a restored hall dispatches exactly as before.
+    """
+
+    number: int
+    state: str = "closed"  # closed | open | paused
+    staff_id: str | None = None
+    staff_name: str | None = None
+    reason: str = ""  # pause reason
+    current: str | None = None
+    streak: int = 0
+    version: int = 1
+
+    def copy(self) -> CounterState:
+        return copy.copy(self)
+
+
+@dataclass
 class Event:
     """One state change: PROTOCOL event ``name`` and ``data``.
 
     ``ticket`` is a copy of the ticket after the change and ``prev_version``
     the version it had before (None for a new ticket); the store uses them
-    for its optimistic-concurrency check. ``seq`` and ``at`` are set when the
+    for its optimistic-concurrency check. ``counter`` is a copy of the
+    counter's state after a change to it (counter.* events and calls), so the
+    store can persist counters too. ``seq`` and ``at`` are set when the
     store has committed the event.
     """
 
@@ -62,3 +88,4 @@ class Event:
     prev_version: int | None = None
     seq: int | None = None
     at: dt.datetime | None = None
+    counter: CounterState | None = None

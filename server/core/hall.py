@@ -1,0 +1,965 @@
+"""The hall: commands in, events out. Pure: no I/O, the clock is injected.
+
+Dispatch rules (what ``call_next`` takes, and what ``queue`` lists):
+
+1. Tickets transferred to *this counter* come first (oldest first by rank).
+2. Then, from the counter's services: in ``ordered`` mode the first service
+   in the counter's list that has anyone waiting (the next service only when
+   the earlier ones are empty); in ``oldest`` mode all its services together.
+3. Within those candidates: appointments whose slot has started, then
+   ``priority`` tickets, then ``normal`` ones; each group in rank order
+   (rank = issue time for a fresh ticket, so oldest first). An appointment
+   whose slot has not started yet queues as a normal ticket until it does.
+4. Interleaving, counted **per counter**: a counter calls at most
+   ``Dispatch.priority_per_normal`` priority/appointment tickets in a row
+   while a normal ticket it could call is waiting; then it takes the oldest
+   normal one. So a normal ticket never starves at any counter that serves
+   it. (``CounterState.streak`` holds the count; it lives with the counter so
+   it is persisted and restored with it.) Transfers to the counter and
+   specific calls (``call``, 特呼) do not count.
+5. A transfer keeps the ticket's number and its priority group; its place
+   in the new queue follows ``Dispatch.transfer_placement``: ``head`` (ahead
+   of everyone in its group, transfers among themselves in transfer order),
+   ``issue_time`` (by its original issue time) or ``tail``.
+6. 过号重排: ``requeue`` of a no-show within ``Dispatch.no_show_return_s``
+   puts it back ``Dispatch.requeue_places`` places behind the head of its
+   group in its service (at the tail when fewer are waiting).
+
+Numbering: service prefix + at least 3 digits, from 001 each hall-local day
+(``HallConfig.timezone``, day boundary at local midnight), never reused in
+that day (``last_numbers[(service, day)]``). Hours and the daily quota are
+checked at issue time (``closed`` / ``quota_reached``).
+
+ETA of a service = people waiting / open counters serving it x the mean
+service time of its last 20 completions (``Service.default_service_s``
+without history). A ticket's ``ahead`` counts the tickets of its service
+ranked before it (group by group; an estimate that ignores interleaving).
+
+Every command returns ``list[Event]`` with the PROTOCOL event names and
+data; ``queue.changed`` follows any change of a service's waiting count or
+ETA. Per-service waiting tickets live in sorted lists, so a call costs
+O(log n) plus a short memmove, never a scan of the day's tickets.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import heapq
+import secrets
+import uuid
+from bisect import bisect_left, insort
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from server.config import Counter, HallConfig, Service
+from server.core import machine
+from server.core.errors import (
+    BadRequest,
+    Closed,
+    Conflict,
+    Expired,
+    Forbidden,
+    NotFound,
+    QueueEmpty,
+    QuotaReached,
+)
+from server.core.machine import IllegalMove
+from server.core.model import COUNTER_STATES, PRIORITIES, CounterState, Event, Ticket
+
+__all__ = ["Hall", "HISTORY", "RECENT_CALLS"]
+
+#: Completions per service the rolling mean service time looks at.
+HISTORY = 20
+#: Calls listed in ``snapshot()["recent_calls"]``.
+RECENT_CALLS = 20
+
+_AP, _PR, _NO = 0, 1, 2  # indexes of a service's group lists
+_GROUP_OF_LIST = (1, 2, 3)  # dispatch group of each list (0 = transferred to the counter)
+
+# A queue entry: (rank band, rank key, seqno, ticket id). Sorting entries is
+# the dispatch order within a list; seqno and id break ties deterministically.
+_Entry = tuple[int, float, int, str]
+
+
+def _ts(moment: dt.datetime) -> float:
+    return moment.timestamp()
+
+
+def _default_ids() -> str:
+    return uuid.uuid4().hex
+
+
+def _default_codes() -> str:
+    # 8 base32 characters (40 random bits): short enough to type, too many to guess.
+    return base64.b32encode(secrets.token_bytes(5)).decode("ascii")
+
+
+class Hall:
+    """One hall's live dispatch state.
+
+    Args:
+        config: the hall configuration.
+        clock: returns the current time as an aware datetime.
+        ids: returns a new unique ticket id (default: uuid4 hex).
+        codes: returns a new public check code (default: 8 random base32 chars).
+    """
+
+    def __init__(
+        self,
+        config: HallConfig,
+        clock: Callable[[], dt.datetime],
+        ids: Callable[[], str] | None = None,
+        codes: Callable[[], str] | None = None,
+    ) -> None:
+        self.config = config
+        self._clock = clock
+        self._ids = ids or _default_ids
+        self._codes = codes or _default_codes
+        self._tz = config.tz
+        self._dispatch = config.dispatch
+        self._services: dict[str, Service] = {s.id: s for s in config.services}
+        self._cfg_counters: dict[int, Counter] = {c.number: c for c in config.counters}
+        self._by_prefix = {s.prefix: s.id for s in config.services}
+        self._served_by: dict[str, tuple[int, ...]] = {
+            sid: tuple(c.number for c in config.counters if sid in c.services)
+            for sid in self._services
+        }
+        for c in config.counters:
+            unknown = [s for s in c.services if s not in self._services]
+            if unknown:
+                raise ValueError(f"counter {c.number} serves unknown services {unknown}")
+            if c.mode not in ("ordered", "oldest"):
+                raise ValueError(f"counter {c.number}: unknown mode {c.mode!r}")
+        if self._dispatch.transfer_placement not in ("head", "issue_time", "tail"):
+            raise ValueError(f"unknown transfer_placement {self._dispatch.transfer_placement!r}")
+
+        self._tickets: dict[str, Ticket] = {}
+        self._checks: dict[str, str] = {}
+        self._counters: dict[int, CounterState] = {
+            n: CounterState(number=n) for n in self._cfg_counters
+        }
+        self.last_numbers: dict[tuple[str, dt.date], int] = {}
+        # Waiting structures: three sorted lists per service (appointments whose
+        # slot started, priority, normal), one per counter for transfers to it.
+        self._lists: dict[str, tuple[list[_Entry], list[_Entry], list[_Entry]]] = {
+            sid: ([], [], []) for sid in self._services
+        }
+        self._targeted: dict[int, list[_Entry]] = {n: [] for n in self._cfg_counters}
+        # Appointments queued as normal until their slot starts: (slot ts, entry).
+        self._pending: dict[str, list[tuple[float, _Entry]]] = {sid: [] for sid in self._services}
+        self._home: dict[str, list[_Entry]] = {}  # ticket id -> the list holding it
+        self._waiting: dict[str, int] = {sid: 0 for sid in self._services}
+        self._history: dict[str, deque[float]] = {
+            sid: deque(maxlen=HISTORY) for sid in self._services
+        }
+        self._emitted: dict[str, tuple[int, int]] = {
+            sid: (0, self.eta_s(sid)) for sid in self._services
+        }
+
+    # ================================================================ restore
+    @classmethod
+    def restore(
+        cls,
+        config: HallConfig,
+        clock: Callable[[], dt.datetime],
+        tickets: Iterable[Ticket],
+        counters: Iterable[CounterState | Mapping[str, Any]]
+        | Mapping[Any, CounterState | Mapping[str, Any]] = (),
+        last_numbers: Mapping[tuple[str, dt.date], int] | None = None,
+        ids: Callable[[], str] | None = None,
+        codes: Callable[[], str] | None = None,
+    ) -> Hall:
+        """Rebuild a hall from persisted state (after a restart or a failed commit).
+
+        Args:
+            config: the hall configuration.
+            clock: as for :class:`Hall`.
+            tickets: the tickets (copied; the originals are not touched).
+            counters: counter states: :class:`CounterState` objects or mappings
+                with ``number``, ``state``, ``staff_id``, ``staff_name`` (or
+                ``staff: {id, name}``), ``reason``, ``streak``, ``version``;
+                or a mapping number -> one of those. Counters not given are
+                closed. Each counter's current ticket is taken from the
+                tickets (the one it called or serves), not from here.
+            last_numbers: ``{(service id, day): last number}``; numbers found in
+                the tickets raise it if needed, so a number is never reused.
+            ids, codes: as for :class:`Hall`.
+
+        Raises:
+            ValueError: the state is inconsistent (unknown service or
+                counter, two current tickets at one counter, ...).
+        """
+        hall = cls(config, clock, ids, codes)
+        for given in tickets:
+            t = given.copy()
+            t.rank = (int(t.rank[0]), float(t.rank[1]))
+            if t.status not in machine.STATES:
+                raise ValueError(f"ticket {t.number}: unknown status {t.status!r}")
+            if t.service not in hall._services:
+                raise ValueError(f"ticket {t.number}: unknown service {t.service!r}")
+            if t.id in hall._tickets:
+                raise ValueError(f"ticket id {t.id!r} appears twice")
+            hall._tickets[t.id] = t
+            if t.check:
+                hall._checks[t.check] = t.id
+            origin = hall._by_prefix.get(t.number.rstrip("0123456789"))
+            if origin is not None and t.seqno:
+                key = (origin, t.day)
+                hall.last_numbers[key] = max(hall.last_numbers.get(key, 0), t.seqno)
+        for key, value in (last_numbers or {}).items():
+            sid, day = key
+            hall.last_numbers[(sid, day)] = max(hall.last_numbers.get((sid, day), 0), int(value))
+
+        items: Iterable[Any] = counters.values() if isinstance(counters, Mapping) else counters
+        for item in items:
+            cs = _counter_state(item)
+            if cs.number not in hall._counters:
+                raise ValueError(f"unknown counter {cs.number}")
+            cs.current = None
+            hall._counters[cs.number] = cs
+        for t in hall._tickets.values():
+            if t.status in ("called", "serving"):
+                cs = hall._counters.get(t.counter)  # type: ignore[arg-type]
+                if cs is None:
+                    raise ValueError(f"ticket {t.number} is {t.status} at unknown counter")
+                if cs.current is not None:
+                    raise ValueError(f"counter {cs.number} has two current tickets")
+                cs.current = t.id
+        now = hall._now()
+        for t in sorted(hall._tickets.values(), key=_entry):
+            if t.status == "waiting":
+                if t.target_counter is not None and t.target_counter not in hall._targeted:
+                    raise ValueError(f"ticket {t.number} targets unknown counter")
+                hall._insert(t, now)
+        done = [t for t in hall._tickets.values() if t.status == "done" and t.finished_at]
+        done.sort(key=lambda t: (t.finished_at, t.id))
+        for t in done:
+            hall._history[t.service].append(_service_time(t))
+        hall._emitted = {sid: (hall._waiting[sid], hall.eta_s(sid)) for sid in hall._services}
+        return hall
+
+    # ============================================================== commands
+    def issue(
+        self, service: str, priority: str = "normal", slot_start: dt.datetime | None = None
+    ) -> list[Event]:
+        """A kiosk issues a ticket: ``ticket.issued`` + ``queue.changed``.
+
+        Raises:
+            NotFound: unknown service. Closed: outside its hours.
+            QuotaReached: the day's quota is used up. BadRequest: bad priority/slot.
+        """
+        svc = self._service(service)
+        if priority not in PRIORITIES:
+            raise BadRequest(f"unknown priority {priority!r}; expected one of {PRIORITIES}")
+        if slot_start is not None:
+            if priority != "appointment":
+                raise BadRequest("only an appointment ticket has a slot start")
+            if slot_start.tzinfo is None:
+                raise BadRequest("slot_start must carry a timezone")
+        now = self._now()
+        local = now.astimezone(self._tz)
+        if svc.hours and not any(a <= local.time() < b for a, b in svc.hours):
+            hours = ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in svc.hours)
+            raise Closed(f"{svc.name} is not open now (hours {hours}); please come back then")
+        day = local.date()
+        n = self.last_numbers.get((svc.id, day), 0) + 1
+        if svc.daily_quota is not None and n > svc.daily_quota:
+            raise QuotaReached(
+                f"{svc.name}: today's {svc.daily_quota} tickets are all issued; "
+                "please come back tomorrow or book an appointment")
+        tid = self._new_id()
+        check = self._new_check()
+        t = Ticket(
+            id=tid, number=f"{svc.prefix}{n:03d}", service=svc.id, status="waiting",
+            priority=priority, issued_at=now, day=day, seqno=n, rank=(1, _ts(now)),
+            check=check, slot_start=slot_start, version=1,
+        )
+        self.last_numbers[(svc.id, day)] = n
+        self._tickets[tid] = t
+        self._checks[check] = tid
+        self._insert(t, now)
+        events = [Event("ticket.issued", {"ticket": self.wire_ticket(t)}, t.copy(), None)]
+        events += self._queue_events((svc.id,))
+        return events
+
+    def call_next(self, counter: int) -> list[Event]:
+        """The counter calls the next ticket in dispatch order.
+
+        Raises:
+            NotFound: unknown counter. Conflict: the counter is not open.
+            IllegalMove: it still has a current ticket. QueueEmpty: nobody waits.
+        """
+        cs, cfg = self._counter(counter)
+        self._ready_to_call(cs)
+        now = self._now()
+        self._promote(cfg.services, now)
+        picked = self._choose(cfg, cs.streak, _live_head)
+        if picked is None:
+            raise QueueEmpty(f"nobody is waiting for {cfg.name}")
+        entry, _lst, group, normal_waiting = picked
+        cs.streak = _next_streak(cs.streak, group, normal_waiting)
+        return self._call(cs, cfg, self._tickets[entry[3]], now)
+
+    def call(self, counter: int, ticket_id: str) -> list[Event]:
+        """特呼: the counter calls one specific waiting ticket.
+
+        Raises:
+            NotFound: unknown counter or ticket. Conflict: counter not open.
+            IllegalMove: the ticket is not waiting, or the counter has a current one.
+            Forbidden: the ticket is for another counter or a service it does not serve.
+        """
+        cs, cfg = self._counter(counter)
+        t = self._get(ticket_id)
+        self._ready_to_call(cs)
+        machine.check(t, "call")
+        if t.target_counter is not None and t.target_counter != counter:
+            raise Forbidden(f"ticket {t.number} was transferred to counter {t.target_counter}")
+        if t.target_counter is None and t.service not in cfg.services:
+            raise Forbidden(f"{cfg.name} does not serve {self._services[t.service].name}")
+        return self._call(cs, cfg, t, self._now())
+
+    def recall(self, counter: int) -> list[Event]:
+        """重呼: announce the counter's called ticket again (``ticket.recalled``)."""
+        cs, cfg = self._counter(counter)
+        t = self._current(cs, "recall")
+        machine.check(t, "recall")
+        prev = self._bump(t)
+        t.calls += 1
+        data = {"ticket": self.wire_ticket(t), "counter": counter, "counter_name": cfg.name}
+        return [Event("ticket.recalled", data, t.copy(), prev, counter=cs.copy())]
+
+    def start(self, counter: int) -> list[Event]:
+        """The citizen has arrived: called -> serving (``ticket.started``)."""
+        cs, _cfg = self._counter(counter)
+        t = self._current(cs, "start")
+        new = machine.check(t, "start")
+        prev = self._bump(t, new)
+        t.started_at = self._now()
+        return [self._ticket_event("ticket.started", t, prev, cs)]
+
+    def complete(self, counter: int) -> list[Event]:
+        """办结: the counter's ticket is done (``ticket.completed``)."""
+        cs, _cfg = self._counter(counter)
+        t = self._current(cs, "complete")
+        new = machine.check(t, "complete")
+        prev = self._bump(t, new)
+        t.finished_at = self._now()
+        self._history[t.service].append(_service_time(t))
+        self._free(cs)
+        return [self._ticket_event("ticket.completed", t, prev, cs),
+                *self._queue_events((t.service,))]
+
+    def no_show(self, counter: int) -> list[Event]:
+        """过号: the called citizen did not come (``ticket.no_show``)."""
+        cs, _cfg = self._counter(counter)
+        t = self._current(cs, "no_show")
+        new = machine.check(t, "no_show")
+        prev = self._bump(t, new)
+        t.finished_at = self._now()
+        self._free(cs)
+        return [self._ticket_event("ticket.no_show", t, prev, cs)]
+
+    def transfer(
+        self, counter: int, service: str | None = None, to_counter: int | None = None
+    ) -> list[Event]:
+        """转移: the counter's ticket goes back to waiting, keeping its number.
+
+        Args:
+            counter: the counter holding the ticket.
+            service: the service it now waits for (default: unchanged).
+            to_counter: only this counter may call it (it comes first there).
+
+        Raises:
+            BadRequest: neither a service nor a counter given, or the same counter.
+            NotFound: unknown service/counter. IllegalMove: no ticket to transfer.
+        """
+        cs, _cfg = self._counter(counter)
+        if service is None and to_counter is None:
+            raise BadRequest("say where to transfer: a service or a counter")
+        if service is not None:
+            self._service(service)
+        if to_counter is not None:
+            self._counter(to_counter)
+            if to_counter == counter:
+                raise BadRequest("a ticket cannot be transferred to its own counter")
+        t = self._current(cs, "transfer")
+        new = machine.check(t, "transfer")
+        now = self._now()
+        old_service = t.service
+        placement = self._dispatch.transfer_placement
+        if placement == "head":
+            rank = (0, _ts(now))
+        elif placement == "issue_time":
+            rank = (1, _ts(t.issued_at))
+        else:
+            rank = (1, _ts(now))
+        prev = self._bump(t, new)
+        t.service = service or t.service
+        t.target_counter = to_counter
+        t.rank = rank
+        t.started_at = None
+        self._free(cs)
+        self._insert(t, now)
+        data = {"ticket": self.wire_ticket(t), "from_counter": counter,
+                "to_service": t.service, "to_counter": to_counter}
+        return [Event("ticket.transferred", data, t.copy(), prev, counter=cs.copy()),
+                *self._queue_events((old_service, t.service))]
+
+    def requeue(self, ticket_id: str) -> list[Event]:
+        """过号重排: a no-show who came back waits again, a few places back.
+
+        Raises:
+            NotFound: unknown ticket. IllegalMove: not a no-show.
+            Expired: the return window (``no_show_return_s``) has passed.
+        """
+        t = self._get(ticket_id)
+        new = machine.check(t, "requeue")
+        now = self._now()
+        window = self._dispatch.no_show_return_s
+        if t.finished_at is None or (now - t.finished_at).total_seconds() > window:
+            raise Expired(
+                f"ticket {t.number} missed its call more than {window // 60} min ago; "
+                "please take a new ticket")
+        t.target_counter = None
+        self._promote((t.service,), now)
+        lst = self._group_list(t, now)
+        rank = _rank_after(lst, self._dispatch.requeue_places, now)
+        prev = self._bump(t, new)
+        t.rank = rank
+        t.started_at = None
+        self._insert(t, now)
+        return [self._ticket_event("ticket.requeued", t, prev, None, counter=t.counter),
+                *self._queue_events((t.service,))]
+
+    def cancel(self, ticket_id: str) -> list[Event]:
+        """Withdraw a waiting ticket (``ticket.cancelled``)."""
+        t = self._get(ticket_id)
+        new = machine.check(t, "cancel")
+        self._remove(t)
+        prev = self._bump(t, new)
+        t.finished_at = self._now()
+        return [self._ticket_event("ticket.cancelled", t, prev, None, counter=None),
+                *self._queue_events((t.service,))]
+
+    def open_counter(self, counter: int, staff_id: str, staff_name: str) -> list[Event]:
+        """Staff logs in: the counter opens (or changes staff) (``counter.opened``)."""
+        cs, cfg = self._counter(counter)
+        if not staff_id or not isinstance(staff_id, str):
+            raise BadRequest("a staff id is needed to open a counter")
+        cs.state, cs.staff_id, cs.staff_name, cs.reason = "open", staff_id, staff_name, ""
+        cs.version += 1
+        data = {"counter": counter, "staff": {"id": staff_id, "name": staff_name}}
+        return [Event("counter.opened", data, counter=cs.copy()),
+                *self._queue_events(cfg.services)]
+
+    def close_counter(self, counter: int) -> list[Event]:
+        """Staff logs out: the counter closes (``counter.closed``); [] if closed.
+
+        Raises:
+            Conflict: the counter still has a called or serving ticket.
+        """
+        cs, cfg = self._counter(counter)
+        if cs.state == "closed":
+            return []
+        if cs.current is not None:
+            t = self._tickets[cs.current]
+            raise Conflict(
+                f"{cfg.name} still has ticket {t.number} ({t.status}); complete it, "
+                "mark it no-show or transfer it before closing")
+        cs.state, cs.staff_id, cs.staff_name, cs.reason = "closed", None, None, ""
+        cs.version += 1
+        return [Event("counter.closed", {"counter": counter}, counter=cs.copy()),
+                *self._queue_events(cfg.services)]
+
+    def pause(self, counter: int, reason: str = "") -> list[Event]:
+        """暂停: no calls until resumed (``counter.paused``); [] if already paused."""
+        cs, cfg = self._counter(counter)
+        if cs.state == "closed":
+            raise Conflict(f"{cfg.name} is closed; log in first")
+        if cs.state == "paused":
+            return []
+        cs.state, cs.reason = "paused", reason or ""
+        cs.version += 1
+        return [Event("counter.paused", {"counter": counter, "reason": cs.reason},
+                      counter=cs.copy()),
+                *self._queue_events(cfg.services)]
+
+    def resume(self, counter: int) -> list[Event]:
+        """恢复: a paused counter calls again (``counter.resumed``); [] if open."""
+        cs, cfg = self._counter(counter)
+        if cs.state == "closed":
+            raise Conflict(f"{cfg.name} is closed; log in first")
+        if cs.state == "open":
+            return []
+        cs.state, cs.reason = "open", ""
+        cs.version += 1
+        return [Event("counter.resumed", {"counter": counter}, counter=cs.copy()),
+                *self._queue_events(cfg.services)]
+
+    def rate(self, counter: int | None, ticket_id: str, score: int) -> list[Event]:
+        """一次一评: rate a done ticket once, 1..5 (``ticket.rated``).
+
+        Args:
+            counter: the rating pad's counter; None skips the check (admin).
+
+        Raises:
+            NotFound, BadRequest (score), IllegalMove (not done / already
+            rated), Forbidden (served at another counter).
+        """
+        t = self._get(ticket_id)
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise BadRequest(f"a score is 1 to 5, got {score!r}")
+        new = machine.check(t, "rate")
+        if counter is not None and t.counter != counter:
+            raise Forbidden(f"ticket {t.number} was served at counter {t.counter}, not {counter}")
+        prev = self._bump(t, new)
+        t.rating = score
+        data = {"ticket": self.wire_ticket(t), "counter": t.counter, "score": score}
+        return [Event("ticket.rated", data, t.copy(), prev)]
+
+    def close_day(self) -> list[Event]:
+        """Close out: cancel every waiting or called ticket, so it is reported.
+
+        Serving tickets are left to finish. Each gets ``ticket.cancelled`` with
+        ``reason: "close_day"``; then ``queue.changed`` for every service that changed.
+        """
+        now = self._now()
+        events: list[Event] = []
+        open_tickets = [t for t in self._tickets.values() if t.status in ("waiting", "called")]
+        for t in sorted(open_tickets, key=lambda t: (t.issued_at, t.seqno, t.id)):
+            new = machine.check(t, "close")
+            cs = None
+            if t.status == "waiting":
+                self._remove(t)
+            else:
+                cs = self._counters[t.counter]  # type: ignore[index]
+                self._free(cs)
+            prev = self._bump(t, new)
+            t.finished_at = now
+            data = {"ticket": self.wire_ticket(t),
+                    "counter": t.counter if cs is not None else None, "reason": "close_day"}
+            events.append(Event("ticket.cancelled", data, t.copy(), prev,
+                                counter=cs.copy() if cs else None))
+        events += self._queue_events(tuple(self._services))
+        return events
+
+    # =============================================================== queries
+    def queue(self, counter: int) -> list[Ticket]:
+        """The waiting tickets this counter could call, in ``call_next`` order.
+
+        Copies; it simulates successive ``call_next`` calls (with the
+        interleaving rule) on the current state.
+        """
+        cs, cfg = self._counter(counter)
+        self._promote(cfg.services, self._now())
+        pos: dict[int, int] = {}
+
+        def head(lst: list[_Entry]) -> _Entry | None:
+            i = pos.get(id(lst), 0)
+            return lst[i] if i < len(lst) else None
+
+        out: list[Ticket] = []
+        streak = cs.streak
+        while (picked := self._choose(cfg, streak, head)) is not None:
+            entry, lst, group, normal_waiting = picked
+            pos[id(lst)] = pos.get(id(lst), 0) + 1
+            streak = _next_streak(streak, group, normal_waiting)
+            out.append(self._tickets[entry[3]].copy())
+        return out
+
+    def waiting(self, service: str) -> int:
+        """How many tickets wait for this service (transfers to counters included)."""
+        self._service(service)
+        return self._waiting[service]
+
+    def eta_s(self, service: str) -> int:
+        """Estimated wait in seconds for a ticket issued now for ``service``."""
+        self._service(service)
+        return self._eta(service, self._waiting[service])
+
+    def mean_service_s(self, service: str) -> float:
+        """Rolling mean service time of the service's last completions (or its default)."""
+        history = self._history[self._service(service).id]
+        if history:
+            return sum(history) / len(history)
+        return float(self._services[service].default_service_s)
+
+    def ticket(self, ticket_id: str) -> Ticket | None:
+        """The ticket with this id (live object: do not change it), or None."""
+        return self._tickets.get(ticket_id)
+
+    def by_check(self, code: str) -> Ticket | None:
+        """The ticket with this public check code, or None."""
+        tid = self._checks.get(code)
+        return self._tickets.get(tid) if tid is not None else None
+
+    def tickets(self) -> list[Ticket]:
+        """Copies of all tickets the hall holds."""
+        return [t.copy() for t in self._tickets.values()]
+
+    def counter_state(self, counter: int) -> CounterState:
+        """A copy of one counter's live state."""
+        return self._counter(counter)[0].copy()
+
+    def counter_states(self) -> list[CounterState]:
+        """Copies of every counter's live state, by number."""
+        return [self._counters[n].copy() for n in sorted(self._counters)]
+
+    def ahead(self, t: Ticket) -> int:
+        """How many tickets are ahead of a waiting ticket (0 otherwise).
+
+        For a ticket transferred to a counter: the transfers to that counter
+        before it. Otherwise: the tickets of its service in earlier groups or
+        earlier in its group (interleaving is not taken into account).
+        """
+        live = self._tickets.get(t.id)
+        if live is None or live.status != "waiting":
+            return 0
+        if live.priority == "appointment" and live.target_counter is None:
+            self._promote((live.service,), self._now())
+        lst = self._home[live.id]
+        pos = bisect_left(lst, _entry(live))
+        if live.target_counter is not None:
+            return pos
+        lists = self._lists[live.service]
+        for group_list in lists:
+            if group_list is lst:
+                break
+            pos += len(group_list)
+        return pos
+
+    def wire_ticket(self, t: Ticket) -> dict[str, Any]:
+        """The PROTOCOL ticket object (``counter`` is null while waiting)."""
+        ahead = self.ahead(t)
+        wire: dict[str, Any] = {
+            "id": t.id,
+            "number": t.number,
+            "service": t.service,
+            "status": t.status,
+            "priority": t.priority,
+            "issued_at": t.issued_at.astimezone(self._tz).isoformat(timespec="seconds"),
+            "counter": None if t.status == "waiting" else t.counter,
+            "ahead": ahead,
+            "eta_s": self._eta(t.service, ahead) if t.status == "waiting" else 0,
+            "check": t.check,
+        }
+        if t.target_counter is not None and t.status == "waiting":
+            wire["to_counter"] = t.target_counter
+        if t.slot_start is not None:
+            wire["slot_start"] = t.slot_start.astimezone(self._tz).isoformat(timespec="seconds")
+        return wire
+
+    def snapshot_counter(self, counter: int) -> dict[str, Any] | None:
+        """One counter as in ``snapshot()["counters"]``, or None if unknown."""
+        cs = self._counters.get(counter)
+        if cs is None:
+            return None
+        current = self._tickets[cs.current] if cs.current is not None else None
+        return {
+            "name": self._cfg_counters[counter].name,
+            "state": cs.state,
+            "staff": {"id": cs.staff_id, "name": cs.staff_name} if cs.staff_id else None,
+            "reason": cs.reason,
+            "current": self.wire_ticket(current) if current is not None else None,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The PROTOCOL welcome snapshot: queues, counters, recent calls."""
+        queues = {sid: {"waiting": self._waiting[sid], "eta_s": self.eta_s(sid)}
+                  for sid in self._services}
+        counters = {str(n): self.snapshot_counter(n) for n in sorted(self._counters)}
+        called = (t for t in self._tickets.values() if t.called_at is not None)
+        recent = heapq.nlargest(RECENT_CALLS, called, key=lambda t: (t.called_at, t.id))
+        recent_calls = []
+        for t in recent:
+            cfg = self._cfg_counters.get(t.counter)  # type: ignore[arg-type]
+            recent_calls.append({
+                "ticket": self.wire_ticket(t),
+                "counter": t.counter,
+                "counter_name": cfg.name if cfg is not None else str(t.counter),
+                "at": t.called_at.astimezone(self._tz).isoformat(timespec="seconds"),
+            })
+        return {"queues": queues, "counters": counters, "recent_calls": recent_calls}
+
+    def stats(self, counter: int | None = None) -> dict[str, Any]:
+        """Today's figures for one counter (or the hall): served, no-shows, means.
+
+        ``served``/``no_shows``/``rated`` count today's tickets (hall-local day)
+        last handled at the counter; ``avg_service_s`` is their mean service
+        time; ``waiting`` counts tickets waiting for the counter's services.
+        """
+        if counter is not None:
+            _cs, cfg = self._counter(counter)
+            services: tuple[str, ...] = cfg.services
+        else:
+            services = tuple(self._services)
+        today = self._now().astimezone(self._tz).date()
+        mine = [t for t in self._tickets.values() if t.day == today
+                and (counter is None or t.counter == counter)]
+        done = [t for t in mine if t.status == "done"]
+        rated = [t.rating for t in done if t.rating is not None]
+        return {
+            "counter": counter,
+            "served": len(done),
+            "no_shows": sum(1 for t in mine if t.status == "no_show"),
+            "avg_service_s": round(sum(_service_time(t) for t in done) / len(done))
+            if done else None,
+            "rated": len(rated),
+            "satisfied": sum(1 for r in rated if r >= 3),
+            "waiting": sum(self._waiting[s] for s in services),
+        }
+
+    # ============================================================== internals
+    def _now(self) -> dt.datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the hall clock must return an aware datetime")
+        return now
+
+    def _service(self, service: str) -> Service:
+        svc = self._services.get(service)
+        if svc is None:
+            raise NotFound(f"unknown service {service!r}")
+        return svc
+
+    def _counter(self, counter: int) -> tuple[CounterState, Counter]:
+        cs = self._counters.get(counter)
+        if cs is None:
+            raise NotFound(f"unknown counter {counter!r}")
+        return cs, self._cfg_counters[counter]
+
+    def _get(self, ticket_id: str) -> Ticket:
+        t = self._tickets.get(ticket_id)
+        if t is None:
+            raise NotFound(f"unknown ticket {ticket_id!r}")
+        return t
+
+    def _current(self, cs: CounterState, command: str) -> Ticket:
+        if cs.current is None:
+            raise Conflict(f"{self._cfg_counters[cs.number].name} has no current ticket "
+                           f"to {command.replace('_', '-')}; call one first")
+        return self._tickets[cs.current]
+
+    def _ready_to_call(self, cs: CounterState) -> None:
+        name = self._cfg_counters[cs.number].name
+        if cs.state != "open":
+            what = "log in" if cs.state == "closed" else "resume"
+            raise Conflict(f"{name} is {cs.state}; {what} first")
+        if cs.current is not None:
+            t = self._tickets[cs.current]
+            raise IllegalMove(
+                t, "call", t.status,
+                f"{name} still has ticket {t.number} ({t.status}); complete it, "
+                "mark it no-show or transfer it first")
+
+    def _new_id(self) -> str:
+        for _ in range(5):
+            tid = self._ids()
+            if tid not in self._tickets:
+                return tid
+        raise RuntimeError("the id generator keeps returning ids already in use")
+
+    def _new_check(self) -> str:
+        for _ in range(20):
+            code = self._codes()
+            if code not in self._checks:
+                return code
+        raise RuntimeError("the check-code generator keeps returning codes already in use")
+
+    def _bump(self, t: Ticket, new: str | None = None) -> int:
+        """Apply a move: set the status, raise the version; return the old version."""
+        prev = t.version
+        if new is not None:
+            t.status = new
+        t.version = prev + 1
+        return prev
+
+    def _free(self, cs: CounterState) -> None:
+        cs.current = None
+        cs.version += 1
+
+    def _call(self, cs: CounterState, cfg: Counter, t: Ticket, now: dt.datetime) -> list[Event]:
+        new = machine.check(t, "call")
+        self._remove(t)
+        prev = self._bump(t, new)
+        t.counter = cs.number
+        t.target_counter = None
+        t.called_at = now
+        t.started_at = None
+        t.calls += 1
+        t.staff = cs.staff_id
+        cs.current = t.id
+        cs.version += 1
+        data = {"ticket": self.wire_ticket(t), "counter": cs.number, "counter_name": cfg.name}
+        return [Event("ticket.called", data, t.copy(), prev, counter=cs.copy()),
+                *self._queue_events((t.service,))]
+
+    def _ticket_event(self, name: str, t: Ticket, prev: int, cs: CounterState | None,
+                      **extra: Any) -> Event:
+        data = {"ticket": self.wire_ticket(t), **extra}
+        if "counter" not in data:
+            data["counter"] = cs.number if cs is not None else t.counter
+        return Event(name, data, t.copy(), prev, counter=cs.copy() if cs else None)
+
+    def _queue_events(self, services: Iterable[str]) -> list[Event]:
+        events = []
+        for sid in dict.fromkeys(services):
+            now = (self._waiting[sid], self._eta(sid, self._waiting[sid]))
+            if self._emitted[sid] != now:
+                self._emitted[sid] = now
+                events.append(Event("queue.changed",
+                                    {"service": sid, "waiting": now[0], "eta_s": now[1]}))
+        return events
+
+    def _eta(self, sid: str, ahead: int) -> int:
+        if ahead <= 0:
+            return 0
+        open_ = sum(1 for n in self._served_by[sid] if self._counters[n].state == "open")
+        history = self._history[sid]
+        mean = (sum(history) / len(history)) if history else self._services[sid].default_service_s
+        return round(ahead * mean / max(1, open_))
+
+    # -- waiting structures ------------------------------------------------
+    def _group_list(self, t: Ticket, now: dt.datetime) -> list[_Entry]:
+        """The list a waiting ticket belongs in (by its target, priority and slot)."""
+        if t.target_counter is not None:
+            return self._targeted[t.target_counter]
+        lists = self._lists[t.service]
+        if t.priority == "appointment":
+            started = t.slot_start is None or t.slot_start <= now
+            return lists[_AP] if started else lists[_NO]
+        return lists[_PR] if t.priority == "priority" else lists[_NO]
+
+    def _insert(self, t: Ticket, now: dt.datetime) -> None:
+        entry = _entry(t)
+        lst = self._group_list(t, now)
+        insort(lst, entry)
+        self._home[t.id] = lst
+        if (t.priority == "appointment" and t.target_counter is None
+                and lst is self._lists[t.service][_NO]):
+            insort(self._pending[t.service], (_ts(t.slot_start), entry))  # type: ignore[arg-type]
+        self._waiting[t.service] += 1
+
+    def _remove(self, t: Ticket) -> None:
+        entry = _entry(t)
+        lst = self._home.pop(t.id)
+        del lst[bisect_left(lst, entry)]
+        if (t.priority == "appointment" and t.target_counter is None
+                and lst is self._lists[t.service][_NO]):
+            pending = self._pending[t.service]
+            del pending[bisect_left(pending, (_ts(t.slot_start), entry))]  # type: ignore[arg-type]
+        self._waiting[t.service] -= 1
+
+    def _promote(self, services: Iterable[str], now: dt.datetime) -> None:
+        """Move appointments whose slot has started from the normal to their own group."""
+        stamp = _ts(now)
+        for sid in services:
+            pending = self._pending[sid]
+            if not pending or pending[0][0] > stamp:
+                continue
+            lists = self._lists[sid]
+            while pending and pending[0][0] <= stamp:
+                _slot, entry = pending.pop(0)
+                normal = lists[_NO]
+                del normal[bisect_left(normal, entry)]
+                insort(lists[_AP], entry)
+                self._home[entry[3]] = lists[_AP]
+
+    def _choose(
+        self,
+        cfg: Counter,
+        streak: int,
+        head: Callable[[list[_Entry]], _Entry | None],
+    ) -> tuple[_Entry, list[_Entry], int, bool] | None:
+        """The next ticket for a counter: (entry, its list, group, normal waiting?)."""
+        targeted = self._targeted[cfg.number]
+        first = head(targeted)
+        if first is not None:
+            return first, targeted, 0, False
+        limit = self._dispatch.priority_per_normal
+        scopes = (cfg.services,) if cfg.mode == "oldest" else tuple((s,) for s in cfg.services)
+        for scope in scopes:
+            group_lists = [self._lists[s] for s in scope]
+            special = _best(head, [ls[_AP] for ls in group_lists])
+            group = 1
+            if special is None:
+                special = _best(head, [ls[_PR] for ls in group_lists])
+                group = 2
+            normal = _best(head, [ls[_NO] for ls in group_lists])
+            if special is not None and (normal is None or streak < limit):
+                return special[0], special[1], group, normal is not None
+            if normal is not None:
+                return normal[0], normal[1], 3, True
+        return None
+
+
+# ------------------------------------------------------------------ helpers
+def _entry(t: Ticket) -> _Entry:
+    return (t.rank[0], t.rank[1], t.seqno, t.id)
+
+
+def _live_head(lst: list[_Entry]) -> _Entry | None:
+    return lst[0] if lst else None
+
+
+def _best(
+    head: Callable[[list[_Entry]], _Entry | None], lists: list[list[_Entry]]
+) -> tuple[_Entry, list[_Entry]] | None:
+    best: tuple[_Entry, list[_Entry]] | None = None
+    for lst in lists:
+        h = head(lst)
+        if h is not None and (best is None or h < best[0]):
+            best = (h, lst)
+    return best
+
+
+def _next_streak(streak: int, group: int, normal_waiting: bool) -> int:
+    """The interleaving count after calling a ticket of ``group``."""
+    if group == 0:
+        return streak  # transfers to the counter are outside the rule
+    if group == 3 or not normal_waiting:
+        return 0
+    return streak + 1
+
+
+def _rank_after(lst: list[_Entry], places: int, now: dt.datetime) -> tuple[int, float]:
+    """A rank that sorts right after the first ``places`` entries of ``lst``."""
+    if not lst:
+        return (1, _ts(now))
+    k = min(max(places, 0), len(lst))
+    if k == 0:
+        return (lst[0][0], lst[0][1] - 1.0)
+    a = lst[k - 1]
+    if k < len(lst) and lst[k][0] == a[0]:
+        return (a[0], (a[1] + lst[k][1]) / 2)
+    return (a[0], a[1] + 1.0)
+
+
+def _service_time(t: Ticket) -> float:
+    begin = t.started_at or t.called_at
+    if begin is None or t.finished_at is None:
+        return 0.0
+    return max(0.0, (t.finished_at - begin).total_seconds())
+
+
+def _counter_state(item: Any) -> CounterState:
+    if isinstance(item, CounterState):
+        cs = item.copy()
+    elif isinstance(item, Mapping):
+        staff = item.get("staff") or {}
+        cs = CounterState(
+            number=int(item["number"]),
+            state=item.get("state", "closed"),
+            staff_id=item.get("staff_id", staff.get("id")),
+            staff_name=item.get("staff_name", staff.get("name")),
+            reason=item.get("reason") or "",
+            streak=int(item.get("streak") or 0),
+            version=int(item.get("version") or 1),
+        )
+    else:
+        raise ValueError(f"cannot read a counter state from {item!r}")
+    if cs.state not in COUNTER_STATES:
+        raise ValueError(f"counter {cs.number}: unknown state {cs.state!r}")
+    return cs
