@@ -100,6 +100,12 @@ def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> byt
     )
 
 
+def _cost_ok(n: int, r: int, p: int) -> bool:
+    if n < 2 or n > _MAX_N or n & (n - 1):
+        return False
+    return 1 <= r <= _MAX_R and 1 <= p <= _MAX_P and _memory(n, r) <= _MAX_MEMORY
+
+
 def parse_hash(hashed: object) -> HashParams | None:
     """Decode a hash string made by :func:`hash_secret`.
 
@@ -116,9 +122,7 @@ def parse_hash(hashed: object) -> HashParams | None:
     if match is None:
         return None
     n, r, p = (int(match.group(i)) for i in (1, 2, 3))
-    if n < 2 or n > _MAX_N or n & (n - 1):
-        return None
-    if not (1 <= r <= _MAX_R and 1 <= p <= _MAX_P) or _memory(n, r) > _MAX_MEMORY:
+    if not _cost_ok(n, r, p):
         return None
     try:
         salt = _b64decode(match.group(4))
@@ -159,14 +163,15 @@ def hash_secret(
         raise TypeError(f"secret must be a string, got {type(secret).__name__}")
     if not secret:
         raise ValueError("secret must not be empty")
+    # Never write a hash that verify_secret would later reject.
+    if not all(isinstance(v, int) for v in (n, r, p)) or not _cost_ok(n, r, p):
+        raise ValueError(f"scrypt parameters out of bounds: n={n}, r={r}, p={p}")
     if salt is None:
         salt = os.urandom(SALT_BYTES)
+    if len(salt) < _MIN_SALT:
+        raise ValueError(f"salt must be at least {_MIN_SALT} bytes")
     key = _scrypt(secret, salt, n, r, p, KEY_BYTES)
-    hashed = f"scrypt$n={n},r={r},p={p}${_b64encode(salt)}${_b64encode(key)}"
-    if parse_hash(hashed) is None:
-        # Never write a hash that verify_secret would later reject.
-        raise ValueError(f"scrypt parameters out of bounds: n={n}, r={r}, p={p}")
-    return hashed
+    return f"scrypt$n={n},r={r},p={p}${_b64encode(salt)}${_b64encode(key)}"
 
 
 def verify_secret(secret: object, hashed: object) -> bool:

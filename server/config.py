@@ -69,6 +69,8 @@ TRANSFER_PLACEMENTS = ("head", "issue_time", "tail")
 # Roles bound to one counter: required for these, optional for a display
 # (a counter display above the window vs. a lobby board), refused otherwise.
 _ROLES_NEED_COUNTER = ("counter", "evaluator")
+_TABLES = ("hall", "dispatch", "announce")
+_ARRAYS = ("services", "counters", "staff", "devices")
 _ROLES_MAY_COUNTER = ("counter", "evaluator", "display")
 
 
@@ -393,6 +395,8 @@ def _show(value: object) -> str:
     """A short rendering of a bad value for an error message."""
     if isinstance(value, list | dict):
         return _type_name(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as written in TOML, not Python's True
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -436,8 +440,13 @@ class _Checker:
         allowed = list(allowed)
         for key in table:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                if path and key in _ARRAYS:
+                    # e.g. `services = [...]` typed under [hall]: a header is missing.
+                    hint = f"; [[{key}]] tables belong at the top level"
+                elif path and key in _TABLES:
+                    hint = f"; [{key}] is a table of its own at the top level"
+                else:
+                    hint = _did_you_mean(key, allowed)
                 self.error(path + (key,), f"unknown key{hint}")
         for key in required:
             if key not in table:
@@ -555,6 +564,14 @@ class _Checker:
             self.error(path, f"duplicate {what} {value!r} (also {self.where(first)})")
         else:
             seen[value] = path
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    # Also catch a shortened key: "pin" for "pin_hash", "token" for "token_hash".
+    close = close or [c for c in choices if word and c.startswith(word)][:1]
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _nonempty(value: str) -> str | None:
@@ -759,8 +776,7 @@ def _read_counters(c: _Checker, data: dict[str, Any], service_ids: set[str]) -> 
             if sid in seen:
                 c.error(p + ("services", i), f"service {sid!r} is listed twice")
             elif sid not in service_ids:
-                close = difflib.get_close_matches(sid, sorted(service_ids), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                hint = _did_you_mean(sid, sorted(service_ids))
                 c.error(p + ("services", i), f"unknown service {sid!r}{hint}")
             seen.add(sid)
         default_name = f"{number}号窗口" if number is not None else ""
@@ -842,12 +858,7 @@ def parse(text: str, source: str = "<string>") -> HallConfig:
         raise ConfigFileError([message], source) from None
 
     c = _Checker(text)
-    c.keys(
-        (),
-        data,
-        ("hall", "dispatch", "announce", "services", "counters", "staff", "devices"),
-        (),
-    )
+    c.keys((), data, _TABLES + _ARRAYS, ())
     hall = _read_hall(c, data)
     dispatch = _read_dispatch(c, data)
     announce = _read_announce(c, data)
