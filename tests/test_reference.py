@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import time
+from pathlib import Path
 
 from server.auth import parse_hash, verify_secret
 from server.cli import main
@@ -125,3 +126,11 @@ def test_check_config_accepts_the_demo(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert out.startswith("ok: 滁州市政务服务中心: ")
     assert "67 counters" in out
+
+
+def test_config_doc_lists_the_demo_services_and_secrets() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "CONFIG.md").read_text("utf-8")
+    for service in demo_config().services:
+        assert f"| `{service.id}` | {service.name} |" in doc
+    assert "PIN `1234`" in doc and '"demo-" + device id' in doc
+    assert f"`s001` ... `s{len(demo_config().staff):03d}`" in doc
