@@ -464,7 +464,7 @@ class _Checker:
         if not isinstance(value, list):
             self.error((key,), f"must be an array of tables ([[{key}]]), got {_show_typed(value)}")
             return []
-        out = []
+        out: list[tuple[_KeyPath, dict[str, Any]]] = []
         for i, item in enumerate(value):
             table = self.table((key, i), item)
             if table is not None:

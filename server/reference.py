@@ -193,7 +193,7 @@ def _services() -> tuple[Service, ...]:
 
 
 def _counters() -> tuple[Counter, ...]:
-    counters = []
+    counters: list[Counter] = []
     for count, services, mode in _COUNTER_GROUPS:
         for _ in range(count):
             number = len(counters) + 1

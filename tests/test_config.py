@@ -632,3 +632,32 @@ def test_check_config_syntax_error_exit_2(tmp_path: Path, capsys) -> None:
 def test_check_config_unreadable_exit_2(tmp_path: Path, capsys) -> None:
     assert main(["check-config", str(tmp_path / "missing.toml")]) == 2
     assert "cannot read the file" in capsys.readouterr().err
+
+
+WEIRD_VALUES = [
+    "0",
+    "-1",
+    "3.5",
+    "true",
+    '""',
+    '"x"',
+    "[]",
+    "[1, [2]]",
+    "{}",
+    "{ a = 1 }",
+    "1979-05-27",
+]
+
+
+@pytest.mark.parametrize("value", WEIRD_VALUES)
+def test_any_value_anywhere_gives_config_error_not_a_crash(value: str) -> None:
+    for number, line in enumerate(BASE_LINES):
+        if " = " not in line:
+            continue
+        key = line.split(" = ")[0]
+        lines = list(BASE_LINES)
+        lines[number] = f"{key} = {value}"
+        try:
+            parse("\n".join(lines) + "\n")
+        except ConfigError as exc:
+            assert exc.errors and all("(line " in e for e in exc.errors), exc.errors
