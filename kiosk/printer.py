@@ -31,6 +31,7 @@ import datetime as dt
 import ipaddress
 import os
 import re
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -46,7 +47,7 @@ from escpos.constants import (
 )
 from escpos.escpos import Escpos
 from escpos.exceptions import DeviceNotFoundError
-from escpos.printer import Dummy
+from escpos.printer import Dummy, File, Network, Serial, Usb
 from PIL import Image
 from PySide6.QtGui import QImage
 
@@ -265,6 +266,22 @@ def escpos_job(image: QImage | Image.Image, paper_px: int = PAPER_80MM_PX) -> by
 # ---------------------------------------------------------------------------
 # printers
 
+class _Network(Network):
+    """escpos's Network with a connect that closes its socket when it fails
+    (escpos leaks it) and that resolves host names and IPv6 addresses
+    (escpos only makes AF_INET sockets)."""
+
+    def open(self, raise_not_found: bool = True) -> None:
+        if self._device:
+            self.close()
+        try:
+            self.device = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        except OSError as exc:
+            self.device = None
+            raise DeviceNotFoundError(
+                f"could not connect to {self.host}:{self.port}: {exc}") from exc
+
+
 class TicketPrinter(abc.ABC):
     """What the kiosk prints on. Safe to use from a worker thread."""
 
@@ -462,20 +479,16 @@ def open_printer(spec: str | PrinterSpec, paper_px: int = PAPER_80MM_PX) -> Tick
     factory: Callable[[], Escpos]
     if parsed.kind == "network":
         def factory() -> Escpos:
-            from escpos.printer import Network
-            return Network(parsed.host, parsed.port, timeout=CONNECT_TIMEOUT_S)
+            return _Network(parsed.host, parsed.port, timeout=CONNECT_TIMEOUT_S)
     elif parsed.kind == "usb":
         def factory() -> Escpos:
-            from escpos.printer import Usb
             return Usb(parsed.vendor_id, parsed.product_id,
                        timeout=int(CONNECT_TIMEOUT_S * 1000))  # pyusb wants ms
     elif parsed.kind == "serial":
         def factory() -> Escpos:
-            from escpos.printer import Serial
             return Serial(parsed.path, baudrate=parsed.baudrate, timeout=STATUS_TIMEOUT_S)
     elif parsed.kind == "file":
         def factory() -> Escpos:
-            from escpos.printer import File
             return File(parsed.path)
     else:
         raise ValueError(f"unknown printer kind {parsed.kind!r}")

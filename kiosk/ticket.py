@@ -255,6 +255,11 @@ def _glyph_block(name: str, text: str, font: QFont, width: int, embolden: int = 
     """
     path = QPainterPath()
     path.addText(0, 0, font, text)
+    # Put the ink's top-left corner on (0, 0): Qt may start the first glyph a
+    # fraction of a pixel off (it differs between the first and later uses of
+    # a font), which would change the rasterised pixels from run to run.
+    start = path.boundingRect().topLeft()
+    path.translate(-start.x(), -start.y())
     ink = path.boundingRect().adjusted(-embolden / 2, -embolden / 2, embolden / 2, embolden / 2)
     ink_rect = ink.toAlignedRect()
 
@@ -263,7 +268,10 @@ def _glyph_block(name: str, text: str, font: QFont, width: int, embolden: int = 
         dy = top - ink_rect.top()
         p.save()
         p.translate(dx, dy)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        # Unantialiased: the glyphs are big enough not to need it, the result
+        # is already 1-bit, and Qt's antialiased path filling differs by a
+        # grey level or two between the first and later paints.
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         black = QColor(0, 0, 0)
         p.fillPath(path, black)
         if embolden:
