@@ -24,12 +24,12 @@ Rules (REFERENCE_HALL: announcements must not overlap or cut each other off):
 Rendering happens synchronously, in ``announce()`` or when a play ends:
 the call about to play is rendered before ``player.play``, and the next
 waiting call is rendered ahead while one plays (so the gap between two
-announcements is not the synthesis time). ``render`` is called once per call: its result is memoised here,
-so repeats cost nothing; a slow render (an uncached speech synthesis)
-delays only the start of that play. Pair it with ``display.voice.Voice``,
-whose disk cache makes a known announcement a hash and a stat. A render
-that raises is logged and that play is skipped (recorded in ``failed``),
-so one bad announcement cannot stall the hall.
+announcements is not the synthesis time). ``render`` is called once per
+call: its result is memoised here, so repeats cost nothing; a slow render
+(an uncached speech synthesis) delays only the start of that play. Pair it
+with ``display.voice.Voice``, whose disk cache makes a known announcement a
+hash and a stat. A render that raises is logged and that play is skipped
+(recorded in ``failed``), so one bad announcement cannot stall the hall.
 
 Wiring (board app)::
 

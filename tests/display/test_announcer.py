@@ -53,7 +53,8 @@ def make(repeat=2, max_backlog=20, cost_s=0.0):
     clock = FakeClock()
     player = FakePlayer()
     render = Renderer(clock, cost_s)
-    return Announcer(player, render, clock, repeat=repeat, max_backlog=max_backlog), player, render, clock
+    announcer = Announcer(player, render, clock, repeat=repeat, max_backlog=max_backlog)
+    return announcer, player, render, clock
 
 
 def drain(announcer: Announcer, player: FakePlayer, clock: FakeClock, seconds: float = 3.0):
