@@ -77,6 +77,8 @@ class CounterController(QObject):
     def _on_welcome(self, welcome: dict) -> None:
         self.state.set_connection("online")
         self.state.apply_welcome(welcome)
+        # Today's figures from the server (it may not offer them: ignored).
+        self.send(Request("stats"))
         self._after_change()
 
     def _on_event(self, event: dict) -> None:
@@ -140,9 +142,6 @@ class CounterController(QObject):
     def _on_reply(self, request: Request, message: dict) -> None:
         was_logged_in = self.state.logged_in
         self.state.apply_reply(request, message)
-        if request.type == "login" and message.get("type") == "ok":
-            # Today's figures from the server, if it keeps them (optional).
-            self.send(Request("stats"))
         if request.type == "login" and not self.state.logged_in and was_logged_in:
             self.window.login.staff.setFocus()
         self._after_change()

@@ -473,13 +473,22 @@ class CounterState:
         # resends it with the same id and its reply clears it.
         self.waiting = None
         self._queue_wanted = True
-        if was is not None and self._credentials:
-            # We were logged in: keep the main screen and log in again on
-            # this connection (the server's session belongs to the socket).
+        if was is None or not self._credentials:
+            self.staff = None
+        elif snap_staff and snap_staff["id"] == was["id"] and self.counter_status != "closed":
+            # The server keeps the staff session per counter: still ours.
+            self.staff = snap_staff
+        elif snap_staff is None:
+            # The counter was closed meanwhile (e.g. the server restarted
+            # without it): log in again silently with what the staff typed.
             self.staff = was
             self._relogin_wanted = True
         else:
+            # Someone else logged in to this counter: never take it back.
             self.staff = None
+            self._credentials = None
+            self.message = Message("warn", f"本窗口已由 {snap_staff['name']} 登录  "
+                                           "Another staff member took this counter")
         self._roll_day()
 
     def apply_event(self, event: dict[str, Any]) -> None:
@@ -531,7 +540,7 @@ class CounterState:
         if self.waiting is not None and ticket.get("status") != "waiting":
             self.waiting = [t for t in self.waiting if str(t.get("id")) != tid]
         if (ticket.get("service") in self.my_services or mine
-                or _counter_number(ticket.get("target_counter")) == self.counter
+                or _counter_number(ticket.get("to_counter")) == self.counter
                 or name == "ticket.transferred"):
             self._queue_wanted = True
 
@@ -644,9 +653,14 @@ class CounterState:
         if code == "conflict" and detail:
             text = f"操作冲突：{detail}（已刷新） Conflict, view refreshed"
         if code == "unauthorized" and request.type != "login":
-            text = "登录已失效，请重新登录  Session expired, log in again"
-            self.staff = None
-            self._credentials = None
+            if "login" in self._inflight:
+                # A request resent before our re-login reached the server:
+                # it did nothing; the staff presses again once logged in.
+                text = "连接已恢复，请重试  Reconnected: please try again"
+            else:
+                text = "登录已失效，请重新登录  Session expired, log in again"
+                self.staff = None
+                self._credentials = None
         level = "warn" if code in ("queue_empty", "conflict") else "error"
         self.message = Message(level, text)
         # Whatever went wrong, the waiting list may be stale: ask again.
@@ -697,25 +711,22 @@ class CounterState:
                 f.timed += 1
 
     def _seed_figures(self, reply: dict[str, Any]) -> None:
-        """Take figures from a ``stats`` reply, if the server offers one.
+        """Take this counter's figures from a ``stats`` reply, if offered.
 
-        Accepted shape: ``{"counter": {...}, "staff": {...}}`` where each has
-        ``served``, ``no_show`` (or ``no_shows``) and ``avg_service_s``.
+        The server answers ``{"stats": {"served", "no_shows",
+        "avg_service_s", ...}}`` for the device's counter; an older server
+        may not know ``stats`` at all (the error is ignored). Staff figures
+        stay client-side: the server does not split them by staff member.
         """
-        def figures(d: Any) -> Figures | None:
-            if not isinstance(d, dict) or not isinstance(d.get("served"), int):
-                return None
-            served = int(d["served"])
-            avg = d.get("avg_service_s")
-            f = Figures(served=served, no_shows=int(d.get("no_show", d.get("no_shows", 0)) or 0))
-            if isinstance(avg, int | float) and served:
-                f.service_s_total, f.timed = float(avg) * served, served
-            return f
-
-        seeded = figures(reply.get("counter"))
-        if seeded is not None:
-            self.figures = seeded
-        if self.staff:
-            mine = figures(reply.get("staff"))
-            if mine is not None:
-                self.staff_figures[self.staff["id"]] = mine
+        data = reply.get("stats") if isinstance(reply.get("stats"), dict) else reply
+        if not isinstance(data, dict) or not isinstance(data.get("served"), int):
+            return
+        if data.get("counter") not in (None, self.counter):
+            return
+        served = int(data["served"])
+        no_shows = data.get("no_shows", data.get("no_show", 0))
+        seeded = Figures(served=served, no_shows=int(no_shows or 0))
+        avg = data.get("avg_service_s")
+        if isinstance(avg, int | float) and served:
+            seeded.service_s_total, seeded.timed = float(avg) * served, served
+        self.figures = seeded

@@ -225,13 +225,26 @@ def test_offline_banner_and_resync(rig, qtbot):
     link.set_status("connecting")
     link.welcome(welcome(state="open", staff={"id": "s001", "name": "王芳"}, seq=120))
     assert not window.banner.isVisible()
-    (relogin,) = link.pending("login")  # the session is re-established silently
-    assert relogin.message["pin"] == "1234"
+    assert not link.pending("login")  # the server kept the counter's session
     assert window.pages.currentWidget() is window.main
-    link.answer(relogin, staff={"id": "s001", "name": "王芳"})
+    assert enabled(window) == set()  # still waiting for the resent call_next
     # The link resent call_next with the same id; its reply lands now.
     link.answer(call, ticket=ticket("A013", status="called", counter=3))
     assert window.number_label.text() == "A013"
+    assert "recall" in enabled(window)
+
+
+def test_reconnect_after_server_lost_the_counter(rig, qtbot):
+    link, window, _ = rig
+    log_in(link, window, qtbot)
+    link.set_status("offline")
+    link.welcome(welcome(state="closed", seq=120))
+    (relogin,) = link.pending("login")  # silently, with what the staff typed
+    assert relogin.message["staff"] == "s001" and relogin.message["pin"] == "1234"
+    assert window.pages.currentWidget() is window.main
+    link.answer(relogin, staff={"id": "s001", "name": "王芳"})
+    answer_queue(link, qtbot, [ticket("A013")])
+    assert "call_next" in enabled(window)
 
 
 def test_switch_staff_without_restart(rig, qtbot):

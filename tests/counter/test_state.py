@@ -208,7 +208,7 @@ def test_transferred_to_me_refreshes_queue(st):
     logged_in(st)
     st.take_queue_refresh()
     t = ticket("C002", service="tax", status="waiting", counter=7)
-    t["target_counter"] = 3
+    t["to_counter"] = 3
     st.apply_event(ev("ticket.transferred", {"ticket": t}, 101))
     assert st.take_queue_refresh()
     st.apply_event(ev("queue.changed", {"service": "tax", "waiting": 4, "eta_s": 60}, 102))
@@ -269,38 +269,49 @@ def test_stats_reply_seeds_figures_and_error_is_tolerated(st):
     logged_in(st)
     st.apply_reply(Request("stats"), err("bad_request", "unknown type"))
     assert st.figures == Figures() and st.message.level == "ok"  # optional: no error
-    st.apply_reply(Request("stats"), ok(counter={"served": 23, "no_show": 2,
-                                                 "avg_service_s": 400},
-                                        staff={"served": 5, "avg_service_s": 300}))
+    st.apply_reply(Request("stats"), ok(stats={"counter": 5, "served": 9}))
+    assert st.figures == Figures()  # another counter's figures are not ours
+    st.apply_reply(Request("stats"), ok(stats={"counter": 3, "served": 23, "no_shows": 2,
+                                               "avg_service_s": 400, "waiting": 4}))
     assert st.figures.summary() == "已办 23 · 平均 6:40 · 过号 2"
-    assert st.staff_today().served == 5
+    st.apply_event(ev("ticket.no_show", {"ticket": ticket("A1", status="no_show", counter=3)},
+                      101))
+    assert st.figures.no_shows == 3
 
 
-def test_reconnect_keeps_session_and_relogs_in(st):
+def test_reconnect_keeps_the_counter_session(st):
     logged_in(st)
     do(st, "call_next", ok(ticket=ticket("A013", status="called", counter=3)))
     st.set_connection("offline")
+    assert not st.legal("start")
     st.set_connection("online")
-    snap = welcome(state="open", staff={"id": "s001", "name": "王芳"},
-                   current=ticket("A013", status="serving", counter=3), seq=120)
-    st.apply_welcome(snap)
+    st.apply_welcome(welcome(state="open", staff={"id": "s001", "name": "王芳"},
+                             current=ticket("A013", status="serving", counter=3), seq=120))
     assert st.logged_in and st.current["status"] == "serving"
+    assert st.take_relogin() is None  # the server kept our session
+    assert st.legal("complete") and st.take_queue_refresh()
+
+
+def test_reconnect_to_a_closed_counter_relogs_in(st):
+    logged_in(st)
+    st.apply_welcome(welcome(state="closed", staff=None, seq=120))
+    assert st.logged_in  # the staff keeps the main screen
     relogin = st.take_relogin()
     assert relogin.type == "login" and relogin.fields == {"staff": "s001", "pin": "1234"}
     assert relogin.relogin and st.take_relogin() is None
-    assert not st.legal("complete")  # busy until the login is back
+    assert not st.legal("call_next")  # busy until the login is back
+    # A request the link resent before our login: unauthorized, did nothing.
+    st.apply_reply(Request("call_next"), err("unauthorized"))
+    assert st.logged_in and "重试" in st.message.text
     st.apply_reply(relogin, ok(staff={"id": "s001", "name": "王芳"}))
-    assert st.legal("complete") and st.message.level == "ok"  # no warning shown
+    assert st.legal("call_next") and st.counter_status == "open"
 
 
-def test_failed_relogin_goes_to_login(st):
+def test_reconnect_to_a_counter_someone_else_took(st):
     logged_in(st)
-    st.set_connection("online")
-    st.apply_welcome(welcome(state="open", staff={"id": "s001", "name": "王芳"}))
-    relogin = st.take_relogin()
-    st.apply_reply(relogin, err("unauthorized"))
-    assert not st.logged_in and st.login_error
-    assert st.take_relogin() is None
+    st.apply_welcome(welcome(state="open", staff={"id": "s002", "name": "李强"}, seq=120))
+    assert not st.logged_in and st.take_relogin() is None
+    assert "李强" in st.message.text
 
 
 def test_replayed_events_count_but_do_not_rewind(st):
