@@ -1,0 +1,1 @@
+"""Benchmarks (printed, not asserted): python -m bench.<name>."""
