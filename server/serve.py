@@ -1,0 +1,515 @@
+"""The dispatch server's I/O: one ``websockets`` asyncio server on one port.
+
+``/ws`` speaks protocol v1 (``server/protocol.py``); plain GETs serve
+``/healthz``, ``/metrics``, ``/board``, ``/t/<check>`` and ``/``.
+
+Flow per request: decode -> :class:`~server.service.HallService` (core + one
+store transaction) -> reply to the sender -> broadcast the committed events
+to every connected client. Handling is synchronous inside the event loop, so
+requests are applied one at a time in arrival order and a welcome snapshot,
+its replay and the broadcasts that follow it can never interleave.
+
+Each connection has its own outbound queue drained by a writer task: one slow
+board cannot stall the hall. A client that falls more than
+:data:`MAX_BACKLOG` messages behind is closed (1013) and resyncs with
+``since`` when it reconnects.
+
+Bounds: frames of at most 64 KiB (larger: close 1009), hello within 10 s,
+at most :data:`MAX_PER_DEVICE` connections per device (the oldest is closed),
+an issue rate per kiosk device, and an error budget per connection (a client
+that floods errors is closed with 1008).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import signal
+import ssl
+import sys
+import time
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from websockets.asyncio.server import Server as WsServer
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from server import pages, protocol
+from server.config import HallConfig
+from server.metrics import CONTENT_TYPE_LATEST, Metrics
+from server.protocol import ProtocolError
+from server.service import HallService, Session
+from server.store import Store
+
+__all__ = ["Server", "main_async", "configure", "run"]
+
+log = logging.getLogger("qhall.serve")
+reqlog = logging.getLogger("qhall.requests")
+
+HELLO_TIMEOUT_S = 10.0
+MAX_PER_DEVICE = 4
+MAX_BACKLOG = 20_000
+ERROR_BUDGET = 20  # errors allowed per ERROR_WINDOW_S before closing 1008
+ERROR_WINDOW_S = 10.0
+REPLAY_MAX = 50_000
+TICK_S = 5.0
+
+
+class Client:
+    """One open connection: its session, outbound queue and budgets."""
+
+    def __init__(self, ws: ServerConnection, session: Session, batch: bool) -> None:
+        self.ws = ws
+        self.session = session
+        self.batch = batch
+        self.out: collections.deque[str] = collections.deque()
+        self.wake = asyncio.Event()
+        self.errors: collections.deque[float] = collections.deque()
+        self.tokens = 0.0
+        self.refilled = time.monotonic()
+        self.opened = time.monotonic()
+        self.closing = False
+
+    def push(self, text: str) -> None:
+        if self.closing:
+            return
+        self.out.append(text)
+        self.wake.set()
+
+
+class Server:
+    """The hall's websocket + HTTP server.
+
+    Args:
+        service: the hall service (core + store).
+        kiosk_rate: issues per minute allowed per kiosk device (0: unlimited).
+    """
+
+    def __init__(self, service: HallService, *, kiosk_rate: float = 60.0,
+                 board_html: str | None = None) -> None:
+        self.service = service
+        self.metrics = Metrics()
+        self.kiosk_rate = kiosk_rate
+        self.clients: set[Client] = set()
+        self.by_device: dict[str, list[Client]] = collections.defaultdict(list)
+        self.ws_server: WsServer | None = None
+        self.accepting = True
+        self._board_html = board_html
+        self._update_waiting()
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> int:
+        """Listen; return the bound port (useful with port 0)."""
+        self.ws_server = await serve(
+            self._handler, host, port,
+            process_request=self._process_request,
+            max_size=protocol.MAX_FRAME,
+            max_queue=64,
+            ssl=ssl_context,
+            ping_interval=20, ping_timeout=20, close_timeout=3,
+            server_header="qhall",
+        )
+        self._tick_task = asyncio.get_running_loop().create_task(self._ticker())
+        sock = next(iter(self.ws_server.sockets))
+        return int(sock.getsockname()[1])
+
+    async def stop(self) -> None:
+        """Graceful stop: no new connections, flush replies, close with 1001."""
+        self.accepting = False
+        if self.ws_server is None:
+            return
+        self.ws_server.server.close()  # stop accepting new TCP connections
+        deadline = time.monotonic() + 2.0
+        while any(c.out for c in self.clients) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        self._tick_task.cancel()
+        self.ws_server.close(close_connections=True)
+        await self.ws_server.wait_closed()
+
+    # ----------------------------------------------------------------- HTTP
+    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path = unquote(urlsplit(request.path).path)
+        if path == "/ws":
+            if not self.accepting:
+                return conn.respond(503, "shutting down\n")
+            return None
+        name = self.service.config.name
+        if path == "/healthz":
+            return conn.respond(200, "ok\n")
+        if path == "/metrics":
+            self._update_waiting()
+            resp = conn.respond(200, self.metrics.render().decode())
+            _set_header(resp, "Content-Type", CONTENT_TYPE_LATEST)
+            return resp
+        if path in ("/board", "/board/"):
+            return _html(conn, 200, self.board_html())
+        if path.startswith("/t/"):
+            return self._ticket_page(conn, path[3:])
+        if path in ("/", "/index.html"):
+            return _html(conn, 200, pages.index_page(name))
+        return conn.respond(404, "not found\n")
+
+    def board_html(self) -> str:
+        if self._board_html is None:
+            try:
+                from display.web import board_html
+            except ImportError:
+                return pages.index_page(self.service.config.name)
+            self._board_html = board_html()
+        return self._board_html
+
+    def _ticket_page(self, conn: ServerConnection, check: str) -> Response:
+        hall = self.service.hall
+        ticket = hall.by_check(check) if 0 < len(check) <= 32 else None
+        if ticket is None:
+            return _html(conn, 404, pages.not_found_page(self.service.config.name))
+        wire = hall.wire_ticket(ticket)
+        service = self.service.config.service(ticket.service)
+        counter = self.service.config.counter(ticket.counter) if ticket.counter else None
+        svc = {"name": service.name, "name_en": service.name_en} if service else {}
+        return _html(conn, 200, pages.ticket_page(
+            self.service.config.name, wire, svc, counter.name if counter else None))
+
+    # ------------------------------------------------------------ websocket
+    async def _handler(self, ws: ServerConnection) -> None:
+        session_client = await self._open(ws)
+        if session_client is None:
+            return
+        client = session_client
+        writer = asyncio.get_running_loop().create_task(self._writer(client))
+        try:
+            async for frame in ws:
+                if client.closing:
+                    break
+                self._on_frame(client, frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._drop(client)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    async def _open(self, ws: ServerConnection) -> Client | None:
+        try:
+            frame = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT_S)
+        except TimeoutError:
+            await ws.close(1008, "no hello within 10 s")
+            return None
+        except ConnectionClosed:
+            return None
+        try:
+            hello = protocol.parse_hello(protocol.decode(frame))
+        except ProtocolError as exc:
+            await ws.send(protocol.encode(protocol.error(exc.re, exc.code, exc.message)))
+            code = 1002 if exc.code == "unsupported_protocol" else 1008
+            await ws.close(code, exc.code)
+            self.metrics.closed.labels(exc.code).inc()
+            return None
+        device = self.service.authenticate(hello["device"], hello["token"])
+        if device is None:
+            await ws.send(protocol.encode(protocol.error(
+                hello["id"], "unauthorized", "unknown device or wrong token")))
+            await ws.close(1008, "unauthorized")
+            self.metrics.closed.labels("unauthorized").inc()
+            log.warning("refused hello from device %r at %s", hello["device"][:64],
+                        ws.remote_address)
+            return None
+        session = Session(device)
+        client = Client(ws, session, batch=hello.get("batch") is True)
+        # From here to the end of this method there is no await: the welcome,
+        # the replay and the registration for broadcasts are one atomic step.
+        welcome = self.service.welcome(session, hello["id"])
+        client.push(protocol.encode(welcome))
+        since = hello["since"]
+        if since is not None and since < welcome["seq"]:
+            missed = welcome["seq"] - since
+            if missed <= REPLAY_MAX:
+                for ev in self.service.store.events_since(self.service.config.id, since,
+                                                          limit=missed):
+                    client.push(protocol.encode(self._stored_event(ev)))
+        peers = self.by_device[device.id]
+        while len(peers) >= MAX_PER_DEVICE:
+            old = peers.pop(0)
+            self._close_client(old, 1008, "replaced by a newer connection")
+        peers.append(client)
+        self.clients.add(client)
+        self.metrics.connections.labels(device.role).inc()
+        log.info("device %s (%s) connected since=%s", device.id, device.role, since)
+        return client
+
+    def _stored_event(self, ev: dict[str, Any]) -> dict[str, Any]:
+        at = ev["at"]
+        if hasattr(at, "astimezone"):
+            at = at.astimezone(self.service.config.tz).isoformat(timespec="seconds")
+        return protocol.event(int(ev["seq"]), ev["name"], str(at), ev["data"])
+
+    def _drop(self, client: Client) -> None:
+        if client in self.clients:
+            self.clients.discard(client)
+            self.metrics.connections.labels(client.session.role).dec()
+            peers = self.by_device.get(client.session.device.id, [])
+            if client in peers:
+                peers.remove(client)
+
+    def _close_client(self, client: Client, code: int, reason: str) -> None:
+        client.closing = True
+        client.out.clear()
+        self.metrics.closed.labels(reason.split(";")[0][:40]).inc()
+        self._drop(client)
+        asyncio.get_running_loop().create_task(client.ws.close(code, reason))
+
+    async def _writer(self, client: Client) -> None:
+        ws = client.ws
+        try:
+            while True:
+                await client.wake.wait()
+                client.wake.clear()
+                while client.out:
+                    if client.batch and len(client.out) > 1:
+                        await ws.send(_batch(client.out))
+                    else:
+                        await ws.send(client.out.popleft())
+        except ConnectionClosed:
+            pass
+
+    # ------------------------------------------------------------- requests
+    def _on_frame(self, client: Client, frame: str | bytes) -> None:
+        started = time.perf_counter()
+        session = client.session
+        kind = "?"
+        try:
+            message = protocol.decode(frame)
+            kind = str(message.get("type"))[:32]
+            if kind == "hello":
+                raise ProtocolError("bad_request", "hello was already received",
+                                    message.get("id") if isinstance(message.get("id"), str)
+                                    else None)
+            limited = self._rate_limited(client, kind)
+            if limited is not None:
+                reply_msg, events = protocol.error(message.get("id") if isinstance(
+                    message.get("id"), str) else None, "rate_limited", limited), []
+            else:
+                reply = self.service.handle(session, message)
+                reply_msg, events = reply.message, reply.events
+        except ProtocolError as exc:
+            reply_msg, events = protocol.error(exc.re, exc.code, exc.message), []
+        if kind not in protocol.REQUESTS:
+            kind = "invalid"
+        client.push(protocol.encode(reply_msg))
+        if events:
+            self.broadcast(events)
+        outcome = "ok" if reply_msg["type"] == "ok" else reply_msg["code"]
+        elapsed = time.perf_counter() - started
+        self.metrics.requests.labels(kind, outcome).inc()
+        self.metrics.latency.labels(kind).observe(elapsed)
+        if reqlog.isEnabledFor(logging.INFO):
+            reqlog.info(json.dumps({
+                "device": session.device.id, "type": kind, "outcome": outcome,
+                "ms": round(elapsed * 1000, 2)}, ensure_ascii=False))
+        if outcome in ("bad_request", "forbidden", "unauthorized", "rate_limited"):
+            now = time.monotonic()
+            client.errors.append(now)
+            while client.errors and now - client.errors[0] > ERROR_WINDOW_S:
+                client.errors.popleft()
+            if len(client.errors) > ERROR_BUDGET:
+                log.warning("closing %s: error flood", session.device.id)
+                # Let the last error reply out first, then close.
+                asyncio.get_running_loop().create_task(self._close_after_flush(client))
+
+    async def _close_after_flush(self, client: Client) -> None:
+        deadline = time.monotonic() + 1.0
+        while client.out and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if not client.closing:
+            self._close_client(client, 1008, "too many bad requests")
+
+    def _rate_limited(self, client: Client, kind: str) -> str | None:
+        if kind != "issue" or client.session.role != "kiosk" or self.kiosk_rate <= 0:
+            return None
+        per_s = self.kiosk_rate / 60.0
+        burst = max(5.0, self.kiosk_rate / 6.0)
+        now = time.monotonic()
+        if client.refilled == client.opened and client.tokens == 0.0:
+            client.tokens = burst
+        client.tokens = min(burst, client.tokens + (now - client.refilled) * per_s)
+        client.refilled = now
+        if client.tokens < 1.0:
+            return "too many tickets from this kiosk; please wait a moment"
+        client.tokens -= 1.0
+        return None
+
+    def broadcast(self, events: list[dict[str, Any]]) -> None:
+        """Queue committed events, encoded once, for every connected client."""
+        texts = [protocol.encode(e) for e in events]
+        self.metrics.events.inc(len(texts))
+        for client in list(self.clients):
+            if len(client.out) > MAX_BACKLOG:
+                self._close_client(client, 1013, "too slow; reconnect with since")
+                continue
+            for text in texts:
+                client.out.append(text)
+            client.wake.set()
+        for e in events:
+            if e["name"] == "queue.changed":
+                d = e["data"]
+                self.metrics.waiting.labels(d["service"]).set(d["waiting"])
+            elif e["name"] == "device.fault":
+                d = e["data"]
+                self.metrics.faults.labels(d["device"], d["kind"]).set(
+                    0 if d.get("cleared") else 1)
+
+    def _update_waiting(self) -> None:
+        for sid, q in self.service.hall.snapshot()["queues"].items():
+            self.metrics.waiting.labels(sid).set(q["waiting"])
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                events = self.service.tick()
+            except Exception:
+                log.exception("upkeep failed")
+                continue
+            if events:
+                self.broadcast(events)
+
+
+def _batch(out: collections.deque[str]) -> str:
+    """Join queued messages into one ``batch`` frame below the frame limit."""
+    parts: list[str] = []
+    size = 30
+    while out and (not parts or size + len(out[0]) * 3 + 1 < protocol.MAX_FRAME):
+        text = out.popleft()
+        parts.append(text)
+        size += len(text) * 3 + 1  # worst case UTF-8 width
+    return '{"type":"batch","messages":[' + ",".join(parts) + "]}"
+
+
+def _html(conn: ServerConnection, status: int, body: str) -> Response:
+    resp = conn.respond(status, body)
+    _set_header(resp, "Content-Type", "text/html; charset=utf-8")
+    _set_header(resp, "Cache-Control", "no-store")
+    return resp
+
+
+def _set_header(resp: Response, name: str, value: str) -> None:
+    # websockets' Headers is a multidict: assignment would add a second value.
+    if name in resp.headers:
+        del resp.headers[name]
+    resp.headers[name] = value
+
+
+# ------------------------------------------------------------------ CLI
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="hall configuration (TOML); default: the built-in demo hall")
+    parser.add_argument("--host", help="address to listen on (default: config, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: config, 8765)")
+    parser.add_argument("--database", metavar="URL",
+                        help="database URL, overrides the config "
+                             "(sqlite:///FILE or postgresql+psycopg://...)")
+    parser.add_argument("--tls-cert", metavar="PEM", help="certificate: serve wss:// and https")
+    parser.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
+    parser.add_argument("--kiosk-rate", type=float, default=60.0, metavar="N",
+                        help="tickets per minute allowed per kiosk device (0: no limit; "
+                             "default 60)")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--quiet-requests", action="store_true",
+                        help="do not log one line per request")
+
+
+def load_config(args: argparse.Namespace) -> HallConfig:
+    """The hall config named by ``--config`` (or the demo hall), with overrides."""
+    import dataclasses
+
+    from server import config as config_mod
+
+    if args.config:
+        cfg = config_mod.load(args.config)
+    else:
+        from server.reference import demo_config
+
+        cfg = demo_config()
+    changes: dict[str, Any] = {}
+    if getattr(args, "database", None):
+        changes["database"] = args.database
+    if getattr(args, "host", None):
+        changes["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        changes["port"] = args.port
+    return dataclasses.replace(cfg, **changes) if changes else cfg
+
+
+def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.tls_cert and not args.tls_key:
+        return None
+    if not (args.tls_cert and args.tls_key):
+        raise SystemExit("qhall serve: --tls-cert and --tls-key go together")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    return ctx
+
+
+async def main_async(cfg: HallConfig, *, kiosk_rate: float = 60.0,
+                     ssl_context: ssl.SSLContext | None = None,
+                     ready: Any = None) -> int:
+    """Run the server until SIGTERM/SIGINT; return the exit code."""
+    store = Store(cfg.database)
+    try:
+        service = HallService(cfg, store)
+        server = Server(service, kiosk_rate=kiosk_rate)
+        port = await server.start(cfg.host, cfg.port, ssl_context)
+        scheme = "wss" if ssl_context else "ws"
+        web = "https" if ssl_context else "http"
+        print(f"qhall: {cfg.name} listening on {scheme}://{cfg.host}:{port}/ws "
+              f"(board {web}://{cfg.host}:{port}/board, metrics {web}://{cfg.host}:{port}"
+              "/metrics)", flush=True)
+        if ready is not None:
+            ready(port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("stopping: finishing in-flight requests, closing clients (1001)")
+        await server.stop()
+        return 0
+    finally:
+        store.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.quiet_requests:
+        reqlog.setLevel(logging.WARNING)
+    from server.config import ConfigError
+
+    try:
+        cfg = load_config(args)
+    except ConfigError as exc:
+        print(f"qhall serve: configuration error:\n{exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"qhall serve: cannot read config: {exc}", file=sys.stderr)
+        return 2
+    try:
+        ctx = _ssl_context(args)
+    except (OSError, ssl.SSLError) as exc:
+        print(f"qhall serve: TLS: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(main_async(cfg, kiosk_rate=args.kiosk_rate, ssl_context=ctx))
+    except OSError as exc:
+        print(f"qhall serve: {exc}", file=sys.stderr)
+        return 1
+

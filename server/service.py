@@ -1,0 +1,473 @@
+"""The hall service: protocol requests in, replies and committed events out.
+
+This is the server's application layer, with no network I/O: the websocket
+layer (``server/serve.py``) hands it authenticated devices and decoded
+messages; it checks roles and staff sessions, applies idempotency per
+``(device, id)``, runs the core command, commits the resulting events in one
+store transaction and returns the reply plus the wire events to broadcast.
+
+State changes only by whole transactions: when a commit fails the in-memory
+core is rebuilt from the store, so memory never runs ahead of the database.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from server import protocol
+from server.auth import verify_secret
+from server.config import Device, HallConfig
+from server.core import CoreError, Event, Hall, NotFound
+from server.protocol import ProtocolError
+from server.store import StaleState, Store
+
+__all__ = ["Session", "HallService", "Reply"]
+
+log = logging.getLogger("qhall.service")
+
+#: How long a mutating request's reply is remembered (PROTOCOL: >= 10 min).
+IDEMPOTENCY_S = 15 * 60
+#: Wrong PINs per (counter, staff) allowed inside LOGIN_WINDOW_S.
+LOGIN_FAILURES = 5
+LOGIN_WINDOW_S = 300.0
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Session:
+    """One authenticated device connection, as the service sees it."""
+
+    device: Device
+
+    @property
+    def role(self) -> str:
+        return self.device.role
+
+    @property
+    def counter(self) -> int | None:
+        return self.device.counter
+
+
+@dataclass
+class Reply:
+    """What one request produced: the reply and the committed wire events."""
+
+    message: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        return "ok" if self.message.get("type") == "ok" else str(self.message.get("code"))
+
+
+class HallService:
+    """One hall: its core, its store, its devices' sessions.
+
+    Args:
+        config: the validated hall configuration.
+        store: an open :class:`~server.store.Store`.
+        clock: returns an aware datetime (injected for tests/simulation).
+        monotonic: seconds for throttling windows.
+    """
+
+    def __init__(
+        self,
+        config: HallConfig,
+        store: Store,
+        clock: Callable[[], dt.datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.monotonic = monotonic
+        self.hall: Hall = self._load()
+        self._day = self._local_day()
+        self._replies: collections.OrderedDict[tuple[str, str], tuple[float, dict]] = (
+            collections.OrderedDict()
+        )
+        self._login_failures: dict[tuple[int, str], collections.deque[float]] = {}
+        self._verified: dict[str, bytes] = {}
+        self.faults: dict[str, dict[str, Any]] = {}
+        self.extensions: dict[str, Callable[[Session, dict[str, Any]], Reply]] = {}
+
+    # ------------------------------------------------------------------ state
+    def _local_day(self) -> dt.date:
+        return self.clock().astimezone(self.config.tz).date()
+
+    def _load(self) -> Hall:
+        loaded = self.store.load(self.config.id, self.clock().astimezone(self.config.tz).date())
+        return Hall.restore(
+            self.config,
+            self.clock,
+            tickets=loaded.tickets,
+            counters=loaded.counters,
+            last_numbers=loaded.last_numbers,
+        )
+
+    def reload(self) -> None:
+        """Rebuild the core from the store (after a failed transaction)."""
+        self.hall = self._load()
+
+    @property
+    def last_seq(self) -> int:
+        return self.store.last_seq(self.config.id)
+
+    # ------------------------------------------------------------------- auth
+    def authenticate(self, device_id: str, token: str) -> Device | None:
+        """The device for these credentials, or None.
+
+        scrypt costs tens of milliseconds by design; a device that
+        reconnects often would pay it every time, so a successful check is
+        remembered as a keyed digest of the token (never the token itself).
+        """
+        device = self.config.device(device_id)
+        if device is None:
+            # Same cost as a real check, so ids cannot be probed by timing.
+            verify_secret(token, _DUMMY_HASH)
+            return None
+        digest = hashlib.sha256((device.token_hash + "\0" + token).encode()).digest()
+        known = self._verified.get(device.id)
+        if known is not None and hmac.compare_digest(known, digest):
+            return device
+        if verify_secret(token, device.token_hash):
+            self._verified[device.id] = digest
+            return device
+        return None
+
+    # --------------------------------------------------------------- welcome
+    def hall_info(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "id": cfg.id,
+            "name": cfg.name,
+            "timezone": cfg.timezone,
+            "notice": cfg.notice,
+            "services": [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "name_en": s.name_en,
+                    "prefix": s.prefix,
+                    "category": s.category,
+                    "hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in s.hours],
+                    "daily_quota": s.daily_quota,
+                    "appointments": s.appointments is not None,
+                }
+                for s in cfg.services
+            ],
+            "counters": [
+                {"number": c.number, "name": c.name, "services": list(c.services)}
+                for c in cfg.counters
+            ],
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = self.hall.snapshot()
+        snap["faults"] = list(self.faults.values())
+        return snap
+
+    def welcome(self, session: Session, rid: str) -> dict[str, Any]:
+        return {
+            "type": "welcome",
+            "re": rid,
+            "protocol": protocol.PROTOCOL_VERSION,
+            "role": session.role,
+            "counter": session.counter,
+            "device": session.device.id,
+            "hall": self.hall_info(),
+            "snapshot": self.snapshot(),
+            "seq": self.last_seq,
+        }
+
+    # -------------------------------------------------------------- requests
+    def handle(self, session: Session, message: dict[str, Any]) -> Reply:
+        """Answer one decoded request. Never raises for bad input."""
+        try:
+            kind, rid, spec = protocol.parse_request(message)
+        except ProtocolError as exc:
+            return Reply(protocol.error(exc.re, exc.code, exc.message))
+        if session.role not in spec.roles:
+            return Reply(protocol.error(
+                rid, "forbidden", f"a {session.role} device may not send {kind!r}"))
+        key = (session.device.id, rid)
+        if spec.mutating:
+            cached = self._cached_reply(key)
+            if cached is not None:
+                return Reply(cached)
+        if spec.needs_staff and self._staff_at(session) is None:
+            return Reply(protocol.error(rid, "unauthorized", "log in first (staff id and PIN)"))
+        handler = self.extensions.get(kind) or getattr(self, f"_do_{kind}", None)
+        if handler is None:
+            return Reply(protocol.error(rid, "bad_request", f"{kind!r} is not available here"))
+        try:
+            reply = handler(session, message)
+        except CoreError as exc:
+            reply = Reply(protocol.error(rid, exc.code, str(exc)))
+        except ProtocolError as exc:
+            reply = Reply(protocol.error(rid, exc.code, exc.message))
+        except Exception:
+            # Internal detail stays in the log, never on the wire.
+            log.exception("request %s from %s failed", kind, session.device.id)
+            self.reload()
+            reply = Reply(protocol.error(rid, "internal", "internal error; try again"))
+        reply.message["re"] = rid
+        if spec.mutating and reply.message.get("code") not in ("internal", "rate_limited"):
+            self._remember(key, reply.message)
+        return reply
+
+    def commit(self, session: Session, rid: str, run: Callable[[], list[Event]],
+               build: Callable[[list[Event]], dict[str, Any]]) -> Reply:
+        """Run a core command and commit its events in one transaction.
+
+        ``run`` mutates the core; on a store failure the core is rebuilt
+        from the store and, for a concurrency conflict with another server
+        process, the command is retried on the fresh state.
+        """
+        for attempt in range(3):
+            events = run()
+            message = build(events)
+            message.setdefault("type", "ok")
+            message["re"] = rid
+            try:
+                if events:
+                    self.store.commit(self.config.id, events, at=self.clock(),
+                                      reply=(session.device.id, rid, protocol.encode(message)))
+            except StaleState:
+                log.warning("stale state on %s (attempt %d); reloading", rid, attempt + 1)
+                self.reload()
+                continue
+            except Exception:
+                self.reload()
+                raise
+            return Reply(message, [self.wire_event(e) for e in events])
+        raise RuntimeError("could not commit after 3 attempts")
+
+    def wire_event(self, ev: Event) -> dict[str, Any]:
+        at = (ev.at or self.clock()).astimezone(self.config.tz).isoformat(timespec="seconds")
+        return protocol.event(int(ev.seq or 0), ev.name, at, ev.data)
+
+    def _ticket_reply(self, events: list[Event]) -> dict[str, Any]:
+        for ev in events:
+            if "ticket" in ev.data:
+                return {"ticket": ev.data["ticket"]}
+        return {}
+
+    def _staff_at(self, session: Session) -> dict[str, Any] | None:
+        if session.counter is None:
+            return None
+        state = self.hall.snapshot_counter(session.counter)
+        return state.get("staff") if state and state.get("state") != "closed" else None
+
+    # ---------------------------------------------------------------- kiosk
+    def _do_ping(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return Reply(protocol.ok(msg["id"], seq=self.last_seq))
+
+    def _do_issue(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.commit(
+            session, msg["id"],
+            lambda: self.hall.issue(msg["service"], msg.get("priority") or "normal"),
+            self._ticket_reply,
+        )
+
+    def _do_check_in(self, session: Session, msg: dict[str, Any]) -> Reply:
+        raise NotFound("unknown booking code")
+
+    def _do_report_fault(self, session: Session, msg: dict[str, Any]) -> Reply:
+        fault = {
+            "device": session.device.id,
+            "kind": msg["kind"],
+            "message": (msg.get("message") or "")[:200],
+            "ticket": msg.get("ticket"),
+            "since": self.clock().astimezone(self.config.tz).isoformat(timespec="seconds"),
+        }
+        self.faults[session.device.id] = fault
+        return self.commit(session, msg["id"],
+                           lambda: [Event("device.fault", dict(fault))], lambda _: {})
+
+    def _do_clear_fault(self, session: Session, msg: dict[str, Any]) -> Reply:
+        fault = self.faults.pop(session.device.id, None)
+        if fault is None:
+            return Reply(protocol.ok(msg["id"]))
+        data = {"device": session.device.id, "kind": fault["kind"], "cleared": True}
+        return self.commit(session, msg["id"],
+                           lambda: [Event("device.fault", data)], lambda _: {})
+
+    # -------------------------------------------------------------- counter
+    def _do_login(self, session: Session, msg: dict[str, Any]) -> Reply:
+        counter = session.counter
+        assert counter is not None
+        staff_id = msg["staff"]
+        key = (counter, staff_id)
+        now = self.monotonic()
+        fails = self._login_failures.setdefault(key, collections.deque())
+        while fails and now - fails[0] > LOGIN_WINDOW_S:
+            fails.popleft()
+        if len(fails) >= LOGIN_FAILURES:
+            wait = int(LOGIN_WINDOW_S - (now - fails[0])) + 1
+            return Reply(protocol.error(
+                msg["id"], "rate_limited",
+                f"too many wrong PINs for {staff_id}; try again in {wait} s"))
+        staff = self.config.staff_member(staff_id)
+        if staff is None or not verify_secret(msg["pin"], staff.pin_hash):
+            fails.append(now)
+            return Reply(protocol.error(msg["id"], "unauthorized", "wrong staff id or PIN"))
+        fails.clear()
+        current = self._staff_at(session)
+
+        def run() -> list[Event]:
+            events: list[Event] = []
+            if current is not None and current.get("id") != staff.id:
+                events += self.hall.close_counter(counter)
+            if current is None or current.get("id") != staff.id:
+                events += self.hall.open_counter(counter, staff.id, staff.name)
+            return events
+
+        return self.commit(session, msg["id"], run,
+                           lambda _: {"staff": {"id": staff.id, "name": staff.name}})
+
+    def _counter_cmd(self, name: str, *args: Any) -> Callable[[Session, dict[str, Any]], Reply]:
+        def do(session: Session, msg: dict[str, Any]) -> Reply:
+            method = getattr(self.hall, name)
+            return self.commit(session, msg["id"],
+                               lambda: method(session.counter, *[msg.get(a) for a in args]),
+                               self._ticket_reply)
+        return do
+
+    def _do_logout(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.commit(session, msg["id"],
+                           lambda: self.hall.close_counter(session.counter), lambda _: {})
+
+    def _do_call_next(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("call_next")(session, msg)
+
+    def _do_call(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("call", "ticket")(session, msg)
+
+    def _do_recall(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("recall")(session, msg)
+
+    def _do_start(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("start")(session, msg)
+
+    def _do_complete(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("complete")(session, msg)
+
+    def _do_no_show(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("no_show")(session, msg)
+
+    def _do_transfer(self, session: Session, msg: dict[str, Any]) -> Reply:
+        service, to_counter = msg.get("service"), msg.get("counter")
+        if (service is None) == (to_counter is None):
+            raise ProtocolError("bad_request", "transfer needs exactly one of 'service' or "
+                                "'counter'")
+        return self.commit(
+            session, msg["id"],
+            lambda: self.hall.transfer(session.counter, service=service, to_counter=to_counter),
+            self._ticket_reply,
+        )
+
+    def _do_requeue(self, session: Session, msg: dict[str, Any]) -> Reply:
+        ticket_id = msg.get("ticket")
+        if ticket_id is None and msg.get("check"):
+            ticket = self.hall.by_check(msg["check"])
+            ticket_id = ticket.id if ticket else None
+        if ticket_id is None:
+            raise NotFound("no such ticket")
+        return self.commit(session, msg["id"], lambda: self.hall.requeue(ticket_id),
+                           self._ticket_reply)
+
+    def _do_pause(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.commit(session, msg["id"],
+                           lambda: self.hall.pause(session.counter, msg.get("reason") or ""),
+                           lambda _: {})
+
+    def _do_resume(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.commit(session, msg["id"], lambda: self.hall.resume(session.counter),
+                           lambda _: {})
+
+    def _do_queue(self, session: Session, msg: dict[str, Any]) -> Reply:
+        waiting = [self.hall.wire_ticket(t) for t in self.hall.queue(session.counter)]
+        return Reply(protocol.ok(msg["id"], waiting=waiting))
+
+    def _do_stats(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return Reply(protocol.ok(msg["id"], stats=self.hall.stats(session.counter
+                                                                   if session.role == "counter"
+                                                                   else None)))
+
+    # ------------------------------------------------------------ evaluator
+    def _do_rate(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.commit(
+            session, msg["id"],
+            lambda: self.hall.rate(session.counter, msg["ticket"], msg["score"]),
+            lambda _: {},
+        )
+
+    # ---------------------------------------------------------------- admin
+    def _do_cancel(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.commit(session, msg["id"], lambda: self.hall.cancel(msg["ticket"]),
+                           self._ticket_reply)
+
+    # ----------------------------------------------------------- upkeep
+    def tick(self) -> list[dict[str, Any]]:
+        """Periodic upkeep: day rollover (close out), expired replies.
+
+        Returns committed wire events to broadcast.
+        """
+        now = self.monotonic()
+        while self._replies:
+            key, (expires, _) = next(iter(self._replies.items()))
+            if expires > now:
+                break
+            self._replies.popitem(last=False)
+        day = self._local_day()
+        if day == self._day:
+            return []
+        events = self.hall.close_day()
+        self._day = day
+        if not events:
+            return []
+        try:
+            self.store.commit(self.config.id, events, at=self.clock())
+        except Exception:
+            log.exception("closing the day failed; reloading")
+            self.reload()
+            return []
+        self.reload()
+        return [self.wire_event(e) for e in events]
+
+    def _cached_reply(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        hit = self._replies.get(key)
+        if hit is not None:
+            return dict(hit[1])
+        stored = self.store.recall_reply(self.config.id, key[0], key[1])
+        if stored is not None:
+            message = protocol.decode(stored)
+            self._remember(key, message)
+            return dict(message)
+        return None
+
+    def _remember(self, key: tuple[str, str], message: dict[str, Any]) -> None:
+        self._replies[key] = (self.monotonic() + IDEMPOTENCY_S, dict(message))
+        self._replies.move_to_end(key)
+        # Bounded: a flood of unique ids must not grow memory without limit.
+        while len(self._replies) > 200_000:
+            self._replies.popitem(last=False)
+
+
+
+_DUMMY_HASH = (
+    "scrypt$n=16384,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+)

@@ -1,0 +1,124 @@
+"""`qhall serve` as a real process: SIGKILL mid-load and restart, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from server.config import dumps
+from tests.helpers.server import PIN, WsClient, small_config
+from tests.helpers.server import TOKEN as token
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Proc:
+    def __init__(self, config_path: Path, port: int) -> None:
+        self.port = port
+        self.log = config_path.with_suffix(f".{port}.{time.monotonic_ns()}.log")
+        self.url = f"ws://127.0.0.1:{port}/ws"
+        out = self.log.open("w")
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--config", str(config_path),
+             "--port", str(port), "--quiet-requests", "--kiosk-rate", "0"],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        out.close()  # the child has its own copy
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), 0.2):
+                    return
+            except OSError:
+                if self.p.poll() is not None:
+                    raise RuntimeError(self.output()) from None
+                time.sleep(0.05)
+        raise RuntimeError("server did not listen")
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8")
+
+    def client(self, device: str, **kw) -> WsClient:
+        return WsClient(self.url, device, token(device), **kw)
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    cfg = small_config(f"sqlite:///{tmp_path / 'proc.db'}")
+    path = tmp_path / "hall.toml"
+    path.write_text(dumps(cfg), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_sigkill_mid_load_keeps_every_acknowledged_ticket(config_file):
+    port = _free_port()
+    proc = Proc(config_file, port)
+    acked: list[dict] = []
+    stop = threading.Event()
+
+    def load(device: str) -> None:
+        try:
+            with proc.client(device) as kiosk:
+                while not stop.is_set():
+                    reply = kiosk.request("issue", service="gjj", timeout=5)
+                    if reply["type"] == "ok":
+                        acked.append(reply["ticket"])
+        except (ConnectionClosed, OSError, TimeoutError):
+            return
+
+    threads = [threading.Thread(target=load, args=(d,)) for d in ("kiosk-1", "kiosk-2")]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    proc.p.send_signal(signal.SIGKILL)
+    proc.p.wait(10)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert len(acked) > 20
+    proc2 = Proc(config_file, port)
+    try:
+        with proc2.client("counter-2") as c, proc2.client("kiosk-1") as kiosk:
+            assert c.request("login", staff="s002", pin=PIN)["type"] == "ok"
+            waiting = c.request("queue")["waiting"]
+            have = {t["id"] for t in waiting}
+            assert {t["id"] for t in acked} <= have
+            numbers = [t["number"] for t in waiting]
+            assert len(numbers) == len(set(numbers))
+            fresh = kiosk.request("issue", service="gjj")["ticket"]
+            assert fresh["number"] not in numbers
+            assert int(fresh["number"][1:]) == max(int(n[1:]) for n in numbers) + 1
+    finally:
+        proc2.p.terminate()
+        proc2.p.wait(10)
+
+
+def test_sigterm_closes_clients_1001_and_exits_0(config_file):
+    proc = Proc(config_file, _free_port())
+    board = proc.client("board-1")
+    kiosk = proc.client("kiosk-1")
+    assert kiosk.request("issue", service="tax")["type"] == "ok"
+    proc.p.send_signal(signal.SIGTERM)
+    with pytest.raises(ConnectionClosed) as info:
+        while True:
+            board.recv(10)
+    assert info.value.rcvd.code == 1001
+    assert proc.p.wait(15) == 0
+    out = proc.output()
+    assert "Traceback" not in out and "stopping" in out
