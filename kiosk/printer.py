@@ -272,14 +272,13 @@ class _Network(Network):
     (escpos only makes AF_INET sockets)."""
 
     def open(self, raise_not_found: bool = True) -> None:
-        if self._device:
-            self.close()
+        self.close()  # a no-op unless a connection is open
         try:
-            self.device = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except OSError as exc:
-            self.device = None
             raise DeviceNotFoundError(
                 f"could not connect to {self.host}:{self.port}: {exc}") from exc
+        self.device = sock
 
 
 class TicketPrinter(abc.ABC):
