@@ -281,3 +281,19 @@ def test_cli_arguments(tmp_path):
         read_token(str(token))
     with pytest.raises(SystemExit, match="cannot read"):
         read_token(str(tmp_path / "missing"))
+
+
+def test_screens_render_with_a_cjk_font(tmp_path, qapp):
+    from PySide6.QtGui import QFontInfo, QImage
+
+    from counter.screens import render_screens
+
+    paths = render_screens(tmp_path)
+    assert [p.name for p in paths] == ["counter-login.png", "counter-main.png",
+                                       "counter-offline.png"]
+    for p in paths:
+        image = QImage(str(p))
+        assert (image.width(), image.height()) == (1366, 768)
+    window = CounterWindow()
+    assert "WenQuanYi" in QFontInfo(window.font()).family()  # not tofu boxes
+    window.deleteLater()
