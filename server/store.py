@@ -72,11 +72,15 @@ __all__ = [
     "StaleState",
     "Store",
     "StoreError",
+    "bookings_t",
+    "booking_slots_t",
+    "followups_t",
+    "hall_secrets_t",
 ]
 
 #: The newest migration in server/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 #: How long ``commit(..., reply=...)`` keeps an idempotency reply (PROTOCOL:
 #: at least 10 minutes).
@@ -211,6 +215,74 @@ replies = sa.Table(
     sa.Column("reply", sa.Text, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
     sa.Index("ix_replies_expires_at", "expires_at"),
+)
+
+# Appointments and follow-ups (migration 0002). The queries live with their
+# owners, ``server/booking.py`` and ``server/ratings.py``, which run them in
+# ``Store.transaction()`` or in ``commit(..., extra=...)``.
+
+bookings_t = sa.Table(
+    "bookings",
+    _metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("code", sa.String(16), primary_key=True),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("slot_start", sa.DateTime, nullable=False),
+    sa.Column("person", sa.String(64), nullable=False),
+    sa.Column("name_hash", sa.String(64), nullable=False),
+    sa.Column("phone_hash", sa.String(64), nullable=False),
+    sa.Column("name_mask", sa.String(64), nullable=False),
+    sa.Column("phone_mask", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("person_day", sa.String(80)),
+    sa.Column("ticket", sa.String(64)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("hall", "person_day", name="uq_bookings_hall_person_day"),
+    sa.Index("ix_bookings_hall_person", "hall", "person"),
+    sa.Index("ix_bookings_hall_day", "hall", "day"),
+)
+
+booking_slots_t = sa.Table(
+    "booking_slots",
+    _metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("service", sa.String(64), primary_key=True),
+    sa.Column("slot_start", sa.DateTime, primary_key=True),
+    sa.Column("booked", sa.Integer, nullable=False),
+)
+
+followups_t = sa.Table(
+    "followups",
+    _metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("ticket", sa.String(64), nullable=False),
+    sa.Column("number", sa.String(16), nullable=False),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("counter", sa.Integer),
+    sa.Column("staff_id", sa.String(64)),
+    sa.Column("staff_name", sa.String(64)),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("served_at", sa.DateTime),
+    sa.Column("opened_at", sa.DateTime, nullable=False),
+    sa.Column("due", sa.Date, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("closed_at", sa.DateTime),
+    sa.Column("closed_by", sa.String(128)),
+    sa.Column("note", sa.Text),
+    sa.UniqueConstraint("hall", "ticket", name="uq_followups_hall_ticket"),
+    sa.Index("ix_followups_hall_status", "hall", "status"),
+)
+
+hall_secrets_t = sa.Table(
+    "hall_secrets",
+    _metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
 )
 
 #: Ticket dataclass field -> tickets column (``rank`` is two columns).
@@ -554,6 +626,13 @@ class Store:
 
     # ---------------------------------------------------------- transactions
 
+    def transaction(self, write: bool = False) -> contextlib.AbstractContextManager[Connection]:
+        """One transaction for a module's own queries (bookings, follow-ups, reports).
+
+        Same locking and error mapping as the store's own transactions.
+        """
+        return self._transaction(write)
+
     @contextlib.contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:
         """One transaction; database errors become StaleState/StoreError."""
@@ -601,6 +680,7 @@ class Store:
         *,
         reply: tuple[str, str, str] | None = None,
         at: dt.datetime | None = None,
+        extra: Callable[[Connection], None] | None = None,
     ) -> list[int]:
         """Write the events and their tickets in one transaction.
 
@@ -611,6 +691,9 @@ class Store:
                 ``REPLY_TTL_S`` in the same transaction (a request already
                 remembered raises StaleState: its first reply stands).
             at: the event time; defaults to the store's clock.
+            extra: more writes (bookings, follow-ups) run on the same
+                connection inside the transaction, after the events; raising
+                (e.g. ``StaleState`` for a lost race) rolls everything back.
 
         Returns:
             The seq given to each event (also set on ``event.seq``/``event.at``).
@@ -629,7 +712,7 @@ class Store:
             device, request_id, reply_json = reply
             reply_row = self._reply_row(hall_id, device, request_id, reply_json,
                                         _aware(when) + dt.timedelta(seconds=REPLY_TTL_S))
-        if not events and reply is None:
+        if not events and reply is None and extra is None:
             return []
 
         # Everything that can fail on bad input is prepared before the
@@ -697,6 +780,8 @@ class Store:
                 if purge:
                     conn.execute(_PURGE_REPLIES, {"now": when})
                 conn.execute(_REPLY_INSERT, reply_row)
+            if extra is not None:
+                extra(conn)
         if purge:
             self._last_purge = now_mono
         stamp = _aware(when)
