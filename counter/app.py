@@ -27,6 +27,10 @@ __all__ = ["DEFAULT_SERVER", "DEMO_DEVICE", "DEMO_TOKEN", "CounterController",
            "configure", "run", "read_token"]
 
 DEFAULT_SERVER = "ws://127.0.0.1:8765/ws"
+#: Mutating requests retried (same id) after a local ``timeout``.
+RETRIED = frozenset({"call_next", "call", "recall", "start", "complete", "no_show",
+                     "transfer", "pause", "resume", "logout"})
+MAX_RETRIES = 3
 DEMO_DEVICE = "counter-1"
 DEMO_TOKEN = "demo-counter-1"
 
@@ -128,12 +132,21 @@ class CounterController(QObject):
             self.send(Request("queue"))
 
     def send(self, request: Request) -> Any:
-        reply = self.link.request(request.type, **request.fields)
+        """Send ``request``; its reply goes to the state, then the window."""
+        return self._watch(request, self.link.request(request.type, **request.fields), 0)
+
+    def _watch(self, request: Request, reply: Any, tries: int) -> Any:
         key = id(reply)
         self._replies[key] = reply
 
         def done(message: dict) -> None:
             self._replies.pop(key, None)
+            if (message.get("code") == "timeout" and request.type in RETRIED
+                    and tries < MAX_RETRIES and hasattr(self.link, "retry")):
+                # The outcome is unknown: ask again with the same id, which
+                # the server answers with the first outcome (never twice).
+                self._watch(request, self.link.retry(reply), tries + 1)
+                return
             self._on_reply(request, message)
 
         reply.done.connect(done)

@@ -7,7 +7,7 @@ import argparse
 import pytest
 from PySide6.QtCore import Qt
 
-from counter.app import CounterController, configure, read_token
+from counter.app import MAX_RETRIES, CounterController, configure, read_token
 from counter.keys import merge_keys
 from counter.state import CounterState
 from counter.view import CallDialog, CounterWindow, PauseDialog, TransferDialog
@@ -297,3 +297,39 @@ def test_screens_render_with_a_cjk_font(tmp_path, qapp):
     window = CounterWindow()
     assert "WenQuanYi" in QFontInfo(window.font()).family()  # not tofu boxes
     window.deleteLater()
+
+
+class RetryingFakeLink(FakeLink):
+    """FakeLink plus ``Link.retry``: a finished request sent again, same id."""
+
+    def retry(self, reply):
+        again = type(reply)(dict(reply.message))
+        self.sent.append(again)
+        return again
+
+
+def test_timeout_is_retried_with_the_same_id(qtbot):
+    link = RetryingFakeLink()
+    window = CounterWindow()
+    qtbot.addWidget(window)
+    CounterController(link, CounterState(FakeClock(T0)), window, debounce_ms=10)
+    link.welcome(welcome())
+    log_in(link, window, qtbot)
+    window.trigger("call_next")
+    (first,) = link.pending("call_next")
+    link.answer(first, ok=False, code="timeout", message="no reply within 5000 ms")
+    (again,) = link.pending("call_next")
+    assert again.message == first.message  # same id: the server executes it once
+    assert window.buttons["call_next"].isEnabled() is False  # still waiting
+    link.answer(again, ticket=ticket("A013", status="called", counter=3))
+    assert window.number_label.text() == "A013"
+    # It gives up after MAX_RETRIES and says so; the staff decides.
+    window.trigger("recall")
+    for _ in range(MAX_RETRIES + 1):
+        (r,) = link.pending("recall")
+        link.answer(r, ok=False, code="timeout")
+    assert not link.pending("recall")
+    recalls = [r.message["id"] for r in link.sent if r.message["type"] == "recall"]
+    assert len(recalls) == MAX_RETRIES + 1 and len(set(recalls)) == 1
+    assert "无应答" in window.message.text()
+    assert window.buttons["recall"].isEnabled()

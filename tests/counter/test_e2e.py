@@ -97,11 +97,13 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture
-def links():
+def links(qtbot):
     made = []
     yield made
     for link in made:
         link.close()
+    # Let Qt send the close frames, so the server is not left waiting.
+    qtbot.wait(200)
 
 
 def make_link(server, links, device):
