@@ -8,7 +8,8 @@ speakers saying the same call would overlap).
 
 Defaults connect the demo hall's board: ``ws://127.0.0.1:8765/ws``, device
 ``board-1``, token ``demo-board-1`` (any device ``D`` defaults to the demo
-token ``demo-D``); give a real token with ``--token-file``.
+token ``demo-D``), also with ``--counter``; give a real token with
+``--token-file``.
 """
 
 from __future__ import annotations
@@ -171,8 +172,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", default=DEFAULT_SERVER, metavar="URL",
                         help=f"dispatch server websocket URL (default {DEFAULT_SERVER})")
     parser.add_argument("--device", default=None, metavar="ID",
-                        help=f"this display's device id (default {DEFAULT_DEVICE}, "
-                             "or display-N with --counter N)")
+                        help=f"this display's device id (default {DEFAULT_DEVICE})")
     parser.add_argument("--token-file", default=None, metavar="F",
                         help="file holding the device token (default: the demo token demo-ID)")
     parser.add_argument("--counter", type=int, default=None, metavar="N",
@@ -192,8 +192,9 @@ def run(args: argparse.Namespace) -> int:
     if args.counter is not None and args.counter < 1:
         print("qhall display: --counter must be a positive counter number", file=sys.stderr)
         return 2
-    device = args.device or (DEFAULT_DEVICE if args.counter is None
-                             else f"display-{args.counter}")
+    # A counter display is a display device too (the demo hall has board-1..20);
+    # --counter picks which counter it shows.
+    device = args.device or DEFAULT_DEVICE
     try:
         token = read_token(args.token_file) if args.token_file else demo_token(device)
     except ValueError as exc:

@@ -401,6 +401,9 @@ class BoardView(_Scaled, _StatusMixin):
             self.waiting_grid.addWidget(name_en, 2 * i + 1, 0)
             self.waiting_grid.addWidget(count, 2 * i, 1, 2, 1)
             self.waiting_rows[row.key] = (name, name_en, count)
+            if self.isVisible():  # added to a shown window: show now, not later
+                for widget in (name, name_en, count):
+                    widget.show()
         self.waiting_grid.setColumnStretch(0, 3)
         self.waiting_grid.setColumnStretch(1, 2)
         self._waiting_keys = [row.key for row in rows]

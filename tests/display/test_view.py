@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 from display import app as display_app
 from display.state import BoardState
@@ -37,6 +38,7 @@ def save(widget: QWidget, name: str, tmp_path: Path) -> Path:
     target = SCREENS if os.environ.get("QHALL_SCREENSHOTS") == "1" else tmp_path
     target.mkdir(parents=True, exist_ok=True)
     path = target / name
+    QApplication.processEvents()  # let the layouts settle after render()
     assert widget.grab().save(str(path))
     return path
 
@@ -46,7 +48,8 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def test_board_shows_newest_recent_and_waiting(qtbot, clock, tmp_path):
+def test_board_shows_newest_recent_and_waiting(qtbot, tmp_path):
+    clock = FakeClock(dt.datetime(2026, 11, 26, 1, 41, 7, tzinfo=dt.UTC))
     state = BoardState(clock)
     state.apply_welcome(welcome(RECENT))
     state.set_status("online")
@@ -66,7 +69,7 @@ def test_board_shows_newest_recent_and_waiting(qtbot, clock, tmp_path):
     assert label(view, "recent-counter-0").text() == "→ 7号窗口"
     assert label(view, "waiting-count-tax").text() == "35"
     assert label(view, "waiting-total").text() == str(12 + 35 + 4 + 7 + 2)
-    assert label(view, "clock").text() == "2026-11-26 周四 09:00:00"
+    assert label(view, "clock").text() == "2026-11-26 周四 09:41:07"
     assert not label(view, "status").isVisible()  # online: only the dot
     assert view.notice.text().startswith("通知：")
     # It fits a 1080p screen and no text is under 40 px there.
