@@ -1,0 +1,119 @@
+"""Render the kiosk's screens to PNG files (for docs/screens/).
+
+``python -m kiosk.screens [OUTDIR]`` draws the real widgets offscreen with a
+realistic sample state built from the demo hall (no server needed) and
+writes ``kiosk-{home,services,ticket,printfail,checkin,priority,offline}-{zh,en}.png``
+at 1080x1920 portrait, plus ``kiosk-home-landscape-{zh,en}.png`` and
+``kiosk-services-landscape-{zh,en}.png`` at 1920x1080.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SCREENS", "sample_state", "sample_welcome", "render_screens"]
+
+#: Screen names written, in order.
+SCREENS = ("home", "services", "ticket", "printfail", "checkin", "priority", "offline")
+
+_NOW = dt.datetime(2026, 11, 26, 1, 41, tzinfo=dt.UTC)  # 09:41 in Shanghai
+
+
+def sample_welcome() -> dict[str, Any]:
+    """A welcome of the demo hall mid-morning, with queues."""
+    from server.reference import demo_config
+
+    cfg = demo_config()
+    services = [{"id": s.id, "name": s.name, "name_en": s.name_en, "prefix": s.prefix,
+                 "category": s.category,
+                 "hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in s.hours],
+                 "daily_quota": s.daily_quota, "appointments": s.appointments is not None}
+                for s in cfg.services]
+    queues = {}
+    for i, s in enumerate(cfg.services):
+        waiting = (i * 7 + 3) % 19
+        queues[s.id] = {"waiting": waiting, "eta_s": waiting * s.default_service_s // 2}
+    return {"type": "welcome", "protocol": 1, "role": "kiosk", "counter": None,
+            "device": "kiosk-1",
+            "hall": {"id": cfg.id, "name": cfg.name, "timezone": cfg.timezone,
+                     "notice": cfg.notice, "services": services, "counters": []},
+            "snapshot": {"queues": queues, "counters": {}, "recent_calls": [], "faults": []},
+            "seq": 1234}
+
+
+def sample_state(screen: str, lang: str = "zh") -> Any:
+    """A KioskState showing ``screen`` (one of :data:`SCREENS`)."""
+    from kiosk.state import KioskState
+
+    if screen not in SCREENS:
+        raise ValueError(f"unknown screen {screen!r}; expected one of {SCREENS}")
+    state = KioskState(lambda: _NOW, lang=lang)
+    state.apply_welcome(sample_welcome())
+    # rlzy (quota 30) has issued all its tickets today: its tile says so.
+    state.apply_event({"type": "event", "seq": 1235, "name": "ticket.issued",
+                       "data": {"ticket": {"number": "N030", "service": "rlzy",
+                                           "issued_at": "2026-11-26T09:30:00+08:00"}}})
+    if screen == "services":
+        state.choose_category("approval")
+    elif screen in ("ticket", "printfail"):
+        state.choose_category("public")
+        request = state.issue("gjjdk")
+        state.apply_reply(request, {"type": "ok", "ticket": {
+            "id": "t1", "number": "Q015", "service": "gjjdk", "status": "waiting",
+            "priority": "normal", "issued_at": "2026-11-26T09:41:07+08:00", "counter": None,
+            "ahead": 6, "eta_s": 1260, "check": "K7Q2M9XA"}})
+        state.take_print()
+        state.print_finished("paper_out" if screen == "printfail" else None)
+    elif screen == "checkin":
+        state.open_checkin()
+        for key in "2611":
+            state.press(key)
+    elif screen == "priority":
+        state.open_priority()
+    elif screen == "offline":
+        state.set_connection("offline")
+    return state
+
+
+def render_screens(outdir: str | Path, landscape: bool = True) -> list[Path]:
+    """Write every screen in both languages into ``outdir``; returns the paths."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from kiosk.view import KioskWindow
+
+    app = QApplication.instance() or QApplication([])
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    window = KioskWindow()
+
+    def shot(name: str, state: Any, size: tuple[int, int]) -> None:
+        window.resize(*size)
+        window.render(state)
+        window.show()
+        app.processEvents()
+        window.render(state)  # again, now that the layout has its real size
+        app.processEvents()
+        path = out / f"kiosk-{name}.png"
+        if not window.grab().save(str(path)):
+            raise OSError(f"cannot write {path}")
+        paths.append(path)
+
+    for lang in ("zh", "en"):
+        for screen in SCREENS:
+            shot(f"{screen}-{lang}", sample_state(screen, lang), (1080, 1920))
+        if landscape:
+            for screen in ("home", "services", "ticket"):
+                shot(f"{screen}-landscape-{lang}", sample_state(screen, lang), (1920, 1080))
+    window.close()
+    return paths
+
+
+if __name__ == "__main__":  # pragma: no cover
+    for p in render_screens(sys.argv[1] if len(sys.argv) > 1 else "docs/screens"):
+        print(p)
