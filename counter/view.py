@@ -167,9 +167,9 @@ class LoginPage(QWidget):
             self.note.setText(state.hall_name)
         self.button.setEnabled(state.online and not state.busy)
         self.button.setText("登录中…  Logging in" if state.busy == "login" else "登录  Log in")
+        if state.login_error != self.error.text() and state.login_error:
+            self.pin.clear()  # once per new error, not on every repaint
         self.error.setText(state.login_error or "")
-        if state.login_error:
-            self.pin.clear()
 
 
 class _PickDialog(QDialog):
@@ -484,9 +484,10 @@ class CounterWindow(QWidget):
         state = self.state
         if state is None or self.pages.currentWidget() is not self.main:
             return
-        why = state.why_not(action)
-        if why:
-            self.show_message("warn", why)
+        if state.why_not(action):
+            # Not legal: the controller refuses it and the state says why
+            # (in the status line, where it stays until the next action).
+            self.intent.emit(action, {})
             return
         if action == "transfer":
             self._open(TransferDialog(state, self), lambda target: self.intent.emit(
@@ -519,10 +520,6 @@ class CounterWindow(QWidget):
     def _row_activated(self, row: int, _column: int) -> None:
         item = self.table.item(row, 0)
         if item is None or self.state is None:
-            return
-        why = self.state.why_not("call")
-        if why:
-            self.show_message("warn", why)
             return
         self.intent.emit("call", {"ticket": str(item.data(Qt.ItemDataRole.UserRole))})
 
@@ -566,6 +563,7 @@ class CounterWindow(QWidget):
 
     def _render_header(self, state: CounterState) -> None:
         self.counter_label.setText(state.counter_name or "窗口")
+        self.setWindowTitle(f"{state.counter_name or '窗口'} · qhall 窗口叫号 Counter")
         staff = state.staff
         self.staff_label.setText(f"{staff['name']} ({staff['id']})" if staff else "未登录")
         text, color = {

@@ -67,6 +67,9 @@ def test_login_bad_then_good_pin(rig, qtbot):
     assert window.pages.currentWidget() is window.login
     assert "密码错误" in window.login.error.text()
     assert window.login.pin.text() == ""
+    window.login.pin.setText("12")
+    qtbot.wait(1100)  # a once-a-second repaint must not wipe what is typed
+    assert window.login.pin.text() == "12"
     log_in(link, window, qtbot)
     assert "王芳 (s001)" in window.staff_label.text()
     assert window.table.rowCount() == 2
@@ -102,6 +105,8 @@ def test_function_keys(rig, qtbot):
     log_in(link, window, qtbot)
     qtbot.keyClick(window, Qt.Key.Key_F2)  # recall: not legal, nothing sent
     assert not link.pending("recall")
+    assert "没有当前号" in window.message.text()
+    qtbot.wait(1100)  # the reason stays on screen across repaints
     assert "没有当前号" in window.message.text()
     qtbot.keyClick(window, Qt.Key.Key_F1)
     link.answer(link.pending("call_next")[0], ticket=ticket("A013", status="called",
