@@ -18,6 +18,7 @@ import argparse
 import datetime as dt
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "RENDER_MS",
     "DisplayController",
     "demo_token",
+    "make_announcer",
     "read_token",
     "configure",
     "run",
@@ -142,29 +144,40 @@ class DisplayController:
         self.timer.stop()
 
 
-def _announcer(args: argparse.Namespace) -> AnnounceFn | None:
-    """The voice announcer's ``announce``, or None when muted/unavailable."""
+def make_announcer(args: argparse.Namespace, player: Any = None, voice: Any = None) -> Any:
+    """The voice announcer for ``args`` (``display.announcer.Announcer``), or None.
+
+    None when ``--mute`` or when no audio/speech is available (the board then
+    runs silent and says so in the log: the calls still show).
+
+    Args:
+        args: parsed ``qhall display`` options (``mute``, ``repeat``,
+            ``max_backlog``, ``voice``, ``english``).
+        player: the audio output; default ``display.player.QtPlayer``.
+        voice: the speech renderer; default ``display.voice.Voice`` on the
+            default cache directory.
+    """
     if args.mute:
         return None
     try:
-        from display import announcer as announcer_mod
-        from display import player as player_mod
-        from display import voice as voice_mod
-    except ImportError as exc:  # pragma: no cover - depends on the build
+        from display.announcer import Announcer
+
+        if voice is None:
+            from display.voice import Voice, default_cache_dir
+
+            voice = Voice(default_cache_dir(), voice=args.voice)
+        if player is None:
+            from display.player import QtPlayer
+
+            player = QtPlayer()
+    except Exception as exc:  # no QtMultimedia, no audio device: still show calls
         log.warning("voice announcements unavailable (%s); running silent", exc)
         return None
-    try:
-        announcer = announcer_mod.Announcer(
-            player=player_mod.default_player(),
-            render=voice_mod.render_cached,
-            clock=__import__("time").monotonic,
-            repeat=args.repeat,
-            max_backlog=args.max_backlog,
-        )
-    except Exception as exc:  # no audio device, no TTS engine: still show calls
-        log.warning("voice announcements unavailable (%s); running silent", exc)
-        return None
-    return announcer.announce
+    lang = "both" if args.english else "zh"
+    return Announcer(
+        player,
+        lambda number, counter, name: voice.build_announcement(number, counter, name, lang),
+        time.monotonic, repeat=args.repeat, max_backlog=args.max_backlog)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -184,13 +197,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=2, metavar="N",
                         help="say each call N times (default 2)")
     parser.add_argument("--max-backlog", type=int, default=6, metavar="N",
-                        help="announcements queued at most; older ones are dropped (default 6)")
+                        help="plays waiting above which the oldest repeats are dropped "
+                             "(default 6; a call's first play is never dropped)")
+    parser.add_argument("--voice", default="cmn-latn-pinyin", metavar="NAME",
+                        help="espeak-ng voice for Chinese (default cmn-latn-pinyin)")
+    parser.add_argument("--english", action="store_true",
+                        help="announce in English too, after the Chinese")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the display until its window is closed."""
     if args.counter is not None and args.counter < 1:
         print("qhall display: --counter must be a positive counter number", file=sys.stderr)
+        return 2
+    if args.repeat < 1 or args.max_backlog < 1:
+        print("qhall display: --repeat and --max-backlog must be at least 1", file=sys.stderr)
         return 2
     # A counter display is a display device too (the demo hall has board-1..20);
     # --counter picks which counter it shows.
@@ -214,8 +235,9 @@ def run(args: argparse.Namespace) -> int:
     view = CounterView() if args.counter is not None else BoardView()
     link = Link(args.server, device, token)
     # The counter display stays silent: the lobby board speaks for the hall.
-    announce = _announcer(args) if args.counter is None else None
-    controller = DisplayController(link, state, view, announce)
+    announcer = make_announcer(args) if args.counter is None else None
+    controller = DisplayController(link, state, view,
+                                   announcer.announce if announcer is not None else None)
     if isinstance(view, BoardView):
         view.notice.start()
     if args.fullscreen:
@@ -225,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
     link.open()
     code = app.exec()
     controller.stop()
+    if announcer is not None:
+        announcer.clear()
     link.close()
     if controller.refusal is not None:
         print(f"qhall display: refused by the server: {controller.refusal.get('code')} "

@@ -226,3 +226,63 @@ def test_cli_options_and_token_file(tmp_path):
     bad = parser.parse_args(["--token-file", str(tmp_path / "missing")])
     assert display_app.run(bad) == 2
     assert display_app.run(parser.parse_args(["--counter", "0"])) == 2
+
+
+class _Player:
+    """Plays one file at a time; the test finishes each play."""
+
+    def __init__(self) -> None:
+        self.plays: list[Path] = []
+        self.done = None
+
+    def play(self, path, on_finished) -> None:
+        assert self.done is None, "two announcements overlap"
+        self.plays.append(path)
+        self.done = on_finished
+
+    def stop(self) -> None:
+        self.done = None
+
+    def finish(self) -> None:
+        done, self.done = self.done, None
+        done()
+
+
+class _Voice:
+    def build_announcement(self, number, counter, name, lang="zh"):
+        return Path(f"/tmp/{number}-{counter}-{lang}.wav")
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    display_app.configure(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_replayed_calls_are_announced_in_order_by_the_real_announcer(qtbot, clock):
+    assert display_app.make_announcer(_args("--mute")) is None
+    player = _Player()
+    announcer = display_app.make_announcer(_args("--repeat", "1"), player=player,
+                                           voice=_Voice())
+    link = FakeLink()
+    state = BoardState(clock)
+    view = BoardView()
+    qtbot.add_widget(view)
+    controller = display_app.DisplayController(link, state, view, announcer.announce,
+                                               render_ms=0)
+    link.welcome(welcome([("A011", 5)], seq=100))
+    link.event.emit(called("A012", 3, seq=101))
+    # Offline; A013 and B005 were called meanwhile and come back as a replay.
+    link.set_status("offline")
+    link.welcome(welcome([("B005", 8), ("A013", 4), ("A012", 3)], seq=103))
+    link.event.emit(called("A013", 4, seq=102))
+    link.event.emit(called("B005", 8, seq=103))
+    link.event.emit(called("B005", 8, seq=103))  # a duplicate is not said twice
+    while player.done is not None:
+        player.finish()
+    assert [p.name for p in player.plays] == ["A012-3-zh.wav", "A013-4-zh.wav",
+                                              "B005-8-zh.wav"]
+    assert controller.errors == []
+    english = display_app.make_announcer(_args("--english"), player=_Player(), voice=_Voice())
+    english.announce("C001", 2, "2号窗口")
+    assert [p.name for p in english.player.plays] == ["C001-2-both.wav"]
