@@ -131,7 +131,8 @@ class DisplayController:
 
     def on_refused(self, message: dict) -> None:
         self.refusal = message
-        self.state.set_status("offline")
+        # The link stops retrying: say so on the screen, not only in the log.
+        self.state.set_status("refused")
         log.error("server refused this display: %s %s",
                   message.get("code"), message.get("message", ""))
         self.render()

@@ -274,7 +274,7 @@ class BoardState:
         return handler(data, _parse_time(message.get("at")))
 
     def set_status(self, status: str) -> None:
-        """The link's status: ``connecting``, ``online`` or ``offline``."""
+        """The link's status: ``connecting``, ``online``, ``offline`` or ``refused``."""
         self.status = status
 
     # -- event handlers ----------------------------------------------------

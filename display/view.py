@@ -47,6 +47,7 @@ FONT_FAMILY = "WenQuanYi Micro Hei"
 STATUS_TEXT = {
     "connecting": "正在连接 Connecting",
     "offline": "连接中断 Offline",
+    "refused": "设备被拒绝 Refused (check --device / --token-file)",
 }
 
 

@@ -188,6 +188,7 @@ def test_app_wiring_over_fake_link(qtbot, clock):
     assert label(view, "recent-number-0").text() == "A013"
     link.refused.emit({"type": "error", "code": "unauthorized", "message": "bad token"})
     assert controller.refusal["code"] == "unauthorized"
+    assert "设备被拒绝" in label(view, "status").text()
     controller.stop()
 
 
