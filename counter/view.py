@@ -197,6 +197,7 @@ class TransferDialog(_PickDialog):
 
     def __init__(self, state: CounterState, parent: QWidget | None = None) -> None:
         super().__init__("转移  Transfer", parent)
+        self.resize(820, 520)
         number = (state.current or {}).get("number", "")
         self.layout_.addWidget(QLabel(f"把 {number} 转到…  Transfer {number} to…"))
         services, counters = state.transfer_targets()
@@ -207,7 +208,9 @@ class TransferDialog(_PickDialog):
             self.services.addItem(item)
         self.counters = QListWidget()
         for c in counters:
-            item = QListWidgetItem(str(c.get("name") or f"{c['number']}号窗口"))
+            # With 67 counters, say what each serves so the right one is found.
+            served = "、".join(state.service_name(sid) for sid in c.get("services", ()))
+            item = QListWidgetItem(f"{c.get('name') or str(c['number']) + '号窗口'}  {served}")
             item.setData(Qt.ItemDataRole.UserRole, {"counter": c["number"]})
             self.counters.addItem(item)
         lists = QHBoxLayout()
