@@ -13,6 +13,7 @@ hall's counter device; a real hall gives each counter PC its own token).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,13 @@ def run(args: argparse.Namespace) -> int:
     link = Link(args.server, args.device, token)
     controller = CounterController(link, window=window)
     link.open()
+    # Ctrl+C / SIGTERM quit cleanly: Python runs signal handlers only between
+    # bytecodes, so a timer wakes the interpreter now and then.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: app.quit())
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
     if args.fullscreen:
         window.showFullScreen()
     else:
