@@ -337,7 +337,9 @@ class BoardView(_Scaled, _StatusMixin):
 
     # -- render ------------------------------------------------------------
 
-    def render(self, state: BoardState) -> None:
+    # render(state) is the views' contract (ARCHITECTURE.md); it shadows
+    # QWidget.render, which Qt's own grab()/painting never calls from Python.
+    def render(self, state: BoardState) -> None:  # type: ignore[override]
         """Show ``state``; cheap enough to call several times a second."""
         self.hall_label.setText(state.hall_name or "qhall")
         self.clock_label.setText(state.clock_text())
@@ -452,7 +454,7 @@ class CounterView(_Scaled, _StatusMixin):
         margin = self._px(12)
         self.status_box.move(self.width() - self.status_box.width() - margin, margin)
 
-    def render(self, state: BoardState) -> None:
+    def render(self, state: BoardState) -> None:  # type: ignore[override]
         """Show this counter's screen from ``state``."""
         screen = state.counter_screen()
         self.name_label.setText(screen.counter_name)
@@ -461,8 +463,8 @@ class CounterView(_Scaled, _StatusMixin):
             number = screen.number or ""
             self._set_big(number, 190, bold=True, tabular=True)
             newest = state.newest
-            mine = newest is not None and newest.counter == screen.counter
-            alternate = mine and newest.number == number and state.flash_on()
+            alternate = (newest is not None and newest.counter == screen.counter
+                         and newest.number == number and state.flash_on())
             self._color(self.number_label, WHITE if alternate else AMBER)
             if screen.serving:
                 self.line_label.setText(f"正在办理 {number} 号")
