@@ -207,7 +207,8 @@ REQUESTS: dict[str, Request] = {
     }),
     # admin
     "cancel": Request(("admin",), {"ticket": _s(max_len=64)}),
-    "followup_close": Request(("admin",), {"id": _s(max_len=64), "note": _s()}),
+    # The case id is "followup": "id" is every request's own id.
+    "followup_close": Request(("admin",), {"followup": _s(max_len=64), "note": _s()}),
     "followups": Request(("admin",), mutating=False),
     # appointments
     "slots": Request(_BOOKING, {"service": _s(max_len=64), "date": _s(max_len=10)},

@@ -101,6 +101,12 @@ class HallService:
         self._verified: dict[str, bytes] = {}
         self.faults: dict[str, dict[str, Any]] = {}
         self.extensions: dict[str, Callable[[Session, dict[str, Any]], Reply]] = {}
+        # Modules that add requests: appointments, 好差评 follow-ups, admin stats.
+        from server import booking, ratings, report
+
+        booking.install(self)
+        ratings.install(self)
+        report.install(self)
 
     # ------------------------------------------------------------------ state
     def _local_day(self) -> dt.date:
