@@ -185,6 +185,11 @@ class KioskController(QObject):
             self.send(request)
         self.render()
 
+    @property
+    def pending_requests(self) -> int:
+        """Requests sent and not answered yet."""
+        return len(self._replies)
+
     def send(self, request: Request) -> Any:
         reply = self.link.request(request.type, **request.fields)
         key = id(reply)

@@ -1,0 +1,268 @@
+"""Kiosk screen logic without Qt: tiles, hours, quota, taps, replies, printing, timers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from kiosk.state import KioskState, Request, parse_hours, status_url
+from tests.helpers.fakes import FakeClock
+
+T0 = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
+
+
+def welcome(quota=None, hours=("08:30-12:00", "13:30-17:30")):
+    services = [
+        {"id": "gjj", "name": "公积金", "name_en": "Housing fund", "prefix": "A",
+         "category": "public", "hours": list(hours), "daily_quota": quota},
+        {"id": "tax", "name": "税务", "name_en": "Tax", "prefix": "B", "category": "public",
+         "hours": [], "daily_quota": None},
+        {"id": "bdc", "name": "不动产", "name_en": "Real estate", "prefix": "C",
+         "category": "approval", "hours": [], "daily_quota": None},
+    ]
+    return {"type": "welcome", "hall": {"name": "测试大厅", "timezone": "Asia/Shanghai",
+                                        "notice": "n", "services": services},
+            "snapshot": {"queues": {"gjj": {"waiting": 12, "eta_s": 1080},
+                                    "tax": {"waiting": 3, "eta_s": 200},
+                                    "bdc": {"waiting": 4, "eta_s": 0}}},
+            "seq": 10}
+
+
+def ticket(number="A013", service="gjj", **over):
+    t = {"id": f"id-{number}", "number": number, "service": service, "status": "waiting",
+         "priority": "normal", "issued_at": "2026-11-26T09:00:05+08:00", "counter": None,
+         "ahead": 12, "eta_s": 1080, "check": "K7Q2M9XA"}
+    t.update(over)
+    return t
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def state(clock):
+    s = KioskState(clock, server_url="ws://10.0.0.5:8765/ws")
+    s.apply_welcome(welcome())
+    return s
+
+
+def test_categories_and_tiles_from_the_snapshot(state):
+    cats = {c.id: c for c in state.category_tiles()}
+    assert [c.id for c in state.category_tiles()] == ["approval", "public"]  # order, present only
+    assert cats["public"].waiting == 15 and cats["approval"].waiting == 4
+    state.choose_category("public")
+    tiles = {t.id: t for t in state.service_tiles()}
+    assert set(tiles) == {"gjj", "tax"}
+    assert tiles["gjj"].waiting == 12 and tiles["gjj"].eta_min == 18 and tiles["gjj"].enabled
+    assert tiles["gjj"].hours == "08:30-12:00, 13:30-17:30"
+
+
+def test_queue_events_update_live(state):
+    assert state.apply_event({"name": "queue.changed",
+                              "data": {"service": "gjj", "waiting": 20, "eta_s": 1500}})
+    assert state.service_tile("gjj").waiting == 20
+    assert {c.id: c.waiting for c in state.category_tiles()}["public"] == 23
+    assert not state.apply_event({"name": "counter.paused", "data": {"counter": 1}})
+
+
+def test_hours_disable_a_service_with_its_reason(state, clock):
+    clock.now = dt.datetime(2026, 11, 26, 4, 30, tzinfo=dt.UTC)  # 12:30: lunch break
+    tile = state.service_tile("gjj")
+    assert tile.reason == "closed" and not tile.enabled
+    assert state.issue("gjj") is None
+    assert state.notice.key == "closed_hours" and "13:30" in state.notice_text()
+    assert state.service_tile("tax").enabled  # no hours: always open
+    clock.now = dt.datetime(2026, 11, 26, 5, 30, tzinfo=dt.UTC)  # 13:30 opens
+    assert state.service_tile("gjj").enabled
+
+
+def test_quota_from_issued_numbers(clock):
+    s = KioskState(clock)
+    s.apply_welcome(welcome(quota=14))
+    s.apply_event({"name": "ticket.issued", "data": {"ticket": ticket("A013")}})
+    assert s.service_tile("gjj").enabled
+    s.apply_event({"name": "ticket.issued", "data": {"ticket": ticket("A014")}})
+    assert s.service_tile("gjj").reason == "quota"
+    assert s.text("quota") == "已满号"
+    clock.advance(86400)  # the next day the quota starts again
+    assert s.service_tile("gjj").enabled
+
+
+def test_quota_reached_reply_disables_the_tile(state):
+    req = state.issue("tax")
+    state.apply_reply(req, {"type": "error", "code": "quota_reached", "message": "full"})
+    assert state.pending is None and state.ticket is None
+    assert state.service_tile("tax").reason == "quota"
+    assert state.notice.key == "quota_detail"
+
+
+def test_closed_reply_disables_for_a_minute(state, clock):
+    req = state.issue("tax")
+    state.apply_reply(req, {"type": "error", "code": "closed", "message": "closed"})
+    assert state.service_tile("tax").reason == "closed"
+    clock.advance(61)
+    assert state.service_tile("tax").enabled
+
+
+def test_issue_and_double_tap(state):
+    state.choose_category("public")
+    req = state.issue("gjj")
+    assert req == Request("issue", {"service": "gjj"})
+    assert state.issue("gjj") is None and state.issue("tax") is None  # in flight
+    assert state.ignored_taps == 2
+    state.apply_reply(req, {"type": "ok", "ticket": ticket()})
+    assert state.screen == "ticket" and state.ticket["number"] == "A013"
+    assert state.print_state == "printing"
+    job = state.take_print()
+    assert job.status_url == "http://10.0.0.5:8765/t/K7Q2M9XA"
+    assert job.service_name == "公积金" and job.hall_name == "测试大厅"
+    assert state.take_print() is None  # once
+    assert state.ticket_url == job.status_url
+    assert state.ticket_lines() == ["前面等候 12 人", "预计等候 约 18 分钟"]
+
+
+def test_offline_issues_nothing_and_says_so(state):
+    state.set_connection("offline")
+    assert state.service_tile("gjj").reason == "unavailable"
+    assert state.issue("gjj") is None and state.pending is None
+    assert state.notice.key == "offline"
+    assert "无法连接服务器" in state.text("offline", "zh")
+    assert "Cannot reach the server" in state.text("offline", "en")
+    state.set_connection("online")
+    assert state.notice is None and state.service_tile("gjj").enabled
+
+
+def test_timeout_shows_no_number(state):
+    req = state.issue("gjj")
+    state.apply_reply(req, {"type": "error", "re": "x", "code": "timeout", "message": "t"})
+    assert state.ticket is None and state.screen == "home"
+    assert state.notice.key == "no_answer"
+    assert state.issue("gjj") is not None  # may try again
+
+
+def test_priority_flow(state):
+    state.open_priority()
+    assert state.screen == "priority"
+    state.confirm_priority()
+    assert state.priority and state.screen == "home"
+    state.choose_category("public")
+    state.back()  # back to the categories, still in the priority lane
+    assert state.priority and state.screen == "home"
+    state.choose_category("public")
+    assert state.issue("tax").fields == {"service": "tax", "priority": "priority"}
+
+
+def test_keypad_and_check_in(state):
+    state.open_checkin()
+    for key in "ab1":
+        state.press(key)
+    assert state.code == "AB1"
+    assert state.submit_code() is None and state.notice.key == "code_short"
+    state.press("2")
+    state.delete()
+    state.press("9")
+    req = state.submit_code()
+    assert req == Request("check_in", {"code": "AB19"})
+    assert state.submit_code() is None  # in flight
+    state.apply_reply(req, {"type": "error", "code": "not_found", "message": "unknown"})
+    assert state.notice.key == "code_not_found" and state.screen == "checkin"
+    req = state.submit_code()
+    state.apply_reply(req, {"type": "ok", "ticket": ticket("C004", "bdc",
+                                                           priority="appointment"),
+                            "late": True, "message": "迟到 5 分钟"})
+    assert state.screen == "ticket" and state.ticket_note == "迟到 5 分钟"
+    state.open_checkin()
+    for _ in range(20):
+        state.press("7")
+    assert state.code == "7" * 12  # capped
+    with pytest.raises(ValueError):
+        state.press("*")
+
+
+def test_print_failure_reports_a_fault_and_the_next_good_print_clears_it(state, clock):
+    req = state.issue("gjj")
+    state.apply_reply(req, {"type": "ok", "ticket": ticket()})
+    follow = state.print_finished("paper_out", "out of paper")
+    assert follow == Request("report_fault", {"kind": "paper_out", "message": "out of paper",
+                                              "ticket": "A013"})
+    assert state.print_state == "failed" and state.fault == "paper_out"
+    assert state.screen == "ticket"
+    clock.advance(10)
+    assert not state.tick()  # a failed print stays longer (time for a photo)
+    clock.advance(25)
+    assert state.tick() and state.screen == "home" and state.ticket is None
+    req = state.issue("tax")
+    state.apply_reply(req, {"type": "ok", "ticket": ticket("B001", "tax")})
+    assert state.print_finished(None) == Request("clear_fault")
+    assert state.print_finished(None) is None  # only once
+    assert state.print_finished("weird").fields["kind"] == "other"
+
+
+def test_ticket_screen_timers_and_tap_guard(state, clock):
+    state.set_lang("en")
+    req = state.issue("gjj")
+    state.apply_reply(req, {"type": "ok", "ticket": ticket()})
+    assert not state.ticket_tapped()  # still printing
+    state.print_finished(None)
+    assert not state.ticket_tapped()  # the second tap of a double tap
+    clock.advance(2)
+    assert state.ticket_tapped() and state.screen == "home"
+    assert state.lang == "zh"  # back to the default for the next citizen
+    req = state.issue("gjj")
+    state.apply_reply(req, {"type": "ok", "ticket": ticket("A014")})
+    state.print_finished(None)
+    clock.advance(7)
+    assert not state.tick()
+    clock.advance(1.5)
+    assert state.tick() and state.screen == "home"
+
+
+def test_idle_timeout_returns_home(state, clock):
+    state.choose_category("public")
+    state.set_lang("en")
+    clock.advance(59)
+    assert not state.tick()
+    state.touch()
+    clock.advance(59)
+    assert not state.tick()
+    clock.advance(2)
+    assert state.tick()
+    assert state.screen == "home" and state.lang == "zh" and state.category is None
+
+
+def test_language_texts(state):
+    assert state.both("take") == ("请取走号票", "Please take your ticket")
+    state.toggle_lang()
+    assert state.lang == "en" and state.both("take")[0] == "Please take your ticket"
+    with pytest.raises(ValueError):
+        state.set_lang("fr")
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="HH:MM"):
+        parse_hours(["8-12"])
+    with pytest.raises(ValueError, match="before"):
+        parse_hours(["12:00-08:00"])
+    assert parse_hours([]) == ()
+    with pytest.raises(ValueError):
+        KioskState(lang="de")
+    s = KioskState()
+    with pytest.raises(ValueError, match="hall.services"):
+        s.apply_welcome({"type": "welcome"})
+    s.apply_welcome(welcome())
+    with pytest.raises(ValueError, match="unknown service"):
+        s.issue("nope")
+    with pytest.raises(ValueError, match="unknown category"):
+        s.choose_category("nope")
+
+
+def test_status_url():
+    assert status_url("wss://hall.example:443/ws", "AB CD") == "https://hall.example:443/t/AB%20CD"
+    assert status_url("ws://127.0.0.1:8765/ws", "X") == "http://127.0.0.1:8765/t/X"
+    with pytest.raises(ValueError):
+        status_url("ftp://x/ws", "X")
+    with pytest.raises(ValueError):
+        status_url("ws://x/ws", "")
