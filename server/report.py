@@ -505,10 +505,20 @@ def _charts(rep: Report) -> dict[str, str]:
     from matplotlib import font_manager
     from matplotlib import pyplot as plt
 
-    cjk = [f.name for f in font_manager.fontManager.ttflist
-           if f.name in ("Noto Sans CJK SC", "WenQuanYi Micro Hei", "Droid Sans Fallback")]
-    plt.rcParams["font.sans-serif"] = [*dict.fromkeys(cjk), "DejaVu Sans"]
-    plt.rcParams["axes.unicode_minus"] = False
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    # Latin from DejaVu, CJK from the first CJK font found (matplotlib falls
+    # back glyph by glyph along the list).
+    cjk = [name for name in ("Noto Sans CJK SC", "WenQuanYi Micro Hei", "Droid Sans Fallback")
+           if name in installed][:1]
+    style = {"font.family": ["DejaVu Sans", *cjk], "axes.unicode_minus": False}
+    with plt.rc_context(style):
+        return _draw(rep, plt)
+
+
+def _draw(rep: Report, plt: Any) -> dict[str, str]:
+    """The three charts, drawn under the caller's style."""
+    from matplotlib.ticker import MaxNLocator
+
     blue, green, amber = "#0B4F9C", "#2E7D32", "#F9A825"
 
     def png(fig: Any) -> str:
@@ -526,10 +536,13 @@ def _charts(rep: Report) -> dict[str, str]:
     ax.set_ylabel("取号 tickets")
     ax.set_xticks(xs)
     ax2 = ax.twinx()
-    ax2.plot(xs, [(h["avg_wait_s"] or 0) / 60 for h in hours], color=amber, marker="o",
-             label="平均等候 avg wait (min)")
+    # No wait to show in an hour without served arrivals: a gap, not a zero.
+    ax2.plot(xs, [math.nan if h["avg_wait_s"] is None else h["avg_wait_s"] / 60
+                  for h in hours], color=amber, marker="o", label="平均等候 avg wait (min)")
     ax2.set_ylabel("分钟 min")
-    fig.legend(loc="upper right")
+    ax2.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(loc="upper center", ncol=2, bbox_to_anchor=(0.5, 0.0))
     ax.set_title("到达与等候（按小时） Arrivals and waits by hour")
     charts["hours"] = png(fig)
 
@@ -537,6 +550,7 @@ def _charts(rep: Report) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(9, 3.2))
     ax.bar([f.name for f in counters], [f.served for f in counters], color=green)
     ax.set_title("各窗口办结量 Served per counter")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.tick_params(axis="x", rotation=45)
     charts["counters"] = png(fig)
 
@@ -546,6 +560,7 @@ def _charts(rep: Report) -> dict[str, str]:
     ax.barh([f"{_LEVELS[s]} ({s})" for s in levels], [rep.scores[s] for s in levels],
             color=colours)
     ax.invert_yaxis()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("评价分布 Ratings")
     charts["ratings"] = png(fig)
     return charts
