@@ -561,9 +561,9 @@ class Store:
             # reads then writes fails with SQLITE_BUSY instead of waiting.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
 
@@ -588,7 +588,9 @@ class Store:
                         # Concurrent first starts wait here; the winner creates
                         # the schema, the others then find it at head.
                         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-                    self._run_alembic(conn)
+                    # Whoever waited for the lock usually finds the work done.
+                    if self._revision(conn) != SCHEMA_REVISION:
+                        self._run_alembic(conn)
         except exc.SQLAlchemyError as error:
             raise StoreError(
                 f"cannot open or migrate the database "
