@@ -11,9 +11,10 @@ number is read as a number ("12" -> "十二号窗口"). English reads
 "Number A-0 0 1, please go to counter 12." (the hyphen makes espeak say the
 letter "A", not the article "a").
 
-Engines: pyttsx3's espeak driver (``save_to_file``) is the primary path, as
-DESIGN names it; when pyttsx3 cannot load libespeak-ng, the ``espeak-ng``
-program is run instead. The voice ``cmn-latn-pinyin`` reads Chinese
+Engines: pyttsx3's espeak driver is the primary path, as DESIGN names it
+(see :class:`PyttsxEngine` for why we use its libespeak-ng binding rather
+than ``save_to_file``); when pyttsx3 cannot load libespeak-ng, the
+``espeak-ng`` program is run instead. The voice ``cmn-latn-pinyin`` reads Chinese
 characters as Mandarin (plain ``cmn`` spells Latin letters the English
 way). Whatever the engine's sample rate or channel count, every part is
 converted to :data:`SAMPLE_RATE` mono before joining.
@@ -31,8 +32,8 @@ from __future__ import annotations
 import argparse
 import array
 import contextlib
+import ctypes
 import hashlib
-import io
 import json
 import logging
 import os
@@ -73,7 +74,7 @@ SAMPLE_RATE = 22050
 CHIME = SOUNDS_DIR / "chime.wav"
 LANGS = ("zh", "en", "both")
 #: Bump when the bytes we write change for the same inputs (invalidates caches).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 GAP_AFTER_CHIME_S = 0.25
 GAP_BETWEEN_LANGS_S = 0.6
 DEFAULT_RATE = 150  # words/min; espeak's 175 is too quick for a noisy hall
@@ -106,7 +107,8 @@ def _zh_integer(n: int) -> str:
         raise ValueError(f"counter number must be 1..99999: got {n}")
     units = ("", "十", "百", "千", "万")
     digits = [int(c) for c in str(n)]
-    out, zero = [], False
+    out: list[str] = []
+    zero = False
     for i, d in enumerate(digits):
         place = len(digits) - 1 - i
         if d == 0:
@@ -252,12 +254,23 @@ class Engine(Protocol):
 
 
 class PyttsxEngine:
-    """pyttsx3's espeak driver (libespeak-ng in this process), via ``save_to_file``.
+    """libespeak-ng in this process, started and bound by pyttsx3's espeak driver.
 
-    libespeak-ng keeps one global state, so calls are serialised by a lock.
+    ``pyttsx3.init("espeak")`` loads libespeak-ng and initialises it (once
+    per process, in asynchronous "retrieval" mode). We then synthesise
+    through the driver's own ctypes binding (``pyttsx3.drivers._espeak``)
+    with our own sample callback, rather than ``save_to_file`` +
+    ``runAndWait``: in pyttsx3 2.99 ``runAndWait`` can return before the
+    synthesis thread has written the file (we measured an empty WAV about
+    once in 150 renders) and a bad voice name is silently replaced by the
+    default voice. Here the voice is checked, ``espeak_Synchronize`` waits
+    for the synthesis thread, and the end-of-message event is awaited
+    before the samples are used. libespeak-ng keeps one global state, so
+    calls are serialised by a lock.
     """
 
     name = "pyttsx3-espeak"
+    timeout_s = 30.0
     _lock = threading.Lock()
 
     def __init__(self) -> None:
@@ -267,11 +280,8 @@ class PyttsxEngine:
         except (ImportError, RuntimeError, OSError) as exc:
             raise VoiceError(f"pyttsx3 cannot load libespeak-ng ({exc}); {_INSTALL_HINT}") from exc
         self._espeak = _espeak
-        self._pyttsx3 = pyttsx3
         try:
-            # pyttsx3 prints to stdout while it initialises and saves; keep ours clean.
-            with contextlib.redirect_stdout(io.StringIO()):
-                self._engine = pyttsx3.init("espeak")
+            self._engine = pyttsx3.init("espeak")  # initialises libespeak-ng (once)
         except Exception as exc:  # pyttsx3 raises bare RuntimeError/KeyError here
             raise VoiceError(f"pyttsx3 could not start espeak ({exc}); {_INSTALL_HINT}") from exc
 
@@ -285,17 +295,39 @@ class PyttsxEngine:
         return self._version
 
     def synth(self, text: str, voice: str, rate: int, out: Path) -> None:
-        with self._lock, contextlib.redirect_stdout(io.StringIO()):
-            # pyttsx3 queues setProperty and swallows a bad voice inside
-            # runAndWait (espeak then speaks with its default voice), so ask
-            # libespeak-ng directly first: non-zero means "no such voice".
-            if self._espeak.SetVoiceByName(voice.encode()) != 0:
+        es = self._espeak
+        chunks: list[bytes] = []
+        done = threading.Event()
+
+        def on_samples(wav, count, events) -> int:  # noqa: ANN001 - ctypes arguments
+            # Runs on libespeak-ng's synthesis thread.
+            if count > 0:
+                chunks.append(ctypes.string_at(wav, count * 2))
+            i = 0
+            while events[i].type != es.EVENT_LIST_TERMINATED:
+                if events[i].type == es.EVENT_MSG_TERMINATED:
+                    done.set()
+                i += 1
+            return 0
+
+        with self._lock:
+            if es.SetVoiceByName(voice.encode()) != 0:
                 raise VoiceError(
                     f"espeak-ng has no voice {voice!r}; list them with 'espeak-ng --voices'")
-            self._engine.setProperty("voice", voice)
-            self._engine.setProperty("rate", rate)
-            self._engine.save_to_file(text, str(out))
-            self._engine.runAndWait()
+            es.SetParameter(es.RATE, rate, 0)
+            es.SetSynthCallback(on_samples)
+            if es.Synth(text, flags=es.ENDPAUSE | es.CHARS_UTF8) != 0:
+                raise VoiceError(f"espeak-ng refused to speak {text!r}")
+            es.Synchronize()
+            if not done.wait(self.timeout_s):
+                es.Cancel()
+                raise VoiceError(f"espeak-ng did not finish speaking {text!r} "
+                                 f"within {self.timeout_s:.0f} s")
+        with wave.open(str(out), "wb") as w:  # libespeak-ng: 16-bit mono, 22,050 Hz
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(SAMPLE_RATE)
+            w.writeframes(b"".join(chunks))
 
 
 class EspeakCliEngine:
