@@ -46,6 +46,7 @@ Wiring (board app)::
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -201,13 +202,13 @@ class Announcer:
         for n, i in enumerate(waiting):
             q = self._queue[i]
             # The newest event names the counter to go to (a transfer may change it).
-            update = {"counter_number": counter_number, "counter_name": counter_name,
-                      "recall": q.recall or recall}
+            q = replace(q, counter_number=counter_number, counter_name=counter_name,
+                        recall=q.recall or recall)
             if not has_first and n == 0:
                 # Its first play already started: this waiting repeat now carries
                 # the recall, so it must not be dropped under backlog pressure.
-                update.update(index=0, received_at=now)
-            self._queue[i] = replace(q, **update)
+                q = replace(q, index=0, received_at=now)
+            self._queue[i] = q
 
     def _trim(self) -> None:
         while len(self._queue) > self.max_backlog:
@@ -247,7 +248,7 @@ class Announcer:
                 token = object()
                 self._current = (item, path, self.clock(), token)
                 try:
-                    self.player.play(path, lambda token=token: self._finished(token))
+                    self.player.play(path, functools.partial(self._finished, token))
                 except Exception as exc:  # noqa: BLE001 - a broken player must not stall us
                     log.error("player failed on %s: %s", path, exc)
                     if self._current is not None and self._current[3] is token:
