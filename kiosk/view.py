@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPixmap
 from PySide6.QtWidgets import (
-    QApplication,
     QBoxLayout,
     QFrame,
     QGridLayout,
@@ -98,6 +97,9 @@ Tile[kind="category"] #tileMeta {{ font-size: {px(38)}px; font-weight: bold; }}
 Tile[kind="service"] #tileTitle {{ font-size: {px(40)}px; }}
 Tile[kind="service"] #tileSub {{ font-size: {px(24)}px; }}
 Tile[kind="service"] #tileMeta {{ font-size: {px(28)}px; }}
+Tile[dense="true"] #tileTitle {{ font-size: {px(32)}px; }}
+Tile[dense="true"] #tileSub {{ font-size: {px(22)}px; }}
+Tile[dense="true"] #tileMeta {{ font-size: {px(24)}px; }}
 #tileSub {{ font-size: {px(28)}px; color: #4A5563; }}
 #tileMeta {{ font-size: {px(32)}px; color: {BLUE}; }}
 #tileMeta[level="error"] {{ color: {RED}; font-weight: bold; }}
@@ -267,10 +269,6 @@ class KioskWindow(QWidget):
         root.addWidget(self._build_footer())
         self.resize(1080, 1920)
         self._apply_layout()
-        app = QApplication.instance()
-        if app is not None:
-            # Any press anywhere restarts the idle timeout.
-            app.installEventFilter(self)
 
     # -- building ---------------------------------------------------------
     def _build_header(self) -> QWidget:
@@ -459,14 +457,12 @@ class KioskWindow(QWidget):
         col.addWidget(self.confirm_priority)
 
     # -- events -----------------------------------------------------------
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
-        if event.type() == QEvent.Type.MouseButtonPress and isinstance(watched, QWidget) \
-                and watched.window() is self:
-            self.intent.emit("touch", None)
-        return False
-
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
-        # Presses that no button took: on the ticket screen any tap returns home.
+        # Presses no button took end up here (buttons' own intents touch the
+        # state themselves): they restart the idle timeout, and on the ticket
+        # screen any tap returns home. (No application-wide event filter: it
+        # would run Python for every event of every widget.)
+        self.intent.emit("touch", None)
         if self.stack.currentWidget() is self.pages["ticket"]:
             self.intent.emit("ticket", None)
         super().mousePressEvent(event)
@@ -604,6 +600,7 @@ class KioskWindow(QWidget):
                 widget.clicked.connect(lambda _=False, s=tile.id: self.intent.emit("service", s))
                 self.service_tiles[tile.id] = widget
             widget.setMinimumHeight(max(MIN_TOUCH * 2, round(150 * self._scale)))
+            _restyle(widget, "dense", "true" if columns >= 4 else "false")
             self.service_grid.addWidget(widget, i // columns, i % columns)
             widget.show()
         rows = (len(tiles) + columns - 1) // columns
@@ -658,7 +655,9 @@ class KioskWindow(QWidget):
         self.ticket_info.setText("\n".join(state.ticket_lines()))
         self.ticket_note.setText(state.ticket_note)
         self.ticket_note.setVisible(bool(state.ticket_note))
-        url = state.ticket_url
+        # The QR code waits until the print job is done: both need the same
+        # (slow, pure-Python) QR encoding, and the paper is the critical path.
+        url = state.ticket_url if not printing else ""
         base = 420 if not failed else (640 if not self.landscape else 560)
         size = max(120, round(base * self._scale))
         if (url, size) != self._qr_key:
