@@ -220,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
     from server.link import Link
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)  # a widgets app, not a core one
     app.setFont(QFont(FONT_FAMILIES, 12))
     try:
         window = CounterWindow(keys)

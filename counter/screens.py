@@ -84,6 +84,7 @@ def render_screens(outdir: str | Path) -> list[Path]:
     from counter.view import FONT_FAMILIES, CounterWindow
 
     app = QApplication.instance() or QApplication([])
+    assert isinstance(app, QApplication)  # a widgets app, not a core one
     app.setFont(QFont(FONT_FAMILIES, 12))
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)

@@ -316,9 +316,11 @@ class CounterState:
             if self.waiting is not None and not self.waiting:
                 return _WHY["empty"]
             return None
-        if not active or self.current.get("status") not in rule:  # type: ignore[union-attr]
-            return _WHY["no_ticket"] if not active else (
-                f"当前号状态为{self.status_text(self.current['status'])}，不能执行此操作")
+        status = str((self.current or {}).get("status", ""))
+        if not active:
+            return _WHY["no_ticket"]
+        if status not in rule:
+            return f"当前号状态为{self.status_text(status)}，不能执行此操作"
         if action == "transfer" and not any(self.transfer_targets()):
             return _WHY["no_target"]
         return None

@@ -157,7 +157,9 @@ class LoginPage(QWidget):
         if self.button.isEnabled():
             self.submitted.emit(self.staff.text(), self.pin.text())
 
-    def render(self, state: CounterState) -> None:
+    # The clients' view contract is render(state) (docs/ARCHITECTURE.md); it
+    # shadows QWidget.render(device), which nothing here calls from Python.
+    def render(self, state: CounterState) -> None:  # type: ignore[override]
         who = state.counter_name or "窗口"
         self.title.setText(f"{who} 员工登录  Staff login")
         if state.counter_staff and not state.logged_in:
@@ -296,13 +298,16 @@ class CallDialog(_PickDialog):
             item = QListWidgetItem(f"{t.get('number')}  {state.service_name(t.get('service', ''))}")
             item.setData(Qt.ItemDataRole.UserRole, str(t.get("number")))
             self.list.addItem(item)
-        self.list.currentItemChanged.connect(
-            lambda item, _old: item and self.number.setText(item.data(Qt.ItemDataRole.UserRole)))
+        self.list.currentItemChanged.connect(self._picked)
         self.list.itemDoubleClicked.connect(lambda _i: self._accept())
         self.number.returnPressed.connect(self._accept)
         self.layout_.addWidget(self.number)
         self.layout_.addWidget(self.list)
         self.layout_.addWidget(self.buttons)
+
+    def _picked(self, item: QListWidgetItem | None, _old: QListWidgetItem | None) -> None:
+        if item is not None:
+            self.number.setText(str(item.data(Qt.ItemDataRole.UserRole)))
 
     def _accept(self) -> None:
         text = self.number.text().strip()
@@ -499,9 +504,8 @@ class CounterWindow(QWidget):
             self._open(PauseDialog(self), lambda reason: self.intent.emit(
                 "pause", {"reason": reason}))
         elif action == "call":
-            row = self.table.currentRow()
-            preset = self.table.item(row, 0).text() if row >= 0 and self.table.item(row, 0) \
-                else ""
+            cell = self.table.item(self.table.currentRow(), 0)
+            preset = cell.text() if cell is not None else ""
             self._open(CallDialog(state, preset, self), lambda number: self.intent.emit(
                 "call", {"ticket": number}))
         else:
@@ -531,7 +535,9 @@ class CounterWindow(QWidget):
         self.message.setText(text)
 
     # -- rendering ------------------------------------------------------
-    def render(self, state: CounterState) -> None:
+    # The clients' view contract is render(state) (docs/ARCHITECTURE.md); it
+    # shadows QWidget.render(device), which nothing here calls from Python.
+    def render(self, state: CounterState) -> None:  # type: ignore[override]
         """Show ``state``: called after every change and once a second."""
         self.state = state
         self._render_banner(state)
@@ -638,8 +644,8 @@ class CounterWindow(QWidget):
         self.queue_caption.setText(
             f"等候队列  Waiting ({len(waiting)})" if known else "等候队列  Waiting (…)")
         ids = [str(t.get("id")) for t in waiting]
-        current_ids = [str(self.table.item(r, 0).data(Qt.ItemDataRole.UserRole))
-                       for r in range(self.table.rowCount()) if self.table.item(r, 0)]
+        cells = (self.table.item(r, 0) for r in range(self.table.rowCount()))
+        current_ids = [str(c.data(Qt.ItemDataRole.UserRole)) for c in cells if c is not None]
         if ids != current_ids:
             # Rebuild only when the list changed, keeping the selection, so
             # the once-a-second refresh of the waited times does not steal it.
