@@ -200,3 +200,25 @@ def test_screens_script_writes_every_screen(qapp, tmp_path):
     assert len(paths) == 2 * len(SCREENS)
     for p in paths:
         assert p.stat().st_size > 10_000
+
+
+def test_command_line_errors(tmp_path, capsys, monkeypatch):
+    import argparse
+
+    monkeypatch.setenv("ESCPOS_CAPABILITIES_PICKLE_DIR", str(tmp_path))
+    from kiosk.app import DEMO_TOKEN, configure, read_token, run
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    args = parser.parse_args(["--printer", "bogus:x"])
+    assert run(args) == 2
+    assert "bad printer spec" in capsys.readouterr().err
+    assert read_token(None) == DEMO_TOKEN
+    empty = tmp_path / "t"
+    empty.write_text("\n")
+    with pytest.raises(SystemExit, match="empty"):
+        read_token(str(empty))
+    with pytest.raises(SystemExit, match="cannot read"):
+        read_token(str(tmp_path / "missing"))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--size", "10x10"])
