@@ -114,11 +114,18 @@ class HallService:
 
     def _load(self) -> Hall:
         loaded = self.store.load(self.config.id, self.clock().astimezone(self.config.tz).date())
+        # The store's counter rows are its own dataclass; the core restores
+        # from plain mappings so neither layer imports the other's types.
+        counters = [
+            {"number": c.number, "state": c.state, "staff_id": c.staff_id,
+             "staff_name": c.staff_name, "reason": c.reason or ""}
+            for c in loaded.counters.values()
+        ]
         return Hall.restore(
             self.config,
             self.clock,
             tickets=loaded.tickets,
-            counters=loaded.counters,
+            counters=counters,
             last_numbers=loaded.last_numbers,
         )
 

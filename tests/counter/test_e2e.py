@@ -351,9 +351,6 @@ def test_connection_drop_mid_request(qtbot, server, links, kiosk):
     assert desk.state.current is None
 
 
-@pytest.mark.xfail(raises=RuntimeError, strict=False, reason=(
-    "server bug at the time of writing: after a restart Hall.restore() cannot read "
-    "the store's CounterState rows (ValueError in server/core/hall.py _counter_state)"))
 def test_server_restart_mid_session(qtbot, server, links, kiosk):
     desk = Desk(qtbot, server, links, 56)  # 测绘, 评估 (last: it restarts the server)
     desk.login("s056")
