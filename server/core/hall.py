@@ -945,21 +945,30 @@ def _service_time(t: Ticket) -> float:
 
 
 def _counter_state(item: Any) -> CounterState:
+    """A CounterState from ours, a mapping, or any object with the same attributes
+    (the store's own counter rows carry no ``streak``: it then restarts at 0)."""
     if isinstance(item, CounterState):
         cs = item.copy()
-    elif isinstance(item, Mapping):
-        staff = item.get("staff") or {}
-        cs = CounterState(
-            number=int(item["number"]),
-            state=item.get("state", "closed"),
-            staff_id=item.get("staff_id", staff.get("id")),
-            staff_name=item.get("staff_name", staff.get("name")),
-            reason=item.get("reason") or "",
-            streak=int(item.get("streak") or 0),
-            version=int(item.get("version") or 1),
-        )
     else:
-        raise ValueError(f"cannot read a counter state from {item!r}")
+        if isinstance(item, Mapping):
+            get = item.get
+        elif hasattr(item, "number") and hasattr(item, "state"):
+            def get(key: str, default: Any = None) -> Any:
+                return getattr(item, key, default)
+        else:
+            raise ValueError(f"cannot read a counter state from {item!r}")
+        staff = get("staff") or {}
+        if not isinstance(staff, Mapping):
+            staff = {}
+        cs = CounterState(
+            number=int(get("number")),
+            state=get("state") or "closed",
+            staff_id=get("staff_id", staff.get("id")),
+            staff_name=get("staff_name", staff.get("name")),
+            reason=get("reason") or "",
+            streak=int(get("streak") or 0),
+            version=int(get("version") or 1),
+        )
     if cs.state not in COUNTER_STATES:
         raise ValueError(f"counter {cs.number}: unknown state {cs.state!r}")
     return cs
