@@ -5,7 +5,8 @@ pauses and restores at random across four counters (ordered and oldest mode)
 and checks after every step that no ticket is lost or served twice, numbers are
 unique per service and day, ``call_next`` takes what ``queue`` promised, plain
 tickets leave their priority group in FIFO order and normal tickets are never
-passed over more than ``priority_per_normal`` times in a row at a counter.
+passed over more than ``priority_per_normal`` times in a row at a counter, and
+a board fed only by ``queue.changed`` events shows the same as a snapshot.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class HallMachine(RuleBasedStateMachine):
         self.completed: Tally[str] = Tally()
         self.plain: set[str] = set()       # never transferred nor re-queued
         self.run = {c: 0 for c in COUNTERS}  # specials called in a row past a normal
+        self.board = {sid: {"waiting": 0, "eta_s": 0} for sid in SERVICES}  # from events only
         for c in COUNTERS:  # most of a day the counters are open
             self._apply(self.hall.open_counter(c, f"s{c}", f"staff {c}"))
 
@@ -59,6 +61,9 @@ class HallMachine(RuleBasedStateMachine):
     def _apply(self, events):
         for ev in events:
             assert ev.name.startswith(("ticket.", "counter.", "queue."))
+            if ev.name == "queue.changed":
+                self.board[ev.data["service"]] = {"waiting": ev.data["waiting"],
+                                                  "eta_s": ev.data["eta_s"]}
             if ev.ticket is None:
                 continue
             tid = ev.ticket.id
@@ -255,6 +260,11 @@ class HallMachine(RuleBasedStateMachine):
         assert len(held) == len(set(held)), "two counters hold one ticket"
         in_hand = {t.id for t in tickets if t.status in ("called", "serving")}
         assert set(held) == in_hand
+
+    @invariant()
+    def a_board_fed_only_by_events_is_right(self):
+        if hasattr(self, "hall"):
+            assert self.hall.snapshot()["queues"] == self.board
 
     @invariant()
     def numbers_unique_per_service_and_day(self):
