@@ -221,12 +221,12 @@ class Hall:
             hall._counters[cs.number] = cs
         for t in hall._tickets.values():
             if t.status in ("called", "serving"):
-                cs = hall._counters.get(t.counter)  # type: ignore[arg-type]
-                if cs is None:
+                held = hall._counters.get(t.counter) if t.counter is not None else None
+                if held is None:
                     raise ValueError(f"ticket {t.number} is {t.status} at unknown counter")
-                if cs.current is not None:
-                    raise ValueError(f"counter {cs.number} has two current tickets")
-                cs.current = t.id
+                if held.current is not None:
+                    raise ValueError(f"counter {held.number} has two current tickets")
+                held.current = t.id
         now = hall._now()
         for t in sorted(hall._tickets.values(), key=_entry):
             if t.status == "waiting":
@@ -674,7 +674,8 @@ class Hall:
         recent = heapq.nlargest(RECENT_CALLS, called, key=lambda t: (t.called_at, t.id))
         recent_calls = []
         for t in recent:
-            cfg = self._cfg_counters.get(t.counter)  # type: ignore[arg-type]
+            assert t.called_at is not None
+            cfg = self._cfg_counters.get(t.counter) if t.counter is not None else None
             recent_calls.append({
                 "ticket": self.wire_ticket(t),
                 "counter": t.counter,
@@ -961,7 +962,7 @@ def _counter_state(item: Any) -> CounterState:
         if not isinstance(staff, Mapping):
             staff = {}
         cs = CounterState(
-            number=int(get("number")),
+            number=int(get("number") or 0),
             state=get("state") or "closed",
             staff_id=get("staff_id", staff.get("id")),
             staff_name=get("staff_name", staff.get("name")),
