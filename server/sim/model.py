@@ -218,10 +218,14 @@ def default_profile(config: HallConfig, visitors: float = 7000.0,
     room = {s.id: (0.9 * s.daily_quota if s.daily_quota is not None else math.inf)
             for s in config.services}
     tickets: dict[str, float] = {s.id: 0.0 for s in config.services}
+    # A counter holds each ticket for the walk to the counter (or the no-show
+    # wait) on top of the service itself.
+    overhead = (params.walk_s * (1 - params.no_show_rate)
+                + params.no_show_wait_s * params.no_show_rate)
     for c in config.counters:
         time_left = day_s
         for sid in c.services:
-            mean = params.mean_service_s(by_id[sid])
+            mean = params.mean_service_s(by_id[sid]) * (1 - params.no_show_rate) + overhead
             take = min(time_left / mean, room[sid])
             tickets[sid] += take
             room[sid] -= take

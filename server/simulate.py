@@ -1,0 +1,309 @@
+"""``qhall simulate``: a hall day in virtual time, for staffing what-ifs.
+
+A discrete-event simulation (``server/sim/``) that plays citizens and staff
+against the real dispatch core (:class:`server.core.Hall`) on a virtual
+clock: no server, no database. Inputs: the hall config (default: the
+built-in demo hall), an arrival profile per service and hour, service-time
+distributions, the no-show rate, the staffing plan, a seed. Outputs: waits
+per service and hour (mean, p90), service level, counter utilisation, the
+ETA error, optionally the fewest counters per hour reaching a target, as
+rich tables and ``--csv``/``--json``/``--html`` files. See docs/SIMULATION.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from server.config import HallConfig
+from server.sim.engine import DayResult, run_day
+from server.sim.model import (
+    Profile,
+    SimInputError,
+    SimParams,
+    StaffingPlan,
+    default_plan,
+    default_profile,
+    draw_arrivals,
+    load_plan,
+    load_profile,
+)
+from server.sim.search import StaffingResult, search_staffing
+from server.sim.stats import DaySummary, summarise
+
+__all__ = ["Simulation", "simulate", "parse_duration", "configure", "run"]
+
+
+@dataclass
+class Simulation:
+    """One simulated day: its result and its figures."""
+
+    result: DayResult
+    summary: DaySummary
+    seconds: float  # wall-clock time it took
+
+
+def simulate(config: HallConfig, params: SimParams | None = None,
+             profile: Profile | None = None, plan: StaffingPlan | None = None,
+             progress: Any = None) -> Simulation:
+    """Simulate one day of ``config`` (defaults: reference load, full staffing).
+
+    Args:
+        config: the hall.
+        params: behaviour and seed.
+        profile: arrivals per (service, hour); default :func:`default_profile`.
+        plan: counters open per hour; default :func:`default_plan`.
+        progress: optional ``(virtual seconds, day end)`` callback.
+    """
+    params = params or SimParams()
+    params.check()
+    t0 = time.perf_counter()
+    profile = profile or default_profile(config, params=params)
+    arrivals = draw_arrivals(config, profile, params)
+    result = run_day(config, plan or default_plan(config), arrivals, params, progress=progress)
+    summary = summarise(result, params.threshold_s)
+    return Simulation(result, summary, time.perf_counter() - t0)
+
+
+def parse_duration(text: str) -> float:
+    """``15m``, ``900s``, ``1h``, ``1.5h`` or a bare number of minutes -> seconds.
+
+    Raises:
+        ValueError: not a positive duration.
+    """
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text or "")
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(f"expected a duration like 15m, 900s or 1h, got {text!r}")
+    value, unit = float(m.group(1)), m.group(2) or "m"
+    return value * {"s": 1, "m": 60, "h": 3600}[unit]
+
+
+# ------------------------------------------------------------------ CLI
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="hall configuration (TOML); default: the built-in demo hall")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--visitors", type=float, metavar="N",
+                        help="visitors in the day (scales the profile; default 7000 for "
+                             "the reference profile, the file's total with --profile)")
+    parser.add_argument("--profile", metavar="CSV",
+                        help="arrivals: CSV with columns service,hour,visitors")
+    parser.add_argument("--staffing", metavar="CSV",
+                        help="counters open per hour: CSV with columns hour,counters "
+                             "(all | a count | a list like '1-10 12')")
+    parser.add_argument("--service-scale", type=float, default=SimParams.service_scale,
+                        metavar="K", help="mean service time = default_service_s x K "
+                        f"(default {SimParams.service_scale})")
+    parser.add_argument("--service-cv", type=float, default=SimParams.service_cv,
+                        metavar="CV", help="spread of service times (lognormal coefficient "
+                        f"of variation, default {SimParams.service_cv}; 0 = fixed)")
+    parser.add_argument("--service-time", action="append", default=[], metavar="SVC=DUR",
+                        help="mean service time of one service, e.g. gjj=6m (repeatable)")
+    parser.add_argument("--no-show-rate", type=float, default=SimParams.no_show_rate,
+                        metavar="P", help=f"share of called citizens who do not come "
+                        f"(default {SimParams.no_show_rate})")
+    parser.add_argument("--priority-rate", type=float, default=SimParams.priority_rate,
+                        metavar="P", help="share of priority tickets (default "
+                        f"{SimParams.priority_rate})")
+    parser.add_argument("--walkout-min", type=float, default=0.0, metavar="MIN",
+                        help="mean patience of a waiting citizen in minutes "
+                             "(walk-outs; default 0 = nobody leaves)")
+    parser.add_argument("--overtime-min", type=float, default=SimParams.overtime_min,
+                        metavar="MIN", help="serve the remaining queue this long after "
+                        f"closing (default {SimParams.overtime_min:g})")
+    parser.add_argument("--within", default="15m", metavar="DUR",
+                        help="service-level threshold (default 15m)")
+    parser.add_argument("--target-service-level", type=float, metavar="P",
+                        help="search the fewest counters per hour reaching this level, "
+                             "e.g. 0.85")
+    parser.add_argument("--csv", metavar="FILE", help="write waits per service and hour")
+    parser.add_argument("--json", metavar="FILE", help="write every figure as JSON")
+    parser.add_argument("--html", metavar="FILE", help="write an HTML summary with charts")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, no tables")
+
+
+def _params(args: argparse.Namespace) -> SimParams:
+    overrides: dict[str, float] = {}
+    for item in args.service_time:
+        sid, sep, dur = item.partition("=")
+        if not sep:
+            raise SimInputError(f"--service-time wants SVC=DUR, got {item!r}")
+        try:
+            overrides[sid.strip()] = parse_duration(dur)
+        except ValueError as exc:
+            raise SimInputError(f"--service-time {item}: {exc}") from None
+    try:
+        threshold = parse_duration(args.within)
+    except ValueError as exc:
+        raise SimInputError(f"--within: {exc}") from None
+    params = SimParams(
+        seed=args.seed, service_scale=args.service_scale, service_cv=args.service_cv,
+        service_s=overrides, no_show_rate=args.no_show_rate, priority_rate=args.priority_rate,
+        walkout_mean_min=args.walkout_min, overtime_min=args.overtime_min,
+        threshold_s=threshold,
+    )
+    params.check()
+    return params
+
+
+def _load_config(path: str | None) -> HallConfig:
+    if not path:
+        from server.reference import demo_config
+
+        return demo_config("sqlite://")
+    from server.config import load
+
+    return load(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=False, highlight=False)
+    err = Console(stderr=True, highlight=False)
+    from server.config import ConfigError
+
+    try:
+        config = _load_config(args.config)
+    except ConfigError as exc:
+        err.print(f"qhall simulate: configuration error:\n{exc}", markup=False)
+        return 1
+    except OSError as exc:
+        err.print(f"qhall simulate: cannot read config: {exc}", markup=False)
+        return 2
+    try:
+        params = _params(args)
+        unknown = [s for s in params.service_s if config.service(s) is None]
+        if unknown:
+            raise SimInputError(f"--service-time: unknown service(s) {', '.join(unknown)}")
+        if args.profile:
+            profile = load_profile(args.profile, config)
+            if args.visitors is not None:
+                profile = profile.scaled(args.visitors)
+        else:
+            profile = default_profile(config, visitors=args.visitors or 7000.0, params=params)
+        plan = load_plan(args.staffing, config) if args.staffing else default_plan(config)
+        target = args.target_service_level
+        if target is not None and not 0 < target <= 1:
+            raise SimInputError("--target-service-level must be in (0, 1], e.g. 0.85")
+        if args.visitors is not None and args.visitors < 0:
+            raise SimInputError("--visitors must be >= 0")
+    except SimInputError as exc:
+        err.print(f"qhall simulate: {exc}", markup=False)
+        return 2
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    staffing: StaffingResult | None = None
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[at]}"),
+                  TimeElapsedColumn(), console=err, disable=args.quiet,
+                  transient=True) as bar:
+        task = bar.add_task("simulating the day", total=1.0, at="")
+
+        def tick(now: float, end: float) -> None:
+            bar.update(task, completed=min(1.0, now / end) if end else 1.0,
+                       at=f"{int(now) // 3600:02d}:{int(now) % 3600 // 60:02d}")
+
+        sim = simulate(config, params, profile, plan, progress=tick)
+        if target is not None:
+            arrivals = draw_arrivals(config, profile, params)
+            search_task = bar.add_task("searching staffing", total=1.0, at="")
+            staffing = search_staffing(
+                config, arrivals, params, target, base=plan,
+                progress=lambda done, total: bar.update(search_task, completed=done / total,
+                                                        at=f"{done}/{total} hours"))
+
+    inputs = {
+        "config": args.config or "demo hall", "hall": config.name, "seed": params.seed,
+        "visitors_expected": round(profile.total), "service_scale": params.service_scale,
+        "service_cv": params.service_cv, "no_show_rate": params.no_show_rate,
+        "priority_rate": params.priority_rate, "walkout_min": params.walkout_mean_min,
+        "threshold_min": params.threshold_s / 60, "target": target,
+    }
+    if not args.quiet:
+        _print_tables(console, sim, staffing, target)
+    from server.sim import output
+
+    try:
+        if args.csv:
+            output.write_csv(sim.summary, args.csv)
+        if args.json:
+            output.write_json(output.report_dict(sim.summary, inputs, staffing), args.json)
+        if args.html:
+            output.write_html(sim.summary, sim.result.records, inputs, staffing, args.html,
+                              f"qhall simulate — {config.name}, seed {params.seed}")
+    except OSError as exc:
+        err.print(f"qhall simulate: cannot write output: {exc}", markup=False)
+        return 2
+    return 0
+
+
+def _m(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds):
+        return "–"
+    return f"{seconds / 60:.1f}"
+
+
+def _p(share: float) -> str:
+    return "–" if math.isnan(share) else f"{100 * share:.1f}%"
+
+
+def _print_tables(console: Any, sim: Simulation, staffing: StaffingResult | None,
+                  target: float | None) -> None:
+    from rich.table import Table
+
+    s = sim.summary
+    o = s.overall
+    out = s.outcomes
+    refused = sum(v for k, v in out.items() if k.startswith("refused"))
+    console.print(
+        f"[bold]{s.visitors}[/] visitors: {out.get('done', 0)} served, "
+        f"{out.get('no_show', 0)} no-shows, {out.get('walked_out', 0)} walked out, "
+        f"{refused} refused (closed/quota), {out.get('cancelled', 0)} unserved at closing. "
+        f"Mean wait {_m(o.mean_wait_s)} min, p90 {_m(o.p90_wait_s)} min, service level "
+        f"{_p(o.service_level)} within {s.threshold_s / 60:g} min; ETA mean absolute error "
+        f"{_m(o.eta_mae_s)} min (bias {_m(o.eta_bias_s)}). "
+        f"[dim]{sim.seconds:.2f} s, {sim.result.core_calls} core commands[/]")
+    hours = Table(title="By hour of issue", title_justify="left")
+    for col in ("hour", "issued", "mean wait", "p90", "service level", "counters",
+                "utilisation"):
+        hours.add_column(col, justify="right")
+    for h, w in s.by_hour.items():
+        hours.add_row(f"{h:02d}", str(w.issued), _m(w.mean_wait_s), _m(w.p90_wait_s),
+                      _p(w.service_level), f"{s.hour_counters.get(h, 0):.1f}",
+                      _p(s.hour_utilisation.get(h, math.nan)))
+    console.print(hours)
+    svc = Table(title="By service (minutes)", title_justify="left")
+    for col in ("service", "issued", "served", "mean wait", "p90", "service level",
+                "ETA MAE", "ETA bias"):
+        svc.add_column(col, justify="right")
+    for sid, w in s.by_service.items():
+        svc.add_row(sid, str(w.issued), str(w.served), _m(w.mean_wait_s), _m(w.p90_wait_s),
+                    _p(w.service_level), _m(w.eta_mae_s), _m(w.eta_bias_s))
+    console.print(svc)
+    util = sorted(s.utilisation.items(), key=lambda kv: kv[1])
+    if util:
+        console.print(f"Counter utilisation: mean {_p(sum(u for _, u in util) / len(util))}, "
+                      f"lowest {util[0][0]} ({_p(util[0][1])}), highest {util[-1][0]} "
+                      f"({_p(util[-1][1])}).")
+    if staffing is not None and target is not None:
+        t = Table(title=f"Fewest counters per hour for {100 * target:g}% within "
+                        f"{s.threshold_s / 60:g} min", title_justify="left")
+        for col in ("hour", "counters", "of", "reached"):
+            t.add_column(col, justify="right")
+        for h, n in staffing.counts.items():
+            t.add_row(f"{h:02d}:00", str(n), str(staffing.full[h]),
+                      "yes" if staffing.reached.get(h) else "[red]no[/] (full staff)")
+        console.print(t)
+        console.print(f"[dim]{staffing.trials} trial days[/]")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    p = argparse.ArgumentParser(prog="qhall simulate")
+    configure(p)
+    sys.exit(run(p.parse_args()))
