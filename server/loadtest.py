@@ -42,10 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-
 from server.config import HallConfig, dumps
-from server.reference import DEMO_PIN, demo_config, demo_token
+from server.reference import DEMO_PIN, demo_config
+from server.sim.client import AsyncClient
 
 __all__ = ["LoadResult", "loadtest_config", "run_load", "start_server", "check_event_log",
            "configure", "run"]
@@ -75,74 +74,9 @@ class LoadResult:
         return not self.failures
 
 
-class _Conn:
-    """One protocol-v1 websocket client: requests with futures, events to a callback."""
-
-    def __init__(self, device: str, on_event: Callable[[dict[str, Any]], None] | None = None):
-        self.device = device
-        self.on_event = on_event
-        self.ws: ClientConnection | None = None
-        self.pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self.ids = 0
-        self.welcome: dict[str, Any] = {}
-        self.frames = 0
-        self._reader: asyncio.Task[None] | None = None
-
-    async def open(self, url: str, batch: bool) -> None:
-        self.ws = await connect(url, max_size=2**22, compression=None, open_timeout=30,
-                                ping_interval=None)
-        await self.ws.send(json.dumps({"type": "hello", "id": "hello", "protocol": 1,
-                                       "device": self.device, "since": None, "batch": batch,
-                                       "token": demo_token(self.device)}))
-        first = json.loads(await self.ws.recv())
-        if first.get("type") != "welcome":
-            raise RuntimeError(f"{self.device}: no welcome: {first}")
-        self.welcome = first
-        self._reader = asyncio.get_running_loop().create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.ws is not None
-        with contextlib.suppress(Exception):
-            async for frame in self.ws:
-                self.frames += 1
-                msg = json.loads(frame)
-                for m in msg["messages"] if msg.get("type") == "batch" else (msg,):
-                    kind = m.get("type")
-                    if kind == "event":
-                        if self.on_event is not None:
-                            self.on_event(m)
-                    elif kind in ("ok", "error"):
-                        fut = self.pending.pop(m.get("re"), None)
-                        if fut is not None and not fut.done():
-                            fut.set_result(m)
-        for fut in self.pending.values():
-            if not fut.done():
-                fut.set_exception(ConnectionError(f"{self.device}: connection closed"))
-
-    async def request(self, kind: str, lat: dict[str, list[float]], **fields: Any
-                      ) -> dict[str, Any]:
-        assert self.ws is not None
-        self.ids += 1
-        rid = f"{self.device}-{self.ids}"
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.pending[rid] = fut
-        t0 = time.perf_counter()
-        await self.ws.send(json.dumps({"type": kind, "id": rid, **fields}))
-        reply = await asyncio.wait_for(fut, 60)
-        lat[kind].append(time.perf_counter() - t0)
-        return reply
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self._reader is not None:
-            with contextlib.suppress(Exception):
-                await self._reader
-
-
 class _Board:
     def __init__(self, device: str) -> None:
-        self.conn = _Conn(device, self.on_event)
+        self.conn = AsyncClient(device, self.on_event)
         self.seqs: list[int] = []
         self.calls: list[tuple[int, str]] = []  # (seq, ticket id)
         self.arrived = asyncio.Event()
@@ -203,7 +137,7 @@ async def run_load(url: str, config: HallConfig, *, tickets: int = 7000, boards:
             self.services = services
             self.waiting: dict[str, int] = dict.fromkeys(services, 0)
             self.wake = asyncio.Event()
-            self.conn = _Conn(f"counter-{number}", self.on_event)
+            self.conn = AsyncClient(f"counter-{number}", self.on_event)
 
         def on_event(self, m: dict[str, Any]) -> None:
             if m["name"] == "queue.changed":
@@ -258,11 +192,11 @@ async def run_load(url: str, config: HallConfig, *, tickets: int = 7000, boards:
     counter_list = [_Counter(c.number, c.services) for c in active]
     for c in counter_list:
         await c.conn.open(url, batch=True)
-    kiosk_list = [_Conn(f"kiosk-{i}") for i in range(1, kiosks + 1)]
+    kiosk_list = [AsyncClient(f"kiosk-{i}") for i in range(1, kiosks + 1)]
     for k in kiosk_list:
         await k.open(url, batch=False)
 
-    async def kiosk(i: int, conn: _Conn) -> None:
+    async def kiosk(i: int, conn: AsyncClient) -> None:
         for n in range(i, tickets, kiosks):
             r = await conn.request("issue", lat, service=plan[n], priority=prio[n])
             outcomes[f"issue:{r.get('code', 'ok')}"] += 1

@@ -1,0 +1,491 @@
+"""``qhall demo``: a whole demo hall that comes alive on one machine.
+
+It starts the real server with the built-in demo hall (``server.reference``)
+on an embedded SQLite file, in a background thread with its own asyncio
+loop, and real websocket clients that play the hall:
+
+* simulated citizens take tickets at kiosks 2-6, Poisson by the reference
+  hall's profile (about 7,000 visitors a day, morning peak);
+* simulated staff log in at counters 2-67, call, serve (lognormal service
+  times), mark a few no-shows, and the rating pads next to them rate most
+  finished tickets;
+* counter 1 and kiosk 1 are left to people: on a desktop the demo opens the
+  kiosk, the counter (``counter-1``, staff ``s001``, PIN 1234) and the lobby
+  board (``board-1``) in this process (one QApplication).
+
+Demo time: the hall has opening hours (08:30-12:00, 13:30-17:30), so the
+demo runs the hall on a virtual clock that starts at 08:30 today (``--start``)
+and runs ``--speed`` times faster than real time; it works at any hour.
+Each demo starts a fresh day: its database file is deleted first, so
+numbers start at 001. ``--no-gui`` (or no display) runs headless;
+``--duration S`` stops after S seconds and prints a summary; Ctrl-C or
+SIGTERM stop everything cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import math
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from server.config import HallConfig
+from server.reference import DEMO_PIN, demo_config, demo_token
+
+__all__ = ["VirtualClock", "DemoStats", "DemoHall", "default_database", "configure", "run"]
+
+#: Rating pads rate this share of finished tickets; scores drawn from SCORES.
+RATE_SHARE = 0.7
+SCORES = ((5, 0.82), (4, 0.13), (3, 0.035), (2, 0.01), (1, 0.005))
+GUI_COUNTER = 1
+GUI_KIOSK = "kiosk-1"
+BOARD_DEVICE = "board-1"
+OBSERVER_DEVICE = "board-20"  # the demo's own eyes on the hall (summary figures)
+
+
+class VirtualClock:
+    """Hall time that starts at ``start`` and runs ``speed`` times real time.
+
+    Args:
+        start: the aware datetime the demo starts at.
+        speed: virtual seconds per real second (> 0).
+        monotonic: real seconds (injected for tests).
+    """
+
+    def __init__(self, start: dt.datetime, speed: float,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        if start.tzinfo is None:
+            raise ValueError("the start time must carry a timezone")
+        if not speed > 0:
+            raise ValueError("--speed must be > 0")
+        self.start = start
+        self.speed = speed
+        self._mono = monotonic
+        self._t0 = monotonic()
+
+    def __call__(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=(self._mono() - self._t0) * self.speed)
+
+    def seconds_of_day(self) -> float:
+        """Hall-local seconds after midnight now."""
+        now = self()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return (now - midnight).total_seconds()
+
+    def real(self, virtual_s: float) -> float:
+        """Real seconds that ``virtual_s`` hall seconds take."""
+        return max(0.0, virtual_s / self.speed)
+
+
+@dataclasses.dataclass
+class DemoStats:
+    """What the demo's observer saw (every event of the hall)."""
+
+    issued: int = 0
+    served: int = 0
+    no_shows: int = 0
+    refused: int = 0
+    waits: dict[str, float] = dataclasses.field(default_factory=dict)  # ticket -> s (hall)
+    scores: list[int] = dataclasses.field(default_factory=list)
+
+    def on_event(self, m: dict[str, Any]) -> None:
+        name, data = m["name"], m["data"]
+        if name == "ticket.issued":
+            self.issued += 1
+        elif name in ("ticket.called", "ticket.recalled") and name == "ticket.called":
+            t = data["ticket"]
+            with contextlib.suppress(KeyError, ValueError):
+                wait = (dt.datetime.fromisoformat(m["at"])
+                        - dt.datetime.fromisoformat(t["issued_at"])).total_seconds()
+                self.waits[t["id"]] = max(0.0, wait)  # the last call counts
+        elif name == "ticket.completed":
+            self.served += 1
+        elif name == "ticket.no_show":
+            self.no_shows += 1
+        elif name == "ticket.rated":
+            self.scores.append(int(data["score"]))
+
+    def summary(self) -> dict[str, Any]:
+        waits = sorted(self.waits.values())
+        p90 = waits[max(0, math.ceil(0.9 * len(waits)) - 1)] if waits else None
+        return {
+            "issued": self.issued, "served": self.served, "no_shows": self.no_shows,
+            "mean_wait_min": round(sum(waits) / len(waits) / 60, 1) if waits else None,
+            "p90_wait_min": round(p90 / 60, 1) if p90 is not None else None,
+            "ratings": len(self.scores),
+            "satisfaction": (round(sum(1 for s in self.scores if s >= 3) / len(self.scores), 4)
+                             if self.scores else None),
+        }
+
+
+def default_database() -> str:
+    """``sqlite:///`` + ``$XDG_DATA_HOME/qhall/demo.db`` (``~/.local/share/qhall``)."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'qhall' / 'demo.db'}"
+
+
+def fresh_database(url: str) -> None:
+    """Delete a demo SQLite file (and its WAL/SHM) so the day starts at 001."""
+    if not url.startswith("sqlite:///"):
+        return  # a server database is never deleted by the demo
+    path = Path(url[len("sqlite:///"):])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+class DemoHall:
+    """The server plus simulated clients, in a background thread with its own loop.
+
+    Args:
+        config: the hall (the demo hall).
+        clock: the virtual hall clock.
+        host, port: where the server listens (port 0: any free port).
+        seed: the simulated citizens' and staff's random seed.
+        visitors: visitors in a whole (virtual) day.
+        gui_counter: a counter left to a person (not simulated), or None.
+    """
+
+    def __init__(self, config: HallConfig, clock: VirtualClock, *, host: str = "127.0.0.1",
+                 port: int = 8765, seed: int = 1, visitors: float = 7000.0,
+                 gui_counter: int | None = GUI_COUNTER) -> None:
+        self.config = config
+        self.clock = clock
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self.visitors = visitors
+        self.gui_counter = gui_counter
+        self.stats = DemoStats()
+        self.error: BaseException | None = None
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def http(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> DemoHall:
+        """Start the server and the clients; raise if the server cannot start."""
+        self._thread = threading.Thread(target=self._run, name="qhall-demo", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"the demo server did not start within {timeout:g} s")
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def stop(self) -> None:
+        """Stop the clients, then the server (graceful); wait for the thread."""
+        if self._loop is not None and self._stop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(30)
+
+    # ------------------------------------------------------------ the loop
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported by start() or after stop()
+            self.error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        from server.serve import Server
+        from server.service import HallService
+        from server.store import Store
+
+        store = Store(self.config.database)
+        try:
+            service = HallService(self.config, store, clock=self.clock)
+            server = Server(service, kiosk_rate=0)
+            self.port = await server.start(self.host, self.port)
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            url = f"ws://127.0.0.1:{self.port}/ws"
+            tasks: list[asyncio.Task[Any]] = []
+            clients: list[Any] = []
+            try:
+                from server.sim.client import AsyncClient
+
+                observer = AsyncClient(OBSERVER_DEVICE, self.stats.on_event)
+                await observer.open(url, batch=True)
+                clients.append(observer)
+                self._ready.set()
+                for c in self.config.counters:
+                    if c.number != self.gui_counter:
+                        tasks.append(asyncio.create_task(self._staff(url, c.number, c.services,
+                                                                     clients)))
+                tasks.append(asyncio.create_task(self._citizens(url, clients)))
+                await self._stop.wait()
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.gather(
+                        *(c.close() for c in clients), return_exceptions=True), 5)
+                await server.stop()
+        finally:
+            store.close()
+
+    async def _sleep(self, virtual_s: float) -> None:
+        await asyncio.sleep(self.clock.real(virtual_s))
+
+    async def _citizens(self, url: str, clients: list[Any]) -> None:
+        from server.sim.client import AsyncClient
+        from server.sim.model import SimParams, default_profile, draw_arrivals
+
+        kiosks = [AsyncClient(f"kiosk-{i}") for i in range(2, 7)]
+        for k in kiosks:
+            await k.open(url, batch=False)
+            clients.append(k)
+        params = SimParams(seed=self.seed)
+        arrivals = draw_arrivals(self.config,
+                                 default_profile(self.config, self.visitors, params=params),
+                                 params)
+        start = self.clock.seconds_of_day()
+        for i, a in enumerate(a for a in arrivals if a.at >= start):
+            await self._sleep(a.at - self.clock.seconds_of_day())
+            reply = await kiosks[i % len(kiosks)].request("issue", service=a.service,
+                                                          priority=a.priority)
+            if reply["type"] != "ok":
+                self.stats.refused += 1
+
+    async def _staff(self, url: str, number: int, services: tuple[str, ...],
+                     clients: list[Any]) -> None:
+        from server.sim.client import AsyncClient
+        from server.sim.model import SimParams
+
+        rng = random.Random(f"{self.seed}:{number}")
+        params = SimParams(seed=self.seed)
+        by_id = {s.id: s for s in self.config.services}
+        waiting = dict.fromkeys(services, 0)
+        wake = asyncio.Event()
+
+        def on_event(m: dict[str, Any]) -> None:
+            if m["name"] == "queue.changed" and m["data"]["service"] in waiting:
+                waiting[m["data"]["service"]] = m["data"]["waiting"]
+                if m["data"]["waiting"] > 0:
+                    wake.set()
+
+        desk = AsyncClient(f"counter-{number}", on_event, only='"queue.changed"')
+        pad = AsyncClient(f"evaluator-{number}", only="\x00")  # needs replies only
+        await desk.open(url, batch=True)
+        clients.append(desk)
+        await pad.open(url, batch=True)
+        clients.append(pad)
+        await self._sleep(rng.uniform(0, 120))  # staff do not all sit down at once
+        login = await desk.request("login", staff=f"s{number:03d}", pin=DEMO_PIN)
+        if login["type"] != "ok":
+            return
+        while True:
+            wake.clear()
+            reply = await desk.request("call_next")
+            if reply["type"] != "ok":
+                if any(waiting.values()):
+                    await asyncio.sleep(0.05)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), 2.0)
+                continue
+            ticket = reply["ticket"]
+            if rng.random() < params.no_show_rate:
+                await self._sleep(params.no_show_wait_s / 2)
+                await desk.request("recall")
+                await self._sleep(params.no_show_wait_s / 2)
+                await desk.request("no_show")
+                continue
+            await self._sleep(params.walk_s)
+            await desk.request("start")
+            svc = by_id[ticket["service"]]
+            mean = params.mean_service_s(svc)
+            sigma = math.sqrt(math.log(1 + params.service_cv ** 2))
+            await self._sleep(rng.lognormvariate(math.log(mean) - sigma * sigma / 2, sigma))
+            await desk.request("complete")
+            if rng.random() < RATE_SHARE:
+                score = rng.choices([s for s, _ in SCORES], [w for _, w in SCORES])[0]
+                await pad.request("rate", ticket=ticket["id"], score=score)
+            await self._sleep(rng.uniform(5, 20))  # a breath between citizens
+
+
+# ------------------------------------------------------------------ CLI
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-gui", action="store_true",
+                        help="server and simulated clients only (headless machines)")
+    parser.add_argument("--gui", action="store_true",
+                        help="open the windows even when no display is detected")
+    parser.add_argument("--speed", type=float, default=10.0, metavar="X",
+                        help="hall time runs X times real time (default 10)")
+    parser.add_argument("--duration", type=float, metavar="S",
+                        help="stop after S real seconds and print a summary")
+    parser.add_argument("--start", default="08:30", metavar="HH:MM",
+                        help="hall time the demo day starts at (default 08:30)")
+    parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any)")
+    parser.add_argument("--database", metavar="URL",
+                        help=f"SQLite URL, deleted and recreated at start "
+                             f"(default {default_database()})")
+    parser.add_argument("--visitors", type=float, default=7000.0, metavar="N",
+                        help="visitors in a whole hall day (default 7000)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+
+
+def _start_time(text: str, config: HallConfig) -> dt.datetime:
+    try:
+        hh, mm = (int(x) for x in text.split(":"))
+        t = dt.time(hh, mm)
+    except ValueError:
+        raise ValueError(f"--start wants HH:MM, got {text!r}") from None
+    today = dt.datetime.now(config.tz).date()
+    return dt.datetime.combine(today, t, tzinfo=config.tz)
+
+
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or sys.platform in ("win32", "darwin"))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.duration is not None and args.duration <= 0:
+        print("qhall demo: --duration must be > 0", file=sys.stderr)
+        return 2
+    database = args.database or default_database()
+    if not database.startswith("sqlite:///"):
+        print("qhall demo: --database must be a sqlite:/// URL (the demo deletes it at start)",
+              file=sys.stderr)
+        return 2
+    config = demo_config(database)
+    try:
+        clock = VirtualClock(_start_time(args.start, config), args.speed)
+    except ValueError as exc:
+        print(f"qhall demo: {exc}", file=sys.stderr)
+        return 2
+    gui = args.gui or (not args.no_gui and _has_display())
+    if not gui and not args.no_gui:
+        print("qhall demo: no display found; running headless (as --no-gui)", flush=True)
+    fresh_database(database)
+    hall = DemoHall(config, clock, host=args.host, port=args.port, seed=args.seed,
+                    visitors=args.visitors, gui_counter=GUI_COUNTER if gui else None)
+    try:
+        hall.start()
+    except Exception as exc:  # e.g. the port is taken
+        print(f"qhall demo: cannot start the server: {exc}", file=sys.stderr)
+        return 1
+    board = f"{hall.http}/board#device={BOARD_DEVICE}&token={demo_token(BOARD_DEVICE)}"
+    print(f"qhall demo: {config.name}, hall time {clock():%H:%M} at {args.speed:g}x "
+          f"(database {database})", flush=True)
+    print(f"  lobby board  {board}", flush=True)
+    print(f"  metrics      {hall.http}/metrics", flush=True)
+    if gui:
+        print(f"  counter {GUI_COUNTER}: staff s001, PIN {DEMO_PIN}; kiosk {GUI_KIOSK}",
+              flush=True)
+    print("  Ctrl-C stops the demo.", flush=True)
+    try:
+        if gui:
+            code = _run_gui(hall, args.duration)
+        else:
+            code = _run_headless(args.duration)
+    finally:
+        hall.stop()
+    _print_summary(hall, clock)
+    if hall.error is not None and not isinstance(hall.error, asyncio.CancelledError):
+        print(f"qhall demo: the server stopped with an error: {hall.error}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _run_headless(duration: float | None) -> int:
+    done = threading.Event()
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, lambda *_: done.set())
+    try:
+        deadline = None if duration is None else time.monotonic() + duration
+        while not done.is_set():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            done.wait(0.25 if left is None else min(0.25, left))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _run_gui(hall: DemoHall, duration: float | None) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from counter.app import CounterController
+    from counter.view import CounterWindow
+    from display.app import DisplayController
+    from display.state import BoardState
+    from display.view import BoardView
+    from kiosk import app as kiosk_app
+    from server.link import Link
+
+    url = f"ws://127.0.0.1:{hall.port}/ws"
+    parser = argparse.ArgumentParser()
+    kiosk_app.configure(parser)
+    kargs = parser.parse_args(["--server", url, "--device", GUI_KIOSK])
+    app, kiosk, kiosk_link = kiosk_app.build(kargs)
+    assert isinstance(app, QApplication)
+    counter_window = CounterWindow()
+    counter_link = Link(url, f"counter-{GUI_COUNTER}", demo_token(f"counter-{GUI_COUNTER}"))
+    counter = CounterController(counter_link, window=counter_window)
+    state = BoardState(lambda: dt.datetime.now(dt.UTC))
+    board_view = BoardView()
+    board_link = Link(url, BOARD_DEVICE, demo_token(BOARD_DEVICE))
+    board = DisplayController(board_link, state, board_view, None)
+    board_view.notice.start()
+    for link in (kiosk_link, counter_link, board_link):
+        link.open()
+    kiosk.check_printer()
+    kiosk.window.setWindowTitle("qhall demo — kiosk")
+    counter_window.setWindowTitle(f"qhall demo — counter {GUI_COUNTER}")
+    board_view.setWindowTitle("qhall demo — lobby board")
+    board_view.resize(1280, 720)
+    for w in (kiosk.window, counter_window, board_view):
+        w.show()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: app.quit())
+    wake = QTimer()  # lets Python run its signal handlers between Qt events
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    if duration is not None:
+        QTimer.singleShot(int(duration * 1000), app.quit)
+    code = app.exec()
+    board.stop()
+    for link in (kiosk_link, counter_link, board_link):
+        link.close()
+    del counter
+    return int(code)
+
+
+def _print_summary(hall: DemoHall, clock: VirtualClock) -> None:
+    s = hall.stats.summary()
+
+    def fmt(v: Any, unit: str = "") -> str:
+        return "–" if v is None else f"{v}{unit}"
+
+    sat = s["satisfaction"]
+    print(f"qhall demo summary (hall time {clock():%H:%M}): issued {s['issued']}, "
+          f"served {s['served']}, no-shows {s['no_shows']}, mean wait "
+          f"{fmt(s['mean_wait_min'], ' min')}, p90 wait {fmt(s['p90_wait_min'], ' min')}, "
+          f"ratings {s['ratings']}, satisfaction "
+          f"{'–' if sat is None else f'{100 * sat:.1f}%'}", flush=True)
