@@ -173,6 +173,7 @@ class DemoHall:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
+        self._halting = False  # the simulated clients' loops end when set
 
     @property
     def http(self) -> str:
@@ -233,9 +234,10 @@ class DemoHall:
                 tasks.append(asyncio.create_task(self._citizens(url, clients)))
                 await self._stop.wait()
             finally:
+                self._halting = True
                 for t in tasks:
                     t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.wait(tasks, timeout=5) if tasks else None
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.gather(
                         *(c.close() for c in clients), return_exceptions=True), 5)
@@ -260,6 +262,8 @@ class DemoHall:
                                  params)
         start = self.clock.seconds_of_day()
         for i, a in enumerate(a for a in arrivals if a.at >= start):
+            if self._halting:
+                return
             await self._sleep(a.at - self.clock.seconds_of_day())
             reply = await kiosks[i % len(kiosks)].request("issue", service=a.service,
                                                           priority=a.priority)
@@ -293,7 +297,7 @@ class DemoHall:
         login = await desk.request("login", staff=f"s{number:03d}", pin=DEMO_PIN)
         if login["type"] != "ok":
             return
-        while True:
+        while not self._halting:
             wake.clear()
             reply = await desk.request("call_next")
             if reply["type"] != "ok":
@@ -301,7 +305,8 @@ class DemoHall:
                     await asyncio.sleep(0.05)
                 else:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), 2.0)
+                        async with asyncio.timeout(2.0):
+                            await wake.wait()
                 continue
             ticket = reply["ticket"]
             if rng.random() < params.no_show_rate:

@@ -86,7 +86,11 @@ class AsyncClient:
         self.pending[rid] = fut
         t0 = time.perf_counter()
         await self.ws.send(json.dumps({"type": kind, "id": rid, **fields}))
-        reply = await asyncio.wait_for(fut, 60)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+        # cancellation that races with the reply, and a cancelled client loop
+        # would then run on.
+        async with asyncio.timeout(60):
+            reply = await fut
         if lat is not None:
             lat.setdefault(kind, []).append(time.perf_counter() - t0)
         return reply
