@@ -54,7 +54,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -340,10 +340,68 @@ _REPLY_INSERT = replies.insert()
 _PURGE_REPLIES = sa.delete(replies).where(replies.c.expires_at < _b("now"))
 
 
+class _Prepared:
+    """A hot-path statement compiled once for one dialect, run on the raw DB-API cursor.
+
+    SQLAlchemy's per-execute bookkeeping costs more than SQLite itself
+    spends on these small statements, so ``commit`` runs them directly
+    (the drivers then reuse their prepared statements: sqlite3's statement
+    cache, psycopg's automatic prepare). The dialect's bind processors still
+    convert the values, so the rows are exactly what ``conn.execute`` writes.
+    """
+
+    def __init__(self, stmt: Any, dialect: sa.Dialect) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = compiled.string
+        processors = compiled._bind_processors  # name -> converter, for this dialect
+        if compiled.positional:
+            order = list(compiled.positiontup or ())
+            self.args: Callable[[dict[str, Any]], Any] = lambda params: tuple(
+                processors[name](params[name]) if name in processors else params[name]
+                for name in order)
+        else:
+            names = list(compiled.bind_names.values())
+            self.args = lambda params: {
+                name: processors[name](params[name]) if name in processors else params[name]
+                for name in names}
+
+
+class _Raw:
+    """The raw cursor of one transaction; DB-API errors become SQLAlchemy's."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        self.dialect = conn.dialect
+
+    def _wrap(self, error: Exception, sql: str) -> exc.StatementError:
+        dbapi = self.dialect.loaded_dbapi
+        return exc.DBAPIError.instance(sql, None, error, dbapi.Error, dialect=self.dialect)
+
+    def execute(self, prep: _Prepared, params: dict[str, Any]) -> Any:
+        try:
+            self.cursor.execute(prep.sql, prep.args(params))
+        except self.dialect.loaded_dbapi.Error as error:
+            raise self._wrap(error, prep.sql) from error
+        return self.cursor
+
+    def executemany(self, prep: _Prepared, rows: list[dict[str, Any]]) -> None:
+        try:
+            self.cursor.executemany(prep.sql, [prep.args(row) for row in rows])
+        except self.dialect.loaded_dbapi.Error as error:
+            raise self._wrap(error, prep.sql) from error
+
+    def close(self) -> None:
+        self.cursor.close()
+
+
 # --------------------------------------------------------------------------
 # Conversions
 
 
+@overload
+def _utc(value: dt.datetime, what: str) -> dt.datetime: ...
+@overload
+def _utc(value: None, what: str) -> None: ...
 def _utc(value: dt.datetime | None, what: str) -> dt.datetime | None:
     """Aware datetime -> naive UTC for the database (naive is refused)."""
     if value is None:
@@ -355,6 +413,10 @@ def _utc(value: dt.datetime | None, what: str) -> dt.datetime | None:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
+@overload
+def _aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else value.replace(tzinfo=dt.UTC)
 
@@ -512,6 +574,13 @@ class Store:
         )
         self._last_purge = float("-inf")
         self._engine = self._make_engine()
+        dialect = self._engine.dialect
+        self._sql = {name: _Prepared(stmt, dialect) for name, stmt in {
+            "advance_seq": _ADVANCE_SEQ, "hall_first": self._dialect_insert(halls)
+            .on_conflict_do_nothing(), "ticket_insert": _TICKET_INSERT,
+            "ticket_update": _TICKET_UPDATE, "number_first": _NUMBER_FIRST,
+            "number_cas": _NUMBER_CAS, "event_insert": _EVENT_INSERT,
+        }.items()}
         try:
             if migrate:
                 self._migrate()
@@ -757,27 +826,33 @@ class Store:
 
         now_mono = time.monotonic()
         purge = reply is not None and now_mono - self._last_purge > _PURGE_EVERY_S
+        sql = self._sql
         with self._transaction(write=True) as conn:
-            if event_rows:
-                last = self._advance_seq(conn, hall_id, len(event_rows))
-                first = last - len(event_rows) + 1
-                for i, row in enumerate(event_rows):
-                    row["seq"] = first + i
-            for new, params, prev in ticket_ops:
-                if new:
-                    self._take_number(conn, params)
-                    conn.execute(_TICKET_INSERT, params)
-                else:
-                    params = {**params, "t_id": params["id"], "t_hall": hall_id, "t_prev": prev}
-                    if conn.execute(_TICKET_UPDATE, params).rowcount != 1:
-                        raise StaleState(
-                            f"ticket {params['number']} ({params['t_id']}) changed since "
-                            f"version {prev}"
-                        )
+            raw = _Raw(conn)
+            try:
+                if event_rows:
+                    last = self._advance_seq(raw, hall_id, len(event_rows))
+                    first = last - len(event_rows) + 1
+                    for i, row in enumerate(event_rows):
+                        row["seq"] = first + i
+                for new, params, prev in ticket_ops:
+                    if new:
+                        self._take_number(raw, params)
+                        raw.execute(sql["ticket_insert"], params)
+                    else:
+                        params = {**params, "t_id": params["id"], "t_hall": hall_id,
+                                  "t_prev": prev}
+                        if raw.execute(sql["ticket_update"], params).rowcount != 1:
+                            raise StaleState(
+                                f"ticket {params['number']} ({params['t_id']}) changed since "
+                                f"version {prev}"
+                            )
+                if event_rows:
+                    raw.executemany(sql["event_insert"], event_rows)
+            finally:
+                raw.close()
             for change in counter_rows:
                 self._upsert_counter(conn, hall_id, change)
-            if event_rows:
-                conn.execute(_EVENT_INSERT, event_rows)
             if reply is not None:
                 if purge:
                     conn.execute(_PURGE_REPLIES, {"now": when})
@@ -792,28 +867,28 @@ class Store:
             event.seq, event.at = seq, stamp
         return seqs
 
-    @staticmethod
-    def _advance_seq(conn: Connection, hall_id: str, n: int) -> int:
+    def _advance_seq(self, raw: _Raw, hall_id: str, n: int) -> int:
         # The UPDATE row-locks the hall (PostgreSQL) for the rest of the
         # transaction, so concurrent commits of one hall queue up here and
         # each gets the next block of seqs.
-        last = conn.execute(_ADVANCE_SEQ, {"h": hall_id, "n": n}).scalar()
-        if last is None:  # the hall's first event ever
-            conn.execute(Store._insert_ignore(conn, halls), {"id": hall_id, "last_seq": 0})
-            last = conn.execute(_ADVANCE_SEQ, {"h": hall_id, "n": n}).scalar()
-        return int(last)
+        params = {"h": hall_id, "n": n}
+        row = raw.execute(self._sql["advance_seq"], params).fetchone()
+        if row is None:  # the hall's first event ever
+            raw.execute(self._sql["hall_first"], {"id": hall_id, "last_seq": 0})
+            row = raw.execute(self._sql["advance_seq"], params).fetchone()
+        return int(row[0])
 
-    @staticmethod
-    def _take_number(conn: Connection, params: dict[str, Any]) -> None:
+    def _take_number(self, raw: _Raw, params: dict[str, Any]) -> None:
         number = params["seqno"]
         if number < 1:
             raise ValueError(f"ticket {params['id']}: number must start at 1, got {number}")
         if number == 1:
             # A concurrent first issue collides on the primary key -> StaleState.
-            conn.execute(_NUMBER_FIRST, {"hall": params["hall"], "service": params["service"],
-                                         "day": params["day"], "last_number": 1})
+            raw.execute(self._sql["number_first"], {
+                "hall": params["hall"], "service": params["service"], "day": params["day"],
+                "last_number": 1})
             return
-        done = conn.execute(_NUMBER_CAS, {
+        done = raw.execute(self._sql["number_cas"], {
             "n_hall": params["hall"], "n_service": params["service"], "n_day": params["day"],
             "n_prev": number - 1, "n_next": number,
         }).rowcount
@@ -822,6 +897,10 @@ class Store:
                 f"number {params['number']} of {params['service']} on {params['day']} "
                 f"is not the next one (another issue came first)"
             )
+
+    def _dialect_insert(self, table: sa.Table) -> Any:
+        dialect = pg_dialect if self.backend == "postgresql" else sqlite_dialect
+        return dialect.insert(table)
 
     @staticmethod
     def _insert_ignore(conn: Connection, table: sa.Table) -> Any:

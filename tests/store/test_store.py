@@ -127,7 +127,8 @@ def test_seq_rises_by_one_without_gaps(store: Store) -> None:
         events = issued(t)[: 1 + n % 2] + [Event("queue.changed", {"n": n}) for _ in range(n % 3)]
         seqs = store.commit("main", events)
         assert [e.seq for e in events] == seqs
-        assert all(e.at == events[0].at and e.at.tzinfo == dt.UTC for e in events)
+        assert all(e.at is not None and e.at == events[0].at and e.at.tzinfo == dt.UTC
+                   for e in events)
         all_seqs += seqs
     assert all_seqs == list(range(1, len(all_seqs) + 1))
     assert store.last_seq("main") == len(all_seqs) and store.oldest_seq("main") == 1
