@@ -137,7 +137,7 @@ async def run_load(url: str, config: HallConfig, *, tickets: int = 7000, boards:
             self.services = services
             self.waiting: dict[str, int] = dict.fromkeys(services, 0)
             self.wake = asyncio.Event()
-            self.conn = AsyncClient(f"counter-{number}", self.on_event)
+            self.conn = AsyncClient(f"counter-{number}", self.on_event, only='"queue.changed"')
 
         def on_event(self, m: dict[str, Any]) -> None:
             if m["name"] == "queue.changed":
