@@ -1,0 +1,338 @@
+"""Server benchmark: issue throughput and call→display latency under a full hall.
+
+Run: ``python -m bench.wire [--displays 200] [--counters 67] [--seconds 5]``
+
+Starts the real ``qhall serve`` in its own process (the reference hall's
+services, always open, SQLite file in a temp dir, no kiosk rate limit) and,
+in this process, 200 display connections, 67 logged-in counters and 6
+kiosks. Measures:
+
+1. issue throughput: 6 kiosks pipelining ``issue`` for N seconds while every
+   display receives every event (displays opt in to ``batch`` frames,
+   docs/PROTOCOL.md);
+2. call→display latency: a counter sends ``call_next``; the sample is the
+   time until *every* display has the matching ``ticket.called``;
+3. the same fan-out over a bare ``websockets`` broadcast server of the same
+   size (the transport's own limit), in the same run, for comparison.
+
+Targets (printed, never asserted): >= 1,500 issues/s; call→display p99
+within 2x of the bare broadcast p99 and under 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from websockets.asyncio.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_config(db: str, displays: int):
+    """The reference hall, always open, with ``displays`` board devices."""
+    from server.auth import hash_secret
+    from server.config import Device
+    from server.reference import demo_config
+
+    cfg = demo_config(db)
+    services = tuple(dataclasses.replace(s, hours=(), daily_quota=None) for s in cfg.services)
+    token_hash = hash_secret("bench", n=2**8)
+    boards = tuple(Device(f"bench-board-{i}", "display", token_hash) for i in range(displays))
+    return dataclasses.replace(cfg, services=services, devices=cfg.devices + boards)
+
+
+def _pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+async def _hello(url: str, device: str, token: str, batch: bool = False) -> ClientConnection:
+    ws = await connect(url, max_size=2**22, open_timeout=30)
+    await ws.send(json.dumps({"type": "hello", "id": "h", "protocol": 1, "device": device,
+                              "token": token, "since": None, "batch": batch}))
+    welcome = json.loads(await ws.recv())
+    assert welcome["type"] == "welcome", welcome
+    return ws
+
+
+def _messages(frame: str) -> list[dict]:
+    msg = json.loads(frame)
+    return msg["messages"] if msg.get("type") == "batch" else [msg]
+
+
+class Display:
+    """Drains a display connection; notes when each called ticket arrived."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.called: dict[str, float] = {}
+        self.events = 0
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        # Parse only what the measurement needs: 200 boards share one client
+        # process, which must not become the bottleneck it measures.
+        try:
+            async for frame in self.ws:
+                now = time.perf_counter()
+                self.events += frame.count('"type":"event"')
+                if '"ticket.called"' in frame or '"type":"bare"' in frame:
+                    for m in _messages(frame):
+                        if m.get("type") == "event" and m["name"] == "ticket.called":
+                            self.called[m["data"]["ticket"]["id"]] = now
+                        elif m.get("type") == "bare":
+                            self.called[m["key"]] = now
+        except Exception:
+            return
+
+
+class Requester:
+    """A request/reply client with pipelining."""
+
+    def __init__(self, ws: ClientConnection, name: str) -> None:
+        self.ws = ws
+        self.name = name
+        self.n = 0
+        self.waiters: dict[str, asyncio.Future] = {}
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            async for frame in self.ws:
+                if '"re":' not in frame:
+                    continue  # an event: this client only waits for replies
+                for m in _messages(frame):
+                    fut = self.waiters.pop(m.get("re"), None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(m)
+        except Exception:
+            return
+
+    async def request(self, kind: str, **fields) -> dict:
+        self.n += 1
+        rid = f"{self.name}-{self.n}"
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters[rid] = fut
+        await self.ws.send(json.dumps({"type": kind, "id": rid, **fields}))
+        return await fut
+
+
+async def run_qhall(url: str, displays: int, counters: int, seconds: float,
+                    samples: int) -> dict:
+    from server.reference import demo_config, demo_token
+
+    cfg = demo_config()
+    boards = [Display(await _hello(url, f"bench-board-{i}", "bench", batch=True))
+              for i in range(displays)]
+    kiosks = [Requester(await _hello(url, f"kiosk-{i}", demo_token(f"kiosk-{i}")), f"k{i}")
+              for i in range(1, 7)]
+    desks = []
+    for c in cfg.counters[:counters]:
+        dev = f"counter-{c.number}"
+        r = Requester(await _hello(url, dev, demo_token(dev)), dev)
+        staff = cfg.staff[c.number - 1].id
+        reply = await r.request("login", staff=staff, pin="1234")
+        assert reply["type"] == "ok", reply
+        desks.append((c, r))
+    services = [s.id for s in cfg.services]
+
+    # 1. issue throughput
+    issued = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def kiosk_loop(k: Requester, offset: int) -> None:
+        nonlocal issued
+        i = offset
+        window: set[asyncio.Task] = set()
+        while time.perf_counter() < stop_at:
+            while len(window) < 16:
+                i += 1
+                window.add(asyncio.ensure_future(
+                    k.request("issue", service=services[i % len(services)])))
+            done, window = await asyncio.wait(window, return_when=asyncio.FIRST_COMPLETED)
+            issued += sum(1 for d in done if d.result()["type"] == "ok")
+        if window:
+            done, _ = await asyncio.wait(window)
+            issued += sum(1 for d in done if d.result()["type"] == "ok")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(kiosk_loop(k, n * 7) for n, k in enumerate(kiosks)))
+    elapsed = time.perf_counter() - t0
+    # let the boards catch up, then measure how long that took
+    total_events = None
+    settle0 = time.perf_counter()
+    while time.perf_counter() - settle0 < 60:
+        counts = {b.events for b in boards}
+        if len(counts) == 1 and counts == {total_events}:
+            break
+        total_events = max(counts)
+        await asyncio.sleep(0.2)
+    else:
+        print(f"warning: boards did not converge: {sorted(counts)[:3]}..{max(counts)}")
+    settle = time.perf_counter() - settle0 - 0.2
+
+    # Replies queue behind events: let every counter drain its backlog
+    # (a ping's reply comes after everything queued before it).
+    await asyncio.gather(*(r.request("ping") for _, r in desks))
+
+    # 2. call -> every display
+    lat: list[float] = []
+    for i in range(samples):
+        c, r = desks[i % len(desks)]
+        t = time.perf_counter()
+        reply = await r.request("call_next")
+        if reply["type"] != "ok":
+            continue
+        tid = reply["ticket"]["id"]
+        deadline = time.perf_counter() + 10
+        while not all(tid in b.called for b in boards):
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"a board never saw the call of {tid}")
+            await asyncio.sleep(0)
+        lat.append(max(b.called[tid] for b in boards) - t)
+        await r.request("complete")
+    for x in boards + kiosks:
+        await x.ws.close()
+    for _, r in desks:
+        await r.ws.close()
+    return {"issued": issued, "issue_s": elapsed, "settle_s": settle, "lat": lat}
+
+
+BARE_SERVER = r"""
+import asyncio, sys, json
+from websockets.asyncio.server import serve, broadcast
+clients = set()
+async def handler(ws):
+    role = await ws.recv()
+    if role == "display":
+        clients.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            clients.discard(ws)
+        return
+    async for msg in ws:   # the caller: echo an ok, broadcast the event
+        data = json.loads(msg)
+        await ws.send(json.dumps({"type": "ok", "re": data["id"]}))
+        broadcast(clients, data["event"])
+async def main():
+    async with serve(handler, "127.0.0.1", int(sys.argv[1]), max_size=2**22,
+                     compression=None):
+        await asyncio.Future()
+asyncio.run(main())
+"""
+
+
+async def run_bare(url: str, displays: int, samples: int, size: int) -> list[float]:
+    boards = []
+    for _ in range(displays):
+        ws = await connect(url, open_timeout=30)
+        await ws.send("display")
+        boards.append(Display(ws))
+    caller = await connect(url)
+    await caller.send("caller")
+    await asyncio.sleep(0.3)
+    lat = []
+    for i in range(samples):
+        key = f"k{i}"
+        event = json.dumps({"type": "bare", "key": key, "pad": "x" * max(0, size - 40)})
+        t = time.perf_counter()
+        await caller.send(json.dumps({"id": key, "event": event}))
+        await caller.recv()
+        while not all(key in b.called for b in boards):
+            await asyncio.sleep(0)
+        lat.append(max(b.called[key] for b in boards) - t)
+    for b in boards:
+        await b.ws.close()
+    await caller.close()
+    return lat
+
+
+def _wait_port(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("server died at start")
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("server did not start")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--displays", type=int, default=200)
+    ap.add_argument("--counters", type=int, default=67)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--samples", type=int, default=300)
+    args = ap.parse_args(argv)
+    from server.config import dumps
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = bench_config(f"sqlite:///{tmp}/bench.db", args.displays)
+        path = Path(tmp) / "hall.toml"
+        path.write_text(dumps(cfg), encoding="utf-8")
+        port = _free_port()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # QHALL_BENCH_PROFILE=FILE runs the server under cProfile (for tuning).
+        prof = os.environ.get("QHALL_BENCH_PROFILE")
+        pre = ["-m", "cProfile", "-o", prof] if prof else []
+        server = subprocess.Popen(
+            [sys.executable, *pre, "-m", "server", "serve", "--config", str(path), "--port", str(port),
+             "--kiosk-rate", "0", "--quiet-requests", "--log-level", "WARNING"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        try:
+            _wait_port(port, server)
+            res = asyncio.run(run_qhall(f"ws://127.0.0.1:{port}/ws", args.displays,
+                                        args.counters, args.seconds, args.samples))
+        finally:
+            server.terminate()
+            server.wait(20)
+        bport = _free_port()
+        bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bport)], env=env)
+        try:
+            _wait_port(bport, bare)
+            bare_lat = asyncio.run(run_bare(f"ws://127.0.0.1:{bport}/ws", args.displays,
+                                            args.samples, 700))
+        finally:
+            bare.terminate()
+            bare.wait(20)
+
+    rate = res["issued"] / res["issue_s"]
+    print(f"hall: {args.displays} displays, {args.counters} counters, 6 kiosks")
+    print(f"issue throughput: {res['issued']} tickets in {res['issue_s']:.2f} s = "
+          f"{rate:,.0f} issues/s (target >= 1,500); boards caught up "
+          f"{max(0.0, res['settle_s']):.2f} s after the last reply")
+    lat = [x * 1000 for x in res["lat"]]
+    blat = [x * 1000 for x in bare_lat]
+    print(f"{'call -> every display (ms)':<32}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}")
+    for name, xs in (("qhall call_next", lat), ("bare websockets broadcast", blat)):
+        print(f"{name:<32}{_pct(xs, 50):8.2f}{_pct(xs, 95):8.2f}{_pct(xs, 99):8.2f}"
+              f"{max(xs):8.2f}")
+    ratio = _pct(lat, 99) / _pct(blat, 99)
+    print(f"p99 ratio qhall/bare: {ratio:.2f} (target <= 2.0); qhall p99 "
+          f"{_pct(lat, 99):.2f} ms (target < 20 ms); mean {statistics.fmean(lat):.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
