@@ -101,6 +101,10 @@ class HallService:
         self._verified: dict[str, bytes] = {}
         self.faults: dict[str, dict[str, Any]] = {}
         self.extensions: dict[str, Callable[[Session, dict[str, Any]], Reply]] = {}
+        # Replies remembered before a restart: loaded once, so a cache miss
+        # never costs a database read (one server process per hall).
+        for device, rid, text in store.live_replies(config.id):
+            self._remember((device, rid), protocol.decode(text))
         # Modules that add requests: appointments, 好差评 follow-ups, admin stats.
         from server import booking, ratings, report
 
@@ -462,14 +466,7 @@ class HallService:
 
     def _cached_reply(self, key: tuple[str, str]) -> dict[str, Any] | None:
         hit = self._replies.get(key)
-        if hit is not None:
-            return dict(hit[1])
-        stored = self.store.recall_reply(self.config.id, key[0], key[1])
-        if stored is not None:
-            message = protocol.decode(stored)
-            self._remember(key, message)
-            return dict(message)
-        return None
+        return dict(hit[1]) if hit is not None else None
 
     def _remember(self, key: tuple[str, str], message: dict[str, Any]) -> None:
         self._replies[key] = (self.monotonic() + IDEMPOTENCY_S, dict(message))

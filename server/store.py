@@ -955,6 +955,20 @@ class Store:
                     replies.c.request_id == request_id, replies.c.expires_at > now)
             ).scalar()
 
+    def live_replies(self, hall_id: str) -> list[tuple[str, str, str]]:
+        """Every unexpired remembered reply of a hall: ``(device, request_id, reply)``.
+
+        The server loads these once at start, so a request resent across a
+        restart still gets its first reply without a database read per request.
+        """
+        now = _utc(self._clock(), "clock()")
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                sa.select(replies.c.device, replies.c.request_id, replies.c.reply)
+                .where(replies.c.hall == hall_id, replies.c.expires_at > now)
+            ).all()
+        return [(r.device, r.request_id, r.reply) for r in rows]
+
     def purge_replies(self, now: dt.datetime | None = None) -> int:
         """Delete expired replies (of every hall); returns how many."""
         when = _utc(now if now is not None else self._clock(), "now")

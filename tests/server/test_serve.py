@@ -341,3 +341,14 @@ def test_thirty_counters_never_share_a_ticket(tmp_path):
         assert len(ids) == 120 and len(set(ids)) == 120
         for c in clients:
             c.close()
+
+
+def test_idempotency_survives_a_restart(tmp_path):
+    cfg = small_config(f"sqlite:///{tmp_path / 'idem.db'}")
+    with RunningServer(cfg) as srv, srv.client("kiosk-1") as kiosk:
+        first = kiosk.request("issue", id="tap-before-restart", service="gjj")
+    with RunningServer(cfg) as srv, srv.client("kiosk-1") as kiosk:
+        again = kiosk.request("issue", id="tap-before-restart", service="gjj")
+        fresh = kiosk.request("issue", service="gjj")
+    assert again == first and first["ticket"]["number"] == "A001"
+    assert fresh["ticket"]["number"] == "A002"
