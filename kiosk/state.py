@@ -123,6 +123,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "code_not_found": ("未找到该预约码，请核对后重试", "Booking code not found: please check it"),
     "code_expired": ("预约已过签到时间，请联系工作人员",
                      "This booking is outside its check-in time. Please ask staff."),
+    "code_early": ("未到签到时间，请于 {when} 起签到",
+                   "Check-in is not open yet: please check in from {when}"),
+    "code_early_plain": ("未到签到时间，请在预约时段前再来签到",
+                         "Check-in is not open yet: please come back closer to your slot"),
+    "code_used": ("该预约码已签到或已取消，如有疑问请联系工作人员",
+                  "This booking code was already checked in or cancelled. "
+                  "Please ask staff if in doubt."),
     "no_answer": ("服务器未响应，未出号，请重试或联系工作人员",
                   "The server did not answer: no ticket was issued. "
                   "Please try again or ask staff."),
@@ -142,6 +149,10 @@ _ERROR_TEXT = {
 }
 
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+#: The server's ``closed`` check-in message: "... is for 2026-11-27 10:00; check
+#: in that day from 09:30" or "check-in for the 10:00 appointment opens at 09:30".
+_OPENS = re.compile(r"(?:opens at|from) (\d{1,2}:\d{2})")
+_FOR_DAY = re.compile(r"is for (\d{4}-\d{2}-\d{2})")
 _NUMBER = re.compile(r"(\d+)$")
 
 
@@ -239,6 +250,15 @@ def parse_hours(items: Any) -> tuple[tuple[dt.time, dt.time], ...]:
             raise ValueError(f"bad service hours {item!r}: start must be before end")
         spans.append((start, end))
     return tuple(sorted(spans))
+
+
+def _checkin_opens(message: str) -> str:
+    """When check-in opens, from the server's ``closed`` message ("" if not said)."""
+    opens = _OPENS.search(message)
+    if opens is None:
+        return ""
+    day = _FOR_DAY.search(message)
+    return f"{day.group(1)} {opens.group(1)}" if day else opens.group(1)
 
 
 def status_url(server_url: str, check: str) -> str:
@@ -690,6 +710,16 @@ class KioskState:
         if kind == "check_in" and code in ("not_found", "expired"):
             self.notice = Notice("error", "code_not_found" if code == "not_found"
                                  else "code_expired")
+            return None
+        if kind == "check_in" and code == "conflict":
+            self.notice = Notice("error", "code_used")
+            return None
+        if kind == "check_in" and code == "closed":
+            # Before the booking's check-in window (the service itself is
+            # open): say from when, as the server's message gives it.
+            when = _checkin_opens(str(message.get("message") or ""))
+            self.notice = Notice("warn", "code_early", (("when", when),)) if when \
+                else Notice("warn", "code_early_plain")
             return None
         key = _ERROR_TEXT.get(code)
         if key is not None:
