@@ -10,16 +10,22 @@ loop, and real websocket clients that play the hall:
   times), mark a few no-shows, and the rating pads next to them rate most
   finished tickets;
 * counter 1 and kiosk 1 are left to people: on a desktop the demo opens the
-  kiosk, the counter (``counter-1``, staff ``s001``, PIN 1234) and the lobby
-  board (``board-1``) in this process (one QApplication).
+  kiosk, the counter (``counter-1``, logged in as staff ``s001``, PIN 1234)
+  and the lobby board (``board-1``) in this process (one QApplication, see
+  :class:`DemoGui`), tiled on the primary screen: the kiosk portrait on the
+  left, the board top right, the counter below it. The board speaks counter
+  1's calls, and is mute without an audio output (or with ``--mute``).
 
 Demo time: the hall has opening hours (08:30-12:00, 13:30-17:30), so the
 demo runs the hall on a virtual clock that starts at 08:30 today (``--start``)
 and runs ``--speed`` times faster than real time; it works at any hour.
 Each demo starts a fresh day: its database file is deleted first, so
-numbers start at 001. ``--no-gui`` (or no display) runs headless;
-``--duration S`` stops after S seconds and prints a summary; Ctrl-C or
-SIGTERM stop everything cleanly (exit 0).
+numbers start at 001. The apps show hall time too (the kiosk's opening
+hours and clock, the board's clock, waited times at the counter); their own
+timers (idle, flashing) run in real time. ``--no-gui`` (or no display) runs
+headless, ``--gui`` forces the windows (e.g. with ``QT_QPA_PLATFORM=offscreen``);
+``--duration S`` stops after S seconds and prints a summary; Ctrl-C, SIGTERM
+or closing one of the windows stop everything cleanly (exit 0).
 """
 
 from __future__ import annotations
@@ -43,15 +49,22 @@ from typing import Any
 from server.config import HallConfig
 from server.reference import DEMO_PIN, demo_config, demo_token
 
-__all__ = ["VirtualClock", "DemoStats", "DemoHall", "default_database", "configure", "run"]
+__all__ = ["VirtualClock", "DemoStats", "DemoHall", "DemoGui", "tile_windows", "audio_available",
+           "default_database", "configure", "run"]
 
 #: Rating pads rate this share of finished tickets; scores drawn from SCORES.
 RATE_SHARE = 0.7
 SCORES = ((5, 0.82), (4, 0.13), (3, 0.035), (2, 0.01), (1, 0.005))
+#: An idle simulated clerk calls a new ticket after this many hall seconds.
+REACTION_S = (10.0, 45.0)
 GUI_COUNTER = 1
 GUI_KIOSK = "kiosk-1"
 BOARD_DEVICE = "board-1"
 OBSERVER_DEVICE = "board-20"  # the demo's own eyes on the hall (summary figures)
+#: The counter window's main page (buttons, queue) needs this height to lay out.
+COUNTER_MIN_H = 600
+#: Smallest window the demo makes (small screens squeeze the apps, never overlap them).
+MIN_WINDOW = (160, 160)
 
 
 class VirtualClock:
@@ -307,6 +320,11 @@ class DemoHall:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(2.0):
                             await wake.wait()
+                    if wake.is_set():
+                        # An idle clerk looks up before calling: short queues
+                        # show on the kiosk and at counter 1 instead of
+                        # vanishing the instant a ticket is printed.
+                        await self._sleep(rng.uniform(*REACTION_S))
                 continue
             ticket = reply["ticket"]
             if rng.random() < params.no_show_rate:
@@ -334,6 +352,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="server and simulated clients only (headless machines)")
     parser.add_argument("--gui", action="store_true",
                         help="open the windows even when no display is detected")
+    parser.add_argument("--mute", action="store_true",
+                        help="no voice announcements from the lobby board")
     parser.add_argument("--speed", type=float, default=10.0, metavar="X",
                         help="hall time runs X times real time (default 10)")
     parser.add_argument("--duration", type=float, metavar="S",
@@ -365,7 +385,18 @@ def _has_display() -> bool:
                 or sys.platform in ("win32", "darwin"))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, on_gui: Callable[[DemoGui], None] | None = None) -> int:
+    """Run the demo until ``--duration``, Ctrl-C, SIGTERM or a closed window.
+
+    Args:
+        args: the parsed ``qhall demo`` options.
+        on_gui: called with the :class:`DemoGui` once its windows are shown,
+            inside the Qt event loop's set-up (tests watch the windows with it).
+
+    Returns:
+        0 on a clean stop, 1 if the server could not start or failed, 2 on
+        bad options.
+    """
     if args.duration is not None and args.duration <= 0:
         print("qhall demo: --duration must be > 0", file=sys.stderr)
         return 2
@@ -380,7 +411,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"qhall demo: {exc}", file=sys.stderr)
         return 2
+    if args.gui and args.no_gui:
+        print("qhall demo: --gui and --no-gui exclude each other", file=sys.stderr)
+        return 2
     gui = args.gui or (not args.no_gui and _has_display())
+    if gui and not _has_display() and not os.environ.get("QT_QPA_PLATFORM"):
+        # Qt would abort the process on a missing display; say why instead.
+        print("qhall demo: --gui needs a display (DISPLAY / WAYLAND_DISPLAY) or "
+              "QT_QPA_PLATFORM (e.g. offscreen)", file=sys.stderr)
+        return 2
     if not gui and not args.no_gui:
         print("qhall demo: no display found; running headless (as --no-gui)", flush=True)
     fresh_database(database)
@@ -402,7 +441,7 @@ def run(args: argparse.Namespace) -> int:
     print("  Ctrl-C stops the demo.", flush=True)
     try:
         if gui:
-            code = _run_gui(hall, args.duration)
+            code = _run_gui(hall, clock, args.duration, mute=args.mute, on_gui=on_gui)
         else:
             code = _run_headless(args.duration)
     finally:
@@ -432,53 +471,245 @@ def _run_headless(duration: float | None) -> int:
     return 0
 
 
-def _run_gui(hall: DemoHall, duration: float | None) -> int:
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+def tile_windows(x: int, y: int, width: int, height: int,
+                 counter_h: int = 0) -> dict[str, tuple[int, int, int, int]]:
+    """Where the demo's three windows go on a screen area (frames included).
 
-    from counter.app import CounterController
-    from counter.view import CounterWindow
-    from display.app import DisplayController
-    from display.state import BoardState
-    from display.view import BoardView
-    from kiosk import app as kiosk_app
-    from server.link import Link
+    The kiosk is portrait (9:16, the kiosk's own shape) on the left, full
+    height; the counter takes the bottom of the rest, as tall as it needs;
+    the lobby board gets what is left above it (it scales to any size).
 
-    url = f"ws://127.0.0.1:{hall.port}/ws"
+    Args:
+        x, y, width, height: the screen's available area.
+        counter_h: the counter window's minimum height (its buttons and
+            queue); at least 38% of the height is given to it anyway.
+
+    Returns:
+        ``{"kiosk" | "board" | "counter": (x, y, width, height)}``.
+    """
+    kiosk_w = min(round(height * 9 / 16), round(width * 0.36))
+    right_x, right_w = x + kiosk_w, width - kiosk_w
+    counter_h = min(max(counter_h, round(height * 0.38)), round(height * 0.6))
+    board_h = min(round(right_w * 9 / 16), height - counter_h)
+    return {
+        "kiosk": (x, y, kiosk_w, height),
+        "board": (right_x, y, right_w, board_h),
+        "counter": (right_x, y + board_h, right_w, height - board_h),
+    }
+
+
+def audio_available() -> bool:
+    """Whether an audio output is likely there, without waking QtMultimedia.
+
+    Linux: a PulseAudio/PipeWire socket or ALSA devices; then QtMultimedia is
+    asked for an output. Elsewhere QtMultimedia decides. Without one the
+    board runs mute (QtMultimedia would only log errors).
+    """
+    if sys.platform.startswith("linux"):
+        runtime = Path(os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}")
+        if not (os.environ.get("PULSE_SERVER") or (runtime / "pulse" / "native").exists()
+                or (runtime / "pipewire-0").exists() or Path("/dev/snd").exists()):
+            return False
+    try:
+        from PySide6.QtMultimedia import QMediaDevices
+
+        return bool(QMediaDevices.audioOutputs())
+    except Exception:  # no QtMultimedia backend at all
+        return False
+
+
+class DemoGui:
+    """The kiosk, counter 1 and the lobby board of the demo, in one QApplication.
+
+    The apps' states read the hall's virtual clock where it is hall time
+    (opening hours on the kiosk, the board's clock, waited times at the
+    counter); their timers (idle, ticket screen, flashing) stay real time.
+    Counter 1 logs in as ``s001`` by itself, so it is ready to call. The
+    board speaks only counter 1's calls (the simulated counters call several
+    tickets a second at demo speed), and is mute without an audio output.
+
+    Args:
+        hall: the running demo hall.
+        clock: its virtual clock.
+        mute: no voice announcements at all.
+    """
+
+    def __init__(self, hall: DemoHall, clock: VirtualClock, *, mute: bool = False) -> None:
+        from PySide6.QtCore import QEvent, QObject
+        from PySide6.QtGui import QFont
+        from PySide6.QtWidgets import QApplication
+
+        from counter.app import CounterController
+        from counter.state import CounterState
+        from counter.view import CounterWindow
+        from display.app import DisplayController
+        from display.state import BoardState
+        from display.view import BoardView
+        from kiosk.app import DEFAULT_PRINTER, KioskController
+        from kiosk.printer import open_printer
+        from kiosk.state import KioskState
+        from kiosk.ticket import ticket_font_family
+        from kiosk.view import FONT_FAMILIES, KioskWindow
+        from server.link import Link
+
+        class HallKioskState(KioskState):
+            def now(self) -> dt.datetime:  # opening hours and quotas are hall time
+                return clock().astimezone(self.tz)
+
+        class HallBoardState(BoardState):
+            def local_now(self) -> dt.datetime:  # the header clock shows hall time
+                return clock().astimezone(self.tz)
+
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        assert isinstance(app, QApplication)  # widgets, not a core app
+        self.app = app
+        font = QFont()
+        font.setFamilies(FONT_FAMILIES)
+        app.setFont(font)
+        ticket_font_family()  # resolve the ticket font on the GUI thread, once
+        url = f"ws://127.0.0.1:{hall.port}/ws"
+
+        # Kiosk 1: tickets become PNG previews (no printer on a demo desktop).
+        self.kiosk_window = KioskWindow()
+        self.kiosk_link = Link(url, GUI_KIOSK, demo_token(GUI_KIOSK), parent=self.kiosk_window)
+        self.kiosk = KioskController(self.kiosk_link, open_printer(DEFAULT_PRINTER),
+                                     state=HallKioskState(server_url=url),
+                                     window=self.kiosk_window)
+        # Counter 1, for a person: waited times tick in hall time.
+        self.counter_window = CounterWindow()
+        self.counter_link = Link(url, f"counter-{GUI_COUNTER}",
+                                 demo_token(f"counter-{GUI_COUNTER}"))
+        self.counter = CounterController(self.counter_link, CounterState(clock),
+                                         window=self.counter_window)
+        self.counter_link.welcomed.connect(self._login)
+        # The lobby board.
+        self.announcer = None if mute or not audio_available() else _board_announcer()
+        self.board_state = HallBoardState(lambda: dt.datetime.now(dt.UTC))
+        self.board_view = BoardView()
+        self.board_link = Link(url, BOARD_DEVICE, demo_token(BOARD_DEVICE))
+        self.board = DisplayController(self.board_link, self.board_state, self.board_view,
+                                       self._announce if self.announcer is not None else None)
+        self.windows = {"kiosk": self.kiosk_window, "board": self.board_view,
+                        "counter": self.counter_window}
+        self.kiosk_window.setWindowTitle("qhall demo · 取号机 kiosk-1")
+        self.board_view.setWindowTitle("qhall demo · 叫号屏 lobby board")
+        for w in self.windows.values():
+            # Their own minimum sizes are for full-size screens; here they share one.
+            w.setMinimumSize(*MIN_WINDOW)
+
+        # Closing any of the three windows ends the demo.
+        class CloseWatch(QObject):
+            def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt API
+                if event.type() == QEvent.Type.Close:
+                    app.quit()
+                return False
+
+        self._close_watch = CloseWatch()
+        for w in self.windows.values():
+            w.installEventFilter(self._close_watch)
+
+    def _login(self, _welcome: dict) -> None:
+        if not self.counter.state.logged_in and not self.counter.state.busy:
+            self.counter.login(f"s{GUI_COUNTER:03d}", DEMO_PIN)
+
+    def _announce(self, number: str, counter: int, name: str, recall: bool) -> None:
+        if counter == GUI_COUNTER and self.announcer is not None:
+            self.announcer.announce(number, counter, name, recall)
+
+    def show(self) -> None:
+        """Open the links, show and place the windows on the primary screen."""
+        from PySide6.QtCore import QTimer
+
+        for link in (self.kiosk_link, self.counter_link, self.board_link):
+            link.open()
+        self.kiosk.check_printer()
+        self.board_view.notice.start()
+        area = self.app.primaryScreen().availableGeometry()
+        self._rects = tile_windows(area.x(), area.y(), area.width(), area.height(),
+                                   COUNTER_MIN_H)
+        for name, w in self.windows.items():
+            x, y, width, height = self._rects[name]
+            w.setGeometry(x, y, width, height)
+            w.show()
+        # A window manager adds frames once the windows are mapped: fit them then.
+        QTimer.singleShot(300, self._fit_frames)
+
+    def _fit_frames(self) -> None:
+        for name, w in self.windows.items():
+            x, y, width, height = self._rects[name]
+            frame, inner = w.frameGeometry(), w.geometry()
+            dw, dh = frame.width() - inner.width(), frame.height() - inner.height()
+            if dw or dh:
+                w.resize(max(MIN_WINDOW[0], width - dw), max(MIN_WINDOW[1], height - dh))
+                w.move(x, y)  # move() places the frame
+
+    def close(self) -> None:
+        """Stop the apps: timers, announcements, links; hide and free the windows."""
+        self.board.stop()
+        if self.announcer is not None:
+            self.announcer.clear()
+        for w in self.windows.values():
+            w.removeEventFilter(self._close_watch)
+            w.hide()
+        links = (self.kiosk_link, self.counter_link, self.board_link)
+        for link in links:
+            link.close()
+        self._drain(links)
+        self.kiosk.pool.waitForDone(5000)  # a ticket being printed to its preview file
+        for w in self.windows.values():
+            w.deleteLater()
+        self.app.processEvents()
+
+    def _drain(self, links: tuple[Any, ...], timeout_s: float = 3.0) -> None:
+        """Run Qt events until the links' websockets finished their close handshake.
+
+        The event loop has stopped by now; without this the close frames
+        would never leave, and the server's graceful stop would wait for
+        each socket's close timeout (10 s) instead.
+        """
+        from PySide6.QtCore import QEventLoop
+        from PySide6.QtNetwork import QAbstractSocket
+        from PySide6.QtWebSockets import QWebSocket
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(
+                ws.state() != QAbstractSocket.SocketState.UnconnectedState
+                for link in links for ws in link.findChildren(QWebSocket)):
+            self.app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+
+
+def _board_announcer() -> Any:
+    """The display app's announcer with its default options, or None."""
+    from display import app as display_app
+
     parser = argparse.ArgumentParser()
-    kiosk_app.configure(parser)
-    kargs = parser.parse_args(["--server", url, "--device", GUI_KIOSK])
-    app, kiosk, kiosk_link = kiosk_app.build(kargs)
-    assert isinstance(app, QApplication)
-    counter_window = CounterWindow()
-    counter_link = Link(url, f"counter-{GUI_COUNTER}", demo_token(f"counter-{GUI_COUNTER}"))
-    counter = CounterController(counter_link, window=counter_window)
-    state = BoardState(lambda: dt.datetime.now(dt.UTC))
-    board_view = BoardView()
-    board_link = Link(url, BOARD_DEVICE, demo_token(BOARD_DEVICE))
-    board = DisplayController(board_link, state, board_view, None)
-    board_view.notice.start()
-    for link in (kiosk_link, counter_link, board_link):
-        link.open()
-    kiosk.check_printer()
-    kiosk.window.setWindowTitle("qhall demo — kiosk")
-    counter_window.setWindowTitle(f"qhall demo — counter {GUI_COUNTER}")
-    board_view.setWindowTitle("qhall demo — lobby board")
-    board_view.resize(1280, 720)
-    for w in (kiosk.window, counter_window, board_view):
-        w.show()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: app.quit())
+    display_app.configure(parser)
+    return display_app.make_announcer(parser.parse_args([]))
+
+
+def _run_gui(hall: DemoHall, clock: VirtualClock, duration: float | None, *, mute: bool = False,
+             on_gui: Callable[[DemoGui], None] | None = None) -> int:
+    from PySide6.QtCore import QTimer
+
+    gui = DemoGui(hall, clock, mute=mute)
+    app = gui.app
+    previous = {sig: signal.signal(sig, lambda *_: app.quit())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     wake = QTimer()  # lets Python run its signal handlers between Qt events
     wake.timeout.connect(lambda: None)
-    wake.start(250)
-    if duration is not None:
-        QTimer.singleShot(int(duration * 1000), app.quit)
-    code = app.exec()
-    board.stop()
-    for link in (kiosk_link, counter_link, board_link):
-        link.close()
-    del counter
+    wake.start(200)
+    try:
+        gui.show()
+        if duration is not None:
+            QTimer.singleShot(int(duration * 1000), app.quit)
+        if on_gui is not None:
+            on_gui(gui)
+        code = app.exec()
+    finally:
+        wake.stop()
+        gui.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return int(code)
 
 
