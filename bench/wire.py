@@ -26,6 +26,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -64,12 +65,20 @@ def _pct(values: list[float], p: float) -> float:
 
 
 async def _hello(url: str, device: str, token: str, batch: bool = False) -> ClientConnection:
-    ws = await connect(url, max_size=2**22, open_timeout=30)
+    ws = await connect(url, max_size=2**22, open_timeout=30, close_timeout=2,
+                       compression=None)
     await ws.send(json.dumps({"type": "hello", "id": "h", "protocol": 1, "device": device,
                               "token": token, "since": None, "batch": batch}))
     welcome = json.loads(await ws.recv())
     assert welcome["type"] == "welcome", welcome
     return ws
+
+
+# The server encodes events with a fixed key order (server/protocol.py), so
+# the called ticket's id can be found without parsing the whole frame.
+_CALLED = re.compile(
+    r'"name":"ticket\.called","at":"[^"]*","data":\{"ticket":\{"id":"([^"]+)"'
+    r'|"type":"bare","key":"([^"]+)"')
 
 
 def _messages(frame: str) -> list[dict]:
@@ -94,11 +103,8 @@ class Display:
                 now = time.perf_counter()
                 self.events += frame.count('"type":"event"')
                 if '"ticket.called"' in frame or '"type":"bare"' in frame:
-                    for m in _messages(frame):
-                        if m.get("type") == "event" and m["name"] == "ticket.called":
-                            self.called[m["data"]["ticket"]["id"]] = now
-                        elif m.get("type") == "bare":
-                            self.called[m["key"]] = now
+                    for called, bare in _CALLED.findall(frame):
+                        self.called[called or bare] = now
         except Exception:
             return
 
@@ -141,12 +147,14 @@ async def run_qhall(url: str, displays: int, counters: int, seconds: float,
     cfg = demo_config()
     boards = [Display(await _hello(url, f"bench-board-{i}", "bench", batch=True))
               for i in range(displays)]
-    kiosks = [Requester(await _hello(url, f"kiosk-{i}", demo_token(f"kiosk-{i}")), f"k{i}")
+    # Every client opts in to batch frames, as the Qt link does.
+    kiosks = [Requester(await _hello(url, f"kiosk-{i}", demo_token(f"kiosk-{i}"), batch=True),
+                        f"k{i}")
               for i in range(1, 7)]
     desks = []
     for c in cfg.counters[:counters]:
         dev = f"counter-{c.number}"
-        r = Requester(await _hello(url, dev, demo_token(dev)), dev)
+        r = Requester(await _hello(url, dev, demo_token(dev), batch=True), dev)
         staff = cfg.staff[c.number - 1].id
         reply = await r.request("login", staff=staff, pin="1234")
         assert reply["type"] == "ok", reply
@@ -208,10 +216,7 @@ async def run_qhall(url: str, displays: int, counters: int, seconds: float,
             await asyncio.sleep(0)
         lat.append(max(b.called[tid] for b in boards) - t)
         await r.request("complete")
-    for x in boards + kiosks:
-        await x.ws.close()
-    for _, r in desks:
-        await r.ws.close()
+    await asyncio.gather(*(x.ws.close() for x in [*boards, *kiosks, *(r for _, r in desks)]))
     return {"issued": issued, "issue_s": elapsed, "settle_s": settle, "lat": lat}
 
 
@@ -240,28 +245,34 @@ asyncio.run(main())
 """
 
 
-async def run_bare(url: str, displays: int, samples: int, size: int) -> list[float]:
+async def run_bare(url: str, displays: int, others: int, samples: int,
+                   size: int) -> list[float]:
+    """The same fan-out over bare websockets: ``displays`` measured receivers
+    plus ``others`` that also receive (the counters and kiosks of the hall)."""
     boards = []
-    for _ in range(displays):
-        ws = await connect(url, open_timeout=30)
+    for _ in range(displays + others):
+        ws = await connect(url, open_timeout=30, close_timeout=2, compression=None)
         await ws.send("display")
         boards.append(Display(ws))
-    caller = await connect(url)
+    extra, boards = boards[displays:], boards[:displays]
+    caller = await connect(url, close_timeout=2, compression=None)
     await caller.send("caller")
     await asyncio.sleep(0.3)
     lat = []
     for i in range(samples):
         key = f"k{i}"
-        event = json.dumps({"type": "bare", "key": key, "pad": "x" * max(0, size - 40)})
+        event = json.dumps({"type": "bare", "key": key, "pad": "x" * max(0, size - 40)},
+                           separators=(",", ":"))
         t = time.perf_counter()
         await caller.send(json.dumps({"id": key, "event": event}))
         await caller.recv()
+        deadline = time.perf_counter() + 10
         while not all(key in b.called for b in boards):
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"a board never saw bare message {key}")
             await asyncio.sleep(0)
         lat.append(max(b.called[key] for b in boards) - t)
-    for b in boards:
-        await b.ws.close()
-    await caller.close()
+    await asyncio.gather(*(b.ws.close() for b in boards + extra), caller.close())
     return lat
 
 
@@ -297,8 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         prof = os.environ.get("QHALL_BENCH_PROFILE")
         pre = ["-m", "cProfile", "-o", prof] if prof else []
         server = subprocess.Popen(
-            [sys.executable, *pre, "-m", "server", "serve", "--config", str(path), "--port", str(port),
-             "--kiosk-rate", "0", "--quiet-requests", "--log-level", "WARNING"],
+            [sys.executable, *pre, "-m", "server", "serve", "--config", str(path),
+             "--port", str(port), "--kiosk-rate", "0", "--quiet-requests",
+             "--log-level", "WARNING"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         try:
             _wait_port(port, server)
@@ -312,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _wait_port(bport, bare)
             bare_lat = asyncio.run(run_bare(f"ws://127.0.0.1:{bport}/ws", args.displays,
-                                            args.samples, 700))
+                                            args.counters + 6, args.samples, 700))
         finally:
             bare.terminate()
             bare.wait(20)

@@ -397,7 +397,10 @@ class Link(QObject):
             return
         self._hello_id = uuid.uuid4().hex
         hello = {"type": "hello", "id": self._hello_id, "protocol": PROTOCOL_VERSION,
-                 "device": self._device, "token": self._token, "since": self._last_seq}
+                 "device": self._device, "token": self._token, "since": self._last_seq,
+                 # Several events may come in one frame (docs/PROTOCOL.md): one
+                 # frame per burst instead of one per event on a busy hall.
+                 "batch": True}
         ws.sendTextMessage(json.dumps(hello, ensure_ascii=False))
 
     def _on_state(self, ws: QWebSocket, state: QAbstractSocket.SocketState) -> None:
@@ -472,7 +475,17 @@ class Link(QObject):
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             log.warning("link %s: ignoring a frame without a type: %.200r", self._device, text)
             return
+        self._on_message(msg)
+
+    def _on_message(self, msg: dict[str, Any]) -> None:
         kind = msg["type"]
+        if kind == "batch" and self._online:
+            for inner in msg.get("messages") or ():
+                if isinstance(inner, dict) and isinstance(inner.get("type"), str):
+                    self._on_message(inner)
+                    if not self._online:
+                        return  # a gap inside the batch dropped the connection
+            return
         if not self._online:
             self._on_text_opening(msg, kind)
         elif kind == "event":

@@ -9,10 +9,12 @@ to every connected client. Handling is synchronous inside the event loop, so
 requests are applied one at a time in arrival order and a welcome snapshot,
 its replay and the broadcasts that follow it can never interleave.
 
-Each connection has its own outbound queue drained by a writer task: one slow
-board cannot stall the hall. A client that falls more than
-:data:`MAX_BACKLOG` messages behind is closed (1013) and resyncs with
-``since`` when it reconnects.
+Output is written straight into each connection's transport, the way
+``websockets.broadcast`` does (no writer task per client). Events committed
+during one turn of the event loop are flushed together once at the end of
+it: every client gets them in seq order, encoded once, and clients that
+opted in to ``batch`` get them as one frame. A client whose unsent output
+passes :data:`MAX_BUFFER` bytes is closed (1013) and resyncs with ``since``.
 
 Bounds: frames of at most 64 KiB (larger: close 1009), hello within 10 s,
 at most :data:`MAX_PER_DEVICE` connections per device (the oldest is closed),
@@ -39,6 +41,7 @@ from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from server import pages, protocol
 from server.config import HallConfig
@@ -54,34 +57,40 @@ reqlog = logging.getLogger("qhall.requests")
 
 HELLO_TIMEOUT_S = 10.0
 MAX_PER_DEVICE = 4
-MAX_BACKLOG = 20_000
+MAX_BUFFER = 8 * 1024 * 1024  # unsent bytes before a client counts as too slow
 ERROR_BUDGET = 20  # errors allowed per ERROR_WINDOW_S before closing 1008
 ERROR_WINDOW_S = 10.0
 REPLAY_MAX = 50_000
 TICK_S = 5.0
-BATCH_S = 0.004  # batch clients get at most one frame per 4 ms under load
 
 
 class Client:
-    """One open connection: its session, outbound queue and budgets."""
+    """One open connection: its session, its output and its budgets."""
 
     def __init__(self, ws: ServerConnection, session: Session, batch: bool) -> None:
         self.ws = ws
         self.session = session
         self.batch = batch
-        self.out: collections.deque[str] = collections.deque()
-        self.wake = asyncio.Event()
         self.errors: collections.deque[float] = collections.deque()
         self.tokens = 0.0
         self.refilled = time.monotonic()
         self.opened = time.monotonic()
         self.closing = False
 
-    def push(self, text: str) -> None:
+    def push(self, data: str | bytes) -> bool:
+        """Write one text frame now; False when the client is gone or too slow."""
         if self.closing:
-            return
-        self.out.append(text)
-        self.wake.set()
+            return False
+        ws = self.ws
+        if ws.protocol.state is not State.OPEN:
+            return False
+        ws.protocol.send_text(data.encode() if isinstance(data, str) else data)
+        ws.send_data()
+        return ws.transport.get_write_buffer_size() <= MAX_BUFFER
+
+    def buffered(self) -> int:
+        transport = self.ws.transport
+        return transport.get_write_buffer_size() if transport is not None else 0
 
 
 class Server:
@@ -102,6 +111,8 @@ class Server:
         self.ws_server: WsServer | None = None
         self.accepting = True
         self._board_html = board_html
+        self._pending: list[bytes] = []
+        self._flush_scheduled = False
         self._update_waiting()
 
     # ------------------------------------------------------------ lifecycle
@@ -130,8 +141,9 @@ class Server:
         if self.ws_server is None:
             return
         self.ws_server.server.close()  # stop accepting new TCP connections
+        self._flush()
         deadline = time.monotonic() + 2.0
-        while any(c.out for c in self.clients) and time.monotonic() < deadline:
+        while any(c.buffered() for c in self.clients) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         self._tick_task.cancel()
         self.ws_server.close(close_connections=True)
@@ -187,7 +199,6 @@ class Server:
         if session_client is None:
             return
         client = session_client
-        writer = asyncio.get_running_loop().create_task(self._writer(client))
         try:
             async for frame in ws:
                 if client.closing:
@@ -197,9 +208,6 @@ class Server:
             pass
         finally:
             self._drop(client)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
 
     async def _open(self, ws: ServerConnection) -> Client | None:
         try:
@@ -230,6 +238,9 @@ class Server:
         client = Client(ws, session, batch=hello.get("batch") is True)
         # From here to the end of this method there is no await: the welcome,
         # the replay and the registration for broadcasts are one atomic step.
+        # Committed events not yet flushed go out first, to the clients that
+        # were registered when they were committed.
+        self._flush()
         welcome = self.service.welcome(session, hello["id"])
         client.push(protocol.encode(welcome))
         since = hello["since"]
@@ -265,34 +276,9 @@ class Server:
 
     def _close_client(self, client: Client, code: int, reason: str) -> None:
         client.closing = True
-        client.out.clear()
         self.metrics.closed.labels(reason.split(";")[0][:40]).inc()
         self._drop(client)
         asyncio.get_running_loop().create_task(client.ws.close(code, reason))
-
-    async def _writer(self, client: Client) -> None:
-        ws = client.ws
-        loop = asyncio.get_running_loop()
-        last = 0.0
-        try:
-            while True:
-                await client.wake.wait()
-                client.wake.clear()
-                if client.batch:
-                    # Under load, gather what arrives within BATCH_S of the
-                    # previous frame into one batch frame; when idle, send at
-                    # once (a lone call is not delayed).
-                    gap = loop.time() - last
-                    if gap < BATCH_S:
-                        await asyncio.sleep(BATCH_S - gap)
-                while client.out:
-                    if client.batch and len(client.out) > 1:
-                        await ws.send(_batch(client.out))
-                    else:
-                        await ws.send(client.out.popleft())
-                last = loop.time()
-        except ConnectionClosed:
-            pass
 
     # ------------------------------------------------------------- requests
     def _on_frame(self, client: Client, frame: str | bytes) -> None:
@@ -317,7 +303,8 @@ class Server:
             reply_msg, events = protocol.error(exc.re, exc.code, exc.message), []
         if kind not in protocol.REQUESTS:
             kind = "invalid"
-        client.push(protocol.encode(reply_msg))
+        if not client.push(protocol.encode(reply_msg)) and not client.closing:
+            self._too_slow(client)
         if events:
             self.broadcast(events)
         outcome = "ok" if reply_msg["type"] == "ok" else reply_msg["code"]
@@ -340,7 +327,7 @@ class Server:
 
     async def _close_after_flush(self, client: Client) -> None:
         deadline = time.monotonic() + 1.0
-        while client.out and time.monotonic() < deadline:
+        while client.buffered() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         if not client.closing:
             self._close_client(client, 1008, "too many bad requests")
@@ -361,16 +348,12 @@ class Server:
         return None
 
     def broadcast(self, events: list[dict[str, Any]]) -> None:
-        """Queue committed events, encoded once, for every connected client."""
-        texts = [protocol.encode(e) for e in events]
-        self.metrics.events.inc(len(texts))
-        for client in list(self.clients):
-            if len(client.out) > MAX_BACKLOG:
-                self._close_client(client, 1013, "too slow; reconnect with since")
-                continue
-            for text in texts:
-                client.out.append(text)
-            client.wake.set()
+        """Queue committed events for every client; flushed once per loop turn."""
+        self._pending.extend(protocol.encode(e).encode() for e in events)
+        self.metrics.events.inc(len(events))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
         for e in events:
             if e["name"] == "queue.changed":
                 d = e["data"]
@@ -379,6 +362,28 @@ class Server:
                 d = e["data"]
                 self.metrics.faults.labels(d["device"], d["kind"]).set(
                     0 if d.get("cleared") else 1)
+
+    def _flush(self) -> None:
+        """Write every pending event to every client, in seq order."""
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        batches = _batches(pending) if any(c.batch for c in self.clients) else []
+        for client in list(self.clients):
+            ok = True
+            for frame in (batches if client.batch else pending):
+                ok = client.push(frame)
+            if not ok and not client.closing:
+                self._too_slow(client)
+
+    def _too_slow(self, client: Client) -> None:
+        if client.ws.protocol.state is State.OPEN:
+            log.warning("closing %s: more than %d bytes unsent", client.session.device.id,
+                        MAX_BUFFER)
+            self._close_client(client, 1013, "too slow; reconnect with since")
+        else:
+            self._drop(client)
 
     def _update_waiting(self) -> None:
         for sid, q in self.service.hall.snapshot()["queues"].items():
@@ -396,15 +401,21 @@ class Server:
                 self.broadcast(events)
 
 
-def _batch(out: collections.deque[str]) -> str:
-    """Join queued messages into one ``batch`` frame below the frame limit."""
-    parts: list[str] = []
-    size = 30
-    while out and (not parts or size + len(out[0]) * 3 + 1 < protocol.MAX_FRAME):
-        text = out.popleft()
-        parts.append(text)
-        size += len(text) * 3 + 1  # worst case UTF-8 width
-    return '{"type":"batch","messages":[' + ",".join(parts) + "]}"
+def _batches(messages: list[bytes]) -> list[bytes]:
+    """Join encoded messages into ``batch`` frames, each below the frame limit."""
+    if len(messages) == 1:
+        return messages
+    frames: list[bytes] = []
+    parts: list[bytes] = []
+    size = 40
+    for m in messages:
+        if parts and size + len(m) + 1 > protocol.MAX_FRAME:
+            frames.append(b'{"type":"batch","messages":[' + b",".join(parts) + b"]}")
+            parts, size = [], 40
+        parts.append(m)
+        size += len(m) + 1
+    frames.append(b'{"type":"batch","messages":[' + b",".join(parts) + b"]}")
+    return frames
 
 
 def _html(conn: ServerConnection, status: int, body: str) -> Response:

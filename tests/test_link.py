@@ -73,7 +73,8 @@ def test_connect_sends_hello_and_is_welcomed(qtbot, server, make_link):
     (hello,) = server.hellos
     assert hello["type"] == "hello" and HEX32.match(hello["id"])
     assert hello == {"type": "hello", "id": hello["id"], "protocol": 1,
-                     "device": "kiosk-1", "token": "kiosk-secret", "since": None}
+                     "device": "kiosk-1", "token": "kiosk-secret", "since": None,
+                     "batch": True}
     assert welcome["re"] == hello["id"]
 
 
@@ -185,6 +186,23 @@ def test_malformed_and_duplicate_frames_are_ignored(qtbot, server, make_link, ca
     assert seqs(seen["event"]) == [1, 2]
     assert link.online and len(server.hellos) == 1  # no reconnect either
     assert "not JSON" in caplog.text
+
+
+def test_batch_frames_are_unpacked_in_order(qtbot, server, make_link):
+    link = make_link()
+    seen = record(link)
+    open_online(qtbot, link)
+    batch = {"type": "batch", "messages": [
+        {"type": "event", "seq": 1, "name": "ticket.issued", "at": "t", "data": {"i": 0}},
+        {"type": "event", "seq": 1, "name": "ticket.issued", "at": "t", "data": {"i": 0}},
+        {"type": "event", "seq": 2, "name": "queue.changed", "at": "t", "data": {"i": 1}},
+        "junk",
+        {"type": "event", "seq": 3, "name": "ticket.called", "at": "t", "data": {"i": 2}},
+    ]}
+    with qtbot.waitSignal(link.event, timeout=3000, check_params_cb=lambda e: e["seq"] == 3):
+        server.send_raw(json.dumps(batch))
+    assert seqs(seen["event"]) == [1, 2, 3]
+    assert link.online and link.last_seq == 3
 
 
 # -- reconnecting ---------------------------------------------------------------

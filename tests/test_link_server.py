@@ -32,7 +32,7 @@ def test_link_with_real_server_survives_restart(qtbot, db):
     board.event.connect(seen.append)
     try:
         for link in (board, counter):
-            with qtbot.waitSignal(link.welcomed, timeout=5000):
+            with qtbot.waitSignal(link.welcomed, timeout=15000):
                 link.open()
         assert counter.role == "counter" and counter.counter == 1
         assert _request(qtbot, counter, "login", staff="s001", pin=PIN)["type"] == "ok"
