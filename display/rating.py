@@ -341,7 +341,9 @@ class RatingView(QWidget):
         self.thanks.setFont(_font(int(64 * k), bold=True))
         self.thanks_en.setFont(_font(int(36 * k)))
 
-    def render(self, state: RatingState) -> None:
+    # render(state) is the views' contract (docs/ARCHITECTURE.md); it shadows
+    # QWidget.render(device), which nothing here calls from Python.
+    def render(self, state: RatingState) -> None:  # type: ignore[override]
         """Show ``state``."""
         page = {"idle": self.idle_page, "rate": self.rate_page, "sending": self.rate_page,
                 "thanks": self.thanks_page}[state.mode]

@@ -356,7 +356,7 @@ def build(args: argparse.Namespace) -> tuple[Any, KioskController, Any]:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     font = QFont()
     font.setFamilies(FONT_FAMILIES)
-    app.setFont(font)
+    QApplication.setFont(font)  # static: instance() is typed as a QCoreApplication
     ticket_font_family()  # resolve the ticket font on the GUI thread, once
     state = KioskState(lambda: dt.datetime.now().astimezone(), server_url=args.server,
                        lang=args.lang, idle_s=args.idle)

@@ -62,6 +62,8 @@ def sample_state(screen: str, lang: str = "zh") -> Any:
     elif screen in ("ticket", "printfail"):
         state.choose_category("public")
         request = state.issue("gjjdk")
+        if request is None:  # a fresh online state always sends it
+            raise RuntimeError("the sample kiosk state refused to issue a ticket")
         state.apply_reply(request, {"type": "ok", "ticket": {
             "id": "t1", "number": "Q015", "service": "gjjdk", "status": "waiting",
             "priority": "normal", "issued_at": "2026-11-26T09:41:07+08:00", "counter": None,

@@ -372,16 +372,16 @@ class KioskWindow(QWidget):
         col.setSpacing(20)
         row, self.services_back, self.services_title, self.services_alt = _back_row(self, page)
         col.addLayout(row)
-        self.scroll = QScrollArea(page)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.services_scroll = QScrollArea(page)
+        self.services_scroll.setWidgetResizable(True)
+        self.services_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.tiles_box = QWidget()
         self.tiles_box.setObjectName("tiles")
         self.service_grid = QGridLayout(self.tiles_box)
         self.service_grid.setContentsMargins(0, 0, 0, 0)
         self.service_grid.setSpacing(16)
-        self.scroll.setWidget(self.tiles_box)
-        col.addWidget(self.scroll, 1)
+        self.services_scroll.setWidget(self.tiles_box)
+        col.addWidget(self.services_scroll, 1)
 
     def _build_ticket(self, page: QWidget) -> None:
         col = QVBoxLayout(page)
@@ -506,7 +506,9 @@ class KioskWindow(QWidget):
             self.render(self._state)
 
     # -- rendering --------------------------------------------------------
-    def render(self, state: KioskState) -> None:
+    # render(state) is the views' contract (docs/ARCHITECTURE.md); it shadows
+    # QWidget.render(device), which nothing here calls from Python.
+    def render(self, state: KioskState) -> None:  # type: ignore[override]
         """Show ``state``. Cheap enough to call on every change and every second."""
         self._state = state
         hall = state.hall or {}
@@ -590,8 +592,9 @@ class KioskWindow(QWidget):
     def _relayout_services(self, tiles: list[ServiceTile], columns: int) -> None:
         while self.service_grid.count():
             item = self.service_grid.takeAt(0)
-            if item.widget() is not None:
-                item.widget().hide()
+            old = item.widget() if item is not None else None
+            if old is not None:
+                old.hide()
         for i, tile in enumerate(tiles):
             widget = self.service_tiles.get(tile.id)
             if widget is None:

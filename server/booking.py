@@ -37,6 +37,7 @@ raises ``StaleState`` and the request is decided again on the fresh state.
 from __future__ import annotations
 
 import argparse
+import builtins
 import collections
 import dataclasses
 import datetime as dt
@@ -360,7 +361,7 @@ class Bookings:
                           "booked": booked, "free": max(0, appt.capacity - booked)})
         return {"service": svc.id, "date": day.isoformat(), "slots": slots}
 
-    def misses(self, conn: sa.Connection, person: str) -> list[dt.datetime]:
+    def misses(self, conn: sa.Connection, person: str) -> builtins.list[dt.datetime]:
         """Slot starts of the person's misses, oldest first (lazy: see module doc)."""
         now = self.clock()
         rows = conn.execute(sa.select(bookings_t.c.service, bookings_t.c.slot_start,
@@ -494,7 +495,7 @@ class Bookings:
         data = {"service": row.service, "slot": wire["slot"], "capacity": capacity}
         return Plan([Event("booking.cancelled", data)], {"booking": wire}, extra)
 
-    def plan_check_in(self, code: str, issue: Callable[..., list[Event]]) -> Plan:
+    def plan_check_in(self, code: str, issue: Callable[..., builtins.list[Event]]) -> Plan:
         """Decide a kiosk check-in; ``issue(service, priority, slot_start)`` is the core's.
 
         Raises:

@@ -13,6 +13,7 @@ travels as ``followup`` because ``id`` is the request id).
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import secrets
 from collections.abc import Callable
@@ -93,7 +94,11 @@ class FollowUps:
             "closed_at": None, "closed_by": None, "note": None,
         }
         event = Event("followup.opened", {"followup": self.wire(_Row(row))})
-        return event, lambda conn: conn.execute(followups_t.insert(), row)
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(followups_t.insert(), row)
+
+        return event, write
 
     def list(self, status: str | None = "open") -> list[dict[str, Any]]:
         """Cases (``status`` open/closed, None for all), oldest first."""
@@ -104,7 +109,7 @@ class FollowUps:
             rows = conn.execute(query.order_by(followups_t.c.opened_at, followups_t.c.id))
             return [self.wire(r) for r in rows]
 
-    def open_at(self, moment: dt.datetime) -> list[dict[str, Any]]:
+    def open_at(self, moment: dt.datetime) -> builtins.list[dict[str, Any]]:
         """Cases that were open at ``moment`` (opened before, not closed before)."""
         at = _naive(moment)
         query = sa.select(followups_t).where(

@@ -217,13 +217,14 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
             continue
         if not name.startswith("ticket."):
             continue
-        wire = data.get("ticket") or {}
+        wire: dict[str, Any] = data.get("ticket") or {}
         tid = wire.get("id")
         if name == "ticket.issued":
             if start <= at < end and tid:
-                tickets[tid] = _T(service=wire.get("service"), issued_at=at)
+                tickets[tid] = _T(service=wire.get("service", ""), issued_at=at)
             continue
-        t = tickets.get(tid)
+        # Only tickets issued in the period were kept, all with a truthy id.
+        t = tickets.get(tid) if tid else None
         if t is None:
             continue
         if name in ("ticket.called", "ticket.recalled"):
@@ -266,7 +267,8 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
         fig("service", s.id, s.name)
     for c in config.counters:
         fig("counter", str(c.number), c.name)
-    hours = {h: {"hour": h, "arrivals": 0, "served": 0, "waits": []} for h in range(24)}
+    hours: dict[int, dict[str, Any]] = {
+        h: {"hour": h, "arrivals": 0, "served": 0, "waits": []} for h in range(24)}
     scores = {s: 0 for s in range(1, 6)}
     for t in tickets.values():
         outcome = t.outcome
@@ -510,8 +512,7 @@ def _charts(rep: Report) -> dict[str, str]:
     # back glyph by glyph along the list).
     cjk = [name for name in ("Noto Sans CJK SC", "WenQuanYi Micro Hei", "Droid Sans Fallback")
            if name in installed][:1]
-    style = {"font.family": ["DejaVu Sans", *cjk], "axes.unicode_minus": False}
-    with plt.rc_context(style):
+    with plt.rc_context({"font.family": ["DejaVu Sans", *cjk], "axes.unicode_minus": False}):
         return _draw(rep, plt)
 
 

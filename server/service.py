@@ -58,6 +58,17 @@ class Session:
     def counter(self) -> int | None:
         return self.device.counter
 
+    def own_counter(self) -> int:
+        """The counter this device is bound to, for counter-only requests.
+
+        Raises:
+            NotFound: the device has no counter (the config loader refuses
+                such counter devices; this is the core's own refusal code).
+        """
+        if self.device.counter is None:
+            raise NotFound(f"device {self.device.id!r} is not bound to a counter")
+        return self.device.counter
+
 
 @dataclass
 class Reply:
@@ -358,13 +369,13 @@ class HallService:
         def do(session: Session, msg: dict[str, Any]) -> Reply:
             method = getattr(self.hall, name)
             return self.commit(session, msg["id"],
-                               lambda: method(session.counter, *[msg.get(a) for a in args]),
+                               lambda: method(session.own_counter(), *[msg.get(a) for a in args]),
                                self._ticket_reply)
         return do
 
     def _do_logout(self, session: Session, msg: dict[str, Any]) -> Reply:
         return self.commit(session, msg["id"],
-                           lambda: self.hall.close_counter(session.counter), lambda _: {})
+                           lambda: self.hall.close_counter(session.own_counter()), lambda _: {})
 
     def _do_call_next(self, session: Session, msg: dict[str, Any]) -> Reply:
         return self._counter_cmd("call_next")(session, msg)
@@ -391,7 +402,8 @@ class HallService:
                                 "'counter'")
         return self.commit(
             session, msg["id"],
-            lambda: self.hall.transfer(session.counter, service=service, to_counter=to_counter),
+            lambda: self.hall.transfer(session.own_counter(), service=service,
+                                       to_counter=to_counter),
             self._ticket_reply,
         )
 
@@ -407,15 +419,15 @@ class HallService:
 
     def _do_pause(self, session: Session, msg: dict[str, Any]) -> Reply:
         return self.commit(session, msg["id"],
-                           lambda: self.hall.pause(session.counter, msg.get("reason") or ""),
+                           lambda: self.hall.pause(session.own_counter(), msg.get("reason") or ""),
                            lambda _: {})
 
     def _do_resume(self, session: Session, msg: dict[str, Any]) -> Reply:
-        return self.commit(session, msg["id"], lambda: self.hall.resume(session.counter),
+        return self.commit(session, msg["id"], lambda: self.hall.resume(session.own_counter()),
                            lambda _: {})
 
     def _do_queue(self, session: Session, msg: dict[str, Any]) -> Reply:
-        waiting = [self.hall.wire_ticket(t) for t in self.hall.queue(session.counter)]
+        waiting = [self.hall.wire_ticket(t) for t in self.hall.queue(session.own_counter())]
         return Reply(protocol.ok(msg["id"], waiting=waiting))
 
     def _do_stats(self, session: Session, msg: dict[str, Any]) -> Reply:
