@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.stats import percentile
 from display.announcer import Announcer
 from display.voice import LANGS, Voice
 
@@ -113,10 +114,9 @@ def _report(name: str, ms: list[float]) -> float:
     if not ms:
         print(f"{name:<10} no samples")
         return float("inf")
-    ordered = sorted(ms)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    p95 = percentile(ms, 95)
     print(f"{name:<10} n={len(ms):<4} p50={statistics.median(ms):7.1f} ms  "
-          f"p95={p95:7.1f} ms  max={ordered[-1]:7.1f} ms")
+          f"p95={p95:7.1f} ms  max={max(ms):7.1f} ms")
     return p95
 
 

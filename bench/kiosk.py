@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.stats import percentile
+
 __all__ = ["main", "measure_taps", "measure_cold_start"]
 
 
@@ -44,12 +46,6 @@ class _TimedPrinter:
 
     def status(self) -> str:
         return self.printer.status()
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def measure_taps(url: str, tickets: int, workdir: Path) -> list[float]:
@@ -147,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             latencies = measure_taps(server.url, args.tickets, work)
     ms = [x * 1000 for x in latencies]
     print(f"tap -> last byte on a file: printer, {len(ms)} tickets: "
-          f"p50 {_percentile(ms, 50):.1f} ms, p95 {_percentile(ms, 95):.1f} ms, "
+          f"p50 {percentile(ms, 50):.1f} ms, p95 {percentile(ms, 95):.1f} ms, "
           f"max {max(ms):.1f} ms, mean {statistics.mean(ms):.1f} ms  (target p95 < 150 ms)")
     print(f"cold start to the first interactive screen, {len(starts)} runs: "
           f"best {min(starts):.2f} s, median {statistics.median(starts):.2f} s, "

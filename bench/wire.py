@@ -37,6 +37,8 @@ from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.stats import percentile
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,11 +59,6 @@ def bench_config(db: str, displays: int):
     token_hash = hash_secret("bench", n=2**8)
     boards = tuple(Device(f"bench-board-{i}", "display", token_hash) for i in range(displays))
     return dataclasses.replace(cfg, services=services, devices=cfg.devices + boards)
-
-
-def _pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 async def _hello(url: str, device: str, token: str, batch: bool = False) -> ClientConnection:
@@ -338,11 +335,11 @@ def main(argv: list[str] | None = None) -> int:
     blat = [x * 1000 for x in bare_lat]
     print(f"{'call -> every display (ms)':<32}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}")
     for name, xs in (("qhall call_next", lat), ("bare websockets broadcast", blat)):
-        print(f"{name:<32}{_pct(xs, 50):8.2f}{_pct(xs, 95):8.2f}{_pct(xs, 99):8.2f}"
-              f"{max(xs):8.2f}")
-    ratio = _pct(lat, 99) / _pct(blat, 99)
+        cells = "".join(f"{percentile(xs, q):8.2f}" for q in (50, 95, 99))
+        print(f"{name:<32}{cells}{max(xs):8.2f}")
+    ratio = percentile(lat, 99) / percentile(blat, 99)
     print(f"p99 ratio qhall/bare: {ratio:.2f} (target <= 2.0); qhall p99 "
-          f"{_pct(lat, 99):.2f} ms (target < 20 ms); mean {statistics.fmean(lat):.2f} ms")
+          f"{percentile(lat, 99):.2f} ms (target < 20 ms); mean {statistics.fmean(lat):.2f} ms")
     return 0
 
 
