@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import datetime as dt
 import os
 import sys
@@ -106,11 +105,9 @@ class HallThread:
 
 def open_hall(database: str) -> Any:
     """The reference hall with every service always open and no quota."""
-    from server.reference import demo_config
+    from bench.wire import bench_config
 
-    cfg = demo_config(database)
-    services = tuple(dataclasses.replace(s, hours=(), daily_quota=None) for s in cfg.services)
-    return dataclasses.replace(cfg, services=services)
+    return bench_config(database, displays=0)
 
 
 def _quiet_offscreen(_mode: Any, _context: Any, message: str) -> None:
