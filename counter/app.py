@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
@@ -23,6 +22,7 @@ from PySide6.QtCore import QObject, QTimer
 from counter.keys import KeyConfigError, load_keys, merge_keys, parse_key_args
 from counter.state import CounterState, Message, NotLegal, Request
 from counter.view import FONT_FAMILIES, CounterWindow
+from server import auth
 
 __all__ = ["DEFAULT_SERVER", "DEMO_DEVICE", "DEMO_TOKEN", "CounterController",
            "configure", "run", "read_token"]
@@ -181,13 +181,9 @@ def read_token(path: str | None) -> str:
     if path is None:
         return DEMO_TOKEN
     try:
-        token = Path(path).read_text(encoding="utf-8").strip().splitlines()
-    except OSError as exc:
-        raise SystemExit(f"qhall counter: cannot read token file {path}: "
-                         f"{exc.strerror or exc}") from exc
-    if not token or not token[0].strip():
-        raise SystemExit(f"qhall counter: token file {path} is empty")
-    return token[0].strip()
+        return auth.read_token(path)
+    except ValueError as exc:
+        raise SystemExit(f"qhall counter: {exc}") from exc
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -20,8 +20,11 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+# Shared with the other apps; re-exported here as part of this module's API.
+from server.auth import read_token
+from server.reference import demo_token
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -44,27 +47,6 @@ log = logging.getLogger("qhall.display")
 
 #: announce(ticket_number, counter_number, counter_name, recall)
 AnnounceFn = Callable[[str, int, str, bool], Any]
-
-
-def demo_token(device: str) -> str:
-    """The demo hall's token for ``device``: ``demo-<device>``."""
-    return f"demo-{device}"
-
-
-def read_token(path: str | Path) -> str:
-    """Read a device token from a file (first line, whitespace stripped).
-
-    Raises:
-        ValueError: the file is missing, unreadable or empty.
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read token file {path}: {exc.strerror or exc}") from exc
-    token = text.strip().splitlines()[0].strip() if text.strip() else ""
-    if not token:
-        raise ValueError(f"token file {path} is empty")
-    return token
 
 
 class DisplayController:

@@ -28,6 +28,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from kiosk.state import LANGS, KioskState, PrintJob, Request
+from server import auth
 
 __all__ = ["DEFAULT_PRINTER", "DEFAULT_SERVER", "DEMO_DEVICE", "DEMO_TOKEN",
            "KioskController", "build", "configure", "read_token", "run"]
@@ -268,13 +269,9 @@ def read_token(path: str | None) -> str:
     if path is None:
         return DEMO_TOKEN
     try:
-        lines = Path(path).read_text(encoding="utf-8").strip().splitlines()
-    except OSError as exc:
-        raise SystemExit(f"qhall kiosk: cannot read token file {path}: "
-                         f"{exc.strerror or exc}") from exc
-    if not lines or not lines[0].strip():
-        raise SystemExit(f"qhall kiosk: token file {path} is empty")
-    return lines[0].strip()
+        return auth.read_token(path)
+    except ValueError as exc:
+        raise SystemExit(f"qhall kiosk: {exc}") from exc
 
 
 def _size(text: str) -> tuple[int, int]:
