@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication
 
 from counter.app import CounterController
 from counter.view import CounterWindow, TransferDialog
+from tests.helpers.server import free_port
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -30,18 +31,12 @@ ROOT = Path(__file__).resolve().parents[2]
 PIN = "1234"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ServerProcess:
     """``qhall serve`` in a subprocess that can be stopped and started again."""
 
     def __init__(self, config: Path, database: str) -> None:
         self.config, self.database = config, database
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.log = config.with_suffix(".log")
 

@@ -16,14 +16,14 @@ directory.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.helpers.server import free_port
 
 __all__ = ["PgCluster", "find_bin_dir", "unavailable"]
 
@@ -61,12 +61,6 @@ def unavailable() -> str | None:
     except ImportError:
         return "the psycopg driver is not installed"
     return None
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PgCluster:
@@ -112,7 +106,7 @@ class PgCluster:
         try:
             self._run("initdb", "-D", str(data), "-U", self.user, "--auth=trust",
                       "--encoding=UTF8", "--no-locale", "--no-sync")
-            self.port = _free_port()
+            self.port = free_port()
             options = " ".join([
                 f"-p {self.port}",
                 f"-k {self.dir}",

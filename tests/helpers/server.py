@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import itertools
 import json
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +26,7 @@ from websockets.sync.client import ClientConnection, connect
 from server.auth import hash_secret
 from server.config import Counter, Device, Dispatch, HallConfig, Service, Staff
 
-__all__ = ["small_config", "RunningServer", "WsClient", "TOKEN", "PIN", "dial"]
+__all__ = ["small_config", "RunningServer", "WsClient", "TOKEN", "PIN", "dial", "free_port"]
 
 PIN = "1234"
 
@@ -162,6 +163,13 @@ class RunningServer:
                **hello: Any) -> WsClient:
         return WsClient(self.url, device, TOKEN(device) if token is None else token,
                         since=since, **hello)
+
+
+def free_port() -> int:
+    """A loopback TCP port free right now (for a server in another process)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def dial(url: str, **kwargs: Any) -> ClientConnection:

@@ -15,16 +15,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from server.config import dumps
-from tests.helpers.server import PIN, WsClient, small_config
+from tests.helpers.server import PIN, WsClient, free_port, small_config
 from tests.helpers.server import TOKEN as token
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Proc:
@@ -67,7 +61,7 @@ def config_file(tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_mid_load_keeps_every_acknowledged_ticket(config_file):
-    port = _free_port()
+    port = free_port()
     proc = Proc(config_file, port)
     acked: list[dict] = []
     stop = threading.Event()
@@ -110,7 +104,7 @@ def test_sigkill_mid_load_keeps_every_acknowledged_ticket(config_file):
 
 
 def test_sigterm_closes_clients_1001_and_exits_0(config_file):
-    proc = Proc(config_file, _free_port())
+    proc = Proc(config_file, free_port())
     board = proc.client("board-1")
     kiosk = proc.client("kiosk-1")
     assert kiosk.request("issue", service="tax")["type"] == "ok"
