@@ -303,6 +303,13 @@ class Server:
             reply_msg, events = protocol.error(exc.re, exc.code, exc.message), []
         if kind not in protocol.REQUESTS:
             kind = "invalid"
+        if not events and self._pending:
+            # A reply with no events of its own (a query such as stats, an
+            # error) describes state that includes events committed earlier
+            # in this loop turn: those go out first, so a client never sees
+            # an answer before its cause (and counts it twice). Replies with
+            # events keep the once-per-turn batching of the hot path.
+            self._flush()
         if not client.push(protocol.encode(reply_msg)) and not client.closing:
             self._too_slow(client)
         if events:
