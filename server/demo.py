@@ -601,7 +601,7 @@ class DemoGui:
         class CloseWatch(QObject):
             def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt API
                 if event.type() == QEvent.Type.Close:
-                    app.quit()
+                    app.exit(0)  # not quit(): see _run_gui
                 return False
 
         self._close_watch = CloseWatch()
@@ -693,19 +693,29 @@ def _run_gui(hall: DemoHall, clock: VirtualClock, duration: float | None, *, mut
 
     gui = DemoGui(hall, clock, mute=mute)
     app = gui.app
-    previous = {sig: signal.signal(sig, lambda *_: app.quit())
+    # exit(0), not quit(): QGuiApplication.quit() also closes every window,
+    # whose close then leaves the thread's "quit now" flag set after exec()
+    # returns, so every later QEventLoop.exec() in this process (a test's
+    # waitSignal) would return at once. gui.close() closes the windows.
+    previous = {sig: signal.signal(sig, lambda *_: app.exit(0))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     wake = QTimer()  # lets Python run its signal handlers between Qt events
     wake.timeout.connect(lambda: None)
     wake.start(200)
+    # A timer we own, not a fire-and-forget singleShot: when a closed window
+    # ends the demo first, it must not end a later event loop in this process.
+    end = QTimer()
+    end.setSingleShot(True)
+    end.timeout.connect(lambda: app.exit(0))
     try:
         gui.show()
         if duration is not None:
-            QTimer.singleShot(int(duration * 1000), app.quit)
+            end.start(int(duration * 1000))
         if on_gui is not None:
             on_gui(gui)
         code = app.exec()
     finally:
+        end.stop()
         wake.stop()
         gui.close()
         for sig, handler in previous.items():
