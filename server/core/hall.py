@@ -30,15 +30,21 @@ Numbering: service prefix + at least 3 digits, from 001 each hall-local day
 that day (``last_numbers[(service, day)]``). Hours and the daily quota are
 checked at issue time (``closed`` / ``quota_reached``).
 
-ETA of a service = people waiting / open counters serving it x the mean
-service time of its last 20 completions (``Service.default_service_s``
-without history). A ticket's ``ahead`` counts the tickets of its service
+ETA (DESIGN: people ahead / counters serving the service x recent mean),
+see ``_eta``: calls to get through = ahead + the ticket itself - free
+counters of the service; x the mean *cycle* time (call -> complete) of its
+last 20 completions (``Service.default_service_s`` without history); over
+the capacity the open counters give the service: a counter serving several
+services gives each a share (``oldest``: by waiting work; ``ordered``: after
+its part of the earlier services' work). ``eta_s(service)`` is that of a
+ticket issued now. A ticket's ``ahead`` counts the tickets of its service
 ranked before it (group by group; an estimate that ignores interleaving).
 
 Every command returns ``list[Event]`` with the PROTOCOL event names and
 data; ``queue.changed`` follows any change of a service's waiting count or
-ETA. Per-service waiting tickets live in sorted lists, so a call costs
-O(log n) plus a short memmove, never a scan of the day's tickets.
+ETA (so also of the services sharing a counter with the one that moved).
+Per-service waiting tickets live in sorted lists, so a call costs O(log n)
+plus a short memmove, never a scan of the day's tickets.
 """
 
 from __future__ import annotations
@@ -154,6 +160,18 @@ class Hall:
         self._history: dict[str, deque[float]] = {
             sid: deque(maxlen=HISTORY) for sid in self._services
         }
+        # Call -> complete/no-show times: what a ticket costs a counter (ETA).
+        self._cycles: dict[str, deque[float]] = {
+            sid: deque(maxlen=HISTORY) for sid in self._services
+        }
+        self._open: dict[str, int] = {sid: 0 for sid in self._services}  # open counters
+        # The services whose ETA may move when this one's queue or counters do:
+        # those sharing a counter with it (their capacity shares depend on it).
+        self._related: dict[str, tuple[str, ...]] = {
+            sid: tuple(dict.fromkeys(
+                [sid, *(s for n in self._served_by[sid] for s in self._cfg_counters[n].services)]))
+            for sid in self._services
+        }
         self._emitted: dict[str, tuple[int, int]] = {
             sid: (0, self.eta_s(sid)) for sid in self._services
         }
@@ -237,6 +255,8 @@ class Hall:
         done.sort(key=lambda t: (t.finished_at, t.id))
         for t in done:
             hall._history[t.service].append(_service_time(t))
+            hall._cycles[t.service].append(_cycle_time(t))
+        hall._count_open(hall._services)
         hall._emitted = {sid: (hall._waiting[sid], hall.eta_s(sid)) for sid in hall._services}
         return hall
 
@@ -341,25 +361,27 @@ class Hall:
 
     def complete(self, counter: int) -> list[Event]:
         """办结: the counter's ticket is done (``ticket.completed``)."""
-        cs, _cfg = self._counter(counter)
+        cs, cfg = self._counter(counter)
         t = self._current(cs, "complete")
         new = machine.check(t, "complete")
         prev = self._bump(t, new)
         t.finished_at = self._now()
         self._history[t.service].append(_service_time(t))
+        self._cycles[t.service].append(_cycle_time(t))
         self._free(cs)
         return [self._ticket_event("ticket.completed", t, prev, cs),
-                *self._queue_events((t.service,))]
+                *self._queue_events((t.service, *cfg.services))]
 
     def no_show(self, counter: int) -> list[Event]:
         """过号: the called citizen did not come (``ticket.no_show``)."""
-        cs, _cfg = self._counter(counter)
+        cs, cfg = self._counter(counter)
         t = self._current(cs, "no_show")
         new = machine.check(t, "no_show")
         prev = self._bump(t, new)
         t.finished_at = self._now()
         self._free(cs)
-        return [self._ticket_event("ticket.no_show", t, prev, cs)]
+        return [self._ticket_event("ticket.no_show", t, prev, cs),
+                *self._queue_events((t.service, *cfg.services))]
 
     def transfer(
         self, counter: int, service: str | None = None, to_counter: int | None = None
@@ -375,7 +397,7 @@ class Hall:
             BadRequest: neither a service nor a counter given, or the same counter.
             NotFound: unknown service/counter. IllegalMove: no ticket to transfer.
         """
-        cs, _cfg = self._counter(counter)
+        cs, cfg = self._counter(counter)
         if service is None and to_counter is None:
             raise BadRequest("say where to transfer: a service or a counter")
         if service is not None:
@@ -405,7 +427,7 @@ class Hall:
         data = {"ticket": self.wire_ticket(t), "from_counter": counter,
                 "to_service": t.service, "to_counter": to_counter}
         return [Event("ticket.transferred", data, t.copy(), prev, counter=cs.copy()),
-                *self._queue_events((old_service, t.service))]
+                *self._queue_events((old_service, t.service, *cfg.services))]
 
     def requeue(self, ticket_id: str) -> list[Event]:
         """过号重排: a no-show who came back waits again, a few places back.
@@ -450,6 +472,7 @@ class Hall:
             raise BadRequest("a staff id is needed to open a counter")
         cs.state, cs.staff_id, cs.staff_name, cs.reason = "open", staff_id, staff_name, ""
         cs.version += 1
+        self._count_open(cfg.services)
         data = {"counter": counter, "staff": {"id": staff_id, "name": staff_name}}
         return [Event("counter.opened", data, counter=cs.copy()),
                 *self._queue_events(cfg.services)]
@@ -470,6 +493,7 @@ class Hall:
                 "mark it no-show or transfer it before closing")
         cs.state, cs.staff_id, cs.staff_name, cs.reason = "closed", None, None, ""
         cs.version += 1
+        self._count_open(cfg.services)
         return [Event("counter.closed", {"counter": counter}, counter=cs.copy()),
                 *self._queue_events(cfg.services)]
 
@@ -482,6 +506,7 @@ class Hall:
             return []
         cs.state, cs.reason = "paused", reason or ""
         cs.version += 1
+        self._count_open(cfg.services)
         return [Event("counter.paused", {"counter": counter, "reason": cs.reason},
                       counter=cs.copy()),
                 *self._queue_events(cfg.services)]
@@ -495,6 +520,7 @@ class Hall:
             return []
         cs.state, cs.reason = "open", ""
         cs.version += 1
+        self._count_open(cfg.services)
         return [Event("counter.resumed", {"counter": counter}, counter=cs.copy()),
                 *self._queue_events(cfg.services)]
 
@@ -795,7 +821,7 @@ class Hall:
         cs.version += 1
         data = {"ticket": self.wire_ticket(t), "counter": cs.number, "counter_name": cfg.name}
         return [Event("ticket.called", data, t.copy(), prev, counter=cs.copy()),
-                *self._queue_events((t.service,))]
+                *self._queue_events((t.service, *cfg.services))]
 
     def _ticket_event(self, name: str, t: Ticket, prev: int, cs: CounterState | None,
                       **extra: Any) -> Event:
@@ -806,7 +832,7 @@ class Hall:
 
     def _queue_events(self, services: Iterable[str]) -> list[Event]:
         events = []
-        for sid in dict.fromkeys(services):
+        for sid in dict.fromkeys(r for s in services for r in self._related[s]):
             now = (self._waiting[sid], self._eta(sid, self._waiting[sid]))
             if self._emitted[sid] != now:
                 self._emitted[sid] = now
@@ -814,13 +840,90 @@ class Hall:
                                     {"service": sid, "waiting": now[0], "eta_s": now[1]}))
         return events
 
+    def _count_open(self, services: Iterable[str]) -> None:
+        for sid in services:
+            self._open[sid] = sum(1 for n in self._served_by[sid]
+                                  if self._counters[n].state == "open")
+
     def _eta(self, sid: str, ahead: int) -> int:
-        if ahead <= 0:
+        """Estimated wait of a ticket of ``sid`` with ``ahead`` tickets before it.
+
+        DESIGN's "people ahead / counters serving the service x recent mean",
+        with each term measured the way counters really spend their time:
+
+        * people: the ticket itself needs a counter to come free too, so the
+          calls to get through before it are ``ahead + 1 - free counters``
+          (no wait when a free counter can take it at once);
+        * mean: the rolling mean *cycle* time (call to complete or 过号:
+          walk-up, service and no-shows take counter time alike);
+        * counters: the capacity the open counters give this service
+          (:meth:`_drain_time`); paused and closed ones give none.
+
+        Cost: O(counters of the service x their services).
+        """
+        free = 0
+        for n in self._served_by[sid]:
+            cs = self._counters[n]
+            if cs.state == "open" and cs.current is None:
+                free += 1
+        calls = ahead + 1 - free
+        if calls <= 0:
             return 0
-        open_ = sum(1 for n in self._served_by[sid] if self._counters[n].state == "open")
-        history = self._history[sid]
-        mean = (sum(history) / len(history)) if history else self._services[sid].default_service_s
-        return round(ahead * mean / max(1, open_))
+        cycle = self._cycle_s(sid)
+        own_load = max(self._waiting[sid], ahead + 1) * cycle
+        return round(self._drain_time(sid, calls * cycle, own_load))
+
+    def _cycle_s(self, sid: str) -> float:
+        """Rolling mean cycle time of a service (its default without history)."""
+        cycles = self._cycles[sid]
+        return sum(cycles) / len(cycles) if cycles else float(self._services[sid].default_service_s)
+
+    def _drain_time(self, sid: str, work: float, own_load: float) -> float:
+        """How long the open counters take to give ``sid`` ``work`` seconds.
+
+        Each open counter serving ``sid`` gives it, from some start on, a
+        share of its time:
+
+        * a counter of this service only: all of it, at once;
+        * ``oldest`` mode: its share of the work waiting for its services
+          (load = waiting x mean cycle time, ``own_load`` for ``sid``);
+        * ``ordered`` mode: all of it, but only once it has cleared its part
+          of its earlier services' load (their load / their open counters).
+
+        The answer T solves sum over counters of share x (T - start)+ = work:
+        piecewise linear in T, swept by start. Nobody open: counted as one
+        counter, so the estimate stays finite.
+        """
+        rates: list[tuple[float, float]] = []  # (start s, share of the counter)
+        for n in self._served_by[sid]:
+            if self._counters[n].state != "open":
+                continue
+            cfg = self._cfg_counters[n]
+            if len(cfg.services) == 1:
+                rates.append((0.0, 1.0))
+            elif cfg.mode == "oldest":
+                total = own_load + sum(self._waiting[s] * self._cycle_s(s)
+                                       for s in cfg.services if s != sid)
+                rates.append((0.0, own_load / total if total > 0 else 1.0))
+            else:
+                begin = 0.0
+                for s in cfg.services:
+                    if s == sid:
+                        break
+                    begin += self._waiting[s] * self._cycle_s(s) / max(1, self._open[s])
+                rates.append((begin, 1.0))
+        if work <= 0:
+            return 0.0
+        rates.sort()
+        at, slope, given = 0.0, 0.0, 0.0
+        for begin, share in rates:
+            if slope > 0 and given + slope * (begin - at) >= work:
+                break
+            given += slope * (begin - at)
+            at, slope = begin, slope + share
+        if slope <= 0:  # nobody open, or no share at all: as one counter
+            return work
+        return at + (work - given) / slope
 
     # -- waiting structures ------------------------------------------------
     def _group_list(self, t: Ticket, now: dt.datetime) -> list[_Entry]:
@@ -943,6 +1046,13 @@ def _service_time(t: Ticket) -> float:
     if begin is None or t.finished_at is None:
         return 0.0
     return max(0.0, (t.finished_at - begin).total_seconds())
+
+
+def _cycle_time(t: Ticket) -> float:
+    """Call to complete/no-show: the counter time a ticket took."""
+    if t.called_at is None or t.finished_at is None:
+        return 0.0
+    return max(0.0, (t.finished_at - t.called_at).total_seconds())
 
 
 def _counter_state(item: Any) -> CounterState:

@@ -73,7 +73,8 @@ def test_issue_event_and_wire_ticket():
         "ahead": 0, "eta_s": 0, "check": "C00001",
     }
     assert events[0].prev_version is None and events[0].ticket.version == 1
-    assert events[1].data == {"service": "gjj", "waiting": 1, "eta_s": 150}
+    # A ticket issued now: 1 ahead + itself - 2 free counters (1 and 2) = 0 calls.
+    assert events[1].data == {"service": "gjj", "waiting": 1, "eta_s": 0}
     assert hall.by_check("C00001").id == "t1"
     assert hall.by_check("nope") is None and hall.ticket("nope") is None
 
@@ -439,14 +440,17 @@ def test_eta_default_without_history_and_open_counters():
     hall, clock = make_hall()  # gjj: counters 1 and 2 open, default 300 s
     for _ in range(3):
         issue(hall, clock)
-    assert hall.eta_s("gjj") == 450          # 3 ahead / 2 counters x 300
-    assert hall.wire_ticket(hall.ticket("t3"))["eta_s"] == 300  # 2 ahead
+    # Calls before a new ticket starts = ahead + itself - free counters.
+    # Counter 2 prefers tax, but nobody waits for tax: it gives gjj all its time.
+    assert hall.eta_s("gjj") == 300          # (3 + 1 - 2) calls x 300 / 2 counters
+    assert hall.wire_ticket(hall.ticket("t3"))["eta_s"] == 150  # (2 + 1 - 2) x 300 / 2
     events = hall.close_counter(2)
     assert [e.name for e in events] == ["counter.closed", "queue.changed"]
+    # (3 + 1 - 1 free) x 300 / 1 counter
     assert events[1].data == {"service": "gjj", "waiting": 3, "eta_s": 900}
     hall.close_counter(1)
-    assert hall.eta_s("gjj") == 900  # nobody open: counted as one counter
-    assert hall.eta_s("bdc") == 0    # nobody waiting
+    assert hall.eta_s("gjj") == 1200  # nobody open: (3 + 1) x 300 as one counter
+    assert hall.eta_s("bdc") == 0     # nobody waiting, counter 3 free
 
 
 def test_eta_uses_rolling_mean_of_last_20():
@@ -469,15 +473,82 @@ def test_eta_uses_rolling_mean_of_last_20():
 
 def test_complete_without_start_counts_from_the_call():
     hall, clock = make_hall()
-    issue(hall, clock)
-    issue(hall, clock)
+    hall.close_counter(2)
+    for _ in range(3):
+        issue(hall, clock)
     hall.call_next(1)
+    assert hall.eta_s("gjj") == 900  # (2 ahead + itself) x 300 default, counter 1 busy
     clock.advance(90)
     events = hall.complete(1)
     assert hall.mean_service_s("gjj") == 90
-    # the waiting count did not change but the ETA did: boards hear of it
-    assert events[-1].name == "queue.changed"
-    assert events[-1].data == {"service": "gjj", "waiting": 1, "eta_s": 45}
+    # the waiting count did not change but the ETA did: boards hear of it.
+    # gjj: (2 + 1 - 1 free counter) calls x 90 s / 1 counter; tax (nobody
+    # waiting): counter 1 is free again, so a new tax ticket would not wait.
+    queues = [e.data for e in events if e.name == "queue.changed"]
+    assert queues == [{"service": "gjj", "waiting": 2, "eta_s": 180},
+                      {"service": "tax", "waiting": 0, "eta_s": 0}]
+
+
+def test_eta_counts_the_walk_up_as_counter_time():
+    hall, clock = make_hall()
+    hall.close_counter(2)
+    issue(hall, clock, gap=0)
+    hall.call_next(1)
+    clock.advance(60)            # the citizen walks up
+    hall.start(1)
+    clock.advance(120)           # served
+    hall.complete(1)
+    assert hall.mean_service_s("gjj") == 120   # service time: start -> complete
+    issue(hall, clock)
+    issue(hall, clock)
+    # cycle time (call -> complete) 180 s; (2 + 1 - 1 free) calls x 180 / 1 counter
+    assert hall.eta_s("gjj") == 360
+    hall.call_next(1)
+    # t3: 0 ahead + itself, counter 1 busy: 1 x 180
+    assert hall.wire_ticket(hall.ticket("t3"))["eta_s"] == 180
+
+
+def test_a_counter_of_two_busy_services_gives_each_a_share():
+    cfg = config(counters=[counter(1, ["gjj"]), counter(2, ["tax"]),
+                           counter(3, ["gjj", "tax"], mode="oldest")])
+    hall, clock = make_hall(cfg)
+    for sid in ("gjj", "tax", "gjj"):
+        issue(hall, clock, sid)
+    for c in (1, 2, 3):
+        hall.call_next(c)        # every counter busy, nobody waiting
+    for sid in ("gjj", "gjj", "gjj", "tax"):
+        issue(hall, clock, sid)
+    # gjj, a new ticket: (3 ahead + itself) x 300 = 1200 s of work. Counter 1
+    # gives all its time; counter 3 its share of the waiting work, the new
+    # ticket included: (3+1) x 300 / ((3+1) x 300 + 1 tax x 300) = 0.8.
+    assert hall.eta_s("gjj") == 667      # 1200 / 1.8
+    # tax: (1 + 1) x 300 = 600 s; counter 3 gives 600 / (600 + 3 x 300) = 0.4.
+    assert hall.eta_s("tax") == 429      # 600 / 1.4
+    # (Counting counter 3 fully for both, gjj would say 1200 / 2 = 600 and tax
+    # 600 / 2 = 300: too optimistic by the time it owes the other service.)
+    events = hall.pause(3)
+    # paused counters serve nobody: 1200 / 1 and 600 / 1
+    assert {e.data["service"]: e.data["eta_s"] for e in events
+            if e.name == "queue.changed"} == {"gjj": 1200, "tax": 600}
+
+
+def test_an_ordered_counter_helps_a_later_service_after_its_earlier_ones():
+    cfg = config(counters=[counter(1, ["gjj"]), counter(2, ["tax", "gjj"])])
+    hall, clock = make_hall(cfg)
+    issue(hall, clock, "gjj")
+    issue(hall, clock, "tax")
+    hall.call_next(1)
+    hall.call_next(2)            # both busy
+    issue(hall, clock, "gjj")
+    issue(hall, clock, "gjj")
+    assert hall.eta_s("gjj") == 450      # nobody waits for tax: (2+1) x 300 / 2
+    issue(hall, clock, "tax")
+    events = hall.issue("tax")   # tax's queue moves gjj's estimate: boards hear of it
+    # tax: (2 + 1) x 300 / counter 2 = 900. gjj: (2 + 1) x 300 = 900 s of work;
+    # counter 2 first clears its part of tax (2 x 300 / 1 tax counter = 600 s)
+    # while counter 1 alone gives gjj 600 s; then both: 600 + 300 / 2 = 750.
+    assert [(e.data["service"], e.data["eta_s"]) for e in events
+            if e.name == "queue.changed"] == [("tax", 900), ("gjj", 750)]
 
 
 # ------------------------------------------------------------------ counters
@@ -572,8 +643,10 @@ def test_snapshot_shape_and_recent_calls_newest_first():
     issue(hall, clock, "tax")
     hall.call_next(1)
     snap = hall.snapshot()
-    assert snap["queues"] == {"gjj": {"waiting": 0, "eta_s": 0},
-                              "tax": {"waiting": 1, "eta_s": 300},  # no tax history
+    # counter 1 busy, counter 2 paused: a new ticket waits for counter 1.
+    # gjj: 1 call x 5 s cycle; tax: (1 ahead + itself) x 300 (no tax history).
+    assert snap["queues"] == {"gjj": {"waiting": 0, "eta_s": 5},
+                              "tax": {"waiting": 1, "eta_s": 600},
                               "bdc": {"waiting": 0, "eta_s": 0}}
     assert set(snap["counters"]) == {"1", "2", "3"}
     c1 = snap["counters"]["1"]

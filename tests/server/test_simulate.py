@@ -60,12 +60,13 @@ def test_one_counter_matches_the_hand_schedule() -> None:
     assert [r.called - NINE for r in recs] == [0, 630, 960, 1290]
     assert [r.finished - NINE for r in recs] == [630, 960, 1290, 1420]
     assert all(r.status == "done" and r.counter == 1 for r in recs)
-    # ETA printed at issue: people ahead x default service time (no history yet) / 1 counter.
-    assert [r.eta_s for r in recs] == [0, 0, 300, 600]
+    # ETA printed at issue: (people ahead + itself - free counters) x default
+    # service time (no history yet) / 1 counter; the counter is busy from 0 to 630.
+    assert [r.eta_s for r in recs] == [0, 300, 600, 900]
     s = summarise(res, threshold_s=600)
     assert s.overall.mean_wait_s == pytest.approx((0 + 570 + 840 + 1090) / 4)
     assert s.overall.service_level == pytest.approx(2 / 4)  # 0 and 570 s are within 600
-    assert s.overall.eta_mae_s == pytest.approx((0 + 570 + 540 + 490) / 4)
+    assert s.overall.eta_mae_s == pytest.approx((0 + 270 + 240 + 190) / 4)
 
 
 def test_two_counters_match_the_hand_schedule() -> None:
