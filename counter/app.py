@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QTimer
 from counter.keys import KeyConfigError, load_keys, merge_keys, parse_key_args
 from counter.state import CounterState, Message, NotLegal, Request
 from counter.view import FONT_FAMILIES, CounterWindow
-from server import auth
+from server.reference import device_token
 
 __all__ = ["DEFAULT_SERVER", "DEMO_DEVICE", "DEMO_TOKEN", "CounterController",
            "configure", "run", "read_token"]
@@ -172,16 +172,15 @@ class CounterController(QObject):
         self.window.render(self.state)
 
 
-def read_token(path: str | None) -> str:
-    """The device token from ``path`` (first line, stripped), or the demo token.
+def read_token(path: str | None, device: str = DEMO_DEVICE) -> str:
+    """The device token from ``path`` (first line, stripped), or the demo
+    hall's token for ``device``.
 
     Raises:
         SystemExit: the file cannot be read or is empty (message says which).
     """
-    if path is None:
-        return DEMO_TOKEN
     try:
-        return auth.read_token(path)
+        return device_token(device, path)
     except ValueError as exc:
         raise SystemExit(f"qhall counter: {exc}") from exc
 
@@ -192,8 +191,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=DEMO_DEVICE,
                         help=f"this counter PC's device id (default {DEMO_DEVICE})")
     parser.add_argument("--token-file", metavar="FILE",
-                        help="file holding the device token (default: the demo token "
-                             f"{DEMO_TOKEN!r}, which only the demo hall accepts)")
+                        help="file holding the device token (default: the demo hall's "
+                             "token for --device, e.g. " f"{DEMO_TOKEN!r})")
     parser.add_argument("--keys", metavar="FILE",
                         help="TOML file with a [keys] table, e.g. call_next = \"F1\"")
     parser.add_argument("--key", action="append", default=[], metavar="ACTION=KEY",
@@ -208,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyConfigError as exc:
         print(f"qhall counter: {exc}", file=sys.stderr)
         return 2
-    token = read_token(args.token_file)
+    token = read_token(args.token_file, args.device)
 
     from PySide6.QtGui import QFont
     from PySide6.QtWidgets import QApplication

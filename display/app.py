@@ -24,7 +24,7 @@ from typing import Any
 
 # Shared with the other apps; re-exported here as part of this module's API.
 from server.auth import read_token
-from server.reference import demo_token
+from server.reference import demo_token, device_token
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     # --counter picks which counter it shows.
     device = args.device or DEFAULT_DEVICE
     try:
-        token = read_token(args.token_file) if args.token_file else demo_token(device)
+        token = device_token(device, args.token_file)
     except ValueError as exc:
         print(f"qhall display: {exc}", file=sys.stderr)
         return 2

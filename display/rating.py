@@ -442,11 +442,11 @@ def run(args: argparse.Namespace) -> int:
     if args.counter is not None and args.counter < 1:
         print("qhall evaluator: --counter must be a positive counter number", file=sys.stderr)
         return 2
-    from display.app import demo_token, read_token
+    from server.reference import device_token
 
     device = args.device or f"evaluator-{args.counter or 1}"
     try:
-        token = read_token(args.token_file) if args.token_file else demo_token(device)
+        token = device_token(device, args.token_file)
     except ValueError as exc:
         print(f"qhall evaluator: {exc}", file=sys.stderr)
         return 2

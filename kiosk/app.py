@@ -28,7 +28,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from kiosk.state import LANGS, KioskState, PrintJob, Request
-from server import auth
+from server.reference import device_token
 
 __all__ = ["DEFAULT_PRINTER", "DEFAULT_SERVER", "DEMO_DEVICE", "DEMO_TOKEN",
            "KioskController", "build", "configure", "read_token", "run"]
@@ -260,16 +260,15 @@ class _StatusTask(QRunnable):
 # ---------------------------------------------------------------------------
 # command line
 
-def read_token(path: str | None) -> str:
-    """The device token from ``path`` (first line, stripped), or the demo token.
+def read_token(path: str | None, device: str = DEMO_DEVICE) -> str:
+    """The device token from ``path`` (first line, stripped), or the demo
+    hall's token for ``device``.
 
     Raises:
         SystemExit: the file cannot be read or is empty (message says which).
     """
-    if path is None:
-        return DEMO_TOKEN
     try:
-        return auth.read_token(path)
+        return device_token(device, path)
     except ValueError as exc:
         raise SystemExit(f"qhall kiosk: {exc}") from exc
 
@@ -291,8 +290,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=DEMO_DEVICE,
                         help=f"this kiosk's device id (default {DEMO_DEVICE})")
     parser.add_argument("--token-file", metavar="FILE",
-                        help="file holding the device token (default: the demo token "
-                             f"{DEMO_TOKEN!r}, which only the demo hall accepts)")
+                        help="file holding the device token (default: the demo hall's "
+                             "token for --device, e.g. " f"{DEMO_TOKEN!r})")
     parser.add_argument("--printer", default=DEFAULT_PRINTER, metavar="SPEC",
                         help="ticket printer: usb:VID:PID, network:HOST[:PORT], "
                              "serial:DEV[:BAUD], file:PATH or preview:DIR "
@@ -341,7 +340,7 @@ def build(args: argparse.Namespace) -> tuple[Any, KioskController, Any]:
     from kiosk.printer import open_printer
 
     printer = open_printer(args.printer, paper_px=args.paper)  # bad spec: fail before Qt
-    token = read_token(args.token_file)
+    token = read_token(args.token_file, args.device)
 
     from PySide6.QtGui import QFont
     from PySide6.QtWidgets import QApplication
