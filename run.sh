@@ -20,6 +20,7 @@ APT_PACKAGES=(
   xvfb                          # real windows for screenshots
   chromium                      # web board test
   postgresql                    # throwaway clusters in store tests
+  openssl                       # self-signed certificate in the TLS test
   libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libglib2.0-0
   libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0
   libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0

@@ -116,3 +116,47 @@ def test_sigterm_closes_clients_1001_and_exits_0(config_file):
     assert proc.p.wait(15) == 0
     out = proc.output()
     assert "Traceback" not in out and "stopping" in out
+
+
+def test_tls_serves_wss_and_https(tmp_path, config_file):
+    """`--tls-cert/--tls-key`: the same port speaks wss:// and https://."""
+    import json
+    import ssl
+    import urllib.request
+
+    from websockets.sync.client import connect
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True)
+    port = free_port()
+    out = tmp_path / "tls.log"
+    with out.open("w") as log:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--config", str(config_file),
+             "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), 0.2):
+                    break
+            except OSError:
+                assert p.poll() is None and time.monotonic() < deadline, out.read_text()
+                time.sleep(0.05)
+        ctx = ssl.create_default_context(cafile=str(cert))
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx,
+                                    timeout=5) as resp:
+            assert resp.read() == b"ok\n"
+        with connect(f"wss://127.0.0.1:{port}/ws", ssl=ctx, open_timeout=10) as ws:
+            ws.send(json.dumps({"type": "hello", "id": "h", "protocol": 1,
+                                "device": "board-1", "token": token("board-1")}))
+            assert json.loads(ws.recv(10))["type"] == "welcome"
+        assert "listening on wss://" in out.read_text()
+    finally:
+        p.terminate()
+        assert p.wait(15) == 0
