@@ -17,6 +17,12 @@ kiosks. Measures:
 
 Targets (printed, never asserted): >= 1,500 issues/s; call→display p99
 within 2x of the bare broadcast p99 and under 20 ms.
+
+On a 2-core machine the client side (273 connections in this one process)
+shares the CPU with the server and is the first to saturate: profiled with
+``QHALL_BENCH_PROFILE=FILE``, the server spends a good part of the issue
+phase idle in epoll. The issue figure is therefore a lower bound of the
+server's own capacity.
 """
 
 from __future__ import annotations
