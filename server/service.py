@@ -133,7 +133,7 @@ class HallService:
         # from plain mappings so neither layer imports the other's types.
         counters = [
             {"number": c.number, "state": c.state, "staff_id": c.staff_id,
-             "staff_name": c.staff_name, "reason": c.reason or ""}
+             "staff_name": c.staff_name, "reason": c.reason or "", "streak": c.streak}
             for c in loaded.counters.values()
         ]
         return Hall.restore(

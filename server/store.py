@@ -80,7 +80,7 @@ __all__ = [
 
 #: The newest migration in server/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 #: How long ``commit(..., reply=...)`` keeps an idempotency reply (PROTOCOL:
 #: at least 10 minutes).
@@ -121,6 +121,7 @@ class CounterState:
     staff_name: str | None = None
     reason: str | None = None  # pause reason
     since: dt.datetime | None = None  # when the state last changed (UTC)
+    streak: int = 0  # the core's priority-interleaving count (Event.counter)
 
 
 @dataclasses.dataclass
@@ -204,6 +205,7 @@ counters_t = sa.Table(
     sa.Column("staff_name", sa.String(64)),
     sa.Column("reason", sa.String(200)),
     sa.Column("since", sa.DateTime, nullable=False),
+    sa.Column("streak", sa.Integer, nullable=False, server_default="0"),
 )
 
 replies = sa.Table(
@@ -791,6 +793,7 @@ class Store:
         ticket_ops: list[tuple[bool, dict[str, Any], int | None]] = []
         written: set[tuple[str, int]] = set()
         counter_rows: list[dict[str, Any]] = []
+        streaks: dict[int, int] = {}  # counter -> streak after these events
         event_rows: list[dict[str, Any]] = []
         for event in events:
             if not isinstance(event, Event):
@@ -821,6 +824,9 @@ class Store:
                 change = _counter_change(event.name, event.data, when)
                 if change is not None:
                     counter_rows.append(change)
+            cs = getattr(event, "counter", None)
+            if cs is not None:
+                streaks[int(cs.number)] = int(cs.streak)
             event_rows.append({"hall": hall_id, "name": event.name, "data": data, "at": when,
                                "ticket": t.id if t is not None else None})
 
@@ -853,6 +859,12 @@ class Store:
                 raw.close()
             for change in counter_rows:
                 self._upsert_counter(conn, hall_id, change)
+            for number, streak in streaks.items():
+                conn.execute(sa.update(counters_t)
+                             .where(counters_t.c.hall == hall_id,
+                                    counters_t.c.number == number,
+                                    counters_t.c.streak != streak)
+                             .values(streak=streak))
             if reply is not None:
                 if purge:
                     conn.execute(_PURGE_REPLIES, {"now": when})
@@ -1027,7 +1039,7 @@ class Store:
             ticket_list = [_ticket_from_row(row) for row in rows]
             counters = {
                 row.number: CounterState(row.number, row.state, row.staff_id, row.staff_name,
-                                         row.reason, _aware(row.since))
+                                         row.reason, _aware(row.since), row.streak)
                 for row in conn.execute(
                     sa.select(counters_t).where(counters_t.c.hall == hall_id)
                     .order_by(counters_t.c.number))
