@@ -50,6 +50,7 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -633,7 +634,18 @@ class Store:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            # Switching a brand-new file to WAL needs it to itself; when
+            # several processes open it at once (concurrent first start) the
+            # loser gets "database is locked" at once, busy_timeout or not.
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
@@ -648,6 +660,20 @@ class Store:
         return engine
 
     def _migrate(self) -> None:
+        # SQLite answers some first-start races (several processes creating
+        # one new file) with an immediate "database is locked" that no busy
+        # timeout covers: try again for a while before giving up.
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                return self._migrate_once()
+            except StoreError as error:
+                locked = "database is locked" in str(error)
+                if not (self.backend == "sqlite" and locked) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _migrate_once(self) -> None:
         try:
             with self._lock, self._engine.connect() as conn:
                 with conn.begin():
