@@ -309,9 +309,6 @@ class HallService:
             self._ticket_reply,
         )
 
-    def _do_check_in(self, session: Session, msg: dict[str, Any]) -> Reply:
-        raise NotFound("unknown booking code")
-
     def _do_report_fault(self, session: Session, msg: dict[str, Any]) -> Reply:
         fault = {
             "device": session.device.id,
@@ -435,13 +432,9 @@ class HallService:
                                                                    if session.role == "counter"
                                                                    else None)))
 
-    # ------------------------------------------------------------ evaluator
-    def _do_rate(self, session: Session, msg: dict[str, Any]) -> Reply:
-        return self.commit(
-            session, msg["id"],
-            lambda: self.hall.rate(session.counter, msg["ticket"], msg["score"]),
-            lambda _: {},
-        )
+    # Appointments (check_in, slots, book, cancel_booking) and ratings (rate,
+    # followups, followup_close) are handlers that server/booking.py and
+    # server/ratings.py install into ``extensions`` in __init__.
 
     # ---------------------------------------------------------------- admin
     def _do_cancel(self, session: Session, msg: dict[str, Any]) -> Reply:
