@@ -67,14 +67,14 @@ TICK_S = 5.0
 class Client:
     """One open connection: its session, its output and its budgets."""
 
-    def __init__(self, ws: ServerConnection, session: Session, batch: bool) -> None:
+    def __init__(self, ws: ServerConnection, session: Session, batch: bool,
+                 tokens: float) -> None:
         self.ws = ws
         self.session = session
         self.batch = batch
         self.errors: collections.deque[float] = collections.deque()
-        self.tokens = 0.0
+        self.tokens = tokens  # issue budget (token bucket), starts full
         self.refilled = time.monotonic()
-        self.opened = time.monotonic()
         self.closing = False
 
     def push(self, data: str | bytes) -> bool:
@@ -235,7 +235,8 @@ class Server:
                         ws.remote_address)
             return None
         session = Session(device)
-        client = Client(ws, session, batch=hello.get("batch") is True)
+        client = Client(ws, session, batch=hello.get("batch") is True,
+                        tokens=self._issue_burst)
         # From here to the end of this method there is no await: the welcome,
         # the replay and the registration for broadcasts are one atomic step.
         # Committed events not yet flushed go out first, to the clients that
@@ -339,15 +340,18 @@ class Server:
         if not client.closing:
             self._close_client(client, 1008, "too many bad requests")
 
+    @property
+    def _issue_burst(self) -> float:
+        """Tickets a kiosk may take back to back before the rate applies."""
+        return max(5.0, self.kiosk_rate / 6.0)
+
     def _rate_limited(self, client: Client, kind: str) -> str | None:
         if kind != "issue" or client.session.role != "kiosk" or self.kiosk_rate <= 0:
             return None
         per_s = self.kiosk_rate / 60.0
-        burst = max(5.0, self.kiosk_rate / 6.0)
         now = time.monotonic()
-        if client.refilled == client.opened and client.tokens == 0.0:
-            client.tokens = burst
-        client.tokens = min(burst, client.tokens + (now - client.refilled) * per_s)
+        client.tokens = min(self._issue_burst,
+                            client.tokens + (now - client.refilled) * per_s)
         client.refilled = now
         if client.tokens < 1.0:
             return "too many tickets from this kiosk; please wait a moment"

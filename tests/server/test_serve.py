@@ -352,3 +352,14 @@ def test_idempotency_survives_a_restart(tmp_path):
         fresh = kiosk.request("issue", service="gjj")
     assert again == first and first["ticket"]["number"] == "A001"
     assert fresh["ticket"]["number"] == "A002"
+
+
+def test_kiosk_issue_rate_limit_allows_a_burst_then_refuses(tmp_path):
+    cfg = small_config(f"sqlite:///{tmp_path / 'rate.db'}")
+    with RunningServer(cfg, kiosk_rate=6) as srv, srv.client("kiosk-1") as kiosk:
+        # 6 per minute: a burst of 5 back to back, then one every 10 s.
+        replies = [kiosk.request("issue", service="gjj") for _ in range(6)]
+        assert [r["type"] for r in replies[:5]] == ["ok"] * 5
+        assert replies[5]["code"] == "rate_limited"
+        with srv.client("kiosk-2") as other:  # the budget is per kiosk
+            assert other.request("issue", service="gjj")["type"] == "ok"
