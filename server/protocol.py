@@ -33,6 +33,10 @@ __all__ = [
     "ROLES",
     "ERROR_CODES",
     "EVENT_NAMES",
+    "REFUSAL_CODES",
+    "STANDBY",
+    "CLOSE_SERVICE_RESTART",
+    "CLOSE_TRY_AGAIN",
     "Field",
     "Request",
     "REQUESTS",
@@ -66,6 +70,7 @@ ERROR_CODES = (
     "rate_limited",
     "unsupported_protocol",
     "internal",
+    "standby",
 )
 
 EVENT_NAMES = (
@@ -91,6 +96,17 @@ EVENT_NAMES = (
     "booking.cancelled",
     "booking.missed",
 )
+
+#: Hello error codes after which reconnecting cannot help (a client stops).
+REFUSAL_CODES = frozenset({"unauthorized", "unsupported_protocol"})
+#: Hello error of a standby instance of the hall (field ``owner``: the
+#: owner's URL or null); the standby then closes with :data:`CLOSE_TRY_AGAIN`.
+STANDBY = "standby"
+#: WebSocket close codes (RFC 6455 registry) after which a client moves to its
+#: next server URL: the instance is restarting or stepping down (1012), or is
+#: a standby / shed a slow client (1013). Resume there with ``since``.
+CLOSE_SERVICE_RESTART = 1012
+CLOSE_TRY_AGAIN = 1013
 
 
 class ProtocolError(Exception):

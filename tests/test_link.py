@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from server import link as link_module
+from server.client import session as session_module
 from server.link import MAX_FRAME_BYTES, Link, reconnect_delay
 from tests.helpers.wsserver import LoopbackServer
 
@@ -386,7 +386,7 @@ def test_bad_token_is_refused_without_reconnect_storm(qtbot, server, make_link):
 
 
 def test_unsupported_protocol_is_refused(qtbot, server, make_link, monkeypatch):
-    monkeypatch.setattr(link_module, "PROTOCOL_VERSION", 2)
+    monkeypatch.setattr(session_module, "PROTOCOL_VERSION", 2)
     link = make_link()
     with qtbot.waitSignal(link.refused, timeout=3000) as blocker:
         link.open()
