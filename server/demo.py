@@ -236,7 +236,8 @@ class DemoHall:
             try:
                 from server.sim.client import AsyncClient
 
-                observer = AsyncClient(OBSERVER_DEVICE, self.stats.on_event)
+                observer = AsyncClient(OBSERVER_DEVICE, self.stats.on_event,
+                                       token=demo_token(OBSERVER_DEVICE))
                 await observer.open(url, batch=True)
                 clients.append(observer)
                 self._ready.set()
@@ -265,7 +266,7 @@ class DemoHall:
         from server.sim.client import AsyncClient
         from server.sim.model import SimParams, default_profile, draw_arrivals
 
-        kiosks = [AsyncClient(f"kiosk-{i}") for i in range(2, 7)]
+        kiosks = [AsyncClient(f"kiosk-{i}", token=demo_token(f"kiosk-{i}")) for i in range(2, 7)]
         for k in kiosks:
             await k.open(url, batch=False)
             clients.append(k)
@@ -300,8 +301,10 @@ class DemoHall:
                 if m["data"]["waiting"] > 0:
                     wake.set()
 
-        desk = AsyncClient(f"counter-{number}", on_event, only='"queue.changed"')
-        pad = AsyncClient(f"evaluator-{number}", only="\x00")  # needs replies only
+        desk = AsyncClient(f"counter-{number}", on_event, demo_token(f"counter-{number}"),
+                           only='"queue.changed"')
+        pad = AsyncClient(f"evaluator-{number}", token=demo_token(f"evaluator-{number}"),
+                          only="\x00")  # needs replies only
         await desk.open(url, batch=True)
         clients.append(desk)
         await pad.open(url, batch=True)

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from server.config import HallConfig, dumps
-from server.reference import DEMO_PIN, demo_config
+from server.reference import DEMO_PIN, demo_config, demo_token
 from server.sim.client import AsyncClient
 
 __all__ = ["LoadResult", "loadtest_config", "run_load", "start_server", "check_event_log",
@@ -76,7 +76,7 @@ class LoadResult:
 
 class _Board:
     def __init__(self, device: str) -> None:
-        self.conn = AsyncClient(device, self.on_event)
+        self.conn = AsyncClient(device, self.on_event, demo_token(device))
         self.seqs: list[int] = []
         self.calls: list[tuple[int, str]] = []  # (seq, ticket id)
         self.arrived = asyncio.Event()
@@ -137,7 +137,8 @@ async def run_load(url: str, config: HallConfig, *, tickets: int = 7000, boards:
             self.services = services
             self.waiting: dict[str, int] = dict.fromkeys(services, 0)
             self.wake = asyncio.Event()
-            self.conn = AsyncClient(f"counter-{number}", self.on_event, only='"queue.changed"')
+            self.conn = AsyncClient(f"counter-{number}", self.on_event,
+                                    demo_token(f"counter-{number}"), only='"queue.changed"')
 
         def on_event(self, m: dict[str, Any]) -> None:
             if m["name"] == "queue.changed":
@@ -192,7 +193,8 @@ async def run_load(url: str, config: HallConfig, *, tickets: int = 7000, boards:
     counter_list = [_Counter(c.number, c.services) for c in active]
     for c in counter_list:
         await c.conn.open(url, batch=True)
-    kiosk_list = [AsyncClient(f"kiosk-{i}") for i in range(1, kiosks + 1)]
+    kiosk_list = [AsyncClient(f"kiosk-{i}", token=demo_token(f"kiosk-{i}"))
+                  for i in range(1, kiosks + 1)]
     for k in kiosk_list:
         await k.open(url, batch=False)
 

@@ -1,0 +1,230 @@
+"""An asyncio protocol-v1 client: the simulator's, demo's and load test's.
+
+A thin I/O layer over :class:`server.client.session.ClientSession` (which
+holds the rules: hello, ``since``, seq de-duplication, resend with the same
+id, server-URL rotation): one ``websockets`` connection at a time, a driver
+task that (re)connects when the session says so and feeds it every frame,
+a writer task per connection that keeps frames in order, and a ticker for
+the session's deadlines. So a simulated device reconnects and fails over
+exactly like a Qt one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from server.client.session import (
+    Action,
+    Answered,
+    ClientSession,
+    Connect,
+    Delivered,
+    Drop,
+    Refused,
+    Send,
+    Welcomed,
+)
+
+__all__ = ["AsyncClient"]
+
+#: A simulated hall's board gets big welcomes and bursts (4 MiB, as before).
+MAX_INCOMING = 2**22
+
+
+class AsyncClient:
+    """One protocol-v1 websocket client: requests with futures, events to a callback.
+
+    Args:
+        device: the device id.
+        on_event: called with every event message, once each, in seq order.
+        token: the device token.
+        only: when given, frames holding no reply and not this substring are
+            not even decoded (a counter only needs ``queue.changed``): in a
+            busy hall, decoding every broadcast is most of a client's work.
+        timeout_s: per-request timeout (the reply is then an ``error`` with
+            code ``timeout``), also the bound on getting a welcome.
+        backoff: ``(first, max)`` reconnect delay in seconds.
+
+    Attributes:
+        welcome: the last welcome ({} before the first).
+        frames: frames received so far.
+        session: the protocol state (last seq, URLs, ...).
+    """
+
+    def __init__(self, device: str, on_event: Callable[[dict[str, Any]], None] | None = None,
+                 token: str = "", only: str | None = None, *, timeout_s: float = 60.0,
+                 backoff: tuple[float, float] = (0.5, 10.0)) -> None:
+        self.device = device
+        self.token = token
+        self.only = only
+        self.on_event = on_event
+        self.timeout_s = timeout_s
+        self.backoff = backoff
+        self.welcome: dict[str, Any] = {}
+        self.frames = 0
+        self.session: ClientSession | None = None
+        self.ws: ClientConnection | None = None
+        self._futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._welcomed = asyncio.Event()
+        self._refusal: dict[str, Any] | None = None
+        self._connect_to: str | None = None
+        self._wake = asyncio.Event()  # the driver has a Connect to do
+        self._rearm = asyncio.Event()  # the session's next deadline may have moved
+        self._outbox: asyncio.Queue[str] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def open(self, url: str | Iterable[str], batch: bool = True) -> None:
+        """Connect (to the first of ``url``'s comma-separated URLs) and wait for a welcome.
+
+        The client then stays connected by itself (reconnect, failover) until
+        :meth:`close`.
+
+        Raises:
+            RuntimeError: the server refused this device (bad token...).
+            TimeoutError: no welcome within ``timeout_s``.
+        """
+        self.session = ClientSession(url, self.device, self.token, timeout_s=self.timeout_s,
+                                     backoff=self.backoff, batch=batch,
+                                     filtered=self.only is not None)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._drive()), loop.create_task(self._tick())]
+        self._act(self.session.open())
+        async with asyncio.timeout(self.timeout_s):
+            await self._welcomed.wait()
+        if self._refusal is not None:
+            raise RuntimeError(f"{self.device}: no welcome: {self._refusal}")
+
+    async def request(self, kind: str, lat: dict[str, list[float]] | None = None,
+                      **fields: Any) -> dict[str, Any]:
+        """Send one request and wait for its reply (timing it into ``lat[kind]``).
+
+        A request outlives a lost connection: it is sent again, same id, to
+        whichever server welcomes us next. The reply is the server's ``ok``
+        or ``error``, or a local ``error`` with code ``timeout`` / ``offline``.
+        """
+        if self.session is None:
+            raise RuntimeError(f"{self.device}: request before open()")
+        message = self.session.make_request(kind, fields)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._futures[message["id"]] = fut
+        t0 = time.perf_counter()
+        self._act(self.session.submit(message))
+        reply = await fut
+        if lat is not None:
+            lat.setdefault(kind, []).append(time.perf_counter() - t0)
+        return reply
+
+    async def close(self) -> None:
+        """Close the connection for good; pending requests get ``offline``."""
+        if self.session is not None:
+            self._act(self.session.close())
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    # -- carrying out the session's actions -----------------------------------
+    def _act(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                if self._outbox is not None:
+                    self._outbox.put_nowait(action.text)
+            elif isinstance(action, Connect):
+                self._connect_to = action.url
+                self._wake.set()
+            elif isinstance(action, Drop):
+                self._drop()
+            elif isinstance(action, Answered):
+                fut = self._futures.pop(action.id, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(action.result)
+            elif isinstance(action, Welcomed):
+                self.welcome = action.message
+                self._welcomed.set()
+            elif isinstance(action, Delivered):
+                if self.on_event is not None:
+                    self.on_event(action.message)
+            elif isinstance(action, Refused):
+                self._refusal = action.message
+                self._welcomed.set()  # wakes open(), which raises
+        self._rearm.set()
+
+    def _drop(self) -> None:
+        ws, self.ws = self.ws, None
+        self._outbox = None
+        if ws is not None:
+            # Abort, not a closing handshake: the session is already elsewhere.
+            ws.transport.abort()
+
+    async def _tick(self) -> None:
+        assert self.session is not None
+        while True:
+            deadline = self.session.next_deadline()
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self._rearm.clear()
+            try:
+                async with asyncio.timeout(wait):
+                    await self._rearm.wait()
+            except TimeoutError:
+                self._act(self.session.tick())
+
+    async def _drive(self) -> None:
+        assert self.session is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            url, self._connect_to = self._connect_to, None
+            if url is None:
+                continue
+            try:
+                ws = await connect(url, max_size=MAX_INCOMING, compression=None,
+                                   open_timeout=self.timeout_s, ping_interval=None)
+            except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+                self._act(self.session.lost(None, str(exc) or type(exc).__name__))
+                continue
+            await self._serve(ws)
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        assert self.session is not None
+        self.ws = ws
+        outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._outbox = outbox
+        writer = asyncio.get_running_loop().create_task(self._write(ws, outbox))
+        self._act(self.session.connected())
+        try:
+            async for frame in ws:
+                if self.ws is not ws:
+                    break
+                self.frames += 1
+                if (self.only is not None and isinstance(frame, str) and '"re":' not in frame
+                        and self.only not in frame):
+                    continue
+                self._act(self.session.receive(frame))
+        except ConnectionClosed:
+            pass
+        finally:
+            writer.cancel()
+        if self.ws is ws:  # it ended by itself, not by our Drop
+            self.ws = None
+            self._outbox = None
+            self._act(self.session.lost(ws.close_code, ws.close_reason or ""))
+
+    @staticmethod
+    async def _write(ws: ClientConnection, outbox: asyncio.Queue[str]) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await ws.send(await outbox.get())
+
