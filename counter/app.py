@@ -5,9 +5,10 @@ link signals go into the state, window intents become requests, replies
 go back into the state, and the window is re-rendered after each change
 (and once a second, so waited times tick).
 
-Defaults: server ``ws://127.0.0.1:8765/ws``; device ``counter-1`` with the
-demo token ``demo-counter-1`` when no ``--token-file`` is given (the demo
-hall's counter device; a real hall gives each counter PC its own token).
+Defaults: server ``ws://127.0.0.1:8765/ws`` (several, comma-separated, for
+failover); device ``counter-1``; the token from ``--token-file`` (a real hall
+gives each counter PC its own) or, with ``--demo``, the demo hall's
+``demo-counter-1``.
 """
 
 from __future__ import annotations
@@ -22,18 +23,20 @@ from PySide6.QtCore import QObject, QTimer
 from counter.keys import KeyConfigError, load_keys, merge_keys, parse_key_args
 from counter.state import CounterState, Message, NotLegal, Request
 from counter.view import FONT_FAMILIES, CounterWindow
-from server.reference import device_token
+from server.client.bootstrap import (
+    DEFAULT_SERVER,
+    add_server_options,
+    resolve_server_options,
+)
 
-__all__ = ["DEFAULT_SERVER", "DEMO_DEVICE", "DEMO_TOKEN", "CounterController",
-           "configure", "run", "read_token"]
+__all__ = ["DEFAULT_SERVER", "DEMO_DEVICE", "CounterController",
+           "configure", "run"]
 
-DEFAULT_SERVER = "ws://127.0.0.1:8765/ws"
 #: Mutating requests retried (same id) after a local ``timeout``.
 RETRIED = frozenset({"call_next", "call", "recall", "start", "complete", "no_show",
                      "transfer", "pause", "resume", "logout"})
 MAX_RETRIES = 3
 DEMO_DEVICE = "counter-1"
-DEMO_TOKEN = "demo-counter-1"
 
 
 class CounterController(QObject):
@@ -172,27 +175,9 @@ class CounterController(QObject):
         self.window.render(self.state)
 
 
-def read_token(path: str | None, device: str = DEMO_DEVICE) -> str:
-    """The device token from ``path`` (first line, stripped), or the demo
-    hall's token for ``device``.
-
-    Raises:
-        SystemExit: the file cannot be read or is empty (message says which).
-    """
-    try:
-        return device_token(device, path)
-    except ValueError as exc:
-        raise SystemExit(f"qhall counter: {exc}") from exc
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", default=DEFAULT_SERVER,
-                        help=f"dispatch server websocket URL (default {DEFAULT_SERVER})")
-    parser.add_argument("--device", default=DEMO_DEVICE,
-                        help=f"this counter PC's device id (default {DEMO_DEVICE})")
-    parser.add_argument("--token-file", metavar="FILE",
-                        help="file holding the device token (default: the demo hall's "
-                             "token for --device, e.g. " f"{DEMO_TOKEN!r})")
+    add_server_options(parser, device_default=DEMO_DEVICE,
+                       device_help=f"this counter PC's device id (default {DEMO_DEVICE})")
     parser.add_argument("--keys", metavar="FILE",
                         help="TOML file with a [keys] table, e.g. call_next = \"F1\"")
     parser.add_argument("--key", action="append", default=[], metavar="ACTION=KEY",
@@ -207,7 +192,11 @@ def run(args: argparse.Namespace) -> int:
     except KeyConfigError as exc:
         print(f"qhall counter: {exc}", file=sys.stderr)
         return 2
-    token = read_token(args.token_file, args.device)
+    try:
+        server = resolve_server_options(args)
+    except ValueError as exc:
+        print(f"qhall counter: {exc}", file=sys.stderr)
+        return 2
 
     from PySide6.QtGui import QFont
     from PySide6.QtWidgets import QApplication
@@ -222,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"qhall counter: {exc}", file=sys.stderr)
         return 2
-    link = Link(args.server, args.device, token)
+    link = Link(server.urls, server.device, server.token)
     controller = CounterController(link, window=window)
     link.open()
     # Ctrl+C / SIGTERM quit cleanly: Python runs signal handlers only between

@@ -6,10 +6,9 @@ order) goes to the voice announcer unless ``--mute``. The lobby board speaks;
 a counter display stays silent (the board speaks for the hall, and two
 speakers saying the same call would overlap).
 
-Defaults connect the demo hall's board: ``ws://127.0.0.1:8765/ws``, device
-``board-1``, token ``demo-board-1`` (any device ``D`` defaults to the demo
-token ``demo-D``), also with ``--counter``; give a real token with
-``--token-file``.
+Defaults: server ``ws://127.0.0.1:8765/ws`` (several, comma-separated, for
+failover), device ``board-1``, also with ``--counter``; the token from
+``--token-file``, or with ``--demo`` the demo hall's ``demo-<device>``.
 """
 
 from __future__ import annotations
@@ -22,23 +21,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-# Shared with the other apps; re-exported here as part of this module's API.
-from server.auth import read_token
-from server.reference import demo_token, device_token
+from server.client.bootstrap import (
+    DEFAULT_SERVER,
+    add_server_options,
+    resolve_server_options,
+)
 
 __all__ = [
     "DEFAULT_SERVER",
     "DEFAULT_DEVICE",
     "RENDER_MS",
     "DisplayController",
-    "demo_token",
     "make_announcer",
-    "read_token",
     "configure",
     "run",
 ]
 
-DEFAULT_SERVER = "ws://127.0.0.1:8765/ws"
 DEFAULT_DEVICE = "board-1"
 #: re-render period: the clock ticks and the newest call flashes
 RENDER_MS = 250
@@ -165,12 +163,8 @@ def make_announcer(args: argparse.Namespace, player: Any = None, voice: Any = No
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add ``qhall display`` options."""
-    parser.add_argument("--server", default=DEFAULT_SERVER, metavar="URL",
-                        help=f"dispatch server websocket URL (default {DEFAULT_SERVER})")
-    parser.add_argument("--device", default=None, metavar="ID",
-                        help=f"this display's device id (default {DEFAULT_DEVICE})")
-    parser.add_argument("--token-file", default=None, metavar="F",
-                        help="file holding the device token (default: the demo token demo-ID)")
+    add_server_options(parser, device_default=DEFAULT_DEVICE,
+                       device_help=f"this display's device id (default {DEFAULT_DEVICE})")
     parser.add_argument("--counter", type=int, default=None, metavar="N",
                         help="show the small display of counter N instead of the lobby board")
     parser.add_argument("--fullscreen", action="store_true", help="run full screen")
@@ -198,9 +192,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     # A counter display is a display device too (the demo hall has board-1..20);
     # --counter picks which counter it shows.
-    device = args.device or DEFAULT_DEVICE
     try:
-        token = device_token(device, args.token_file)
+        server = resolve_server_options(args)
     except ValueError as exc:
         print(f"qhall display: {exc}", file=sys.stderr)
         return 2
@@ -216,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     state = BoardState(lambda: dt.datetime.now(dt.UTC), counter=args.counter,
                        notice=args.notice)
     view = CounterView() if args.counter is not None else BoardView()
-    link = Link(args.server, device, token)
+    link = Link(server.urls, server.device, server.token)
     # The counter display stays silent: the lobby board speaks for the hall.
     announcer = make_announcer(args) if args.counter is None else None
     controller = DisplayController(link, state, view,

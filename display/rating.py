@@ -425,15 +425,13 @@ class RatingPad:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add ``qhall evaluator`` options."""
-    parser.add_argument("--server", default="ws://127.0.0.1:8765/ws", metavar="URL",
-                        help="dispatch server websocket URL")
+    from server.client.bootstrap import add_server_options
+
     parser.add_argument("--counter", type=int, default=None, metavar="N",
                         help="the pad of counter N: device evaluator-N (default 1)")
-    parser.add_argument("--device", default=None, metavar="ID",
-                        help="device id (default evaluator-N); its counter comes from the "
-                             "hall configuration")
-    parser.add_argument("--token-file", default=None, metavar="F",
-                        help="file holding the device token (default: the demo token demo-ID)")
+    add_server_options(parser, device_default=None,
+                       device_help="device id (default evaluator-N); its counter comes from "
+                                   "the hall configuration")
     parser.add_argument("--fullscreen", action="store_true", help="run full screen")
 
 
@@ -442,11 +440,11 @@ def run(args: argparse.Namespace) -> int:
     if args.counter is not None and args.counter < 1:
         print("qhall evaluator: --counter must be a positive counter number", file=sys.stderr)
         return 2
-    from server.reference import device_token
+    from server.client.bootstrap import resolve_server_options
 
     device = args.device or f"evaluator-{args.counter or 1}"
     try:
-        token = device_token(device, args.token_file)
+        server = resolve_server_options(args, device)
     except ValueError as exc:
         print(f"qhall evaluator: {exc}", file=sys.stderr)
         return 2
@@ -457,11 +455,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     view = RatingView()
-    try:
-        link = Link(args.server, device, token)
-    except ValueError as exc:
-        print(f"qhall evaluator: {exc}", file=sys.stderr)
-        return 2
+    link = Link(server.urls, server.device, server.token)
     pad = RatingPad(link, RatingState(), view)
     if args.fullscreen:
         view.showFullScreen()

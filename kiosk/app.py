@@ -7,8 +7,9 @@ state, a ticket the server issued is rendered and printed on a worker thread
 and the printer's outcome goes back into the state, which may ask to report
 or clear a fault on the server.
 
-Defaults: server ``ws://127.0.0.1:8765/ws``; device ``kiosk-1`` with the demo
-hall's token ``demo-kiosk-1`` when no ``--token-file`` is given; printer
+Defaults: server ``ws://127.0.0.1:8765/ws`` (several, comma-separated, for
+failover); device ``kiosk-1``; the token from ``--token-file`` or, with
+``--demo``, the demo hall's ``demo-kiosk-1`` (see server/client/bootstrap.py); printer
 ``preview:<temp dir>/qhall-kiosk-tickets`` (each ticket becomes a PNG there)
 when no ``--printer`` is given.
 """
@@ -28,14 +29,16 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from kiosk.state import LANGS, KioskState, PrintJob, Request
-from server.reference import device_token
+from server.client.bootstrap import (
+    DEFAULT_SERVER,
+    add_server_options,
+    resolve_server_options,
+)
 
-__all__ = ["DEFAULT_PRINTER", "DEFAULT_SERVER", "DEMO_DEVICE", "DEMO_TOKEN",
-           "KioskController", "build", "configure", "read_token", "run"]
+__all__ = ["DEFAULT_PRINTER", "DEFAULT_SERVER", "DEMO_DEVICE",
+           "KioskController", "build", "configure", "run"]
 
-DEFAULT_SERVER = "ws://127.0.0.1:8765/ws"
 DEMO_DEVICE = "kiosk-1"
-DEMO_TOKEN = "demo-kiosk-1"
 DEFAULT_PRINTER = f"preview:{Path(tempfile.gettempdir()) / 'qhall-kiosk-tickets'}"
 
 
@@ -260,19 +263,6 @@ class _StatusTask(QRunnable):
 # ---------------------------------------------------------------------------
 # command line
 
-def read_token(path: str | None, device: str = DEMO_DEVICE) -> str:
-    """The device token from ``path`` (first line, stripped), or the demo
-    hall's token for ``device``.
-
-    Raises:
-        SystemExit: the file cannot be read or is empty (message says which).
-    """
-    try:
-        return device_token(device, path)
-    except ValueError as exc:
-        raise SystemExit(f"qhall kiosk: {exc}") from exc
-
-
 def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -285,13 +275,8 @@ def _size(text: str) -> tuple[int, int]:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add ``qhall kiosk`` arguments."""
-    parser.add_argument("--server", default=DEFAULT_SERVER,
-                        help=f"dispatch server websocket URL (default {DEFAULT_SERVER})")
-    parser.add_argument("--device", default=DEMO_DEVICE,
-                        help=f"this kiosk's device id (default {DEMO_DEVICE})")
-    parser.add_argument("--token-file", metavar="FILE",
-                        help="file holding the device token (default: the demo hall's "
-                             "token for --device, e.g. " f"{DEMO_TOKEN!r})")
+    add_server_options(parser, device_default=DEMO_DEVICE,
+                       device_help=f"this kiosk's device id (default {DEMO_DEVICE})")
     parser.add_argument("--printer", default=DEFAULT_PRINTER, metavar="SPEC",
                         help="ticket printer: usb:VID:PID, network:HOST[:PORT], "
                              "serial:DEV[:BAUD], file:PATH or preview:DIR "
@@ -333,14 +318,14 @@ def build(args: argparse.Namespace) -> tuple[Any, KioskController, Any]:
         ``(app, controller, link)``; the link is not opened yet.
 
     Raises:
-        ValueError: a bad printer spec.
-        SystemExit: an unreadable token file.
+        ValueError: a bad printer spec, server URL or token file, or no
+            token (neither ``--token-file`` nor ``--demo``).
     """
     _escpos_cache()
     from kiosk.printer import open_printer
 
     printer = open_printer(args.printer, paper_px=args.paper)  # bad spec: fail before Qt
-    token = read_token(args.token_file, args.device)
+    server = resolve_server_options(args)
 
     from PySide6.QtGui import QFont
     from PySide6.QtWidgets import QApplication
@@ -354,11 +339,11 @@ def build(args: argparse.Namespace) -> tuple[Any, KioskController, Any]:
     font.setFamilies(FONT_FAMILIES)
     QApplication.setFont(font)  # static: instance() is typed as a QCoreApplication
     ticket_font_family()  # resolve the ticket font on the GUI thread, once
-    state = KioskState(lambda: dt.datetime.now().astimezone(), server_url=args.server,
+    state = KioskState(lambda: dt.datetime.now().astimezone(), server_url=server.urls[0],
                        lang=args.lang, idle_s=args.idle)
     window = KioskWindow()
     window.resize(*args.size)
-    link = Link(args.server, args.device, token, parent=window)
+    link = Link(server.urls, server.device, server.token, parent=window)
     controller = KioskController(link, printer, state=state, window=window,
                                  paper_px=args.paper)
     return app, controller, link

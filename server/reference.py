@@ -21,7 +21,7 @@ import datetime
 import functools
 import hashlib
 
-from server.auth import hash_secret, read_token
+from server.auth import hash_secret
 from server.config import (
     Announce,
     Appointments,
@@ -39,7 +39,6 @@ __all__ = [
     "demo_config",
     "demo_toml",
     "demo_token",
-    "device_token",
 ]
 
 DEMO_PIN = "1234"
@@ -57,18 +56,6 @@ _MORNING = ((_t(8, 30), _t(12, 0)),)
 def demo_token(device_id: str) -> str:
     """The demo token of a device: ``"demo-" + device id``."""
     return f"demo-{device_id}"
-
-
-def device_token(device_id: str, token_file: str | None = None) -> str:
-    """The token a client app sends for ``device_id``.
-
-    The first line of ``token_file`` when given, else the demo hall's token
-    for that device (so ``--device counter-5`` alone works on the demo hall).
-
-    Raises:
-        ValueError: the file cannot be read or is empty (the message says which).
-    """
-    return read_token(token_file) if token_file else demo_token(device_id)
 
 
 @functools.cache

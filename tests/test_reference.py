@@ -6,8 +6,6 @@ import collections
 import time
 from pathlib import Path
 
-import pytest
-
 from server.auth import parse_hash, verify_secret
 from server.cli import main
 from server.config import CATEGORIES, parse
@@ -136,18 +134,3 @@ def test_config_doc_lists_the_demo_services_and_secrets() -> None:
         assert f"| `{service.id}` | {service.name} |" in doc
     assert "PIN `1234`" in doc and '"demo-" + device id' in doc
     assert f"`s001` ... `s{len(demo_config().staff):03d}`" in doc
-
-
-def test_device_token_file_or_demo_token_of_that_device(tmp_path):
-    from counter.app import read_token as counter_token
-    from kiosk.app import read_token as kiosk_token
-    from server.reference import device_token
-
-    assert device_token("counter-5") == "demo-counter-5"
-    assert counter_token(None, "counter-5") == "demo-counter-5"
-    assert kiosk_token(None, "kiosk-3") == "demo-kiosk-3"
-    path = tmp_path / "token"
-    path.write_text("s3cret\n", encoding="utf-8")
-    assert device_token("counter-5", str(path)) == "s3cret"
-    with pytest.raises(ValueError):
-        device_token("counter-5", str(tmp_path / "missing"))

@@ -7,7 +7,7 @@ import argparse
 import pytest
 from PySide6.QtCore import Qt
 
-from counter.app import MAX_RETRIES, CounterController, configure, read_token
+from counter.app import MAX_RETRIES, CounterController, configure, run
 from counter.keys import merge_keys
 from counter.state import CounterState
 from counter.view import CallDialog, CounterWindow, PauseDialog, TransferDialog
@@ -272,20 +272,19 @@ def test_refused_device_banner(rig):
     assert window.banner.isVisible() and "bad token" in window.banner.text()
 
 
-def test_cli_arguments(tmp_path):
+def test_cli_arguments(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     configure(parser)
     args = parser.parse_args([])
     assert args.server == "ws://127.0.0.1:8765/ws" and args.device == "counter-1"
-    assert read_token(None) == "demo-counter-1"
+    assert run(args) == 2  # neither --token-file nor --demo
+    assert "--demo" in capsys.readouterr().err
     token = tmp_path / "tok"
-    token.write_text("s3cret\n")
-    assert read_token(str(token)) == "s3cret"
     token.write_text("\n")
-    with pytest.raises(SystemExit, match="empty"):
-        read_token(str(token))
-    with pytest.raises(SystemExit, match="cannot read"):
-        read_token(str(tmp_path / "missing"))
+    assert run(parser.parse_args(["--token-file", str(token)])) == 2
+    assert "empty" in capsys.readouterr().err
+    assert run(parser.parse_args(["--server", "http://x/ws", "--demo"])) == 2
+    assert "ws://" in capsys.readouterr().err
 
 
 def test_screens_render_with_a_cjk_font(tmp_path, qapp):

@@ -208,24 +208,20 @@ def test_app_wiring_survives_a_failing_announcer(qtbot, clock):
     assert controller.errors == []  # an audio failure is not a bad message
 
 
-def test_cli_options_and_token_file(tmp_path):
+def test_cli_options_and_token_file(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     display_app.configure(parser)
     args = parser.parse_args([])
     assert args.server == "ws://127.0.0.1:8765/ws" and not args.mute and args.counter is None
     args = parser.parse_args(["--counter", "3", "--mute", "--fullscreen", "--notice", "x"])
     assert (args.counter, args.mute, args.fullscreen, args.notice) == (3, True, True, "x")
-    assert display_app.demo_token("board-1") == "demo-board-1"
-    token = tmp_path / "token"
-    token.write_text("  s3cret \n", encoding="utf-8")
-    assert display_app.read_token(token) == "s3cret"
+    assert display_app.run(parser.parse_args([])) == 2  # neither --token-file nor --demo
     (tmp_path / "empty").write_text("\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="empty"):
-        display_app.read_token(tmp_path / "empty")
-    with pytest.raises(ValueError, match="cannot read token file"):
-        display_app.read_token(tmp_path / "missing")
+    assert display_app.run(parser.parse_args(["--token-file", str(tmp_path / "empty")])) == 2
     bad = parser.parse_args(["--token-file", str(tmp_path / "missing")])
     assert display_app.run(bad) == 2
+    err = capsys.readouterr().err
+    assert "--demo" in err and "empty" in err and "cannot read token file" in err
     assert display_app.run(parser.parse_args(["--counter", "0"])) == 2
 
 

@@ -206,19 +206,20 @@ def test_command_line_errors(tmp_path, capsys, monkeypatch):
     import argparse
 
     monkeypatch.setenv("ESCPOS_CAPABILITIES_PICKLE_DIR", str(tmp_path))
-    from kiosk.app import DEMO_TOKEN, configure, read_token, run
+    from kiosk.app import configure, run
 
     parser = argparse.ArgumentParser()
     configure(parser)
     args = parser.parse_args(["--printer", "bogus:x"])
     assert run(args) == 2
     assert "bad printer spec" in capsys.readouterr().err
-    assert read_token(None) == DEMO_TOKEN
+    # No token file and no --demo: a clear refusal, not the public demo token.
+    assert run(parser.parse_args(["--printer", f"preview:{tmp_path}"])) == 2
+    assert "--demo" in capsys.readouterr().err
     empty = tmp_path / "t"
     empty.write_text("\n")
-    with pytest.raises(SystemExit, match="empty"):
-        read_token(str(empty))
-    with pytest.raises(SystemExit, match="cannot read"):
-        read_token(str(tmp_path / "missing"))
+    assert run(parser.parse_args(["--printer", f"preview:{tmp_path}",
+                                  "--token-file", str(empty)])) == 2
+    assert "empty" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parser.parse_args(["--size", "10x10"])
