@@ -8,7 +8,7 @@ import re
 import pytest
 
 from server.client import session as session_module
-from server.link import MAX_FRAME_BYTES, Link, reconnect_delay
+from server.link import MAX_FRAME_BYTES, Link
 from tests.helpers.wsserver import LoopbackServer
 
 FAST = {"timeout_ms": 2000, "backoff": (0.02, 0.1)}
@@ -393,12 +393,3 @@ def test_unsupported_protocol_is_refused(qtbot, server, make_link, monkeypatch):
     assert blocker.args[0]["code"] == "unsupported_protocol"
     qtbot.wait(300)
     assert len(server.hellos) == 1
-
-
-# -- backoff ------------------------------------------------------------------
-def test_reconnect_delay_is_exponential_jittered_and_bounded():
-    low = [reconnect_delay(n, (0.5, 10.0), rand=lambda: 0.0) for n in range(8)]
-    high = [reconnect_delay(n, (0.5, 10.0), rand=lambda: 0.999999) for n in range(8)]
-    assert low == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
-    assert [round(h, 3) for h in high] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
-    assert reconnect_delay(10_000, (0.5, 10.0)) <= 10.0

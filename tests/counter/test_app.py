@@ -27,13 +27,13 @@ def rig(qtbot):
     qtbot.waitExposed(window)
     window.activateWindow()
     link.open()
-    link.welcome(welcome())
+    link.push_welcome(welcome())
     return link, window, ctl
 
 
 def answer_queue(link, qtbot, waiting):
-    qtbot.waitUntil(lambda: bool(link.pending("queue")), timeout=2000)
-    for r in link.pending("queue"):
+    qtbot.waitUntil(lambda: bool(link.unanswered("queue")), timeout=2000)
+    for r in link.unanswered("queue"):
         link.answer(r, waiting=waiting)
 
 
@@ -41,10 +41,10 @@ def log_in(link, window, qtbot, waiting=None):
     window.login.staff.setText("s001")
     window.login.pin.setText("1234")
     qtbot.mouseClick(window.login.button, Qt.MouseButton.LeftButton)
-    (req,) = link.pending("login")
+    (req,) = link.unanswered("login")
     assert req.message["staff"] == "s001" and req.message["pin"] == "1234"
     link.answer(req, staff={"id": "s001", "name": "王芳"})
-    for r in link.pending("stats"):
+    for r in link.unanswered("stats"):
         link.answer(r, ok=False, code="bad_request", message="unknown type")
     answer_queue(link, qtbot, waiting if waiting is not None else
                  [ticket("A013"), ticket("B004", service="bdc")])
@@ -61,7 +61,7 @@ def test_login_bad_then_good_pin(rig, qtbot):
     window.login.staff.setText("s001")
     window.login.pin.setText("9999")
     qtbot.keyClick(window.login.pin, Qt.Key.Key_Return)
-    (req,) = link.pending("login")
+    (req,) = link.unanswered("login")
     assert not window.login.button.isEnabled()  # no double submit
     link.answer(req, ok=False, code="unauthorized", message="bad credentials")
     assert window.pages.currentWidget() is window.login
@@ -84,17 +84,17 @@ def test_buttons_follow_the_ticket(rig, qtbot):
     assert "没有当前号" in window.buttons["recall"].toolTip()
     assert all(b.isVisible() for b in window.buttons.values())  # disabled, never hidden
     qtbot.mouseClick(window.buttons["call_next"], Qt.MouseButton.LeftButton)
-    (req,) = link.pending("call_next")
+    (req,) = link.unanswered("call_next")
     assert enabled(window) == set()  # waiting for the server
     link.answer(req, ticket=ticket("A013", status="called", counter=3))
     assert window.number_label.text() == "A013"
     assert "已呼叫" in window.detail_label.text() and "公积金业务" in window.detail_label.text()
     assert enabled(window) == {"recall", "start", "complete", "no_show", "transfer"}
     qtbot.mouseClick(window.buttons["start"], Qt.MouseButton.LeftButton)
-    link.answer(link.pending("start")[0], ticket=ticket("A013", status="serving", counter=3))
+    link.answer(link.unanswered("start")[0], ticket=ticket("A013", status="serving", counter=3))
     assert enabled(window) == {"complete", "transfer"}
     qtbot.mouseClick(window.buttons["complete"], Qt.MouseButton.LeftButton)
-    link.answer(link.pending("complete")[0], ticket=ticket("A013", status="done", counter=3))
+    link.answer(link.unanswered("complete")[0], ticket=ticket("A013", status="done", counter=3))
     assert window.number_label.text() == "—"
     link.push_event("ticket.completed", {"ticket": ticket("A013", status="done", counter=3)})
     assert "已办 1" in window.figures_label.text()
@@ -104,17 +104,17 @@ def test_function_keys(rig, qtbot):
     link, window, _ = rig
     log_in(link, window, qtbot)
     qtbot.keyClick(window, Qt.Key.Key_F2)  # recall: not legal, nothing sent
-    assert not link.pending("recall")
+    assert not link.unanswered("recall")
     assert "没有当前号" in window.message.text()
     qtbot.wait(1100)  # the reason stays on screen across repaints
     assert "没有当前号" in window.message.text()
     qtbot.keyClick(window, Qt.Key.Key_F1)
-    link.answer(link.pending("call_next")[0], ticket=ticket("A013", status="called",
+    link.answer(link.unanswered("call_next")[0], ticket=ticket("A013", status="called",
                                                              counter=3))
     qtbot.keyClick(window, Qt.Key.Key_F2)
-    link.answer(link.pending("recall")[0], ticket=ticket("A013", status="called", counter=3))
+    link.answer(link.unanswered("recall")[0], ticket=ticket("A013", status="called", counter=3))
     qtbot.keyClick(window, Qt.Key.Key_F5)
-    (req,) = link.pending("no_show")
+    (req,) = link.unanswered("no_show")
     link.answer(req, ticket=ticket("A013", status="no_show", counter=3))
     assert window.number_label.text() == "—"
 
@@ -126,13 +126,13 @@ def test_configured_keys(qtbot):
     CounterController(link, CounterState(FakeClock(T0)), window, debounce_ms=10)
     window.show()
     qtbot.waitExposed(window)
-    link.welcome(welcome())
+    link.push_welcome(welcome())
     log_in(link, window, qtbot)
     assert window.buttons["call_next"].text().startswith("F9")
     qtbot.keyClick(window, Qt.Key.Key_F1)  # now recall: illegal, nothing sent
-    assert not link.pending("call_next")
+    assert not link.unanswered("call_next")
     qtbot.keyClick(window, Qt.Key.Key_F9)
-    assert link.pending("call_next")
+    assert link.unanswered("call_next")
     with pytest.raises(ValueError):
         window.set_keys({**window.keys, "start": "NotAKey+++"})
 
@@ -141,7 +141,7 @@ def test_double_click_calls_that_ticket(rig, qtbot):
     link, window, _ = rig
     log_in(link, window, qtbot)
     window._row_activated(1, 0)  # what a double-click on row 1 does
-    (req,) = link.pending("call")
+    (req,) = link.unanswered("call")
     assert req.message["ticket"] == "t-B004"
 
 
@@ -154,7 +154,7 @@ def test_f8_call_dialog(rig, qtbot):
     assert isinstance(dialog, CallDialog) and dialog.number.text() == "B004"
     dialog.number.setText("a013")
     qtbot.keyClick(dialog.number, Qt.Key.Key_Return)
-    (req,) = link.pending("call")
+    (req,) = link.unanswered("call")
     assert req.message["ticket"] == "t-A013"
 
 
@@ -162,7 +162,7 @@ def test_transfer_picker(rig, qtbot):
     link, window, _ = rig
     log_in(link, window, qtbot)
     qtbot.keyClick(window, Qt.Key.Key_F1)
-    link.answer(link.pending("call_next")[0], ticket=ticket("A013", status="serving",
+    link.answer(link.unanswered("call_next")[0], ticket=ticket("A013", status="serving",
                                                              counter=3))
     qtbot.keyClick(window, Qt.Key.Key_F6)
     dialog = window.dialog
@@ -170,7 +170,7 @@ def test_transfer_picker(rig, qtbot):
     assert dialog.services.count() == 2 and dialog.counters.count() == 2
     assert dialog.select({"counter": 7}) and not dialog.select({"counter": 3})
     dialog._accept()
-    (req,) = link.pending("transfer")
+    (req,) = link.unanswered("transfer")
     assert req.message["counter"] == 7 and "service" not in req.message
     link.answer(req, ticket=ticket("A013", status="waiting", counter=3))
     assert window.number_label.text() == "—" and window.dialog is None
@@ -184,13 +184,13 @@ def test_pause_and_resume(rig, qtbot):
     assert isinstance(dialog, PauseDialog)
     dialog.other.setText("培训")
     qtbot.keyClick(dialog.other, Qt.Key.Key_Return)
-    (req,) = link.pending("pause")
+    (req,) = link.unanswered("pause")
     assert req.message["reason"] == "培训"
     link.answer(req)
     assert "暂停服务" in window.paused_label.text() and "培训" in window.paused_label.text()
     assert enabled(window) == {"pause"} and "恢复" in window.buttons["pause"].text()
     qtbot.keyClick(window, Qt.Key.Key_F7)
-    (req,) = link.pending("resume")
+    (req,) = link.unanswered("resume")
     link.answer(req)
     assert window.paused_label.isHidden() and "call_next" in enabled(window)
 
@@ -199,7 +199,7 @@ def test_conflict_reply_refreshes(rig, qtbot):
     link, window, _ = rig
     log_in(link, window, qtbot)
     window._row_activated(0, 0)
-    link.answer(link.pending("call")[0], ok=False, code="conflict",
+    link.answer(link.unanswered("call")[0], ok=False, code="conflict",
                 message="ticket A013 is not waiting")
     assert "A013 is not waiting" in window.message.text()
     answer_queue(link, qtbot, [ticket("B004", service="bdc")])
@@ -211,26 +211,26 @@ def test_events_refresh_the_queue_once(rig, qtbot):
     log_in(link, window, qtbot)
     for n in range(5):
         link.push_event("ticket.issued", {"ticket": ticket(f"A02{n}")})
-    qtbot.waitUntil(lambda: bool(link.pending("queue")), timeout=2000)
+    qtbot.waitUntil(lambda: bool(link.unanswered("queue")), timeout=2000)
     qtbot.wait(30)
-    assert len(link.pending("queue")) == 1
+    assert len(link.unanswered("queue")) == 1
 
 
 def test_offline_banner_and_resync(rig, qtbot):
     link, window, _ = rig
     log_in(link, window, qtbot)
     qtbot.keyClick(window, Qt.Key.Key_F1)
-    (call,) = link.pending("call_next")
+    (call,) = link.unanswered("call_next")
     link.set_status("offline")
     assert window.banner.isVisible() and "断开" in window.banner.text()
     assert enabled(window) == set()
     qtbot.keyClick(window, Qt.Key.Key_F1)
     assert len(link.sent) == len(set(link.sent))  # nothing new sent
-    assert len(link.pending("call_next")) == 1
+    assert len(link.unanswered("call_next")) == 1
     link.set_status("connecting")
-    link.welcome(welcome(state="open", staff={"id": "s001", "name": "王芳"}, seq=120))
+    link.push_welcome(welcome(state="open", staff={"id": "s001", "name": "王芳"}, seq=120))
     assert not window.banner.isVisible()
-    assert not link.pending("login")  # the server kept the counter's session
+    assert not link.unanswered("login")  # the server kept the counter's session
     assert window.pages.currentWidget() is window.main
     assert enabled(window) == set()  # still waiting for the resent call_next
     # The link resent call_next with the same id; its reply lands now.
@@ -243,8 +243,8 @@ def test_reconnect_after_server_lost_the_counter(rig, qtbot):
     link, window, _ = rig
     log_in(link, window, qtbot)
     link.set_status("offline")
-    link.welcome(welcome(state="closed", seq=120))
-    (relogin,) = link.pending("login")  # silently, with what the staff typed
+    link.push_welcome(welcome(state="closed", seq=120))
+    (relogin,) = link.unanswered("login")  # silently, with what the staff typed
     assert relogin.message["staff"] == "s001" and relogin.message["pin"] == "1234"
     assert window.pages.currentWidget() is window.main
     link.answer(relogin, staff={"id": "s001", "name": "王芳"})
@@ -257,12 +257,12 @@ def test_switch_staff_without_restart(rig, qtbot):
     log_in(link, window, qtbot)
     assert window.logout_button.isEnabled()
     qtbot.mouseClick(window.logout_button, Qt.MouseButton.LeftButton)
-    link.answer(link.pending("logout")[0])
+    link.answer(link.unanswered("logout")[0])
     assert window.pages.currentWidget() is window.login
     window.login.staff.setText("s002")
     window.login.pin.setText("5678")
     qtbot.mouseClick(window.login.button, Qt.MouseButton.LeftButton)
-    link.answer(link.pending("login")[0], staff={"id": "s002", "name": "李强"})
+    link.answer(link.unanswered("login")[0], staff={"id": "s002", "name": "李强"})
     assert "李强 (s002)" in window.staff_label.text()
 
 
@@ -303,26 +303,17 @@ def test_screens_render_with_a_cjk_font(tmp_path, qapp):
     window.deleteLater()
 
 
-class RetryingFakeLink(FakeLink):
-    """FakeLink plus ``Link.retry``: a finished request sent again, same id."""
-
-    def retry(self, reply):
-        again = type(reply)(dict(reply.message))
-        self.sent.append(again)
-        return again
-
-
 def test_timeout_is_retried_with_the_same_id(qtbot):
-    link = RetryingFakeLink()
+    link = FakeLink()
     window = CounterWindow()
     qtbot.addWidget(window)
     CounterController(link, CounterState(FakeClock(T0)), window, debounce_ms=10)
-    link.welcome(welcome())
+    link.push_welcome(welcome())
     log_in(link, window, qtbot)
     window.trigger("call_next")
-    (first,) = link.pending("call_next")
+    (first,) = link.unanswered("call_next")
     link.answer(first, ok=False, code="timeout", message="no reply within 5000 ms")
-    (again,) = link.pending("call_next")
+    (again,) = link.unanswered("call_next")
     assert again.message == first.message  # same id: the server executes it once
     assert window.buttons["call_next"].isEnabled() is False  # still waiting
     link.answer(again, ticket=ticket("A013", status="called", counter=3))
@@ -330,9 +321,9 @@ def test_timeout_is_retried_with_the_same_id(qtbot):
     # It gives up after MAX_RETRIES and says so; the staff decides.
     window.trigger("recall")
     for _ in range(MAX_RETRIES + 1):
-        (r,) = link.pending("recall")
+        (r,) = link.unanswered("recall")
         link.answer(r, ok=False, code="timeout")
-    assert not link.pending("recall")
+    assert not link.unanswered("recall")
     recalls = [r.message["id"] for r in link.sent if r.message["type"] == "recall"]
     assert len(recalls) == MAX_RETRIES + 1 and len(set(recalls)) == 1
     assert "无应答" in window.message.text()

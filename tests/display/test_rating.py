@@ -95,7 +95,7 @@ def pad(qtbot):
     view.show()
     clock = Clock()
     controller = RatingPad(link, RatingState(clock, thanks_s=4), view)
-    link.welcome(WELCOME)
+    link.push_welcome(WELCOME)
     yield link, view, controller, clock
     controller.stop()
 
@@ -119,7 +119,7 @@ def test_pad_flow_with_a_fake_link(pad, qtbot):
     assert "A012" in view.ticket_label.text()
     _shot(view, "rate")
     view.buttons[1].click()
-    [sent] = link.pending("rate")
+    [sent] = link.unanswered("rate")
     assert (sent.message["ticket"], sent.message["score"]) == ("t9", 1)
     assert not view.buttons[5].isEnabled()  # no second tap while sending
     view.buttons[5].click()

@@ -165,7 +165,7 @@ def test_app_wiring_over_fake_link(qtbot, clock):
         link, state, view, announce=lambda *args: spoken.append(args), render_ms=0)
     link.open()
     assert state.status == "connecting"
-    link.welcome(welcome([("A011", 5)]))
+    link.push_welcome(welcome([("A011", 5)]))
     assert state.status == "online"
     assert label(view, "newest-number").text() == "A011"
     link.event.emit(called("A012", 3, seq=101))
@@ -180,7 +180,7 @@ def test_app_wiring_over_fake_link(qtbot, clock):
     # Reconnect: new welcome, then the missed calls replayed in order.
     link.set_status("offline")
     assert label(view, "status").text() == "连接中断 Offline"
-    link.welcome(welcome([("B005", 8), ("A013", 4), ("A012", 3)], seq=106))
+    link.push_welcome(welcome([("B005", 8), ("A013", 4), ("A012", 3)], seq=106))
     link.event.emit(called("A013", 4, seq=105))
     link.event.emit(called("B005", 8, seq=106))
     assert spoken[2:] == [("A013", 4, "4号窗口", False), ("B005", 8, "8号窗口", False)]
@@ -202,7 +202,7 @@ def test_app_wiring_survives_a_failing_announcer(qtbot, clock):
         raise RuntimeError("no audio device")
 
     controller = display_app.DisplayController(link, state, view, announce=broken, render_ms=0)
-    link.welcome(welcome())
+    link.push_welcome(welcome())
     link.event.emit(called("A012", 3, seq=101))
     assert label(view, "newest-number").text() == "A012"
     assert controller.errors == []  # an audio failure is not a bad message
@@ -267,11 +267,11 @@ def test_replayed_calls_are_announced_in_order_by_the_real_announcer(qtbot, cloc
     qtbot.add_widget(view)
     controller = display_app.DisplayController(link, state, view, announcer.announce,
                                                render_ms=0)
-    link.welcome(welcome([("A011", 5)], seq=100))
+    link.push_welcome(welcome([("A011", 5)], seq=100))
     link.event.emit(called("A012", 3, seq=101))
     # Offline; A013 and B005 were called meanwhile and come back as a replay.
     link.set_status("offline")
-    link.welcome(welcome([("B005", 8), ("A013", 4), ("A012", 3)], seq=103))
+    link.push_welcome(welcome([("B005", 8), ("A013", 4), ("A012", 3)], seq=103))
     link.event.emit(called("A013", 4, seq=102))
     link.event.emit(called("B005", 8, seq=103))
     link.event.emit(called("B005", 8, seq=103))  # a duplicate is not said twice

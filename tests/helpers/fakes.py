@@ -1,9 +1,11 @@
 """Shared stubs for tests: FakeLink, FakeClock, FakePrinter.
 
-FakeLink mirrors ``server.link.Link`` (see docs/ARCHITECTURE.md): the same
-signals and ``request()`` returning a reply object with ``done``. Tests push
-server messages in with ``welcome()``/``push_event()`` and answer requests
-with ``answer()``.
+FakeLink has exactly the public API of ``server.link.Link`` (the same
+signals, methods and properties; tests/helpers/test_fakes.py checks it) and
+``request()`` returns a :class:`FakeReply` with Reply's API. Tests drive it
+with the controls in ``FakeLink.CONTROLS``: push server messages in with
+``push_welcome()``/``push_event()``, answer requests with ``answer()``, list
+the open ones with ``unanswered()``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,17 @@ class FakeReply(QObject):
 
     def __init__(self, message: dict[str, Any]) -> None:
         super().__init__()
+        self.id: str = message["id"]
         self.message = message
         self.result: dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and self.result.get("type") == "ok"
 
     def finish(self, reply: dict[str, Any]) -> None:
         self.result = reply
@@ -28,19 +39,66 @@ class FakeReply(QObject):
 
 
 class FakeLink(QObject):
+    #: Public names beyond Link's: how tests play the server.
+    CONTROLS = frozenset({"CONTROLS", "sent", "opened", "set_status", "push_welcome",
+                          "push_event", "answer", "unanswered"})
+
     welcomed = Signal(dict)
     event = Signal(dict)
     status = Signal(str)
     refused = Signal(dict)
 
-    def __init__(self) -> None:
+    def __init__(self, url: str = "ws://127.0.0.1:8765/ws", device: str = "fake-1") -> None:
         super().__init__()
         self.sent: list[FakeReply] = []
-        self.last_seq: int | None = None
-        self.state = "offline"
         self.opened = False
+        self._urls = (url,)
+        self._device = device
+        self._last_seq: int | None = None
+        self._state = "offline"
+        self._welcome: dict[str, Any] | None = None
 
     # the Link API -----------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self._urls[0]
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return self._urls
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    @property
+    def last_seq(self) -> int | None:
+        return self._last_seq
+
+    @property
+    def welcome(self) -> dict[str, Any] | None:
+        return self._welcome
+
+    @property
+    def online(self) -> bool:
+        return self._state == "online"
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def role(self) -> str | None:
+        return None if self._welcome is None else self._welcome.get("role")
+
+    @property
+    def counter(self) -> int | None:
+        return None if self._welcome is None else self._welcome.get("counter")
+
+    @property
+    def pending(self) -> int:
+        return len(self.unanswered())
+
     def open(self) -> None:
         self.opened = True
         self.set_status("connecting")
@@ -54,19 +112,28 @@ class FakeLink(QObject):
         self.sent.append(reply)
         return reply
 
+    def retry(self, reply: FakeReply) -> FakeReply:
+        """A finished request sent again with the same id."""
+        if not reply.finished:
+            raise ValueError(f"request {reply.id} is still pending")
+        again = FakeReply(dict(reply.message))
+        self.sent.append(again)
+        return again
+
     # test controls ----------------------------------------------------
     def set_status(self, state: str) -> None:
-        self.state = state
+        self._state = state
         self.status.emit(state)
 
-    def welcome(self, message: dict[str, Any]) -> None:
-        self.last_seq = message.get("seq")
+    def push_welcome(self, message: dict[str, Any]) -> None:
+        self._last_seq = message.get("seq")
+        self._welcome = message
         self.set_status("online")
         self.welcomed.emit(message)
 
     def push_event(self, name: str, data: dict[str, Any], seq: int | None = None) -> dict:
-        self.last_seq = seq if seq is not None else (self.last_seq or 0) + 1
-        message = {"type": "event", "seq": self.last_seq, "name": name,
+        self._last_seq = seq if seq is not None else (self._last_seq or 0) + 1
+        message = {"type": "event", "seq": self._last_seq, "name": name,
                    "at": "2026-11-26T09:00:00+08:00", "data": data}
         self.event.emit(message)
         return message
@@ -75,7 +142,7 @@ class FakeLink(QObject):
         base = {"type": "ok" if ok else "error", "re": reply.message["id"]}
         reply.finish({**base, **fields})
 
-    def pending(self, type: str | None = None) -> list[FakeReply]:
+    def unanswered(self, type: str | None = None) -> list[FakeReply]:
         return [r for r in self.sent if r.result is None
                 and (type is None or r.message["type"] == type)]
 

@@ -36,7 +36,7 @@ def kiosk(qtbot):
     window.resize(1080, 1920)
     window.show()
     ctl = KioskController(link, printer, state=KioskState(clock), window=window)
-    link.welcome(sample_welcome())
+    link.push_welcome(sample_welcome())
     ctl.clock = clock
     return ctl
 
@@ -49,7 +49,7 @@ def issue(qtbot, ctl, service="gjj", category="public"):
     click(qtbot, ctl.window.category_tiles[category])
     assert ctl.window.page_name() == "services"
     click(qtbot, ctl.window.service_tiles[service])
-    return ctl.link.pending("issue")
+    return ctl.link.unanswered("issue")
 
 
 def test_category_service_ticket_printed(qtbot, kiosk):
@@ -118,7 +118,7 @@ def test_offline_banner_in_both_languages(qtbot, kiosk):
     assert not w.service_tiles["gjj"].isEnabled()
     kiosk.window.intent.emit("service", "gjj")
     assert kiosk.link.sent == []  # never invents a number
-    kiosk.link.welcome(sample_welcome())
+    kiosk.link.push_welcome(sample_welcome())
     assert not w.banner.isVisible() and w.service_tiles["gjj"].isEnabled()
 
 
@@ -132,7 +132,7 @@ def test_print_failure_shows_ticket_and_reports(qtbot, kiosk):
     assert w.page_name() == "ticket" and w.ticket_number.text() == "P012"
     assert "打印失败，请拍照或联系工作人员" in w.ticket_status.text()
     assert w.ticket_qr.pixmap().width() >= 600  # larger QR code
-    [fault] = kiosk.link.pending("report_fault")
+    [fault] = kiosk.link.unanswered("report_fault")
     assert fault.message["kind"] == "paper_out" and fault.message["ticket"] == "P012"
 
 
@@ -144,12 +144,12 @@ def test_check_in_with_keypad(qtbot, kiosk):
         click(qtbot, w.keypad.keys[key])
     assert w.code.text() == "K 7 Q 2"
     click(qtbot, w.keypad.submit_button)
-    [req] = kiosk.link.pending("check_in")
+    [req] = kiosk.link.unanswered("check_in")
     assert req.message["code"] == "K7Q2"
     kiosk.link.answer(req, ok=False, code="not_found", message="unknown booking code")
     assert w.notice_holder.isVisible() and "未找到该预约码" in w.notice_text.text()
     click(qtbot, w.keypad.submit_button)
-    [req] = kiosk.link.pending("check_in")
+    [req] = kiosk.link.unanswered("check_in")
     with qtbot.waitSignal(kiosk.printed, timeout=5000):
         kiosk.link.answer(req, ticket=ticket("Q003", "gjjdk", priority="appointment"))
     assert w.page_name() == "ticket" and w.ticket_mark.text() == "预约"

@@ -1,0 +1,55 @@
+"""The test fakes stand in for the real thing: same public names, same kinds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from server.link import Link, Reply
+from tests.helpers.fakes import FakeLink, FakeReply
+
+
+def api(cls: type, extra: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Public name -> kind (signal, property, method, attribute) of a QObject class."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass in QObject.__mro__:
+            continue  # Qt's own API is shared by both
+        for name, value in vars(klass).items():
+            if name.startswith("_") or name in extra:
+                continue
+            out[name] = kind(value)
+    return out
+
+
+def kind(value: Any) -> str:
+    if isinstance(value, Signal):
+        return "signal"
+    if isinstance(value, property):
+        return "property"
+    return "method" if callable(value) else "attribute"
+
+
+def instance_attributes(obj: QObject) -> set[str]:
+    """Public attributes set on the instance (bound signals Qt caches there aside)."""
+    return {name for name in vars(obj) if not name.startswith("_")
+            and not hasattr(type(obj), name)}
+
+
+def test_fake_link_has_exactly_the_link_api(qtbot):
+    real = api(Link)
+    assert {"welcomed", "event", "status", "refused", "request", "retry"} <= set(real)
+    assert api(FakeLink, FakeLink.CONTROLS) == real
+    # No public instance attribute hides behind the class check either.
+    link = Link("ws://127.0.0.1:1/ws", "kiosk-1", "t")
+    assert instance_attributes(link) == set()
+    assert instance_attributes(FakeLink()) <= FakeLink.CONTROLS
+    link.deleteLater()
+
+
+def test_fake_reply_has_exactly_the_reply_api(qtbot):
+    message = {"type": "ping", "id": "r1"}
+    real, fake = Reply(message), FakeReply(message)
+    assert {n: k for n, k in api(FakeReply).items() if n != "finish"} == api(Reply)
+    assert instance_attributes(fake) == instance_attributes(real) == {"id", "message", "result"}
