@@ -12,8 +12,11 @@ Test controls: ``drop()`` (abort every connection), ``freeze()`` (stop
 reading, so pings go unanswered), ``stop()``/``start()``
 (go down, come back on the same port), ``emit()`` (new event, optionally not
 delivered live, to make a gap), ``forget()`` (drop old history so a replay
-is impossible), ``send_raw()`` (arbitrary frames), and the sets ``lose``
-(execute the request but lose the reply) and ``silent`` (never answer).
+is impossible), ``send_raw()`` (arbitrary frames), the sets ``lose``
+(execute the request but lose the reply) and ``silent`` (never answer), and
+``standby`` (play a standby instance of the hall: every hello gets error
+``standby`` naming ``standby_owner``, then close 1013, as PROTOCOL.md's
+failover section says).
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class LoopbackServer:
         lose: request types whose reply is computed but never sent.
         silent: request types that are neither executed nor answered.
         mute_hello: when True, hellos get no answer at all.
+        standby: when True, hellos are refused as by a standby instance.
+        standby_owner: the ``owner`` URL such a refusal names (None: unknown).
     """
 
     def __init__(self, devices: dict[str, tuple[str, str, int | None]] | None = None) -> None:
@@ -60,6 +65,8 @@ class LoopbackServer:
         self.lose: set[str] = set()
         self.silent: set[str] = set()
         self.mute_hello = False
+        self.standby = False
+        self.standby_owner: str | None = None
         self._replies: dict[tuple[str, str], dict[str, Any]] = {}
         self._conns: set[ServerConnection] = set()
         self._live: set[ServerConnection] = set()
@@ -199,6 +206,12 @@ class LoopbackServer:
         hid = hello.get("id")
         if self.mute_hello:
             await conn.wait_closed()
+            return None
+        if self.standby:
+            await self._send(conn, {"type": "error", "re": hid, "code": "standby",
+                                    "owner": self.standby_owner,
+                                    "message": "this instance is a standby"})
+            await conn.close(1013, "standby")
             return None
         if hello.get("type") != "hello":
             await self._send(conn, {"type": "error", "re": hid, "code": "bad_request",
