@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from server.client.session import (
     Action,
@@ -79,6 +79,7 @@ class AsyncClient:
         self._rearm = asyncio.Event()  # the session's next deadline may have moved
         self._outbox: asyncio.Queue[str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing: set[asyncio.Task[None]] = set()  # polite closes under way
 
     async def open(self, url: str | Iterable[str], batch: bool = True) -> None:
         """Connect (to the first of ``url``'s comma-separated URLs) and wait for a welcome.
@@ -128,13 +129,11 @@ class AsyncClient:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        ws, self.ws = self.ws, None
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
+        if self._closing:
+            await asyncio.wait(self._closing, timeout=self.timeout_s)
 
     # -- carrying out the session's actions -----------------------------------
     def _act(self, actions: list[Action]) -> None:
@@ -146,7 +145,7 @@ class AsyncClient:
                 self._connect_to = action.url
                 self._wake.set()
             elif isinstance(action, Drop):
-                self._drop()
+                self._drop(action.polite)
             elif isinstance(action, Answered):
                 fut = self._futures.pop(action.id, None)
                 if fut is not None and not fut.done():
@@ -162,12 +161,17 @@ class AsyncClient:
                 self._welcomed.set()  # wakes open(), which raises
         self._rearm.set()
 
-    def _drop(self) -> None:
+    def _drop(self, polite: bool) -> None:
         ws, self.ws = self.ws, None
         self._outbox = None
-        if ws is not None:
-            # Abort, not a closing handshake: the session is already elsewhere.
-            ws.transport.abort()
+        if ws is None:
+            return
+        if polite:
+            task = asyncio.get_running_loop().create_task(ws.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        else:
+            ws.transport.abort()  # the session has already moved on
 
     async def _tick(self) -> None:
         assert self.session is not None
@@ -192,7 +196,7 @@ class AsyncClient:
             try:
                 ws = await connect(url, max_size=MAX_INCOMING, compression=None,
                                    open_timeout=self.timeout_s, ping_interval=None)
-            except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+            except (OSError, TimeoutError, WebSocketException) as exc:
                 self._act(self.session.lost(None, str(exc) or type(exc).__name__))
                 continue
             await self._serve(ws)
