@@ -44,7 +44,8 @@ class AsyncClient:
     Args:
         device: the device id.
         on_event: called with every event message, once each, in seq order.
-        token: the device token.
+        token: the device token (required; the demo hall's is
+            ``server.reference.demo_token(device)``).
         only: when given, frames holding no reply and not this substring are
             not even decoded (a counter only needs ``queue.changed``): in a
             busy hall, decoding every broadcast is most of a client's work.
@@ -56,11 +57,16 @@ class AsyncClient:
         welcome: the last welcome ({} before the first).
         frames: frames received so far.
         session: the protocol state (last seq, URLs, ...).
+
+    Raises:
+        ValueError: no token.
     """
 
     def __init__(self, device: str, on_event: Callable[[dict[str, Any]], None] | None = None,
                  token: str = "", only: str | None = None, *, timeout_s: float = 60.0,
                  backoff: tuple[float, float] = (0.5, 10.0)) -> None:
+        if not token:
+            raise ValueError(f"{device}: a device token is needed")
         self.device = device
         self.token = token
         self.only = only

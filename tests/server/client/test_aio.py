@@ -64,9 +64,11 @@ def test_lost_reply_is_resent_with_the_same_id_after_a_drop(server):
     assert server.hellos[1]["since"] == 0
 
 
-def test_request_before_open_is_a_programming_error():
+def test_request_before_open_or_without_token_is_a_programming_error():
     async def main() -> None:
         with pytest.raises(RuntimeError, match="before open"):
             await AsyncClient("kiosk-1", token="t").request("ping")
 
     asyncio.run(main())
+    with pytest.raises(ValueError, match="token"):
+        AsyncClient("kiosk-1")
