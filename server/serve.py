@@ -529,9 +529,15 @@ def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 async def main_async(cfg: HallConfig, *, ssl_context: ssl.SSLContext | None = None,
                      ready: Any = None) -> int:
     """Run the server until SIGTERM/SIGINT; return the exit code."""
+    from server.pii import PiiKeyError
+
     store = Store(cfg.database)
     try:
-        service = HallService(cfg, store)
+        try:
+            service = HallService(cfg, store)
+        except PiiKeyError as exc:
+            print(f"qhall serve: {exc}", file=sys.stderr)
+            return 1
         server = Server(service)
         port = await server.start(cfg.host, cfg.port, ssl_context)
         scheme = "wss" if ssl_context else "ws"
