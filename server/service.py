@@ -525,7 +525,7 @@ class HallService:
 
     @property
     def remembered_replies(self) -> int:
-        """How many replies are remembered now (exported on /metrics)."""
+        """How many replies are remembered now."""
         return self._reply_count
 
 
