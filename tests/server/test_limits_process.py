@@ -200,8 +200,14 @@ def test_binary_frames_are_refused_and_never_requests(serve):
 def test_one_staff_member_is_open_at_one_counter(serve):
     proc = serve()
     with proc.client("counter-1") as c1, proc.client("counter-2") as c2, \
-            proc.client("board-1") as board:
+            proc.client("board-1") as board, proc.client("kiosk-1") as kiosk:
         assert c1.request("login", staff="s001", pin=PIN)["type"] == "ok"
+        assert kiosk.request("issue", service="gjj")["type"] == "ok"
+        assert c1.request("call_next")["type"] == "ok"
+        # a citizen is at counter 1: the clerk cannot walk off with the counter open
+        busy = c2.request("login", staff="s001", pin=PIN)
+        assert busy["code"] == "conflict" and "A001" in busy["message"]
+        assert c1.request("no_show")["type"] == "ok"
         assert c2.request("login", staff="s001", pin=PIN)["type"] == "ok"
         closed = board.wait_event("counter.closed", where=lambda e: e["data"]["counter"] == 1)
         opened = board.wait_event("counter.opened", where=lambda e: e["data"]["counter"] == 2)
