@@ -324,7 +324,8 @@ class Server:
                 raise ProtocolError("bad_request", "hello was already received",
                                     message.get("id") if isinstance(message.get("id"), str)
                                     else None)
-            limited = self._rate_limited(client, kind)
+            rid = message.get("id")
+            limited = self._rate_limited(client, kind, rid if isinstance(rid, str) else None)
             if limited is not None:
                 reply_msg, events = protocol.error(message.get("id") if isinstance(
                     message.get("id"), str) else None, "rate_limited", limited), []
@@ -371,14 +372,17 @@ class Server:
         if not client.closing:
             self._close_client(client, 1008, "too many bad requests")
 
-    def _rate_limited(self, client: Client, kind: str) -> str | None:
+    def _rate_limited(self, client: Client, kind: str, rid: str | None) -> str | None:
         """Why this request is refused by the device's limits, or None.
 
         Kept per device id (not per connection), so reconnecting gains nothing.
+        A resent ticket request that was answered already costs no ticket
+        budget: it gets its first reply (idempotency).
         """
         device = client.session.device.id
         limited = self.limits.request(device)
-        if limited is None and kind == "issue" and client.session.role == "kiosk":
+        if (limited is None and kind == "issue" and client.session.role == "kiosk"
+                and not self.service.remembers(device, rid)):
             limited = self.limits.issue(device)
         return limited
 

@@ -488,6 +488,11 @@ class HallService:
         self.reload()
         return [self.wire_event(e) for e in events]
 
+    def remembers(self, device: str, rid: str | None) -> bool:
+        """Whether the reply to ``(device, rid)`` is remembered (a resend gets it)."""
+        mine = self._replies.get(device)
+        return rid is not None and mine is not None and rid in mine
+
     def _cached_reply(self, key: tuple[str, str]) -> dict[str, Any] | None:
         mine = self._replies.get(key[0])
         hit = mine.get(key[1]) if mine is not None else None
