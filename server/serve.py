@@ -177,6 +177,7 @@ class Server:
             return conn.respond(200, "ok\n")
         if path == "/metrics":
             self._update_waiting()
+            self.metrics.replies.set(self.service.remembered_replies)
             resp = conn.respond(200, self.metrics.render().decode())
             http_headers.set_header(resp, "Content-Type", CONTENT_TYPE_LATEST)
             return resp

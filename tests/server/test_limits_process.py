@@ -10,6 +10,7 @@ import dataclasses
 import http.client
 import json
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,10 @@ def test_ping_flood_is_bounded_per_device_and_closed(serve):
     # a reconnect starts with the same (spent) bucket, the other devices are served
     with proc.client("board-2") as other:
         assert other.request("ping")["type"] == "ok"
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{proc.port}/metrics", timeout=10)
+    text = metrics.read().decode()
+    # pings are never remembered: the idempotency cache did not grow with the flood
+    assert "qhall_replies_remembered 0.0" in text
 
 
 def test_pin_spray_is_locked_per_device_and_per_staff_and_survives_restart(serve):
