@@ -88,3 +88,23 @@ def test_reply_cache_is_bounded_per_device_and_pings_are_not_kept(tmp_path, monk
                 svc.handle(session, {"type": "report_fault", "id": f"f{i}", "kind": "other",
                                      "message": "x"})
         assert svc.remembered_replies <= 120
+
+
+def test_no_limits_and_kiosk_rate_flags(tmp_path):
+    import argparse
+
+    from server import serve
+    from server.config import dumps
+
+    path = tmp_path / "hall.toml"
+    path.write_text(dumps(small_config(f"sqlite:///{tmp_path / 'h.db'}")), encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    serve.configure(parser)
+
+    def limits(*argv: str) -> Limits:
+        return serve.load_config(parser.parse_args(["--config", str(path), *argv])).limits
+
+    assert limits() == Limits()
+    assert limits("--no-limits") == Limits(0, 0, 0, 0)
+    assert limits("--kiosk-rate", "7") == Limits(kiosk_issues_per_min=7)
+    assert limits("--no-limits", "--kiosk-rate", "30") == Limits(30, 0, 0, 0)
