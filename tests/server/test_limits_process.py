@@ -228,3 +228,42 @@ def test_one_staff_member_is_open_at_one_counter(serve):
         counters = fresh.welcome["snapshot"]["counters"]
         assert counters["1"]["state"] == "closed"
         assert counters["2"]["staff"]["id"] == "s001"
+
+
+def test_booking_phone_is_hashed_with_the_key_outside_the_database(tmp_path, monkeypatch):
+    import datetime as dt
+    import hashlib
+    import hmac
+
+    import sqlalchemy as sa
+
+    from server.booking import add_working_days
+    from tests.server.test_booking import booking_config
+
+    key = "cd" * 32
+    monkeypatch.setenv("QHALL_PII_KEY", key)  # the server process inherits it
+    cfg = dataclasses.replace(booking_config(f"sqlite:///{tmp_path / 'pii.db'}"), limits=LIMITS)
+    path = tmp_path / "pii.toml"
+    path.write_text(dumps(cfg), encoding="utf-8")
+    proc = Proc(path, free_port(), extra=())
+    try:
+        today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+        day = add_working_days(today, 1)
+        with proc.client("booking-1") as portal:
+            reply = portal.request("book", service="gjj", slot=f"{day.isoformat()}T10:00",
+                                   name="王芳", phone="13812345678")
+        assert reply["type"] == "ok", reply
+        assert reply["booking"]["phone"] == "*******5678"
+    finally:
+        proc.p.terminate()
+        proc.p.wait(15)
+    engine = sa.create_engine(cfg.database)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT phone_hash, phone_mask FROM bookings")).one()
+        kept = conn.execute(sa.text("SELECT count(*) FROM hall_secrets")).scalar()
+    engine.dispose()
+    digest = hmac.new(bytes.fromhex(key), b"phone\x0013812345678",
+                      hashlib.sha256).hexdigest()
+    assert row == (digest, "*******5678") and kept == 0
+    assert not (tmp_path / "pii.db.pii-key").exists()  # the environment's key was used
+    assert "13812345678" not in proc.output()
