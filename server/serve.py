@@ -21,7 +21,7 @@ Bounds: text frames of at most 64 KiB (larger: close 1009; binary frames get
 connections per device (the oldest is closed), the hall's ``[limits]`` per
 device and per source address (``server/limits.py``), and an error budget per
 connection (a client that floods errors is closed with 1008). HTTP pages
-answer GET (and HEAD) only, with the headers of ``server/http_headers.py``.
+answer GET only (else 405), with the headers of ``server/http_headers.py``.
 """
 
 from __future__ import annotations
