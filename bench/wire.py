@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         pre = ["-m", "cProfile", "-o", prof] if prof else []
         server = subprocess.Popen(
             [sys.executable, *pre, "-m", "server", "serve", "--config", str(path),
-             "--port", str(port), "--kiosk-rate", "0", "--quiet-requests",
+             "--port", str(port), "--no-limits", "--quiet-requests",
              "--log-level", "WARNING"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         try:

@@ -157,6 +157,12 @@ class LoginPage(QWidget):
         if self.button.isEnabled():
             self.submitted.emit(self.staff.text(), self.pin.text())
 
+    def clear_fields(self) -> None:
+        """Empty staff id and PIN: the next clerk must not find the last one's there."""
+        if self.staff.text() or self.pin.text():
+            self.staff.clear()
+            self.pin.clear()
+
     # The clients' view contract is render(state) (docs/ARCHITECTURE.md); it
     # shadows QWidget.render(device), which nothing here calls from Python.
     def render(self, state: CounterState) -> None:  # type: ignore[override]
@@ -543,6 +549,9 @@ class CounterWindow(QWidget):
         self._render_banner(state)
         self._render_header(state)
         if state.logged_in:
+            # Once in, the form is emptied, so after logout or "switch staff"
+            # it never holds the previous clerk's id and PIN.
+            self.login.clear_fields()
             self.pages.setCurrentWidget(self.main)
             self._render_current(state)
             self._render_buttons(state)

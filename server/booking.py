@@ -9,10 +9,14 @@ Rules (documented in ``docs/PROTOCOL.md`` and ``docs/REPORTS.md``):
 * "Working days" are Monday to Friday (public holidays are out of scope). A
   day may be booked when it is a working day ``book_min_days`` to
   ``book_max_days`` working days after today.
-* Personal data is never stored in clear: name and phone are kept as salted
-  HMAC-SHA256 digests (the salt is random per hall, kept in the database)
-  plus masked forms for display (``王*``, ``138****5678``). ``person`` is the
+* Personal data is never stored in clear: name and phone are kept as
+  HMAC-SHA256 digests keyed by the hall's personal-data key, which lives
+  outside the database (``server/pii.py``), plus masked forms for display
+  (``王*``, ``*******5678``: at most the last 4 digits). ``person`` is the
   digest of both together: one booking per person per day, and the block.
+  Rows made before migration 0004 were keyed by a salt kept in the database
+  (``hash_scheme = 'legacy'``): they are still matched, and re-keyed the next
+  time their person books.
 * A booking code is 8 characters from an alphabet without ``0 O 1 I``, drawn
   with :mod:`secrets`.
 * Check-in (kiosk ``check_in {code}``): from ``early_checkin_min`` before the
@@ -55,7 +59,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from server import protocol
+from server import pii, protocol
 from server.config import Appointments, HallConfig, Service
 from server.core import BadRequest, Closed, Conflict, Event, Expired, Forbidden, NotFound
 from server.core.errors import QuotaReached
@@ -143,11 +147,10 @@ def mask_name(name: str) -> str:
 
 
 def mask_phone(phone: str) -> str:
-    """``13812345678`` → ``138****5678`` (short numbers keep the last 2 digits)."""
+    """``13812345678`` → ``*******5678``: at most the last 4 digits (short numbers: 2)."""
     digits = _normalize_phone(phone)
-    if len(digits) >= 8:
-        return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
-    return "*" * (len(digits) - 2) + digits[-2:]
+    shown = 4 if len(digits) >= 8 else 2
+    return "*" * (len(digits) - shown) + digits[-shown:]
 
 
 def _utc_naive(moment: dt.datetime) -> dt.datetime:
@@ -189,7 +192,9 @@ class Bookings:
         self.config = config
         self.store = store
         self.clock = clock
-        self._salt: bytes | None = None
+        self._key: bytes | None = None
+        self._legacy: bytes | None = None
+        self._legacy_read = False
 
     # -- config -----------------------------------------------------------
     def rules(self, service_id: str) -> tuple[Service, Appointments]:
@@ -261,22 +266,33 @@ class Bookings:
         return slot.astimezone(self.config.tz).isoformat(timespec="minutes")
 
     # -- personal data -------------------------------------------------------
-    def salt(self) -> bytes:
-        """The hall's HMAC salt, created (randomly) on first use."""
-        if self._salt is None:
-            hall = self.config.id
-            with self.store.transaction(write=True) as conn:
-                conn.execute(_insert_ignore(conn, hall_secrets_t),
-                             {"hall": hall, "name": "booking_salt",
-                              "value": secrets.token_hex(32)})
+    def key(self) -> bytes:
+        """The personal-data key (outside the database; ``server/pii.py``).
+
+        Raises:
+            pii.PiiKeyError: none is set up.
+        """
+        if self._key is None:
+            self._key = pii.key_for(self.config)
+        return self._key
+
+    def legacy_salt(self) -> bytes | None:
+        """The salt kept in the database before migration 0004, if any is left."""
+        if not self._legacy_read:
+            with self.store.transaction() as conn:
                 value = conn.execute(sa.select(hall_secrets_t.c.value).where(
-                    hall_secrets_t.c.hall == hall,
-                    hall_secrets_t.c.name == "booking_salt")).scalar_one()
-            self._salt = bytes.fromhex(value)
-        return self._salt
+                    hall_secrets_t.c.hall == self.config.id,
+                    hall_secrets_t.c.name == "booking_salt")).scalar()
+            self._legacy = bytes.fromhex(value) if value else None
+            self._legacy_read = True
+        return self._legacy
+
+    @staticmethod
+    def _hmac(key: bytes, kind: str, text: str) -> str:
+        return hmac.new(key, f"{kind}\0{text}".encode(), hashlib.sha256).hexdigest()
 
     def _digest(self, kind: str, text: str) -> str:
-        return hmac.new(self.salt(), f"{kind}\0{text}".encode(), hashlib.sha256).hexdigest()
+        return self._hmac(self.key(), kind, text)
 
     def identify(self, name: str, phone: str) -> dict[str, str]:
         """Hashes and masks of a person.
@@ -294,7 +310,16 @@ class Bookings:
             "phone_hash": self._digest("phone", digits),
             "name_mask": mask_name(clean),
             "phone_mask": mask_phone(digits),
+            "hash_scheme": "pii",
         }
+
+    def legacy_person(self, name: str, phone: str) -> str | None:
+        """The ``person`` digest a booking made before migration 0004 has, if any could."""
+        salt = self.legacy_salt()
+        if salt is None:
+            return None
+        return self._hmac(salt, "person",
+                          f"{_normalize_name(name)}\0{_normalize_phone(phone)}")
 
     # -- reads ---------------------------------------------------------------
     def _row(self, conn: sa.Connection, code: str) -> Any:
@@ -361,12 +386,17 @@ class Bookings:
                           "booked": booked, "free": max(0, appt.capacity - booked)})
         return {"service": svc.id, "date": day.isoformat(), "slots": slots}
 
-    def misses(self, conn: sa.Connection, person: str) -> builtins.list[dt.datetime]:
-        """Slot starts of the person's misses, oldest first (lazy: see module doc)."""
+    def misses(self, conn: sa.Connection,
+               persons: builtins.list[str]) -> builtins.list[dt.datetime]:
+        """Slot starts of the person's misses, oldest first (lazy: see module doc).
+
+        ``persons``: the person's digests (the current one and, while rows made
+        before migration 0004 remain, the legacy one).
+        """
         now = self.clock()
         rows = conn.execute(sa.select(bookings_t.c.service, bookings_t.c.slot_start,
                                       bookings_t.c.status).where(
-            bookings_t.c.hall == self.config.id, bookings_t.c.person == person,
+            bookings_t.c.hall == self.config.id, bookings_t.c.person.in_(persons),
             bookings_t.c.status.in_(("missed", "late", "booked"))))
         found = []
         for service, slot_naive, status in rows:
@@ -414,13 +444,16 @@ class Bookings:
         day = slot.date()
         self._check_day(svc, appt, day)
         who = self.identify(name, phone)
+        legacy = self.legacy_person(name, phone)
+        persons = [who["person"]] + ([legacy] if legacy else [])
         hall = self.config.id
         person_day = f"{who['person'][:40]}:{day.isoformat()}"
+        days = [f"{p[:40]}:{day.isoformat()}" for p in persons]
         slot_utc = _utc_naive(slot)
         with self.store.transaction() as conn:
-            until = self.blocked_until(self.misses(conn, who["person"]), appt)
+            until = self.blocked_until(self.misses(conn, persons), appt)
             holder = conn.execute(sa.select(bookings_t.c.code).where(
-                bookings_t.c.hall == hall, bookings_t.c.person_day == person_day)).first()
+                bookings_t.c.hall == hall, bookings_t.c.person_day.in_(days))).first()
             booked = conn.execute(sa.select(booking_slots_t.c.booked).where(
                 booking_slots_t.c.hall == hall, booking_slots_t.c.service == svc.id,
                 booking_slots_t.c.slot_start == slot_utc)).scalar() or 0
@@ -441,6 +474,8 @@ class Bookings:
                "ticket": None, "created_at": when, "created_by": device, "updated_at": when}
 
         def extra(conn: sa.Connection) -> None:
+            if legacy is not None:
+                self._rekey(conn, legacy, who)
             conn.execute(_insert_ignore(conn, booking_slots_t),
                          {"hall": hall, "service": svc.id, "slot_start": slot_utc, "booked": 0})
             took = conn.execute(sa.update(booking_slots_t).where(
@@ -456,6 +491,27 @@ class Bookings:
         data = {"service": svc.id, "slot": self._slot_wire(slot), "booked": booked + 1,
                 "capacity": appt.capacity}
         return Plan([Event("booking.made", data)], {"booking": self.wire(_Row(row))}, extra)
+
+    def _rekey(self, conn: sa.Connection, legacy: str, who: dict[str, str]) -> None:
+        """Re-key this person's legacy rows with the current key (their phone is known now).
+
+        When no legacy row is left, the old salt is deleted from the database.
+        """
+        hall = self.config.id
+        t = bookings_t
+        # person_day is "<person[:40]>:<day>": keep the day, swap the person.
+        new_day = sa.case((t.c.person_day.is_(None), None),
+                          else_=sa.literal(who["person"][:40]) + sa.func.substr(t.c.person_day, 41))
+        conn.execute(sa.update(t).where(t.c.hall == hall, t.c.person == legacy,
+                                        t.c.hash_scheme == "legacy").values(
+            person=who["person"], name_hash=who["name_hash"], phone_hash=who["phone_hash"],
+            person_day=new_day, hash_scheme="pii"))
+        left = conn.execute(sa.select(sa.func.count()).select_from(t).where(
+            t.c.hall == hall, t.c.hash_scheme == "legacy")).scalar()
+        if not left:
+            conn.execute(sa.delete(hall_secrets_t).where(hall_secrets_t.c.hall == hall,
+                                                         hall_secrets_t.c.name == "booking_salt"))
+            self._legacy, self._legacy_read = None, False
 
     def plan_cancel(self, code: str) -> Plan:
         """Decide a cancellation.
@@ -640,6 +696,8 @@ def install(service: Any) -> Bookings:
     """Add the booking requests to a ``HallService`` (``service.bookings``)."""
     bookings = Bookings(service.config, service.store, service.clock)
     service.bookings = bookings
+    if any(s.appointments is not None for s in service.config.services):
+        bookings.key()  # a hall that takes bookings does not start without its key
 
     def sweep() -> list[dict[str, Any]]:
         # Lazy miss marking: a failure here must not fail the request.
@@ -778,6 +836,9 @@ def run(args: argparse.Namespace, clock: Callable[[], dt.datetime] | None = None
     except CoreError as exc:
         print(f"qhall book: {exc.code}: {exc}", file=sys.stderr)
         return 1
+    except pii.PiiKeyError as exc:
+        print(f"qhall book: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
         print(f"qhall book: {exc}", file=sys.stderr)
         return 2

@@ -52,6 +52,7 @@ __all__ = [
     "Device",
     "Dispatch",
     "HallConfig",
+    "Limits",
     "Service",
     "Staff",
     "configure",
@@ -69,7 +70,7 @@ TRANSFER_PLACEMENTS = ("head", "issue_time", "tail")
 # Roles bound to one counter: required for these, optional for a display
 # (a counter display above the window vs. a lobby board), refused otherwise.
 _ROLES_NEED_COUNTER = ("counter", "evaluator")
-_TABLES = ("hall", "dispatch", "announce")
+_TABLES = ("hall", "dispatch", "announce", "limits")
 _ARRAYS = ("services", "counters", "staff", "devices")
 _ROLES_MAY_COUNTER = ("counter", "evaluator", "display")
 
@@ -185,6 +186,30 @@ class Dispatch:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Abuse limits: they belong to a device, a staff member or a source
+    address, never to one connection (docs/SECURITY.md). 0 = unlimited.
+
+    Attributes:
+        kiosk_issues_per_min: tickets per minute per kiosk device, across its connections.
+        requests_per_s: requests per second per device, any request type.
+        hellos_per_min: failed and unauthenticated hellos (and HTTP requests)
+            per minute per source address.
+        pin_failures: wrong PINs per staff member and per device, per 5 minutes.
+    """
+
+    kiosk_issues_per_min: int = 60
+    requests_per_s: int = 20
+    hellos_per_min: int = 120
+    pin_failures: int = 5
+
+    @classmethod
+    def off(cls) -> Limits:
+        """Every per-device and per-source limit off (``qhall serve --no-limits``)."""
+        return cls(0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
 class Announce:
     """Voice announcement settings."""
 
@@ -210,6 +235,9 @@ class HallConfig:
         port: port the server listens on.
         rating_followup_days: a bad rating must be followed up within this many days.
         service_level_s: reports count a wait up to this many seconds as on target.
+        limits: abuse limits per device, staff member and source address.
+        pii_key_file: file holding the key that hashes phone numbers (outside
+            the database); ``QHALL_PII_KEY`` overrides it.
     """
 
     name: str
@@ -221,12 +249,14 @@ class HallConfig:
     devices: tuple[Device, ...] = ()
     dispatch: Dispatch = field(default_factory=Dispatch)
     announce: Announce = field(default_factory=Announce)
+    limits: Limits = field(default_factory=Limits)
     id: str = "main"
     notice: str = ""
     host: str = "127.0.0.1"
     port: int = 8765
     rating_followup_days: int = 5
     service_level_s: int = 900
+    pii_key_file: str = ""
 
     @cached_property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -649,7 +679,7 @@ def _read_hall(c: _Checker, data: dict[str, Any]) -> dict[str, Any]:
         hall,
         (
             "id", "name", "timezone", "database", "notice", "host", "port",
-            "rating_followup_days", "service_level_s",
+            "rating_followup_days", "service_level_s", "pii_key_file",
         ),
         ("name", "timezone", "database"),
     )  # fmt: skip
@@ -663,6 +693,7 @@ def _read_hall(c: _Checker, data: dict[str, Any]) -> dict[str, Any]:
         "port": c.integer(p, hall, "port", 8765, 0, 65535),
         "rating_followup_days": c.integer(p, hall, "rating_followup_days", 5, 1, 365),
         "service_level_s": c.integer(p, hall, "service_level_s", 900, 1),
+        "pii_key_file": c.get(p, hall, "pii_key_file", str, ""),
     }
 
 
@@ -680,6 +711,23 @@ def _read_dispatch(c: _Checker, data: dict[str, Any]) -> Dispatch:
         ),
         requeue_places=c.integer(p, table, "requeue_places", d.requeue_places, 0),
         no_show_return_s=c.integer(p, table, "no_show_return_s", d.no_show_return_s, 0),
+    )
+
+
+def _read_limits(c: _Checker, data: dict[str, Any]) -> Limits:
+    table = c.table(("limits",), data["limits"]) if "limits" in data else {}
+    if table is None:
+        return Limits()
+    p: _KeyPath = ("limits",)
+    d = Limits()
+    c.keys(p, table, [f.name for f in dataclasses.fields(Limits)], ())
+    # Upper bounds catch typos (an extra zero or two) that would disable a limit in effect.
+    return Limits(
+        kiosk_issues_per_min=c.integer(p, table, "kiosk_issues_per_min",
+                                       d.kiosk_issues_per_min, 0, 100_000),
+        requests_per_s=c.integer(p, table, "requests_per_s", d.requests_per_s, 0, 100_000),
+        hellos_per_min=c.integer(p, table, "hellos_per_min", d.hellos_per_min, 0, 1_000_000),
+        pin_failures=c.integer(p, table, "pin_failures", d.pin_failures, 0, 1000),
     )
 
 
@@ -862,6 +910,7 @@ def parse(text: str, source: str = "<string>") -> HallConfig:
     hall = _read_hall(c, data)
     dispatch = _read_dispatch(c, data)
     announce = _read_announce(c, data)
+    limits = _read_limits(c, data)
     services = _read_services(c, data)
     counters = _read_counters(c, data, {s.id for s in services if s.id is not None})
     staff = _read_staff(c, data)
@@ -875,6 +924,7 @@ def parse(text: str, source: str = "<string>") -> HallConfig:
         devices=tuple(devices),
         dispatch=dispatch,
         announce=announce,
+        limits=limits,
         **hall,
     )
 
@@ -951,9 +1001,11 @@ def dumps(config: HallConfig) -> str:
             ("port", config.port),
             ("rating_followup_days", config.rating_followup_days),
             ("service_level_s", config.service_level_s),
+            ("pii_key_file", config.pii_key_file or None),
         ],
     )
     out += _toml_table("[dispatch]", dataclasses.asdict(config.dispatch).items())
+    out += _toml_table("[limits]", dataclasses.asdict(config.limits).items())
     out += _toml_table("[announce]", dataclasses.asdict(config.announce).items())
     for s in config.services:
         out += _toml_table(

@@ -46,7 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from server.config import HallConfig
+from server.config import HallConfig, Limits
 from server.reference import DEMO_PIN, demo_config, demo_token
 
 __all__ = ["VirtualClock", "DemoStats", "DemoHall", "DemoGui", "tile_windows", "audio_available",
@@ -225,8 +225,10 @@ class DemoHall:
 
         store = Store(self.config.database)
         try:
-            service = HallService(self.config, store, clock=self.clock)
-            server = Server(service, kiosk_rate=0)
+            # Simulated citizens run from one address at hall speed times N.
+            service = HallService(dataclasses.replace(self.config, limits=Limits.off()), store,
+                                  clock=self.clock)
+            server = Server(service)
             self.port = await server.start(self.host, self.port)
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()

@@ -307,7 +307,7 @@ def start_server(config_path: Path, port: int, log_path: Path) -> subprocess.Pop
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "server", "serve", "--config", str(config_path),
-         "--port", str(port), "--kiosk-rate", "0", "--quiet-requests",
+         "--port", str(port), "--no-limits", "--quiet-requests",
          "--log-level", "WARNING"],
         stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(),
     )

@@ -30,6 +30,9 @@ class Metrics:
         self.closed = Counter(
             "qhall_connections_closed", "Connections closed by the server, by reason",
             ["reason"], registry=r)
+        self.replies = Gauge(
+            "qhall_replies_remembered", "Replies remembered for idempotency (bounded)",
+            registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

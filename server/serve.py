@@ -16,10 +16,12 @@ it: every client gets them in seq order, encoded once, and clients that
 opted in to ``batch`` get them as one frame. A client whose unsent output
 passes :data:`MAX_BUFFER` bytes is closed (1013) and resyncs with ``since``.
 
-Bounds: frames of at most 64 KiB (larger: close 1009), hello within 10 s,
-at most :data:`MAX_PER_DEVICE` connections per device (the oldest is closed),
-an issue rate per kiosk device, and an error budget per connection (a client
-that floods errors is closed with 1008).
+Bounds: text frames of at most 64 KiB (larger: close 1009; binary frames get
+``bad_request``), hello within 10 s, at most :data:`MAX_PER_DEVICE`
+connections per device (the oldest is closed), the hall's ``[limits]`` per
+device and per source address (``server/limits.py``), and an error budget per
+connection (a client that floods errors is closed with 1008). HTTP pages
+answer GET only (else 405), with the headers of ``server/http_headers.py``.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from server import pages, protocol
-from server.config import HallConfig
+from server import http_headers, pages, protocol
+from server.config import HallConfig, Limits
 from server.metrics import CONTENT_TYPE_LATEST, Metrics
 from server.protocol import ProtocolError
 from server.service import HallService, Session
@@ -67,14 +69,11 @@ TICK_S = 5.0
 class Client:
     """One open connection: its session, its output and its budgets."""
 
-    def __init__(self, ws: ServerConnection, session: Session, batch: bool,
-                 tokens: float) -> None:
+    def __init__(self, ws: ServerConnection, session: Session, batch: bool) -> None:
         self.ws = ws
         self.session = session
         self.batch = batch
         self.errors: collections.deque[float] = collections.deque()
-        self.tokens = tokens  # issue budget (token bucket), starts full
-        self.refilled = time.monotonic()
         self.closing = False
 
     def push(self, data: str | bytes) -> bool:
@@ -97,15 +96,14 @@ class Server:
     """The hall's websocket + HTTP server.
 
     Args:
-        service: the hall service (core + store).
-        kiosk_rate: issues per minute allowed per kiosk device (0: unlimited).
+        service: the hall service (core + store); its ``limits`` are the
+            hall's ``[limits]`` (per device and per source address).
     """
 
-    def __init__(self, service: HallService, *, kiosk_rate: float = 60.0,
-                 board_html: str | None = None) -> None:
+    def __init__(self, service: HallService, *, board_html: str | None = None) -> None:
         self.service = service
+        self.limits = service.limits
         self.metrics = Metrics()
-        self.kiosk_rate = kiosk_rate
         self.clients: set[Client] = set()
         self.by_device: dict[str, list[Client]] = collections.defaultdict(list)
         self.ws_server: WsServer | None = None
@@ -151,18 +149,37 @@ class Server:
 
     # ----------------------------------------------------------------- HTTP
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        response = self._route(conn, request)
+        if response is not None:
+            http_headers.secure(response)
+        return response
+
+    def _route(self, conn: ServerConnection, request: Request) -> Response | None:
         path = unquote(urlsplit(request.path).path)
+        address = _address(conn)
+        if request.method != "GET":
+            # websockets reads no request body: a method with one (POST with
+            # content) is dropped before it gets here; the rest is answered 405.
+            return http_headers.not_allowed(conn)
         if path == "/ws":
             if not self.accepting:
                 return conn.respond(503, "shutting down\n")
+            # Refused before the handshake: an address out of hello budget
+            # costs a few bytes, never a hash.
+            if not self.limits.hello_open(address):
+                self.metrics.closed.labels("rate_limited").inc()
+                return http_headers.too_many(conn, self.limits.hellos.wait_s(address))
             return None
+        if not self.limits.page(address):
+            return http_headers.too_many(conn, self.limits.http.wait_s(address))
         name = self.service.config.name
         if path == "/healthz":
             return conn.respond(200, "ok\n")
         if path == "/metrics":
             self._update_waiting()
+            self.metrics.replies.set(self.service.remembered_replies)
             resp = conn.respond(200, self.metrics.render().decode())
-            _set_header(resp, "Content-Type", CONTENT_TYPE_LATEST)
+            http_headers.set_header(resp, "Content-Type", CONTENT_TYPE_LATEST)
             return resp
         if path in ("/board", "/board/"):
             return _html(conn, 200, self.board_html())
@@ -210,14 +227,26 @@ class Server:
             self._drop(client)
 
     async def _open(self, ws: ServerConnection) -> Client | None:
+        address = _address(ws)
         try:
             frame = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT_S)
         except TimeoutError:
+            self.limits.hello_attempt(address)
             await ws.close(1008, "no hello within 10 s")
             return None
         except ConnectionClosed:
             return None
+        # Every hello counts against its source address until it succeeds.
+        if not self.limits.hello_attempt(address):
+            await ws.send(protocol.encode(protocol.error(
+                None, "rate_limited", "too many failed hellos from this address; "
+                f"try again in {self.limits.hellos.wait_s(address)} s")))
+            await ws.close(1008, "rate_limited")
+            self.metrics.closed.labels("rate_limited").inc()
+            return None
         try:
+            if isinstance(frame, bytes):
+                raise ProtocolError("bad_request", "text frames only (UTF-8 JSON)")
             hello = protocol.parse_hello(protocol.decode(frame))
         except ProtocolError as exc:
             await ws.send(protocol.encode(protocol.error(exc.re, exc.code, exc.message)))
@@ -234,9 +263,9 @@ class Server:
             log.warning("refused hello from device %r at %s", hello["device"][:64],
                         ws.remote_address)
             return None
+        self.limits.hello_ok(address)
         session = Session(device)
-        client = Client(ws, session, batch=hello.get("batch") is True,
-                        tokens=self._issue_burst)
+        client = Client(ws, session, batch=hello.get("batch") is True)
         # From here to the end of this method there is no await: the welcome,
         # the replay and the registration for broadcasts are one atomic step.
         # Committed events not yet flushed go out first, to the clients that
@@ -287,13 +316,17 @@ class Server:
         session = client.session
         kind = "?"
         try:
+            if isinstance(frame, bytes):
+                # Never a request, whatever it holds.
+                raise ProtocolError("bad_request", "text frames only (UTF-8 JSON)")
             message = protocol.decode(frame)
             kind = str(message.get("type"))[:32]
             if kind == "hello":
                 raise ProtocolError("bad_request", "hello was already received",
                                     message.get("id") if isinstance(message.get("id"), str)
                                     else None)
-            limited = self._rate_limited(client, kind)
+            rid = message.get("id")
+            limited = self._rate_limited(client, kind, rid if isinstance(rid, str) else None)
             if limited is not None:
                 reply_msg, events = protocol.error(message.get("id") if isinstance(
                     message.get("id"), str) else None, "rate_limited", limited), []
@@ -340,23 +373,19 @@ class Server:
         if not client.closing:
             self._close_client(client, 1008, "too many bad requests")
 
-    @property
-    def _issue_burst(self) -> float:
-        """Tickets a kiosk may take back to back before the rate applies."""
-        return max(5.0, self.kiosk_rate / 6.0)
+    def _rate_limited(self, client: Client, kind: str, rid: str | None) -> str | None:
+        """Why this request is refused by the device's limits, or None.
 
-    def _rate_limited(self, client: Client, kind: str) -> str | None:
-        if kind != "issue" or client.session.role != "kiosk" or self.kiosk_rate <= 0:
-            return None
-        per_s = self.kiosk_rate / 60.0
-        now = time.monotonic()
-        client.tokens = min(self._issue_burst,
-                            client.tokens + (now - client.refilled) * per_s)
-        client.refilled = now
-        if client.tokens < 1.0:
-            return "too many tickets from this kiosk; please wait a moment"
-        client.tokens -= 1.0
-        return None
+        Kept per device id (not per connection), so reconnecting gains nothing.
+        A resent ticket request that was answered already costs no ticket
+        budget: it gets its first reply (idempotency).
+        """
+        device = client.session.device.id
+        limited = self.limits.request(device)
+        if (limited is None and kind == "issue" and client.session.role == "kiosk"
+                and not self.service.remembers(device, rid)):
+            limited = self.limits.issue(device)
+        return limited
 
     def broadcast(self, events: list[dict[str, Any]]) -> None:
         """Queue committed events for every client; flushed once per loop turn."""
@@ -429,18 +458,17 @@ def _batches(messages: list[bytes]) -> list[bytes]:
     return frames
 
 
+def _address(conn: ServerConnection) -> str:
+    """The peer's IP address (the key of per-source limits)."""
+    peer = conn.remote_address
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+
+
 def _html(conn: ServerConnection, status: int, body: str) -> Response:
     resp = conn.respond(status, body)
-    _set_header(resp, "Content-Type", "text/html; charset=utf-8")
-    _set_header(resp, "Cache-Control", "no-store")
+    http_headers.set_header(resp, "Content-Type", "text/html; charset=utf-8")
+    http_headers.set_header(resp, "Cache-Control", "no-store")
     return resp
-
-
-def _set_header(resp: Response, name: str, value: str) -> None:
-    # websockets' Headers is a multidict: assignment would add a second value.
-    if name in resp.headers:
-        del resp.headers[name]
-    resp.headers[name] = value
 
 
 # ------------------------------------------------------------------ CLI
@@ -454,9 +482,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "(sqlite:///FILE or postgresql+psycopg://...)")
     parser.add_argument("--tls-cert", metavar="PEM", help="certificate: serve wss:// and https")
     parser.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
-    parser.add_argument("--kiosk-rate", type=float, default=60.0, metavar="N",
+    parser.add_argument("--kiosk-rate", type=int, default=None, metavar="N",
                         help="tickets per minute allowed per kiosk device (0: no limit; "
-                             "default 60)")
+                             "default: [limits] kiosk_issues_per_min, 60)")
+    parser.add_argument("--no-limits", action="store_true",
+                        help="turn every per-device and per-source limit off (load tests "
+                             "and benchmarks from one address; never in a hall)")
     parser.add_argument("--log-level", default="INFO",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     parser.add_argument("--quiet-requests", action="store_true",
@@ -482,6 +513,11 @@ def load_config(args: argparse.Namespace) -> HallConfig:
         changes["host"] = args.host
     if getattr(args, "port", None) is not None:
         changes["port"] = args.port
+    limits = Limits.off() if getattr(args, "no_limits", False) else cfg.limits
+    if getattr(args, "kiosk_rate", None) is not None:
+        limits = dataclasses.replace(limits, kiosk_issues_per_min=args.kiosk_rate)
+    if limits != cfg.limits:
+        changes["limits"] = limits
     return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
@@ -495,14 +531,19 @@ def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     return ctx
 
 
-async def main_async(cfg: HallConfig, *, kiosk_rate: float = 60.0,
-                     ssl_context: ssl.SSLContext | None = None,
+async def main_async(cfg: HallConfig, *, ssl_context: ssl.SSLContext | None = None,
                      ready: Any = None) -> int:
     """Run the server until SIGTERM/SIGINT; return the exit code."""
+    from server.pii import PiiKeyError
+
     store = Store(cfg.database)
     try:
-        service = HallService(cfg, store)
-        server = Server(service, kiosk_rate=kiosk_rate)
+        try:
+            service = HallService(cfg, store)
+        except PiiKeyError as exc:
+            print(f"qhall serve: {exc}", file=sys.stderr)
+            return 1
+        server = Server(service)
         port = await server.start(cfg.host, cfg.port, ssl_context)
         scheme = "wss" if ssl_context else "ws"
         web = "https" if ssl_context else "http"
@@ -545,7 +586,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"qhall serve: TLS: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(main_async(cfg, kiosk_rate=args.kiosk_rate, ssl_context=ctx))
+        return asyncio.run(main_async(cfg, ssl_context=ctx))
     except OSError as exc:
         print(f"qhall serve: {exc}", file=sys.stderr)
         return 1

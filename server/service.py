@@ -26,6 +26,7 @@ from server import protocol
 from server.auth import verify_secret
 from server.config import Device, HallConfig
 from server.core import CoreError, Event, Hall, NotFound
+from server.limits import HallLimits
 from server.protocol import ProtocolError
 from server.store import StaleState, Store
 
@@ -35,9 +36,11 @@ log = logging.getLogger("qhall.service")
 
 #: How long a mutating request's reply is remembered (PROTOCOL: >= 10 min).
 IDEMPOTENCY_S = 15 * 60
-#: Wrong PINs per (counter, staff) allowed inside LOGIN_WINDOW_S.
-LOGIN_FAILURES = 5
-LOGIN_WINDOW_S = 300.0
+#: Most remembered replies per device: a device at ``[limits] requests_per_s``
+#: (20/s) sends at most 12,000 in 10 minutes; past this its oldest go first.
+REPLIES_PER_DEVICE = 12_000
+#: Most remembered replies in all (each is kept as its encoded JSON text).
+REPLIES_MAX = 100_000
 
 
 def utcnow() -> dt.datetime:
@@ -105,10 +108,11 @@ class HallService:
         self.monotonic = monotonic
         self.hall: Hall = self._load()
         self._day = self._local_day()
-        self._replies: collections.OrderedDict[tuple[str, str], tuple[float, dict]] = (
-            collections.OrderedDict()
-        )
-        self._login_failures: dict[tuple[int, str], collections.deque[float]] = {}
+        # Per device, oldest first: (expires, the reply as encoded JSON text;
+        # a dict would cost several times the memory).
+        self._replies: dict[str, collections.OrderedDict[str, tuple[float, str]]] = {}
+        self._reply_count = 0
+        self.limits = HallLimits(config.limits, store, config.id, clock, monotonic)
         self._verified: dict[str, bytes] = {}
         self.faults: dict[str, dict[str, Any]] = {}
         self.extensions: dict[str, Callable[[Session, dict[str, Any]], Reply]] = {}
@@ -310,10 +314,19 @@ class HallService:
         )
 
     def _do_report_fault(self, session: Session, msg: dict[str, Any]) -> Reply:
+        # A fault is a state: the same fault again is no change, so no event.
+        known = self.faults.get(session.device.id)
+        message = (msg.get("message") or "")[:200]
+        if known is not None and (known["kind"], known["message"], known["ticket"]) == (
+                msg["kind"], message, msg.get("ticket")):
+            return Reply(protocol.ok(msg["id"], unchanged=True))
+        limited = self.limits.fault(session.device.id)
+        if limited is not None:
+            return Reply(protocol.error(msg["id"], "rate_limited", limited))
         fault = {
             "device": session.device.id,
             "kind": msg["kind"],
-            "message": (msg.get("message") or "")[:200],
+            "message": message,
             "ticket": msg.get("ticket"),
             "since": self.clock().astimezone(self.config.tz).isoformat(timespec="seconds"),
         }
@@ -334,25 +347,24 @@ class HallService:
         counter = session.counter
         assert counter is not None
         staff_id = msg["staff"]
-        key = (counter, staff_id)
-        now = self.monotonic()
-        fails = self._login_failures.setdefault(key, collections.deque())
-        while fails and now - fails[0] > LOGIN_WINDOW_S:
-            fails.popleft()
-        if len(fails) >= LOGIN_FAILURES:
-            wait = int(LOGIN_WINDOW_S - (now - fails[0])) + 1
-            return Reply(protocol.error(
-                msg["id"], "rate_limited",
-                f"too many wrong PINs for {staff_id}; try again in {wait} s"))
+        device_id = session.device.id
+        locked = self.limits.pin_locked(device_id, staff_id)
+        if locked is not None:
+            return Reply(protocol.error(msg["id"], "rate_limited", locked))
         staff = self.config.staff_member(staff_id)
         if staff is None or not verify_secret(msg["pin"], staff.pin_hash):
-            fails.append(now)
+            self.limits.pin_failed(device_id, staff.id if staff is not None else None)
             return Reply(protocol.error(msg["id"], "unauthorized", "wrong staff id or PIN"))
-        fails.clear()
+        self.limits.pin_ok(staff.id)
         current = self._staff_at(session)
+        elsewhere = self._counters_of(staff.id, besides=counter)
 
         def run() -> list[Event]:
             events: list[Event] = []
+            # One staff member is open at one counter: logging in here closes
+            # the counter they left open (docs/SECURITY.md says why).
+            for other in elsewhere:
+                events += self.hall.close_counter(other)
             if current is not None and current.get("id") != staff.id:
                 events += self.hall.close_counter(counter)
             if current is None or current.get("id") != staff.id:
@@ -361,6 +373,18 @@ class HallService:
 
         return self.commit(session, msg["id"], run,
                            lambda _: {"staff": {"id": staff.id, "name": staff.name}})
+
+    def _counters_of(self, staff_id: str, besides: int) -> list[int]:
+        """Counters other than ``besides`` open (or paused) with ``staff_id`` logged in."""
+        found = []
+        for c in self.config.counters:
+            if c.number == besides:
+                continue
+            state = self.hall.snapshot_counter(c.number)
+            staff = state.get("staff") if state and state.get("state") != "closed" else None
+            if staff is not None and staff.get("id") == staff_id:
+                found.append(c.number)
+        return found
 
     def _counter_cmd(self, name: str, *args: Any) -> Callable[[Session, dict[str, Any]], Reply]:
         def do(session: Session, msg: dict[str, Any]) -> Reply:
@@ -447,12 +471,7 @@ class HallService:
 
         Returns committed wire events to broadcast.
         """
-        now = self.monotonic()
-        while self._replies:
-            key, (expires, _) = next(iter(self._replies.items()))
-            if expires > now:
-                break
-            self._replies.popitem(last=False)
+        self._expire_replies(self.monotonic())
         day = self._local_day()
         if day == self._day:
             return []
@@ -469,16 +488,50 @@ class HallService:
         self.reload()
         return [self.wire_event(e) for e in events]
 
+    def remembers(self, device: str, rid: str | None) -> bool:
+        """Whether the reply to ``(device, rid)`` is remembered (a resend gets it)."""
+        mine = self._replies.get(device)
+        return rid is not None and mine is not None and rid in mine
+
     def _cached_reply(self, key: tuple[str, str]) -> dict[str, Any] | None:
-        hit = self._replies.get(key)
-        return dict(hit[1]) if hit is not None else None
+        mine = self._replies.get(key[0])
+        hit = mine.get(key[1]) if mine is not None else None
+        return protocol.decode(hit[1]) if hit is not None else None
 
     def _remember(self, key: tuple[str, str], message: dict[str, Any]) -> None:
-        self._replies[key] = (self.monotonic() + IDEMPOTENCY_S, dict(message))
-        self._replies.move_to_end(key)
-        # Bounded: a flood of unique ids must not grow memory without limit.
-        while len(self._replies) > 200_000:
-            self._replies.popitem(last=False)
+        device, rid = key
+        mine = self._replies.setdefault(device, collections.OrderedDict())
+        if rid not in mine:
+            self._reply_count += 1
+        mine[rid] = (self.monotonic() + IDEMPOTENCY_S, protocol.encode(message))
+        mine.move_to_end(rid)
+        # Bounded per device (no device can push out the others' replies) and
+        # in all (the largest device gives way). The per-device cap is what
+        # requests_per_s allows in 10 minutes, so within the limits no reply
+        # is forgotten before the protocol's 10 minutes.
+        if len(mine) > REPLIES_PER_DEVICE:
+            mine.popitem(last=False)
+            self._reply_count -= 1
+        while self._reply_count > REPLIES_MAX:
+            biggest = max(self._replies.values(), key=len)
+            biggest.popitem(last=False)
+            self._reply_count -= 1
+
+    def _expire_replies(self, now: float) -> None:
+        for device, mine in list(self._replies.items()):
+            while mine:
+                expires, _ = next(iter(mine.values()))
+                if expires > now:
+                    break
+                mine.popitem(last=False)
+                self._reply_count -= 1
+            if not mine:
+                del self._replies[device]
+
+    @property
+    def remembered_replies(self) -> int:
+        """How many replies are remembered now."""
+        return self._reply_count
 
 
 

@@ -77,11 +77,12 @@ __all__ = [
     "booking_slots_t",
     "followups_t",
     "hall_secrets_t",
+    "login_failures_t",
 ]
 
 #: The newest migration in server/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 #: How long ``commit(..., reply=...)`` keeps an idempotency reply (PROTOCOL:
 #: at least 10 minutes).
@@ -243,6 +244,9 @@ bookings_t = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # "legacy": hashed with the salt in hall_secrets (before 0004); "pii":
+    # with the key kept outside the database (server/pii.py).
+    sa.Column("hash_scheme", sa.String(8), nullable=False, server_default="legacy"),
     sa.UniqueConstraint("hall", "person_day", name="uq_bookings_hall_person_day"),
     sa.Index("ix_bookings_hall_person", "hall", "person"),
     sa.Index("ix_bookings_hall_day", "hall", "day"),
@@ -286,6 +290,17 @@ hall_secrets_t = sa.Table(
     sa.Column("hall", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("value", sa.String(128), nullable=False),
+)
+
+#: One row per wrong PIN and per key it counts against (migration 0004).
+login_failures_t = sa.Table(
+    "login_failures",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("hall", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Index("ix_login_failures_hall_at", "hall", "at"),
 )
 
 #: Ticket dataclass field -> tickets column (``rank`` is two columns).
@@ -1006,6 +1021,33 @@ class Store:
                 .where(replies.c.hall == hall_id, replies.c.expires_at > now)
             ).all()
         return [(r.device, r.request_id, r.reply) for r in rows]
+
+    def add_login_failure(self, hall_id: str, keys: list[str], at: dt.datetime) -> None:
+        """Record one wrong PIN against each key (``staff:<id>``, ``device:<id>``)."""
+        _check_key(hall_id, "hall_id")
+        when = _utc(at, "at")
+        rows = [{"hall": hall_id, "key": _check_key(k, "key", 200), "at": when} for k in keys]
+        with self._transaction(write=True) as conn:
+            conn.execute(login_failures_t.insert(), rows)
+
+    def login_failures(self, hall_id: str, since: dt.datetime) -> list[tuple[str, dt.datetime]]:
+        """Wrong PINs of a hall at or after ``since``: ``(key, at)``, oldest first.
+
+        Also deletes the older ones: nothing reads them again.
+        """
+        when = _utc(since, "since")
+        table = login_failures_t
+        with self._transaction(write=True) as conn:
+            conn.execute(table.delete().where(table.c.hall == hall_id, table.c.at < when))
+            rows = conn.execute(sa.select(table.c.key, table.c.at).where(
+                table.c.hall == hall_id).order_by(table.c.at, table.c.id)).all()
+        return [(r.key, _aware(r.at)) for r in rows]
+
+    def clear_login_failures(self, hall_id: str, key: str) -> None:
+        """Forget the wrong PINs counted against one key (its owner logged in)."""
+        with self._transaction(write=True) as conn:
+            conn.execute(login_failures_t.delete().where(
+                login_failures_t.c.hall == hall_id, login_failures_t.c.key == key))
 
     def purge_replies(self, now: dt.datetime | None = None) -> int:
         """Delete expired replies (of every hall); returns how many."""

@@ -19,6 +19,7 @@ from server.config import (
     Device,
     Dispatch,
     HallConfig,
+    Limits,
     Service,
     Staff,
     dumps,
@@ -661,3 +662,56 @@ def test_any_value_anywhere_gives_config_error_not_a_crash(value: str) -> None:
             parse("\n".join(lines) + "\n")
         except ConfigError as exc:
             assert exc.errors and all("(line " in e for e in exc.errors), exc.errors
+
+
+# ---------------------------------------------------------------- [limits]
+
+
+def test_limits_default_when_absent() -> None:
+    assert parse(BASE).limits == Limits(60, 20, 120, 5)
+
+
+def test_limits_parse_and_zero_means_unlimited() -> None:
+    text = BASE + (
+        "\n[limits]\nkiosk_issues_per_min = 30\nrequests_per_s = 0\n"
+        "hellos_per_min = 600\npin_failures = 3\n"
+    )
+    config = parse(text)
+    assert config.limits == Limits(30, 0, 600, 3)
+    assert parse(dumps(config)) == config
+
+
+def test_limits_partial_table_keeps_other_defaults() -> None:
+    assert parse(BASE + "\n[limits]\npin_failures = 10\n").limits == Limits(60, 20, 120, 10)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("kiosk_issues_per_min = -1",
+         "limits.kiosk_issues_per_min (line 52): must be at least 0, got -1"),
+        ("requests_per_s = 2.5",
+         "limits.requests_per_s (line 52): must be an integer, got float 2.5"),
+        ('hellos_per_min = "120"',
+         "limits.hellos_per_min (line 52): must be an integer, got string '120'"),
+        ("pin_failures = 1001",
+         "limits.pin_failures (line 52): must be at most 1000, got 1001"),
+        ("pin_failure = 5",
+         "limits.pin_failure (line 52): unknown key (did you mean 'pin_failures'?)"),
+    ],
+)
+def test_limits_bad_values_are_refused(line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(BASE + "\n[limits]\n" + line + "\n")
+    assert info.value.errors == [message]
+
+
+def test_limits_off_turns_every_limit_off() -> None:
+    assert Limits.off() == Limits(0, 0, 0, 0)
+
+
+def test_pii_key_file_is_read_and_round_trips() -> None:
+    config = parse(edit('database = "sqlite:///test.db"',
+                        'database = "sqlite:///test.db"\npii_key_file = "/etc/qhall/pii.key"'))
+    assert config.pii_key_file == "/etc/qhall/pii.key"
+    assert parse(dumps(config)) == config

@@ -328,3 +328,16 @@ def test_timeout_is_retried_with_the_same_id(qtbot):
     assert len(recalls) == MAX_RETRIES + 1 and len(set(recalls)) == 1
     assert "无应答" in window.message.text()
     assert window.buttons["recall"].isEnabled()
+
+
+def test_logout_leaves_the_login_form_empty(rig, qtbot):
+    link, window, _ = rig
+    log_in(link, window, qtbot)
+    qtbot.mouseClick(window.logout_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(link.pending("logout")), timeout=2000)
+    for r in link.pending("logout"):
+        link.answer(r)
+    qtbot.waitUntil(lambda: window.pages.currentWidget() is window.login, timeout=2000)
+    # "switch staff": the previous clerk's id and PIN are gone
+    assert window.login.staff.text() == ""
+    assert window.login.pin.text() == ""

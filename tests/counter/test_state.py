@@ -202,6 +202,16 @@ def test_events_drive_current_ticket_and_counter(st):
     assert st.counter_status == "open"
     st.apply_event(ev("counter.closed", {"counter": 3}, 107))
     assert not st.logged_in and st.counter_status == "closed"
+    # closed by someone else (the clerk logged in at another counter): it says so
+    assert st.message.level == "warn" and "其他窗口" in st.message.text
+
+
+def test_own_logout_is_not_reported_as_closed_elsewhere(st):
+    logged_in(st)
+    req = st.logout()
+    st.apply_event(ev("counter.closed", {"counter": 3}, 101))
+    st.apply_reply(req, ok())
+    assert not st.logged_in and "其他窗口" not in st.message.text
 
 
 def test_transferred_to_me_refreshes_queue(st):

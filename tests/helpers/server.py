@@ -12,6 +12,7 @@ Secrets: every device token is ``"tok-" + device id``, every staff PIN
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -24,7 +25,7 @@ from typing import Any
 from websockets.sync.client import ClientConnection, connect
 
 from server.auth import hash_secret
-from server.config import Counter, Device, Dispatch, HallConfig, Service, Staff
+from server.config import Counter, Device, Dispatch, HallConfig, Limits, Service, Staff
 
 __all__ = ["small_config", "RunningServer", "WsClient", "TOKEN", "PIN", "dial", "free_port"]
 
@@ -82,11 +83,16 @@ class RunningServer:
         config: the hall.
         clock: injected clock for the hall service (default: real time).
         kiosk_rate: issue limit per kiosk per minute (0: none).
+        limits: the hall's limits; default: only the kiosk rate and 5 wrong
+            PINs (tests send requests back to back from one device).
     """
 
     def __init__(self, config: HallConfig, *, clock: Callable[[], dt.datetime] | None = None,
-                 kiosk_rate: float = 0.0, port: int = 0) -> None:
-        self.config = config
+                 kiosk_rate: int = 0, port: int = 0, limits: Limits | None = None) -> None:
+        if limits is None:
+            limits = Limits(kiosk_issues_per_min=kiosk_rate, requests_per_s=0,
+                            hellos_per_min=0, pin_failures=5)
+        self.config = dataclasses.replace(config, limits=limits)
         self.clock = clock
         self.kiosk_rate = kiosk_rate
         self.port = port
@@ -125,7 +131,7 @@ class RunningServer:
             self.store = Store(self.config.database)
             kwargs = {"clock": self.clock} if self.clock else {}
             service = HallService(self.config, self.store, **kwargs)
-            self.server = Server(service, kiosk_rate=self.kiosk_rate)
+            self.server = Server(service)
             self.port = await self.server.start("127.0.0.1", self.port)
             self._stopped = asyncio.Event()
             self.loop = asyncio.get_running_loop()

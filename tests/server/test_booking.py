@@ -71,8 +71,8 @@ def test_working_days_and_masks():
     assert add_working_days(thu, 2) == dt.date(2026, 11, 30)
     assert add_working_days(dt.date(2026, 11, 28), 0) == dt.date(2026, 11, 30)  # Sat -> Mon
     assert mask_name("王芳") == "王*" and mask_name("欧阳娜娜") == "欧***"
-    assert mask_phone("138 1234 5678") == "138****5678"
-    assert mask_phone("+8613812345678") == "138****5678"
+    assert mask_phone("138 1234 5678") == "*******5678"
+    assert mask_phone("+8613812345678") == "*******5678"
 
 
 # ------------------------------------------------------------------ slots and book
@@ -103,7 +103,7 @@ def test_book_capacity_person_and_privacy(hall, tmp_path):
         assert first["type"] == "ok", first
         b = first["booking"]
         assert re.fullmatch(f"[{CODE_ALPHABET}]{{8}}", b["code"])
-        assert (b["name"], b["phone"], b["status"]) == ("王*", "138****5678", "booked")
+        assert (b["name"], b["phone"], b["status"]) == ("王*", "*******5678", "booked")
         assert b["slot"] == "2026-11-27T10:00+08:00"
         # a resend of the same request changes nothing and gets the same code
         assert book(portal, f"{FRI}T10:00", id="b1")["booking"]["code"] == b["code"]
@@ -134,7 +134,7 @@ def test_book_capacity_person_and_privacy(hall, tmp_path):
     engine.dispose()
     for secret in ("王芳", "13812345678", "李强", "13900001111"):
         assert secret not in dump and secret not in events
-    assert "王*" in dump and "138****5678" in dump
+    assert "王*" in dump and "*******5678" in dump
 
 
 def test_cancel_frees_the_place_and_the_day(hall, clock):
@@ -256,7 +256,7 @@ def test_qhall_book_cli(tmp_path, clock, capsys):
     code, out, _ = run("list", date=FRI, service=None)
     assert code == 0 and booking_code in out and "王*" in out and "1 booking(s)" in out
     code, out, _ = run("show", code=booking_code)
-    assert "138****5678" in out and "booked" in out
+    assert "*******5678" in out and "booked" in out
     code, _, err = run("book", service="gjj", slot=f"{FRI}T11:00", name="王芳",
                        phone="13812345678")
     assert code == 1 and "conflict" in err

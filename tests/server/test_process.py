@@ -22,14 +22,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Proc:
-    def __init__(self, config_path: Path, port: int) -> None:
+    def __init__(self, config_path: Path, port: int,
+                 extra: tuple[str, ...] = ("--no-limits",)) -> None:
         self.port = port
         self.log = config_path.with_suffix(f".{port}.{time.monotonic_ns()}.log")
         self.url = f"ws://127.0.0.1:{port}/ws"
         out = self.log.open("w")
         self.p = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", "--config", str(config_path),
-             "--port", str(port), "--quiet-requests", "--kiosk-rate", "0"],
+             "--port", str(port), "--quiet-requests", *extra],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         out.close()  # the child has its own copy

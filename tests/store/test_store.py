@@ -315,7 +315,8 @@ def test_migrations_create_the_schema_and_are_idempotent(db_url: str) -> None:
         store.commit("main", issued(new_ticket(1)))
     names, version = _tables(db_url)
     assert names == {"alembic_version", "halls", "tickets", "numbering", "events", "counters",
-                     "replies", "bookings", "booking_slots", "followups", "hall_secrets"}
+                     "replies", "bookings", "booking_slots", "followups", "hall_secrets",
+                     "login_failures"}
     assert version == SCHEMA_REVISION
     # again, the fast path (already at head) and the full Alembic path
     with Store(db_url) as store:
