@@ -43,8 +43,10 @@ def csp_for(body: bytes) -> str:
         "script-src " + (" ".join(sorted(set(scripts))) or "'none'"),
         "style-src " + (" ".join(sorted(set(styles))) or "'none'"),
         "img-src 'self' data:",
-        # 'self' covers ws:/wss: to this host in CSP 3 browsers.
-        "connect-src 'self'",
+        # 'self' covers ws:/wss: to this host in CSP 3 browsers; a board given
+        # several servers (``&servers=``, failover) must reach the others too.
+        # Scripts are hash-locked above, so no injected code can use this.
+        "connect-src 'self' ws: wss:",
         "base-uri 'none'",
         "form-action 'none'",
         "frame-ancestors 'none'",

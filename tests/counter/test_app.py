@@ -334,8 +334,8 @@ def test_logout_leaves_the_login_form_empty(rig, qtbot):
     link, window, _ = rig
     log_in(link, window, qtbot)
     qtbot.mouseClick(window.logout_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(link.pending("logout")), timeout=2000)
-    for r in link.pending("logout"):
+    qtbot.waitUntil(lambda: bool(link.unanswered("logout")), timeout=2000)
+    for r in link.unanswered("logout"):
         link.answer(r)
     qtbot.waitUntil(lambda: window.pages.currentWidget() is window.login, timeout=2000)
     # "switch staff": the previous clerk's id and PIN are gone
