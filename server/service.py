@@ -133,7 +133,8 @@ class HallService:
         # from plain mappings so neither layer imports the other's types.
         counters = [
             {"number": c.number, "state": c.state, "staff_id": c.staff_id,
-             "staff_name": c.staff_name, "reason": c.reason or "", "streak": c.streak}
+             "staff_name": c.staff_name, "reason": c.reason or "", "streak": c.streak,
+             "since": c.since}
             for c in loaded.counters.values()
         ]
         return Hall.restore(
@@ -182,6 +183,8 @@ class HallService:
             "name": cfg.name,
             "timezone": cfg.timezone,
             "notice": cfg.notice,
+            # What citizens' phones reach (QR codes, /t/ links); "" = not set.
+            "public_url": cfg.public_url,
             "services": [
                 {
                     "id": s.id,
@@ -405,14 +408,25 @@ class HallService:
         )
 
     def _do_requeue(self, session: Session, msg: dict[str, Any]) -> Reply:
+        # A kiosk knows the ticket by its QR (check code) or its printed number.
         ticket_id = msg.get("ticket")
         if ticket_id is None and msg.get("check"):
             ticket = self.hall.by_check(msg["check"])
             ticket_id = ticket.id if ticket else None
+        if ticket_id is None and msg.get("number"):
+            ticket = self.hall.by_number(msg["number"])
+            ticket_id = ticket.id if ticket else None
         if ticket_id is None:
-            raise NotFound("no such ticket")
+            raise NotFound("no such ticket today; check the number or take a new ticket")
         return self.commit(session, msg["id"], lambda: self.hall.requeue(ticket_id),
                            self._ticket_reply)
+
+    def _do_unmiss(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("unmiss", "ticket")(session, msg)
+
+    def _do_missed(self, session: Session, msg: dict[str, Any]) -> Reply:
+        missed = [self.hall.wire_ticket(t) for t in self.hall.missed(session.own_counter())]
+        return Reply(protocol.ok(msg["id"], missed=missed))
 
     def _do_pause(self, session: Session, msg: dict[str, Any]) -> Reply:
         return self.commit(session, msg["id"],
@@ -443,7 +457,8 @@ class HallService:
 
     # ----------------------------------------------------------- upkeep
     def tick(self) -> list[dict[str, Any]]:
-        """Periodic upkeep: day rollover (close out), expired replies.
+        """Periodic upkeep: day rollover (close out), expired replies, transfers
+        to counters that closed or stayed paused too long (``transfer_timeout``).
 
         Returns committed wire events to broadcast.
         """
@@ -455,7 +470,7 @@ class HallService:
             self._replies.popitem(last=False)
         day = self._local_day()
         if day == self._day:
-            return []
+            return self._expire_transfers()
         events = self.hall.close_day()
         self._day = day
         if not events:
@@ -467,6 +482,18 @@ class HallService:
             self.reload()
             return []
         self.reload()
+        return [self.wire_event(e) for e in events]
+
+    def _expire_transfers(self) -> list[dict[str, Any]]:
+        events = self.hall.expire_transfers()
+        if not events:
+            return []
+        try:
+            self.store.commit(self.config.id, events, at=self.clock())
+        except Exception:
+            log.exception("returning stranded transfers failed; reloading")
+            self.reload()
+            return []
         return [self.wire_event(e) for e in events]
 
     def _cached_reply(self, key: tuple[str, str]) -> dict[str, Any] | None:
