@@ -694,6 +694,11 @@ class Hall:
         self._service(service)
         return self._eta(service, self._waiting[service])
 
+    def open_counters(self, service: str) -> int:
+        """How many counters serving ``service`` are open now."""
+        self._service(service)
+        return self._open[service]
+
     def mean_service_s(self, service: str) -> float:
         """Rolling mean service time of the service's last completions (or its default)."""
         history = self._history[self._service(service).id]
