@@ -162,7 +162,7 @@ _REQUEUE_ERRORS = {"expired": "requeue_late", "conflict": "requeue_not_missed",
                    "not_found": "requeue_unknown"}
 #: A ticket number as printed (service prefix + at least 3 digits).
 _TICKET_NUMBER = re.compile(r"^[A-Z]{1,3}\d{3,}$")
-_CHECK_CODE = re.compile(r"^[A-Z2-7]{4,32}$")
+_CHECK_CODE = re.compile(r"^[A-Z0-9]{4,32}$")
 
 #: Error codes of ``issue`` / ``check_in`` replies -> text key.
 _ERROR_TEXT = {

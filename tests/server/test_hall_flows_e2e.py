@@ -118,3 +118,27 @@ def test_no_show_undo_and_missed_list(tmp_path):
         assert c1.request("missed")["missed"] == []
         assert c1.request("start")["ticket"]["status"] == "serving"
         assert c1.request("unmiss", ticket=a1["id"])["code"] == "conflict"
+
+
+def _page(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.read().decode()
+
+
+def test_public_url_in_the_welcome_and_honest_estimate_on_the_t_page(tmp_path):
+    import dataclasses
+
+    cfg = dataclasses.replace(_config(tmp_path), public_url="https://qh.example.gov.cn")
+    with RunningServer(cfg) as srv, srv.client("kiosk-1") as kiosk:
+        assert kiosk.welcome["hall"]["public_url"] == "https://qh.example.gov.cn"
+        queues = kiosk.welcome["snapshot"]["queues"]
+        assert queues["gjj"]["open_counters"] == 0
+        t = kiosk.request("issue", service="gjj")["ticket"]
+        body = _page(f"{srv.http}/t/{t['check']}")
+        # Nobody serves gjj yet: never "no wait", never a made-up minute count.
+        assert "暂无窗口办理" in body and "no counter open now" in body
+        _login(srv, 2)  # counter 2 serves gjj only and is free
+        body = _page(f"{srv.http}/t/{t['check']}")
+        assert "即将叫号" in body and "1 分钟" not in body
