@@ -775,7 +775,8 @@ class CounterState:
             if request.type == "no_show":
                 self.undo = (dict(ticket), now + dt.timedelta(seconds=UNDO_S))
                 self._missed_wanted = True
-            text = {"complete": "已办结", "no_show": "已过号", "transfer": "已转移"}
+            text = {"complete": "已办结  Completed", "no_show": "已过号  No-show",
+                    "transfer": "已转移  Transferred"}
             self.message = Message("ok", f"{ticket.get('number', '')} "
                                          f"{text.get(request.type, '')}")
         if self.current and self.current.get("status") not in ACTIVE:

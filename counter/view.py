@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QKeySequence, QShortcut
+from PySide6.QtGui import QColor, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -248,6 +248,7 @@ class TransferDialog(_PickDialog):
             if not target.enabled:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled
                               & ~Qt.ItemFlag.ItemIsSelectable)
+                item.setForeground(QColor("#9AA3AE"))  # the style sheet would keep it black
             self.list.addItem(item)
         self._step(1, from_row=-1)
         self._show_choice()

@@ -485,8 +485,9 @@ class KioskWindow(QWidget):
         self.requeue_back.setText(f"‹ {state.text('back')}")
         self.requeue_hint.setText("\n".join(state.both("requeue_hint")))
         self.requeue_code.setText(" ".join(state.code) if state.code else "_ " * 4)
+        # Room for the three result lines is kept, so the keypad never moves.
         self.requeue_result.setText("\n".join(state.requeue_lines()))
-        self.requeue_result.setVisible(state.requeued is not None)
+        self.requeue_result.setMinimumHeight(3 * self.requeue_result.fontMetrics().lineSpacing())
         self.requeue_keypad.set_labels(state.text("clear"), state.text("requeue_submit"),
                                        state.text("delete"))
         self.requeue_keypad.set_busy(state.pending is not None or not state.online)

@@ -313,10 +313,12 @@ def test_screens_render_with_a_cjk_font(tmp_path, qapp):
 
     paths = render_screens(tmp_path)
     assert [p.name for p in paths] == ["counter-login.png", "counter-main.png",
-                                       "counter-offline.png"]
-    for p in paths:
+                                       "counter-offline.png", "counter-missed.png",
+                                       "counter-transfer.png"]
+    for p in paths[:-1]:
         image = QImage(str(p))
         assert (image.width(), image.height()) == (1366, 768)
+    assert not QImage(str(paths[-1])).isNull()  # the transfer dialog
     window = CounterWindow()
     assert "WenQuanYi" in QFontInfo(window.font()).family()  # not tofu boxes
     window.deleteLater()
