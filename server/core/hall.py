@@ -498,7 +498,9 @@ class Hall:
         cs.current = t.id
         cs.version += 1
         data = {"ticket": self.wire_ticket(t), "counter": counter, "counter_name": cfg.name}
-        return [Event("ticket.no_show_undone", data, t.copy(), prev, counter=cs.copy())]
+        # The counter is busy again: its services' ETAs move.
+        return [Event("ticket.no_show_undone", data, t.copy(), prev, counter=cs.copy()),
+                *self._queue_events((t.service, *cfg.services))]
 
     def expire_transfers(self) -> list[Event]:
         """Return tickets waiting for a counter that is closed, or paused longer
