@@ -328,12 +328,9 @@ class CounterState:
 
     def why_not_undo(self) -> str | None:
         """Why 撤销过号 is not possible now, or None."""
-        if not self.online:
-            return _WHY["offline"]
-        if not self.logged_in:
-            return _WHY["login"]
-        if self.busy:
-            return _WHY["busy"]
+        why = self.why_not_requeue()  # online, logged in, idle
+        if why:
+            return why
         if self.undo_left_s() <= 0:
             return "没有可撤销的过号  Nothing to undo"
         if self.current and self.current.get("status") in ACTIVE:
@@ -343,7 +340,8 @@ class CounterState:
         return None
 
     def why_not_requeue(self) -> str | None:
-        """Why 过号重排 from the missed list is not possible now, or None."""
+        """Why 过号重排 from the missed list is not possible now, or None
+        (online, logged in, no request in flight)."""
         if not self.online:
             return _WHY["offline"]
         if not self.logged_in:

@@ -473,25 +473,23 @@ class HallService:
             return self._expire_transfers()
         events = self.hall.close_day()
         self._day = day
-        if not events:
-            return []
-        try:
-            self.store.commit(self.config.id, events, at=self.clock())
-        except Exception:
-            log.exception("closing the day failed; reloading")
+        wire = self._commit_upkeep(events, "closing the day")
+        if events:
             self.reload()
-            return []
-        self.reload()
-        return [self.wire_event(e) for e in events]
+        return wire
 
     def _expire_transfers(self) -> list[dict[str, Any]]:
-        events = self.hall.expire_transfers()
+        return self._commit_upkeep(self.hall.expire_transfers(),
+                                   "returning stranded transfers")
+
+    def _commit_upkeep(self, events: list[Event], what: str) -> list[dict[str, Any]]:
+        """Commit the ticker's own events; on failure rebuild the core, send nothing."""
         if not events:
             return []
         try:
             self.store.commit(self.config.id, events, at=self.clock())
         except Exception:
-            log.exception("returning stranded transfers failed; reloading")
+            log.exception("%s failed; reloading", what)
             self.reload()
             return []
         return [self.wire_event(e) for e in events]

@@ -12,15 +12,8 @@ from counter.state import UNDO_S, CounterState, NotLegal, Request
 from counter.status import screen_line, status_line
 from counter.transfer import transfer_choices
 from tests.counter.samples import T0, iso, ticket, welcome
+from tests.counter.test_state import do, err, ok
 from tests.helpers.fakes import FakeClock
-
-
-def ok(**fields):
-    return {"type": "ok", "re": "x", **fields}
-
-
-def err(code, message=""):
-    return {"type": "error", "re": "x", "code": code, "message": message}
 
 
 @pytest.fixture
@@ -40,12 +33,6 @@ def st(clock):
 
 def line(st) -> str:
     return status_line(st, DEFAULT_KEYS).text
-
-
-def do(st, action, reply, **fields):
-    req = st.intent(action, **fields)
-    st.apply_reply(req, reply)
-    return req
 
 
 def test_no_one_waiting_gives_way_when_the_list_fills(st):

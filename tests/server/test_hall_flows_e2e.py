@@ -142,3 +142,36 @@ def test_public_url_in_the_welcome_and_honest_estimate_on_the_t_page(tmp_path):
         _login(srv, 2)  # counter 2 serves gjj only and is free
         body = _page(f"{srv.http}/t/{t['check']}")
         assert "即将叫号" in body and "1 分钟" not in body
+
+
+def test_ticker_returns_stranded_transfers_then_closes_the_day(tmp_path):
+    from server.service import HallService
+    from server.store import Store
+
+    clock = FakeClock()  # 09:00 in the hall
+    cfg = _config(tmp_path, transfer_timeout=60)
+    store = Store(cfg.database)
+    try:
+        svc = HallService(cfg, store, clock=clock)
+
+        def run(events):
+            store.commit(cfg.id, events, at=clock())
+
+        run(svc.hall.open_counter(1, "s001", "王芳"))
+        run(svc.hall.open_counter(2, "s002", "李强"))
+        run(svc.hall.issue("gjj"))
+        run(svc.hall.call_next(1))
+        run(svc.hall.transfer(1, to_counter=2))
+        run(svc.hall.pause(2))
+        assert svc.tick() == []
+        clock.advance(60)
+        sent = svc.tick()
+        assert [m["name"] for m in sent][0] == "ticket.transferred"
+        assert sent[0]["data"]["reason"] == "transfer_timeout" and sent[0]["seq"] > 0
+        svc.reload()  # what was sent is what the store holds
+        assert svc.hall.queue(1)[0].number == "A001"
+        clock.advance(16 * 3600)  # past midnight: the close-out
+        names = [m["name"] for m in svc.tick()]
+        assert "ticket.cancelled" in names
+    finally:
+        store.close()
