@@ -250,6 +250,7 @@ class KioskWindow(QWidget):
         self._grid_key: tuple = ()
         self._qr_key: tuple = ()
         self.service_tiles: dict[str, Tile] = {}
+        self._scan_buffer = ""  # what the scanner typed so far (see keyPressEvent)
 
         root = QVBoxLayout(self)
         root.setContentsMargins(0, 0, 0, 0)
@@ -524,6 +525,19 @@ class KioskWindow(QWidget):
         if self.stack.currentWidget() is self.pages["ticket"]:
             self.intent.emit("ticket", None)
         super().mousePressEvent(event)
+
+    def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        # The ticket scanner is a keyboard: on any screen but 过号重排 (whose
+        # field takes it) its text arrives here, key by key, then Enter.
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            text, self._scan_buffer = self._scan_buffer, ""
+            if text.strip():
+                self.intent.emit("scan", text)
+            return
+        if event.text() and event.text().isprintable():
+            self._scan_buffer = (self._scan_buffer + event.text())[-200:]
+            return
+        super().keyPressEvent(event)
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
