@@ -34,7 +34,7 @@ __all__ = ["DEFAULT_SERVER", "DEMO_DEVICE", "CounterController",
 
 #: Mutating requests retried (same id) after a local ``timeout``.
 RETRIED = frozenset({"call_next", "call", "recall", "start", "complete", "no_show",
-                     "transfer", "pause", "resume", "logout"})
+                     "transfer", "pause", "resume", "logout", "unmiss", "requeue"})
 MAX_RETRIES = 3
 DEMO_DEVICE = "counter-1"
 
@@ -169,6 +169,8 @@ class CounterController(QObject):
             self.send(relogin)
         if self.state.take_queue_refresh():
             self._queue_timer.start()  # restart: many events, one request
+        if self.state.take_missed_refresh():
+            self.send(Request("missed"))
         self.render()
 
     def render(self) -> None:

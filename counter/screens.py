@@ -2,7 +2,9 @@
 
 ``python -m counter.screens [OUTDIR]`` draws the real widgets offscreen at
 1366x768 with a realistic sample state (no server needed) and writes
-``counter-login.png``, ``counter-main.png`` and ``counter-offline.png``.
+``counter-login.png``, ``counter-main.png``, ``counter-offline.png``,
+``counter-missed.png`` (a no-show just marked: the undo button and the missed
+list) and ``counter-transfer.png`` (the transfer dialog).
 """
 
 from __future__ import annotations
@@ -111,8 +113,53 @@ def render_screens(outdir: str | Path) -> list[Path]:
     offline = sample_state()
     offline.set_connection("offline")
     shot("offline", offline)
+    shot("missed", _missed_state())
+    transfer = sample_state()
+    _hall_figures(transfer)
+    shot_dialog(out / "counter-transfer.png", window, transfer, paths)
     window.close()
     return paths
+
+
+def _hall_figures(state: Any) -> None:
+    """The rest of the hall as the transfer dialog shows it."""
+    state.counter_states.update({4: "open", 5: "paused", 6: "closed"})
+    state.queue_waiting.update({"gjj": 9, "bdc": 3, "tax": 14, "sb": 6})
+    state.open_counters.update({"gjj": 2, "bdc": 1, "tax": 0, "sb": 0})
+
+
+def _missed_state() -> Any:
+    """A020 just marked no-show (undo offered), three recent no-shows listed."""
+    from counter.state import Request
+
+    state = sample_state()
+    state.apply_reply(Request("complete"), {"type": "ok", "ticket": _ticket(
+        "A012", "gjj", 15.5, status="done", counter=3)})
+    called = _ticket("A013", "gjj", 12.5, status="called", counter=3)
+    state.apply_reply(Request("call_next"), {"type": "ok", "ticket": called})
+    state.apply_reply(Request("no_show"), {"type": "ok", "ticket": {**called,
+                                                                     "status": "no_show"}})
+    missed = [_ticket(n, s, m, status="no_show", counter=3)
+              for n, s, m in (("A013", "gjj", 12.5), ("B003", "bdc", 40.0),
+                              ("A009", "gjj", 55.0))]
+    state.apply_reply(Request("missed"), {"type": "ok", "missed": missed})
+    return state
+
+
+def shot_dialog(path: Path, window: Any, state: Any, paths: list[Path]) -> None:
+    """Open the transfer dialog over the window and save it."""
+    from PySide6.QtWidgets import QApplication
+
+    from counter.view import TransferDialog
+
+    window.render(state)
+    dialog = TransferDialog(state, window)
+    dialog.show()
+    QApplication.processEvents()
+    if not dialog.grab().save(str(path)):
+        raise OSError(f"cannot write {path}")
+    dialog.close()
+    paths.append(path)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,8 +34,11 @@ from counter.keys import ACTIONS
 
 __all__ = [
     "ACTIONS", "ACTIVE", "RULES", "ERROR_TEXT", "Request", "Message", "Figures",
-    "NotLegal", "CounterState", "format_duration", "parse_time",
+    "NotLegal", "CounterState", "UNDO_S", "format_duration", "parse_time",
 ]
+
+#: Seconds the counter may undo its no-show (the server's NO_SHOW_UNDO_S).
+UNDO_S = 30
 
 #: Ticket statuses in which a ticket is "at" a counter.
 ACTIVE = ("called", "serving")
@@ -59,7 +62,8 @@ ERROR_TEXT: dict[str, str] = {
     "unauthorized": "工号或密码错误  Wrong staff id or PIN",
     "rate_limited": "尝试次数过多，请稍后再试  Too many attempts, try again later",
     "not_found": "未找到该号或业务  Not found",
-    "closed": "该业务当前不办理  The service is closed now",
+    "closed": "该窗口或业务当前不办理  That counter or service is closed now",
+    "expired": "已超过时限  Too late",
     "forbidden": "本设备无权执行此操作  This device may not do that",
     "timeout": "服务器无应答，请重试  No answer from the server, try again",
     "offline": "网络已断开，操作未完成  Offline: the action did not go through",
@@ -198,7 +202,8 @@ class CounterState:
         self.current: dict[str, Any] | None = None
         self.waiting: list[dict[str, Any]] | None = None  # None: not known yet
         self._inflight: list[str] = []  # mutating requests awaiting a reply
-        self.message: Message | None = None
+        self._message: Message | None = None
+        self._message_key: tuple[Any, ...] = ()
         self.login_error: str | None = None
         self.figures = Figures()
         self.staff_figures: dict[str, Figures] = {}
@@ -209,6 +214,38 @@ class CounterState:
         self._credentials: tuple[str, str] | None = None
         self._queue_wanted = False
         self._relogin_wanted = False
+        # The rest of the hall, for the transfer dialog: counter states and
+        # how many wait per service (welcome snapshot, then events).
+        self.counter_states: dict[int, str] = {}
+        self.queue_waiting: dict[str, int] = {}
+        self.open_counters: dict[str, int] = {}
+        # 过号: this counter's recent no-shows (None: not asked yet) and the
+        # one it may still undo, with the deadline.
+        self.missed: list[dict[str, Any]] | None = None
+        self.undo: tuple[dict[str, Any], dt.datetime] | None = None
+        self._missed_wanted = False
+
+    # The status line shows a message only while the screen it was said about
+    # is unchanged (current ticket, its status, the waiting count, the
+    # counter's state); after that the line is derived from the state again.
+    @property
+    def message(self) -> Message | None:
+        if self._message is not None and self._message_key != self.screen_key():
+            self._message = None
+        return self._message
+
+    @message.setter
+    def message(self, value: Message | None) -> None:
+        self._message = value
+        self._message_key = self.screen_key()
+
+    def screen_key(self) -> tuple[Any, ...]:
+        """What the screen shows that a status message may talk about."""
+        cur = getattr(self, "current", None) or {}
+        waiting = getattr(self, "waiting", None)
+        return (getattr(self, "connection", None), getattr(self, "staff", None) is not None,
+                getattr(self, "counter_status", None), cur.get("id"), cur.get("status"),
+                None if waiting is None else len(waiting))
 
     # ------------------------------------------------------------------
     # derived facts
@@ -269,12 +306,49 @@ class CounterState:
         """(services, counters) the current ticket may be transferred to.
 
         Every service of the hall but the ticket's own, and every other
-        counter (a counter that is closed still gets it: it waits there).
+        counter that is open (the server refuses a closed or paused one:
+        nobody would call the ticket there).
         """
         own = (self.current or {}).get("service")
         services = [s for sid, s in self.services.items() if sid != own]
-        counters = [c for n, c in sorted(self.counters.items()) if n != self.counter]
+        counters = [c for n, c in sorted(self.counters.items())
+                    if n != self.counter and self.counter_states.get(n) == "open"]
         return services, counters
+
+    def counter_waiting(self, number: int) -> int:
+        """How many wait for the services of counter ``number`` (hall-wide figures)."""
+        services = self.counters.get(number, {}).get("services", ())
+        return sum(self.queue_waiting.get(sid, 0) for sid in services)
+
+    def undo_left_s(self) -> float:
+        """Seconds left to undo the last no-show (0 when there is none)."""
+        if self.undo is None:
+            return 0.0
+        return max(0.0, (self.undo[1] - self.now()).total_seconds())
+
+    def why_not_undo(self) -> str | None:
+        """Why 撤销过号 is not possible now, or None."""
+        why = self.why_not_requeue()  # online, logged in, idle
+        if why:
+            return why
+        if self.undo_left_s() <= 0:
+            return "没有可撤销的过号  Nothing to undo"
+        if self.current and self.current.get("status") in ACTIVE:
+            return _WHY["has_ticket"]
+        if self.counter_status != "open":
+            return _WHY["paused"] if self.counter_status == "paused" else _WHY["closed"]
+        return None
+
+    def why_not_requeue(self) -> str | None:
+        """Why 过号重排 from the missed list is not possible now, or None
+        (online, logged in, no request in flight)."""
+        if not self.online:
+            return _WHY["offline"]
+        if not self.logged_in:
+            return _WHY["login"]
+        if self.busy:
+            return _WHY["busy"]
+        return None
 
     def find_waiting(self, number_or_id: str) -> dict[str, Any] | None:
         """The waiting ticket with this number (case-insensitive) or id."""
@@ -343,6 +417,8 @@ class CounterState:
         waiting list); ``transfer`` needs exactly one of ``service`` or
         ``counter``; ``pause`` takes an optional ``reason``.
         """
+        if action in ("unmiss", "requeue"):
+            return self._missed_intent(action, fields)
         why = self.why_not(action)
         if why:
             raise NotLegal(why)
@@ -365,6 +441,31 @@ class CounterState:
         self.message = None
         return req
 
+    def _missed_intent(self, action: str, fields: dict[str, Any]) -> Request:
+        """撤销过号 (``unmiss``: the last no-show) or 过号重排 (``requeue {ticket}``)."""
+        if action == "unmiss":
+            why = self.why_not_undo()
+            if why:
+                raise NotLegal(why)
+            assert self.undo is not None
+            req = Request("unmiss", {"ticket": str(self.undo[0].get("id"))})
+        else:
+            why = self.why_not_requeue()
+            if why:
+                raise NotLegal(why)
+            tid = str(fields.get("ticket") or "")
+            if not any(str(t.get("id")) == tid for t in self.missed or ()):
+                raise NotLegal("请在过号列表中选择一个号  Pick a ticket from the missed list")
+            req = Request("requeue", {"ticket": tid})
+        self._inflight.append(req.type)
+        self.message = None
+        return req
+
+    def take_missed_refresh(self) -> bool:
+        """True once after something changed this counter's missed list."""
+        wanted, self._missed_wanted = self._missed_wanted, False
+        return wanted and self.online and self.logged_in
+
     def _transfer_request(self, fields: dict[str, Any]) -> Request:
         service, counter = fields.get("service"), fields.get("counter")
         if (service is None) == (counter is None):
@@ -375,6 +476,10 @@ class CounterState:
                 raise NotLegal(f"不能转到业务 {service}  Not a transfer target")
             return Request("transfer", {"service": service})
         number = _counter_number(counter)
+        if number is not None and number in self.counters and number != self.counter \
+                and self.counter_states.get(number) != "open":
+            raise NotLegal(f"{self.counters[number].get('name') or number} 未开放，不能转入  "
+                           "That counter is not open")
         if number is None or number not in {c["number"] for c in counters}:
             raise NotLegal(f"不能转到窗口 {counter}  Not a transfer target")
         return Request("transfer", {"counter": number})
@@ -455,6 +560,13 @@ class CounterState:
                                 (f"{self.counter}号窗口" if self.counter else ""))
         snap = welcome.get("snapshot") or {}
         counters = snap.get("counters") or {}
+        self.counter_states = {}
+        for key, info in counters.items():
+            number = _counter_number(key)
+            if number is not None and isinstance(info, dict):
+                self.counter_states[number] = str(info.get("state") or "closed")
+        self._take_queues(snap.get("queues") or {})
+        self._missed_wanted = True
         mine = counters.get(str(self.counter)) or counters.get(self.counter) or {}
         was = self.staff
         self.counter_status = str(mine.get("state") or "closed")
@@ -514,12 +626,31 @@ class CounterState:
             # The snapshot is newer than a replayed event: only the figures
             # learn from it, the state must not go back in time.
             return
+        if name.startswith("counter.") and counter is not None:
+            state = {"counter.opened": "open", "counter.resumed": "open",
+                     "counter.paused": "paused", "counter.closed": "closed"}.get(name)
+            if state is not None:
+                self.counter_states[counter] = state
+        if name == "queue.changed":
+            self._take_queues({data.get("service"): data})
         if name.startswith("ticket.") and ticket is not None:
             self._apply_ticket_event(name, ticket, counter, at)
+            if name in ("ticket.no_show", "ticket.requeued", "ticket.no_show_undone") \
+                    and counter == self.counter:
+                self._missed_wanted = True
         elif name.startswith("counter.") and counter == self.counter:
             self._apply_counter_event(name, data)
         elif name == "queue.changed" and data.get("service") in self.my_services:
             self._queue_wanted = True
+
+    def _take_queues(self, queues: dict[Any, Any]) -> None:
+        for sid, q in queues.items():
+            if not isinstance(sid, str) or not isinstance(q, dict):
+                continue
+            if isinstance(q.get("waiting"), int):
+                self.queue_waiting[sid] = q["waiting"]
+            if isinstance(q.get("open_counters"), int):
+                self.open_counters[sid] = q["open_counters"]
 
     def _apply_ticket_event(self, name: str, ticket: dict[str, Any], counter: int | None,
                             at: dt.datetime) -> None:
@@ -530,7 +661,7 @@ class CounterState:
         elif name == "ticket.started":
             times["started"] = at
         mine = counter == self.counter
-        if name in ("ticket.called", "ticket.recalled") and mine:
+        if name in ("ticket.called", "ticket.recalled", "ticket.no_show_undone") and mine:
             self.current = {**ticket, "status": ticket.get("status") or "called"}
         elif self.current and str(self.current.get("id")) == tid:
             self.current = {**self.current, **ticket}
@@ -586,6 +717,10 @@ class CounterState:
             if ok:
                 self._seed_figures(reply)
             return
+        if request.type == "missed":
+            if ok and isinstance(reply.get("missed"), list):
+                self.missed = [dict(t) for t in reply["missed"] if isinstance(t, dict)]
+            return
         if request.type == "login":
             self._login_reply(request, reply, ok)
             return
@@ -612,6 +747,23 @@ class CounterState:
         now = self.now()
         tid = str(ticket.get("id"))
         times = self._times.setdefault(tid, {})
+        if request.type != "no_show" and request.type not in ("recall", "start"):
+            self.undo = None  # any other action ends the chance to undo
+        if request.type == "requeue":
+            self._missed_wanted = True
+            if self.missed is not None:
+                self.missed = [t for t in self.missed if str(t.get("id")) != tid]
+            self.message = Message("ok", f"{ticket.get('number', '')} 已重新排队  Re-queued "
+                                         f"({ticket.get('ahead', 0)} 人在前 ahead)")
+            self._queue_wanted = True
+            return
+        if request.type == "unmiss":
+            self.current = {**ticket, "status": ticket.get("status") or "called"}
+            self._missed_wanted = True
+            self.message = Message("ok", f"已撤销 {ticket.get('number', '')} 的过号  "
+                                         "No-show undone")
+            self._queue_wanted = True
+            return
         if request.type in ("call_next", "call", "recall"):
             times["called"] = times.get("called", now) if request.type == "recall" else now
             self.current = {**ticket, "status": ticket.get("status") or "called"}
@@ -624,7 +776,11 @@ class CounterState:
             self.current = {**ticket, "status": ticket.get("status") or "serving"}
         else:  # complete / no_show / transfer: the ticket leaves this counter
             self.current = None
-            text = {"complete": "已办结", "no_show": "已过号", "transfer": "已转移"}
+            if request.type == "no_show":
+                self.undo = (dict(ticket), now + dt.timedelta(seconds=UNDO_S))
+                self._missed_wanted = True
+            text = {"complete": "已办结  Completed", "no_show": "已过号  No-show",
+                    "transfer": "已转移  Transferred"}
             self.message = Message("ok", f"{ticket.get('number', '')} "
                                          f"{text.get(request.type, '')}")
         if self.current and self.current.get("status") not in ACTIVE:
@@ -670,11 +826,14 @@ class CounterState:
                 self.staff = None
                 self._credentials = None
         level = "warn" if code in ("queue_empty", "conflict") else "error"
+        if code == "queue_empty":
+            self.waiting = []  # before the message: it talks about this list
+        if request.type in ("unmiss", "requeue"):
+            self.undo = None if code in ("expired", "conflict", "forbidden") else self.undo
+            self._missed_wanted = True
         self.message = Message(level, text)
         # Whatever went wrong, the waiting list may be stale: ask again.
         self._queue_wanted = True
-        if code == "queue_empty":
-            self.waiting = []
 
     # ------------------------------------------------------------------
     # today's figures

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QKeySequence, QShortcut
+from PySide6.QtGui import QColor, QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -40,9 +40,11 @@ from PySide6.QtWidgets import (
 
 from counter.keys import ACTIONS, DEFAULT_KEYS
 from counter.state import CounterState, format_duration
+from counter.status import screen_line, status_line
+from counter.transfer import Target, transfer_choices
 
 __all__ = ["LABELS", "CounterWindow", "LoginPage", "TransferDialog", "PauseDialog",
-           "CallDialog", "FONT_FAMILIES"]
+           "CallDialog", "ConfirmDialog", "FONT_FAMILIES"]
 
 BLUE, GREEN, AMBER, RED = "#0B4F9C", "#2E7D32", "#F9A825", "#C62828"
 FONT_FAMILIES = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "sans-serif"]
@@ -199,63 +201,131 @@ class _PickDialog(QDialog):
 
 
 class TransferDialog(_PickDialog):
-    """Pick a service or a counter; emits ``chosen({"service": id} | {"counter": n})``."""
+    """Pick one target among services and counters; emits
+    ``chosen({"service": id} | {"counter": n})``.
+
+    One list holds both, each row with its state and how many wait; typing
+    filters it (name, English name, number, prefix), ↑/↓ move the one
+    selection, Enter takes it. Closed and paused counters are listed but
+    cannot be chosen. The OK button names the target.
+    """
 
     chosen = Signal(dict)
 
     def __init__(self, state: CounterState, parent: QWidget | None = None) -> None:
         super().__init__("转移  Transfer", parent)
-        self.resize(820, 520)
-        number = (state.current or {}).get("number", "")
-        self.layout_.addWidget(QLabel(f"把 {number} 转到…  Transfer {number} to…"))
-        services, counters = state.transfer_targets()
-        self.services = QListWidget()
-        for s in services:
-            item = QListWidgetItem(f"{s.get('name', s['id'])}  {s.get('name_en', '')}")
-            item.setData(Qt.ItemDataRole.UserRole, {"service": s["id"]})
-            self.services.addItem(item)
-        self.counters = QListWidget()
-        for c in counters:
-            # With 67 counters, say what each serves so the right one is found.
-            served = "、".join(state.service_name(sid) for sid in c.get("services", ()))
-            item = QListWidgetItem(f"{c.get('name') or str(c['number']) + '号窗口'}  {served}")
-            item.setData(Qt.ItemDataRole.UserRole, {"counter": c["number"]})
-            self.counters.addItem(item)
-        lists = QHBoxLayout()
-        for caption, widget in (("转到业务  To a service", self.services),
-                                ("转到窗口  To a counter", self.counters)):
-            col = QVBoxLayout()
-            col.addWidget(QLabel(caption))
-            col.addWidget(widget)
-            lists.addLayout(col)
-            widget.itemDoubleClicked.connect(self._pick)
-            # Choosing in one list clears the other: exactly one target.
-            other = self.counters if widget is self.services else self.services
-            widget.itemClicked.connect(lambda _i, o=other: o.clearSelection())
-        self.layout_.addLayout(lists)
+        self.resize(820, 560)
+        self.state = state
+        self.number = str((state.current or {}).get("number", ""))
+        self.layout_.addWidget(QLabel(f"把 {self.number} 转到…  Transfer {self.number} to…"))
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("输入业务或窗口筛选  Type to filter services and counters")
+        self.list = QListWidget()
+        self.summary = QLabel("")
+        self.summary.setObjectName("caption")
+        self.summary.setWordWrap(True)
+        self.layout_.addWidget(self.filter)
+        self.layout_.addWidget(self.list, 1)
+        self.layout_.addWidget(self.summary)
         self.layout_.addWidget(self.buttons)
+        self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.filter.textChanged.connect(self._fill)
+        self.filter.returnPressed.connect(self._accept)
+        self.list.currentItemChanged.connect(lambda *_: self._show_choice())
+        self.list.itemDoubleClicked.connect(lambda _i: self._accept())
+        self.filter.installEventFilter(self)
+        self._fill("")
+        self.filter.setFocus()
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+        # ↑/↓ in the filter box move the selection in the one list.
+        from PySide6.QtCore import QEvent
+        if watched is self.filter and event.type() == QEvent.Type.KeyPress \
+                and event.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down):
+            self._step(-1 if event.key() == Qt.Key.Key_Up else 1)
+            return True
+        return super().eventFilter(watched, event)
+
+    def _fill(self, text: str) -> None:
+        self.list.clear()
+        for target in transfer_choices(self.state, text):
+            item = QListWidgetItem(f"{target.label}    {target.detail}")
+            item.setData(Qt.ItemDataRole.UserRole, target)
+            if not target.enabled:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled
+                              & ~Qt.ItemFlag.ItemIsSelectable)
+                item.setForeground(QColor("#9AA3AE"))  # the style sheet would keep it black
+            self.list.addItem(item)
+        self._step(1, from_row=-1)
+        self._show_choice()
+
+    def _step(self, direction: int, from_row: int | None = None) -> None:
+        row = self.list.currentRow() if from_row is None else from_row
+        row += direction
+        while 0 <= row < self.list.count():
+            if self.list.item(row).flags() & Qt.ItemFlag.ItemIsEnabled:
+                self.list.setCurrentRow(row)
+                return
+            row += direction
+
+    def current(self) -> Target | None:
+        """The target selected now, if any."""
+        item = self.list.currentItem()
+        if item is None or not item.flags() & Qt.ItemFlag.ItemIsEnabled:
+            return None
+        target = item.data(Qt.ItemDataRole.UserRole)
+        return target if isinstance(target, Target) else None
+
+    def _show_choice(self) -> None:
+        target = self.current()
+        self.ok.setEnabled(target is not None)
+        if target is None:
+            self.ok.setText("确定  OK")
+            self.summary.setText("没有可选的目标  No target matches" if self.list.count() == 0
+                                 or not any(self.list.item(i).flags()
+                                            & Qt.ItemFlag.ItemIsEnabled
+                                            for i in range(self.list.count())) else "")
+            return
+        self.ok.setText(f"转到 {target.label}  Transfer")
+        self.summary.setText(f"确认：{self.number} → {target.label}（{target.detail}）  "
+                             f"Confirm: {self.number} to {target.label_en}")
 
     def select(self, target: dict[str, Any]) -> bool:
-        """Select the row for ``target`` (tests and keypads); True if found."""
-        for widget in (self.services, self.counters):
-            for i in range(widget.count()):
-                if widget.item(i).data(Qt.ItemDataRole.UserRole) == target:
-                    other = self.counters if widget is self.services else self.services
-                    other.clearSelection()
-                    widget.setCurrentRow(i)
-                    return True
+        """Select the row for ``target`` (tests and keypads); True if found and open."""
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            t = item.data(Qt.ItemDataRole.UserRole)
+            if isinstance(t, Target) and t.request == target and t.enabled:
+                self.list.setCurrentRow(i)
+                return True
         return False
 
-    def _pick(self, item: QListWidgetItem) -> None:
-        self.chosen.emit(dict(item.data(Qt.ItemDataRole.UserRole)))
-        self.accept()
+    def _accept(self) -> None:
+        target = self.current()
+        if target is not None:
+            self.chosen.emit(dict(target.request))
+            self.accept()
+
+
+class ConfirmDialog(_PickDialog):
+    """Yes/no with the question in both languages; emits ``chosen(dict)`` on yes."""
+
+    chosen = Signal(dict)
+
+    def __init__(self, title: str, question: str, fields: dict[str, Any] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(title, parent)
+        self.fields = dict(fields or {})
+        self.question = QLabel(question)
+        self.question.setWordWrap(True)
+        self.question.setStyleSheet("font-size: 22px;")
+        self.layout_.addWidget(self.question)
+        self.layout_.addWidget(self.buttons)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setDefault(True)
 
     def _accept(self) -> None:
-        for widget in (self.services, self.counters):
-            items = widget.selectedItems()
-            if items:
-                self._pick(items[0])
-                return
+        self.chosen.emit(dict(self.fields))
+        self.accept()
 
 
 class PauseDialog(_PickDialog):
@@ -429,12 +499,17 @@ class CounterWindow(QWidget):
         self.figures_detail = QLabel("")
         self.figures_detail.setObjectName("figures")
         self.figures_detail.setWordWrap(True)
+        self.undo_button = QPushButton("")
+        self.undo_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.undo_button.clicked.connect(lambda: self.intent.emit("unmiss", {}))
+        self.undo_button.hide()
         ll.addWidget(caption)
         ll.addWidget(self.number_label, 3)
         ll.addWidget(self.detail_label)
         ll.addWidget(self.paused_label)
         ll.addSpacing(8)
         ll.addLayout(grid)
+        ll.addWidget(self.undo_button)
         ll.addSpacing(6)
         ll.addWidget(self.figures_detail)
 
@@ -459,9 +534,21 @@ class CounterWindow(QWidget):
         hint = QLabel("双击号码即特呼  Double-click a number to call it")
         hint.setObjectName("caption")
         hint.setStyleSheet("font-size: 14px;")
+        self.missed_caption = QLabel("过号  Missed")
+        self.missed_caption.setStyleSheet(f"font-size: 20px; color: {BLUE}; font-weight: bold;")
+        self.missed_list = QListWidget()
+        self.missed_list.setMaximumHeight(150)
+        self.requeue_button = QPushButton("重新排队  Re-queue")
+        self.requeue_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.requeue_button.clicked.connect(self._requeue_selected)
+        self.missed_list.itemDoubleClicked.connect(lambda _i: self._requeue_selected())
+        self.missed_list.currentRowChanged.connect(lambda _r: self._render_missed_button())
         rl.addWidget(self.queue_caption)
         rl.addWidget(self.table, 1)
         rl.addWidget(hint)
+        rl.addWidget(self.missed_caption)
+        rl.addWidget(self.missed_list)
+        rl.addWidget(self.requeue_button)
 
         layout = QHBoxLayout(page)
         layout.setContentsMargins(12, 12, 12, 12)
@@ -506,6 +593,13 @@ class CounterWindow(QWidget):
         if action == "transfer":
             self._open(TransferDialog(state, self), lambda target: self.intent.emit(
                 "transfer", target))
+        elif action == "no_show":
+            number = (state.current or {}).get("number", "")
+            self._open(ConfirmDialog(
+                "过号  No-show",
+                f"确认 {number} 过号？30 秒内可撤销。\nMark {number} as a no-show? "
+                "You can undo it for 30 s.", {}, self),
+                lambda fields: self.intent.emit("no_show", fields))
         elif action == "pause" and state.counter_status != "paused":
             self._open(PauseDialog(self), lambda reason: self.intent.emit(
                 "pause", {"reason": reason}))
@@ -536,6 +630,11 @@ class CounterWindow(QWidget):
             return
         self.intent.emit("call", {"ticket": str(item.data(Qt.ItemDataRole.UserRole))})
 
+    def _requeue_selected(self) -> None:
+        item = self.missed_list.currentItem()
+        if item is not None:
+            self.intent.emit("requeue", {"ticket": str(item.data(Qt.ItemDataRole.UserRole))})
+
     def show_message(self, level: str, text: str) -> None:
         _restyle(self.message, "level", level)
         self.message.setText(text)
@@ -556,15 +655,14 @@ class CounterWindow(QWidget):
             self._render_current(state)
             self._render_buttons(state)
             self._render_queue(state)
+            self._render_missed(state)
         else:
             if self.dialog is not None:
                 self.dialog.close()
             self.pages.setCurrentWidget(self.login)
             self.login.render(state)
-        if state.message is not None:
-            self.show_message(state.message.level, state.message.text)
-        elif not self.message.text():
-            self.show_message("info", "")
+        line = status_line(state, self.keys)
+        self.show_message(line.level, line.text)
 
     def _render_banner(self, state: CounterState) -> None:
         if state.refused:
@@ -621,10 +719,9 @@ class CounterWindow(QWidget):
         else:
             self.number_label.setText("—")
             _restyle(self.number_label, "serving", "false")
-            self.detail_label.setText(
-                f"空闲，按 {self.keys['call_next']} 呼叫下一位  Idle: press "
-                f"{self.keys['call_next']} to call the next citizen"
-                if state.counter_status == "open" else "")
+            # The same words as the status line: the two can never disagree.
+            self.detail_label.setText(screen_line(state, self.keys).text
+                                      if state.counter_status == "open" else "")
         if state.counter_status == "paused":
             reason = f"（{state.pause_reason}）" if state.pause_reason else ""
             self.paused_label.setText(
@@ -683,3 +780,41 @@ class CounterWindow(QWidget):
             if item is not None:
                 item.setText(format_duration(state.waited_s(t)))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def _render_missed(self, state: CounterState) -> None:
+        left = state.undo_left_s()
+        if state.undo is not None and left > 0:
+            number = state.undo[0].get("number", "")
+            self.undo_button.setText(f"撤销过号 {number}（{int(left + 0.999)} 秒）  "
+                                     f"Undo no-show ({int(left + 0.999)} s)")
+            why = state.why_not_undo()
+            self.undo_button.setEnabled(why is None)
+            self.undo_button.setToolTip(why or "")
+            self.undo_button.show()
+        else:
+            self.undo_button.hide()
+        missed = state.missed or []
+        self.missed_caption.setText(f"过号  Missed ({len(missed)})")
+        ids = [str(t.get("id")) for t in missed]
+        shown = [str(self.missed_list.item(i).data(Qt.ItemDataRole.UserRole))
+                 for i in range(self.missed_list.count())]
+        if ids != shown:
+            selected = self.missed_list.currentItem()
+            keep = str(selected.data(Qt.ItemDataRole.UserRole)) if selected else None
+            self.missed_list.clear()
+            for t in missed:
+                item = QListWidgetItem(f"{t.get('number', '')}  "
+                                       f"{state.service_name(str(t.get('service', '')))}")
+                item.setData(Qt.ItemDataRole.UserRole, str(t.get("id")))
+                self.missed_list.addItem(item)
+            if keep in ids:
+                self.missed_list.setCurrentRow(ids.index(keep))
+        self._render_missed_button()
+
+    def _render_missed_button(self) -> None:
+        state = self.state
+        why = state.why_not_requeue() if state is not None else None
+        if why is None and self.missed_list.currentItem() is None:
+            why = "请先选择一个过号的号  Pick a missed ticket first"
+        self.requeue_button.setEnabled(why is None)
+        self.requeue_button.setToolTip(why or "")

@@ -325,7 +325,23 @@ class BoardState:
     _on_ticket_completed = _finish
     _on_ticket_no_show = _finish
     _on_ticket_cancelled = _finish
-    _on_ticket_transferred = _finish
+
+    def _on_ticket_transferred(self, data: dict[str, Any], at: dt.datetime | None) -> None:
+        """The ticket left its counter: off that counter, and off the calls
+        listed for it (hero and history), so nobody walks to the old counter."""
+        self._finish(data, at)
+        number = _ticket_number(data.get("ticket"))
+        old = _counter_number(data.get("from_counter"))
+        if number is not None and old is not None:
+            self.recent = [c for c in self.recent if (c.number, c.counter) != (number, old)]
+
+    def _on_ticket_no_show_undone(self, data: dict[str, Any], at: dt.datetime | None) -> None:
+        """撤销过号: the ticket is that counter's called ticket again (not re-announced)."""
+        info = self._ticket_counter(data)
+        number = _ticket_number(data.get("ticket"))
+        if info is not None and number is not None:
+            info.current, info.current_id = number, _ticket_id(data.get("ticket"))
+            info.serving = False
 
     def _on_queue_changed(self, data: dict[str, Any], at: dt.datetime | None) -> None:
         service, waiting = data.get("service"), data.get("waiting")

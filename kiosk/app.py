@@ -180,6 +180,14 @@ class KioskController(QObject):
             s.clear_code()
         elif action == "submit":
             request = s.submit_code()
+        elif action == "requeue":
+            s.open_requeue()
+        elif action == "requeue_submit":
+            request = s.submit_requeue()
+        elif action == "scan":
+            if s.screen != "requeue":
+                s.open_requeue()
+            request = s.submit_requeue(str(arg))
         elif action == "ticket":
             if not s.ticket_tapped():
                 return

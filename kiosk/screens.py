@@ -18,7 +18,8 @@ from typing import Any
 __all__ = ["SCREENS", "sample_state", "sample_welcome", "render_screens"]
 
 #: Screen names written, in order.
-SCREENS = ("home", "services", "ticket", "printfail", "checkin", "priority", "offline")
+SCREENS = ("home", "services", "ticket", "printfail", "checkin", "priority", "offline",
+           "requeue")
 
 _NOW = dt.datetime(2026, 11, 26, 1, 41, tzinfo=dt.UTC)  # 09:41 in Shanghai
 
@@ -78,6 +79,15 @@ def sample_state(screen: str, lang: str = "zh") -> Any:
         state.open_priority()
     elif screen == "offline":
         state.set_connection("offline")
+    elif screen == "requeue":  # 过号重排: a scanned ticket, back in the queue
+        state.open_requeue()
+        request = state.submit_requeue("https://qh.example.gov.cn/t/K7Q2M9XA")
+        if request is None:
+            raise RuntimeError("the sample kiosk state refused to re-queue")
+        state.apply_reply(request, {"type": "ok", "ticket": {
+            "id": "t1", "number": "Q009", "service": "gjjdk", "status": "waiting",
+            "priority": "normal", "issued_at": "2026-11-26T09:12:40+08:00", "counter": None,
+            "ahead": 3, "eta_s": 540, "check": "K7Q2M9XA"}})
     return state
 
 

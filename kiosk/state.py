@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from server.estimate import Estimate, ahead_text, estimate
+
 __all__ = [
     "CATEGORIES",
     "CODE_ALPHABET",
@@ -51,11 +53,12 @@ __all__ = [
     "Request",
     "ServiceTile",
     "parse_hours",
+    "read_scan",
     "status_url",
 ]
 
 LANGS = ("zh", "en")
-SCREENS = ("home", "services", "ticket", "checkin", "priority")
+SCREENS = ("home", "services", "ticket", "checkin", "priority", "requeue")
 
 #: Category id -> (Chinese, English), in the order the home screen shows them.
 CATEGORIES: dict[str, tuple[str, str]] = {
@@ -75,8 +78,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "choose": ("请选择业务", "Please choose a service"),
     "choose_in": ("请选择具体事项", "Please choose what you need"),
     "waiting_n": ("{n} 人等候", "{n} waiting"),
-    "tile_wait": ("等候 {n} 人 · 约 {m} 分钟", "{n} waiting · about {m} min"),
-    "tile_nowait": ("无需等候", "No wait"),
+    "tile_wait": ("等候 {n} 人 · {est}", "{n} waiting · {est}"),
     "appointment": ("预约签到", "Appointment"),
     "priority": ("优先通道", "Priority"),
     "back": ("返回", "Back"),
@@ -92,11 +94,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "print_failed": ("打印失败，请拍照或联系工作人员",
                      "Printing failed: take a photo of this screen or ask staff"),
     "scan": ("扫码查看排队进度", "Scan to follow your turn"),
-    "ahead": ("前面等候 {n} 人", "{n} people ahead of you"),
-    "ahead_one": ("前面等候 1 人", "1 person ahead of you"),
-    "ahead_none": ("前面无人等候", "You are next"),
-    "eta": ("预计等候 约 {m} 分钟", "Estimated wait: about {m} min"),
-    "eta_now": ("预计等候 即将叫号", "Estimated wait: any moment"),
     "tap_return": ("轻触屏幕返回首页", "Tap the screen to return"),
     "priority_mark": ("优先", "Priority"),
     "appointment_mark": ("预约", "Appointment"),
@@ -112,8 +109,10 @@ TEXT: dict[str, tuple[str, str]] = {
                      "and military families"),
     "priority_check": ("工作人员可能查验相关证件，请如实选择",
                        "Staff may check your documents. Please choose honestly."),
-    "priority_confirm": ("确认，我符合条件", "Confirm: I qualify"),
-    "priority_active": ("优先通道：请选择业务", "Priority lane: please choose a service"),
+    "priority_confirm": ("确认，我符合条件  Confirm: I qualify",
+                         "Confirm: I qualify  确认，我符合条件"),
+    "priority_active": ("优先通道：请选择业务  Priority lane: please choose a service",
+                        "Priority lane: please choose a service  优先通道：请选择业务"),
     "checkin_title": ("预约签到", "Appointment check-in"),
     "checkin_hint": ("请输入预约码", "Enter your booking code"),
     "checkin_submit": ("确认签到", "Check in"),
@@ -136,7 +135,29 @@ TEXT: dict[str, tuple[str, str]] = {
     "rate_limited": ("取号过于频繁，请稍候再试", "Too many tickets at once: please wait a moment"),
     "not_found": ("该业务已不存在，请选择其他业务", "This service no longer exists"),
     "failed": ("出号失败：{msg}", "No ticket issued: {msg}"),
+    "requeue": ("过号重排", "Missed your call?"),
+    "requeue_title": ("过号重排", "Re-queue a missed ticket"),
+    "requeue_hint": ("请扫描号票上的二维码，或输入号码（如 A001）",
+                     "Scan the QR code on your ticket, or enter its number (e.g. A001)"),
+    "requeue_submit": ("重新排队", "Re-queue"),
+    "requeue_short": ("请输入完整号码，如 A001", "Enter the whole number, e.g. A001"),
+    "requeue_done": ("{number} 已重新排队", "{number} is back in the queue"),
+    "requeue_late": ("已超过过号重排时限，请重新取号",
+                     "Too late to re-queue this ticket: please take a new one"),
+    "requeue_not_missed": ("该号未过号，无需重排，请留意叫号",
+                           "This ticket has not missed its call: please watch the board"),
+    "requeue_unknown": ("未找到该号票，请核对号码或联系工作人员",
+                        "No such ticket today: check the number or ask staff"),
+    "requeue_unreadable": ("无法识别该二维码，请输入号码",
+                           "That code could not be read: please enter the number"),
 }
+
+#: Error codes of a ``requeue`` reply -> text key.
+_REQUEUE_ERRORS = {"expired": "requeue_late", "conflict": "requeue_not_missed",
+                   "not_found": "requeue_unknown"}
+#: A ticket number as printed (service prefix + at least 3 digits).
+_TICKET_NUMBER = re.compile(r"^[A-Z]{1,3}\d{3,}$")
+_CHECK_CODE = re.compile(r"^[A-Z0-9]{4,32}$")
 
 #: Error codes of ``issue`` / ``check_in`` replies -> text key.
 _ERROR_TEXT = {
@@ -203,6 +224,7 @@ class ServiceTile:
     eta_s: int
     reason: str | None = None
     hours: str = ""
+    estimate: Estimate | None = None  # the shared estimate (server/estimate.py)
 
     @property
     def enabled(self) -> bool:
@@ -278,6 +300,23 @@ def status_url(server_url: str, check: str) -> str:
     return f"{scheme}://{parts.netloc}/t/{urllib.parse.quote(check)}"
 
 
+def read_scan(text: str) -> dict[str, str] | None:
+    """What a scanned or typed ticket reference names: ``{"check": code}`` from
+    the ticket's QR (a ``.../t/CODE`` link) or a bare code, ``{"number": "A001"}``
+    from a typed number; None when it is neither."""
+    raw = text.strip()
+    if "/t/" in raw:
+        code = urllib.parse.unquote(raw.rsplit("/t/", 1)[1].split("?")[0].split("#")[0])
+        code = code.strip("/ ").upper()
+        return {"check": code} if _CHECK_CODE.match(code) else None
+    upper = raw.upper()
+    if _TICKET_NUMBER.match(upper):
+        return {"number": upper}
+    if _CHECK_CODE.match(upper) and len(upper) == 8:
+        return {"check": upper}
+    return None
+
+
 def _number_of(ticket: Mapping[str, Any]) -> int | None:
     match = _NUMBER.search(str(ticket.get("number", "")))
     return int(match.group(1)) if match else None
@@ -285,6 +324,17 @@ def _number_of(ticket: Mapping[str, Any]) -> int | None:
 
 def _int(value: Any, default: int = 0) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _queue(q: Mapping[str, Any]) -> dict[str, Any]:
+    """A queue object as the kiosk keeps it: counts plus the estimate's fields."""
+    out: dict[str, Any] = {"waiting": _int(q.get("waiting")), "eta_s": _int(q.get("eta_s"))}
+    for key in ("eta_low_s", "eta_high_s", "open_counters"):
+        if isinstance(q.get(key), int) and not isinstance(q.get(key), bool):
+            out[key] = q[key]
+    if isinstance(q.get("eta_after"), str):
+        out["eta_after"] = q["eta_after"]
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -328,7 +378,7 @@ class KioskState:
         self.tz: dt.tzinfo = dt.UTC
         self.services: dict[str, dict[str, Any]] = {}
         self._hours: dict[str, tuple[tuple[dt.time, dt.time], ...]] = {}
-        self.queues: dict[str, dict[str, int]] = {}
+        self.queues: dict[str, dict[str, Any]] = {}
         #: service -> (hall day, highest number issued that day we know of)
         self.issued: dict[str, tuple[dt.date, int]] = {}
         #: service -> hall day the server said its quota was reached
@@ -344,6 +394,8 @@ class KioskState:
         self.pending: Request | None = None
         self.ignored_taps = 0
 
+        self.requeued: dict[str, Any] | None = None  # the ticket 过号重排 put back
+        self.public_url = ""  # the welcome's hall.public_url: what phones reach
         self.ticket: dict[str, Any] | None = None
         self.ticket_note = ""  # the server's message on a check-in (e.g. late)
         self.print_state: str | None = None  # printing | printed | failed
@@ -424,11 +476,9 @@ class KioskState:
                 self._hours[str(svc["id"])] = parse_hours(svc.get("hours"))
             except ValueError:
                 self._hours[str(svc["id"])] = ()  # let the server decide
+        self.public_url = str(hall.get("public_url") or "").rstrip("/")
         queues = (welcome.get("snapshot") or {}).get("queues") or {}
-        self.queues = {
-            sid: {"waiting": _int(q.get("waiting")), "eta_s": _int(q.get("eta_s"))}
-            for sid, q in queues.items() if isinstance(q, Mapping)
-        }
+        self.queues = {sid: _queue(q) for sid, q in queues.items() if isinstance(q, Mapping)}
         self.set_connection("online")
         if self.category is not None and self.category not in self.categories_present():
             self.go_home()
@@ -440,8 +490,7 @@ class KioskState:
             sid = data.get("service")
             if sid is None:
                 return False
-            self.queues[str(sid)] = {"waiting": _int(data.get("waiting")),
-                                     "eta_s": _int(data.get("eta_s"))}
+            self.queues[str(sid)] = _queue(data)
             return True
         if name == "ticket.issued":
             self._count_issued(data.get("ticket") or {})
@@ -487,6 +536,10 @@ class KioskState:
                 self.go_home(reset_lang=True)
                 return True
             return False
+        if self.screen == "requeue" and self.requeued is not None \
+                and (now - self._shown).total_seconds() >= self.ticket_s:
+            self.go_home(reset_lang=True)
+            return True
         idle = (now - self._touched).total_seconds() >= self.idle_s
         if idle and self.pending is None and (
                 self.screen != "home" or self.priority or self.lang != self.default_lang
@@ -523,7 +576,8 @@ class KioskState:
             id=sid, name=str(svc.get("name", sid)), name_en=str(svc.get("name_en", "")),
             waiting=queue.get("waiting", 0), eta_s=queue.get("eta_s", 0),
             reason=self.why_disabled(sid),
-            hours=", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in hours))
+            hours=", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in hours),
+            estimate=estimate(queue, tz=self.tz) if queue else None)
 
     def why_disabled(self, sid: str) -> str | None:
         """``None`` if ``sid`` can be issued now, else ``unavailable``,
@@ -556,6 +610,7 @@ class KioskState:
         self.priority = False
         self.code = ""
         self.notice = None
+        self.requeued = None
         if self.print_state != "printing":
             self.ticket = None
             self.print_state = self.print_error = None
@@ -587,6 +642,14 @@ class KioskState:
         self.screen = "checkin"
         self.code = ""
         self.notice = None
+        self.touch()
+
+    def open_requeue(self) -> None:
+        """过号重排: scan the ticket's QR or type its number."""
+        self.screen = "requeue"
+        self.code = ""
+        self.notice = None
+        self.requeued = None
         self.touch()
 
     def open_priority(self) -> None:
@@ -658,6 +721,27 @@ class KioskState:
         self.notice = Notice("info", "issuing")
         return self.pending
 
+    def submit_requeue(self, scanned: str | None = None) -> Request | None:
+        """The re-queue button (the typed number) or a scan (the scanner types the
+        QR's text and Enter): the ``requeue`` request, or None (the notice says why)."""
+        self.touch()
+        if self.pending is not None:
+            self.ignored_taps += 1
+            return None
+        if not self.online:
+            self.notice = Notice("error", "offline")
+            return None
+        text = self.code if scanned is None else scanned
+        ref = read_scan(text)
+        if ref is None:
+            key = "requeue_short" if scanned is None else "requeue_unreadable"
+            self.notice = Notice("warn", key)
+            return None
+        self.requeued = None
+        self.pending = Request("requeue", ref)
+        self.notice = Notice("info", "issuing")
+        return self.pending
+
     def submit_code(self) -> Request | None:
         """The check-in button: the ``check_in`` request, or None (see :meth:`issue`)."""
         self.touch()
@@ -692,6 +776,9 @@ class KioskState:
         if kind in ("report_fault", "clear_fault"):
             return None  # best effort; the link resends it after a reconnect
         ok = message.get("type") == "ok"
+        if kind == "requeue":
+            self._requeue_reply(ok, message)
+            return None
         if ok and isinstance(message.get("ticket"), Mapping):
             self._show_ticket(dict(message["ticket"]), str(message.get("message") or ""))
             return None
@@ -730,6 +817,35 @@ class KioskState:
                                  (("msg", str(message.get("message") or code)),))
         return None
 
+    def _requeue_reply(self, ok: bool, message: Mapping[str, Any]) -> None:
+        if ok and isinstance(message.get("ticket"), Mapping):
+            self.requeued = dict(message["ticket"])
+            self.code = ""
+            self.notice = None
+            self._shown = self.clock()  # back home ``ticket_s`` later
+            return
+        code = str(message.get("code") or "internal")
+        key = _REQUEUE_ERRORS.get(code) or _ERROR_TEXT.get(code)
+        self.notice = Notice("error", key) if key else Notice(
+            "error", "failed", (("msg", str(message.get("message") or code)),))
+
+    def requeue_lines(self) -> list[str]:
+        """The re-queued ticket's number, people ahead and estimate, in the current language."""
+        t = self.requeued or {}
+        if not t:
+            return []
+        lines = [self.text("requeue_done", number=t.get("number", ""))]
+        return lines + self._wait_lines(t)
+
+    def ticket_link(self, check: str) -> str:
+        """The ``/t/`` page of a ticket as phones reach it: ``[hall] public_url``
+        when the hall sets one, else derived from this kiosk's server URL."""
+        if self.public_url:
+            if not check:
+                raise ValueError("ticket has no check code")
+            return f"{self.public_url}/t/{urllib.parse.quote(check)}"
+        return status_url(self.server_url, check)
+
     def _show_ticket(self, ticket: dict[str, Any], note: str) -> None:
         self._count_issued(ticket)
         self.ticket = ticket
@@ -740,10 +856,15 @@ class KioskState:
         self.print_error = None
         self._shown = self._appeared = self.clock()
         svc = self.services.get(str(ticket.get("service")), {})
+        # The printed ticket reads the same estimate as the tiles: give it
+        # its service's open counters (queue objects carry them, tickets not).
+        queue = self.queues.get(str(ticket.get("service")), {})
+        if "open_counters" in queue and "open_counters" not in ticket:
+            ticket = {**ticket, "open_counters": queue["open_counters"]}
         try:
-            url = status_url(self.server_url, str(ticket.get("check") or ""))
+            url = self.ticket_link(str(ticket.get("check") or ""))
         except ValueError:
-            url = self.server_url  # the QR code still says where the hall is
+            url = self.public_url or self.server_url  # still says where the hall is
         self._ticket_url = url
         self._print_job = PrintJob(
             ticket=ticket, hall_name=str((self.hall or {}).get("name", "")),
@@ -802,16 +923,16 @@ class KioskState:
 
     def ticket_lines(self) -> list[str]:
         """People ahead and the estimated wait of the ticket on screen."""
-        t = self.ticket or {}
+        return self._wait_lines(self.ticket or {})
+
+    def _wait_lines(self, t: Mapping[str, Any]) -> list[str]:
         lines = []
         ahead = t.get("ahead")
-        if isinstance(ahead, int):
-            key = "ahead_none" if ahead == 0 else "ahead_one" if ahead == 1 else "ahead"
-            lines.append(self.text(key, n=ahead))
-        eta = t.get("eta_s")
-        if isinstance(eta, int):
-            minutes = math.ceil(eta / 60)
-            lines.append(self.text("eta", m=minutes) if minutes else self.text("eta_now"))
+        if isinstance(ahead, int) and not isinstance(ahead, bool):
+            lines.append(ahead_text(ahead, self.lang))
+        est = estimate(t, self.queues.get(str(t.get("service"))), tz=self.tz)
+        if est is not None:
+            lines.append(est.line(self.lang))
         return lines
 
     def clock_text(self) -> str:

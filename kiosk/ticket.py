@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,8 @@ from PySide6.QtGui import (
     QPainterPath,
     QPen,
 )
+
+from server.estimate import ahead_text, estimate
 
 __all__ = [
     "PAPER_58MM_PX",
@@ -89,21 +90,12 @@ _TEXT = {
     "zh": {
         "priority": "优先",
         "appointment": "预约",
-        "ahead": "前面等候 {n} 人",
-        "ahead_none": "前面无人等候",
-        "eta": "预计等候 约 {m} 分钟",
-        "eta_now": "预计等候 即将叫号",
         "issued": "取号时间 {t}",
         "scan": "扫码查看排队进度",
     },
     "en": {
         "priority": "PRIORITY",
         "appointment": "APPOINTMENT",
-        "ahead": "{n} people ahead of you",
-        "ahead_one": "1 person ahead of you",
-        "ahead_none": "You are next",
-        "eta": "Estimated wait: about {m} min",
-        "eta_now": "Estimated wait: any moment",
         "issued": "Issued {t}",
         "scan": "Scan to follow your turn",
     },
@@ -431,18 +423,14 @@ def render_ticket(ticket: Mapping[str, Any], hall_name: str, service_name: str,
                _spacer(round(gap * 1.5))]
 
     info_font = _font(round(w / 20))
-    ahead, eta_s = ticket.get("ahead"), ticket.get("eta_s")
+    # The same words as the kiosk's tiles and screen and the /t/ page.
+    ahead = ticket.get("ahead")
     info: list[str] = []
     if ahead is not None:
-        if ahead == 0:
-            info.append(text["ahead_none"])
-        elif ahead == 1 and "ahead_one" in text:
-            info.append(text["ahead_one"])
-        else:
-            info.append(text["ahead"].format(n=ahead))
-    if eta_s is not None:
-        minutes = math.ceil(eta_s / 60)
-        info.append(text["eta"].format(m=minutes) if minutes else text["eta_now"])
+        info.append(ahead_text(ahead, lang))
+    wait = estimate(ticket, tz=issued.tzinfo)
+    if wait is not None:
+        info.append(wait.line(lang))
     if info:
         blocks.append(_text_block("info", "\n".join(info), info_font, w, margin))
     stamp = issued.strftime("%Y-%m-%d %H:%M")

@@ -12,7 +12,9 @@ least :data:`MIN_TOUCH` px.
     ``("service", id)``; ``("back", None)``; ``("checkin", None)``;
     ``("priority", None)``; ``("priority_confirm", None)``; ``("key", char)``;
     ``("delete", None)``; ``("clear", None)``; ``("submit", None)``;
-    ``("ticket", None)`` (a tap on the ticket screen).
+    ``("ticket", None)`` (a tap on the ticket screen); 过号重排: ``("requeue", None)``
+    (open it), ``("requeue_submit", None)`` (the typed number), ``("scan", text)``
+    (what the ticket scanner typed before its Enter).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -47,7 +50,7 @@ FONT_FAMILIES = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "san
 #: Smallest touch target, in pixels.
 MIN_TOUCH = 60
 
-_PAGES = ("home", "services", "ticket", "checkin", "priority")
+_PAGES = ("home", "services", "ticket", "checkin", "priority", "requeue")
 
 
 def _style(s: float) -> str:
@@ -247,6 +250,7 @@ class KioskWindow(QWidget):
         self._grid_key: tuple = ()
         self._qr_key: tuple = ()
         self.service_tiles: dict[str, Tile] = {}
+        self._scan_buffer = ""  # what the scanner typed so far (see keyPressEvent)
 
         root = QVBoxLayout(self)
         root.setContentsMargins(0, 0, 0, 0)
@@ -258,7 +262,8 @@ class KioskWindow(QWidget):
         self.pages: dict[str, QWidget] = {}
         for name, build in (("home", self._build_home), ("services", self._build_services),
                             ("ticket", self._build_ticket), ("checkin", self._build_checkin),
-                            ("priority", self._build_priority)):
+                            ("priority", self._build_priority),
+                            ("requeue", self._build_requeue)):
             page = QWidget(self.stack)
             page.setObjectName("page")
             page.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
@@ -362,8 +367,12 @@ class KioskWindow(QWidget):
         self.priority_button = Tile("priority", "priority", page)
         self.priority_button.setObjectName("priorityButton")
         self.priority_button.clicked.connect(lambda: self.intent.emit("priority", None))
+        self.requeue_button = Tile("action", "requeue", page)
+        self.requeue_button.setObjectName("requeueButton")
+        self.requeue_button.clicked.connect(lambda: self.intent.emit("requeue", None))
         actions.addWidget(self.checkin_button)
         actions.addWidget(self.priority_button)
+        actions.addWidget(self.requeue_button)
         col.addLayout(actions, 1)
 
     def _build_services(self, page: QWidget) -> None:
@@ -437,6 +446,56 @@ class KioskWindow(QWidget):
         self.keypad.submit.connect(lambda: self.intent.emit("submit", None))
         col.addWidget(self.keypad, 1)
 
+    def _build_requeue(self, page: QWidget) -> None:
+        col = QVBoxLayout(page)
+        col.setContentsMargins(40, 24, 40, 24)
+        col.setSpacing(20)
+        row, self.requeue_back, self.requeue_title, self.requeue_alt = _back_row(self, page)
+        col.addLayout(row)
+        self.requeue_hint = _label("subtitle", page)
+        self.requeue_code = _label("code", page, wrap=False)
+        self.requeue_code.setMinimumHeight(MIN_TOUCH * 2)
+        # The ticket scanner is a keyboard: it types the QR's text and Enter
+        # into whatever has focus, which on this page is this (tiny) field.
+        self.scan_input = QLineEdit(page)
+        self.scan_input.setObjectName("scanInput")
+        self.scan_input.setFixedSize(2, 2)
+        self.scan_input.returnPressed.connect(self._scanned)
+        self.requeue_result = _label("ticketInfo", page)
+        col.addWidget(self.requeue_hint)
+        col.addWidget(self.requeue_code)
+        col.addWidget(self.requeue_result)
+        col.addWidget(self.scan_input)
+        self.requeue_keypad = Keypad(page)
+        self.requeue_keypad.key.connect(lambda c: self.intent.emit("key", c))
+        self.requeue_keypad.delete.connect(lambda: self.intent.emit("delete", None))
+        self.requeue_keypad.clear.connect(lambda: self.intent.emit("clear", None))
+        self.requeue_keypad.submit.connect(lambda: self.intent.emit("requeue_submit", None))
+        col.addWidget(self.requeue_keypad, 1)
+
+    def _scanned(self) -> None:
+        text = self.scan_input.text()
+        self.scan_input.clear()
+        if text.strip():
+            self.intent.emit("scan", text)
+
+    def _render_requeue(self, state: KioskState) -> None:
+        first, second = state.both("requeue_title")
+        self.requeue_title.setText(first)
+        self.requeue_alt.setText(second)
+        self.requeue_back.setText(f"‹ {state.text('back')}")
+        self.requeue_hint.setText("\n".join(state.both("requeue_hint")))
+        self.requeue_code.setText(" ".join(state.code) if state.code else "_ " * 4)
+        # Room for the three result lines is kept, so the keypad never moves.
+        self.requeue_result.setText("\n".join(state.requeue_lines()))
+        self.requeue_result.setMinimumHeight(3 * self.requeue_result.fontMetrics().lineSpacing())
+        self.requeue_keypad.set_labels(state.text("clear"), state.text("requeue_submit"),
+                                       state.text("delete"))
+        self.requeue_keypad.set_busy(state.pending is not None or not state.online)
+        self.scan_input.setEnabled(state.online)
+        if self.isActiveWindow() and not self.scan_input.hasFocus():
+            self.scan_input.setFocus()
+
     def _build_priority(self, page: QWidget) -> None:
         col = QVBoxLayout(page)
         col.setContentsMargins(40, 24, 40, 40)
@@ -466,6 +525,19 @@ class KioskWindow(QWidget):
         if self.stack.currentWidget() is self.pages["ticket"]:
             self.intent.emit("ticket", None)
         super().mousePressEvent(event)
+
+    def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        # The ticket scanner is a keyboard: on any screen but 过号重排 (whose
+        # field takes it) its text arrives here, key by key, then Enter.
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            text, self._scan_buffer = self._scan_buffer, ""
+            if text.strip():
+                self.intent.emit("scan", text)
+            return
+        if event.text() and event.text().isprintable():
+            self._scan_buffer = (self._scan_buffer + event.text())[-200:]
+            return
+        super().keyPressEvent(event)
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
@@ -522,7 +594,7 @@ class KioskWindow(QWidget):
         self.footer.setVisible(bool(notice))
         page = {"home": self._render_home, "services": self._render_services,
                 "ticket": self._render_ticket, "checkin": self._render_checkin,
-                "priority": self._render_priority}[state.screen]
+                "priority": self._render_priority, "requeue": self._render_requeue}[state.screen]
         page(state)
         self.stack.setCurrentWidget(self.pages[state.screen])
 
@@ -560,17 +632,20 @@ class KioskWindow(QWidget):
         for cid, widget in self.category_tiles.items():
             tile = tiles.get(cid)
             widget.setVisible(tile is not None)
+            widget.setEnabled(state.online)  # offline: every action greys
             if tile is None:
                 continue
             names = (tile.name, tile.name_en) if state.lang == "zh" else (tile.name_en, tile.name)
             widget.set_texts(names[0], names[1], state.text("waiting_n", n=tile.waiting))
         for widget, key in ((self.checkin_button, "appointment"),
-                            (self.priority_button, "priority")):
+                            (self.priority_button, "priority"),
+                            (self.requeue_button, "requeue")):
             first, second = state.both(key)
             widget.set_texts(first, second)
             widget.setVisible(have_hall)
         self.checkin_button.setEnabled(state.online)
-        self.priority_button.setEnabled(not state.priority)
+        self.priority_button.setEnabled(state.online and not state.priority)
+        self.requeue_button.setEnabled(state.online)
 
     def _render_services(self, state: KioskState) -> None:
         zh, en = CATEGORIES.get(state.category or "", ("", ""))
@@ -616,8 +691,10 @@ class KioskWindow(QWidget):
     def _render_service_tile(self, state: KioskState, widget: Tile, tile: ServiceTile) -> None:
         names = (tile.name, tile.name_en) if state.lang == "zh" else (tile.name_en, tile.name)
         if tile.reason is None:
-            meta = (state.text("tile_wait", n=tile.waiting, m=max(1, tile.eta_min))
-                    if tile.waiting else state.text("tile_nowait"))
+            # The shared estimate: the same words as the ticket and /t/ page.
+            est = tile.estimate.text(state.lang) if tile.estimate is not None else ""
+            meta = state.text("tile_wait", n=tile.waiting, est=est) if est \
+                else state.text("waiting_n", n=tile.waiting)
             level = "normal"
         else:
             meta = state.text(tile.reason)
@@ -691,6 +768,7 @@ class KioskWindow(QWidget):
         self.priority_who_alt.setText(who_alt)
         self.priority_check.setText("\n".join(state.both("priority_check")))
         self.confirm_priority.setText(state.text("priority_confirm"))
+        self.confirm_priority.setEnabled(state.online)
 
     # -- for tests --------------------------------------------------------
     def page_name(self) -> str:

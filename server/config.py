@@ -30,6 +30,7 @@ import json
 import re
 import sys
 import tomllib
+import urllib.parse
 import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -177,12 +178,16 @@ class Dispatch:
             ``issue_time`` or ``tail`` of its new queue.
         requeue_places: 过号重排 puts a no-show back this many places.
         no_show_return_s: a no-show may come back within this many seconds.
+        transfer_timeout: seconds a ticket transferred to a counter waits while
+            that counter is paused before it returns to the head of its
+            service's queue (``"10m"`` style strings are accepted in the file).
     """
 
     priority_per_normal: int = 2
     transfer_placement: str = "head"
     requeue_places: int = 3
     no_show_return_s: int = 1800
+    transfer_timeout: int = 600
 
 
 @dataclass(frozen=True)
@@ -238,6 +243,8 @@ class HallConfig:
         limits: abuse limits per device, staff member and source address.
         pii_key_file: file holding the key that hashes phone numbers (outside
             the database); ``QHALL_PII_KEY`` overrides it.
+        public_url: the base URL citizens' phones reach (QR codes, ``/t/``
+            links); empty: clients fall back to the server URL they use.
     """
 
     name: str
@@ -257,6 +264,7 @@ class HallConfig:
     rating_followup_days: int = 5
     service_level_s: int = 900
     pii_key_file: str = ""
+    public_url: str = ""
 
     @cached_property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -548,6 +556,20 @@ class _Checker:
 
         return self.get(path, table, key, int, default, check)
 
+    def duration(
+        self, path: _KeyPath, table: dict[str, Any], key: str, default: int, minimum: int
+    ) -> int:
+        """Seconds: an integer, or a string such as ``"90s"``, ``"10m"``, ``"1h"``."""
+        value = table.get(key, default)
+        if isinstance(value, str):
+            seconds = _duration_seconds(value)
+            if seconds is None:
+                self.error(path + (key,), f"must be seconds (an integer) or a duration such "
+                                          f"as \"10m\", \"90s\" or \"1h\"; got {value!r}")
+                return default
+            table = {key: seconds}
+        return int(self.integer(path, table, key, default, minimum))
+
     def choice(
         self,
         path: _KeyPath,
@@ -665,6 +687,25 @@ def _parse_hours(checker: _Checker, path: _KeyPath, value: list[str]) -> tuple[A
 
 # ---------------------------------------------------------------- readers
 
+_DURATION = re.compile(r"\s*(\d+)\s*(s|m|h|min|sec)?\s*")
+_UNIT_S = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def _duration_seconds(text: str) -> int | None:
+    """``"10m"`` -> 600; None when the text is not a duration."""
+    m = _DURATION.fullmatch(text)
+    return int(m.group(1)) * _UNIT_S[m.group(2)] if m else None
+
+
+def _http_url_check(value: str) -> str | None:
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http:// or https:// URL, got {value!r}"
+    if parts.query or parts.fragment:
+        return f"must be a plain base URL without ? or #, got {value!r}"
+    return None
+
+
 
 def _read_hall(c: _Checker, data: dict[str, Any]) -> dict[str, Any]:
     if "hall" not in data:
@@ -679,7 +720,7 @@ def _read_hall(c: _Checker, data: dict[str, Any]) -> dict[str, Any]:
         hall,
         (
             "id", "name", "timezone", "database", "notice", "host", "port",
-            "rating_followup_days", "service_level_s", "pii_key_file",
+            "rating_followup_days", "service_level_s", "pii_key_file", "public_url",
         ),
         ("name", "timezone", "database"),
     )  # fmt: skip
@@ -694,6 +735,7 @@ def _read_hall(c: _Checker, data: dict[str, Any]) -> dict[str, Any]:
         "rating_followup_days": c.integer(p, hall, "rating_followup_days", 5, 1, 365),
         "service_level_s": c.integer(p, hall, "service_level_s", 900, 1),
         "pii_key_file": c.get(p, hall, "pii_key_file", str, ""),
+        "public_url": c.get(p, hall, "public_url", str, "", _http_url_check).rstrip("/"),
     }
 
 
@@ -711,6 +753,7 @@ def _read_dispatch(c: _Checker, data: dict[str, Any]) -> Dispatch:
         ),
         requeue_places=c.integer(p, table, "requeue_places", d.requeue_places, 0),
         no_show_return_s=c.integer(p, table, "no_show_return_s", d.no_show_return_s, 0),
+        transfer_timeout=c.duration(p, table, "transfer_timeout", d.transfer_timeout, 1),
     )
 
 
@@ -1002,6 +1045,7 @@ def dumps(config: HallConfig) -> str:
             ("rating_followup_days", config.rating_followup_days),
             ("service_level_s", config.service_level_s),
             ("pii_key_file", config.pii_key_file or None),
+            ("public_url", config.public_url or None),
         ],
     )
     out += _toml_table("[dispatch]", dataclasses.asdict(config.dispatch).items())

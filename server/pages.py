@@ -7,8 +7,11 @@ estimate. Everything interpolated is escaped.
 
 from __future__ import annotations
 
+import datetime as dt
 from html import escape
 from typing import Any
+
+from server.estimate import estimate
 
 __all__ = ["ticket_page", "not_found_page", "index_page"]
 
@@ -48,8 +51,13 @@ def _page(title: str, body: str, refresh: int | None = None) -> str:
 
 
 def ticket_page(hall_name: str, ticket: dict[str, Any], service: dict[str, Any],
-                counter_name: str | None = None) -> str:
-    """The public status page of one ticket (refreshes itself every 15 s)."""
+                counter_name: str | None = None, queue: dict[str, Any] | None = None,
+                tz: dt.tzinfo | None = None) -> str:
+    """The public status page of one ticket (refreshes itself every 15 s).
+
+    The wait reads as on the kiosk and the printed ticket (server/estimate.py);
+    ``queue`` is the ticket's service queue object (its ``open_counters``).
+    """
     zh, en = _STATUS.get(ticket.get("status", ""), ("", ""))
     status_cls = {"called": "called", "no_show": "gone", "cancelled": "gone"}.get(
         ticket.get("status", ""), "")
@@ -57,11 +65,12 @@ def ticket_page(hall_name: str, ticket: dict[str, Any], service: dict[str, Any],
             f'<span class="en">{escape(en)}</span></dd>']
     if ticket.get("status") == "waiting":
         ahead = ticket.get("ahead")
-        eta = ticket.get("eta_s")
         if ahead is not None:
             rows.append(f"<dt>前面 Ahead</dt><dd>{int(ahead)} 人 people</dd>")
-        if eta is not None:
-            rows.append(f"<dt>预计 Wait</dt><dd>约 {max(1, round(int(eta) / 60))} 分钟 min</dd>")
+        wait = estimate(ticket, queue, tz)
+        if wait is not None:
+            rows.append(f"<dt>预计 Wait</dt><dd>{escape(wait.text('zh'))} "
+                        f"<span class='en'>{escape(wait.text('en'))}</span></dd>")
     if ticket.get("status") in ("called", "serving") and counter_name:
         rows.append(f"<dt>窗口 Counter</dt><dd class='called'>{escape(counter_name)}</dd>")
     body = (

@@ -83,6 +83,7 @@ EVENT_NAMES = (
     "ticket.transferred",
     "ticket.cancelled",
     "ticket.requeued",
+    "ticket.no_show_undone",
     "ticket.rated",
     "counter.opened",
     "counter.closed",
@@ -210,7 +211,10 @@ REQUESTS: dict[str, Request] = {
     "requeue": Request(("counter", "kiosk", "admin"), {
         "ticket": _s(False, max_len=64),
         "check": _s(False, max_len=32),
+        "number": _s(False, max_len=16),
     }),
+    "unmiss": Request(_COUNTER, {"ticket": _s(max_len=64)}, needs_staff=True),
+    "missed": Request(_COUNTER, mutating=False, needs_staff=True),
     "pause": Request(_COUNTER, {"reason": _s(False)}, needs_staff=True),
     "resume": Request(_COUNTER, needs_staff=True),
     "queue": Request(_COUNTER, mutating=False, needs_staff=True),

@@ -207,8 +207,10 @@ class Server:
         service = self.service.config.service(ticket.service)
         counter = self.service.config.counter(ticket.counter) if ticket.counter else None
         svc = {"name": service.name, "name_en": service.name_en} if service else {}
+        queue = {"open_counters": hall.open_counters(ticket.service)}
         return _html(conn, 200, pages.ticket_page(
-            self.service.config.name, wire, svc, counter.name if counter else None))
+            self.service.config.name, wire, svc, counter.name if counter else None,
+            queue=queue, tz=self.service.config.tz))
 
     # ------------------------------------------------------------ websocket
     async def _handler(self, ws: ServerConnection) -> None:

@@ -137,7 +137,8 @@ class HallService:
         # from plain mappings so neither layer imports the other's types.
         counters = [
             {"number": c.number, "state": c.state, "staff_id": c.staff_id,
-             "staff_name": c.staff_name, "reason": c.reason or "", "streak": c.streak}
+             "staff_name": c.staff_name, "reason": c.reason or "", "streak": c.streak,
+             "since": c.since}
             for c in loaded.counters.values()
         ]
         return Hall.restore(
@@ -186,6 +187,8 @@ class HallService:
             "name": cfg.name,
             "timezone": cfg.timezone,
             "notice": cfg.notice,
+            # What citizens' phones reach (QR codes, /t/ links); "" = not set.
+            "public_url": cfg.public_url,
             "services": [
                 {
                     "id": s.id,
@@ -429,14 +432,25 @@ class HallService:
         )
 
     def _do_requeue(self, session: Session, msg: dict[str, Any]) -> Reply:
+        # A kiosk knows the ticket by its QR (check code) or its printed number.
         ticket_id = msg.get("ticket")
         if ticket_id is None and msg.get("check"):
             ticket = self.hall.by_check(msg["check"])
             ticket_id = ticket.id if ticket else None
+        if ticket_id is None and msg.get("number"):
+            ticket = self.hall.by_number(msg["number"])
+            ticket_id = ticket.id if ticket else None
         if ticket_id is None:
-            raise NotFound("no such ticket")
+            raise NotFound("no such ticket today; check the number or take a new ticket")
         return self.commit(session, msg["id"], lambda: self.hall.requeue(ticket_id),
                            self._ticket_reply)
+
+    def _do_unmiss(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("unmiss", "ticket")(session, msg)
+
+    def _do_missed(self, session: Session, msg: dict[str, Any]) -> Reply:
+        missed = [self.hall.wire_ticket(t) for t in self.hall.missed(session.own_counter())]
+        return Reply(protocol.ok(msg["id"], missed=missed))
 
     def _do_pause(self, session: Session, msg: dict[str, Any]) -> Reply:
         return self.commit(session, msg["id"],
@@ -467,25 +481,36 @@ class HallService:
 
     # ----------------------------------------------------------- upkeep
     def tick(self) -> list[dict[str, Any]]:
-        """Periodic upkeep: day rollover (close out), expired replies.
+        """Periodic upkeep: day rollover (close out), expired replies, transfers
+        to counters that closed or stayed paused too long (``transfer_timeout``).
 
         Returns committed wire events to broadcast.
         """
         self._expire_replies(self.monotonic())
         day = self._local_day()
         if day == self._day:
-            return []
+            return self._expire_transfers()
         events = self.hall.close_day()
         self._day = day
+        wire = self._commit_upkeep(events, "closing the day")
+        if events:
+            self.reload()
+        return wire
+
+    def _expire_transfers(self) -> list[dict[str, Any]]:
+        return self._commit_upkeep(self.hall.expire_transfers(),
+                                   "returning stranded transfers")
+
+    def _commit_upkeep(self, events: list[Event], what: str) -> list[dict[str, Any]]:
+        """Commit the ticker's own events; on failure rebuild the core, send nothing."""
         if not events:
             return []
         try:
             self.store.commit(self.config.id, events, at=self.clock())
         except Exception:
-            log.exception("closing the day failed; reloading")
+            log.exception("%s failed; reloading", what)
             self.reload()
             return []
-        self.reload()
         return [self.wire_event(e) for e in events]
 
     def remembers(self, device: str, rid: str | None) -> bool:

@@ -715,3 +715,41 @@ def test_pii_key_file_is_read_and_round_trips() -> None:
                         'database = "sqlite:///test.db"\npii_key_file = "/etc/qhall/pii.key"'))
     assert config.pii_key_file == "/etc/qhall/pii.key"
     assert parse(dumps(config)) == config
+# ------------------------------------------- transfer_timeout and public_url
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("600", 600), ('"10m"', 600), ('"90s"', 90), ('"1h"', 3600), ('"15 min"', 900),
+])
+def test_transfer_timeout_takes_seconds_or_a_duration(value: str, seconds: int) -> None:
+    config = parse(BASE + f"\n[dispatch]\ntransfer_timeout = {value}\n")
+    assert config.dispatch.transfer_timeout == seconds
+
+
+def test_transfer_timeout_defaults_to_ten_minutes() -> None:
+    assert parse(BASE).dispatch.transfer_timeout == 600
+
+
+@pytest.mark.parametrize("value", ['"ten minutes"', '"5d"', "0", "-3", "true", '""'])
+def test_bad_transfer_timeout_is_reported_with_its_place(value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(BASE + f"\n[dispatch]\ntransfer_timeout = {value}\n")
+    assert len(info.value.errors) == 1
+    assert info.value.errors[0].startswith("dispatch.transfer_timeout")
+
+
+def test_public_url_is_an_http_url_without_trailing_slash() -> None:
+    text = edit('database = "sqlite:///test.db"',
+                'database = "sqlite:///test.db"\npublic_url = "https://qh.example.gov.cn/"')
+    config = parse(text)
+    assert config.public_url == "https://qh.example.gov.cn"
+    assert parse(dumps(config)) == config
+    assert parse(BASE).public_url == ""
+
+
+@pytest.mark.parametrize("url", ["qh.example.gov.cn", "ftp://qh.example", "https://",
+                                 "https://qh.example/?a=1"])
+def test_bad_public_url_is_refused(url: str) -> None:
+    text = edit('database = "sqlite:///test.db"',
+                f'database = "sqlite:///test.db"\npublic_url = "{url}"')
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert info.value.errors[0].startswith("hall.public_url")

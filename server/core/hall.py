@@ -24,6 +24,15 @@ Dispatch rules (what ``call_next`` takes, and what ``queue`` lists):
 6. 过号重排: ``requeue`` of a no-show within ``Dispatch.no_show_return_s``
    puts it back ``Dispatch.requeue_places`` places behind the head of its
    group in its service (at the tail when fewer are waiting).
+7. A transfer to a counter names an *open* counter (else ``closed``). A
+   ticket waiting for a counter returns to the head of its service's queue
+   (``ticket.transferred`` with ``reason``) when that counter closes, or when
+   it has been paused longer than ``Dispatch.transfer_timeout`` (checked by
+   :meth:`Hall.expire_transfers`, which the server's ticker runs), so a
+   transfer never strands a citizen.
+8. 撤销过号: within ``NO_SHOW_UNDO_S`` of a no-show, the counter that marked
+   it may take it back (``unmiss``): it is that counter's called ticket again
+   (``ticket.no_show_undone``), provided the counter has no other ticket.
 
 Numbering: service prefix + at least 3 digits, from 001 each hall-local day
 (``HallConfig.timezone``, day boundary at local midnight), never reused in
@@ -74,12 +83,14 @@ from server.core.errors import (
 from server.core.machine import IllegalMove
 from server.core.model import COUNTER_STATES, PRIORITIES, CounterState, Event, Ticket
 
-__all__ = ["Hall", "HISTORY", "RECENT_CALLS"]
+__all__ = ["Hall", "HISTORY", "NO_SHOW_UNDO_S", "RECENT_CALLS"]
 
 #: Completions per service the rolling mean service time looks at.
 HISTORY = 20
 #: Calls listed in ``snapshot()["recent_calls"]``.
 RECENT_CALLS = 20
+#: Seconds during which a counter may undo its own no-show (撤销过号).
+NO_SHOW_UNDO_S = 30
 
 _AP, _PR, _NO = 0, 1, 2  # indexes of a service's group lists
 _GROUP_OF_LIST = (1, 2, 3)  # dispatch group of each list (0 = transferred to the counter)
@@ -172,8 +183,8 @@ class Hall:
                 [sid, *(s for n in self._served_by[sid] for s in self._cfg_counters[n].services)]))
             for sid in self._services
         }
-        self._emitted: dict[str, tuple[int, int]] = {
-            sid: (0, self.eta_s(sid)) for sid in self._services
+        self._emitted: dict[str, tuple[int, int, int]] = {
+            sid: (0, self.eta_s(sid), 0) for sid in self._services
         }
 
     # ================================================================ restore
@@ -257,7 +268,8 @@ class Hall:
             hall._history[t.service].append(_service_time(t))
             hall._cycles[t.service].append(_cycle_time(t))
         hall._count_open(hall._services)
-        hall._emitted = {sid: (hall._waiting[sid], hall.eta_s(sid)) for sid in hall._services}
+        hall._emitted = {sid: (hall._waiting[sid], hall.eta_s(sid), hall._open[sid])
+                         for sid in hall._services}
         return hall
 
     # ============================================================== commands
@@ -403,9 +415,12 @@ class Hall:
         if service is not None:
             self._service(service)
         if to_counter is not None:
-            self._counter(to_counter)
+            target, target_cfg = self._counter(to_counter)
             if to_counter == counter:
                 raise BadRequest("a ticket cannot be transferred to its own counter")
+            if target.state != "open":
+                raise Closed(f"{target_cfg.name} is {target.state}: nobody would call the "
+                             "ticket there; choose an open counter or a service")
         t = self._current(cs, "transfer")
         new = machine.check(t, "transfer")
         now = self._now()
@@ -455,6 +470,77 @@ class Hall:
         return [self._ticket_event("ticket.requeued", t, prev, None, counter=t.counter),
                 *self._queue_events((t.service,))]
 
+    def unmiss(self, counter: int, ticket_id: str) -> list[Event]:
+        """撤销过号: the counter takes back its own no-show of the last ``NO_SHOW_UNDO_S``.
+
+        The ticket is the counter's called ticket again (``ticket.no_show_undone``,
+        not announced again); the no-show no longer counts.
+
+        Raises:
+            NotFound: unknown counter or ticket. IllegalMove: not a no-show.
+            Forbidden: another counter marked it. Expired: the window passed.
+            Conflict: the counter is not open or already has another ticket.
+        """
+        cs, cfg = self._counter(counter)
+        t = self._get(ticket_id)
+        new = machine.check(t, "unmiss")
+        if t.counter != counter:
+            raise Forbidden(f"ticket {t.number} was marked no-show at counter {t.counter}, "
+                            f"not {counter}")
+        now = self._now()
+        if t.finished_at is None or (now - t.finished_at).total_seconds() > NO_SHOW_UNDO_S:
+            raise Expired(f"the no-show of {t.number} can only be undone within "
+                          f"{NO_SHOW_UNDO_S} s; re-queue it from the missed list instead")
+        self._ready_to_call(cs)
+        prev = self._bump(t, new)
+        t.finished_at = None
+        t.started_at = None
+        cs.current = t.id
+        cs.version += 1
+        data = {"ticket": self.wire_ticket(t), "counter": counter, "counter_name": cfg.name}
+        # The counter is busy again: its services' ETAs move.
+        return [Event("ticket.no_show_undone", data, t.copy(), prev, counter=cs.copy()),
+                *self._queue_events((t.service, *cfg.services))]
+
+    def expire_transfers(self) -> list[Event]:
+        """Return tickets waiting for a counter that is closed, or paused longer
+        than ``Dispatch.transfer_timeout``, to the head of their service's queue.
+
+        The server's ticker calls this; [] when nothing is due.
+        """
+        now = self._now()
+        limit = self._dispatch.transfer_timeout
+        events: list[Event] = []
+        for number, waiting in self._targeted.items():
+            if not waiting:
+                continue
+            cs = self._counters[number]
+            if cs.state == "closed":
+                events += self._return_targeted(number, "counter_closed", now)
+            elif (cs.state == "paused" and cs.since is not None
+                    and (now - cs.since).total_seconds() >= limit):
+                events += self._return_targeted(number, "transfer_timeout", now)
+        services = [ev.data["to_service"] for ev in events]
+        return events + self._queue_events(services)
+
+    def _return_targeted(self, counter: int, reason: str, now: dt.datetime) -> list[Event]:
+        """Every ticket waiting for ``counter`` goes to the head of its service's
+        queue (in the order they waited), as a ``ticket.transferred`` each."""
+        events = []
+        for entry in list(self._targeted[counter]):
+            t = self._tickets[entry[3]]
+            self._remove(t)
+            prev = self._bump(t)
+            t.target_counter = None
+            # Band 0 = ahead of every fresh ticket of its group; the old key keeps
+            # the returning tickets (and earlier head transfers) in their order.
+            t.rank = (0, t.rank[1])
+            self._insert(t, now)
+            data = {"ticket": self.wire_ticket(t), "from_counter": counter,
+                    "to_service": t.service, "to_counter": None, "reason": reason}
+            events.append(Event("ticket.transferred", data, t.copy(), prev))
+        return events
+
     def cancel(self, ticket_id: str) -> list[Event]:
         """Withdraw a waiting ticket (``ticket.cancelled``)."""
         t = self._get(ticket_id)
@@ -470,6 +556,8 @@ class Hall:
         cs, cfg = self._counter(counter)
         if not staff_id or not isinstance(staff_id, str):
             raise BadRequest("a staff id is needed to open a counter")
+        if cs.state != "open":
+            cs.since = self._now()
         cs.state, cs.staff_id, cs.staff_name, cs.reason = "open", staff_id, staff_name, ""
         cs.version += 1
         self._count_open(cfg.services)
@@ -491,11 +579,14 @@ class Hall:
             raise Conflict(
                 f"{cfg.name} still has ticket {t.number} ({t.status}); complete it, "
                 "mark it no-show or transfer it before closing")
+        now = self._now()
         cs.state, cs.staff_id, cs.staff_name, cs.reason = "closed", None, None, ""
+        cs.since = now
         cs.version += 1
         self._count_open(cfg.services)
-        return [Event("counter.closed", {"counter": counter}, counter=cs.copy()),
-                *self._queue_events(cfg.services)]
+        events = [Event("counter.closed", {"counter": counter}, counter=cs.copy())]
+        events += self._return_targeted(counter, "counter_closed", now)
+        return events + self._queue_events(cfg.services)
 
     def pause(self, counter: int, reason: str = "") -> list[Event]:
         """暂停: no calls until resumed (``counter.paused``); [] if already paused."""
@@ -504,7 +595,7 @@ class Hall:
             raise Conflict(f"{cfg.name} is closed; log in first")
         if cs.state == "paused":
             return []
-        cs.state, cs.reason = "paused", reason or ""
+        cs.state, cs.reason, cs.since = "paused", reason or "", self._now()
         cs.version += 1
         self._count_open(cfg.services)
         return [Event("counter.paused", {"counter": counter, "reason": cs.reason},
@@ -518,7 +609,7 @@ class Hall:
             raise Conflict(f"{cfg.name} is closed; log in first")
         if cs.state == "open":
             return []
-        cs.state, cs.reason = "open", ""
+        cs.state, cs.reason, cs.since = "open", "", self._now()
         cs.version += 1
         self._count_open(cfg.services)
         return [Event("counter.resumed", {"counter": counter}, counter=cs.copy()),
@@ -605,6 +696,11 @@ class Hall:
         self._service(service)
         return self._eta(service, self._waiting[service])
 
+    def open_counters(self, service: str) -> int:
+        """How many counters serving ``service`` are open now."""
+        self._service(service)
+        return self._open[service]
+
     def mean_service_s(self, service: str) -> float:
         """Rolling mean service time of the service's last completions (or its default)."""
         history = self._history[self._service(service).id]
@@ -620,6 +716,29 @@ class Hall:
         """The ticket with this public check code, or None."""
         tid = self._checks.get(code)
         return self._tickets.get(tid) if tid is not None else None
+
+    def by_number(self, number: str) -> Ticket | None:
+        """Today's ticket with this number (hall-local day), or None."""
+        today = self._now().astimezone(self._tz).date()
+        wanted = number.strip().upper()
+        for t in self._tickets.values():
+            if t.number == wanted and t.day == today:
+                return t
+        return None
+
+    def missed(self, counter: int | None = None) -> list[Ticket]:
+        """No-shows that may still be re-queued (within ``no_show_return_s``),
+        newest first; only those marked at ``counter`` when one is given."""
+        if counter is not None:
+            self._counter(counter)
+        now = self._now()
+        window = self._dispatch.no_show_return_s
+        out = [t.copy() for t in self._tickets.values()
+               if t.status == "no_show" and t.finished_at is not None
+               and (now - t.finished_at).total_seconds() <= window
+               and (counter is None or t.counter == counter)]
+        out.sort(key=lambda t: (t.finished_at, t.id), reverse=True)
+        return out
 
     def tickets(self) -> list[Ticket]:
         """Copies of all tickets the hall holds."""
@@ -693,7 +812,8 @@ class Hall:
 
     def snapshot(self) -> dict[str, Any]:
         """The PROTOCOL welcome snapshot: queues, counters, recent calls."""
-        queues = {sid: {"waiting": self._waiting[sid], "eta_s": self.eta_s(sid)}
+        queues = {sid: {"waiting": self._waiting[sid], "eta_s": self.eta_s(sid),
+                        "open_counters": self._open[sid]}
                   for sid in self._services}
         counters = {str(n): self.snapshot_counter(n) for n in sorted(self._counters)}
         called = (t for t in self._tickets.values() if t.called_at is not None)
@@ -833,11 +953,12 @@ class Hall:
     def _queue_events(self, services: Iterable[str]) -> list[Event]:
         events = []
         for sid in dict.fromkeys(r for s in services for r in self._related[s]):
-            now = (self._waiting[sid], self._eta(sid, self._waiting[sid]))
+            now = (self._waiting[sid], self._eta(sid, self._waiting[sid]), self._open[sid])
             if self._emitted[sid] != now:
                 self._emitted[sid] = now
                 events.append(Event("queue.changed",
-                                    {"service": sid, "waiting": now[0], "eta_s": now[1]}))
+                                    {"service": sid, "waiting": now[0], "eta_s": now[1],
+                                     "open_counters": now[2]}))
         return events
 
     def _count_open(self, services: Iterable[str]) -> None:
@@ -1079,6 +1200,7 @@ def _counter_state(item: Any) -> CounterState:
             reason=get("reason") or "",
             streak=int(get("streak") or 0),
             version=int(get("version") or 1),
+            since=get("since"),
         )
     if cs.state not in COUNTER_STATES:
         raise ValueError(f"counter {cs.number}: unknown state {cs.state!r}")

@@ -13,6 +13,9 @@ Rules (read these first; the table below is the single source of truth):
   another service or counter; it keeps its number.
 - ``requeue`` (过号重排) brings a ``no_show`` back to ``waiting``; the hall
   also checks the return window (``Dispatch.no_show_return_s``).
+- ``unmiss`` undoes a ``no_show`` for a short while (the counter pressed
+  过号 by mistake): the ticket is ``called`` again at the same counter; the
+  hall checks the window and that the counter is free.
 - ``cancel`` withdraws a waiting ticket. ``close`` is the day's close-out:
   it cancels every ticket still waiting or called.
 - ``rate`` (一次一评) is allowed on a ``done`` ticket, once; it does not
@@ -44,7 +47,7 @@ __all__ = [
 STATES = ("waiting", "called", "serving", "done", "no_show", "cancelled")
 COMMANDS = (
     "call", "recall", "start", "complete", "no_show",
-    "transfer", "requeue", "cancel", "close", "rate",
+    "transfer", "requeue", "unmiss", "cancel", "close", "rate",
 )
 
 #: (state, command) -> new state. Nothing else is legal.
@@ -61,6 +64,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("serving", "complete"): "done",
     ("serving", "transfer"): "waiting",
     ("no_show", "requeue"): "waiting",
+    ("no_show", "unmiss"): "called",
     ("done", "rate"): "done",
 }
 
@@ -74,7 +78,8 @@ FINAL = frozenset(
 _VERB = {
     "call": "call", "recall": "recall", "start": "start serving",
     "complete": "complete", "no_show": "mark as no-show", "transfer": "transfer",
-    "requeue": "re-queue", "cancel": "cancel", "close": "close out", "rate": "rate",
+    "requeue": "re-queue", "unmiss": "undo the no-show of", "cancel": "cancel",
+    "close": "close out", "rate": "rate",
 }
 
 

@@ -65,6 +65,7 @@ class CounterState:
     current: str | None = None
     streak: int = 0
     version: int = 1
+    since: dt.datetime | None = None  # when ``state`` last changed (pause timeouts)
 
     def copy(self) -> CounterState:
         return copy.copy(self)

@@ -25,6 +25,7 @@ EXPECTED = {
     ("serving", "complete"): "done",
     ("serving", "transfer"): "waiting",
     ("no_show", "requeue"): "waiting",
+    ("no_show", "unmiss"): "called",
     ("done", "rate"): "done",
 }
 CELLS = list(itertools.product(machine.STATES, machine.COMMANDS))
@@ -101,6 +102,8 @@ def _apply(hall: Hall, command: str, tid: str):
         return getattr(hall, command)(1)
     if command == "transfer":
         return hall.transfer(1, service="tax")
+    if command == "unmiss":
+        return hall.unmiss(1, tid)
     if command in ("requeue", "cancel"):
         return getattr(hall, command)(tid)
     if command == "close":

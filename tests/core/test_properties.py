@@ -53,7 +53,8 @@ class HallMachine(RuleBasedStateMachine):
         self.completed: Tally[str] = Tally()
         self.plain: set[str] = set()       # never transferred nor re-queued
         self.run = {c: 0 for c in COUNTERS}  # specials called in a row past a normal
-        self.board = {sid: {"waiting": 0, "eta_s": 0} for sid in SERVICES}  # from events only
+        # from events only
+        self.board = {sid: {"waiting": 0, "eta_s": 0, "open_counters": 0} for sid in SERVICES}
         for c in COUNTERS:  # most of a day the counters are open
             self._apply(self.hall.open_counter(c, f"s{c}", f"staff {c}"))
 
@@ -62,8 +63,9 @@ class HallMachine(RuleBasedStateMachine):
         for ev in events:
             assert ev.name.startswith(("ticket.", "counter.", "queue."))
             if ev.name == "queue.changed":
-                self.board[ev.data["service"]] = {"waiting": ev.data["waiting"],
-                                                  "eta_s": ev.data["eta_s"]}
+                self.board[ev.data["service"]] = {
+                    "waiting": ev.data["waiting"], "eta_s": ev.data["eta_s"],
+                    "open_counters": ev.data["open_counters"]}
             if ev.ticket is None:
                 continue
             tid = ev.ticket.id
@@ -199,7 +201,30 @@ class HallMachine(RuleBasedStateMachine):
         try:
             self._apply(self.hall.transfer(c, service=sid, to_counter=to))
         except CoreError as exc:
-            assert exc.code in ("conflict", "bad_request")
+            assert exc.code in ("conflict", "bad_request", "closed")
+            if exc.code == "closed":
+                assert to is not None and self.hall.counter_state(to).state != "open"
+
+    @rule()
+    def ticker(self):
+        """The server's ticker: transfers stranded at a paused counter go back."""
+        self._apply(self.hall.expire_transfers())
+        limit = self.cfg.dispatch.transfer_timeout
+        for t in self._waiting():
+            if t.target_counter is not None:
+                cs = self.hall.counter_state(t.target_counter)
+                assert cs.state != "closed"
+                assert cs.state == "open" or (
+                    self.clock() - cs.since).total_seconds() < limit
+
+    @rule(c=st.sampled_from(COUNTERS), pick=st.integers(0, 50))
+    def undo_no_show(self, c, pick):
+        gone = self._ids_in("no_show")
+        if gone:
+            try:
+                self._apply(self.hall.unmiss(c, gone[pick % len(gone)]))
+            except CoreError as exc:
+                assert exc.code in ("expired", "forbidden", "conflict")
 
     @rule(pick=st.integers(0, 50))
     def requeue(self, pick):
@@ -260,6 +285,13 @@ class HallMachine(RuleBasedStateMachine):
         assert len(held) == len(set(held)), "two counters hold one ticket"
         in_hand = {t.id for t in tickets if t.status in ("called", "serving")}
         assert set(held) == in_hand
+
+    @invariant()
+    def no_ticket_waits_for_a_closed_counter(self):
+        if hasattr(self, "hall"):
+            for t in self._waiting():
+                if t.target_counter is not None:
+                    assert self.hall.counter_state(t.target_counter).state != "closed"
 
     @invariant()
     def a_board_fed_only_by_events_is_right(self):

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from counter.app import MAX_RETRIES, CounterController, configure, run
 from counter.keys import merge_keys
 from counter.state import CounterState
-from counter.view import CallDialog, CounterWindow, PauseDialog, TransferDialog
+from counter.view import CallDialog, ConfirmDialog, CounterWindow, PauseDialog, TransferDialog
 from tests.counter.samples import T0, ticket, welcome
 from tests.helpers.fakes import FakeClock, FakeLink
 
@@ -113,7 +113,10 @@ def test_function_keys(rig, qtbot):
                                                              counter=3))
     qtbot.keyClick(window, Qt.Key.Key_F2)
     link.answer(link.unanswered("recall")[0], ticket=ticket("A013", status="called", counter=3))
-    qtbot.keyClick(window, Qt.Key.Key_F5)
+    qtbot.keyClick(window, Qt.Key.Key_F5)  # asks first: nothing sent yet
+    assert isinstance(window.dialog, ConfirmDialog) and not link.unanswered("no_show")
+    assert "A013" in window.dialog.question.text()
+    qtbot.keyClick(window.dialog, Qt.Key.Key_Return)  # Enter confirms
     (req,) = link.unanswered("no_show")
     link.answer(req, ticket=ticket("A013", status="no_show", counter=3))
     assert window.number_label.text() == "—"
@@ -161,15 +164,30 @@ def test_f8_call_dialog(rig, qtbot):
 def test_transfer_picker(rig, qtbot):
     link, window, _ = rig
     log_in(link, window, qtbot)
+    link.push_event("counter.paused", {"counter": 5, "reason": "会议"})
     qtbot.keyClick(window, Qt.Key.Key_F1)
     link.answer(link.unanswered("call_next")[0], ticket=ticket("A013", status="serving",
                                                              counter=3))
     qtbot.keyClick(window, Qt.Key.Key_F6)
     dialog = window.dialog
     assert isinstance(dialog, TransferDialog)
-    assert dialog.services.count() == 2 and dialog.counters.count() == 2
-    assert dialog.select({"counter": 7}) and not dialog.select({"counter": 3})
-    dialog._accept()
+    rows = [dialog.list.item(i).text() for i in range(dialog.list.count())]
+    # One list: services then counters, each with its state and queue.
+    assert len(rows) == 4 and "不动产登记" in rows[0] and "税务缴纳" in rows[1]
+    assert "5号窗口" in rows[2] and "暂停" in rows[2] and "7号窗口" in rows[3]
+    assert "开放" in rows[3] and "人等候" in rows[3]
+    assert not dialog.select({"counter": 5})  # paused: listed but not offered
+    assert not dialog.select({"counter": 3})  # this counter
+    # ↓ from the first row walks the one selection across services and counters,
+    # skipping the paused counter.
+    qtbot.keyClick(dialog.filter, Qt.Key.Key_Down)
+    qtbot.keyClick(dialog.filter, Qt.Key.Key_Down)
+    assert dialog.current().request == {"counter": 7}
+    assert "7号窗口" in dialog.ok.text() and "A013 → 7号窗口" in dialog.summary.text()
+    qtbot.keyClicks(dialog.filter, "tax")  # type to filter: the service and counter 7
+    assert dialog.list.count() == 2 and dialog.current().request == {"service": "tax"}
+    qtbot.keyClick(dialog.filter, Qt.Key.Key_Down)
+    qtbot.keyClick(dialog.filter, Qt.Key.Key_Return)
     (req,) = link.unanswered("transfer")
     assert req.message["counter"] == 7 and "service" not in req.message
     link.answer(req, ticket=ticket("A013", status="waiting", counter=3))
@@ -294,10 +312,12 @@ def test_screens_render_with_a_cjk_font(tmp_path, qapp):
 
     paths = render_screens(tmp_path)
     assert [p.name for p in paths] == ["counter-login.png", "counter-main.png",
-                                       "counter-offline.png"]
-    for p in paths:
+                                       "counter-offline.png", "counter-missed.png",
+                                       "counter-transfer.png"]
+    for p in paths[:-1]:
         image = QImage(str(p))
         assert (image.width(), image.height()) == (1366, 768)
+    assert not QImage(str(paths[-1])).isNull()  # the transfer dialog
     window = CounterWindow()
     assert "WenQuanYi" in QFontInfo(window.font()).family()  # not tofu boxes
     window.deleteLater()

@@ -116,14 +116,20 @@ def test_server_down_then_up(qtbot, server, links, tmp_path):
     ctl = make_kiosk(qtbot, server, printer, links)
     w = ctl.window
     port = server.port
+    tap(qtbot, w.category_tiles["public"])  # a citizen is choosing when the network goes
     with qtbot.waitSignal(ctl.link.status, timeout=10000,
                           check_params_cb=lambda s: s == "offline"):
         server.stop()
     assert w.banner.isVisible() and "Cannot reach the server" in w.banner_alt.text()
-    tap(qtbot, w.category_tiles["public"])
+    assert not w.service_tiles["gjj"].isEnabled()  # offline greys every action
     tap(qtbot, w.service_tiles["gjj"])
     qtbot.wait(200)
     assert printer.printed == [] and w.page_name() == "services"
+    ctl.act("back")
+    assert not any(t.isEnabled() for t in w.category_tiles.values())
+    assert not w.checkin_button.isEnabled() and not w.priority_button.isEnabled()
+    assert not w.requeue_button.isEnabled()
+    ctl.act("category", "public")
     again = RunningServer(server.config, port=port).start()
     try:
         qtbot.waitUntil(lambda: ctl.state.online, timeout=15000)

@@ -266,3 +266,95 @@ def test_status_url():
         status_url("ftp://x/ws", "X")
     with pytest.raises(ValueError):
         status_url("ws://x/ws", "")
+
+
+# ------------------------------------------------------ 过号重排, estimates, public_url
+def test_read_scan_knows_qr_links_codes_and_numbers():
+    from kiosk.state import read_scan
+
+    assert read_scan("https://qh.example.gov.cn/t/K7Q2M9XA") == {"check": "K7Q2M9XA"}
+    assert read_scan("http://10.0.0.5:8765/t/k7q2m9xa\n") == {"check": "K7Q2M9XA"}
+    assert read_scan("a001") == {"number": "A001"}
+    assert read_scan("DB0061") == {"number": "DB0061"}
+    assert read_scan("K7Q2M9XA") == {"check": "K7Q2M9XA"}
+    assert read_scan("hello world") is None and read_scan("A1") is None
+    assert read_scan("https://x/t/") is None
+
+
+def test_requeue_by_scan_then_result_then_home(state, clock):
+    state.open_requeue()
+    assert state.screen == "requeue"
+    req = state.submit_requeue("https://qh.example.gov.cn/t/K7Q2M9XA")
+    assert req == Request("requeue", {"check": "K7Q2M9XA"})
+    assert state.submit_requeue("A013") is None and state.ignored_taps == 1  # in flight
+    back = ticket(ahead=3, eta_s=600)
+    state.apply_reply(req, {"type": "ok", "ticket": back})
+    assert state.screen == "requeue" and state.take_print() is None  # nothing printed
+    lines = state.requeue_lines()
+    assert lines[0] == "A013 已重新排队" and "前面等候 3 人" in lines
+    assert "预计等候 约 10 分钟" in lines
+    clock.advance(state.ticket_s)
+    assert state.tick() and state.screen == "home"
+
+
+def test_requeue_by_typed_number(state):
+    state.open_requeue()
+    for key in "A013":
+        state.press(key)
+    assert state.submit_requeue() == Request("requeue", {"number": "A013"})
+
+
+@pytest.mark.parametrize(("code", "zh", "en"), [
+    ("expired", "已超过过号重排时限", "Too late"),
+    ("conflict", "该号未过号", "has not missed its call"),
+    ("not_found", "未找到该号票", "No such ticket"),
+])
+def test_requeue_refusals_are_clear(state, code, zh, en):
+    state.open_requeue()
+    req = state.submit_requeue("A013")
+    state.apply_reply(req, {"type": "error", "code": code, "message": "x"})
+    assert zh in state.notice_text("zh") and en in state.notice_text("en")
+    assert state.screen == "requeue" and state.requeued is None
+
+
+def test_requeue_refuses_what_it_cannot_read_and_offline(state):
+    state.open_requeue()
+    state.press("A")
+    assert state.submit_requeue() is None and state.notice.key == "requeue_short"
+    assert state.submit_requeue("%%%") is None and state.notice.key == "requeue_unreadable"
+    state.set_connection("offline")
+    assert state.submit_requeue("A013") is None and state.notice.key == "offline"
+
+
+def test_one_estimate_for_tile_screen_and_print(state):
+    state.apply_event({"name": "queue.changed",
+                       "data": {"service": "tax", "waiting": 0, "eta_s": 0, "open_counters": 0}})
+    tile = state.service_tile("tax")
+    assert tile.estimate.text("zh") == "暂无窗口办理，开放后叫号"  # never "No wait"
+    req = state.issue("tax")
+    state.apply_reply(req, {"type": "ok", "ticket": ticket("B001", "tax", ahead=0, eta_s=420)})
+    assert state.ticket_lines() == ["下一位就是您", "预计等候 暂无窗口办理，开放后叫号"]
+    job = state.take_print()
+    assert job.ticket["open_counters"] == 0  # the printed ticket reads the same
+
+
+def test_soon_is_said_for_zero(state):
+    state.apply_event({"name": "queue.changed",
+                       "data": {"service": "bdc", "waiting": 0, "eta_s": 0, "open_counters": 1}})
+    assert state.service_tile("bdc").estimate.text("zh") == "即将叫号"
+
+
+def test_public_url_is_where_the_qr_points(state):
+    hall = welcome()
+    hall["hall"]["public_url"] = "https://qh.example.gov.cn/"
+    state.apply_welcome(hall)
+    req = state.issue("tax")
+    state.apply_reply(req, {"type": "ok", "ticket": ticket("B001", "tax")})
+    assert state.ticket_url == "https://qh.example.gov.cn/t/K7Q2M9XA"
+    assert state.take_print().status_url == "https://qh.example.gov.cn/t/K7Q2M9XA"
+
+
+def test_without_public_url_the_server_url_is_used(state):
+    req = state.issue("tax")
+    state.apply_reply(req, {"type": "ok", "ticket": ticket("B001", "tax")})
+    assert state.ticket_url == "http://10.0.0.5:8765/t/K7Q2M9XA"

@@ -114,7 +114,11 @@ def test_offline_banner_in_both_languages(qtbot, kiosk):
     assert w.banner.isVisible()
     assert "无法连接服务器" in w.banner_text.text()
     assert "Cannot reach the server" in w.banner_alt.text()
-    click(qtbot, w.category_tiles["public"])
+    # Offline greys every action, in both languages' screens.
+    assert not any(t.isEnabled() for t in w.category_tiles.values())
+    assert not w.checkin_button.isEnabled() and not w.priority_button.isEnabled()
+    assert not w.requeue_button.isEnabled()
+    kiosk.window.intent.emit("category", "public")
     assert not w.service_tiles["gjj"].isEnabled()
     kiosk.window.intent.emit("service", "gjj")
     assert kiosk.link.sent == []  # never invents a number
