@@ -694,15 +694,16 @@ class CounterState:
             self.counter_status = "closed"
             self.pause_reason = ""
             if self.busy != "login":
-                if self.staff is not None and "logout" not in self._inflight:
-                    # Not our logout: the clerk logged in at another counter
-                    # (one staff member is open at one counter) or an admin closed it.
-                    self.message = Message(
-                        "warn", "本窗口已关闭（可能已在其他窗口登录）  This counter was closed "
-                        "(logged in at another counter?)")
+                # Not our logout: the clerk logged in at another counter
+                # (one staff member is open at one counter) or an admin closed it.
+                elsewhere = self.staff is not None and "logout" not in self._inflight
                 self.staff = None
                 self._credentials = None
                 self.current = None
+                if elsewhere:  # said after the screen changed, so it stays shown
+                    self.message = Message(
+                        "warn", "本窗口已关闭（可能已在其他窗口登录）  This counter was closed "
+                        "(logged in at another counter?)")
 
     def apply_reply(self, request: Request, reply: dict[str, Any]) -> None:
         """Apply the server's answer to ``request`` (ok or error)."""
