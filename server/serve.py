@@ -165,6 +165,11 @@ class Server:
         while any(c.buffered() for c in self.clients) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         self._tick_task.cancel()
+        # A client still mid-replay resumes with since on another connection
+        # anyway; waiting for it to drain could hold the stop for long.
+        for client in list(self.replaying):
+            if client.ws.transport is not None:
+                client.ws.transport.abort()
         self.ws_server.close(close_connections=True)
         await self.ws_server.wait_closed()
         self.auth.close()
