@@ -350,6 +350,11 @@ class HallService:
         except Unavailable:
             reply = Reply(protocol.error(rid, "internal",
                                          "the hall is unavailable (database); try again"))
+        except StoreError as exc:
+            # The commit has rebuilt memory from the store (or marked the hall
+            # failed); a database refusal needs no traceback in the log.
+            log.error("request %s from %s not committed: %s", kind, session.device.id, exc)
+            reply = Reply(protocol.error(rid, "internal", "internal error; try again"))
         except Exception:
             # Internal detail stays in the log, never on the wire.
             log.exception("request %s from %s failed", kind, session.device.id)

@@ -23,7 +23,7 @@ from server.auth import hash_secret
 from server.config import dumps
 from server.core import Event
 from server.store import Store
-from tests.helpers.server import TOKEN, WsClient, dial, free_port, small_config
+from tests.helpers.server import PIN, TOKEN, WsClient, dial, free_port, small_config
 from tests.server.test_process import Proc
 
 
@@ -220,3 +220,24 @@ def test_replay_to_clients_that_never_read_is_paged_and_bounded(tmp_path):
         proc.p.terminate()
         proc.p.wait(15)
     assert not re.search(r"Traceback", proc.output())
+
+
+def test_login_checked_off_the_loop_keeps_the_connection_order(proc):
+    """A login waits for its PIN check in the pool; the counter's next frame,
+    sent right behind it, is answered after it (and sees the login)."""
+    with proc.client("counter-1") as desk, proc.client("kiosk-1") as kiosk:
+        assert kiosk.request("issue", service="gjj")["type"] == "ok"
+        desk.send_raw(json.dumps({"type": "login", "id": "l1", "staff": "s001", "pin": PIN}))
+        desk.send_raw(json.dumps({"type": "call_next", "id": "c1"}))
+        desk.send_raw(json.dumps({"type": "login", "id": "l1", "staff": "s001", "pin": PIN}))
+        replies = []
+        while len(replies) < 3:
+            msg = desk.recv()
+            if msg["type"] in ("ok", "error"):
+                replies.append(msg)
+        assert [r["re"] for r in replies] == ["l1", "c1", "l1"]
+        assert replies[0]["staff"]["id"] == "s001"
+        assert replies[1]["type"] == "ok" and replies[1]["ticket"]["number"] == "A001"
+        assert replies[2] == replies[0]  # the repeat gets the first reply
+        wrong = desk.request("login", staff="s002", pin="0000")
+        assert (wrong["type"], wrong["code"]) == ("error", "unauthorized")
