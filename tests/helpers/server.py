@@ -26,7 +26,8 @@ from websockets.sync.client import ClientConnection, connect
 from server.auth import hash_secret
 from server.config import Counter, Device, Dispatch, HallConfig, Service, Staff
 
-__all__ = ["small_config", "RunningServer", "WsClient", "TOKEN", "PIN", "dial", "free_port"]
+__all__ = ["small_config", "RunningServer", "WsClient", "TOKEN", "PIN", "dial", "free_port",
+           "healthz"]
 
 PIN = "1234"
 
@@ -260,3 +261,15 @@ class WsClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def healthz(port: int) -> tuple[int, str]:
+    """``GET /healthz`` of the server on ``port``: (status, body), 5xx included."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()

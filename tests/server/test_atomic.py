@@ -11,15 +11,13 @@ import hashlib
 import json
 import sqlite3
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from server.service import HallService, Session
 from server.store import Store
 from tests.helpers import pg
-from tests.helpers.server import PIN, RunningServer, small_config
+from tests.helpers.server import PIN, RunningServer, healthz, small_config
 
 
 def _digest(svc: HallService) -> str:
@@ -89,14 +87,6 @@ def test_a_failed_commit_leaves_the_service_exactly_as_it_was(tmp_path):
         assert svc.faults["board-1"]["kind"] == "other"
 
 
-def _health(port: int) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 @pytest.mark.skipif(pg.unavailable() is not None, reason=str(pg.unavailable()))
 def test_an_unreachable_store_makes_healthz_fail_and_the_hall_recovers():
     with pg.PgCluster() as cluster:
@@ -104,13 +94,13 @@ def test_an_unreachable_store_makes_healthz_fail_and_the_hall_recovers():
         with RunningServer(small_config(url)) as srv:
             with srv.client("kiosk-1") as kiosk:
                 assert kiosk.request("issue", service="gjj")["type"] == "ok"
-                assert _health(srv.port) == (200, "ok\n")
+                assert healthz(srv.port) == (200, "ok\n")
                 data = str(cluster.dir / "data")
                 cluster._run("pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
                 reply = kiosk.request("issue", service="gjj", timeout=30)
                 assert (reply["type"], reply["code"]) == ("error", "internal")
                 assert srv.call(lambda: srv.server.service.failed) is not None
-                assert _health(srv.port)[0] == 503
+                assert healthz(srv.port)[0] == 503
                 # A new device is refused cleanly (no welcome from a hall that may
                 # hold an uncommitted change), not closed 1011.
                 refused = srv.client("board-1", expect_welcome=False)
@@ -123,9 +113,9 @@ def test_an_unreachable_store_makes_healthz_fail_and_the_hall_recovers():
                 # The hall rebuilds itself from the store on the next use.
                 # (it retries at most once a second: poll with a deadline)
                 deadline = time.monotonic() + 30
-                health = _health(srv.port)
+                health = healthz(srv.port)
                 while health[0] != 200 and time.monotonic() < deadline:
-                    health = _health(srv.port)
+                    health = healthz(srv.port)
                 assert health == (200, "ok\n")
                 again = kiosk.request("issue", service="gjj")
                 assert again["type"] == "ok" and again["ticket"]["number"] == "A002"

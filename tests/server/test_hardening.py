@@ -13,7 +13,6 @@ import json
 import re
 import socket
 import threading
-import urllib.error
 import urllib.request
 
 import pytest
@@ -23,7 +22,15 @@ from server.auth import hash_secret
 from server.config import dumps
 from server.core import Event
 from server.store import Store
-from tests.helpers.server import PIN, TOKEN, WsClient, dial, free_port, small_config
+from tests.helpers.server import (
+    PIN,
+    TOKEN,
+    WsClient,
+    dial,
+    free_port,
+    healthz,
+    small_config,
+)
 from tests.server.test_process import Proc
 
 
@@ -40,14 +47,6 @@ def proc(tmp_path):
     yield p
     p.p.terminate()
     p.p.wait(15)
-
-
-def _health(proc: Proc) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{proc.port}/healthz", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def _metric(proc: Proc, name: str) -> float:
@@ -79,7 +78,7 @@ def test_surrogate_fault_report_is_refused_and_the_hall_keeps_serving(proc):
     with proc.client("kiosk-1") as kiosk:
         assert kiosk.welcome["snapshot"]["faults"] == []
         assert kiosk.request("issue", service="gjj")["type"] == "ok"
-    assert _health(proc) == (200, "ok\n")
+    assert healthz(proc.port) == (200, "ok\n")
     assert "Traceback" not in proc.output()
 
 
