@@ -33,15 +33,21 @@ from typing import Generic, TypeVar
 
 from server.auth import verify_secret
 
-__all__ = ["AUTH_QUEUE", "AUTH_WORKERS", "AuthPool", "PoolBusy", "SecretCheck", "TokenCache"]
+__all__ = ["AUTH_QUEUE", "AUTH_WORKERS", "LOGIN_QUEUE", "AuthPool", "PoolBusy", "SecretCheck",
+           "TokenCache"]
 
 T = TypeVar("T")
 
 #: Threads that run scrypt. One leaves the other core of a small hall PC to
 #: the event loop; a check takes ~30 ms, so one worker verifies ~30 hellos/s.
 AUTH_WORKERS = 1
-#: Checks that may wait for a worker; beyond workers + queue: refused at once.
-AUTH_QUEUE = 8
+#: Hello checks that may wait for a worker; beyond workers + queue: refused
+#: at once (the hello gets ``rate_limited``, the device reconnects later).
+AUTH_QUEUE = 16
+#: Login PIN checks that may wait. Only authenticated counters send logins,
+#: one at a time per connection, so this only bounds a morning rush (or a
+#: restart) of every counter logging in at once.
+LOGIN_QUEUE = 256
 
 
 @dataclass
@@ -117,16 +123,22 @@ class AuthPool:
         workers: threads running the checks.
         queue: checks allowed to wait for a thread.
         verify: ``(secret, hashed) -> bool``; :func:`server.auth.verify_secret`.
+        share: another pool whose threads this one uses (its own admission
+            bound, the same CPU budget).
     """
 
     def __init__(self, workers: int = AUTH_WORKERS, queue: int = AUTH_QUEUE,
-                 verify: Callable[[str, str], bool] = verify_secret) -> None:
+                 verify: Callable[[str, str], bool] = verify_secret,
+                 share: AuthPool | None = None) -> None:
         if workers < 1 or queue < 0:
             raise ValueError("an auth pool needs at least one worker and a queue >= 0")
-        self.workers = workers
-        self.capacity = workers + queue
+        self.workers: int = share.workers if share else workers
+        self.capacity = self.workers + queue
         self._verify = verify
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="qhall-auth")
+        self._owner = share is None
+        self._executor: ThreadPoolExecutor = (
+            share._executor if share else
+            ThreadPoolExecutor(workers, thread_name_prefix="qhall-auth"))
         self.in_flight = 0
         self.refused = 0
         self.checked = 0
@@ -158,4 +170,5 @@ class AuthPool:
         self.in_flight -= 1
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._owner:
+            self._executor.shutdown(wait=False, cancel_futures=True)

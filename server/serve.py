@@ -53,7 +53,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from server import pages, protocol
-from server.authpool import AuthPool, PoolBusy, SecretCheck
+from server.authpool import LOGIN_QUEUE, AuthPool, PoolBusy, SecretCheck
 from server.config import HallConfig
 from server.metrics import CONTENT_TYPE_LATEST, Metrics
 from server.protocol import ProtocolError
@@ -124,7 +124,8 @@ class Server:
         self.kiosk_rate = kiosk_rate
         self.clients: set[Client] = set()
         self.replaying: set[Client] = set()  # authenticated, not yet live
-        self.auth = AuthPool()
+        self.auth = AuthPool()  # hello tokens
+        self.pins = AuthPool(queue=LOGIN_QUEUE, share=self.auth)  # login PINs, same thread
         self._buffer_peak = 0  # of connections already gone
         self.by_device: dict[str, list[Client]] = collections.defaultdict(list)
         self.ws_server: WsServer | None = None
@@ -325,10 +326,10 @@ class Server:
                         ws.remote_address)
         return device
 
-    async def _verify(self, check: SecretCheck[Any]) -> bool:
+    async def _verify(self, check: SecretCheck[Any], pool: AuthPool | None = None) -> bool:
         """Run one secret check in the auth pool (PoolBusy when it is full)."""
         try:
-            verdict = await self.auth.verify(check.secret, check.hashed)
+            verdict = await (pool or self.auth).verify(check.secret, check.hashed)
         except PoolBusy:
             self.metrics.auth.labels("refused").inc()
             raise
@@ -436,7 +437,7 @@ class Server:
     async def _answer_after_check(self, client: Client, kind: str, rid: str | None,
                                   check: SecretCheck[Reply], started: float) -> None:
         try:
-            reply = check.finish(await self._verify(check))
+            reply = check.finish(await self._verify(check, self.pins))
             reply_msg, events = reply.message, reply.events
         except PoolBusy:
             reply_msg, events = protocol.error(
@@ -546,7 +547,7 @@ class Server:
         self.metrics.buffered.set(sum(c.buffered() for c in everyone))
         self.metrics.buffer_peak.set(max([self._buffer_peak, *(c.peak for c in everyone)]))
         self.metrics.replays.set(len(self.replaying))
-        self.metrics.auth_in_flight.set(self.auth.in_flight)
+        self.metrics.auth_in_flight.set(self.auth.in_flight + self.pins.in_flight)
         self.metrics.up.set(1 if self.service.failed is None else 0)
 
     def _update_waiting(self) -> None:

@@ -119,3 +119,32 @@ def test_secret_check_runs_inline_for_tools():
     check = SecretCheck("right", HASH, lambda ok: "in" if ok else "out")
     assert check.run_inline() == "in"
     assert SecretCheck("wrong", HASH, lambda ok: ok).run_inline() is False
+
+
+def test_a_pool_sharing_threads_has_its_own_admission_bound():
+    release = threading.Event()
+
+    def slow(secret: str, hashed: str) -> bool:
+        release.wait(10)
+        return True
+
+    hellos = AuthPool(workers=1, queue=0, verify=slow)
+    logins = AuthPool(queue=3, verify=slow, share=hellos)
+
+    async def main() -> None:
+        first = asyncio.ensure_future(hellos.verify("s", HASH))
+        await asyncio.sleep(0)
+        with pytest.raises(PoolBusy):
+            await hellos.verify("s", HASH)  # hellos are full ...
+        queued = [asyncio.ensure_future(logins.verify("s", HASH)) for _ in range(4)]
+        await asyncio.sleep(0)
+        assert logins.in_flight == 4  # ... logins still have their own places
+        with pytest.raises(PoolBusy):
+            await logins.verify("s", HASH)
+        release.set()
+        assert await asyncio.gather(first, *queued) == [True] * 5
+
+    asyncio.run(main())
+    logins.close()  # does not own the threads
+    assert not hellos._executor._shutdown
+    hellos.close()
