@@ -228,7 +228,10 @@ class Server:
 
     # ------------------------------------------------------------ websocket
     async def _handler(self, ws: ServerConnection) -> None:
-        session_client = await self._open(ws)
+        try:
+            session_client = await self._open(ws)
+        except ConnectionClosed:
+            return  # the client left while its refusal or replay was going out
         if session_client is None:
             return
         client = session_client

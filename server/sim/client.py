@@ -43,12 +43,19 @@ class AsyncClient:
         self._reader: asyncio.Task[None] | None = None
 
     async def open(self, url: str, batch: bool) -> None:
-        self.ws = await connect(url, max_size=2**22, compression=None, open_timeout=30,
-                                ping_interval=None)
-        await self.ws.send(json.dumps({"type": "hello", "id": "hello", "protocol": 1,
-                                       "device": self.device, "since": None, "batch": batch,
-                                       "token": self.token}))
-        first = json.loads(await self.ws.recv())
+        for attempt in range(1, 60):
+            self.ws = await connect(url, max_size=2**22, compression=None, open_timeout=30,
+                                    ping_interval=None)
+            await self.ws.send(json.dumps({"type": "hello", "id": "hello", "protocol": 1,
+                                           "device": self.device, "since": None,
+                                           "batch": batch, "token": self.token}))
+            first = json.loads(await self.ws.recv())
+            if first.get("code") != "rate_limited":
+                break
+            # The server's token checks are busy (many devices at once): as
+            # the protocol says, reconnect a little later.
+            await self.ws.close()
+            await asyncio.sleep(min(1.0, 0.05 * attempt))
         if first.get("type") != "welcome":
             raise RuntimeError(f"{self.device}: no welcome: {first}")
         self.welcome = first
