@@ -14,7 +14,26 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from server.reference import demo_token
 
-__all__ = ["AsyncClient"]
+__all__ = ["AsyncClient", "hello"]
+
+
+async def hello(url: str, frame: dict[str, Any],
+                **options: Any) -> tuple[ClientConnection, dict[str, Any]]:
+    """Connect and send ``frame`` (a hello); the connection and the server's answer.
+
+    A ``rate_limited`` answer (the server's token checks are busy: many
+    devices at once, e.g. after a restart) is retried a little later, as
+    the protocol says.
+    """
+    for attempt in range(1, 60):
+        ws = await connect(url, **options)
+        await ws.send(json.dumps(frame))
+        first: dict[str, Any] = json.loads(await ws.recv())
+        if first.get("code") != "rate_limited":
+            break
+        await ws.close()
+        await asyncio.sleep(min(1.0, 0.05 * attempt))
+    return ws, first
 
 
 class AsyncClient:
@@ -43,19 +62,10 @@ class AsyncClient:
         self._reader: asyncio.Task[None] | None = None
 
     async def open(self, url: str, batch: bool) -> None:
-        for attempt in range(1, 60):
-            self.ws = await connect(url, max_size=2**22, compression=None, open_timeout=30,
-                                    ping_interval=None)
-            await self.ws.send(json.dumps({"type": "hello", "id": "hello", "protocol": 1,
-                                           "device": self.device, "since": None,
-                                           "batch": batch, "token": self.token}))
-            first = json.loads(await self.ws.recv())
-            if first.get("code") != "rate_limited":
-                break
-            # The server's token checks are busy (many devices at once): as
-            # the protocol says, reconnect a little later.
-            await self.ws.close()
-            await asyncio.sleep(min(1.0, 0.05 * attempt))
+        self.ws, first = await hello(
+            url, {"type": "hello", "id": "hello", "protocol": 1, "device": self.device,
+                  "since": None, "batch": batch, "token": self.token},
+            max_size=2**22, compression=None, open_timeout=30, ping_interval=None)
         if first.get("type") != "welcome":
             raise RuntimeError(f"{self.device}: no welcome: {first}")
         self.welcome = first

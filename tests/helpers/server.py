@@ -195,12 +195,19 @@ class WsClient:
     def __init__(self, url: str, device: str, token: str, since: int | None = None,
                  expect_welcome: bool = True, **hello: Any) -> None:
         self.device = device
-        self.ws: ClientConnection = dial(url, max_size=2**20)
         self.events: list[dict[str, Any]] = []
         self.replies: dict[str, dict[str, Any]] = {}
-        self.ws.send(json.dumps({"type": "hello", "id": "hello", "protocol": 1,
-                                 "device": device, "token": token, "since": since, **hello}))
-        first = json.loads(self.ws.recv(timeout=10))
+        for _attempt in range(100):
+            self.ws: ClientConnection = dial(url, max_size=2**20)
+            self.ws.send(json.dumps({"type": "hello", "id": "hello", "protocol": 1,
+                                     "device": device, "token": token, "since": since,
+                                     **hello}))
+            first = json.loads(self.ws.recv(timeout=10))
+            # The server's token checks were all busy (many clients at once):
+            # reconnect, as a real device does.
+            if first.get("code") != "rate_limited":
+                break
+            self.ws.close()
         self.welcome = first
         if expect_welcome and first.get("type") != "welcome":
             raise AssertionError(f"expected welcome, got {first}")
