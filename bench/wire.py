@@ -44,6 +44,7 @@ from pathlib import Path
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.stats import percentile
+from server.sim.client import hello
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,11 +69,11 @@ def bench_config(db: str, displays: int):
 
 
 async def _hello(url: str, device: str, token: str, batch: bool = False) -> ClientConnection:
-    ws = await connect(url, max_size=2**22, open_timeout=30, close_timeout=2,
-                       compression=None)
-    await ws.send(json.dumps({"type": "hello", "id": "h", "protocol": 1, "device": device,
-                              "token": token, "since": None, "batch": batch}))
-    welcome = json.loads(await ws.recv())
+    ws, welcome = await hello(url, {"type": "hello", "id": "h", "protocol": 1,
+                                    "device": device, "token": token, "since": None,
+                                    "batch": batch},
+                              max_size=2**22, open_timeout=30, close_timeout=2,
+                              compression=None)
     assert welcome["type"] == "welcome", welcome
     return ws
 

@@ -33,6 +33,26 @@ class Metrics:
         self.replies = Gauge(
             "qhall_replies_remembered", "Replies remembered for idempotency (bounded)",
             registry=r)
+        # Flow control and authentication (see docs/ARCHITECTURE.md).
+        self.buffered = Gauge(
+            "qhall_output_buffered_bytes", "Unsent bytes in all connections' buffers now",
+            registry=r)
+        self.buffer_peak = Gauge(
+            "qhall_output_buffer_peak_bytes",
+            "Largest unsent bytes one connection has held since start", registry=r)
+        self.replays = Gauge(
+            "qhall_replays_active", "Connections still being sent their missed events",
+            registry=r)
+        self.replayed = Counter(
+            "qhall_replay_events", "Missed events sent to reconnecting clients", registry=r)
+        self.auth = Counter(
+            "qhall_auth_checks", "Secret checks (hello tokens, PINs) by outcome: cached, ok, "
+            "failed, refused (pool full)", ["outcome"], registry=r)
+        self.auth_in_flight = Gauge(
+            "qhall_auth_in_flight", "Secret checks running or queued in the auth pool",
+            registry=r)
+        self.up = Gauge("qhall_up", "1 when the hall can serve (as /healthz), else 0",
+                        registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -15,6 +15,17 @@ Rules kept here:
 * Unknown fields are ignored (forward compatibility: the contract allows
   new fields); unknown types, missing or mistyped fields are
   ``bad_request``.
+* Input is validated to the end at decode time, before anything else sees
+  it (:func:`decode` / :func:`check_value`): every string anywhere in a
+  frame, keys included, must be encodable as UTF-8 (no lone surrogates from
+  ``\\ud800`` escapes), hold no control character but tab and line breaks
+  (which only fields declared ``multiline`` accept), and be at most
+  :data:`MAX_STRING` characters; nesting is at most :data:`MAX_DEPTH` deep;
+  numbers are finite and within +-:data:`MAX_INT`; ``NaN``/``Infinity`` and
+  duplicate keys are refused. So a field another module adds later is
+  covered without any code of its own.
+* :func:`encode` never produces text that cannot be written as UTF-8, so
+  encoding a message for one client can never fail (for it or the others).
 
 Errors: :class:`ProtocolError` carries the wire ``code``, a human message and
 the request id when one could be read (``re``), so the server can answer
@@ -24,6 +35,8 @@ without ever exposing internals.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +55,8 @@ __all__ = [
     "REQUESTS",
     "ProtocolError",
     "decode",
+    "check_value",
+    "encode_bytes",
     "parse_hello",
     "parse_request",
     "encode",
@@ -54,6 +69,19 @@ PROTOCOL_VERSION = 1
 MAX_FRAME = 64 * 1024
 MAX_ID = 128
 MAX_TEXT = 500
+#: Longest string accepted anywhere in a frame (declared fields are tighter).
+MAX_STRING = 4096
+#: Deepest nesting of objects and lists (the message object itself is 1).
+MAX_DEPTH = 8
+#: Largest integer magnitude (what a JavaScript client reads exactly).
+MAX_INT = 2**53 - 1
+_MAX_INT_DIGITS = len(str(MAX_INT))
+
+#: Never acceptable in a string: C0/C1 controls (tab and line breaks aside)
+#: and the surrogate code points JSON escapes can smuggle in.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Only accepted in fields declared ``multiline``.
+_LINE_BREAKS = re.compile("[\t\n\r\u2028\u2029]")
 
 ROLES = ("kiosk", "counter", "display", "evaluator", "admin", "booking")
 
@@ -130,6 +158,7 @@ class Field:
     min: int | None = None
     max: int | None = None
     max_len: int = MAX_TEXT
+    multiline: bool = False
 
     def check(self, name: str, value: Any) -> None:
         # bool is an int in Python; on the wire it is not a number.
@@ -145,6 +174,8 @@ class Field:
                 raise ValueError(f"field {name!r} is longer than {self.max_len} characters")
             if self.required and not value.strip():
                 raise ValueError(f"field {name!r} must not be empty")
+            if not self.multiline and _LINE_BREAKS.search(value):
+                raise ValueError(f"field {name!r} must be one line (no tab or line break)")
         if isinstance(value, int) and not isinstance(value, bool):
             if self.min is not None and value < self.min:
                 raise ValueError(f"field {name!r} must be at least {self.min}")
@@ -189,7 +220,7 @@ REQUESTS: dict[str, Request] = {
     "check_in": Request(("kiosk",), {"code": _s(max_len=32)}),
     "report_fault": Request(("kiosk", "display", "evaluator", "counter"), {
         "kind": _s(choices=("offline", "paper_out", "paper_low", "io", "other")),
-        "message": _s(False),
+        "message": _s(False, multiline=True),
         "ticket": _s(False, max_len=64),
     }),
     "clear_fault": Request(("kiosk", "display", "evaluator", "counter"), {
@@ -228,7 +259,7 @@ REQUESTS: dict[str, Request] = {
     # admin
     "cancel": Request(("admin",), {"ticket": _s(max_len=64)}),
     # The case id is "followup": "id" is every request's own id.
-    "followup_close": Request(("admin",), {"followup": _s(max_len=64), "note": _s()}),
+    "followup_close": Request(("admin",), {"followup": _s(max_len=64), "note": _s(multiline=True)}),
     "followups": Request(("admin",), mutating=False),
     # appointments
     "slots": Request(_BOOKING, {"service": _s(max_len=64), "date": _s(max_len=10)},
@@ -243,8 +274,96 @@ REQUESTS: dict[str, Request] = {
 }
 
 
+class _Refused(ValueError):
+    """Raised from inside the JSON parser's hooks: a clean ``bad_request``."""
+
+
+def _parse_int(text: str) -> int:
+    # Checked on the digits before int() runs: a 60,000-digit number would
+    # cost quadratic time to convert.
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS or abs(int(text)) > MAX_INT:
+        raise _Refused(f"a number must be between -{MAX_INT} and {MAX_INT}")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or abs(value) > MAX_INT:
+        raise _Refused(f"a number must be between -{MAX_INT} and {MAX_INT}")
+    return value
+
+
+def _parse_constant(text: str) -> Any:
+    raise _Refused(f"{text} is not a JSON number")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _Refused("an object has a key twice")
+    return result
+
+
+def _text_problem(text: str) -> str | None:
+    if len(text) > MAX_STRING:
+        return f"is longer than {MAX_STRING} characters"
+    bad = _FORBIDDEN.search(text)
+    if bad is None:
+        return None
+    if "\ud800" <= bad.group() <= "\udfff":
+        return f"is not valid text (a lone surrogate U+{ord(bad.group()):04X})"
+    return f"holds a control character (U+{ord(bad.group()):04X})"
+
+
+def check_value(value: Any) -> None:
+    """Check a decoded JSON value to the end: every string, key, number, depth.
+
+    Raises:
+        ValueError: says what is wrong and where (``field 'x'``), without
+            echoing the offending text.
+    """
+    # Iterative, so no input can exhaust the Python stack.
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            problem = _text_problem(item)
+            if problem:
+                raise ValueError(f"field {where or 'value'!r} {problem}")
+        elif isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"nesting deeper than {MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                for key, sub in item.items():
+                    problem = _text_problem(key) if isinstance(key, str) else "is not text"
+                    if problem:
+                        raise ValueError(f"a key in {where or 'the message'!r} {problem}")
+                    stack.append((sub, key if depth == 1 else where, depth + 1))
+            else:
+                stack.extend((sub, where, depth + 1) for sub in item)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int | float):
+            if not math.isfinite(item) or abs(item) > MAX_INT:
+                raise ValueError(f"field {where or 'value'!r}: a number must be between "
+                                 f"-{MAX_INT} and {MAX_INT}")
+        else:
+            raise ValueError(f"field {where or 'value'!r} is not a JSON value")
+
+
+def _clean_text(value: Any) -> bool:
+    """A string fit for an id, a device name or a token: clean and one line."""
+    return isinstance(value, str) and _text_problem(value) is None and not (
+        _LINE_BREAKS.search(value))
+
+
 def decode(frame: str | bytes) -> dict[str, Any]:
-    """Decode one frame into a JSON object (no validation of its type)."""
+    """Decode one frame into a JSON object, validated to the end (not its type).
+
+    Raises:
+        ProtocolError: ``bad_request`` for anything not acceptable; ``re`` is
+            the request id when that one could be read cleanly.
+    """
     if isinstance(frame, bytes):
         if len(frame) > MAX_FRAME:
             raise ProtocolError("bad_request", "frame larger than 64 KiB")
@@ -255,23 +374,37 @@ def decode(frame: str | bytes) -> dict[str, Any]:
     if len(frame) > MAX_FRAME:
         raise ProtocolError("bad_request", "frame larger than 64 KiB")
     try:
-        message = json.loads(frame)
+        message = json.loads(frame, object_pairs_hook=_object, parse_int=_parse_int,
+                             parse_float=_parse_float, parse_constant=_parse_constant)
+    except _Refused as exc:
+        raise ProtocolError("bad_request", str(exc)) from None
     except (ValueError, RecursionError):
         raise ProtocolError("bad_request", "frame is not valid JSON") from None
     if not isinstance(message, dict):
         raise ProtocolError("bad_request", "a message must be a JSON object")
+    _check_message(message)
     return message
 
 
 def _request_id(message: dict[str, Any]) -> str | None:
     rid = message.get("id")
-    if isinstance(rid, str) and 0 < len(rid) <= MAX_ID:
+    if isinstance(rid, str) and _clean_text(rid) and 0 < len(rid) <= MAX_ID:
         return rid
     return None
 
 
+def _check_message(message: dict[str, Any]) -> None:
+    # decode() has done this for frames; in-process callers (tests, the
+    # simulator) hand dicts in directly and get the same rules.
+    try:
+        check_value(message)
+    except ValueError as exc:
+        raise ProtocolError("bad_request", str(exc), _request_id(message)) from None
+
+
 def parse_hello(message: dict[str, Any]) -> dict[str, Any]:
     """Validate the opening ``hello``; return it with ``since`` normalised."""
+    _check_message(message)
     rid = _request_id(message)
     if message.get("type") != "hello":
         raise ProtocolError("bad_request", "the first message must be 'hello'", rid)
@@ -288,7 +421,7 @@ def parse_hello(message: dict[str, Any]) -> dict[str, Any]:
         )
     for name in ("device", "token"):
         value = message.get(name)
-        if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+        if not _clean_text(value) or not value or len(value) > MAX_TEXT:
             raise ProtocolError("bad_request", f"hello needs a non-empty string {name!r}", rid)
     since = message.get("since")
     if since is not None and (isinstance(since, bool) or not isinstance(since, int)
@@ -303,6 +436,7 @@ def parse_request(message: dict[str, Any]) -> tuple[str, str, Request]:
     Raises:
         ProtocolError: ``bad_request`` for anything malformed.
     """
+    _check_message(message)
     rid = _request_id(message)
     kind = message.get("type")
     if not isinstance(kind, str):
@@ -325,8 +459,28 @@ def parse_request(message: dict[str, Any]) -> tuple[str, str, Request]:
 
 
 def encode(message: dict[str, Any]) -> str:
-    """Encode one message as a compact JSON text frame."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    """Encode one message as a compact JSON text frame.
+
+    The text is always encodable as UTF-8: should a string in ``message``
+    hold a lone surrogate (it cannot come from a validated request, but a
+    message is built in many places), the frame falls back to ``\\u``
+    escapes instead of failing later for whoever receives it.
+    """
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(message, ensure_ascii=True, separators=(",", ":"))
+    return text
+
+
+def encode_bytes(message: dict[str, Any]) -> bytes:
+    """:func:`encode` as the UTF-8 bytes of a text frame (never fails on text)."""
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(message, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def ok(re: str | None, **fields: Any) -> dict[str, Any]:

@@ -6,8 +6,10 @@
 Flow per request: decode -> :class:`~server.service.HallService` (core + one
 store transaction) -> reply to the sender -> broadcast the committed events
 to every connected client. Handling is synchronous inside the event loop, so
-requests are applied one at a time in arrival order and a welcome snapshot,
-its replay and the broadcasts that follow it can never interleave.
+requests are applied one at a time in arrival order. The loop never runs a
+password hash: hello tokens and login PINs that are not already known are
+checked in a small bounded pool (``server/authpool.py``) while the
+connection waits; what does not fit is refused at once (``rate_limited``).
 
 Output is written straight into each connection's transport, the way
 ``websockets.broadcast`` does (no writer task per client). Events committed
@@ -15,6 +17,13 @@ during one turn of the event loop are flushed together once at the end of
 it: every client gets them in seq order, encoded once, and clients that
 opted in to ``batch`` get them as one frame. A client whose unsent output
 passes :data:`MAX_BUFFER` bytes is closed (1013) and resyncs with ``since``.
+
+Replay (``hello`` with ``since``) is paced by the reader: pages of
+:data:`REPLAY_PAGE` events are read from the store and written only once the
+connection's buffer has drained; the client joins the live broadcast in the
+same loop step that reads the last page, so it sees every event once, in
+seq order. A client that does not drain a page within
+:data:`REPLAY_STALL_S` is closed 1013 like a slow live client.
 
 Bounds: text frames of at most 64 KiB (larger: close 1009; binary frames get
 ``bad_request``), hello within 10 s, at most :data:`MAX_PER_DEVICE`
@@ -46,11 +55,12 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from server import http_headers, pages, protocol
+from server.authpool import LOGIN_QUEUE, AuthPool, PoolBusy, SecretCheck
 from server.config import HallConfig, Limits
 from server.metrics import CONTENT_TYPE_LATEST, Metrics
 from server.protocol import ProtocolError
-from server.service import HallService, Session
-from server.store import Store
+from server.service import HallService, Reply, Session, Unavailable
+from server.store import Store, StoreError
 
 __all__ = ["Server", "main_async", "configure", "run"]
 
@@ -63,6 +73,8 @@ MAX_BUFFER = 8 * 1024 * 1024  # unsent bytes before a client counts as too slow
 ERROR_BUDGET = 20  # errors allowed per ERROR_WINDOW_S before closing 1008
 ERROR_WINDOW_S = 10.0
 REPLAY_MAX = 50_000
+REPLAY_PAGE = 250  # events read and written per step of a replay (a few ms)
+REPLAY_STALL_S = 30.0  # a replay page not drained by then: too slow, close 1013
 TICK_S = 5.0
 
 
@@ -75,6 +87,7 @@ class Client:
         self.batch = batch
         self.errors: collections.deque[float] = collections.deque()
         self.closing = False
+        self.peak = 0  # most unsent bytes seen (for /metrics)
 
     def push(self, data: str | bytes) -> bool:
         """Write one text frame now; False when the client is gone or too slow."""
@@ -85,7 +98,10 @@ class Client:
             return False
         ws.protocol.send_text(data.encode() if isinstance(data, str) else data)
         ws.send_data()
-        return ws.transport.get_write_buffer_size() <= MAX_BUFFER
+        size = ws.transport.get_write_buffer_size()
+        if size > self.peak:
+            self.peak = size
+        return size <= MAX_BUFFER
 
     def buffered(self) -> int:
         transport = self.ws.transport
@@ -105,6 +121,10 @@ class Server:
         self.limits = service.limits
         self.metrics = Metrics()
         self.clients: set[Client] = set()
+        self.replaying: set[Client] = set()  # authenticated, not yet live
+        self.auth = AuthPool()  # hello tokens
+        self.pins = AuthPool(queue=LOGIN_QUEUE, share=self.auth)  # login PINs, same thread
+        self._buffer_peak = 0  # of connections already gone
         self.by_device: dict[str, list[Client]] = collections.defaultdict(list)
         self.ws_server: WsServer | None = None
         self.accepting = True
@@ -144,8 +164,14 @@ class Server:
         while any(c.buffered() for c in self.clients) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         self._tick_task.cancel()
+        # A client still mid-replay resumes with since on another connection
+        # anyway; waiting for it to drain could hold the stop for long.
+        for client in list(self.replaying):
+            if client.ws.transport is not None:
+                client.ws.transport.abort()
         self.ws_server.close(close_connections=True)
         await self.ws_server.wait_closed()
+        self.auth.close()
 
     # ----------------------------------------------------------------- HTTP
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
@@ -174,10 +200,17 @@ class Server:
             return http_headers.too_many(conn, self.limits.http.wait_s(address))
         name = self.service.config.name
         if path == "/healthz":
+            # Honest: 200 only when a hello would get a welcome from a hall
+            # whose memory matches its store.
+            if not self.accepting:
+                return conn.respond(503, "shutting down\n")
+            if not self.service.recover():
+                return conn.respond(503, "unavailable: database\n")
             return conn.respond(200, "ok\n")
         if path == "/metrics":
             self._update_waiting()
             self.metrics.replies.set(self.service.remembered_replies)
+            self._update_flow()
             resp = conn.respond(200, self.metrics.render().decode())
             http_headers.set_header(resp, "Content-Type", CONTENT_TYPE_LATEST)
             return resp
@@ -214,7 +247,10 @@ class Server:
 
     # ------------------------------------------------------------ websocket
     async def _handler(self, ws: ServerConnection) -> None:
-        session_client = await self._open(ws)
+        try:
+            session_client = await self._open(ws)
+        except ConnectionClosed:
+            return  # the client left while its refusal or replay was going out
         if session_client is None:
             return
         client = session_client
@@ -222,7 +258,10 @@ class Server:
             async for frame in ws:
                 if client.closing:
                     break
-                self._on_frame(client, frame)
+                waiting = self._on_frame(client, frame)
+                if waiting is not None:
+                    # The connection's next frame waits for this one (order).
+                    await waiting
         except ConnectionClosed:
             pass
         finally:
@@ -256,7 +295,62 @@ class Server:
             await ws.close(code, exc.code)
             self.metrics.closed.labels(exc.code).inc()
             return None
-        device = self.service.authenticate(hello["device"], hello["token"])
+        device = await self._authenticate(ws, hello)
+        if device is None:
+            return None
+        self.limits.hello_ok(address)
+        session = Session(device)
+        client = Client(ws, session, batch=hello.get("batch") is True)
+        # From here to the registration there is no await: the welcome and
+        # the first replay page (or the registration for broadcasts) are one
+        # atomic step. Committed events not yet flushed go out first, to the
+        # clients that were registered when they were committed.
+        self._flush()
+        try:
+            welcome = self.service.welcome(session, hello["id"])
+        except (Unavailable, StoreError) as exc:
+            if isinstance(exc, StoreError):
+                self.service.check_store()
+            log.warning("refused hello from %s: the hall is unavailable", device.id)
+            await ws.send(protocol.encode(protocol.error(
+                hello["id"], "internal", "the hall is unavailable; try again shortly")))
+            await ws.close(1013, "unavailable")
+            self.metrics.closed.labels("unavailable").inc()
+            return None
+        client.push(protocol.encode_bytes(welcome))
+        peers = self.by_device[device.id]
+        while len(peers) >= MAX_PER_DEVICE:
+            old = peers.pop(0)
+            self._close_client(old, 1008, "replaced by a newer connection")
+        peers.append(client)
+        since = hello["since"]
+        log.info("device %s (%s) connected since=%s", device.id, device.role, since)
+        if since is not None and since < welcome["seq"] and welcome["seq"] - since <= REPLAY_MAX:
+            if not await self._replay(client, since):
+                self._drop(client)
+                return None
+        else:
+            self._go_live(client)
+        return client
+
+    async def _authenticate(self, ws: ServerConnection, hello: dict[str, Any]) -> Any:
+        """The hello's device, checked without running scrypt on the loop; or None
+        once the refusal is sent and the connection closed."""
+        check = self.service.begin_authenticate(hello["device"], hello["token"])
+        if not isinstance(check, SecretCheck):
+            self.metrics.auth.labels("cached").inc()
+            return check
+        try:
+            verdict = await self._verify(check)
+        except PoolBusy:
+            await ws.send(protocol.encode(protocol.error(
+                hello["id"], "rate_limited",
+                "服务器正忙，请稍后重连 the server is busy checking other devices; "
+                "reconnect in a moment")))
+            await ws.close(1013, "busy")
+            self.metrics.closed.labels("busy").inc()
+            return None
+        device = check.finish(verdict)
         if device is None:
             await ws.send(protocol.encode(protocol.error(
                 hello["id"], "unauthorized", "unknown device or wrong token")))
@@ -264,33 +358,67 @@ class Server:
             self.metrics.closed.labels("unauthorized").inc()
             log.warning("refused hello from device %r at %s", hello["device"][:64],
                         ws.remote_address)
-            return None
-        self.limits.hello_ok(address)
-        session = Session(device)
-        client = Client(ws, session, batch=hello.get("batch") is True)
-        # From here to the end of this method there is no await: the welcome,
-        # the replay and the registration for broadcasts are one atomic step.
-        # Committed events not yet flushed go out first, to the clients that
-        # were registered when they were committed.
-        self._flush()
-        welcome = self.service.welcome(session, hello["id"])
-        client.push(protocol.encode(welcome))
-        since = hello["since"]
-        if since is not None and since < welcome["seq"]:
-            missed = welcome["seq"] - since
-            if missed <= REPLAY_MAX:
-                for ev in self.service.store.events_since(self.service.config.id, since,
-                                                          limit=missed):
-                    client.push(protocol.encode(self._stored_event(ev)))
-        peers = self.by_device[device.id]
-        while len(peers) >= MAX_PER_DEVICE:
-            old = peers.pop(0)
-            self._close_client(old, 1008, "replaced by a newer connection")
-        peers.append(client)
+        return device
+
+    async def _verify(self, check: SecretCheck[Any], pool: AuthPool | None = None) -> bool:
+        """Run one secret check in the auth pool (PoolBusy when it is full)."""
+        try:
+            verdict = await (pool or self.auth).verify(check.secret, check.hashed)
+        except PoolBusy:
+            self.metrics.auth.labels("refused").inc()
+            raise
+        self.metrics.auth.labels("ok" if verdict else "failed").inc()
+        return verdict
+
+    def _go_live(self, client: Client) -> None:
+        """From now on the client gets every broadcast (call with no await since
+        its last replayed event was read)."""
+        self.replaying.discard(client)
         self.clients.add(client)
-        self.metrics.connections.labels(device.role).inc()
-        log.info("device %s (%s) connected since=%s", device.id, device.role, since)
-        return client
+        self.metrics.connections.labels(client.session.role).inc()
+
+    async def _replay(self, client: Client, after: int) -> bool:
+        """Send the events after ``after`` page by page as the client drains them,
+        then make it live. False when the client went away or was too slow."""
+        self.replaying.add(client)
+        hall = self.service.config.id
+        ws = client.ws
+        while True:
+            if client.closing or ws.protocol.state is not State.OPEN:
+                return False
+            # Committed events still pending go to the live clients first;
+            # this client reads them from the store below.
+            self._flush()
+            try:
+                page = self.service.store.events_since(hall, after, limit=REPLAY_PAGE)
+            except StoreError:
+                self.service.check_store()
+                self._close_client(client, 1013, "unavailable")
+                return False
+            frames = [protocol.encode_bytes(self._stored_event(ev)) for ev in page]
+            if client.batch and len(frames) > 1:
+                frames = _batches(frames)
+            ok = True
+            for frame in frames:
+                ok = client.push(frame)
+            self.metrics.replayed.inc(len(page))
+            if not ok:
+                self._too_slow(client)
+                return False
+            if page:
+                after = int(page[-1]["seq"])
+            if len(page) < REPLAY_PAGE:
+                self._go_live(client)  # no await since the read: no gap, no repeat
+                return True
+            try:
+                await asyncio.wait_for(ws.drain(), REPLAY_STALL_S)
+            except TimeoutError:
+                log.warning("closing %s: replay not read for %.0f s",
+                            client.session.device.id, REPLAY_STALL_S)
+                self._close_client(client, 1013, "too slow; reconnect with since")
+                return False
+            except Exception:
+                return False  # the connection is gone
 
     def _stored_event(self, ev: dict[str, Any]) -> dict[str, Any]:
         at = ev["at"]
@@ -299,12 +427,14 @@ class Server:
         return protocol.event(int(ev["seq"]), ev["name"], str(at), ev["data"])
 
     def _drop(self, client: Client) -> None:
+        self._buffer_peak = max(self._buffer_peak, client.peak)
+        self.replaying.discard(client)
         if client in self.clients:
             self.clients.discard(client)
             self.metrics.connections.labels(client.session.role).dec()
-            peers = self.by_device.get(client.session.device.id, [])
-            if client in peers:
-                peers.remove(client)
+        peers = self.by_device.get(client.session.device.id, [])
+        if client in peers:
+            peers.remove(client)
 
     def _close_client(self, client: Client, code: int, reason: str) -> None:
         client.closing = True
@@ -313,7 +443,9 @@ class Server:
         asyncio.get_running_loop().create_task(client.ws.close(code, reason))
 
     # ------------------------------------------------------------- requests
-    def _on_frame(self, client: Client, frame: str | bytes) -> None:
+    def _on_frame(self, client: Client, frame: str | bytes) -> Any:
+        """Answer one frame now, or return the awaitable that will (a request
+        waiting for a secret check in the auth pool)."""
         started = time.perf_counter()
         session = client.session
         kind = "?"
@@ -323,20 +455,36 @@ class Server:
                 raise ProtocolError("bad_request", "text frames only (UTF-8 JSON)")
             message = protocol.decode(frame)
             kind = str(message.get("type"))[:32]
+            rid = message.get("id") if isinstance(message.get("id"), str) else None
             if kind == "hello":
-                raise ProtocolError("bad_request", "hello was already received",
-                                    message.get("id") if isinstance(message.get("id"), str)
-                                    else None)
-            rid = message.get("id")
-            limited = self._rate_limited(client, kind, rid if isinstance(rid, str) else None)
+                raise ProtocolError("bad_request", "hello was already received", rid)
+            limited = self._rate_limited(client, kind, rid)
             if limited is not None:
-                reply_msg, events = protocol.error(message.get("id") if isinstance(
-                    message.get("id"), str) else None, "rate_limited", limited), []
+                reply_msg, events = protocol.error(rid, "rate_limited", limited), []
             else:
-                reply = self.service.handle(session, message)
+                reply = self.service.begin(session, message)
+                if isinstance(reply, SecretCheck):
+                    return self._answer_after_check(client, kind, rid, reply, started)
                 reply_msg, events = reply.message, reply.events
         except ProtocolError as exc:
             reply_msg, events = protocol.error(exc.re, exc.code, exc.message), []
+        self._answer(client, kind, reply_msg, events, started)
+        return None
+
+    async def _answer_after_check(self, client: Client, kind: str, rid: str | None,
+                                  check: SecretCheck[Reply], started: float) -> None:
+        try:
+            reply = check.finish(await self._verify(check, self.pins))
+            reply_msg, events = reply.message, reply.events
+        except PoolBusy:
+            reply_msg, events = protocol.error(
+                rid, "rate_limited", "服务器正忙，请稍后再试 the server is busy checking other "
+                "logins; try again in a moment"), []
+        self._answer(client, kind, reply_msg, events, started)
+
+    def _answer(self, client: Client, kind: str, reply_msg: dict[str, Any],
+                events: list[dict[str, Any]], started: float) -> None:
+        session = client.session
         if kind not in protocol.REQUESTS:
             kind = "invalid"
         if not events and self._pending:
@@ -346,7 +494,7 @@ class Server:
             # an answer before its cause (and counts it twice). Replies with
             # events keep the once-per-turn batching of the hot path.
             self._flush()
-        if not client.push(protocol.encode(reply_msg)) and not client.closing:
+        if not client.push(protocol.encode_bytes(reply_msg)) and not client.closing:
             self._too_slow(client)
         if events:
             self.broadcast(events)
@@ -391,7 +539,7 @@ class Server:
 
     def broadcast(self, events: list[dict[str, Any]]) -> None:
         """Queue committed events for every client; flushed once per loop turn."""
-        self._pending.extend(protocol.encode(e).encode() for e in events)
+        self._pending.extend(protocol.encode_bytes(e) for e in events)
         self.metrics.events.inc(len(events))
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -427,6 +575,14 @@ class Server:
         else:
             self._drop(client)
 
+    def _update_flow(self) -> None:
+        everyone = self.clients | self.replaying
+        self.metrics.buffered.set(sum(c.buffered() for c in everyone))
+        self.metrics.buffer_peak.set(max([self._buffer_peak, *(c.peak for c in everyone)]))
+        self.metrics.replays.set(len(self.replaying))
+        self.metrics.auth_in_flight.set(self.auth.in_flight + self.pins.in_flight)
+        self.metrics.up.set(1 if self.service.failed is None else 0)
+
     def _update_waiting(self) -> None:
         for sid, q in self.service.hall.snapshot()["queues"].items():
             self.metrics.waiting.labels(sid).set(q["waiting"])
@@ -434,6 +590,9 @@ class Server:
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
+            # A store that went away is noticed here, not by the next user.
+            if not self.service.check_store():
+                continue
             try:
                 events = self.service.tick()
             except Exception:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -23,14 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server import protocol
-from server.auth import verify_secret
+from server.authpool import SecretCheck, TokenCache
 from server.config import Device, HallConfig
 from server.core import CoreError, Event, Hall, NotFound
 from server.limits import HallLimits
 from server.protocol import ProtocolError
-from server.store import StaleState, Store
+from server.store import StaleState, Store, StoreError
 
-__all__ = ["Session", "HallService", "Reply"]
+__all__ = ["Session", "HallService", "Reply", "Unavailable"]
 
 log = logging.getLogger("qhall.service")
 
@@ -41,6 +39,11 @@ IDEMPOTENCY_S = 15 * 60
 REPLIES_PER_DEVICE = 12_000
 #: Most remembered replies in all (each is kept as its encoded JSON text).
 REPLIES_MAX = 100_000
+
+
+class Unavailable(Exception):
+    """The hall cannot serve now: its store is unreachable and memory may be
+    ahead of it (see :attr:`HallService.failed`)."""
 
 
 def utcnow() -> dt.datetime:
@@ -113,7 +116,13 @@ class HallService:
         self._replies: dict[str, collections.OrderedDict[str, tuple[float, str]]] = {}
         self._reply_count = 0
         self.limits = HallLimits(config.limits, store, config.id, clock, monotonic)
-        self._verified: dict[str, bytes] = {}
+        self.tokens = TokenCache()
+        #: Why the hall cannot serve (None: it can). Set when the store
+        #: failed and memory could not be rebuilt from it; while set, no
+        #: request or welcome is answered from memory (it may hold a change
+        #: the store never committed). Cleared by :meth:`recover`.
+        self.failed: str | None = None
+        self._next_recovery = 0.0
         self.faults: dict[str, dict[str, Any]] = {}
         self.extensions: dict[str, Callable[[Session, dict[str, Any]], Reply]] = {}
         # Replies remembered before a restart: loaded once, so a cache miss
@@ -150,8 +159,46 @@ class HallService:
         )
 
     def reload(self) -> None:
-        """Rebuild the core from the store (after a failed transaction)."""
-        self.hall = self._load()
+        """Rebuild the core from the store (after a failed transaction).
+
+        Never raises: when the store cannot be read either, the hall is
+        marked :attr:`failed` (``/healthz`` then answers 503) until
+        :meth:`recover` succeeds.
+        """
+        try:
+            self.hall = self._load()
+        except Exception as exc:
+            self.failed = f"the database cannot be read: {str(exc).splitlines()[0][:200]}"
+            log.error("cannot rebuild the hall from the store; refusing requests until "
+                      "it can: %s", self.failed)
+        else:
+            if self.failed is not None:
+                log.warning("hall rebuilt from the store; serving again")
+            self.failed = None
+
+    def recover(self, force: bool = False) -> bool:
+        """Try to leave the failed state (at most once a second unless forced).
+
+        Returns True when the hall can serve.
+        """
+        if self.failed is None:
+            return True
+        now = self.monotonic()
+        if force or now >= self._next_recovery:
+            self._next_recovery = now + 1.0
+            self.reload()
+        return self.failed is None
+
+    def check_store(self) -> bool:
+        """Probe the store (cheap read); mark the hall failed when it fails."""
+        try:
+            self.store.last_seq(self.config.id)
+        except StoreError as exc:
+            if self.failed is None:
+                self.failed = f"the database is unreachable: {str(exc).splitlines()[0][:200]}"
+                log.error("%s", self.failed)
+            return False
+        return self.recover(force=True)
 
     @property
     def last_seq(self) -> int:
@@ -159,25 +206,32 @@ class HallService:
 
     # ------------------------------------------------------------------- auth
     def authenticate(self, device_id: str, token: str) -> Device | None:
-        """The device for these credentials, or None.
+        """The device for these credentials, or None (verified right here)."""
+        check = self.begin_authenticate(device_id, token)
+        return check.run_inline() if isinstance(check, SecretCheck) else check
 
-        scrypt costs tens of milliseconds by design; a device that
-        reconnects often would pay it every time, so a successful check is
-        remembered as a keyed digest of the token (never the token itself).
+    def begin_authenticate(self, device_id: str,
+                           token: str) -> Device | None | SecretCheck[Device | None]:
+        """The device, or the scrypt check still to run for it.
+
+        A token verified before (in this process) is answered from
+        :attr:`tokens` at once; anything else, an unknown device included
+        (same cost, so ids cannot be probed by timing), needs a check that
+        the server runs off the event loop.
         """
         device = self.config.device(device_id)
         if device is None:
-            # Same cost as a real check, so ids cannot be probed by timing.
-            verify_secret(token, _DUMMY_HASH)
-            return None
-        digest = hashlib.sha256((device.token_hash + "\0" + token).encode()).digest()
-        known = self._verified.get(device.id)
-        if known is not None and hmac.compare_digest(known, digest):
+            return SecretCheck(token, _DUMMY_HASH, lambda _ok: None)
+        if self.tokens.known(device.id, device.token_hash, token):
             return device
-        if verify_secret(token, device.token_hash):
-            self._verified[device.id] = digest
+
+        def finish(ok: bool) -> Device | None:
+            if not ok:
+                return None
+            self.tokens.remember(device.id, device.token_hash, token)
             return device
-        return None
+
+        return SecretCheck(token, device.token_hash, finish)
 
     # --------------------------------------------------------------- welcome
     def hall_info(self) -> dict[str, Any]:
@@ -214,6 +268,14 @@ class HallService:
         return snap
 
     def welcome(self, session: Session, rid: str) -> dict[str, Any]:
+        """The welcome for a new connection.
+
+        Raises:
+            Unavailable: the hall is in the failed state.
+            StoreError: the store cannot be read.
+        """
+        if not self.recover():
+            raise Unavailable(self.failed or "unavailable")
         return {
             "type": "welcome",
             "re": rid,
@@ -228,7 +290,20 @@ class HallService:
 
     # -------------------------------------------------------------- requests
     def handle(self, session: Session, message: dict[str, Any]) -> Reply:
-        """Answer one decoded request. Never raises for bad input."""
+        """Answer one decoded request. Never raises for bad input.
+
+        A secret check the request needs (a login's PIN) runs right here;
+        the server uses :meth:`begin` to run it off the event loop instead.
+        """
+        reply = self.begin(session, message)
+        return reply.run_inline() if isinstance(reply, SecretCheck) else reply
+
+    def begin(self, session: Session, message: dict[str, Any]) -> Reply | SecretCheck[Reply]:
+        """Answer one decoded request, or return the secret check it waits for.
+
+        The check's ``finish`` completes the request (idempotency, errors,
+        the commit) on the state as it is when the verdict arrives.
+        """
         try:
             kind, rid, spec = protocol.parse_request(message)
         except ProtocolError as exc:
@@ -236,6 +311,10 @@ class HallService:
         if session.role not in spec.roles:
             return Reply(protocol.error(
                 rid, "forbidden", f"a {session.role} device may not send {kind!r}"))
+        if not self.recover():
+            # Memory may hold a change the store never took: answer nothing from it.
+            return Reply(protocol.error(rid, "internal",
+                                        "the hall is unavailable (database); try again"))
         key = (session.device.id, rid)
         if spec.mutating:
             cached = self._cached_reply(key)
@@ -246,20 +325,53 @@ class HallService:
         handler = self.extensions.get(kind) or getattr(self, f"_do_{kind}", None)
         if handler is None:
             return Reply(protocol.error(rid, "bad_request", f"{kind!r} is not available here"))
+        result = self._guarded(kind, rid, spec, session, lambda: handler(session, message))
+        if not isinstance(result, SecretCheck):
+            return result
+        check = result
+
+        def finish(ok: bool) -> Reply:
+            if spec.mutating:
+                # The same request may have been answered while this one waited.
+                cached = self._cached_reply(key)
+                if cached is not None:
+                    return Reply(cached)
+            if not self.recover():
+                return Reply(protocol.error(rid, "internal",
+                                            "the hall is unavailable (database); try again"))
+            done = self._guarded(kind, rid, spec, session, lambda: check.finish(ok))
+            assert not isinstance(done, SecretCheck)
+            return done
+
+        return SecretCheck(check.secret, check.hashed, finish)
+
+    def _guarded(self, kind: str, rid: str, spec: protocol.Request, session: Session,
+                 run: Callable[[], Reply | SecretCheck[Reply]]) -> Reply | SecretCheck[Reply]:
+        """Run a handler step: map errors to replies, remember the answer."""
         try:
-            reply = handler(session, message)
+            reply = run()
         except CoreError as exc:
             reply = Reply(protocol.error(rid, exc.code, str(exc)))
         except ProtocolError as exc:
             reply = Reply(protocol.error(rid, exc.code, exc.message))
+        except Unavailable:
+            reply = Reply(protocol.error(rid, "internal",
+                                         "the hall is unavailable (database); try again"))
+        except StoreError as exc:
+            # The commit has rebuilt memory from the store (or marked the hall
+            # failed); a database refusal needs no traceback in the log.
+            log.error("request %s from %s not committed: %s", kind, session.device.id, exc)
+            reply = Reply(protocol.error(rid, "internal", "internal error; try again"))
         except Exception:
             # Internal detail stays in the log, never on the wire.
             log.exception("request %s from %s failed", kind, session.device.id)
             self.reload()
             reply = Reply(protocol.error(rid, "internal", "internal error; try again"))
+        if isinstance(reply, SecretCheck):
+            return reply
         reply.message["re"] = rid
         if spec.mutating and reply.message.get("code") not in ("internal", "rate_limited"):
-            self._remember(key, reply.message)
+            self._remember(key=(session.device.id, rid), message=reply.message)
         return reply
 
     def commit(self, session: Session, rid: str, run: Callable[[], list[Event]],
@@ -282,6 +394,8 @@ class HallService:
             except StaleState:
                 log.warning("stale state on %s (attempt %d); reloading", rid, attempt + 1)
                 self.reload()
+                if self.failed is not None:
+                    raise Unavailable(self.failed) from None
                 continue
             except Exception:
                 self.reload()
@@ -333,20 +447,24 @@ class HallService:
             "ticket": msg.get("ticket"),
             "since": self.clock().astimezone(self.config.tz).isoformat(timespec="seconds"),
         }
+        reply = self.commit(session, msg["id"],
+                            lambda: [Event("device.fault", dict(fault))], lambda _: {})
+        # Only once committed: a failed commit leaves the faults as they were.
         self.faults[session.device.id] = fault
-        return self.commit(session, msg["id"],
-                           lambda: [Event("device.fault", dict(fault))], lambda _: {})
+        return reply
 
     def _do_clear_fault(self, session: Session, msg: dict[str, Any]) -> Reply:
-        fault = self.faults.pop(session.device.id, None)
+        fault = self.faults.get(session.device.id)
         if fault is None:
             return Reply(protocol.ok(msg["id"]))
         data = {"device": session.device.id, "kind": fault["kind"], "cleared": True}
-        return self.commit(session, msg["id"],
-                           lambda: [Event("device.fault", data)], lambda _: {})
+        reply = self.commit(session, msg["id"],
+                            lambda: [Event("device.fault", data)], lambda _: {})
+        self.faults.pop(session.device.id, None)
+        return reply
 
     # -------------------------------------------------------------- counter
-    def _do_login(self, session: Session, msg: dict[str, Any]) -> Reply:
+    def _do_login(self, session: Session, msg: dict[str, Any]) -> SecretCheck[Reply] | Reply:
         counter = session.counter
         assert counter is not None
         staff_id = msg["staff"]
@@ -355,27 +473,32 @@ class HallService:
         if locked is not None:
             return Reply(protocol.error(msg["id"], "rate_limited", locked))
         staff = self.config.staff_member(staff_id)
-        if staff is None or not verify_secret(msg["pin"], staff.pin_hash):
-            self.limits.pin_failed(device_id, staff.id if staff is not None else None)
-            return Reply(protocol.error(msg["id"], "unauthorized", "wrong staff id or PIN"))
-        self.limits.pin_ok(staff.id)
-        current = self._staff_at(session)
-        elsewhere = self._counters_of(staff.id, besides=counter)
+        # scrypt runs wherever the caller puts it (the server: off the event
+        # loop); the login is then decided on the state as it is by then.
+        def finish(pin_ok: bool) -> Reply:
+            if staff is None or not pin_ok:
+                self.limits.pin_failed(device_id, staff.id if staff is not None else None)
+                return Reply(protocol.error(msg["id"], "unauthorized", "wrong staff id or PIN"))
+            self.limits.pin_ok(staff.id)
+            current = self._staff_at(session)
+            elsewhere = self._counters_of(staff.id, besides=counter)
 
-        def run() -> list[Event]:
-            events: list[Event] = []
-            # One staff member is open at one counter: logging in here closes
-            # the counter they left open (docs/SECURITY.md says why).
-            for other in elsewhere:
-                events += self.hall.close_counter(other)
-            if current is not None and current.get("id") != staff.id:
-                events += self.hall.close_counter(counter)
-            if current is None or current.get("id") != staff.id:
-                events += self.hall.open_counter(counter, staff.id, staff.name)
-            return events
+            def run() -> list[Event]:
+                events: list[Event] = []
+                # One staff member is open at one counter: logging in here closes
+                # the counter they left open (docs/SECURITY.md says why).
+                for other in elsewhere:
+                    events += self.hall.close_counter(other)
+                if current is not None and current.get("id") != staff.id:
+                    events += self.hall.close_counter(counter)
+                if current is None or current.get("id") != staff.id:
+                    events += self.hall.open_counter(counter, staff.id, staff.name)
+                return events
 
-        return self.commit(session, msg["id"], run,
-                           lambda _: {"staff": {"id": staff.id, "name": staff.name}})
+            return self.commit(session, msg["id"], run,
+                               lambda _: {"staff": {"id": staff.id, "name": staff.name}})
+
+        return SecretCheck(msg["pin"], staff.pin_hash if staff else _DUMMY_HASH, finish)
 
     def _counters_of(self, staff_id: str, besides: int) -> list[int]:
         """Counters other than ``besides`` open (or paused) with ``staff_id`` logged in."""

@@ -138,3 +138,52 @@ def test_any_json_is_refused_cleanly_or_accepted(value):
         protocol.parse_request(message)
     except ProtocolError as exc:
         assert exc.code == "bad_request"
+
+
+@pytest.mark.parametrize(
+    ("frame", "message", "re"),
+    [
+        ('{"type":"report_fault","id":"x","kind":"other","message":"\\ud800"}',
+         "field 'message' is not valid text (a lone surrogate U+D800)", "x"),
+        ('{"type":"ping","id":"\\udfff"}',
+         "field 'id' is not valid text (a lone surrogate U+DFFF)", None),
+        ('{"type":"issue","id":"1","service":"gjj\\u0000"}',
+         "field 'service' holds a control character (U+0000)", "1"),
+        ('{"type":"issue","id":"1","service":"a","x":{"y":["\\u0085"]}}',
+         "field 'x' holds a control character (U+0085)", "1"),
+        ('{"type":"issue","id":"1","k\\ud800":1}',
+         "a key in 'the message' is not valid text (a lone surrogate U+D800)", "1"),
+        ('{"type":"ping","id":"1","pad":"' + "x" * 4097 + '"}',
+         "field 'pad' is longer than 4096 characters", "1"),
+        ('{"type":"ping","id":"1","n":1e999}',
+         "a number must be between -9007199254740991 and 9007199254740991", None),
+        ('{"type":"ping","id":"1","n":123456789012345678901234567890}',
+         "a number must be between -9007199254740991 and 9007199254740991", None),
+        ('{"type":"ping","id":"1","n":NaN}', "NaN is not a JSON number", None),
+        ('{"type":"ping","id":"1","id":"2"}', "an object has a key twice", None),
+        ('{"type":"ping","id":"1","d":' + "[" * 8 + "]" * 8 + "}",
+         "nesting deeper than 8 levels", "1"),
+    ],
+)
+def test_decode_validates_every_value_to_the_end(frame, message, re):
+    exc = _err(protocol.decode, frame)
+    assert (exc.code, exc.message, exc.re) == ("bad_request", message, re)
+
+
+def test_line_breaks_only_in_multiline_fields():
+    ok = {"type": "report_fault", "id": "1", "kind": "other", "message": "一\n二\tthree"}
+    assert protocol.parse_request(ok)[0] == "report_fault"
+    exc = _err(protocol.parse_request, {"type": "issue", "id": "1", "service": "gjj\n"})
+    assert exc.message == "field 'service' must be one line (no tab or line break)"
+    exc = _err(protocol.parse_hello, {"type": "hello", "id": "h", "protocol": 1,
+                                      "device": "k\n", "token": "t"})
+    assert exc.message == "hello needs a non-empty string 'device'"
+
+
+def test_encode_never_returns_text_that_cannot_be_sent():
+    message = {"type": "event", "data": {"name": "窗口\ud800"}}
+    text = protocol.encode(message)
+    text.encode("utf-8")  # does not raise
+    assert json.loads(text)["data"]["name"] == "窗口\ud800"
+    assert protocol.encode_bytes(message) == text.encode("ascii")
+    assert protocol.encode_bytes({"a": "窗口"}) == '{"a":"窗口"}'.encode()

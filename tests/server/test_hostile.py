@@ -4,6 +4,7 @@ contract says, and the database does not change."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -71,8 +72,10 @@ def test_handwritten_corpus_on_a_display(hall):
 def test_sql_strings_from_a_kiosk_change_nothing(hall):
     before = _fingerprint(hall)
     with hall.client("kiosk-2") as kiosk:
-        for service in ["gjj' OR '1'='1", "gjj; DELETE FROM tickets", "%", "*", "🙂", "gjj\x00"]:
+        for service in ["gjj' OR '1'='1", "gjj; DELETE FROM tickets", "%", "*", "🙂"]:
             assert kiosk.request("issue", service=service)["code"] == "not_found"
+        # A control character is refused before any lookup.
+        assert kiosk.request("issue", service="gjj\x00")["code"] == "bad_request"
     assert _fingerprint(hall) == before
 
 
@@ -122,6 +125,8 @@ def test_generated_messages_from_a_kiosk(hall, message):
     """Random messages from a kiosk: answered with an error or a real ticket, never a crash."""
     with hall.client("kiosk-1") as kiosk:
         rid = message.get("id") if isinstance(message.get("id"), str) else None
+        if rid is not None and re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029]", rid):
+            rid = None  # an id with a control character cannot be read back
         kiosk.send_raw(json.dumps(message))
         reply = kiosk.recv(5)
         while reply.get("type") == "event":

@@ -1,0 +1,174 @@
+"""Secret checks that cost the event loop nothing: a token cache and a small pool.
+
+A device token or staff PIN is checked with scrypt (``server/auth.py``), tens
+of milliseconds of CPU by design. Run inside the event loop, every bad
+``hello`` from an unauthenticated socket would stall every logged-in device
+for that long. So:
+
+* :class:`TokenCache` remembers tokens already verified, as an HMAC under a
+  key that lives only in this process (never the token, never a digest an
+  attacker with a memory dump could test offline faster than scrypt). The
+  entry is keyed by the device and its stored hash, so a changed token (or a
+  changed ``token_hash`` in the config) misses and is checked again; the
+  comparison is constant-time (:func:`hmac.compare_digest`).
+* :class:`AuthPool` runs the checks that miss in a bounded thread pool
+  (``hashlib.scrypt`` releases the GIL, so the loop keeps running). At most
+  ``workers + queue`` checks are in flight; one more is refused at once with
+  :class:`PoolBusy`, which the server answers ``rate_limited``. An attacker
+  can make legitimate hellos wait or retry, never stall the hall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from server.auth import verify_secret
+
+__all__ = ["AUTH_QUEUE", "AUTH_WORKERS", "LOGIN_QUEUE", "AuthPool", "PoolBusy", "SecretCheck",
+           "TokenCache"]
+
+T = TypeVar("T")
+
+#: Threads that run scrypt. One leaves the other core of a small hall PC to
+#: the event loop; a check takes ~30 ms, so one worker verifies ~30 hellos/s.
+AUTH_WORKERS = 1
+#: Hello checks that may wait for a worker; beyond workers + queue: refused
+#: at once (the hello gets ``rate_limited``, the device reconnects later).
+AUTH_QUEUE = 16
+#: Login PIN checks that may wait. Only authenticated counters send logins,
+#: one at a time per connection, so this only bounds a morning rush (or a
+#: restart) of every counter logging in at once.
+LOGIN_QUEUE = 256
+
+
+@dataclass
+class SecretCheck(Generic[T]):
+    """A decision that waits for one secret check.
+
+    The service returns this instead of running scrypt itself; the caller
+    runs ``verify(secret, hashed)`` wherever it likes (the server: in the
+    pool) and hands the verdict to ``finish``, which completes the decision
+    on the state as it is *then*.
+    """
+
+    secret: str
+    hashed: str
+    finish: Callable[[bool], T]
+
+    def run_inline(self) -> T:
+        """Verify here and now (tools and tests that have no event loop)."""
+        return self.finish(verify_secret(self.secret, self.hashed))
+
+
+class PoolBusy(Exception):
+    """Every worker and queue place is taken: refuse the check now."""
+
+
+class TokenCache:
+    """Device tokens verified in this process, compared in constant time.
+
+    Args:
+        max_entries: devices remembered (oldest forgotten first); a hall has
+            a few hundred devices at most.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._key = os.urandom(32)
+        self._known: dict[str, bytes] = {}
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def _digest(self, device_id: str, token_hash: str, token: str) -> bytes:
+        message = "\0".join((device_id, token_hash, token)).encode("utf-8", "surrogatepass")
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def known(self, device_id: str, token_hash: str, token: str) -> bool:
+        """True when exactly this token was verified for this device and hash."""
+        with self._lock:
+            entry = self._known.get(device_id)
+        if entry is None:
+            return False
+        return hmac.compare_digest(entry, self._digest(device_id, token_hash, token))
+
+    def remember(self, device_id: str, token_hash: str, token: str) -> None:
+        """Record a token that scrypt has just accepted."""
+        digest = self._digest(device_id, token_hash, token)
+        with self._lock:
+            self._known.pop(device_id, None)
+            self._known[device_id] = digest
+            while len(self._known) > self._max:
+                del self._known[next(iter(self._known))]
+
+    def forget(self, device_id: str) -> None:
+        with self._lock:
+            self._known.pop(device_id, None)
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
+class AuthPool:
+    """A bounded pool for secret checks, awaited from the event loop.
+
+    Args:
+        workers: threads running the checks.
+        queue: checks allowed to wait for a thread.
+        verify: ``(secret, hashed) -> bool``; :func:`server.auth.verify_secret`.
+        share: another pool whose threads this one uses (its own admission
+            bound, the same CPU budget).
+    """
+
+    def __init__(self, workers: int = AUTH_WORKERS, queue: int = AUTH_QUEUE,
+                 verify: Callable[[str, str], bool] = verify_secret,
+                 share: AuthPool | None = None) -> None:
+        if workers < 1 or queue < 0:
+            raise ValueError("an auth pool needs at least one worker and a queue >= 0")
+        self.workers: int = share.workers if share else workers
+        self.capacity = self.workers + queue
+        self._verify = verify
+        self._owner = share is None
+        self._executor: ThreadPoolExecutor = (
+            share._executor if share else
+            ThreadPoolExecutor(workers, thread_name_prefix="qhall-auth"))
+        self.in_flight = 0
+        self.refused = 0
+        self.checked = 0
+
+    async def verify(self, secret: str, hashed: str) -> bool:
+        """Check ``secret`` against ``hashed`` off the loop.
+
+        Raises:
+            PoolBusy: the pool is full; nothing was started.
+        """
+        if self.in_flight >= self.capacity:
+            self.refused += 1
+            raise PoolBusy("too many secret checks in progress")
+        loop = asyncio.get_running_loop()
+        self.in_flight += 1
+        job = self._executor.submit(self._verify, secret, hashed)
+        # Counted until the thread is done, not until the awaiting task is:
+        # a cancelled waiter must not free a place its check still holds.
+        job.add_done_callback(lambda _: self._release(loop))
+        result = await asyncio.wrap_future(job)
+        self.checked += 1
+        return bool(result)
+
+    def _release(self, loop: asyncio.AbstractEventLoop) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
+            loop.call_soon_threadsafe(self._finished)
+
+    def _finished(self) -> None:
+        self.in_flight -= 1
+
+    def close(self) -> None:
+        if self._owner:
+            self._executor.shutdown(wait=False, cancel_futures=True)
