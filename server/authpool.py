@@ -13,9 +13,11 @@ for that long. So:
   comparison is constant-time (:func:`hmac.compare_digest`).
 * :class:`AuthPool` runs the checks that miss in a bounded thread pool
   (``hashlib.scrypt`` releases the GIL, so the loop keeps running). At most
-  ``workers + queue`` checks are in flight; one more is refused at once with
-  :class:`PoolBusy`, which the server answers ``rate_limited``. An attacker
-  can make legitimate hellos wait or retry, never stall the hall.
+  ``workers + queue`` checks' worth of work is in flight, counted in checks
+  at the default scrypt cost (a cheaper hash, as the demo hall uses, weighs
+  less); one more is refused at once with :class:`PoolBusy`, which the
+  server answers ``rate_limited``. An attacker can make legitimate hellos
+  wait or retry, never stall the hall.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from server.auth import verify_secret
+from server.auth import DEFAULT_N, DEFAULT_P, DEFAULT_R, parse_hash, verify_secret
 
 __all__ = ["AUTH_QUEUE", "AUTH_WORKERS", "LOGIN_QUEUE", "AuthPool", "PoolBusy", "SecretCheck",
-           "TokenCache"]
+           "TokenCache", "check_weight"]
 
 T = TypeVar("T")
 
@@ -67,6 +69,17 @@ class SecretCheck(Generic[T]):
     def run_inline(self) -> T:
         """Verify here and now (tools and tests that have no event loop)."""
         return self.finish(verify_secret(self.secret, self.hashed))
+
+
+_DEFAULT_COST = DEFAULT_N * DEFAULT_R * DEFAULT_P
+
+
+def check_weight(hashed: str) -> float:
+    """A check's work in default-cost checks (a malformed hash weighs 1)."""
+    params = parse_hash(hashed)
+    if params is None:
+        return 1.0
+    return max(params.n * params.r * params.p / _DEFAULT_COST, 1 / 256)
 
 
 class PoolBusy(Exception):
@@ -140,6 +153,7 @@ class AuthPool:
             share._executor if share else
             ThreadPoolExecutor(workers, thread_name_prefix="qhall-auth"))
         self.in_flight = 0
+        self.load = 0.0  # in default-cost checks
         self.refused = 0
         self.checked = 0
 
@@ -149,25 +163,28 @@ class AuthPool:
         Raises:
             PoolBusy: the pool is full; nothing was started.
         """
-        if self.in_flight >= self.capacity:
+        weight = check_weight(hashed)
+        if self.in_flight and self.load + weight > self.capacity + 1e-9:
             self.refused += 1
             raise PoolBusy("too many secret checks in progress")
         loop = asyncio.get_running_loop()
         self.in_flight += 1
+        self.load += weight
         job = self._executor.submit(self._verify, secret, hashed)
         # Counted until the thread is done, not until the awaiting task is:
         # a cancelled waiter must not free a place its check still holds.
-        job.add_done_callback(lambda _: self._release(loop))
+        job.add_done_callback(lambda _: self._release(loop, weight))
         result = await asyncio.wrap_future(job)
         self.checked += 1
         return bool(result)
 
-    def _release(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _release(self, loop: asyncio.AbstractEventLoop, weight: float) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
-            loop.call_soon_threadsafe(self._finished)
+            loop.call_soon_threadsafe(self._finished, weight)
 
-    def _finished(self) -> None:
+    def _finished(self, weight: float) -> None:
         self.in_flight -= 1
+        self.load = max(0.0, self.load - weight) if self.in_flight else 0.0
 
     def close(self) -> None:
         if self._owner:

@@ -8,9 +8,10 @@ import threading
 import pytest
 
 from server.auth import hash_secret
-from server.authpool import AuthPool, PoolBusy, SecretCheck, TokenCache
+from server.authpool import AuthPool, PoolBusy, SecretCheck, TokenCache, check_weight
 
 HASH = hash_secret("right", n=2**8)
+FULL = hash_secret("right")  # the default cost: one unit of pool work
 
 
 def test_token_cache_knows_only_the_exact_token_device_and_hash():
@@ -73,17 +74,17 @@ def test_pool_refuses_at_once_what_does_not_fit_and_frees_places():
     pool = AuthPool(workers=1, queue=2, verify=slow)
 
     async def main() -> None:
-        running = [asyncio.ensure_future(pool.verify("s", HASH)) for _ in range(3)]
+        running = [asyncio.ensure_future(pool.verify("s", FULL)) for _ in range(3)]
         await asyncio.sleep(0)  # let the three submit
         assert pool.in_flight == 3
         with pytest.raises(PoolBusy):
-            await pool.verify("s", HASH)  # refused without waiting
+            await pool.verify("s", FULL)  # refused without waiting
         assert pool.refused == 1
         release.set()
         assert await asyncio.gather(*running) == [True, True, True]
         while pool.in_flight:  # places are freed by the worker's completion
             await asyncio.sleep(0)
-        assert await pool.verify("s", HASH) is True
+        assert await pool.verify("s", FULL) is True
 
     asyncio.run(main())
     pool.close()
@@ -99,17 +100,17 @@ def test_a_cancelled_waiter_keeps_its_place_until_the_check_ends():
     pool = AuthPool(workers=1, queue=0, verify=slow)
 
     async def main() -> None:
-        task = asyncio.ensure_future(pool.verify("s", HASH))
+        task = asyncio.ensure_future(pool.verify("s", FULL))
         await asyncio.sleep(0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         with pytest.raises(PoolBusy):  # the thread is still busy with it
-            await pool.verify("s", HASH)
+            await pool.verify("s", FULL)
         release.set()
         while pool.in_flight:
             await asyncio.sleep(0)
-        assert await pool.verify("s", HASH) is True
+        assert await pool.verify("s", FULL) is True
 
     asyncio.run(main())
     pool.close()
@@ -132,15 +133,15 @@ def test_a_pool_sharing_threads_has_its_own_admission_bound():
     logins = AuthPool(queue=3, verify=slow, share=hellos)
 
     async def main() -> None:
-        first = asyncio.ensure_future(hellos.verify("s", HASH))
+        first = asyncio.ensure_future(hellos.verify("s", FULL))
         await asyncio.sleep(0)
         with pytest.raises(PoolBusy):
-            await hellos.verify("s", HASH)  # hellos are full ...
-        queued = [asyncio.ensure_future(logins.verify("s", HASH)) for _ in range(4)]
+            await hellos.verify("s", FULL)  # hellos are full ...
+        queued = [asyncio.ensure_future(logins.verify("s", FULL)) for _ in range(4)]
         await asyncio.sleep(0)
         assert logins.in_flight == 4  # ... logins still have their own places
         with pytest.raises(PoolBusy):
-            await logins.verify("s", HASH)
+            await logins.verify("s", FULL)
         release.set()
         assert await asyncio.gather(first, *queued) == [True] * 5
 
@@ -148,3 +149,28 @@ def test_a_pool_sharing_threads_has_its_own_admission_bound():
     logins.close()  # does not own the threads
     assert not hellos._executor._shutdown
     hellos.close()
+
+
+def test_cheap_hashes_weigh_less():
+    assert check_weight(FULL) == 1.0
+    assert check_weight(HASH) == 1 / 64
+    assert check_weight("not a hash") == 1.0
+    release = threading.Event()
+
+    def slow(secret: str, hashed: str) -> bool:
+        release.wait(10)
+        return True
+
+    pool = AuthPool(workers=1, queue=1, verify=slow)
+
+    async def main() -> None:
+        cheap = [asyncio.ensure_future(pool.verify("s", HASH)) for _ in range(100)]
+        await asyncio.sleep(0)
+        assert pool.in_flight == 100  # 100/64 of a default check: fits in 2
+        with pytest.raises(PoolBusy):
+            await pool.verify("s", FULL)
+        release.set()
+        assert all(await asyncio.gather(*cheap))
+
+    asyncio.run(main())
+    pool.close()
