@@ -52,6 +52,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import heapq
+import math
 import secrets
 import uuid
 from bisect import bisect_left, insort
@@ -60,7 +61,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from server.config import Counter, HallConfig, Service
-from server.core import machine
+from server.core import eta, machine
 from server.core.errors import (
     BadRequest,
     Closed,
@@ -164,6 +165,8 @@ class Hall:
         self._cycles: dict[str, deque[float]] = {
             sid: deque(maxlen=HISTORY) for sid in self._services
         }
+        self._cycle_mean = {sid: float(svc.default_service_s)
+                            for sid, svc in self._services.items()}
         self._open: dict[str, int] = {sid: 0 for sid in self._services}  # open counters
         # The services whose ETA may move when this one's queue or counters do:
         # those sharing a counter with it (their capacity shares depend on it).
@@ -172,8 +175,20 @@ class Hall:
                 [sid, *(s for n in self._served_by[sid] for s in self._cfg_counters[n].services)]))
             for sid in self._services
         }
-        self._emitted: dict[str, tuple[int, int]] = {
-            sid: (0, self.eta_s(sid)) for sid in self._services
+        # Each counter's working hours (its services' hours, merged) and the
+        # day it was last open: who the estimate expects back after a break.
+        self._schedules = {c.number: eta.schedule(self._services[s].hours for s in c.services)
+                           for c in config.counters}
+        self._worked: dict[int, dt.date] = {}
+        # (counter, open, worked today) -> its segments at _supply_at: one command
+        # estimates many queues at the same instant.
+        self._supply_cache: dict[tuple[int, bool, bool], tuple[eta.Segment, ...]] = {}
+        self._supply_at = -1.0
+        # What boards were last told. A new hall (nothing waiting, nobody open)
+        # reads no clock: a ticket would wait one default service time.
+        self._emitted: dict[str, dict[str, Any]] = {
+            sid: {"waiting": 0, **eta.Estimate(svc.default_service_s).wire(self._tz),
+                  "open_counters": 0} for sid, svc in self._services.items()
         }
 
     # ================================================================ restore
@@ -255,9 +270,13 @@ class Hall:
         done.sort(key=lambda t: (t.finished_at, t.id))
         for t in done:
             hall._history[t.service].append(_service_time(t))
-            hall._cycles[t.service].append(_cycle_time(t))
+            hall._add_cycle(t)
         hall._count_open(hall._services)
-        hall._emitted = {sid: (hall._waiting[sid], hall.eta_s(sid)) for sid in hall._services}
+        today = hall._now().astimezone(hall._tz).date()
+        for t in hall._tickets.values():  # counters that served today come back after breaks
+            if t.counter is not None and t.called_at is not None and t.day == today:
+                hall._worked[t.counter] = today
+        hall._emitted = {sid: hall.queue_wire(sid) for sid in hall._services}
         return hall
 
     # ============================================================== commands
@@ -367,7 +386,7 @@ class Hall:
         prev = self._bump(t, new)
         t.finished_at = self._now()
         self._history[t.service].append(_service_time(t))
-        self._cycles[t.service].append(_cycle_time(t))
+        self._add_cycle(t)
         self._free(cs)
         return [self._ticket_event("ticket.completed", t, prev, cs),
                 *self._queue_events((t.service, *cfg.services))]
@@ -605,6 +624,34 @@ class Hall:
         self._service(service)
         return self._eta(service, self._waiting[service])
 
+    def queue_wire(self, service: str) -> dict[str, Any]:
+        """A PROTOCOL queue object: ``waiting``, ``eta_s`` (+ range), ``eta_after``,
+        ``open_counters``; the estimate is that of a ticket issued now."""
+        self._service(service)
+        waiting = self._waiting[service]
+        return {"waiting": waiting, **self._estimate(service, waiting).wire(self._tz),
+                "open_counters": self._open[service]}
+
+    def previous_eta_s(self, t: Ticket) -> int:
+        """The estimator qhall used before the clock-aware one (issue #17), for a
+        waiting ticket: kept only as the baseline the simulator measures against.
+
+        Same people and mean; counters open now serve for ever, closed ones never.
+        """
+        live = self._tickets.get(t.id)
+        if live is None or live.status != "waiting":
+            return 0
+        sid, ahead = live.service, self.ahead(live)
+        calls = ahead + 1 - sum(1 for n in self._served_by[sid] if self._counters[n].state
+                                == "open" and self._counters[n].current is None)
+        if calls <= 0:
+            return 0
+        cycle = self._cycle_s(sid)
+        supplies = self._supplies(sid, max(self._waiting[sid], ahead + 1) * cycle,
+                                  self._now(), False)
+        result = eta.drain(supplies, calls * cycle)
+        return round(result[0] if result is not None else calls * cycle)
+
     def mean_service_s(self, service: str) -> float:
         """Rolling mean service time of the service's last completions (or its default)."""
         history = self._history[self._service(service).id]
@@ -668,7 +715,8 @@ class Hall:
             "issued_at": t.issued_at.astimezone(self._tz).isoformat(timespec="seconds"),
             "counter": None if t.status == "waiting" else t.counter,
             "ahead": ahead,
-            "eta_s": self._eta(t.service, ahead) if t.status == "waiting" else 0,
+            **(self._estimate(t.service, ahead, t) if t.status == "waiting"
+               else eta.Estimate(0)).wire(self._tz),
             "check": t.check,
         }
         if t.target_counter is not None and t.status == "waiting":
@@ -693,8 +741,7 @@ class Hall:
 
     def snapshot(self) -> dict[str, Any]:
         """The PROTOCOL welcome snapshot: queues, counters, recent calls."""
-        queues = {sid: {"waiting": self._waiting[sid], "eta_s": self.eta_s(sid)}
-                  for sid in self._services}
+        queues = {sid: self.queue_wire(sid) for sid in self._services}
         counters = {str(n): self.snapshot_counter(n) for n in sorted(self._counters)}
         called = (t for t in self._tickets.values() if t.called_at is not None)
         recent = heapq.nlargest(RECENT_CALLS, called, key=lambda t: (t.called_at, t.id))
@@ -833,97 +880,142 @@ class Hall:
     def _queue_events(self, services: Iterable[str]) -> list[Event]:
         events = []
         for sid in dict.fromkeys(r for s in services for r in self._related[s]):
-            now = (self._waiting[sid], self._eta(sid, self._waiting[sid]))
-            if self._emitted[sid] != now:
+            now = self.queue_wire(sid)
+            if self._emitted.get(sid) != now:
                 self._emitted[sid] = now
-                events.append(Event("queue.changed",
-                                    {"service": sid, "waiting": now[0], "eta_s": now[1]}))
+                events.append(Event("queue.changed", {"service": sid, **now}))
         return events
 
     def _count_open(self, services: Iterable[str]) -> None:
+        today = self._now().astimezone(self._tz).date()
         for sid in services:
             self._open[sid] = sum(1 for n in self._served_by[sid]
                                   if self._counters[n].state == "open")
+            for n in self._served_by[sid]:
+                if self._counters[n].state == "open":
+                    self._worked[n] = today
 
     def _eta(self, sid: str, ahead: int) -> int:
+        return self._estimate(sid, ahead).eta_s
+
+    def _estimate(self, sid: str, ahead: int, t: Ticket | None = None) -> eta.Estimate:
         """Estimated wait of a ticket of ``sid`` with ``ahead`` tickets before it.
 
         DESIGN's "people ahead / counters serving the service x recent mean",
-        with each term measured the way counters really spend their time:
+        with each term measured the way counters really spend their time and
+        the clock (``server/core/eta.py``):
 
         * people: the ticket itself needs a counter to come free too, so the
           calls to get through before it are ``ahead + 1 - free counters``
-          (no wait when a free counter can take it at once);
+          (no wait when a free counter can take it at once); plus, for a
+          waiting ticket ``t``, the appointments checked in for a later slot
+          that will overtake it because their slot starts before it is reached;
         * mean: the rolling mean *cycle* time (call to complete or 过号:
           walk-up, service and no-shows take counter time alike);
-        * counters: the capacity the open counters give this service
-          (:meth:`_drain_time`); paused and closed ones give none.
+        * counters: the capacity the counters give this service over the
+          coming hours (:meth:`_supplies`): open ones until their schedule
+          breaks, those on a scheduled break from its end; a counter's own
+          transfers come first. Paused and closed ones give none.
 
         Cost: O(counters of the service x their services).
         """
-        free = 0
-        for n in self._served_by[sid]:
-            cs = self._counters[n]
-            if cs.state == "open" and cs.current is None:
-                free += 1
+        free = sum(1 for n in self._served_by[sid]
+                   if self._counters[n].state == "open" and self._counters[n].current is None)
         calls = ahead + 1 - free
         if calls <= 0:
-            return 0
+            return eta.Estimate(0)
         cycle = self._cycle_s(sid)
-        own_load = max(self._waiting[sid], ahead + 1) * cycle
-        return round(self._drain_time(sid, calls * cycle, own_load))
+        now = self._now()
+        supplies = self._supplies(sid, max(self._waiting[sid], ahead + 1) * cycle, now, True)
+        overtaking = 0
+        for _ in range(3):  # appointments whose slot starts before the ticket is reached
+            result = eta.drain(supplies, (calls + overtaking) * cycle)
+            if result is None:  # nobody open or expected: as one counter, so it stays finite
+                return eta.Estimate(round((calls + overtaking) * cycle))
+            wait, resumed, idle = result
+            more = self._overtaking(t, _ts(now) + wait) if t is not None else 0
+            if more == overtaking:
+                break
+            overtaking = more
+        rng = eta.spread(wait, idle, calls + overtaking)
+        return eta.Estimate(
+            round(wait), rng[0] if rng else None, rng[1] if rng else None,
+            now + dt.timedelta(seconds=resumed) if resumed > 0 else None)
 
-    def _cycle_s(self, sid: str) -> float:
-        """Rolling mean cycle time of a service (its default without history)."""
-        cycles = self._cycles[sid]
-        return sum(cycles) / len(cycles) if cycles else float(self._services[sid].default_service_s)
+    def _overtaking(self, t: Ticket, until: float) -> int:
+        """Appointments not counted ahead of ``t`` that their slot (by ``until``) puts ahead."""
+        if t.target_counter is not None or t.status != "waiting":
+            return 0
+        home = self._home.get(t.id)
+        lists = self._lists[t.service]
+        if home is lists[_AP]:
+            return 0
+        mine = _entry(t)
+        return sum(1 for slot, entry in self._pending[t.service]
+                   if slot <= until and entry[3] != t.id
+                   and (home is not lists[_NO] or entry > mine))
 
-    def _drain_time(self, sid: str, work: float, own_load: float) -> float:
-        """How long the open counters take to give ``sid`` ``work`` seconds.
+    def _supplies(self, sid: str, own_load: float, now: dt.datetime,
+                  clock_aware: bool) -> list[eta.Supply]:
+        """What each counter of ``sid`` gives it (see :func:`server.core.eta.drain`).
 
-        Each open counter serving ``sid`` gives it, from some start on, a
-        share of its time:
+        Each counter gives ``sid``, from some start on, a share of its time:
 
-        * a counter of this service only: all of it, at once;
+        * a counter of this service only: all of it;
         * ``oldest`` mode: its share of the work waiting for its services
           (load = waiting x mean cycle time, ``own_load`` for ``sid``);
         * ``ordered`` mode: all of it, but only once it has cleared its part
           of its earlier services' load (their load / their open counters).
 
-        The answer T solves sum over counters of share x (T - start)+ = work:
-        piecewise linear in T, swept by start. Nobody open: counted as one
-        counter, so the estimate stays finite.
+        ``clock_aware``: over its schedule's segments (breaks give nothing,
+        a counter on a scheduled break comes back), after the tickets
+        transferred to it; otherwise (the previous estimator) open counters
+        from now on, for ever.
         """
-        rates: list[tuple[float, float]] = []  # (start s, share of the counter)
+        local = now.astimezone(self._tz)
+        now_s = local.hour * 3600.0 + local.minute * 60.0 + local.second
+        today = local.date()
+        out: list[eta.Supply] = []
         for n in self._served_by[sid]:
-            if self._counters[n].state != "open":
+            open_now = self._counters[n].state == "open"
+            if clock_aware:
+                if self._supply_at != now_s:
+                    self._supply_cache.clear()
+                    self._supply_at = now_s
+                key = (n, open_now, self._worked.get(n) == today)
+                segments = self._supply_cache.get(key)  # type: ignore[assignment]
+                if segments is None:
+                    segments = self._supply_cache[key] = eta.supply(
+                        self._schedules[n], now_s, open_now, key[2])
+            else:
+                segments = ((0.0, math.inf),) if open_now else ()
+            if not segments:
                 continue
             cfg = self._cfg_counters[n]
-            if len(cfg.services) == 1:
-                rates.append((0.0, 1.0))
-            elif cfg.mode == "oldest":
+            share, begin = 1.0, 0.0
+            if len(cfg.services) > 1 and cfg.mode == "oldest":
                 total = own_load + sum(self._waiting[s] * self._cycle_s(s)
                                        for s in cfg.services if s != sid)
-                rates.append((0.0, own_load / total if total > 0 else 1.0))
-            else:
-                begin = 0.0
+                share = own_load / total if total > 0 else 1.0
+            elif len(cfg.services) > 1:
                 for s in cfg.services:
                     if s == sid:
                         break
                     begin += self._waiting[s] * self._cycle_s(s) / max(1, self._open[s])
-                rates.append((begin, 1.0))
-        if work <= 0:
-            return 0.0
-        rates.sort()
-        at, slope, given = 0.0, 0.0, 0.0
-        for begin, share in rates:
-            if slope > 0 and given + slope * (begin - at) >= work:
-                break
-            given += slope * (begin - at)
-            at, slope = begin, slope + share
-        if slope <= 0:  # nobody open, or no share at all: as one counter
-            return work
-        return at + (work - given) / slope
+            if clock_aware:
+                begin += sum(self._cycle_s(self._tickets[e[3]].service)
+                             for e in self._targeted[n])
+            out.append(eta.Supply(segments, share, begin))
+        return out
+
+    def _cycle_s(self, sid: str) -> float:
+        """Rolling mean cycle time of a service (its default without history)."""
+        return self._cycle_mean[sid]
+
+    def _add_cycle(self, t: Ticket) -> None:
+        cycles = self._cycles[t.service]
+        cycles.append(_cycle_time(t))
+        self._cycle_mean[t.service] = sum(cycles) / len(cycles)
 
     # -- waiting structures ------------------------------------------------
     def _group_list(self, t: Ticket, now: dt.datetime) -> list[_Entry]:

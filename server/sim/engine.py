@@ -52,6 +52,11 @@ class TicketRecord:
     priority: str
     issued: float
     eta_s: int | None = None  # the ETA printed on the ticket
+    ahead: int | None = None  # people ahead at issue
+    # Baselines at issue (docs/SIMULATION.md): last-to-enter-service delay of
+    # its service, and the estimator qhall used before issue #17.
+    eta_les_s: int | None = None
+    eta_prev_s: int | None = None
     status: str = "refused"  # refused | waiting | called | done | no_show | cancelled | walked_out
     refused: str = ""  # wire code when no ticket was issued (closed, quota_reached)
     called: float | None = None
@@ -133,6 +138,7 @@ class _Day:
         self.heap: list[tuple[float, int, int, int]] = []
         self.seq = itertools.count()
         self.core_calls = 0
+        self.last_delay: dict[str, float] = {}  # service -> wait of its last ticket called
 
     # ----------------------------------------------------------------- clock
     def clock(self) -> dt.datetime:
@@ -235,6 +241,9 @@ class _Day:
         wire = events[0].data["ticket"]
         rec.ticket_id = wire["id"]
         rec.eta_s = wire["eta_s"]
+        rec.ahead = wire["ahead"]
+        rec.eta_les_s = round(self.last_delay.get(a.service, 0.0))
+        rec.eta_prev_s = self.hall.previous_eta_s(events[0].ticket)
         rec.status = "waiting"
         self.by_ticket[wire["id"]] = len(self.records) - 1
         if math.isfinite(a.patience_s):
@@ -279,6 +288,7 @@ class _Day:
         rec = self.records[r]
         if rec.called is None:
             self._settled(rec)
+            self.last_delay[rec.service] = self.now - rec.issued
         rec.status, rec.called, rec.counter = "called", self.now, c.number
         c.state, c.ticket, c.busy_since = "busy", r, self.now
         if self.arrivals[rec.index].no_show:

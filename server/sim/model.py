@@ -35,6 +35,7 @@ from server.config import Counter, HallConfig, Service
 
 __all__ = [
     "HOUR_SHAPE",
+    "SERVICE_DISTS",
     "Arrival",
     "SimParams",
     "Profile",
@@ -60,6 +61,10 @@ HOUR_SHAPE: dict[int, float] = {
 }  # fmt: skip
 
 
+#: Service-time distributions ``--service-dist`` offers.
+SERVICE_DISTS = ("lognormal", "exp")
+
+
 class SimInputError(ValueError):
     """A simulator input (profile, plan, parameter) is unusable; the message says why."""
 
@@ -76,7 +81,10 @@ class SimParams:
         service_s: per-service mean service time overrides (seconds).
         no_show_rate: share of called tickets whose citizen does not come.
         no_show_wait_s: how long a counter waits (with recalls) before 过号.
-        walk_s: from the call to the citizen sitting down (``start``).
+        walk_s: from the call to the citizen sitting down (``start``); the
+            counter's time all the same (0: M/M/c, nothing but service).
+        service_dist: ``lognormal`` (spread ``service_cv``) or ``exp``
+            (exponential, coefficient of variation 1: M/M/c).
         priority_rate: share of tickets issued as ``priority`` (绿色通道).
         walkout_mean_min: mean patience of a waiting citizen, exponential;
             0 turns walk-outs off.
@@ -88,6 +96,7 @@ class SimParams:
     seed: int = 1
     service_scale: float = 0.3
     service_cv: float = 0.6
+    service_dist: str = "lognormal"
     service_s: Mapping[str, float] = field(default_factory=dict)
     no_show_rate: float = 0.05
     no_show_wait_s: float = 90.0
@@ -103,6 +112,9 @@ class SimParams:
             raise SimInputError("--service-scale must be > 0")
         if self.service_cv < 0:
             raise SimInputError("--service-cv must be >= 0")
+        if self.service_dist not in SERVICE_DISTS:
+            raise SimInputError(f"--service-dist must be one of {', '.join(SERVICE_DISTS)}, "
+                                f"got {self.service_dist!r}")
         for name in ("no_show_rate", "priority_rate"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
@@ -332,7 +344,8 @@ def draw_arrivals(config: HallConfig, profile: Profile, params: SimParams) -> li
                 out.append(Arrival(
                     at=t, service=sid,
                     priority="priority" if rng.random() < params.priority_rate else "normal",
-                    service_s=_lognormal(rng, mean, params.service_cv),
+                    service_s=(rng.expovariate(1.0 / mean) if params.service_dist == "exp"
+                               else _lognormal(rng, mean, params.service_cv)),
                     no_show=rng.random() < params.no_show_rate,
                     patience_s=(rng.expovariate(1.0 / (params.walkout_mean_min * 60))
                                 if params.walkout_mean_min > 0 else math.inf),
