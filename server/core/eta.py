@@ -127,36 +127,41 @@ def supply(sched: tuple[Segment, ...], now_s: float, open_now: bool,
 def drain(supplies: Iterable[Supply], work: float) -> tuple[float, float, float] | None:
     """(T, resumed, idle): the time the supplies take to give ``work`` seconds.
 
-    ``resumed`` is the end of the last stretch before T in which nobody gave
-    time (0 when the supply ran all along); ``idle`` the total of those
-    stretches. None when nothing is supplied.
+    ``resumed`` is the end of the last stretch before T in which no counter
+    worked at all (a break; not time owed to other services), 0 when there
+    was none; ``idle`` the total of those stretches. None when nothing is
+    supplied.
     """
-    changes: list[tuple[float, float]] = []
+    changes: list[tuple[float, float, int]] = []  # (when, rate change, counters working)
     for s in supplies:
         if s.share <= 0:
             continue
         skip = s.begin
         for a, b in s.segments:
+            changes.append((a, 0.0, 1))
+            if math.isfinite(b):
+                changes.append((b, 0.0, -1))
             if skip > 0:
                 take = min(skip, b - a)
                 a, skip = a + take, skip - take
             if b > a:
-                changes.append((a, s.share))
+                changes.append((a, s.share, 0))
                 if math.isfinite(b):
-                    changes.append((b, -s.share))
-    if not changes:
+                    changes.append((b, -s.share, 0))
+    if not any(delta > 0 for _w, delta, _n in changes):
         return None
     if work <= 0:
         return 0.0, 0.0, 0.0
     changes.sort()
     at = given = rate = resumed = idle = 0.0
-    for when, delta in changes:
+    working = 0
+    for when, delta, dn in changes:
         if rate > 1e-12 and given + rate * (when - at) >= work:
             break
         given += rate * (when - at)
-        if rate <= 1e-12 and delta > 0 and when > at:
+        if working == 0 and dn > 0 and when > at:
             resumed, idle = when, idle + when - at
-        at, rate = when, max(0.0, rate + delta)
+        at, rate, working = when, max(0.0, rate + delta), working + dn
     if rate <= 1e-12:
         return None
     return at + (work - given) / rate, resumed, idle
