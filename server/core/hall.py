@@ -75,12 +75,17 @@ from server.core.errors import (
 from server.core.machine import IllegalMove
 from server.core.model import COUNTER_STATES, PRIORITIES, CounterState, Event, Ticket
 
-__all__ = ["Hall", "HISTORY", "RECENT_CALLS"]
+__all__ = ["Hall", "HISTORY", "RECENT_CALLS", "RATE_WINDOW_S"]
 
 #: Completions per service the rolling mean service time looks at.
 HISTORY = 20
 #: Calls listed in ``snapshot()["recent_calls"]``.
 RECENT_CALLS = 20
+#: Arrival rates (ETA: work that will come first) are counted over this window.
+RATE_WINDOW_S = 1800.0
+#: An ordered counter still gives a later service at least this share of its
+#: time (its earlier services' queues empty now and then).
+MIN_SHARE = 0.1
 
 _AP, _PR, _NO = 0, 1, 2  # indexes of a service's group lists
 _GROUP_OF_LIST = (1, 2, 3)  # dispatch group of each list (0 = transferred to the counter)
@@ -168,6 +173,12 @@ class Hall:
         self._cycle_mean = {sid: float(svc.default_service_s)
                             for sid, svc in self._services.items()}
         self._open: dict[str, int] = {sid: 0 for sid in self._services}  # open counters
+        # Recent issues per service, and tickets issued ahead of the normal group
+        # (priority, appointments whose slot has started): the rates at which
+        # other work will come before a waiting normal ticket. Both follow from
+        # the tickets alone, so a restored hall estimates the same.
+        self._arrivals: dict[str, deque[float]] = {sid: deque() for sid in self._services}
+        self._jumps: dict[str, deque[float]] = {sid: deque() for sid in self._services}
         # The services whose ETA may move when this one's queue or counters do:
         # those sharing a counter with it (their capacity shares depend on it).
         self._related: dict[str, tuple[str, ...]] = {
@@ -272,6 +283,7 @@ class Hall:
             hall._history[t.service].append(_service_time(t))
             hall._add_cycle(t)
         hall._count_open(hall._services)
+        hall._rebuild_rates()
         today = hall._now().astimezone(hall._tz).date()
         for t in hall._tickets.values():  # counters that served today come back after breaks
             if t.counter is not None and t.called_at is not None and t.day == today:
@@ -319,6 +331,10 @@ class Hall:
         self._tickets[tid] = t
         self._checks[check] = tid
         self._insert(t, now)
+        self._arrivals[svc.id].append(_ts(now))
+        if priority == "priority" or (slot_start is not None and slot_start <= now):
+            # (appointments for a later slot are counted once checked in: _overtaking)
+            self._jumps[svc.id].append(_ts(now))
         events = [Event("ticket.issued", {"ticket": self.wire_ticket(t)}, t.copy(), None)]
         events += self._queue_events((svc.id,))
         return events
@@ -927,17 +943,21 @@ class Hall:
         cycle = self._cycle_s(sid)
         now = self._now()
         supplies = self._supplies(sid, max(self._waiting[sid], ahead + 1) * cycle, now, True)
-        overtaking = 0
-        for _ in range(3):  # appointments whose slot starts before the ticket is reached
-            result = eta.drain(supplies, (calls + overtaking) * cycle)
+        stamp = _ts(now)
+        normal = t is None or self._home.get(t.id) is self._lists[sid][_NO]
+        jump_rate = _rate(self._jumps[sid], stamp) if normal else 0.0
+        overtaking, wait = 0.0, 0.0
+        for _ in range(10):  # who overtakes depends on how long it waits: iterate
+            work = (calls + overtaking) * cycle
+            result = eta.drain(supplies, work)
             if result is None:  # nobody open or expected: as one counter, so it stays finite
-                return eta.Estimate(round((calls + overtaking) * cycle))
+                return eta.Estimate(round(work))
             wait, resumed, idle = result
-            more = self._overtaking(t, _ts(now) + wait) if t is not None else 0
-            if more == overtaking:
+            more = jump_rate * wait + (self._overtaking(t, stamp + wait) if t is not None else 0)
+            if abs(more - overtaking) < 0.05:
                 break
             overtaking = more
-        rng = eta.spread(wait, idle, calls + overtaking)
+        rng = eta.spread(wait, idle, calls + round(overtaking))
         return eta.Estimate(
             round(wait), rng[0] if rng else None, rng[1] if rng else None,
             now + dt.timedelta(seconds=resumed) if resumed > 0 else None)
@@ -998,10 +1018,15 @@ class Hall:
                                        for s in cfg.services if s != sid)
                 share = own_load / total if total > 0 else 1.0
             elif len(cfg.services) > 1:
+                busy = 0.0
                 for s in cfg.services:
                     if s == sid:
                         break
                     begin += self._waiting[s] * self._cycle_s(s) / max(1, self._open[s])
+                    busy += (_rate(self._arrivals[s], _ts(now)) * self._cycle_s(s)
+                             / max(1, self._open[s]))
+                if clock_aware:  # the earlier services' new arrivals come first too
+                    share = max(MIN_SHARE, 1.0 - busy)
             if clock_aware:
                 begin += sum(self._cycle_s(self._tickets[e[3]].service)
                              for e in self._targeted[n])
@@ -1011,6 +1036,20 @@ class Hall:
     def _cycle_s(self, sid: str) -> float:
         """Rolling mean cycle time of a service (its default without history)."""
         return self._cycle_mean[sid]
+
+    def _rebuild_rates(self) -> None:
+        """The recent issue and jump stamps, from the tickets (after a restore)."""
+        arrivals: dict[str, list[float]] = {sid: [] for sid in self._services}
+        jumps: dict[str, list[float]] = {sid: [] for sid in self._services}
+        for t in self._tickets.values():
+            origin = self._by_prefix.get(t.number.rstrip("0123456789"), t.service)
+            arrivals[origin].append(_ts(t.issued_at))
+            if t.priority == "priority" or (
+                    t.slot_start is not None and t.slot_start <= t.issued_at):
+                jumps[origin].append(_ts(t.issued_at))
+        for sid in self._services:
+            self._arrivals[sid] = deque(sorted(arrivals[sid]))
+            self._jumps[sid] = deque(sorted(jumps[sid]))
 
     def _add_cycle(self, t: Ticket) -> None:
         cycles = self._cycles[t.service]
@@ -1092,6 +1131,13 @@ class Hall:
 
 
 # ------------------------------------------------------------------ helpers
+def _rate(stamps: deque[float], now: float) -> float:
+    """Events per second over the last :data:`RATE_WINDOW_S` (old stamps dropped)."""
+    while stamps and stamps[0] < now - RATE_WINDOW_S:
+        stamps.popleft()
+    return len(stamps) / RATE_WINDOW_S
+
+
 def _entry(t: Ticket) -> _Entry:
     return (t.rank[0], t.rank[1], t.seqno, t.id)
 

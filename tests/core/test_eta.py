@@ -153,3 +153,19 @@ def test_drain_reports_the_break_it_waits_out():
     assert eta.drain([], 50) is None
     assert eta.spread(900, 0, 2) == (360, 1440)                # 900 +- 900/sqrt(3)
     assert eta.spread(300, 0, 1) is None                       # narrower than 10 min
+
+
+def test_priority_tickets_still_to_come_overtake_a_normal_one():
+    hall, clock = make_hall(config(counters=[counter(1, ["gjj"])]))
+    hall.issue("gjj")
+    hall.call_next(1)
+    for _ in range(3):
+        hall.issue("gjj", "priority")    # 3 priority tickets in the last 30 minutes
+    mine = hall.issue("gjj")[0].ticket
+    # 3 ahead + itself = 4 calls x 300 s, plus the priority tickets that will
+    # come meanwhile (3 per 1800 s, each 300 s): T = 1200 + T/2, T = 2400.
+    assert hall.wire_ticket(mine)["ahead"] == 3
+    assert abs(hall.wire_ticket(mine)["eta_s"] - 2400) <= 30
+    # A priority ticket is not overtaken by later ones: 2 ahead + itself.
+    first = hall.ticket([t.id for t in hall.tickets() if t.priority == "priority"][2])
+    assert hall.wire_ticket(first)["eta_s"] == 900

@@ -546,14 +546,18 @@ def test_an_ordered_counter_helps_a_later_service_after_its_earlier_ones():
     hall.call_next(2)            # both busy
     issue(hall, clock, "gjj")
     issue(hall, clock, "gjj")
-    assert hall.eta_s("gjj") == 450      # nobody waits for tax: (2+1) x 300 / 2
+    # Nobody waits for tax, but tax tickets keep coming (1 in the last 30 min,
+    # 300 s each): counter 2 keeps 1/6 of its time for them, gives gjj 5/6.
+    # (2+1) x 300 s of work / (1 + 5/6) = 491.
+    assert hall.eta_s("gjj") == 491
     issue(hall, clock, "tax")
     events = hall.issue("tax")   # tax's queue moves gjj's estimate: boards hear of it
     # tax: (2 + 1) x 300 / counter 2 = 900. gjj: (2 + 1) x 300 = 900 s of work;
     # counter 2 first clears its part of tax (2 x 300 / 1 tax counter = 600 s)
-    # while counter 1 alone gives gjj 600 s; then both: 600 + 300 / 2 = 750.
+    # while counter 1 alone gives gjj 600 s; then counter 2 gives gjj what the
+    # new tax arrivals leave (3 in 30 min x 300 s: 1/2): 600 + 300 / 1.5 = 800.
     assert [(e.data["service"], e.data["eta_s"]) for e in events
-            if e.name == "queue.changed"] == [("tax", 900), ("gjj", 750)]
+            if e.name == "queue.changed"] == [("tax", 900), ("gjj", 800)]
 
 
 # ------------------------------------------------------------------ counters
@@ -650,10 +654,12 @@ def test_snapshot_shape_and_recent_calls_newest_first():
     snap = hall.snapshot()
     # counter 1 busy, counter 2 paused: a new ticket waits for counter 1.
     # gjj: 1 call x 5 s cycle; tax: (1 ahead + itself) x 300 (no tax history).
-    # open_counters: counter 2 is paused. tax: 2 calls, a range of 600 +- 600/sqrt(3).
+    # open_counters: counter 2 is paused. tax: counter 1 keeps 26 gjj issues in
+    # 30 min x 5 s for gjj first, gives tax the rest (0.928): 600 / 0.928 = 647;
+    # 2 calls, a range of 647 +- 647/sqrt(3).
     assert snap["queues"] == {
         "gjj": {"waiting": 0, "eta_s": 5, "eta_after": None, "open_counters": 1},
-        "tax": {"waiting": 1, "eta_s": 600, "eta_low_s": 240, "eta_high_s": 960,
+        "tax": {"waiting": 1, "eta_s": 647, "eta_low_s": 240, "eta_high_s": 1080,
                 "eta_after": None, "open_counters": 1},
         "bdc": {"waiting": 0, "eta_s": 0, "eta_after": None, "open_counters": 1}}
     assert set(snap["counters"]) == {"1", "2", "3"}
