@@ -90,7 +90,7 @@ def simulate(config: HallConfig, params: SimParams | None = None,
             if progress is not None:
                 progress(d * end + now, days * end)
 
-        results.append(run_day(config, plan or default_plan(config), arrivals, day_params,
+        results.append(run_day(config, plan or default_plan(config, params), arrivals, day_params,
                                progress=tick))
     result = _pooled(results, _first_opening(config) + warmup_s)
     summary = summarise(result, params.threshold_s)
@@ -198,6 +198,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--walkout-min", type=float, default=0.0, metavar="MIN",
                         help="mean patience of a waiting citizen in minutes "
                              "(walk-outs; default 0 = nobody leaves)")
+    parser.add_argument("--requeue-rate", type=float, default=SimParams.requeue_rate,
+                        metavar="P", help="share of no-shows who come back within the window "
+                        f"and re-queue (过号重排; default {SimParams.requeue_rate})")
+    parser.add_argument("--transfer-rate", type=float, default=SimParams.transfer_rate,
+                        metavar="P", help="share of served visitors transferred to another "
+                        f"service of the same category (default {SimParams.transfer_rate})")
+    parser.add_argument("--appointment-rate", type=float, default=SimParams.appointment_rate,
+                        metavar="P", help="share of visitors of booking services who come "
+                        f"with an appointment (default {SimParams.appointment_rate})")
+    parser.add_argument("--no-lunch-rotation", action="store_true",
+                        help="all-day counters do not take turns over lunch")
     parser.add_argument("--overtime-min", type=float, default=SimParams.overtime_min,
                         metavar="MIN", help="serve the remaining queue this long after "
                         f"closing (default {SimParams.overtime_min:g})")
@@ -231,6 +242,8 @@ def _params(args: argparse.Namespace) -> SimParams:
         service_s=overrides, no_show_rate=args.no_show_rate, priority_rate=args.priority_rate,
         walkout_mean_min=args.walkout_min, overtime_min=args.overtime_min,
         threshold_s=threshold, walk_s=args.walk, service_dist=args.service_dist,
+        requeue_rate=args.requeue_rate, transfer_rate=args.transfer_rate,
+        appointment_rate=args.appointment_rate, lunch_rotation=not args.no_lunch_rotation,
     )
     params.check()
     return params
@@ -272,7 +285,8 @@ def run(args: argparse.Namespace) -> int:
                 profile = profile.scaled(args.visitors)
         else:
             profile = default_profile(config, visitors=args.visitors or 7000.0, params=params)
-        plan = load_plan(args.staffing, config) if args.staffing else default_plan(config)
+        plan = (load_plan(args.staffing, config) if args.staffing
+                else default_plan(config, params))
         target = args.target_service_level
         if target is not None and not 0 < target <= 1:
             raise SimInputError("--target-service-level must be in (0, 1], e.g. 0.85")
@@ -317,6 +331,8 @@ def run(args: argparse.Namespace) -> int:
         "priority_rate": params.priority_rate, "walkout_min": params.walkout_mean_min,
         "threshold_min": params.threshold_s / 60, "target": target,
         "service_dist": params.service_dist, "walk_s": params.walk_s, "days": args.days,
+        "requeue_rate": params.requeue_rate, "transfer_rate": params.transfer_rate,
+        "appointment_rate": params.appointment_rate, "lunch_rotation": params.lunch_rotation,
         "warmup_s": warmup,
     }
     if not args.quiet:

@@ -335,3 +335,48 @@ def test_cli_mm_c_flags(tmp_path, capsys) -> None:  # noqa: ANN001
 def test_cli_bad_input_is_a_clear_error(kw, message, capsys) -> None:  # noqa: ANN001
     assert sim_cli.run(_args(quiet=True, **kw)) == 2
     assert message in capsys.readouterr().err
+
+
+def test_transfer_and_requeue_after_a_no_show() -> None:
+    svc = (Service("a", "甲", "A", "A", "public", default_service_s=300),
+           Service("b", "乙", "B", "B", "public", default_service_s=300))
+    hall = dataclasses.replace(tiny_hall(1, svc), counters=(Counter(1, "1号窗口", ("b", "a")),))
+    arrivals = [Arrival(NINE, "a", service_s=100, transfer_to="b", transfer_service_s=50),
+                Arrival(NINE + 1, "a", service_s=60, no_show=True, returns_after_s=200)]
+    res = run_day(hall, full_plan(hall), arrivals, SimParams(walk_s=0, no_show_wait_s=90))
+    a0, a1 = sorted(res.records, key=lambda r: r.issued)
+    # A0: served 0-100 at a, transferred to b (counter 1 serves b first): 100-150.
+    assert (a0.status, a0.called - NINE, a0.finished - NINE) == ("done", 0, 150)
+    assert a0.transferred and a0.calls == 2 and a0.wait == 0   # the wait to its first call
+    # A1: called at 150, 过号 at 240, back at 440 (re-queued), served 440-500.
+    assert (a1.status, a1.called - NINE, a1.finished - NINE) == ("done", 150, 500)
+    assert a1.came_back and a1.calls == 2 and a1.wait == 149
+
+
+def test_reference_draws_appointments_transfers_returns_and_lunch_rotation() -> None:
+    cfg = demo_config("sqlite://")
+    params = SimParams(seed=1)
+    arrivals = draw_arrivals(cfg, default_profile(cfg, params=params), params)
+    booking = {s.id for s in cfg.services if s.appointments is not None}
+    appts = [a for a in arrivals if a.priority == "appointment"]
+    assert appts and {a.service for a in appts} <= booking
+    assert all(0 <= a.slot_start_s - a.at <= 900 for a in appts)  # type: ignore[operator]
+    category = {s.id: s.category for s in cfg.services}
+    moved = [a for a in arrivals if a.transfer_to is not None]
+    assert moved and all(category[a.transfer_to] == category[a.service] != a.transfer_to
+                         for a in moved)
+    back = [a for a in arrivals if math.isfinite(a.returns_after_s)]
+    assert back and all(a.no_show and 120 <= a.returns_after_s <= 600 for a in back)
+    # Turning the additions off leaves the rest of the day as drawn.
+    plain = draw_arrivals(cfg, default_profile(cfg, params=params),
+                          dataclasses.replace(params, requeue_rate=0, transfer_rate=0,
+                                              appointment_rate=0))
+    assert [(a.at, a.service, a.service_s) for a in plain] == [
+        (a.at, a.service, a.service_s) for a in arrivals]
+    # Lunch rotation: the counters open over lunch take turns, never all off at once.
+    full, rotated = full_plan(cfg), default_plan(cfg, params)
+    both = full.at(12) & full.at(13)
+    assert both and rotated.at(12) | rotated.at(13) == both | (full.at(13) - full.at(12))
+    assert rotated.at(12) and rotated.at(12) & both != both
+    assert default_plan(cfg, dataclasses.replace(params, lunch_rotation=False)) == full
+    assert default_plan(tiny_hall(2), params) == full_plan(tiny_hall(2))  # no lunch break
