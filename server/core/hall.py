@@ -31,14 +31,19 @@ that day (``last_numbers[(service, day)]``). Hours and the daily quota are
 checked at issue time (``closed`` / ``quota_reached``).
 
 ETA (DESIGN: people ahead / counters serving the service x recent mean),
-see ``_eta``: calls to get through = ahead + the ticket itself - free
-counters of the service; x the mean *cycle* time (call -> complete) of its
-last 20 completions (``Service.default_service_s`` without history); over
-the capacity the open counters give the service: a counter serving several
-services gives each a share (``oldest``: by waiting work; ``ordered``: after
-its part of the earlier services' work). ``eta_s(service)`` is that of a
-ticket issued now. A ticket's ``ahead`` counts the tickets of its service
-ranked before it (group by group; an estimate that ignores interleaving).
+see ``_estimate`` and ``server/core/eta.py``: calls to get through = ahead
++ the ticket itself - free counters of the service (+ priority tickets still
+to come and appointments whose slot starts first); x the mean *cycle* time
+(call -> complete) of its last 20 completions (``Service.default_service_s``
+without history); over the time the counters will give the service by
+their schedules (breaks give nothing, a counter on a lunch break comes
+back): a counter serving several services gives each a share (``oldest``:
+by waiting work; ``ordered``: after its part of the earlier services' work
+and what their arrivals need). ``queue_wire(service)`` is the estimate of a
+ticket issued now; a ticket object carries that ticket's own, with
+``eta_after`` (not reached before a break ends) and a range when wide.
+A ticket's ``ahead`` counts the tickets of its service ranked before it
+(group by group; an estimate that ignores interleaving).
 
 Every command returns ``list[Event]`` with the PROTOCOL event names and
 data; ``queue.changed`` follows any change of a service's waiting count or

@@ -169,3 +169,16 @@ def test_priority_tickets_still_to_come_overtake_a_normal_one():
     # A priority ticket is not overtaken by later ones: 2 ahead + itself.
     first = hall.ticket([t.id for t in hall.tickets() if t.priority == "priority"][2])
     assert hall.wire_ticket(first)["eta_s"] == 900
+
+
+def test_a_ticket_transferred_to_the_counter_comes_first_there():
+    hall, clock = make_hall(config(counters=[counter(1, ["gjj"]), counter(2, ["tax"])]))
+    hall.issue("gjj")
+    hall.call_next(1)                    # counter 1 busy with a gjj ticket
+    hall.issue("tax")
+    hall.call_next(2)
+    hall.transfer(2, to_counter=1)       # the tax ticket now waits for counter 1 only
+    mine = hall.issue("gjj")[0].ticket
+    # 0 ahead + itself = 1 call x 300 s, but counter 1 owes the transfer 300 s first.
+    assert hall.wire_ticket(mine)["eta_s"] == 600
+    assert hall.previous_eta_s(mine) == 300  # before: the transfer was not seen
