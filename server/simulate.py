@@ -158,6 +158,19 @@ def parse_duration(text: str, allow_zero: bool = False, unit: str = "m") -> floa
 
 
 # ------------------------------------------------------------------ CLI
+#: The share flags (0..1): flag, SimParams field, help.
+_SHARES = (
+    ("--no-show-rate", "no_show_rate", "share of called citizens who do not come"),
+    ("--priority-rate", "priority_rate", "share of priority tickets"),
+    ("--requeue-rate", "requeue_rate",
+     "share of no-shows who come back within the window and re-queue (过号重排)"),
+    ("--transfer-rate", "transfer_rate",
+     "share of served visitors transferred to another service of the same category"),
+    ("--appointment-rate", "appointment_rate",
+     "share of visitors of booking services who come with an appointment"),
+)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help="hall configuration (TOML); default: the built-in demo hall")
@@ -189,24 +202,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "(e.g. 30m, 1h, 600s; default 0)")
     parser.add_argument("--service-time", action="append", default=[], metavar="SVC=DUR",
                         help="mean service time of one service, e.g. gjj=6m (repeatable)")
-    parser.add_argument("--no-show-rate", type=float, default=SimParams.no_show_rate,
-                        metavar="P", help=f"share of called citizens who do not come "
-                        f"(default {SimParams.no_show_rate})")
-    parser.add_argument("--priority-rate", type=float, default=SimParams.priority_rate,
-                        metavar="P", help="share of priority tickets (default "
-                        f"{SimParams.priority_rate})")
+    for flag, attr, text in _SHARES:
+        parser.add_argument(flag, type=float, default=getattr(SimParams, attr), metavar="P",
+                            help=f"{text} (default {getattr(SimParams, attr)})")
     parser.add_argument("--walkout-min", type=float, default=0.0, metavar="MIN",
                         help="mean patience of a waiting citizen in minutes "
                              "(walk-outs; default 0 = nobody leaves)")
-    parser.add_argument("--requeue-rate", type=float, default=SimParams.requeue_rate,
-                        metavar="P", help="share of no-shows who come back within the window "
-                        f"and re-queue (过号重排; default {SimParams.requeue_rate})")
-    parser.add_argument("--transfer-rate", type=float, default=SimParams.transfer_rate,
-                        metavar="P", help="share of served visitors transferred to another "
-                        f"service of the same category (default {SimParams.transfer_rate})")
-    parser.add_argument("--appointment-rate", type=float, default=SimParams.appointment_rate,
-                        metavar="P", help="share of visitors of booking services who come "
-                        f"with an appointment (default {SimParams.appointment_rate})")
     parser.add_argument("--no-lunch-rotation", action="store_true",
                         help="all-day counters do not take turns over lunch")
     parser.add_argument("--overtime-min", type=float, default=SimParams.overtime_min,
