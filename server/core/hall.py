@@ -184,6 +184,10 @@ class Hall:
         # the tickets alone, so a restored hall estimates the same.
         self._arrivals: dict[str, deque[float]] = {sid: deque() for sid in self._services}
         self._jumps: dict[str, deque[float]] = {sid: deque() for sid in self._services}
+        # The rates are read as of the last command, so a queue's estimate only
+        # moves when something happens (and boards hear of it), not as the
+        # window slides between commands.
+        self._rates_at = 0.0
         # The services whose ETA may move when this one's queue or counters do:
         # those sharing a counter with it (their capacity shares depend on it).
         self._related: dict[str, tuple[str, ...]] = {
@@ -900,6 +904,7 @@ class Hall:
 
     def _queue_events(self, services: Iterable[str]) -> list[Event]:
         events = []
+        self._rates_at = _ts(self._now())
         for sid in dict.fromkeys(r for s in services for r in self._related[s]):
             now = self.queue_wire(sid)
             if self._emitted.get(sid) != now:
@@ -950,7 +955,7 @@ class Hall:
         supplies = self._supplies(sid, max(self._waiting[sid], ahead + 1) * cycle, now, True)
         stamp = _ts(now)
         normal = t is None or self._home.get(t.id) is self._lists[sid][_NO]
-        jump_rate = _rate(self._jumps[sid], stamp) if normal else 0.0
+        jump_rate = _rate(self._jumps[sid], self._rates_at) if normal else 0.0
         overtaking, wait = 0.0, 0.0
         for _ in range(10):  # who overtakes depends on how long it waits: iterate
             work = (calls + overtaking) * cycle
@@ -1028,7 +1033,7 @@ class Hall:
                     if s == sid:
                         break
                     begin += self._waiting[s] * self._cycle_s(s) / max(1, self._open[s])
-                    busy += (_rate(self._arrivals[s], _ts(now)) * self._cycle_s(s)
+                    busy += (_rate(self._arrivals[s], self._rates_at) * self._cycle_s(s)
                              / max(1, self._open[s]))
                 if clock_aware:  # the earlier services' new arrivals come first too
                     share = max(MIN_SHARE, 1.0 - busy)
@@ -1055,6 +1060,9 @@ class Hall:
         for sid in self._services:
             self._arrivals[sid] = deque(sorted(arrivals[sid]))
             self._jumps[sid] = deque(sorted(jumps[sid]))
+        moments = [_ts(m) for t in self._tickets.values()
+                   for m in (t.issued_at, t.called_at, t.started_at, t.finished_at) if m]
+        self._rates_at = max(moments, default=_ts(self._now()))  # ~ the last command
 
     def _add_cycle(self, t: Ticket) -> None:
         cycles = self._cycles[t.service]
