@@ -427,7 +427,7 @@ def _print_eta(console: Any, sim: Simulation) -> None:
                                  f"{sim.eta['n']} tickets)", Table))
     t = Table(title="ETA accuracy by service (MAE / bias, minutes)", title_justify="left")
     for col in ("service", "tickets", "mean wait", *accuracy.METHODS):
-        t.add_column(col, justify="right")
+        t.add_column(col, justify="right", no_wrap=True)
     for sid, figures in sim.eta_by_service.items():
         t.add_row(sid, str(figures["n"]), _f(figures["mean_wait_min"]),
                   *(f"{_f(figures['eta'][m]['mae_min'])} / {_f(figures['eta'][m]['bias_min'])}"
@@ -437,10 +437,10 @@ def _print_eta(console: Any, sim: Simulation) -> None:
 
 def accuracy_table(figures: dict[str, Any], title: str, table_cls: Any) -> Any:
     """A rich table: one row per estimator, the accuracy.FIELDS as columns."""
-    t = table_cls(title=title, title_justify="left")
-    for col in ("estimate", "MAE min", "bias min", "MAE %", "bias %", "within ±5 min",
-                "MAE % (≥5 ahead)", "MSE min²"):
-        t.add_column(col, justify="right")
+    t = table_cls(title=title + "; MAE, bias in min, MSE in min²", title_justify="left")
+    t.add_column("estimate", no_wrap=True)
+    for col in ("MAE", "bias", "MAE %", "bias %", "±5 min", "MAE% ≥5 ahead", "MSE"):
+        t.add_column(col, justify="right", no_wrap=True)
     for method, f in figures["eta"].items():
         within = f["within_5min"]
         t.add_row(method, _f(f["mae_min"]), _f(f["bias_min"]), _f(f["mae_pct"], "%"),
