@@ -272,7 +272,8 @@ class DemoHall:
         for k in kiosks:
             await k.open(url, batch=False)
             clients.append(k)
-        params = SimParams(seed=self.seed)
+        # Kiosks issue normal and priority tickets; appointments come by check-in.
+        params = SimParams(seed=self.seed, appointment_rate=0.0)
         arrivals = draw_arrivals(self.config,
                                  default_profile(self.config, self.visitors, params=params),
                                  params)

@@ -17,6 +17,12 @@ Definitions (``docs/REPORTS.md``; ``../shared/REFERENCE_HALL.md``):
   period is over; waiting = still open in a period that has not ended.
 * satisfaction rate = ratings 3..5 / ratings; bad ratings = 1..2;
   complaint rate = bad ratings per 10,000 served.
+* ETA accuracy (``Report.eta``): the estimate printed at issue (the
+  ``eta_s`` of ``ticket.issued``) against the real wait to the *first* call
+  (what the citizen planned on), for every ticket called at least once;
+  figures as in ``server/sim/accuracy.py`` (MAE, bias, their share of the
+  mean wait, within +-5 min, MAE share for tickets with >= 5 ahead, MSE),
+  for the hall and by the service the ticket was issued for.
 * Scopes: ``hall``; ``service`` (the ticket's final service, after any
   transfer); ``counter`` and ``staff`` (who served or no-showed it). The
   issue-side columns (issued, cancelled, unserved, waiting) are empty for
@@ -40,6 +46,7 @@ from typing import Any
 __all__ = [
     "GRACE",
     "CSV_COLUMNS",
+    "ETA_CSV_COLUMNS",
     "Figures",
     "Report",
     "compute",
@@ -62,6 +69,8 @@ CSV_COLUMNS = (
     "scope", "key", "name", "issued", "served", "no_show", "cancelled", "unserved", "waiting",
     "avg_wait_s", "p90_wait_s", "avg_service_s", "service_level", "ratings",
     "satisfaction_rate", "bad_ratings", "complaint_rate", "open_followups",
+    "eta_called", "eta_mean_wait_min", "eta_mae_min", "eta_bias_min", "eta_mae_pct",
+    "eta_bias_pct", "eta_within_5min", "eta_mae_pct_5ahead", "eta_mse",
 )
 SCOPES = ("hall", "service", "counter", "staff")
 _LEVELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
@@ -154,6 +163,8 @@ class Report:
     hours: list[dict[str, Any]]
     followups: list[dict[str, Any]]
     scores: dict[int, int]
+    # server.sim.accuracy.compare(..., ("qhall",)): "hall" and each service id
+    eta: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def total(self) -> Figures:
@@ -174,6 +185,10 @@ class _T:
     staff: str | None = None
     outcome: str = "waiting"  # waiting|called|serving|served|no_show|cancelled|unserved
     score: int | None = None
+    eta_s: int | None = None  # printed at issue
+    ahead: int | None = None  # printed at issue
+    first_called_at: dt.datetime | None = None
+    issued_service: str = ""  # the service it was issued for (before any transfer)
 
 
 def _counter_of(data: dict[str, Any]) -> int | None:
@@ -221,12 +236,18 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
         tid = wire.get("id")
         if name == "ticket.issued":
             if start <= at < end and tid:
-                tickets[tid] = _T(service=wire.get("service", ""), issued_at=at)
+                eta, ahead = wire.get("eta_s"), wire.get("ahead")
+                tickets[tid] = _T(service=wire.get("service", ""), issued_at=at,
+                                  issued_service=wire.get("service", ""),
+                                  eta_s=eta if _is_int(eta) else None,
+                                  ahead=ahead if _is_int(ahead) else None)
             continue
         # Only tickets issued in the period were kept, all with a truthy id.
         t = tickets.get(tid) if tid else None
         if t is None:
             continue
+        if name == "ticket.called" and t.first_called_at is None:
+            t.first_called_at = at
         if name in ("ticket.called", "ticket.recalled"):
             t.called_at, t.started_at = at, (t.started_at if name == "ticket.recalled" else None)
             t.counter = _counter_of(data)
@@ -324,7 +345,27 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
         item["avg_wait_s"] = round(sum(waits) / len(waits), 1) if waits else None
         hourly.append(item)
     rows["staff"] = dict(sorted(rows["staff"].items()))
-    return Report(config.id, first, last, level, rows, hourly, cases, scores)
+    return Report(config.id, first, last, level, rows, hourly, cases, scores,
+                  _eta_accuracy(tickets.values()))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _eta_accuracy(tickets: Iterable[_T]) -> dict[str, dict[str, Any]]:
+    """How honest the printed estimates were: hall and per issued-for service."""
+    from server.sim.accuracy import Sample, compare
+
+    groups: dict[str, list[Sample]] = {"hall": []}
+    for t in tickets:
+        if t.eta_s is None or t.first_called_at is None:
+            continue
+        sample = Sample((t.first_called_at - t.issued_at).total_seconds(), t.ahead or 0,
+                        {"qhall": float(t.eta_s)})
+        groups["hall"].append(sample)
+        groups.setdefault(t.issued_service or t.service, []).append(sample)
+    return {key: compare(samples, ("qhall",)) for key, samples in groups.items()}
 
 
 # ------------------------------------------------------------------ data
@@ -442,6 +483,36 @@ def _text_cells(f: Figures) -> list[str]:
             "-" if f.complaint_rate is None else f"{f.complaint_rate:.1f}", str(f.open_followups)]
 
 
+_ETA_HEAD = ("key", "called", "mean wait", "MAE", "bias", "MAE %", "bias %", "within 5 min",
+             "MAE % (>=5 ahead)", "MSE min2")
+#: ETA accuracy figures, in the CSV as ``eta_<name>`` (hall and service rows).
+ETA_CSV_COLUMNS = ("called", "mean_wait_min", "mae_min", "bias_min", "mae_pct", "bias_pct",
+                   "within_5min", "mae_pct_5ahead", "mse")
+
+
+def _eta_rows(rep: Report) -> list[tuple[str, dict[str, Any]]]:
+    """(key, figures flat) for the hall and each service with called tickets."""
+    out = []
+    for key, found in rep.eta.items():
+        if not found.get("n"):
+            continue
+        out.append((key, {"called": found["n"], "mean_wait_min": found["mean_wait_min"],
+                          **found["eta"]["qhall"]}))
+    return out
+
+
+def _eta_cells(rep: Report) -> list[list[str]]:
+    def m(v: float | None, suffix: str = "") -> str:
+        return "-" if v is None else f"{v:.1f}{suffix}"
+
+    rows = [[key, str(f["called"]), m(f["mean_wait_min"], " min"), m(f["mae_min"], " min"),
+             m(f["bias_min"], " min"), m(f["mae_pct"], "%"), m(f["bias_pct"], "%"),
+             "-" if f["within_5min"] is None else f"{100 * f['within_5min']:.1f}%",
+             m(f["mae_pct_5ahead"], "%"), "-" if f["mse"] is None else f"{f['mse']:.2f}"]
+            for key, f in _eta_rows(rep)]
+    return rows or [["hall", "0"] + ["-"] * (len(_ETA_HEAD) - 2)]
+
+
 def _width(text: str) -> int:
     # CJK characters take two columns in a terminal.
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
@@ -474,6 +545,8 @@ def to_text(rep: Report, config: Any) -> str:
             continue
         lines += ["  " + x for x in _table([list(_TEXT_HEAD)] + [_text_cells(f)
                                                                  for f in figures])]
+    lines += ["", "ETA accuracy 预计等候准确度 (printed at issue vs wait to the first call)"]
+    lines += ["  " + x for x in _table([list(_ETA_HEAD)] + _eta_cells(rep))]
     lines += ["", "by hour (arrivals / served / average wait of the hour's arrivals)"]
     busy = [h for h in rep.hours if h["arrivals"] or h["served"]]
     for h in busy:
@@ -494,8 +567,13 @@ def to_csv(rep: Report) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
+    eta = dict(_eta_rows(rep))
     for f in rep.all_rows():
-        writer.writerow({k: ("" if v is None else v) for k, v in f.row().items()})
+        row = f.row()
+        found = eta.get(f.key) if f.scope in ("hall", "service") else None
+        if found is not None:  # ETA accuracy: hall and service rows only
+            row.update({f"eta_{c}": found[c] for c in ETA_CSV_COLUMNS})
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     return out.getvalue()
 
 
@@ -597,6 +675,10 @@ def to_html(rep: Report, config: Any) -> str:
         f"<td>{esc(c['served_at'] or '')}</td><td class={'late' if c.get('overdue') else ''}>"
         f"{esc(c['due'])}</td></tr>" for c in rep.followups
     ) or "<tr><td colspan=7>—</td></tr>"
+    eta_head = "".join(f"<th>{esc(h)}</th>" for h in _ETA_HEAD)
+    eta_table = (f"<table><tr>{eta_head}</tr>" + "".join(
+        "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in _eta_cells(rep))
+        + "</table>")
     sections = "".join(
         f"<h2>{title}</h2>{table(list(rep.rows[scope].values()))}"
         for scope, title in (("service", "按业务 By service"), ("counter", "按窗口 By counter"),
@@ -622,6 +704,10 @@ th{{background:#E8EEF6}} td:nth-child(2){{text-align:left}}
 <h2>按小时 By hour</h2><img alt="arrivals and waits by hour"
  src="data:image/png;base64,{charts['hours']}">
 {sections}
+<h2>预计等候准确度 ETA accuracy</h2>
+<p>取号时打印的预计等候与实际等候（至首次叫号）之差。Estimate printed at issue vs the real
+wait to the first call; bias &lt; 0: estimates were too short.</p>
+{eta_table}
 <h2>窗口办结量 Served per counter</h2><img alt="served per counter"
  src="data:image/png;base64,{charts['counters']}">
 <h2>评价 Ratings</h2><img alt="ratings" src="data:image/png;base64,{charts['ratings']}">

@@ -17,12 +17,14 @@ import math
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from server.config import HallConfig
-from server.sim.engine import DayResult, run_day
+from server.sim import accuracy
+from server.sim.engine import CounterLog, DayResult, TicketRecord, run_day
 from server.sim.model import (
+    SERVICE_DISTS,
     Profile,
     SimInputError,
     SimParams,
@@ -39,51 +41,136 @@ from server.sim.stats import DaySummary, summarise
 __all__ = ["Simulation", "simulate", "parse_duration", "configure", "run"]
 
 
+#: Day d (from 0) of a ``--days`` run draws its visitors with seed + d x this.
+DAY_SEED_STEP = 7919
+
+
 @dataclass
 class Simulation:
-    """One simulated day: its result and its figures."""
+    """Simulated days (pooled): the records, their figures, the ETA accuracy."""
 
     result: DayResult
     summary: DaySummary
     seconds: float  # wall-clock time it took
+    days: int = 1
+    # accuracy.compare() overall and per service (docs/SIMULATION.md)
+    eta: dict[str, Any] = field(default_factory=dict)
+    eta_by_service: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def simulate(config: HallConfig, params: SimParams | None = None,
              profile: Profile | None = None, plan: StaffingPlan | None = None,
-             progress: Any = None) -> Simulation:
-    """Simulate one day of ``config`` (defaults: reference load, full staffing).
+             progress: Any = None, days: int = 1, warmup_s: float = 0.0) -> Simulation:
+    """Simulate days of ``config`` (defaults: reference load, full staffing).
 
     Args:
         config: the hall.
-        params: behaviour and seed.
+        params: behaviour and seed (day d draws with seed + d x DAY_SEED_STEP).
         profile: arrivals per (service, hour); default :func:`default_profile`.
         plan: counters open per hour; default :func:`default_plan`.
         progress: optional ``(virtual seconds, day end)`` callback.
+        days: independent days to simulate; their figures are pooled.
+        warmup_s: tickets issued in this first part of each day (from the
+            first opening) are simulated but not counted.
     """
     params = params or SimParams()
     params.check()
+    if days < 1:
+        raise SimInputError("--days must be at least 1")
+    if warmup_s < 0:
+        raise SimInputError("--warmup must be >= 0")
     t0 = time.perf_counter()
     profile = profile or default_profile(config, params=params)
-    arrivals = draw_arrivals(config, profile, params)
-    result = run_day(config, plan or default_plan(config), arrivals, params, progress=progress)
+    results = []
+    for d in range(days):
+        day_params = replace(params, seed=params.seed + DAY_SEED_STEP * d) if d else params
+        arrivals = draw_arrivals(config, profile, day_params)
+
+        def tick(now: float, end: float, d: int = d) -> None:
+            if progress is not None:
+                progress(d * end + now, days * end)
+
+        results.append(run_day(config, plan or default_plan(config, params), arrivals, day_params,
+                               progress=tick))
+    result = _pooled(results, _first_opening(config) + warmup_s)
     summary = summarise(result, params.threshold_s)
-    return Simulation(result, summary, time.perf_counter() - t0)
+    samples = samples_of(result.records)
+    by_service: dict[str, list[accuracy.Sample]] = {}
+    for r, sample in zip((r for r in result.records if _called(r)), samples, strict=True):
+        by_service.setdefault(r.service, []).append(sample)
+    return Simulation(result, summary, time.perf_counter() - t0, days,
+                      accuracy.compare(samples),
+                      {sid: accuracy.compare(v) for sid, v in sorted(by_service.items())})
 
 
-def parse_duration(text: str) -> float:
-    """``15m``, ``900s``, ``1h``, ``1.5h`` or a bare number of minutes -> seconds.
+def _called(r: TicketRecord) -> bool:
+    return r.wait is not None and r.eta_s is not None
+
+
+def samples_of(records: list[TicketRecord]) -> list[accuracy.Sample]:
+    """One accuracy sample per called ticket: real wait, ahead, the three estimates."""
+    out = []
+    for r in records:
+        if not _called(r):
+            continue
+        estimates = {"qhall": float(r.eta_s or 0)}
+        if r.eta_les_s is not None:
+            estimates["les"] = float(r.eta_les_s)
+        if r.eta_prev_s is not None:
+            estimates["previous"] = float(r.eta_prev_s)
+        out.append(accuracy.Sample(r.wait or 0.0, r.ahead or 0, estimates))
+    return out
+
+
+def _first_opening(config: HallConfig) -> float:
+    """Seconds after midnight when the first service starts issuing (0: always open)."""
+    starts = [a.hour * 3600.0 + a.minute * 60.0 + a.second
+              for s in config.services for a, _b in s.hours]
+    if not starts or any(not s.hours for s in config.services):
+        return 0.0
+    return min(starts)
+
+
+def _pooled(results: list[DayResult], count_from: float) -> DayResult:
+    """The days as one: records issued from ``count_from`` on, counters' logs joined."""
+    records = [r for res in results for r in res.records if r.issued >= count_from]
+    counters: dict[int, CounterLog] = {}
+    for res in results:
+        for n, log in res.counters.items():
+            joined = counters.setdefault(n, CounterLog(n))
+            joined.opened.extend(log.opened)
+            joined.busy.extend(log.busy)
+    return DayResult(results[0].day, records, counters, max(r.end_s for r in results),
+                     sum(r.core_calls for r in results))
+
+
+def parse_duration(text: str, allow_zero: bool = False, unit: str = "m") -> float:
+    """``15m``, ``900s``, ``1h``, ``1.5h`` or a bare number (of ``unit``) -> seconds.
 
     Raises:
-        ValueError: not a positive duration.
+        ValueError: not a positive duration (or not >= 0 with ``allow_zero``).
     """
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text or "")
-    if not m or float(m.group(1)) <= 0:
+    if not m or float(m.group(1)) < 0 or (float(m.group(1)) == 0 and not allow_zero):
         raise ValueError(f"expected a duration like 15m, 900s or 1h, got {text!r}")
-    value, unit = float(m.group(1)), m.group(2) or "m"
+    value, unit = float(m.group(1)), m.group(2) or unit
     return value * {"s": 1, "m": 60, "h": 3600}[unit]
 
 
 # ------------------------------------------------------------------ CLI
+#: The share flags (0..1): flag, SimParams field, help.
+_SHARES = (
+    ("--no-show-rate", "no_show_rate", "share of called citizens who do not come"),
+    ("--priority-rate", "priority_rate", "share of priority tickets"),
+    ("--requeue-rate", "requeue_rate",
+     "share of no-shows who come back within the window and re-queue (过号重排)"),
+    ("--transfer-rate", "transfer_rate",
+     "share of served visitors transferred to another service of the same category"),
+    ("--appointment-rate", "appointment_rate",
+     "share of visitors of booking services who come with an appointment"),
+)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help="hall configuration (TOML); default: the built-in demo hall")
@@ -102,17 +189,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--service-cv", type=float, default=SimParams.service_cv,
                         metavar="CV", help="spread of service times (lognormal coefficient "
                         f"of variation, default {SimParams.service_cv}; 0 = fixed)")
+    parser.add_argument("--service-dist", choices=SERVICE_DISTS, default="lognormal",
+                        help="service-time distribution: lognormal (spread --service-cv, "
+                             "default) or exp (exponential: M/M/c)")
+    parser.add_argument("--walk", type=float, default=SimParams.walk_s, metavar="SECONDS",
+                        help="from the call to the citizen at the counter, counter time "
+                             f"all the same (default {SimParams.walk_s:g}; 0 for M/M/c)")
+    parser.add_argument("--days", type=int, default=1, metavar="N",
+                        help="simulate N days (seeds seed, seed+7919, ...); figures pooled")
+    parser.add_argument("--warmup", default="0s", metavar="DUR",
+                        help="do not count tickets issued in the first DUR of each day "
+                             "(e.g. 30m, 1h, 600s; default 0)")
     parser.add_argument("--service-time", action="append", default=[], metavar="SVC=DUR",
                         help="mean service time of one service, e.g. gjj=6m (repeatable)")
-    parser.add_argument("--no-show-rate", type=float, default=SimParams.no_show_rate,
-                        metavar="P", help=f"share of called citizens who do not come "
-                        f"(default {SimParams.no_show_rate})")
-    parser.add_argument("--priority-rate", type=float, default=SimParams.priority_rate,
-                        metavar="P", help="share of priority tickets (default "
-                        f"{SimParams.priority_rate})")
+    for flag, attr, text in _SHARES:
+        parser.add_argument(flag, type=float, default=getattr(SimParams, attr), metavar="P",
+                            help=f"{text} (default {getattr(SimParams, attr)})")
     parser.add_argument("--walkout-min", type=float, default=0.0, metavar="MIN",
                         help="mean patience of a waiting citizen in minutes "
                              "(walk-outs; default 0 = nobody leaves)")
+    parser.add_argument("--no-lunch-rotation", action="store_true",
+                        help="all-day counters do not take turns over lunch")
     parser.add_argument("--overtime-min", type=float, default=SimParams.overtime_min,
                         metavar="MIN", help="serve the remaining queue this long after "
                         f"closing (default {SimParams.overtime_min:g})")
@@ -145,7 +242,9 @@ def _params(args: argparse.Namespace) -> SimParams:
         seed=args.seed, service_scale=args.service_scale, service_cv=args.service_cv,
         service_s=overrides, no_show_rate=args.no_show_rate, priority_rate=args.priority_rate,
         walkout_mean_min=args.walkout_min, overtime_min=args.overtime_min,
-        threshold_s=threshold,
+        threshold_s=threshold, walk_s=args.walk, service_dist=args.service_dist,
+        requeue_rate=args.requeue_rate, transfer_rate=args.transfer_rate,
+        appointment_rate=args.appointment_rate, lunch_rotation=not args.no_lunch_rotation,
     )
     params.check()
     return params
@@ -187,12 +286,19 @@ def run(args: argparse.Namespace) -> int:
                 profile = profile.scaled(args.visitors)
         else:
             profile = default_profile(config, visitors=args.visitors or 7000.0, params=params)
-        plan = load_plan(args.staffing, config) if args.staffing else default_plan(config)
+        plan = (load_plan(args.staffing, config) if args.staffing
+                else default_plan(config, params))
         target = args.target_service_level
         if target is not None and not 0 < target <= 1:
             raise SimInputError("--target-service-level must be in (0, 1], e.g. 0.85")
         if args.visitors is not None and args.visitors < 0:
             raise SimInputError("--visitors must be >= 0")
+        if args.days < 1:
+            raise SimInputError("--days must be at least 1")
+        try:
+            warmup = parse_duration(args.warmup, allow_zero=True, unit="s")
+        except ValueError as exc:
+            raise SimInputError(f"--warmup: {exc}") from None
     except SimInputError as exc:
         err.print(f"qhall simulate: {exc}", markup=False)
         return 2
@@ -209,7 +315,8 @@ def run(args: argparse.Namespace) -> int:
             bar.update(task, completed=min(1.0, now / end) if end else 1.0,
                        at=f"{int(now) // 3600:02d}:{int(now) % 3600 // 60:02d}")
 
-        sim = simulate(config, params, profile, plan, progress=tick)
+        sim = simulate(config, params, profile, plan, progress=tick, days=args.days,
+                       warmup_s=warmup)
         if target is not None:
             arrivals = draw_arrivals(config, profile, params)
             search_task = bar.add_task("searching staffing", total=1.0, at="")
@@ -224,6 +331,10 @@ def run(args: argparse.Namespace) -> int:
         "service_cv": params.service_cv, "no_show_rate": params.no_show_rate,
         "priority_rate": params.priority_rate, "walkout_min": params.walkout_mean_min,
         "threshold_min": params.threshold_s / 60, "target": target,
+        "service_dist": params.service_dist, "walk_s": params.walk_s, "days": args.days,
+        "requeue_rate": params.requeue_rate, "transfer_rate": params.transfer_rate,
+        "appointment_rate": params.appointment_rate, "lunch_rotation": params.lunch_rotation,
+        "warmup_s": warmup,
     }
     if not args.quiet:
         _print_tables(console, sim, staffing, target)
@@ -233,7 +344,8 @@ def run(args: argparse.Namespace) -> int:
         if args.csv:
             output.write_csv(sim.summary, args.csv)
         if args.json:
-            output.write_json(output.report_dict(sim.summary, inputs, staffing), args.json)
+            output.write_json(output.report_dict(sim.summary, inputs, staffing, sim.eta,
+                                                 sim.eta_by_service), args.json)
         if args.html:
             output.write_html(sim.summary, sim.result.records, inputs, staffing, args.html,
                               f"qhall simulate — {config.name}, seed {params.seed}")
@@ -286,6 +398,7 @@ def _print_tables(console: Any, sim: Simulation, staffing: StaffingResult | None
         svc.add_row(sid, str(w.issued), str(w.served), _m(w.mean_wait_s), _m(w.p90_wait_s),
                     _p(w.service_level), _m(w.eta_mae_s), _m(w.eta_bias_s))
     console.print(svc)
+    _print_eta(console, sim)
     util = sorted(s.utilisation.items(), key=lambda kv: kv[1])
     if util:
         console.print(f"Counter utilisation: mean {_p(sum(u for _, u in util) / len(util))}, "
@@ -301,6 +414,43 @@ def _print_tables(console: Any, sim: Simulation, staffing: StaffingResult | None
                       "yes" if staffing.reached.get(h) else "[red]no[/] (full staff)")
         console.print(t)
         console.print(f"[dim]{staffing.trials} trial days[/]")
+
+
+def _print_eta(console: Any, sim: Simulation) -> None:
+    """ETA accuracy against the baselines (docs/SIMULATION.md), overall and per service."""
+    from rich.table import Table
+
+    if not sim.eta:
+        return
+    console.print(accuracy_table(sim.eta, "ETA accuracy, all called tickets "
+                                 f"(mean wait {_f(sim.eta['mean_wait_min'])} min, "
+                                 f"{sim.eta['n']} tickets)", Table))
+    t = Table(title="ETA accuracy by service (MAE / bias, minutes)", title_justify="left")
+    for col in ("service", "tickets", "mean wait", *accuracy.METHODS):
+        t.add_column(col, justify="right", no_wrap=True)
+    for sid, figures in sim.eta_by_service.items():
+        t.add_row(sid, str(figures["n"]), _f(figures["mean_wait_min"]),
+                  *(f"{_f(figures['eta'][m]['mae_min'])} / {_f(figures['eta'][m]['bias_min'])}"
+                    for m in accuracy.METHODS))
+    console.print(t)
+
+
+def accuracy_table(figures: dict[str, Any], title: str, table_cls: Any) -> Any:
+    """A rich table: one row per estimator, the accuracy.FIELDS as columns."""
+    t = table_cls(title=title + "; MAE, bias in min, MSE in min²", title_justify="left")
+    t.add_column("estimate", no_wrap=True)
+    for col in ("MAE", "bias", "MAE %", "bias %", "±5 min", "MAE% ≥5 ahead", "MSE"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for method, f in figures["eta"].items():
+        within = f["within_5min"]
+        t.add_row(method, _f(f["mae_min"]), _f(f["bias_min"]), _f(f["mae_pct"], "%"),
+                  _f(f["bias_pct"], "%"), "–" if within is None else f"{100 * within:.1f}%",
+                  _f(f["mae_pct_5ahead"], "%"), _f(f["mse"]))
+    return t
+
+
+def _f(value: float | None, suffix: str = "") -> str:
+    return "–" if value is None else f"{value:.2f}{suffix}" if suffix else f"{value:.2f}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,14 +40,19 @@ that day (``last_numbers[(service, day)]``). Hours and the daily quota are
 checked at issue time (``closed`` / ``quota_reached``).
 
 ETA (DESIGN: people ahead / counters serving the service x recent mean),
-see ``_eta``: calls to get through = ahead + the ticket itself - free
-counters of the service; x the mean *cycle* time (call -> complete) of its
-last 20 completions (``Service.default_service_s`` without history); over
-the capacity the open counters give the service: a counter serving several
-services gives each a share (``oldest``: by waiting work; ``ordered``: after
-its part of the earlier services' work). ``eta_s(service)`` is that of a
-ticket issued now. A ticket's ``ahead`` counts the tickets of its service
-ranked before it (group by group; an estimate that ignores interleaving).
+see ``_estimate`` and ``server/core/eta.py``: calls to get through = ahead
++ the ticket itself - free counters of the service (+ priority tickets still
+to come and appointments whose slot starts first); x the mean *cycle* time
+(call -> complete) of its last 20 completions (``Service.default_service_s``
+without history); over the time the counters will give the service by
+their schedules (breaks give nothing, a counter on a lunch break comes
+back): a counter serving several services gives each a share (``oldest``:
+by waiting work; ``ordered``: after its part of the earlier services' work
+and what their arrivals need). ``queue_wire(service)`` is the estimate of a
+ticket issued now; a ticket object carries that ticket's own, with
+``eta_after`` (not reached before a break ends) and a range when wide.
+A ticket's ``ahead`` counts the tickets of its service ranked before it
+(group by group; an estimate that ignores interleaving).
 
 Every command returns ``list[Event]`` with the PROTOCOL event names and
 data; ``queue.changed`` follows any change of a service's waiting count or
@@ -61,6 +66,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import heapq
+import math
 import secrets
 import uuid
 from bisect import bisect_left, insort
@@ -69,7 +75,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from server.config import Counter, HallConfig, Service
-from server.core import machine
+from server.core import eta, machine
 from server.core.errors import (
     BadRequest,
     Closed,
@@ -83,7 +89,7 @@ from server.core.errors import (
 from server.core.machine import IllegalMove
 from server.core.model import COUNTER_STATES, PRIORITIES, CounterState, Event, Ticket
 
-__all__ = ["Hall", "HISTORY", "NO_SHOW_UNDO_S", "RECENT_CALLS"]
+__all__ = ["Hall", "HISTORY", "NO_SHOW_UNDO_S", "RECENT_CALLS", "RATE_WINDOW_S"]
 
 #: Completions per service the rolling mean service time looks at.
 HISTORY = 20
@@ -91,6 +97,11 @@ HISTORY = 20
 RECENT_CALLS = 20
 #: Seconds during which a counter may undo its own no-show (撤销过号).
 NO_SHOW_UNDO_S = 30
+#: Arrival rates (ETA: work that will come first) are counted over this window.
+RATE_WINDOW_S = 1800.0
+#: An ordered counter still gives a later service at least this share of its
+#: time (its earlier services' queues empty now and then).
+MIN_SHARE = 0.1
 
 _AP, _PR, _NO = 0, 1, 2  # indexes of a service's group lists
 _GROUP_OF_LIST = (1, 2, 3)  # dispatch group of each list (0 = transferred to the counter)
@@ -175,7 +186,19 @@ class Hall:
         self._cycles: dict[str, deque[float]] = {
             sid: deque(maxlen=HISTORY) for sid in self._services
         }
+        self._cycle_mean = {sid: float(svc.default_service_s)
+                            for sid, svc in self._services.items()}
         self._open: dict[str, int] = {sid: 0 for sid in self._services}  # open counters
+        # Recent issues per service, and tickets issued ahead of the normal group
+        # (priority, appointments whose slot has started): the rates at which
+        # other work will come before a waiting normal ticket. Both follow from
+        # the tickets alone, so a restored hall estimates the same.
+        self._arrivals: dict[str, deque[float]] = {sid: deque() for sid in self._services}
+        self._jumps: dict[str, deque[float]] = {sid: deque() for sid in self._services}
+        # The rates are read as of the last command, so a queue's estimate only
+        # moves when something happens (and boards hear of it), not as the
+        # window slides between commands.
+        self._rates_at = 0.0
         # The services whose ETA may move when this one's queue or counters do:
         # those sharing a counter with it (their capacity shares depend on it).
         self._related: dict[str, tuple[str, ...]] = {
@@ -183,8 +206,20 @@ class Hall:
                 [sid, *(s for n in self._served_by[sid] for s in self._cfg_counters[n].services)]))
             for sid in self._services
         }
-        self._emitted: dict[str, tuple[int, int, int]] = {
-            sid: (0, self.eta_s(sid), 0) for sid in self._services
+        # Each counter's working hours (its services' hours, merged) and the
+        # day it was last open: who the estimate expects back after a break.
+        self._schedules = {c.number: eta.schedule(self._services[s].hours for s in c.services)
+                           for c in config.counters}
+        self._worked: dict[int, dt.date] = {}
+        # (counter, open, worked today) -> its segments at _supply_at: one command
+        # estimates many queues at the same instant.
+        self._supply_cache: dict[tuple[int, bool, bool], tuple[eta.Segment, ...]] = {}
+        self._supply_at = -1.0
+        # What boards were last told. A new hall (nothing waiting, nobody open)
+        # reads no clock: a ticket would wait one default service time.
+        self._emitted: dict[str, dict[str, Any]] = {
+            sid: {"waiting": 0, **eta.Estimate(svc.default_service_s).wire(self._tz),
+                  "open_counters": 0} for sid, svc in self._services.items()
         }
 
     # ================================================================ restore
@@ -266,10 +301,14 @@ class Hall:
         done.sort(key=lambda t: (t.finished_at, t.id))
         for t in done:
             hall._history[t.service].append(_service_time(t))
-            hall._cycles[t.service].append(_cycle_time(t))
+            hall._add_cycle(t)
         hall._count_open(hall._services)
-        hall._emitted = {sid: (hall._waiting[sid], hall.eta_s(sid), hall._open[sid])
-                         for sid in hall._services}
+        hall._rebuild_rates()
+        today = hall._now().astimezone(hall._tz).date()
+        for t in hall._tickets.values():  # counters that served today come back after breaks
+            if t.counter is not None and t.called_at is not None and t.day == today:
+                hall._worked[t.counter] = today
+        hall._emitted = {sid: hall.queue_wire(sid) for sid in hall._services}
         return hall
 
     # ============================================================== commands
@@ -312,6 +351,10 @@ class Hall:
         self._tickets[tid] = t
         self._checks[check] = tid
         self._insert(t, now)
+        self._arrivals[svc.id].append(_ts(now))
+        if priority == "priority" or (slot_start is not None and slot_start <= now):
+            # (appointments for a later slot are counted once checked in: _overtaking)
+            self._jumps[svc.id].append(_ts(now))
         events = [Event("ticket.issued", {"ticket": self.wire_ticket(t)}, t.copy(), None)]
         events += self._queue_events((svc.id,))
         return events
@@ -379,7 +422,7 @@ class Hall:
         prev = self._bump(t, new)
         t.finished_at = self._now()
         self._history[t.service].append(_service_time(t))
-        self._cycles[t.service].append(_cycle_time(t))
+        self._add_cycle(t)
         self._free(cs)
         return [self._ticket_event("ticket.completed", t, prev, cs),
                 *self._queue_events((t.service, *cfg.services))]
@@ -700,6 +743,33 @@ class Hall:
         """How many counters serving ``service`` are open now."""
         self._service(service)
         return self._open[service]
+    def queue_wire(self, service: str) -> dict[str, Any]:
+        """A PROTOCOL queue object: ``waiting``, ``eta_s`` (+ range), ``eta_after``,
+        ``open_counters``; the estimate is that of a ticket issued now."""
+        self._service(service)
+        waiting = self._waiting[service]
+        return {"waiting": waiting, **self._estimate(service, waiting).wire(self._tz),
+                "open_counters": self._open[service]}
+
+    def previous_eta_s(self, t: Ticket) -> int:
+        """The estimator qhall used before the clock-aware one (issue #17), for a
+        waiting ticket: kept only as the baseline the simulator measures against.
+
+        Same people and mean; counters open now serve for ever, closed ones never.
+        """
+        live = self._tickets.get(t.id)
+        if live is None or live.status != "waiting":
+            return 0
+        sid, ahead = live.service, self.ahead(live)
+        calls = ahead + 1 - sum(1 for n in self._served_by[sid] if self._counters[n].state
+                                == "open" and self._counters[n].current is None)
+        if calls <= 0:
+            return 0
+        cycle = self._cycle_s(sid)
+        supplies = self._supplies(sid, max(self._waiting[sid], ahead + 1) * cycle,
+                                  self._now(), False)
+        result = eta.drain(supplies, calls * cycle)
+        return round(result[0] if result is not None else calls * cycle)
 
     def mean_service_s(self, service: str) -> float:
         """Rolling mean service time of the service's last completions (or its default)."""
@@ -787,7 +857,8 @@ class Hall:
             "issued_at": t.issued_at.astimezone(self._tz).isoformat(timespec="seconds"),
             "counter": None if t.status == "waiting" else t.counter,
             "ahead": ahead,
-            "eta_s": self._eta(t.service, ahead) if t.status == "waiting" else 0,
+            **(self._estimate(t.service, ahead, t) if t.status == "waiting"
+               else eta.Estimate(0)).wire(self._tz),
             "check": t.check,
         }
         if t.target_counter is not None and t.status == "waiting":
@@ -812,9 +883,7 @@ class Hall:
 
     def snapshot(self) -> dict[str, Any]:
         """The PROTOCOL welcome snapshot: queues, counters, recent calls."""
-        queues = {sid: {"waiting": self._waiting[sid], "eta_s": self.eta_s(sid),
-                        "open_counters": self._open[sid]}
-                  for sid in self._services}
+        queues = {sid: self.queue_wire(sid) for sid in self._services}
         counters = {str(n): self.snapshot_counter(n) for n in sorted(self._counters)}
         called = (t for t in self._tickets.values() if t.called_at is not None)
         recent = heapq.nlargest(RECENT_CALLS, called, key=lambda t: (t.called_at, t.id))
@@ -952,99 +1021,170 @@ class Hall:
 
     def _queue_events(self, services: Iterable[str]) -> list[Event]:
         events = []
+        self._rates_at = _ts(self._now())
         for sid in dict.fromkeys(r for s in services for r in self._related[s]):
-            now = (self._waiting[sid], self._eta(sid, self._waiting[sid]), self._open[sid])
-            if self._emitted[sid] != now:
+            now = self.queue_wire(sid)
+            if self._emitted.get(sid) != now:
                 self._emitted[sid] = now
-                events.append(Event("queue.changed",
-                                    {"service": sid, "waiting": now[0], "eta_s": now[1],
-                                     "open_counters": now[2]}))
+                events.append(Event("queue.changed", {"service": sid, **now}))
         return events
 
     def _count_open(self, services: Iterable[str]) -> None:
+        today = self._now().astimezone(self._tz).date()
         for sid in services:
             self._open[sid] = sum(1 for n in self._served_by[sid]
                                   if self._counters[n].state == "open")
+            for n in self._served_by[sid]:
+                if self._counters[n].state == "open":
+                    self._worked[n] = today
 
     def _eta(self, sid: str, ahead: int) -> int:
+        return self._estimate(sid, ahead).eta_s
+
+    def _estimate(self, sid: str, ahead: int, t: Ticket | None = None) -> eta.Estimate:
         """Estimated wait of a ticket of ``sid`` with ``ahead`` tickets before it.
 
         DESIGN's "people ahead / counters serving the service x recent mean",
-        with each term measured the way counters really spend their time:
+        with each term measured the way counters really spend their time and
+        the clock (``server/core/eta.py``):
 
         * people: the ticket itself needs a counter to come free too, so the
           calls to get through before it are ``ahead + 1 - free counters``
-          (no wait when a free counter can take it at once);
+          (no wait when a free counter can take it at once); plus, for a
+          waiting ticket ``t``, the appointments checked in for a later slot
+          that will overtake it because their slot starts before it is reached;
         * mean: the rolling mean *cycle* time (call to complete or 过号:
           walk-up, service and no-shows take counter time alike);
-        * counters: the capacity the open counters give this service
-          (:meth:`_drain_time`); paused and closed ones give none.
+        * counters: the capacity the counters give this service over the
+          coming hours (:meth:`_supplies`): open ones until their schedule
+          breaks, those on a scheduled break from its end; a counter's own
+          transfers come first. Paused and closed ones give none.
 
         Cost: O(counters of the service x their services).
         """
-        free = 0
-        for n in self._served_by[sid]:
-            cs = self._counters[n]
-            if cs.state == "open" and cs.current is None:
-                free += 1
+        free = sum(1 for n in self._served_by[sid]
+                   if self._counters[n].state == "open" and self._counters[n].current is None)
         calls = ahead + 1 - free
         if calls <= 0:
-            return 0
+            return eta.Estimate(0)
         cycle = self._cycle_s(sid)
-        own_load = max(self._waiting[sid], ahead + 1) * cycle
-        return round(self._drain_time(sid, calls * cycle, own_load))
+        now = self._now()
+        supplies = self._supplies(sid, max(self._waiting[sid], ahead + 1) * cycle, now, True)
+        stamp = _ts(now)
+        normal = t is None or self._home.get(t.id) is self._lists[sid][_NO]
+        jump_rate = _rate(self._jumps[sid], self._rates_at) if normal else 0.0
+        overtaking, wait = 0.0, 0.0
+        for _ in range(10):  # who overtakes depends on how long it waits: iterate
+            work = (calls + overtaking) * cycle
+            result = eta.drain(supplies, work)
+            if result is None:  # nobody open or expected: as one counter, so it stays finite
+                return eta.Estimate(round(work))
+            wait, resumed, idle = result
+            more = jump_rate * wait + (self._overtaking(t, stamp + wait) if t is not None else 0)
+            if abs(more - overtaking) < 0.05:
+                break
+            overtaking = more
+        rng = eta.spread(wait, idle, calls + round(overtaking))
+        return eta.Estimate(
+            round(wait), rng[0] if rng else None, rng[1] if rng else None,
+            now + dt.timedelta(seconds=resumed) if resumed > 0 else None)
 
-    def _cycle_s(self, sid: str) -> float:
-        """Rolling mean cycle time of a service (its default without history)."""
-        cycles = self._cycles[sid]
-        return sum(cycles) / len(cycles) if cycles else float(self._services[sid].default_service_s)
+    def _overtaking(self, t: Ticket, until: float) -> int:
+        """Appointments not counted ahead of ``t`` that their slot (by ``until``) puts ahead."""
+        if t.target_counter is not None or t.status != "waiting":
+            return 0
+        home = self._home.get(t.id)
+        lists = self._lists[t.service]
+        if home is lists[_AP]:
+            return 0
+        mine = _entry(t)
+        return sum(1 for slot, entry in self._pending[t.service]
+                   if slot <= until and entry[3] != t.id
+                   and (home is not lists[_NO] or entry > mine))
 
-    def _drain_time(self, sid: str, work: float, own_load: float) -> float:
-        """How long the open counters take to give ``sid`` ``work`` seconds.
+    def _supplies(self, sid: str, own_load: float, now: dt.datetime,
+                  clock_aware: bool) -> list[eta.Supply]:
+        """What each counter of ``sid`` gives it (see :func:`server.core.eta.drain`).
 
-        Each open counter serving ``sid`` gives it, from some start on, a
-        share of its time:
+        Each counter gives ``sid``, from some start on, a share of its time:
 
-        * a counter of this service only: all of it, at once;
+        * a counter of this service only: all of it;
         * ``oldest`` mode: its share of the work waiting for its services
           (load = waiting x mean cycle time, ``own_load`` for ``sid``);
         * ``ordered`` mode: all of it, but only once it has cleared its part
           of its earlier services' load (their load / their open counters).
 
-        The answer T solves sum over counters of share x (T - start)+ = work:
-        piecewise linear in T, swept by start. Nobody open: counted as one
-        counter, so the estimate stays finite.
+        ``clock_aware``: over its schedule's segments (breaks give nothing,
+        a counter on a scheduled break comes back), after the tickets
+        transferred to it; otherwise (the previous estimator) open counters
+        from now on, for ever.
         """
-        rates: list[tuple[float, float]] = []  # (start s, share of the counter)
+        local = now.astimezone(self._tz)
+        now_s = local.hour * 3600.0 + local.minute * 60.0 + local.second
+        today = local.date()
+        out: list[eta.Supply] = []
         for n in self._served_by[sid]:
-            if self._counters[n].state != "open":
+            open_now = self._counters[n].state == "open"
+            if clock_aware:
+                if self._supply_at != now_s:
+                    self._supply_cache.clear()
+                    self._supply_at = now_s
+                key = (n, open_now, self._worked.get(n) == today)
+                segments = self._supply_cache.get(key)  # type: ignore[assignment]
+                if segments is None:
+                    segments = self._supply_cache[key] = eta.supply(
+                        self._schedules[n], now_s, open_now, key[2])
+            else:
+                segments = ((0.0, math.inf),) if open_now else ()
+            if not segments:
                 continue
             cfg = self._cfg_counters[n]
-            if len(cfg.services) == 1:
-                rates.append((0.0, 1.0))
-            elif cfg.mode == "oldest":
+            share, begin = 1.0, 0.0
+            if len(cfg.services) > 1 and cfg.mode == "oldest":
                 total = own_load + sum(self._waiting[s] * self._cycle_s(s)
                                        for s in cfg.services if s != sid)
-                rates.append((0.0, own_load / total if total > 0 else 1.0))
-            else:
-                begin = 0.0
+                share = own_load / total if total > 0 else 1.0
+            elif len(cfg.services) > 1:
+                busy = 0.0
                 for s in cfg.services:
                     if s == sid:
                         break
                     begin += self._waiting[s] * self._cycle_s(s) / max(1, self._open[s])
-                rates.append((begin, 1.0))
-        if work <= 0:
-            return 0.0
-        rates.sort()
-        at, slope, given = 0.0, 0.0, 0.0
-        for begin, share in rates:
-            if slope > 0 and given + slope * (begin - at) >= work:
-                break
-            given += slope * (begin - at)
-            at, slope = begin, slope + share
-        if slope <= 0:  # nobody open, or no share at all: as one counter
-            return work
-        return at + (work - given) / slope
+                    busy += (_rate(self._arrivals[s], self._rates_at) * self._cycle_s(s)
+                             / max(1, self._open[s]))
+                if clock_aware:  # the earlier services' new arrivals come first too
+                    share = max(MIN_SHARE, 1.0 - busy)
+            if clock_aware:
+                begin += sum(self._cycle_s(self._tickets[e[3]].service)
+                             for e in self._targeted[n])
+            out.append(eta.Supply(segments, share, begin))
+        return out
+
+    def _cycle_s(self, sid: str) -> float:
+        """Rolling mean cycle time of a service (its default without history)."""
+        return self._cycle_mean[sid]
+
+    def _rebuild_rates(self) -> None:
+        """The recent issue and jump stamps, from the tickets (after a restore)."""
+        arrivals: dict[str, list[float]] = {sid: [] for sid in self._services}
+        jumps: dict[str, list[float]] = {sid: [] for sid in self._services}
+        for t in self._tickets.values():
+            origin = self._by_prefix.get(t.number.rstrip("0123456789"), t.service)
+            arrivals[origin].append(_ts(t.issued_at))
+            if t.priority == "priority" or (
+                    t.slot_start is not None and t.slot_start <= t.issued_at):
+                jumps[origin].append(_ts(t.issued_at))
+        for sid in self._services:
+            self._arrivals[sid] = deque(sorted(arrivals[sid]))
+            self._jumps[sid] = deque(sorted(jumps[sid]))
+        moments = [_ts(m) for t in self._tickets.values()
+                   for m in (t.issued_at, t.called_at, t.started_at, t.finished_at) if m]
+        self._rates_at = max(moments, default=_ts(self._now()))  # ~ the last command
+
+    def _add_cycle(self, t: Ticket) -> None:
+        cycles = self._cycles[t.service]
+        cycles.append(_cycle_time(t))
+        self._cycle_mean[t.service] = sum(cycles) / len(cycles)
 
     # -- waiting structures ------------------------------------------------
     def _group_list(self, t: Ticket, now: dt.datetime) -> list[_Entry]:
@@ -1121,6 +1261,13 @@ class Hall:
 
 
 # ------------------------------------------------------------------ helpers
+def _rate(stamps: deque[float], now: float) -> float:
+    """Events per second over the last :data:`RATE_WINDOW_S` (old stamps dropped)."""
+    while stamps and stamps[0] < now - RATE_WINDOW_S:
+        stamps.popleft()
+    return len(stamps) / RATE_WINDOW_S
+
+
 def _entry(t: Ticket) -> _Entry:
     return (t.rank[0], t.rank[1], t.seqno, t.id)
 

@@ -40,7 +40,7 @@ __all__ = ["TicketRecord", "CounterLog", "DayResult", "run_day"]
 # Event kinds, in tie-break order at the same instant: staffing first (a
 # counter opening at 08:30 is ready for the 08:30 visitor), then counters'
 # own steps, then arrivals, then walk-outs.
-_STAFF, _OPEN, _SIT, _DONE, _NOSHOW, _ARRIVE, _WALKOUT, _END = range(8)
+_STAFF, _OPEN, _SIT, _DONE, _NOSHOW, _ARRIVE, _RETURN, _WALKOUT, _END = range(9)
 
 
 @dataclass
@@ -52,12 +52,20 @@ class TicketRecord:
     priority: str
     issued: float
     eta_s: int | None = None  # the ETA printed on the ticket
+    ahead: int | None = None  # people ahead at issue
+    # Baselines at issue (docs/SIMULATION.md): last-to-enter-service delay of
+    # its service, and the estimator qhall used before issue #17.
+    eta_les_s: int | None = None
+    eta_prev_s: int | None = None
     status: str = "refused"  # refused | waiting | called | done | no_show | cancelled | walked_out
     refused: str = ""  # wire code when no ticket was issued (closed, quota_reached)
     called: float | None = None
     counter: int | None = None
     finished: float | None = None
     ticket_id: str | None = None
+    calls: int = 0  # times called (a 过号 who came back, a transfer: more than once)
+    transferred: bool = False
+    came_back: bool = False
 
     @property
     def wait(self) -> float | None:
@@ -133,6 +141,7 @@ class _Day:
         self.heap: list[tuple[float, int, int, int]] = []
         self.seq = itertools.count()
         self.core_calls = 0
+        self.last_delay: dict[str, float] = {}  # service -> wait of its last ticket called
 
     # ----------------------------------------------------------------- clock
     def clock(self) -> dt.datetime:
@@ -150,7 +159,7 @@ class _Day:
         self.push(self._end_s(), _END, 0)
         handlers = {_STAFF: self._staff, _OPEN: self._open, _ARRIVE: self._arrive,
                     _SIT: self._sit, _DONE: self._done, _NOSHOW: self._noshow,
-                    _WALKOUT: self._walkout}
+                    _WALKOUT: self._walkout, _RETURN: self._return}
         end = self._end_s()
         steps = 0
         while self.heap:
@@ -226,8 +235,10 @@ class _Day:
         a = self.arrivals[i]
         rec = TicketRecord(index=i, service=a.service, priority=a.priority, issued=self.now)
         self.records.append(rec)
+        slot = (self.midnight + dt.timedelta(seconds=a.slot_start_s)
+                if a.slot_start_s is not None else None)
         try:
-            events = self._core(self.hall.issue, a.service, a.priority)
+            events = self._core(self.hall.issue, a.service, a.priority, slot)
         except CoreError as exc:
             rec.refused = exc.code
             self._settled(rec)
@@ -235,6 +246,9 @@ class _Day:
         wire = events[0].data["ticket"]
         rec.ticket_id = wire["id"]
         rec.eta_s = wire["eta_s"]
+        rec.ahead = wire["ahead"]
+        rec.eta_les_s = round(self.last_delay.get(a.service, 0.0))
+        rec.eta_prev_s = self.hall.previous_eta_s(events[0].ticket)
         rec.status = "waiting"
         self.by_ticket[wire["id"]] = len(self.records) - 1
         if math.isfinite(a.patience_s):
@@ -279,9 +293,12 @@ class _Day:
         rec = self.records[r]
         if rec.called is None:
             self._settled(rec)
-        rec.status, rec.called, rec.counter = "called", self.now, c.number
+            self.last_delay[rec.service] = self.now - rec.issued
+        rec.status, rec.counter = "called", c.number
+        rec.called = self.now if rec.called is None else rec.called  # the first call
+        rec.calls += 1
         c.state, c.ticket, c.busy_since = "busy", r, self.now
-        if self.arrivals[rec.index].no_show:
+        if self.arrivals[rec.index].no_show and not rec.came_back and not rec.transferred:
             self.push(self.now + self.params.no_show_wait_s, _NOSHOW, c.number)
         else:
             self.push(self.now + self.params.walk_s, _SIT, c.number)
@@ -290,17 +307,45 @@ class _Day:
         c = self.counters[n]
         self._core(self.hall.start, n)
         rec = self.records[c.ticket]  # type: ignore[index]
-        self.push(self.now + self.arrivals[rec.index].service_s, _DONE, n)
+        a = self.arrivals[rec.index]
+        self.push(self.now + (a.transfer_service_s if rec.transferred else a.service_s), _DONE, n)
 
     def _done(self, n: int) -> None:
         c = self.counters[n]
+        rec = self.records[c.ticket]  # type: ignore[index]
+        a = self.arrivals[rec.index]
+        if a.transfer_to is not None and not rec.transferred:
+            # The case moves on: the counter transfers the ticket (same number).
+            self._core(self.hall.transfer, n, a.transfer_to)
+            rec.transferred, rec.status = True, "waiting"
+            c.log.busy.append((c.busy_since, self.now))
+            c.ticket, c.state = None, "idle"
+            self._wake(a.transfer_to)
+            self._free(c)
+            return
         self._core(self.hall.complete, n)
         self._finish(c, "done")
 
     def _noshow(self, n: int) -> None:
         c = self.counters[n]
         self._core(self.hall.no_show, n)
+        r = c.ticket
         self._finish(c, "no_show")
+        a = self.arrivals[self.records[r].index]  # type: ignore[index]
+        if math.isfinite(a.returns_after_s):
+            self.push(self.now + a.returns_after_s, _RETURN, r)  # type: ignore[arg-type]
+
+    def _return(self, r: int) -> None:
+        """过号重排: the citizen is back and re-queues at the kiosk."""
+        rec = self.records[r]
+        if rec.status != "no_show":
+            return
+        try:
+            self._core(self.hall.requeue, rec.ticket_id)
+        except CoreError:
+            return  # too late: the return window has passed
+        rec.status, rec.came_back, rec.finished = "waiting", True, None
+        self._wake(rec.service)
 
     def _finish(self, c: _Counter, status: str) -> None:
         rec = self.records[c.ticket]  # type: ignore[index]

@@ -23,6 +23,7 @@ Default load (``docs/SIMULATION.md`` explains the calibration):
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import math
 import random
@@ -35,6 +36,7 @@ from server.config import Counter, HallConfig, Service
 
 __all__ = [
     "HOUR_SHAPE",
+    "SERVICE_DISTS",
     "Arrival",
     "SimParams",
     "Profile",
@@ -60,6 +62,10 @@ HOUR_SHAPE: dict[int, float] = {
 }  # fmt: skip
 
 
+#: Service-time distributions ``--service-dist`` offers.
+SERVICE_DISTS = ("lognormal", "exp")
+
+
 class SimInputError(ValueError):
     """A simulator input (profile, plan, parameter) is unusable; the message says why."""
 
@@ -76,10 +82,24 @@ class SimParams:
         service_s: per-service mean service time overrides (seconds).
         no_show_rate: share of called tickets whose citizen does not come.
         no_show_wait_s: how long a counter waits (with recalls) before 过号.
-        walk_s: from the call to the citizen sitting down (``start``).
+        walk_s: from the call to the citizen sitting down (``start``); the
+            counter's time all the same (0: M/M/c, nothing but service).
+        service_dist: ``lognormal`` (spread ``service_cv``) or ``exp``
+            (exponential, coefficient of variation 1: M/M/c).
         priority_rate: share of tickets issued as ``priority`` (绿色通道).
         walkout_mean_min: mean patience of a waiting citizen, exponential;
             0 turns walk-outs off.
+        requeue_rate: share of no-shows who come back (过号重排) within the
+            return window, after 2-10 minutes, and wait again.
+        transfer_rate: share of served visitors whose case then moves to
+            another service of the same category (the counter transfers the
+            ticket; a second service time there).
+        appointment_rate: share of the visitors of a service that takes
+            bookings who come with one: an ``appointment`` ticket for the
+            next slot start, issued up to 15 minutes before it.
+        lunch_rotation: in a hall with a lunch break, the counters that stay
+            open over lunch take turns: half of them are off 12:00-13:00, the
+            other half 13:00-14:00 (:func:`default_plan`).
         overtime_min: after the last service closes, counters serve the
             remaining queue this long; then the day is closed out.
         threshold_s: the service-level threshold (wait at most this).
@@ -88,12 +108,17 @@ class SimParams:
     seed: int = 1
     service_scale: float = 0.3
     service_cv: float = 0.6
+    service_dist: str = "lognormal"
     service_s: Mapping[str, float] = field(default_factory=dict)
     no_show_rate: float = 0.05
     no_show_wait_s: float = 90.0
     walk_s: float = 30.0
     priority_rate: float = 0.03
     walkout_mean_min: float = 0.0
+    requeue_rate: float = 0.5
+    transfer_rate: float = 0.03
+    appointment_rate: float = 0.3
+    lunch_rotation: bool = True
     overtime_min: float = 60.0
     threshold_s: float = 15 * 60.0
 
@@ -103,7 +128,11 @@ class SimParams:
             raise SimInputError("--service-scale must be > 0")
         if self.service_cv < 0:
             raise SimInputError("--service-cv must be >= 0")
-        for name in ("no_show_rate", "priority_rate"):
+        if self.service_dist not in SERVICE_DISTS:
+            raise SimInputError(f"--service-dist must be one of {', '.join(SERVICE_DISTS)}, "
+                                f"got {self.service_dist!r}")
+        for name in ("no_show_rate", "priority_rate", "requeue_rate", "transfer_rate",
+                     "appointment_rate"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise SimInputError(f"{name.replace('_', '-')} must be between 0 and 1")
@@ -136,6 +165,10 @@ class Arrival:
     service_s: float = 300.0  # counter time once the citizen sits down
     no_show: bool = False  # does not come when called
     patience_s: float = math.inf  # leaves after waiting this long
+    returns_after_s: float = math.inf  # a no-show back this long after 过号 (requeue)
+    transfer_to: str | None = None  # after service here, the case moves to this service
+    transfer_service_s: float = 0.0  # ... and takes this long there
+    slot_start_s: float | None = None  # an appointment for this slot (s after midnight)
 
 
 @dataclass(frozen=True)
@@ -261,9 +294,23 @@ def full_plan(config: HallConfig) -> StaffingPlan:
     return StaffingPlan({h: frozenset(s) for h, s in hours.items()})
 
 
-def default_plan(config: HallConfig) -> StaffingPlan:
-    """The default staffing: :func:`full_plan` (all counters during their hours)."""
-    return full_plan(config)
+def default_plan(config: HallConfig, params: SimParams | None = None) -> StaffingPlan:
+    """The default staffing: :func:`full_plan` (all counters during their hours),
+    with the lunch rotation (``SimParams.lunch_rotation``): the counters open
+    in both 12:00 and 13:00 take turns, every other one off in hour 12, the
+    rest off in hour 13."""
+    plan = full_plan(config)
+    if params is not None and not params.lunch_rotation:
+        return plan
+    # Only a hall with a lunch break (some service stops issuing over 12:00-13:00)
+    # rotates the counters that stay open; a hall open all day has no lunch.
+    if not any(svc.hours and not open_intervals(svc, 12) for svc in config.services):
+        return plan
+    both = sorted(plan.at(12) & plan.at(13))
+    if len(both) < 2:
+        return plan
+    first, second = set(both[0::2]), set(both[1::2])
+    return StaffingPlan({**plan.hours, 12: plan.at(12) - first, 13: plan.at(13) - second})
 
 
 def coverage_order(config: HallConfig) -> list[int]:
@@ -310,7 +357,12 @@ def draw_arrivals(config: HallConfig, profile: Profile, params: SimParams) -> li
     """
     params.check()
     rng = random.Random(params.seed)
+    # A second stream for the additions (re-queue, transfers, appointments), so
+    # turning them on or off leaves every other draw of the day unchanged.
+    extra = random.Random(f"{params.seed}-extra")
     by_id = {s.id: s for s in config.services}
+    peers = {s.id: [o.id for o in config.services if o.category == s.category and o.id != s.id]
+             for s in config.services}
     out: list[Arrival] = []
     for (sid, hour) in sorted(profile.rates):
         rate = profile.rates[(sid, hour)]
@@ -329,16 +381,39 @@ def draw_arrivals(config: HallConfig, profile: Profile, params: SimParams) -> li
                 t += rng.expovariate(per_s)
                 if t >= end:
                     break
-                out.append(Arrival(
+                arrival = Arrival(
                     at=t, service=sid,
                     priority="priority" if rng.random() < params.priority_rate else "normal",
-                    service_s=_lognormal(rng, mean, params.service_cv),
+                    service_s=(rng.expovariate(1.0 / mean) if params.service_dist == "exp"
+                               else _lognormal(rng, mean, params.service_cv)),
                     no_show=rng.random() < params.no_show_rate,
                     patience_s=(rng.expovariate(1.0 / (params.walkout_mean_min * 60))
                                 if params.walkout_mean_min > 0 else math.inf),
-                ))
+                )
+                out.append(_realistic(arrival, svc, by_id, peers[sid], params, extra))
     out.sort(key=lambda a: a.at)
     return out
+
+
+def _realistic(a: Arrival, svc: Service, by_id: Mapping[str, Service], peers: list[str],
+               params: SimParams, rng: random.Random) -> Arrival:
+    """Add re-queue, transfer and appointment draws to one visitor."""
+    changes: dict[str, object] = {}
+    if a.no_show and rng.random() < params.requeue_rate:
+        changes["returns_after_s"] = rng.uniform(120.0, 600.0)
+    if peers and rng.random() < params.transfer_rate:
+        to = by_id[rng.choice(peers)]
+        changes["transfer_to"] = to.id
+        changes["transfer_service_s"] = _lognormal(rng, params.mean_service_s(to),
+                                                   params.service_cv)
+    if (svc.appointments is not None and a.priority == "normal"
+            and rng.random() < params.appointment_rate):
+        slot = svc.appointments.slot_minutes * 60.0
+        start = math.ceil(a.at / slot) * slot
+        if start - a.at <= 15 * 60 and open_intervals(svc, int(start // 3600)):
+            changes["priority"] = "appointment"
+            changes["slot_start_s"] = start
+    return dataclasses.replace(a, **changes) if changes else a  # type: ignore[arg-type]
 
 
 def _lognormal(rng: random.Random, mean: float, cv: float) -> float:

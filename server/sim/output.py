@@ -39,9 +39,21 @@ def write_csv(summary: DaySummary, path: str | Path) -> None:
 
 
 def report_dict(summary: DaySummary, inputs: dict[str, Any],
-                staffing: StaffingResult | None) -> dict[str, Any]:
-    """Everything as JSON-ready data."""
+                staffing: StaffingResult | None, eta: dict[str, Any] | None = None,
+                eta_by_service: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Everything as JSON-ready data.
+
+    ``eta`` (``server.sim.accuracy.compare``) gives the top-level ``"eta":
+    {"qhall", "les", "previous"}`` and ``"mean_wait_min"``; per service under
+    ``"eta_by_service"``.
+    """
     out: dict[str, Any] = {"inputs": inputs, "summary": summary.as_dict()}
+    if eta:
+        out["eta"] = eta["eta"]
+        out["mean_wait_min"] = eta["mean_wait_min"]
+        out["eta_tickets"] = eta["n"]
+    if eta_by_service:
+        out["eta_by_service"] = eta_by_service
     if staffing is not None:
         out["staffing"] = {
             "counters": {str(h): n for h, n in staffing.counts.items()},

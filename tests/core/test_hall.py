@@ -70,11 +70,12 @@ def test_issue_event_and_wire_ticket():
     assert wire == {
         "id": "t1", "number": "A001", "service": "gjj", "status": "waiting",
         "priority": "normal", "issued_at": "2026-11-26T09:00:00+08:00", "counter": None,
-        "ahead": 0, "eta_s": 0, "check": "C00001",
+        "ahead": 0, "eta_s": 0, "eta_after": None, "check": "C00001",
     }
     assert events[0].prev_version is None and events[0].ticket.version == 1
     # A ticket issued now: 1 ahead + itself - 2 free counters (1 and 2) = 0 calls.
-    assert events[1].data == {"service": "gjj", "waiting": 1, "eta_s": 0, "open_counters": 2}
+    assert events[1].data == {"service": "gjj", "waiting": 1, "eta_s": 0, "eta_after": None,
+                              "open_counters": 2}
     assert hall.by_check("C00001").id == "t1"
     assert hall.by_check("nope") is None and hall.ticket("nope") is None
 
@@ -445,12 +446,12 @@ def test_eta_default_without_history_and_open_counters():
     assert hall.eta_s("gjj") == 300          # (3 + 1 - 2) calls x 300 / 2 counters
     assert hall.wire_ticket(hall.ticket("t3"))["eta_s"] == 150  # (2 + 1 - 2) x 300 / 2
     events = hall.close_counter(2)
-    # gjj's ETA and both services' open counters change.
     assert [e.name for e in events] == ["counter.closed", "queue.changed", "queue.changed"]
-    # (3 + 1 - 1 free) x 300 / 1 counter
-    changed = {e.data["service"]: e.data for e in events[1:]}
-    assert changed["gjj"] == {"service": "gjj", "waiting": 3, "eta_s": 900, "open_counters": 1}
-    assert changed["tax"]["open_counters"] == 1
+    # (3 + 1 - 1 free) x 300 / 1 counter; 3 calls: a range of +-900/2 (1/sqrt(3 + 1))
+    queues = {e.data["service"]: e.data for e in events[1:]}
+    assert queues["gjj"] == {"service": "gjj", "waiting": 3, "eta_s": 900, "eta_low_s": 420,
+                             "eta_high_s": 1380, "eta_after": None, "open_counters": 1}
+    assert queues["tax"]["open_counters"] == 1
     hall.close_counter(1)
     assert hall.eta_s("gjj") == 1200  # nobody open: (3 + 1) x 300 as one counter
     assert hall.eta_s("bdc") == 0     # nobody waiting, counter 3 free
@@ -488,8 +489,9 @@ def test_complete_without_start_counts_from_the_call():
     # gjj: (2 + 1 - 1 free counter) calls x 90 s / 1 counter; tax (nobody
     # waiting): counter 1 is free again, so a new tax ticket would not wait.
     queues = [e.data for e in events if e.name == "queue.changed"]
-    assert queues == [{"service": "gjj", "waiting": 2, "eta_s": 180, "open_counters": 1},
-                      {"service": "tax", "waiting": 0, "eta_s": 0, "open_counters": 1}]
+    assert [{k: q[k] for k in ("service", "waiting", "eta_s")} for q in queues] == [
+        {"service": "gjj", "waiting": 2, "eta_s": 180},
+        {"service": "tax", "waiting": 0, "eta_s": 0}]
 
 
 def test_eta_counts_the_walk_up_as_counter_time():
@@ -544,14 +546,18 @@ def test_an_ordered_counter_helps_a_later_service_after_its_earlier_ones():
     hall.call_next(2)            # both busy
     issue(hall, clock, "gjj")
     issue(hall, clock, "gjj")
-    assert hall.eta_s("gjj") == 450      # nobody waits for tax: (2+1) x 300 / 2
+    # Nobody waits for tax, but tax tickets keep coming (1 in the last 30 min,
+    # 300 s each): counter 2 keeps 1/6 of its time for them, gives gjj 5/6.
+    # (2+1) x 300 s of work / (1 + 5/6) = 491.
+    assert hall.eta_s("gjj") == 491
     issue(hall, clock, "tax")
     events = hall.issue("tax")   # tax's queue moves gjj's estimate: boards hear of it
     # tax: (2 + 1) x 300 / counter 2 = 900. gjj: (2 + 1) x 300 = 900 s of work;
     # counter 2 first clears its part of tax (2 x 300 / 1 tax counter = 600 s)
-    # while counter 1 alone gives gjj 600 s; then both: 600 + 300 / 2 = 750.
+    # while counter 1 alone gives gjj 600 s; then counter 2 gives gjj what the
+    # new tax arrivals leave (3 in 30 min x 300 s: 1/2): 600 + 300 / 1.5 = 800.
     assert [(e.data["service"], e.data["eta_s"]) for e in events
-            if e.name == "queue.changed"] == [("tax", 900), ("gjj", 750)]
+            if e.name == "queue.changed"] == [("tax", 900), ("gjj", 800)]
 
 
 # ------------------------------------------------------------------ counters
@@ -648,9 +654,14 @@ def test_snapshot_shape_and_recent_calls_newest_first():
     snap = hall.snapshot()
     # counter 1 busy, counter 2 paused: a new ticket waits for counter 1.
     # gjj: 1 call x 5 s cycle; tax: (1 ahead + itself) x 300 (no tax history).
-    assert snap["queues"] == {"gjj": {"waiting": 0, "eta_s": 5, "open_counters": 1},
-                              "tax": {"waiting": 1, "eta_s": 600, "open_counters": 1},
-                              "bdc": {"waiting": 0, "eta_s": 0, "open_counters": 1}}
+    # open_counters: counter 2 is paused. tax: counter 1 keeps 26 gjj issues in
+    # 30 min x 5 s for gjj first, gives tax the rest (0.928): 600 / 0.928 = 647;
+    # 2 calls, a range of 647 +- 647/sqrt(3).
+    assert snap["queues"] == {
+        "gjj": {"waiting": 0, "eta_s": 5, "eta_after": None, "open_counters": 1},
+        "tax": {"waiting": 1, "eta_s": 647, "eta_low_s": 240, "eta_high_s": 1080,
+                "eta_after": None, "open_counters": 1},
+        "bdc": {"waiting": 0, "eta_s": 0, "eta_after": None, "open_counters": 1}}
     assert set(snap["counters"]) == {"1", "2", "3"}
     c1 = snap["counters"]["1"]
     assert c1["state"] == "open" and c1["staff"] == {"id": "s1", "name": "员工1"}

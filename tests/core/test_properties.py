@@ -53,8 +53,8 @@ class HallMachine(RuleBasedStateMachine):
         self.completed: Tally[str] = Tally()
         self.plain: set[str] = set()       # never transferred nor re-queued
         self.run = {c: 0 for c in COUNTERS}  # specials called in a row past a normal
-        # from events only
-        self.board = {sid: {"waiting": 0, "eta_s": 0, "open_counters": 0} for sid in SERVICES}
+        # from the welcome snapshot, then from events only
+        self.board = self.hall.snapshot()["queues"]
         for c in COUNTERS:  # most of a day the counters are open
             self._apply(self.hall.open_counter(c, f"s{c}", f"staff {c}"))
 
@@ -63,9 +63,8 @@ class HallMachine(RuleBasedStateMachine):
         for ev in events:
             assert ev.name.startswith(("ticket.", "counter.", "queue."))
             if ev.name == "queue.changed":
-                self.board[ev.data["service"]] = {
-                    "waiting": ev.data["waiting"], "eta_s": ev.data["eta_s"],
-                    "open_counters": ev.data["open_counters"]}
+                self.board[ev.data["service"]] = {k: v for k, v in ev.data.items()
+                                                  if k != "service"}
             if ev.ticket is None:
                 continue
             tid = ev.ticket.id

@@ -280,3 +280,50 @@ def test_cli(day, tmp_path, capsys, monkeypatch):
     assert "before" in capsys.readouterr().err
     args.first, args.last, args.date = None, None, "26.11.2026"
     assert report.run(args, clock=day.clock) == 2
+
+
+def test_eta_accuracy_of_the_printed_estimates(day):
+    # Only counter 2 (gjj only) works; no history yet, so 300 s a ticket.
+    day.go("08:59:00")
+    day.req("counter-2", "login", staff="s002", pin=PIN)
+    day.go("09:00:00")
+    a1 = day.issue("gjj")                 # counter 2 free: printed 0
+    day.req("counter-2", "call_next")     # wait 0, error 0
+    day.go("09:01:00")
+    a2 = day.issue("gjj")                 # 0 ahead + itself, counter busy: 300
+    day.go("09:02:00")
+    a3 = day.issue("gjj")                 # 1 ahead + itself: 600
+    assert [a1["eta_s"], a2["eta_s"], a3["eta_s"]] == [0, 300, 600]
+    assert [a1["ahead"], a2["ahead"], a3["ahead"]] == [0, 0, 1]
+    day.go("09:10:00")
+    day.req("counter-2", "complete")
+    day.req("counter-2", "call_next")     # A002: wait 540, error 300 - 540 = -240
+    day.go("09:15:00")
+    day.req("counter-2", "no_show")
+    day.req("counter-2", "call_next")     # A003: wait 780, error 600 - 780 = -180
+    day.go("09:16:00")
+    day.req("kiosk-1", "requeue", ticket=a2["id"])  # back: its first call still counts
+    day.go("09:20:00")
+    day.req("counter-2", "complete")
+    day.req("counter-2", "call_next")     # A002 again: not a second sample
+    rep = day.report()
+    hall = rep.eta["hall"]
+    assert hall["n"] == 3 and hall["mean_wait_min"] == pytest.approx(440 / 60, abs=1e-3)
+    # errors 0, -240, -180 s over waits 0, 540, 780 s
+    assert hall["eta"]["qhall"] == {
+        "mae_min": pytest.approx(140 / 60, abs=1e-3), "bias_min": pytest.approx(-140 / 60,
+                                                                                abs=1e-3),
+        "mae_pct": pytest.approx(100 * 140 / 440, abs=0.01),
+        "bias_pct": pytest.approx(-100 * 140 / 440, abs=0.01),
+        "within_5min": 1.0, "mae_pct_5ahead": None,
+        "mse": pytest.approx((0 + 16 + 9) / 3, abs=1e-3)}
+    assert rep.eta["gjj"] == hall
+    text = report.to_text(rep, day.config)
+    assert "ETA accuracy" in text
+    assert re.search(r"hall\s+3\s+7\.3 min\s+2\.3 min\s+-2\.3 min\s+31\.8%\s+-31\.8%\s+100\.0%",
+                     text)
+    rows = {r["key"]: r for r in csv.DictReader(io.StringIO(report.to_csv(rep)))}
+    assert rows["hall"]["eta_called"] == "3" and rows["gjj"]["eta_mse"] == "8.333"
+    assert rows["tax"]["eta_called"] == "" and rows["1"]["eta_mae_min"] == ""
+    page = report.to_html(rep, day.config)
+    assert "ETA accuracy" in page and "31.8%" in page
