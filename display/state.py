@@ -87,6 +87,7 @@ class CounterInfo:
     current: str | None = None  # ticket number at this counter, if any
     current_id: str | None = None
     serving: bool = False  # the citizen arrived (ticket.started)
+    reason: str = ""  # why it is paused (counter.paused), "" when none given
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,12 @@ class CounterScreen:
     counter_name: str
     number: str | None = None
     serving: bool = False
+    reason: str = ""  # the pause reason the clerk gave (paused only)
+
+
+def _reason(value: Any) -> str:
+    """A pause reason fit for one line of a display ("" when none)."""
+    return " ".join(value.split())[:40] if isinstance(value, str) else ""
 
 
 def call_sentence(number: str, counter: int, counter_name: str) -> str:
@@ -349,14 +356,16 @@ class BoardState:
 
     def _on_counter_closed(self, data: dict[str, Any], at: dt.datetime | None) -> None:
         info = self._set_counter_state(data, "closed")
+        info.reason = ""
         info.staff = info.current = info.current_id = None
         info.serving = False
 
     def _on_counter_paused(self, data: dict[str, Any], at: dt.datetime | None) -> None:
-        self._set_counter_state(data, "paused")
+        info = self._set_counter_state(data, "paused")
+        info.reason = _reason(data.get("reason"))
 
     def _on_counter_resumed(self, data: dict[str, Any], at: dt.datetime | None) -> None:
-        self._set_counter_state(data, "open")
+        self._set_counter_state(data, "open").reason = ""
 
     # -- helpers -----------------------------------------------------------
 
@@ -421,6 +430,7 @@ class BoardState:
             current = entry.get("current")
             info.current, info.current_id = _ticket_number(current), _ticket_id(current)
             info.serving = isinstance(current, dict) and current.get("status") == "serving"
+            info.reason = _reason(entry.get("reason")) if info.state == "paused" else ""
             if isinstance(entry.get("name"), str) and entry["name"]:
                 info.name = entry["name"]
 
@@ -517,7 +527,7 @@ class BoardState:
             raise StateError("counter_screen: this display is not bound to a counter")
         info = self.counters.get(number) or CounterInfo(number, f"{number}号窗口")
         if info.state == "paused":
-            return CounterScreen("paused", number, info.name, info.current)
+            return CounterScreen("paused", number, info.name, info.current, reason=info.reason)
         if info.current:
             return CounterScreen("ticket", number, info.name, info.current, info.serving)
         if info.state == "closed" and self.welcomed and number in self.counters:

@@ -472,17 +472,26 @@ class CounterView(_Scaled, _StatusMixin):
             else:
                 self.line_label.setText(f"请 {number} 号办理")
                 self.line_en_label.setText(f"Now calling {number}")
-        elif screen.mode in ("paused", "closed"):
+        elif screen.mode == "paused":
+            # Paused: the clerk is coming back (say why, when they said).
             self._set_big("暂停服务", 130, bold=True)
             self._color(self.number_label, AMBER)
-            self.line_label.setText("Paused" if screen.mode == "paused" else "Closed")
-            self.line_en_label.setText("Please use another counter")
+            self.line_label.setText(f"暂停原因：{screen.reason}" if screen.reason
+                                    else "请稍候，或到其他窗口办理")
+            self.line_en_label.setText("Paused - please wait or use another counter")
             self._color(self.line_label, AMBER)
+        elif screen.mode == "closed":
+            # Closed: nobody is coming back today; send people elsewhere.
+            self._set_big("窗口已关闭", 110, bold=True)
+            self._color(self.number_label, GREY)
+            self.line_label.setText("请到其他窗口办理")
+            self.line_en_label.setText("Closed - please use another counter")
+            self._color(self.line_label, WHITE)
         else:
             self._set_big("欢迎", 150, bold=True)
             self._color(self.number_label, WHITE)
-            self.line_label.setText("Welcome")
-            self.line_en_label.setText("Please wait for your number")
+            self.line_label.setText("欢迎光临，请留意叫号")
+            self.line_en_label.setText("Welcome - please wait for your number")
         if screen.mode == "ticket" or screen.mode == "idle":
             self._color(self.line_label, WHITE)
         self._place_status()

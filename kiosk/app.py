@@ -60,7 +60,7 @@ class _PrintTask(QRunnable):
         try:
             image = render_ticket(job.ticket, job.hall_name, job.service_name,
                                   job.service_name_en, job.status_url, lang=job.lang,
-                                  width_px=self.paper_px)
+                                  width_px=self.paper_px, where=job.where)
             self.printer.print_ticket(image)
         except PrinterError as exc:
             self.signals.finished.emit(job, exc.kind, exc.message)

@@ -31,7 +31,8 @@ def sample_welcome() -> dict[str, Any]:
     services = [{"id": s.id, "name": s.name, "name_en": s.name_en, "prefix": s.prefix,
                  "category": s.category,
                  "hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in s.hours],
-                 "daily_quota": s.daily_quota, "appointments": s.appointments is not None}
+                 "daily_quota": s.daily_quota, "appointments": s.appointments is not None,
+                 "zone": s.zone}
                 for s in cfg.services]
     queues = {}
     for i, s in enumerate(cfg.services):
@@ -40,7 +41,9 @@ def sample_welcome() -> dict[str, Any]:
     return {"type": "welcome", "protocol": 1, "role": "kiosk", "counter": None,
             "device": "kiosk-1",
             "hall": {"id": cfg.id, "name": cfg.name, "timezone": cfg.timezone,
-                     "notice": cfg.notice, "services": services, "counters": []},
+                     "notice": cfg.notice, "services": services,
+                     "counters": [{"number": c.number, "name": c.name,
+                                   "services": list(c.services)} for c in cfg.counters]},
             "snapshot": {"queues": queues, "counters": {}, "recent_calls": [], "faults": []},
             "seq": 1234}
 

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from server.where import LABEL, where_text
+
 __all__ = [
     "CATEGORIES",
     "CODE_ALPHABET",
@@ -223,6 +225,8 @@ class PrintJob:
     service_name_en: str
     status_url: str
     lang: str
+    #: Where to go (zone or counters) in ``lang``; "" when unknown.
+    where: str = ""
 
 
 # ---------------------------------------------------------------------------
@@ -748,7 +752,8 @@ class KioskState:
         self._print_job = PrintJob(
             ticket=ticket, hall_name=str((self.hall or {}).get("name", "")),
             service_name=str(svc.get("name", ticket.get("service", ""))),
-            service_name_en=str(svc.get("name_en", "")), status_url=url, lang=self.lang)
+            service_name_en=str(svc.get("name_en", "")), status_url=url, lang=self.lang,
+            where=self.where(str(ticket.get("service")), self.lang))
 
     @property
     def ticket_url(self) -> str:
@@ -799,6 +804,19 @@ class KioskState:
         if number:
             fields["ticket"] = number
         return Request("report_fault", fields)
+
+    def where(self, sid: str, lang: str | None = None) -> str:
+        """Where to go for service ``sid``: its zone, else its counter numbers."""
+        svc = dict(self.services.get(sid) or {"id": sid})
+        svc.setdefault("id", sid)
+        counters = [c for c in (self.hall or {}).get("counters") or () if isinstance(c, Mapping)]
+        return where_text(svc, counters, lang or self.lang)
+
+    def where_line(self, sid: str, lang: str | None = None) -> str:
+        """"办理地点: A区 1-12号窗口" (or "Go to: ..."), "" when unknown."""
+        lang = lang or self.lang
+        place = self.where(sid, lang)
+        return f"{LABEL[lang]}: {place}" if place else ""
 
     def ticket_lines(self) -> list[str]:
         """People ahead and the estimated wait of the ticket on screen."""

@@ -120,6 +120,8 @@ Tile[dense="true"] #tileMeta {{ font-size: {px(24)}px; }}
 #ticketService {{ font-size: {px(52)}px; font-weight: bold; }}
 #ticketServiceAlt {{ font-size: {px(30)}px; color: #4A5563; }}
 #ticketInfo {{ font-size: {px(40)}px; }}
+#ticketWhere {{ font-size: {px(44)}px; font-weight: bold; color: {BLUE}; }}
+#ticketWhereAlt {{ font-size: {px(28)}px; color: #4A5563; }}
 #ticketNote {{ font-size: {px(32)}px; color: {RED}; }}
 #ticketHint {{ font-size: {px(28)}px; color: #4A5563; }}
 #scanHint {{ font-size: {px(28)}px; color: #4A5563; }}
@@ -398,12 +400,14 @@ class KioskWindow(QWidget):
         self.ticket_number = _label("ticketNumber", page, wrap=False)
         self.ticket_service = _label("ticketService", page)
         self.ticket_service_alt = _label("ticketServiceAlt", page)
+        self.ticket_where = _label("ticketWhere", page)
+        self.ticket_where_alt = _label("ticketWhereAlt", page)
         self.ticket_info = _label("ticketInfo", page)
         self.ticket_note = _label("ticketNote", page)
         text.addStretch(1)
         text.addWidget(self.ticket_mark, 0, Qt.AlignmentFlag.AlignHCenter)
         for w in (self.ticket_number, self.ticket_service, self.ticket_service_alt,
-                  self.ticket_info, self.ticket_note):
+                  self.ticket_where, self.ticket_where_alt, self.ticket_info, self.ticket_note):
             text.addWidget(w)
         text.addStretch(1)
         qr = QVBoxLayout()
@@ -655,6 +659,13 @@ class KioskWindow(QWidget):
             names = (names[1] or names[0], names[0])
         self.ticket_service.setText(names[0])
         self.ticket_service_alt.setText(names[1])
+        sid = str(ticket.get("service", ""))
+        other = "en" if state.lang == "zh" else "zh"
+        where = state.where_line(sid)
+        self.ticket_where.setText(where)
+        self.ticket_where_alt.setText(state.where_line(sid, other) if where else "")
+        self.ticket_where.setVisible(bool(where))
+        self.ticket_where_alt.setVisible(bool(where) and self.ticket_where_alt.text() != where)
         self.ticket_info.setText("\n".join(state.ticket_lines()))
         self.ticket_note.setText(state.ticket_note)
         self.ticket_note.setVisible(bool(state.ticket_note))

@@ -661,3 +661,18 @@ def test_any_value_anywhere_gives_config_error_not_a_crash(value: str) -> None:
             parse("\n".join(lines) + "\n")
         except ConfigError as exc:
             assert exc.errors and all("(line " in e for e in exc.errors), exc.errors
+
+
+def test_service_zone_is_optional_one_short_line() -> None:
+    config = parse(edit("daily_quota = 400", 'daily_quota = 400\nzone = "A区 1-12号窗口"'))
+    assert config.service("gjj").zone == "A区 1-12号窗口"
+    assert config.service("tax").zone == ""  # not set: clients name the counters
+    assert parse(dumps(config)) == config
+    for bad, problem in (("zone = 3", "must be a string, got integer 3"),
+                         ('zone = "  "', "must not be empty (leave the key out for no zone)"),
+                         (f'zone = "{"长" * 41}"', "must be one line of at most 40 characters"),
+                         ('zone = "A区\\n1号"', "must be one line of at most 40 characters")):
+        with pytest.raises(ConfigError) as info:
+            parse(edit("daily_quota = 400", f"daily_quota = 400\n{bad}"))
+        [error] = info.value.errors
+        assert error.startswith("services[0].zone (line 14): " + problem), error

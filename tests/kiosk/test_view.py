@@ -64,6 +64,8 @@ def test_category_service_ticket_printed(qtbot, kiosk):
     assert w.page_name() == "ticket"
     assert w.ticket_number.text() == "P012"
     assert "请取走号票" in w.ticket_status.text()
+    assert w.ticket_where.text() == "办理地点: B区 37-43号窗口"  # the demo hall's zone
+    assert w.ticket_where.isVisible() and w.ticket_where_alt.text().startswith("Go to: ")
     assert not w.ticket_qr.pixmap().isNull()
     [image] = kiosk.printer.printed
     assert image.width() == 576 and image.height() > 600
