@@ -31,7 +31,7 @@ from kiosk.state import LANGS, KioskState, PrintJob, Request
 from server.reference import device_token
 
 __all__ = ["DEFAULT_PRINTER", "DEFAULT_SERVER", "DEMO_DEVICE", "DEMO_TOKEN",
-           "KioskController", "build", "configure", "read_token", "run"]
+           "KioskController", "build", "configure", "fit_to_screen", "read_token", "run"]
 
 DEFAULT_SERVER = "ws://127.0.0.1:8765/ws"
 DEMO_DEVICE = "kiosk-1"
@@ -180,6 +180,16 @@ class KioskController(QObject):
         elif action == "ticket":
             if not s.ticket_tapped():
                 return
+        elif action == "search":
+            s.open_search()
+        elif action == "query_key":
+            s.type_query(arg)
+        elif action == "query_text":
+            s.set_query(arg)
+        elif action == "query_delete":
+            s.delete_query()
+        elif action == "query_clear":
+            s.set_query("")
         else:
             raise ValueError(f"unknown kiosk intent {action!r}")
         if request is not None:
@@ -273,6 +283,22 @@ def read_token(path: str | None, device: str = DEMO_DEVICE) -> str:
         raise SystemExit(f"qhall kiosk: {exc}") from exc
 
 
+def fit_to_screen(size: tuple[int, int], window: Any) -> tuple[int, int]:
+    """``size``, shrunk (same shape) to fit the screen's available area less
+    the window frame: a 1080x1920 kiosk on a 1080-tall desktop still shows
+    every button. Unchanged when it fits or no screen is known."""
+    screen = window.screen()
+    if screen is None:
+        return size
+    area = screen.availableGeometry()
+    # Title bar and borders: the frame is only known once shown; 40/10 px is
+    # what common window managers add.
+    room_w, room_h = area.width() - 10, area.height() - 40
+    w, h = size
+    k = min(1.0, room_w / w, room_h / h)
+    return (max(320, int(w * k)), max(320, int(h * k))) if k < 1.0 else size
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -357,7 +383,7 @@ def build(args: argparse.Namespace) -> tuple[Any, KioskController, Any]:
     state = KioskState(lambda: dt.datetime.now().astimezone(), server_url=args.server,
                        lang=args.lang, idle_s=args.idle)
     window = KioskWindow()
-    window.resize(*args.size)
+    window.resize(*fit_to_screen(args.size, window))
     link = Link(args.server, args.device, token, parent=window)
     controller = KioskController(link, printer, state=state, window=window,
                                  paper_px=args.paper)

@@ -2,9 +2,9 @@
 
 ``python -m kiosk.screens [OUTDIR]`` draws the real widgets offscreen with a
 realistic sample state built from the demo hall (no server needed) and
-writes ``kiosk-{home,services,ticket,printfail,checkin,priority,offline}-{zh,en}.png``
-at 1080x1920 portrait, plus ``kiosk-home-landscape-{zh,en}.png`` and
-``kiosk-services-landscape-{zh,en}.png`` at 1920x1080.
+writes ``kiosk-{SCREEN}-{zh,en}.png`` for every :data:`SCREENS` at 1080x1920
+portrait, plus ``kiosk-{home,services,search,ticket,checkin}-landscape-{zh,en}.png``
+at 1920x1080.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 __all__ = ["SCREENS", "sample_state", "sample_welcome", "render_screens"]
 
 #: Screen names written, in order.
-SCREENS = ("home", "services", "ticket", "printfail", "checkin", "priority", "offline")
+SCREENS = ("home", "services", "search", "ticket", "printfail", "checkin", "checkinerror",
+           "priority", "offline")
 
 _NOW = dt.datetime(2026, 11, 26, 1, 41, tzinfo=dt.UTC)  # 09:41 in Shanghai
 
@@ -37,7 +38,8 @@ def sample_welcome() -> dict[str, Any]:
     queues = {}
     for i, s in enumerate(cfg.services):
         waiting = (i * 7 + 3) % 19
-        queues[s.id] = {"waiting": waiting, "eta_s": waiting * s.default_service_s // 2}
+        queues[s.id] = {"waiting": waiting, "eta_s": waiting * s.default_service_s // 2,
+                        "issued": waiting * 3 + i % 5}
     return {"type": "welcome", "protocol": 1, "role": "kiosk", "counter": None,
             "device": "kiosk-1",
             "hall": {"id": cfg.id, "name": cfg.name, "timezone": cfg.timezone,
@@ -62,6 +64,9 @@ def sample_state(screen: str, lang: str = "zh") -> Any:
                                            "issued_at": "2026-11-26T09:30:00+08:00"}}})
     if screen == "services":
         state.choose_category("approval")
+    elif screen == "search":
+        state.open_search()
+        state.type_query("gjj")
     elif screen in ("ticket", "printfail"):
         state.choose_category("public")
         request = state.issue("gjjdk")
@@ -73,10 +78,16 @@ def sample_state(screen: str, lang: str = "zh") -> Any:
             "ahead": 6, "eta_s": 1260, "check": "K7Q2M9XA"}})
         state.take_print()
         state.print_finished("paper_out" if screen == "printfail" else None)
-    elif screen == "checkin":
+    elif screen in ("checkin", "checkinerror"):
         state.open_checkin()
         for key in "2611":
             state.press(key)
+        if screen == "checkinerror":
+            request = state.submit_code()
+            if request is None:
+                raise RuntimeError("the sample kiosk state refused to check in")
+            state.apply_reply(request, {"type": "error", "code": "not_found",
+                                        "message": "no booking 2611"})
     elif screen == "priority":
         state.open_priority()
     elif screen == "offline":
@@ -113,7 +124,7 @@ def render_screens(outdir: str | Path, landscape: bool = True) -> list[Path]:
         for screen in SCREENS:
             shot(f"{screen}-{lang}", sample_state(screen, lang), (1080, 1920))
         if landscape:
-            for screen in ("home", "services", "ticket"):
+            for screen in ("home", "services", "search", "ticket", "checkin"):
                 shot(f"{screen}-landscape-{lang}", sample_state(screen, lang), (1920, 1080))
     window.close()
     return paths

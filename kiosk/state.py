@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kiosk.search import search
 from server.where import LABEL, where_text
 
 __all__ = [
@@ -57,7 +58,7 @@ __all__ = [
 ]
 
 LANGS = ("zh", "en")
-SCREENS = ("home", "services", "ticket", "checkin", "priority")
+SCREENS = ("home", "services", "search", "ticket", "checkin", "priority")
 
 #: Category id -> (Chinese, English), in the order the home screen shows them.
 CATEGORIES: dict[str, tuple[str, str]] = {
@@ -70,6 +71,8 @@ CATEGORIES: dict[str, tuple[str, str]] = {
 #: letters and digits (the server's check codes are base32).
 CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 CODE_MIN, CODE_MAX = 4, 12
+#: Search: longest query, most results shown; tiles in the 常用业务 row.
+SEARCH_MAX, SEARCH_RESULTS, POPULAR = 20, 12, 4
 
 #: Every text the kiosk shows: key -> (Chinese, English). ``{}`` fields are
 #: filled by :meth:`KioskState.text`.
@@ -82,6 +85,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "appointment": ("预约签到", "Appointment"),
     "priority": ("优先通道", "Priority"),
     "back": ("返回", "Back"),
+    "search": ("搜索业务", "Search"),
+    "search_title": ("搜索业务", "Search services"),
+    "search_hint": ("输入业务名称或拼音首字母，如 gjj = 公积金",
+                    "Type a name or pinyin initials, e.g. gjj = 公积金"),
+    "search_none": ("未找到相关业务，请换个词或按类别查找",
+                    "No matching service: try another word or browse the categories"),
+    "popular": ("常用业务", "Busiest today"),
     "home": ("首页", "Home"),
     "connecting": ("正在连接服务器…", "Connecting to the server…"),
     "offline": ("无法连接服务器，暂停取号，请联系工作人员",
@@ -344,6 +354,7 @@ class KioskState:
         self.category: str | None = None
         self.priority = False
         self.code = ""
+        self.query = ""  # the search screen's text
         self.notice: Notice | None = None
         self.pending: Request | None = None
         self.ignored_taps = 0
@@ -433,6 +444,14 @@ class KioskState:
             sid: {"waiting": _int(q.get("waiting")), "eta_s": _int(q.get("eta_s"))}
             for sid, q in queues.items() if isinstance(q, Mapping)
         }
+        today = self.today()
+        for sid, q in queues.items():
+            # `issued` (today's tickets so far) seeds the 常用业务 row; the
+            # ticket.issued events keep it current from here on.
+            if isinstance(q, Mapping) and _int(q.get("issued")) > 0:
+                known = self.issued.get(str(sid))
+                if known is None or known[0] < today or known[1] < _int(q.get("issued")):
+                    self.issued[str(sid)] = (today, _int(q.get("issued")))
         self.set_connection("online")
         if self.category is not None and self.category not in self.categories_present():
             self.go_home()
@@ -559,6 +578,7 @@ class KioskState:
         self.category = None
         self.priority = False
         self.code = ""
+        self.query = ""
         self.notice = None
         if self.print_state != "printing":
             self.ticket = None
@@ -581,7 +601,7 @@ class KioskState:
     def back(self) -> None:
         """The back button: services/check-in/priority -> home (priority kept
         while choosing its service)."""
-        if self.screen == "services" and self.priority:
+        if self.screen in ("services", "search") and self.priority:
             self.screen, self.category, self.notice = "home", None, None
             self.touch()
             return
@@ -614,6 +634,41 @@ class KioskState:
             return False
         self.go_home(reset_lang=True)
         return True
+
+    # -- search and the busiest services ------------------------------------
+    def open_search(self) -> None:
+        self.screen = "search"
+        self.query = ""
+        self.notice = None
+        self.touch()
+
+    def type_query(self, text: str) -> None:
+        """Add ``text`` (an on-screen key, or what a keyboard/IME typed)."""
+        self.set_query(self.query + text)
+
+    def set_query(self, text: str) -> None:
+        self.query = " ".join(text.split(" "))[:SEARCH_MAX].lstrip()
+        self.notice = None
+        self.touch()
+
+    def delete_query(self) -> None:
+        self.set_query(self.query[:-1])
+
+    def search_tiles(self) -> list[ServiceTile]:
+        """The services matching the query, best first (none for no query)."""
+        ids = search(self.query, [{"id": sid, **svc} for sid, svc in self.services.items()])
+        return [self.service_tile(sid) for sid in ids[:SEARCH_RESULTS]]
+
+    def issued_today(self, sid: str) -> int:
+        """Tickets of ``sid`` issued today, as far as this kiosk knows."""
+        known = self.issued.get(sid)
+        return known[1] if known is not None and known[0] == self.today() else 0
+
+    def popular_tiles(self, n: int = POPULAR) -> list[ServiceTile]:
+        """常用业务: the ``n`` services with the most tickets issued today (at
+        least one each), busiest first; ties keep the hall's order."""
+        counts = [(-self.issued_today(sid), i, sid) for i, sid in enumerate(self.services)]
+        return [self.service_tile(sid) for count, _, sid in sorted(counts)[:n] if count < 0]
 
     # -- keypad -----------------------------------------------------------
     def press(self, key: str) -> None:

@@ -149,7 +149,7 @@ def test_check_in_with_keypad(qtbot, kiosk):
     [req] = kiosk.link.pending("check_in")
     assert req.message["code"] == "K7Q2"
     kiosk.link.answer(req, ok=False, code="not_found", message="unknown booking code")
-    assert w.notice_holder.isVisible() and "未找到该预约码" in w.notice_text.text()
+    assert w.checkin_notice.isVisible() and "未找到该预约码" in w.checkin_notice_text.text()
     click(qtbot, w.keypad.submit_button)
     [req] = kiosk.link.pending("check_in")
     with qtbot.waitSignal(kiosk.printed, timeout=5000):
