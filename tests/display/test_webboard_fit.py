@@ -46,7 +46,7 @@ def call_far(srv: RunningServer, clock: FakeClock) -> list[tuple[str, str]]:
     calls = []
     desks = [client(srv, f"counter-{c.number}") for c in FAR]
     try:
-        for i, (desk, counter) in enumerate(zip(desks, FAR, strict=True)):
+        for desk, counter in zip(desks, FAR, strict=True):
             reply = desk.request("login", staff=f"s{counter.number:03d}", pin=DEMO_PIN)
             assert reply["type"] == "ok", reply
         with client(srv, "kiosk-1") as kiosk:
