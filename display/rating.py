@@ -67,8 +67,8 @@ LEVELS = (
 REASONS = (
     ("服务态度差", "Poor attitude"),
     ("办事效率低", "Slow service"),
-    ("业务不熟悉", "Staff unsure of the rules"),
-    ("一次性告知不到位", "Not told everything at once"),
+    ("业务不熟悉", "Unsure of the rules"),
+    ("一次性告知不到位", "Not told all at once"),
     ("等候时间长", "Long wait"),
     ("环境设施差", "Poor facilities"),
     ("其他", "Other"),
@@ -426,7 +426,8 @@ class RatingView(QWidget):
             rb = QPushButton(f"{zh}\n{en}")
             rb.setObjectName(f"reason-{i}")
             rb.setCheckable(True)
-            rb.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+            # Ignored width: four equal columns, whatever the text.
+            rb.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
             rb.setStyleSheet(
                 "QPushButton { background:#F4F6F9; color:#1A1A1A; border:2px solid #C9D3E0;"
                 " border-radius:10px; }"
@@ -434,6 +435,8 @@ class RatingView(QWidget):
             rb.clicked.connect(lambda _=False, r=zh: self.reason_toggled.emit(r))
             self.reason_buttons[zh] = rb
             grid.addWidget(rb, i // 4, i % 4)
+        for column in range(4):
+            grid.setColumnStretch(column, 1)
         lay.addLayout(grid, 1)
         self.reason_edit = QLineEdit()
         self.reason_edit.setObjectName("reason-text")

@@ -91,7 +91,7 @@ def test_hero_and_history_fit_the_longest_number_and_counter(qtbot, tmp_path, si
     target = SCREENS if os.environ.get("QHALL_SCREENSHOTS") == "1" and size in (
         (1920, 1080), (1080, 1920)) else None
     if target is not None:
-        view.grab().save(str(target / ("board.png" if size[0] > size[1] else
+        view.grab().save(str(target / ("board-demo.png" if size[0] > size[1] else
                                        "board-portrait.png")))
     assert view.grab().save(str(tmp_path / name))
 
