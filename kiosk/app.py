@@ -27,6 +27,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
+from kiosk.search import warm_up
 from kiosk.state import LANGS, KioskState, PrintJob, Request
 from server.reference import device_token
 
@@ -408,6 +409,8 @@ def run(args: argparse.Namespace, on_ready: Callable[[], None] | None = None) ->
             on_ready()
 
     controller.ready.connect(report_ready)
+    # Search needs the pinyin dictionaries: load them while nobody waits.
+    controller.ready.connect(warm_up)
     link.open()
     controller.check_printer()
     if args.fullscreen:

@@ -10,12 +10,28 @@ that contains it; ties keep the hall's order.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pypinyin import Style, lazy_pinyin
+__all__ = ["initials", "normalise", "rank", "search", "warm_up"]
 
-__all__ = ["initials", "normalise", "rank", "search"]
+
+@functools.cache
+def _first_letters() -> Callable[[str], list[str]]:
+    # Imported on first use: loading pypinyin's dictionaries takes ~0.8 s,
+    # which the kiosk spends after its first screen is up (warm_up), not before.
+    from pypinyin import Style, lazy_pinyin
+
+    # errors="default": runs that are not Chinese come back as they are.
+    return lambda text: lazy_pinyin(text, style=Style.FIRST_LETTER, errors="default")
+
+
+def warm_up() -> threading.Thread:
+    """Load the pinyin dictionaries in the background; returns the thread."""
+    thread = threading.Thread(target=_first_letters, name="pinyin-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 @functools.lru_cache(maxsize=1024)
@@ -25,8 +41,7 @@ def initials(text: str) -> str:
     Letters and digits among the characters are kept as they are (lower case);
     anything else (spaces, punctuation) is dropped.
     """
-    # errors="default": runs that are not Chinese come back as they are.
-    letters = lazy_pinyin(text, style=Style.FIRST_LETTER, errors="default")
+    letters = _first_letters()(text)
     return "".join(ch for part in letters for ch in part.lower() if ch.isalnum())
 
 

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from kiosk.app import KioskController
 from kiosk.screens import sample_welcome
-from kiosk.search import initials, search
+from kiosk.search import initials, search, warm_up
 from kiosk.state import KioskState
 from kiosk.view import KioskWindow
 from server.reference import demo_config
@@ -19,6 +19,12 @@ from tests.helpers.fakes import FakeClock, FakeLink, FakePrinter
 
 T0 = dt.datetime(2026, 11, 26, 1, 41, tzinfo=dt.UTC)  # 09:41 in Shanghai
 DEMO = [{"id": s.id, "name": s.name, "name_en": s.name_en} for s in demo_config().services]
+
+
+def test_dictionaries_load_in_the_background():
+    thread = warm_up()
+    thread.join(60)
+    assert not thread.is_alive() and initials("公积金") == "gjj"
 
 
 def test_pinyin_initials():
