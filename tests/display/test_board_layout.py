@@ -96,13 +96,20 @@ def test_hero_and_history_fit_the_longest_number_and_counter(qtbot, tmp_path, si
     assert view.grab().save(str(tmp_path / name))
 
 
-def test_portrait_is_laid_out_for_itself(qtbot):
+def two_boards(qtbot, first: tuple[int, int], second: tuple[int, int]):
+    """Boards of both sizes showing the demo hall after a run of long calls."""
     state = demo_board()
     call_longest(state)
-    portrait = shown(BoardView(), (1080, 1920), state)
-    qtbot.addWidget(portrait)
-    landscape = shown(BoardView(), (1920, 1080), state)
-    qtbot.addWidget(landscape)
+    views = []
+    for size in (first, second):
+        view = BoardView()
+        qtbot.addWidget(view)
+        views.append(shown(view, size, state))
+    return state, views[0], views[1]
+
+
+def test_portrait_is_laid_out_for_itself(qtbot):
+    _, portrait, landscape = two_boards(qtbot, (1080, 1920), (1920, 1080))
     assert portrait.portrait and not landscape.portrait
     assert portrait.scale == landscape.scale == 1.0  # not the landscape board at 56%
     number = portrait.recent_cells[0][0]
@@ -114,12 +121,7 @@ def test_portrait_is_laid_out_for_itself(qtbot):
 
 
 def test_history_length_follows_the_screen(qtbot):
-    state = demo_board()
-    call_longest(state)
-    wide = shown(BoardView(), (1920, 1080), state)
-    qtbot.addWidget(wide)
-    tall = shown(BoardView(), (1920, 1200), state)
-    qtbot.addWidget(tall)
+    state, wide, tall = two_boards(qtbot, (1920, 1080), (1920, 1200))
     assert tall.history_shape()[1] > wide.history_shape()[1]
     visible = [n.text() for n, _ in tall.recent_cells if n.isVisible() and n.text()]
     assert len(visible) == tall.history_shape()[0] * tall.history_shape()[1]

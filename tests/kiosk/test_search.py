@@ -9,13 +9,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QInputMethodEvent
 from PySide6.QtWidgets import QApplication
 
-from kiosk.app import KioskController
 from kiosk.screens import sample_welcome
 from kiosk.search import initials, search, warm_up
 from kiosk.state import KioskState
-from kiosk.view import KioskWindow
 from server.reference import demo_config
-from tests.helpers.fakes import FakeClock, FakeLink, FakePrinter
+from tests.helpers.fakes import FakeClock
 
 T0 = dt.datetime(2026, 11, 26, 1, 41, tzinfo=dt.UTC)  # 09:41 in Shanghai
 DEMO = [{"id": s.id, "name": s.name, "name_en": s.name_en} for s in demo_config().services]
@@ -87,19 +85,6 @@ def test_search_state():
     assert [t.id for t in state.search_tiles()] == ["gjjdk"]
     state.back()
     assert state.screen == "home" and state.query == ""
-
-
-@pytest.fixture
-def kiosk(qtbot):
-    clock = FakeClock(T0)
-    link, printer = FakeLink(), FakePrinter()
-    window = KioskWindow()
-    qtbot.addWidget(window)
-    window.resize(1080, 1920)
-    window.show()
-    ctl = KioskController(link, printer, state=KioskState(clock), window=window)
-    link.welcome(sample_welcome())
-    return ctl
 
 
 @pytest.mark.gui

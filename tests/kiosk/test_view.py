@@ -8,11 +8,8 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QPushButton
 
-from kiosk.app import KioskController
 from kiosk.screens import SCREENS, render_screens, sample_welcome
-from kiosk.state import KioskState
-from kiosk.view import MIN_TOUCH, KioskWindow
-from tests.helpers.fakes import FakeClock, FakeLink, FakePrinter
+from kiosk.view import MIN_TOUCH
 
 pytestmark = pytest.mark.gui
 
@@ -25,20 +22,6 @@ def ticket(number="P012", service="gjj", **over):
          "ahead": 5, "eta_s": 420, "check": "ABCDEFGH"}
     t.update(over)
     return t
-
-
-@pytest.fixture
-def kiosk(qtbot):
-    clock = FakeClock(T0)
-    link, printer = FakeLink(), FakePrinter()
-    window = KioskWindow()
-    qtbot.addWidget(window)
-    window.resize(1080, 1920)
-    window.show()
-    ctl = KioskController(link, printer, state=KioskState(clock), window=window)
-    link.welcome(sample_welcome())
-    ctl.clock = clock
-    return ctl
 
 
 def click(qtbot, widget):
