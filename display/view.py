@@ -638,7 +638,9 @@ class CounterView(_Scaled, _StatusMixin):
     def render(self, state: BoardState) -> None:  # type: ignore[override]
         """Show this counter's screen from ``state``."""
         screen = state.counter_screen()
-        self.name_label.setText(screen.counter_name)
+        # Bilingual like every line here; shrunk to fit a long counter name.
+        self.name_label.setText(f"{screen.counter_name}  Counter {screen.counter}")
+        _fit(self.name_label, self._px(72), self.width() - self._px(32))
         self._render_status(self, state.status)
         if screen.mode == "ticket":
             number = screen.number or ""
@@ -675,6 +677,9 @@ class CounterView(_Scaled, _StatusMixin):
             self.line_en_label.setText("Welcome - please wait for your number")
         if screen.mode == "ticket" or screen.mode == "idle":
             self._color(self.line_label, WHITE)
+        room = self.width() - self._px(32)
+        for label, px in ((self.line_label, 56), (self.line_en_label, 40)):
+            _fit(label, self._px(px), room)  # a long reason or English line still fits
         self._place_status()
 
     def _set_big(self, text: str, px: int, bold: bool, tabular: bool = False) -> None:

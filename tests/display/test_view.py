@@ -141,7 +141,7 @@ def test_counter_display_modes(qtbot, clock, tmp_path):
     state.apply_event(called("A012", 3, seq=101))
     clock.advance(6)
     view.render(state)
-    assert label(view, "counter-name").text() == "3号窗口"
+    assert label(view, "counter-name").text() == "3号窗口  Counter 3"
     assert label(view, "counter-number").text() == "A012"
     assert "请 A012 号办理" in texts(view)
     assert view.size().height() == 480
@@ -153,6 +153,9 @@ def test_counter_display_modes(qtbot, clock, tmp_path):
     assert "暂停原因：午间休息" in texts(view)
     assert "Paused" in label(view, "counter-line-en").text()
     assert AMBER in label(view, "counter-line").styleSheet()
+    for name in ("counter-name", "counter-line", "counter-line-en"):  # nothing cut off
+        line = label(view, name)
+        assert line.fontMetrics().horizontalAdvance(line.text()) <= line.width(), name
     save(view, "counter-display-paused.png", tmp_path)
 
     state.apply_event(event("counter.resumed", 103, counter=3))
