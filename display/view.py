@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetrics,
     QFontMetricsF,
     QPainter,
-    QPainterPath,
     QPaintEvent,
-    QPen,
+    QPixmap,
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
@@ -84,38 +83,67 @@ def _embolden(font: QFont) -> float:
 class BoardLabel(QLabel):
     """A label that draws a bold font bold even when the face has no bold
     weight (WenQuanYi Micro Hei has none and Qt does not embolden it): the
-    glyph outlines get a stroke of their own colour, like the web board's
-    synthetic bold in Chromium."""
+    text is drawn a few times, each a pixel further right, the way FreeType
+    emboldens (and Chromium does on the web board). Large glyphs are drawn as
+    paths, so the result is kept as a pixmap per text, font and colour: a
+    repaint (the flash, 4 renders a second) only copies it."""
+
+    _CACHE = 4  # pixmaps kept: the flash alternates two colours
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ink = QColor(WHITE)
+        self.fitted: tuple | None = None  # _fit's last (text, px, width, height, font)
+        self._drawn: dict[tuple, QPixmap] = {}
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
         font = self.font()
         if not font.bold() or not self.text():
             super().paintEvent(event)
             return
-        metrics = QFontMetricsF(font)
-        text, rect, align = self.text(), QRectF(self.contentsRect()), self.alignment()
-        width = metrics.horizontalAdvance(text)
-        if align & Qt.AlignmentFlag.AlignRight:
-            x = rect.right() - width - _embolden(font)
-        elif align & Qt.AlignmentFlag.AlignHCenter:
-            x = rect.center().x() - width / 2
-        else:
-            x = rect.left() + _embolden(font)
-        y = rect.top() + (rect.height() - metrics.height()) / 2 + metrics.ascent()
-        path = QPainterPath()
-        path.addText(QPointF(x, y), font, text)
+        rect = self.contentsRect()
+        key = (self.text(), font.key(), self.ink.rgba(), rect.size().toTuple(),
+               int(self.alignment().value), self.devicePixelRatioF())
+        pixmap = self._drawn.get(key)
+        if pixmap is None:
+            pixmap = self._draw(rect.size(), self.devicePixelRatioF())
+            if len(self._drawn) >= self._CACHE:
+                self._drawn.pop(next(iter(self._drawn)))
+            self._drawn[key] = pixmap
         painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pen = QPen(self.ink, _embolden(font))
-        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-        painter.setPen(pen)
-        painter.setBrush(self.ink)
-        painter.drawPath(path)
+        painter.drawPixmap(rect.topLeft(), pixmap)
         painter.end()
+
+    def _draw(self, size: QSize, ratio: float) -> QPixmap:
+        font, text, align = self.font(), self.text(), self.alignment()
+        pixmap = QPixmap(max(1, round(size.width() * ratio)), max(1, round(size.height() * ratio)))
+        pixmap.setDevicePixelRatio(ratio)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        metrics = QFontMetricsF(font)
+        strokes = max(1, round(2 * _embolden(font)))
+        width = metrics.horizontalAdvance(text) + strokes
+        if align & Qt.AlignmentFlag.AlignRight:
+            x = size.width() - width
+        elif align & Qt.AlignmentFlag.AlignHCenter:
+            x = (size.width() - width) / 2
+        else:
+            x = 0.0
+        y = (size.height() - metrics.height()) / 2 + metrics.ascent()
+        # The glyphs once (large ones are filled paths: slow), then copies.
+        glyphs = QPixmap(pixmap.size())
+        glyphs.setDevicePixelRatio(ratio)
+        glyphs.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(glyphs)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        painter.setFont(font)
+        painter.setPen(self.ink)
+        painter.drawText(QPointF(x, y), text)
+        painter.end()
+        painter = QPainter(pixmap)
+        for dx in range(strokes + 1):
+            painter.drawPixmap(QPointF(dx, 0), glyphs)
+        painter.end()
+        return pixmap
 
 
 class _Scaled(QWidget):
@@ -582,6 +610,9 @@ def _fit(label: QLabel, px: int, width: int, height: int = 0) -> None:
     """Give ``label`` the largest font up to ``px`` in which its text fits
     ``width`` (and ``height`` when given)."""
     font = label.font()
+    asked = (label.text(), px, width, height, font.key())
+    if isinstance(label, BoardLabel) and label.fitted == asked:
+        return  # same text, same room, font unchanged: nothing to measure (4 renders/s)
     tabular = font.isFeatureSet(QFont.Tag("tnum"))
     if height > 0:
         px = min(px, max(1, int(height / 1.2)))  # a line is about 1.2 em tall
@@ -591,6 +622,8 @@ def _fit(label: QLabel, px: int, width: int, height: int = 0) -> None:
         want = board_font(max(1, int(px * width / advance) - 1), font.bold(), tabular)
     if want.pixelSize() != font.pixelSize():
         label.setFont(want)
+    if isinstance(label, BoardLabel):
+        label.fitted = (label.text(), px, width, height, label.font().key())
 
 
 class CounterView(_Scaled, _StatusMixin):
