@@ -648,9 +648,10 @@ def test_snapshot_shape_and_recent_calls_newest_first():
     snap = hall.snapshot()
     # counter 1 busy, counter 2 paused: a new ticket waits for counter 1.
     # gjj: 1 call x 5 s cycle; tax: (1 ahead + itself) x 300 (no tax history).
-    assert snap["queues"] == {"gjj": {"waiting": 0, "eta_s": 5, "open_counters": 1},
-                              "tax": {"waiting": 1, "eta_s": 600, "open_counters": 1},
-                              "bdc": {"waiting": 0, "eta_s": 0, "open_counters": 1}}
+    assert snap["queues"] == {
+        "gjj": {"waiting": 0, "eta_s": 5, "open_counters": 1, "issued": 26},
+        "tax": {"waiting": 1, "eta_s": 600, "open_counters": 1, "issued": 1},
+        "bdc": {"waiting": 0, "eta_s": 0, "open_counters": 1, "issued": 0}}
     assert set(snap["counters"]) == {"1", "2", "3"}
     c1 = snap["counters"]["1"]
     assert c1["state"] == "open" and c1["staff"] == {"id": "s1", "name": "员工1"}
