@@ -26,6 +26,7 @@ from server.client.bootstrap import (
     add_server_options,
     resolve_server_options,
 )
+from server.config import CATEGORIES as CATEGORY_IDS
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -161,6 +162,11 @@ def make_announcer(args: argparse.Namespace, player: Any = None, voice: Any = No
         time.monotonic, repeat=args.repeat, max_backlog=args.max_backlog)
 
 
+def split_list(values: list[str]) -> list[str]:
+    """``--zone A --zone "B,C"`` -> ``["A", "B", "C"]`` (blanks dropped)."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add ``qhall display`` options."""
     add_server_options(parser, device_default=DEFAULT_DEVICE,
@@ -178,6 +184,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "(default 6; a call's first play is never dropped)")
     parser.add_argument("--voice", default="cmn-latn-pinyin", metavar="NAME",
                         help="espeak-ng voice for Chinese (default cmn-latn-pinyin)")
+    parser.add_argument("--zone", action="append", default=[], metavar="Z",
+                        help="show only the calls and queues of services in zone Z (a "
+                             "service's [[services]] zone, or its start: 'A区'); repeat or "
+                             "separate with commas for several")
+    parser.add_argument("--category", action="append", default=[], metavar="C",
+                        help="show only services of category C (approval, public, "
+                             "intermediary); repeat or separate with commas")
     parser.add_argument("--english", action="store_true",
                         help="announce in English too, after the Chinese")
 
@@ -189,6 +202,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.repeat < 1 or args.max_backlog < 1:
         print("qhall display: --repeat and --max-backlog must be at least 1", file=sys.stderr)
+        return 2
+    zones, categories = split_list(args.zone), split_list(args.category)
+    bad = [c for c in categories if c not in CATEGORY_IDS]
+    if bad:
+        print(f"qhall display: unknown --category {', '.join(bad)}; expected one of "
+              f"{', '.join(CATEGORY_IDS)}", file=sys.stderr)
         return 2
     # A counter display is a display device too (the demo hall has board-1..20);
     # --counter picks which counter it shows.
@@ -207,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     state = BoardState(lambda: dt.datetime.now(dt.UTC), counter=args.counter,
-                       notice=args.notice)
+                       notice=args.notice, zones=zones, categories=categories)
     view = CounterView() if args.counter is not None else BoardView()
     link = Link(server.urls, server.device, server.token)
     # The counter display stays silent: the lobby board speaks for the hall.

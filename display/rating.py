@@ -29,8 +29,11 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
+    QPushButton,
     QSizePolicy,
     QStackedLayout,
     QVBoxLayout,
@@ -39,6 +42,7 @@ from PySide6.QtWidgets import (
 
 __all__ = [
     "LEVELS",
+    "REASONS",
     "RATE_TIMEOUT_S",
     "THANKS_S",
     "RatingState",
@@ -58,6 +62,19 @@ LEVELS = (
     (2, "不满意", "Dissatisfied", "#EF6C00"),
     (1, "非常不满意", "Very dissatisfied", "#C62828"),
 )
+#: Why a citizen is dissatisfied: the common 差评 causes of GB/T 39734-2020
+#: (政务服务评价工作指南), Chinese and English. Asked after a 2 or a 1.
+REASONS = (
+    ("服务态度差", "Poor attitude"),
+    ("办事效率低", "Slow service"),
+    ("业务不熟悉", "Unsure of the rules"),
+    ("一次性告知不到位", "Not told all at once"),
+    ("等候时间长", "Long wait"),
+    ("环境设施差", "Poor facilities"),
+    ("其他", "Other"),
+)
+#: Longest free text sent with the reasons (the server takes 200 characters).
+FREE_TEXT_MAX = 120
 #: Unrated after this long, the pad goes back to idle (the citizen left).
 RATE_TIMEOUT_S = 60.0
 #: The thank-you stays this long.
@@ -67,7 +84,8 @@ _MEMORY = 500
 
 
 class RatingState:
-    """What the pad shows. ``mode``: ``idle``, ``rate``, ``sending``, ``thanks``.
+    """What the pad shows. ``mode``: ``idle``, ``rate``, ``reason`` (after a
+    1 or 2: why?), ``sending``, ``thanks``.
 
     Args:
         clock: monotonic seconds (injected for tests).
@@ -90,6 +108,10 @@ class RatingState:
         self.ticket: dict[str, Any] | None = None
         self.message = ""
         self.deadline: float | None = None
+        self.score: int | None = None  # chosen, waiting for its reason
+        self.reasons: list[str] = []  # chosen REASONS (Chinese), in list order
+        self.free_text = ""
+        self.outbox: dict[str, Any] | None = None  # a rate the pad must send
         self._done: list[str] = []  # tickets rated or offered (one rating per ticket)
 
     # -- link messages --------------------------------------------------------
@@ -120,6 +142,15 @@ class RatingState:
             self.counter_state = "paused"
         elif name == "counter.resumed":
             self.counter_state = "open"
+        elif name == "ticket.called" and self.mode in ("rate", "reason", "thanks"):
+            # The next citizen is called here: the last one has gone.
+            called = (data.get("ticket") or {}).get("id")
+            if not self.ticket or called != self.ticket.get("id"):
+                if self.mode == "reason":
+                    self.outbox = self._request()  # keep the score already given
+                    self.mode, self.deadline = "sending", None
+                else:
+                    self._enter("idle", None)
         elif name == "ticket.completed":
             ticket = data.get("ticket") or {}
             if ticket.get("id") and ticket["id"] not in self._done:
@@ -138,8 +169,63 @@ class RatingState:
         """A tap on a level: the ``rate`` request to send, or None (nothing to rate)."""
         if self.mode != "rate" or self.ticket is None or score not in range(1, 6):
             return None
+        self.score = score
+        if score <= 2:
+            # 不满意 / 非常不满意: ask why before sending (the follow-up needs it).
+            self.reasons, self.free_text = [], ""
+            self._enter("reason", self.rate_timeout_s)
+            return None
         self.mode, self.deadline = "sending", None
-        return {"type": "rate", "ticket": self.ticket["id"], "score": score}
+        return self._request()
+
+    def toggle_reason(self, reason: str) -> None:
+        """Tick or untick one of :data:`REASONS` (its Chinese text)."""
+        if self.mode != "reason" or reason not in (zh for zh, _ in REASONS):
+            return
+        if reason in self.reasons:
+            self.reasons.remove(reason)
+        else:
+            self.reasons.append(reason)
+        order = [zh for zh, _ in REASONS]
+        self.reasons.sort(key=order.index)
+        self._enter("reason", self.rate_timeout_s)  # still choosing: restart the wait
+
+    def set_free_text(self, text: str) -> None:
+        if self.mode == "reason":
+            self.free_text = " ".join(text.split())[:FREE_TEXT_MAX]
+            self._enter("reason", self.rate_timeout_s)
+
+    def reason_text(self) -> str:
+        """What goes in ``reason``: "服务态度差、等候时间长；free text" ("" if nothing)."""
+        chosen = "、".join(self.reasons)
+        return "；".join(part for part in (chosen, self.free_text) if part)
+
+    def submit_reason(self) -> dict[str, Any] | None:
+        """Send the chosen score with the reasons (none is fine too)."""
+        if self.mode != "reason":
+            return None
+        self.mode, self.deadline = "sending", None
+        return self._request()
+
+    def back_to_levels(self) -> None:
+        """From the reasons back to the five levels (a wrong tap)."""
+        if self.mode == "reason":
+            self.score = None
+            self._enter("rate", self.rate_timeout_s)
+
+    def take_outbox(self) -> dict[str, Any] | None:
+        """A ``rate`` the pad must send by itself (the citizen left mid-reason)."""
+        request, self.outbox = self.outbox, None
+        return request
+
+    def _request(self) -> dict[str, Any]:
+        assert self.ticket is not None and self.score is not None
+        request: dict[str, Any] = {"type": "rate", "ticket": self.ticket["id"],
+                                   "score": self.score}
+        reason = self.reason_text() if self.score <= 2 else ""
+        if reason:
+            request["reason"] = reason
+        return request
 
     def on_reply(self, reply: dict[str, Any]) -> None:
         """The server's answer to the ``rate`` request."""
@@ -151,7 +237,9 @@ class RatingState:
             self._enter("thanks", self.thanks_s)
         elif reply.get("code") in ("timeout", "offline", "internal"):
             self.message = "网络异常，请再点一次 Network problem, please tap again"
-            self._enter("rate", self.rate_timeout_s)
+            # A 1 or 2 goes back to its reasons (kept), so one tap resends it.
+            again = "reason" if self.score is not None and self.score <= 2 else "rate"
+            self._enter(again, self.rate_timeout_s)
         else:
             log.warning("rating refused: %s %s", reply.get("code"), reply.get("message"))
             self.message = ""
@@ -160,6 +248,11 @@ class RatingState:
     def tick(self) -> bool:
         """Advance timeouts; True if the mode changed."""
         if self.deadline is not None and self.clock() >= self.deadline:
+            if self.mode == "reason":
+                # The score was given: send it with whatever reasons were ticked.
+                self.outbox = self._request()
+                self.mode, self.deadline = "sending", None
+                return True
             self._enter("idle", None)
             return True
         return False
@@ -170,13 +263,15 @@ class RatingState:
             return f"{self.counter_name} · {self.staff} 为您服务"
         if self.counter_state == "paused":
             return f"{self.counter_name} · 暂停服务 Paused"
+        if self.counter_state == "closed":
+            return f"{self.counter_name} · 窗口已关闭 Closed"
         return f"{self.counter_name} · 欢迎 Welcome"
 
     def _enter(self, mode: str, seconds: float | None) -> None:
         self.mode = mode
         self.deadline = None if seconds is None else self.clock() + seconds
         if mode == "idle":
-            self.ticket = None
+            self.ticket, self.score, self.reasons, self.free_text = None, None, [], ""
 
     def _remember(self, tid: str) -> None:
         if tid not in self._done:
@@ -250,9 +345,18 @@ class FaceButton(QAbstractButton):
 
 
 class RatingView(QWidget):
-    """The pad's screen: three pages (idle, rate, thanks); ``rated(score)`` on a tap."""
+    """The pad's screen: four pages (idle, rate, reason, thanks).
+
+    Signals: ``rated(score)`` on a level, ``reason_toggled(zh)``,
+    ``free_text(text)``, ``reason_submitted()`` and ``reason_back()`` on the
+    reason page.
+    """
 
     rated = Signal(int)
+    reason_toggled = Signal(str)
+    free_text = Signal(str)
+    reason_submitted = Signal()
+    reason_back = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -306,6 +410,55 @@ class RatingView(QWidget):
         lay.addWidget(self.ticket_label)
         lay.addWidget(self.retry)
 
+        self.reason_page = QWidget()
+        lay = QVBoxLayout(self.reason_page)
+        self.reason_title = QLabel("请告诉我们哪里不满意（可多选）")
+        self.reason_subtitle = QLabel("What went wrong? (choose any)")
+        self.reason_title.setStyleSheet(f"color:{BLUE};")
+        self.reason_subtitle.setStyleSheet("color:#555;")
+        for w in (self.reason_title, self.reason_subtitle):
+            w.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            lay.addWidget(w)
+        grid = QGridLayout()
+        grid.setSpacing(8)
+        self.reason_buttons: dict[str, QPushButton] = {}
+        for i, (zh, en) in enumerate(REASONS):
+            rb = QPushButton(f"{zh}\n{en}")
+            rb.setObjectName(f"reason-{i}")
+            rb.setCheckable(True)
+            # Ignored width: four equal columns, whatever the text.
+            rb.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+            rb.setStyleSheet(
+                "QPushButton { background:#F4F6F9; color:#1A1A1A; border:2px solid #C9D3E0;"
+                " border-radius:10px; }"
+                " QPushButton:checked { background:#EF6C00; color:white; border-color:#EF6C00; }")
+            rb.clicked.connect(lambda _=False, r=zh: self.reason_toggled.emit(r))
+            self.reason_buttons[zh] = rb
+            grid.addWidget(rb, i // 4, i % 4)
+        for column in range(4):
+            grid.setColumnStretch(column, 1)
+        lay.addLayout(grid, 1)
+        self.reason_edit = QLineEdit()
+        self.reason_edit.setObjectName("reason-text")
+        self.reason_edit.setMaxLength(FREE_TEXT_MAX)
+        self.reason_edit.setPlaceholderText("其他意见（可不填）Other comments (optional)")
+        self.reason_edit.textEdited.connect(self.free_text.emit)
+        lay.addWidget(self.reason_edit)
+        actions = QHBoxLayout()
+        self.reason_back_button = QPushButton("‹ 返回 Back")
+        self.reason_back_button.setObjectName("reason-back")
+        self.reason_back_button.clicked.connect(self.reason_back.emit)
+        self.reason_submit = QPushButton("提交评价 Submit")
+        self.reason_submit.setObjectName("reason-submit")
+        self.reason_submit.setStyleSheet(
+            "QPushButton { background:#2E7D32; color:white; border:none; border-radius:10px; }")
+        self.reason_submit.clicked.connect(self.reason_submitted.emit)
+        for action in (self.reason_back_button, self.reason_submit):
+            action.setMinimumHeight(60)
+        actions.addWidget(self.reason_back_button, 1)
+        actions.addWidget(self.reason_submit, 2)
+        lay.addLayout(actions)
+
         self.thanks_page = QWidget()
         lay = QVBoxLayout(self.thanks_page)
         self.thanks = QLabel("感谢您的评价")
@@ -319,7 +472,7 @@ class RatingView(QWidget):
         lay.addWidget(self.thanks_en)
         lay.addStretch(1)
 
-        for page in (self.idle_page, self.rate_page, self.thanks_page):
+        for page in (self.idle_page, self.rate_page, self.reason_page, self.thanks_page):
             self.stack.addWidget(page)
         self._fonts()
 
@@ -338,6 +491,14 @@ class RatingView(QWidget):
         self.subtitle.setFont(_font(int(20 * k)))
         self.ticket_label.setFont(_font(int(18 * k)))
         self.retry.setFont(_font(int(18 * k)))
+        self.reason_title.setFont(_font(int(30 * k), bold=True))
+        self.reason_subtitle.setFont(_font(int(18 * k)))
+        for rb in self.reason_buttons.values():
+            rb.setFont(_font(int(20 * k), bold=True))
+        self.reason_edit.setFont(_font(int(22 * k)))
+        self.reason_edit.setMinimumHeight(int(56 * k))
+        for action in (self.reason_back_button, self.reason_submit):
+            action.setFont(_font(int(24 * k), bold=True))
         self.thanks.setFont(_font(int(64 * k), bold=True))
         self.thanks_en.setFont(_font(int(36 * k)))
 
@@ -345,8 +506,10 @@ class RatingView(QWidget):
     # QWidget.render(device), which nothing here calls from Python.
     def render(self, state: RatingState) -> None:  # type: ignore[override]
         """Show ``state``."""
-        page = {"idle": self.idle_page, "rate": self.rate_page, "sending": self.rate_page,
-                "thanks": self.thanks_page}[state.mode]
+        sending = self.reason_page if state.score is not None and state.score <= 2 \
+            else self.rate_page
+        page = {"idle": self.idle_page, "rate": self.rate_page, "reason": self.reason_page,
+                "sending": sending, "thanks": self.thanks_page}[state.mode]
         self.stack.setCurrentWidget(page)
         self.idle_hall.setText(state.hall_name)
         self.idle_label.setText(state.idle_text())
@@ -356,6 +519,13 @@ class RatingView(QWidget):
         self.retry.setText(state.message)
         for b in self.buttons.values():
             b.setEnabled(state.mode == "rate")
+        for zh, rb in self.reason_buttons.items():
+            rb.setChecked(zh in state.reasons)
+            rb.setEnabled(state.mode == "reason")
+        if self.reason_edit.text() != state.free_text and not self.reason_edit.hasFocus():
+            self.reason_edit.setText(state.free_text)
+        for w in (self.reason_edit, self.reason_back_button, self.reason_submit):
+            w.setEnabled(state.mode == "reason")
 
 
 # ---------------------------------------------------------------------- wiring
@@ -375,13 +545,23 @@ class RatingPad:
         link.status.connect(self._status)
         link.refused.connect(self._refused)
         view.rated.connect(self.tap)
+        view.reason_toggled.connect(lambda r: self._do(self.state.toggle_reason, r))
+        view.free_text.connect(lambda t: self._do(self.state.set_free_text, t))
+        view.reason_back.connect(lambda: self._do(self.state.back_to_levels))
+        view.reason_submitted.connect(lambda: self._send(self.state.submit_reason()))
         self.timer = QTimer(view)
         self.timer.timeout.connect(self._tick)
         self.timer.start(self.TICK_MS)
         view.render(state)
 
     def tap(self, score: int) -> None:
-        request = self.state.tap(score)
+        self._send(self.state.tap(score))
+
+    def _do(self, action: Callable[..., None], *args: Any) -> None:
+        action(*args)
+        self.view.render(self.state)
+
+    def _send(self, request: dict[str, Any] | None) -> None:
         if request is not None:
             kind = request.pop("type")
             reply = self.link.request(kind, **request)
@@ -401,7 +581,7 @@ class RatingPad:
 
     def _event(self, msg: dict[str, Any]) -> None:
         self.state.on_event(msg)
-        self.view.render(self.state)
+        self._send(self.state.take_outbox())
 
     def _status(self, status: str) -> None:
         self.state.on_status(status)
@@ -414,7 +594,7 @@ class RatingPad:
 
     def _tick(self) -> None:
         if self.state.tick():
-            self.view.render(self.state)
+            self._send(self.state.take_outbox())
 
     def stop(self) -> None:
         self.timer.stop()

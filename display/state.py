@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +47,9 @@ CATEGORIES: dict[str, tuple[str, str]] = {
 HIGHLIGHT_S = 5.0
 #: flash half-period: amber for this long, then white, ...
 FLASH_HALF_S = 0.5
-#: calls kept: the newest (shown large) plus the 10 before it (the grid)
-RECENT_KEEP = 11
+#: calls kept: the newest (shown large) plus the ones before it; a board shows
+#: as many of those as its screen has rows for (a portrait board more)
+RECENT_KEEP = 31
 #: up to this many services the waiting column lists services, else categories
 PER_SERVICE_MAX = 5
 DEFAULT_NOTICE = (
@@ -87,6 +88,7 @@ class CounterInfo:
     current: str | None = None  # ticket number at this counter, if any
     current_id: str | None = None
     serving: bool = False  # the citizen arrived (ticket.started)
+    reason: str = ""  # why it is paused (counter.paused), "" when none given
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,12 @@ class CounterScreen:
     counter_name: str
     number: str | None = None
     serving: bool = False
+    reason: str = ""  # the pause reason the clerk gave (paused only)
+
+
+def _reason(value: Any) -> str:
+    """A pause reason fit for one line of a display ("" when none)."""
+    return " ".join(value.split())[:40] if isinstance(value, str) else ""
 
 
 def call_sentence(number: str, counter: int, counter_name: str) -> str:
@@ -186,6 +194,10 @@ class BoardState:
         clock: returns the current aware datetime (injected for tests).
         counter: the counter number for a counter display, None for a board.
         notice: the scrolling notice; overrides the hall's own when given.
+        zones: show only services whose ``zone`` is one of these or starts
+            with one ("A区" takes "A区 1-12号窗口"); empty = every zone.
+        categories: show only services of these categories; empty = all.
+            With both, a service must pass both. A counter display ignores them.
     """
 
     def __init__(
@@ -193,9 +205,13 @@ class BoardState:
         clock: Callable[[], dt.datetime],
         counter: int | None = None,
         notice: str | None = None,
+        zones: Iterable[str] = (),
+        categories: Iterable[str] = (),
     ) -> None:
         self.clock = clock
         self.counter = counter
+        self.zones = tuple(z.strip() for z in zones if z.strip())
+        self.categories = tuple(c.strip() for c in categories if c.strip())
         self._notice_override = notice or None
         self.hall_notice: str | None = None
         self.hall_name = ""
@@ -280,7 +296,7 @@ class BoardState:
     # -- event handlers ----------------------------------------------------
 
     def _on_ticket_called(self, data: dict[str, Any], at: dt.datetime | None,
-                          recall: bool = False) -> Call:
+                          recall: bool = False) -> Call | None:
         number = _ticket_number(data.get("ticket"))
         counter = _counter_number(data.get("counter"))
         if number is None or counter is None:
@@ -296,11 +312,13 @@ class BoardState:
         info.current, info.current_id = number, _ticket_id(ticket)
         if info.state == "closed":
             info.state = "open"  # it calls, so it is open
+        if not self.shows(service):
+            return None  # another zone's board shows (and says) it
         self._push_call(call)
         self._highlight_from = self.clock()
         return call
 
-    def _on_ticket_recalled(self, data: dict[str, Any], at: dt.datetime | None) -> Call:
+    def _on_ticket_recalled(self, data: dict[str, Any], at: dt.datetime | None) -> Call | None:
         return self._on_ticket_called(data, at, recall=True)
 
     def _on_ticket_started(self, data: dict[str, Any], at: dt.datetime | None) -> None:
@@ -365,14 +383,16 @@ class BoardState:
 
     def _on_counter_closed(self, data: dict[str, Any], at: dt.datetime | None) -> None:
         info = self._set_counter_state(data, "closed")
+        info.reason = ""
         info.staff = info.current = info.current_id = None
         info.serving = False
 
     def _on_counter_paused(self, data: dict[str, Any], at: dt.datetime | None) -> None:
-        self._set_counter_state(data, "paused")
+        info = self._set_counter_state(data, "paused")
+        info.reason = _reason(data.get("reason"))
 
     def _on_counter_resumed(self, data: dict[str, Any], at: dt.datetime | None) -> None:
-        self._set_counter_state(data, "open")
+        self._set_counter_state(data, "open").reason = ""
 
     # -- helpers -----------------------------------------------------------
 
@@ -437,6 +457,7 @@ class BoardState:
             current = entry.get("current")
             info.current, info.current_id = _ticket_number(current), _ticket_id(current)
             info.serving = isinstance(current, dict) and current.get("status") == "serving"
+            info.reason = _reason(entry.get("reason")) if info.state == "paused" else ""
             if isinstance(entry.get("name"), str) and entry["name"]:
                 info.name = entry["name"]
 
@@ -458,11 +479,30 @@ class BoardState:
             at = _parse_time(entry.get("at", entry.get("called_at")))
             service = ticket.get("service") if isinstance(ticket, dict) else entry.get("service")
             call = Call(number, counter, name, at, bool(entry.get("recall")), service)
+            if not self.shows(service):
+                continue
             if all((c.number, c.counter) != (number, counter) for c in result):
                 result.append(call)
         return result[:RECENT_KEEP]
 
     # -- what the views ask ------------------------------------------------
+
+    @property
+    def filtered(self) -> bool:
+        """True when this board shows only some zones or categories."""
+        return bool(self.zones or self.categories) and self.counter is None
+
+    def shows(self, service: Any) -> bool:
+        """Whether this board shows the calls and queue of ``service`` (an id)."""
+        if not self.filtered:
+            return True
+        svc = self.services.get(service) if isinstance(service, str) else None
+        if svc is None:
+            return False  # a filtered board cannot place an unknown service
+        zone = str(svc.get("zone") or "")
+        if self.zones and not any(zone == z or zone.startswith(z) for z in self.zones):
+            return False
+        return not self.categories or svc.get("category") in self.categories
 
     @property
     def newest(self) -> Call | None:
@@ -504,15 +544,18 @@ class BoardState:
 
     def waiting_rows(self) -> list[WaitingRow]:
         """Waiting counts: per service when there are few, else per category."""
-        if 0 < len(self.services) <= PER_SERVICE_MAX:
+        services = {sid: s for sid, s in self.services.items() if self.shows(sid)}
+        if 0 < len(services) <= PER_SERVICE_MAX:
             return [WaitingRow(sid, str(s.get("name") or sid), str(s.get("name_en") or ""),
                                self.waiting.get(sid, 0))
-                    for sid, s in self.services.items()]
+                    for sid, s in services.items()]
         totals: dict[str, int] = {}
         for sid, count in self.waiting.items():
+            if not self.shows(sid):
+                continue
             category = (self.services.get(sid) or {}).get("category", "other")
             totals[category] = totals.get(category, 0) + count
-        for service in self.services.values():
+        for service in services.values():
             totals.setdefault(service.get("category", "other"), 0)
         rows = [WaitingRow(cat, zh, en, totals.pop(cat))
                 for cat, (zh, en) in CATEGORIES.items() if cat in totals]
@@ -520,7 +563,7 @@ class BoardState:
         return rows
 
     def total_waiting(self) -> int:
-        return sum(self.waiting.values())
+        return sum(n for sid, n in self.waiting.items() if self.shows(sid))
 
     def counter_screen(self, number: int | None = None) -> CounterScreen:
         """What the display above counter ``number`` (default: ours) shows.
@@ -533,7 +576,7 @@ class BoardState:
             raise StateError("counter_screen: this display is not bound to a counter")
         info = self.counters.get(number) or CounterInfo(number, f"{number}号窗口")
         if info.state == "paused":
-            return CounterScreen("paused", number, info.name, info.current)
+            return CounterScreen("paused", number, info.name, info.current, reason=info.reason)
         if info.current:
             return CounterScreen("ticket", number, info.name, info.current, info.serving)
         if info.state == "closed" and self.welcomed and number in self.counters:

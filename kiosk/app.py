@@ -28,6 +28,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
+from kiosk.search import warm_up
 from kiosk.state import LANGS, KioskState, PrintJob, Request
 from server.client.bootstrap import (
     DEFAULT_SERVER,
@@ -36,7 +37,7 @@ from server.client.bootstrap import (
 )
 
 __all__ = ["DEFAULT_PRINTER", "DEFAULT_SERVER", "DEMO_DEVICE",
-           "KioskController", "build", "configure", "run"]
+           "KioskController", "build", "configure", "fit_to_screen", "run"]
 
 DEMO_DEVICE = "kiosk-1"
 DEFAULT_PRINTER = f"preview:{Path(tempfile.gettempdir()) / 'qhall-kiosk-tickets'}"
@@ -63,7 +64,7 @@ class _PrintTask(QRunnable):
         try:
             image = render_ticket(job.ticket, job.hall_name, job.service_name,
                                   job.service_name_en, job.status_url, lang=job.lang,
-                                  width_px=self.paper_px)
+                                  width_px=self.paper_px, where=job.where)
             self.printer.print_ticket(image)
         except PrinterError as exc:
             self.signals.finished.emit(job, exc.kind, exc.message)
@@ -191,6 +192,16 @@ class KioskController(QObject):
         elif action == "ticket":
             if not s.ticket_tapped():
                 return
+        elif action == "search":
+            s.open_search()
+        elif action == "query_key":
+            s.type_query(arg)
+        elif action == "query_text":
+            s.set_query(arg)
+        elif action == "query_delete":
+            s.delete_query()
+        elif action == "query_clear":
+            s.set_query("")
         else:
             raise ValueError(f"unknown kiosk intent {action!r}")
         if request is not None:
@@ -271,6 +282,22 @@ class _StatusTask(QRunnable):
 # ---------------------------------------------------------------------------
 # command line
 
+def fit_to_screen(size: tuple[int, int], window: Any) -> tuple[int, int]:
+    """``size``, shrunk (same shape) to fit the screen's available area less
+    the window frame: a 1080x1920 kiosk on a 1080-tall desktop still shows
+    every button. Unchanged when it fits or no screen is known."""
+    screen = window.screen()
+    if screen is None:
+        return size
+    area = screen.availableGeometry()
+    # Title bar and borders: the frame is only known once shown; 40/10 px is
+    # what common window managers add.
+    room_w, room_h = area.width() - 10, area.height() - 40
+    w, h = size
+    k = min(1.0, room_w / w, room_h / h)
+    return (max(320, int(w * k)), max(320, int(h * k))) if k < 1.0 else size
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -350,7 +377,7 @@ def build(args: argparse.Namespace) -> tuple[Any, KioskController, Any]:
     state = KioskState(lambda: dt.datetime.now().astimezone(), server_url=server.urls[0],
                        lang=args.lang, idle_s=args.idle)
     window = KioskWindow()
-    window.resize(*args.size)
+    window.resize(*fit_to_screen(args.size, window))
     link = Link(server.urls, server.device, server.token, parent=window)
     controller = KioskController(link, printer, state=state, window=window,
                                  paper_px=args.paper)
@@ -375,6 +402,8 @@ def run(args: argparse.Namespace, on_ready: Callable[[], None] | None = None) ->
             on_ready()
 
     controller.ready.connect(report_ready)
+    # Search needs the pinyin dictionaries: load them while nobody waits.
+    controller.ready.connect(warm_up)
     link.open()
     controller.check_printer()
     if args.fullscreen:

@@ -2,9 +2,9 @@
 
 ``python -m kiosk.screens [OUTDIR]`` draws the real widgets offscreen with a
 realistic sample state built from the demo hall (no server needed) and
-writes ``kiosk-{home,services,ticket,printfail,checkin,priority,offline}-{zh,en}.png``
-at 1080x1920 portrait, plus ``kiosk-home-landscape-{zh,en}.png`` and
-``kiosk-services-landscape-{zh,en}.png`` at 1920x1080.
+writes ``kiosk-{SCREEN}-{zh,en}.png`` for every :data:`SCREENS` at 1080x1920
+portrait, plus ``kiosk-{home,services,search,ticket,checkin}-landscape-{zh,en}.png``
+at 1920x1080.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 __all__ = ["SCREENS", "sample_state", "sample_welcome", "render_screens"]
 
 #: Screen names written, in order.
-SCREENS = ("home", "services", "ticket", "printfail", "checkin", "priority", "offline",
-           "requeue")
+SCREENS = ("home", "services", "search", "ticket", "printfail", "checkin", "checkinerror",
+           "priority", "offline", "requeue")
 
 _NOW = dt.datetime(2026, 11, 26, 1, 41, tzinfo=dt.UTC)  # 09:41 in Shanghai
 
@@ -32,16 +32,20 @@ def sample_welcome() -> dict[str, Any]:
     services = [{"id": s.id, "name": s.name, "name_en": s.name_en, "prefix": s.prefix,
                  "category": s.category,
                  "hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in s.hours],
-                 "daily_quota": s.daily_quota, "appointments": s.appointments is not None}
+                 "daily_quota": s.daily_quota, "appointments": s.appointments is not None,
+                 "zone": s.zone}
                 for s in cfg.services]
     queues = {}
     for i, s in enumerate(cfg.services):
         waiting = (i * 7 + 3) % 19
-        queues[s.id] = {"waiting": waiting, "eta_s": waiting * s.default_service_s // 2}
+        queues[s.id] = {"waiting": waiting, "eta_s": waiting * s.default_service_s // 2,
+                        "issued": waiting * 3 + i % 5}
     return {"type": "welcome", "protocol": 1, "role": "kiosk", "counter": None,
             "device": "kiosk-1",
             "hall": {"id": cfg.id, "name": cfg.name, "timezone": cfg.timezone,
-                     "notice": cfg.notice, "services": services, "counters": []},
+                     "notice": cfg.notice, "services": services,
+                     "counters": [{"number": c.number, "name": c.name,
+                                   "services": list(c.services)} for c in cfg.counters]},
             "snapshot": {"queues": queues, "counters": {}, "recent_calls": [], "faults": []},
             "seq": 1234}
 
@@ -60,6 +64,9 @@ def sample_state(screen: str, lang: str = "zh") -> Any:
                                            "issued_at": "2026-11-26T09:30:00+08:00"}}})
     if screen == "services":
         state.choose_category("approval")
+    elif screen == "search":
+        state.open_search()
+        state.type_query("gjj")
     elif screen in ("ticket", "printfail"):
         state.choose_category("public")
         request = state.issue("gjjdk")
@@ -71,10 +78,16 @@ def sample_state(screen: str, lang: str = "zh") -> Any:
             "ahead": 6, "eta_s": 1260, "check": "K7Q2M9XA"}})
         state.take_print()
         state.print_finished("paper_out" if screen == "printfail" else None)
-    elif screen == "checkin":
+    elif screen in ("checkin", "checkinerror"):
         state.open_checkin()
         for key in "2611":
             state.press(key)
+        if screen == "checkinerror":
+            request = state.submit_code()
+            if request is None:
+                raise RuntimeError("the sample kiosk state refused to check in")
+            state.apply_reply(request, {"type": "error", "code": "not_found",
+                                        "message": "no booking 2611"})
     elif screen == "priority":
         state.open_priority()
     elif screen == "offline":
@@ -120,7 +133,7 @@ def render_screens(outdir: str | Path, landscape: bool = True) -> list[Path]:
         for screen in SCREENS:
             shot(f"{screen}-{lang}", sample_state(screen, lang), (1080, 1920))
         if landscape:
-            for screen in ("home", "services", "ticket"):
+            for screen in ("home", "services", "search", "ticket", "checkin"):
                 shot(f"{screen}-landscape-{lang}", sample_state(screen, lang), (1920, 1080))
     window.close()
     return paths

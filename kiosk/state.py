@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kiosk.search import search
 from server.estimate import Estimate, ahead_text, estimate
+from server.where import LABEL, where_text
 
 __all__ = [
     "CATEGORIES",
@@ -58,7 +60,7 @@ __all__ = [
 ]
 
 LANGS = ("zh", "en")
-SCREENS = ("home", "services", "ticket", "checkin", "priority", "requeue")
+SCREENS = ("home", "services", "search", "ticket", "checkin", "priority", "requeue")
 
 #: Category id -> (Chinese, English), in the order the home screen shows them.
 CATEGORIES: dict[str, tuple[str, str]] = {
@@ -71,6 +73,8 @@ CATEGORIES: dict[str, tuple[str, str]] = {
 #: letters and digits (the server's check codes are base32).
 CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 CODE_MIN, CODE_MAX = 4, 12
+#: Search: longest query, most results shown; tiles in the 常用业务 row.
+SEARCH_MAX, SEARCH_RESULTS, POPULAR = 20, 12, 4
 
 #: Every text the kiosk shows: key -> (Chinese, English). ``{}`` fields are
 #: filled by :meth:`KioskState.text`.
@@ -82,6 +86,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "appointment": ("预约签到", "Appointment"),
     "priority": ("优先通道", "Priority"),
     "back": ("返回", "Back"),
+    "search": ("搜索业务", "Search"),
+    "search_title": ("搜索业务", "Search services"),
+    "search_hint": ("输入业务名称或拼音首字母，如 gjj = 公积金",
+                    "Type a name or pinyin initials, e.g. gjj = 公积金"),
+    "search_none": ("未找到相关业务，请换个词或按类别查找",
+                    "No matching service: try another word or browse the categories"),
+    "popular": ("常用业务", "Busiest today"),
     "home": ("首页", "Home"),
     "connecting": ("正在连接服务器…", "Connecting to the server…"),
     "offline": ("无法连接服务器，暂停取号，请联系工作人员",
@@ -245,6 +256,8 @@ class PrintJob:
     service_name_en: str
     status_url: str
     lang: str
+    #: Where to go (zone or counters) in ``lang``; "" when unknown.
+    where: str = ""
 
 
 # ---------------------------------------------------------------------------
@@ -390,6 +403,7 @@ class KioskState:
         self.category: str | None = None
         self.priority = False
         self.code = ""
+        self.query = ""  # the search screen's text
         self.notice: Notice | None = None
         self.pending: Request | None = None
         self.ignored_taps = 0
@@ -479,6 +493,14 @@ class KioskState:
         self.public_url = str(hall.get("public_url") or "").rstrip("/")
         queues = (welcome.get("snapshot") or {}).get("queues") or {}
         self.queues = {sid: _queue(q) for sid, q in queues.items() if isinstance(q, Mapping)}
+        today = self.today()
+        for sid, q in queues.items():
+            # `issued` (today's tickets so far) seeds the 常用业务 row; the
+            # ticket.issued events keep it current from here on.
+            if isinstance(q, Mapping) and _int(q.get("issued")) > 0:
+                known = self.issued.get(str(sid))
+                if known is None or known[0] < today or known[1] < _int(q.get("issued")):
+                    self.issued[str(sid)] = (today, _int(q.get("issued")))
         self.set_connection("online")
         if self.category is not None and self.category not in self.categories_present():
             self.go_home()
@@ -609,6 +631,7 @@ class KioskState:
         self.category = None
         self.priority = False
         self.code = ""
+        self.query = ""
         self.notice = None
         self.requeued = None
         if self.print_state != "printing":
@@ -632,7 +655,7 @@ class KioskState:
     def back(self) -> None:
         """The back button: services/check-in/priority -> home (priority kept
         while choosing its service)."""
-        if self.screen == "services" and self.priority:
+        if self.screen in ("services", "search") and self.priority:
             self.screen, self.category, self.notice = "home", None, None
             self.touch()
             return
@@ -673,6 +696,41 @@ class KioskState:
             return False
         self.go_home(reset_lang=True)
         return True
+
+    # -- search and the busiest services ------------------------------------
+    def open_search(self) -> None:
+        self.screen = "search"
+        self.query = ""
+        self.notice = None
+        self.touch()
+
+    def type_query(self, text: str) -> None:
+        """Add ``text`` (an on-screen key, or what a keyboard/IME typed)."""
+        self.set_query(self.query + text)
+
+    def set_query(self, text: str) -> None:
+        self.query = " ".join(text.split(" "))[:SEARCH_MAX].lstrip()
+        self.notice = None
+        self.touch()
+
+    def delete_query(self) -> None:
+        self.set_query(self.query[:-1])
+
+    def search_tiles(self) -> list[ServiceTile]:
+        """The services matching the query, best first (none for no query)."""
+        ids = search(self.query, [{"id": sid, **svc} for sid, svc in self.services.items()])
+        return [self.service_tile(sid) for sid in ids[:SEARCH_RESULTS]]
+
+    def issued_today(self, sid: str) -> int:
+        """Tickets of ``sid`` issued today, as far as this kiosk knows."""
+        known = self.issued.get(sid)
+        return known[1] if known is not None and known[0] == self.today() else 0
+
+    def popular_tiles(self, n: int = POPULAR) -> list[ServiceTile]:
+        """常用业务: the ``n`` services with the most tickets issued today (at
+        least one each), busiest first; ties keep the hall's order."""
+        counts = [(-self.issued_today(sid), i, sid) for i, sid in enumerate(self.services)]
+        return [self.service_tile(sid) for count, _, sid in sorted(counts)[:n] if count < 0]
 
     # -- keypad -----------------------------------------------------------
     def press(self, key: str) -> None:
@@ -869,7 +927,8 @@ class KioskState:
         self._print_job = PrintJob(
             ticket=ticket, hall_name=str((self.hall or {}).get("name", "")),
             service_name=str(svc.get("name", ticket.get("service", ""))),
-            service_name_en=str(svc.get("name_en", "")), status_url=url, lang=self.lang)
+            service_name_en=str(svc.get("name_en", "")), status_url=url, lang=self.lang,
+            where=self.where(str(ticket.get("service")), self.lang))
 
     @property
     def ticket_url(self) -> str:
@@ -920,6 +979,19 @@ class KioskState:
         if number:
             fields["ticket"] = number
         return Request("report_fault", fields)
+
+    def where(self, sid: str, lang: str | None = None) -> str:
+        """Where to go for service ``sid``: its zone, else its counter numbers."""
+        svc = dict(self.services.get(sid) or {"id": sid})
+        svc.setdefault("id", sid)
+        counters = [c for c in (self.hall or {}).get("counters") or () if isinstance(c, Mapping)]
+        return where_text(svc, counters, lang or self.lang)
+
+    def where_line(self, sid: str, lang: str | None = None) -> str:
+        """"办理地点: A区 1-12号窗口" (or "Go to: ..."), "" when unknown."""
+        lang = lang or self.lang
+        place = self.where(sid, lang)
+        return f"{LABEL[lang]}: {place}" if place else ""
 
     def ticket_lines(self) -> list[str]:
         """People ahead and the estimated wait of the ticket on screen."""

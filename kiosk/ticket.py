@@ -42,6 +42,7 @@ from PySide6.QtGui import (
 )
 
 from server.estimate import ahead_text, estimate
+from server.where import LABEL
 
 __all__ = [
     "PAPER_58MM_PX",
@@ -358,7 +359,8 @@ def _issue_time(ticket: Mapping[str, Any], now: dt.datetime | None) -> dt.dateti
 
 def render_ticket(ticket: Mapping[str, Any], hall_name: str, service_name: str,
                   service_name_en: str, status_url: str, lang: str = "zh",
-                  width_px: int = PAPER_80MM_PX, now: dt.datetime | None = None) -> QImage:
+                  width_px: int = PAPER_80MM_PX, now: dt.datetime | None = None,
+                  where: str = "") -> QImage:
     """Draw one ticket.
 
     Args:
@@ -374,6 +376,8 @@ def render_ticket(ticket: Mapping[str, Any], hall_name: str, service_name: str,
         now: the issue time shown when the ticket has no ``issued_at`` (the
             time shown is the ticket's own ``issued_at``, in its own offset,
             which the server gives in the hall's time zone).
+        where: where to go (the service's zone or its counters, see
+            :func:`server.where.where_text`); printed under the service name.
 
     Returns:
         A ``Format_RGB32`` image exactly ``width_px`` wide, black on white.
@@ -408,6 +412,9 @@ def render_ticket(ticket: Mapping[str, Any], hall_name: str, service_name: str,
     blocks.append(_text_block("service", first, _font(round(w / 15), bold=True), w, margin))
     if second:
         blocks.append(_text_block("service_alt", second, _font(round(w / 26)), w, margin))
+    if where.strip():
+        blocks.append(_text_block("where", f"{LABEL[lang]}: {where.strip()}",
+                                  _font(round(w / 20), bold=True), w, margin))
     blocks.append(_spacer(gap))
 
     priority = ticket.get("priority", "normal")
@@ -468,7 +475,7 @@ def render_ticket(ticket: Mapping[str, Any], hall_name: str, service_name: str,
 def ticket_regions(image: QImage) -> dict[str, QRect]:
     """Return where :func:`render_ticket` drew each part, by name.
 
-    Names: ``hall``, ``service``, ``service_alt``, ``marker`` (priority and
+    Names: ``hall``, ``service``, ``service_alt``, ``where``, ``marker`` (priority and
     appointment tickets only), ``number`` (tight to the glyphs), ``info``,
     ``issued``, ``qr`` (the code itself, no quiet zone), ``scan``, ``footer``.
     """

@@ -39,7 +39,17 @@ from PySide6.QtWidgets import (
 )
 
 from kiosk.keypad import Keypad
-from kiosk.state import CATEGORIES, KioskState, ServiceTile
+from kiosk.slot import MessageSlot
+from kiosk.slot import restyle as _restyle
+from kiosk.state import (
+    CATEGORIES,
+    CODE_MIN,
+    POPULAR,
+    SEARCH_MAX,
+    SEARCH_RESULTS,
+    KioskState,
+    ServiceTile,
+)
 from kiosk.ticket import draw_qr, qr_matrix
 
 __all__ = ["BLUE", "FONT_FAMILIES", "GREEN", "AMBER", "RED", "MIN_TOUCH", "KioskWindow",
@@ -50,7 +60,22 @@ FONT_FAMILIES = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "san
 #: Smallest touch target, in pixels.
 MIN_TOUCH = 60
 
-_PAGES = ("home", "services", "ticket", "checkin", "priority", "requeue")
+_PAGES = ("home", "services", "search", "ticket", "checkin", "priority", "requeue")
+#: Every message the check-in screen can show (text key, arguments): its
+#: message slot is as tall as the longest of them.
+CHECKIN_MESSAGES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("code_short", {"n": CODE_MIN}), ("code_not_found", {}), ("code_expired", {}),
+    ("code_early", {"when": "2026-11-27 09:30"}), ("code_early_plain", {}), ("code_used", {}),
+    ("no_answer", {}), ("offline", {}), ("issuing", {}), ("rate_limited", {}),
+    ("failed", {"msg": "x" * 40}),
+)
+#: Every message the 过号重排 screen can show, likewise.
+REQUEUE_MESSAGES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("requeue_short", {}), ("requeue_unreadable", {}), ("requeue_late", {}),
+    ("requeue_not_missed", {}), ("requeue_unknown", {}), ("no_answer", {}), ("offline", {}),
+    ("issuing", {}), ("rate_limited", {}), ("closed", {}), ("quota_detail", {}),
+    ("failed", {"msg": "x" * 40}),
+)
 
 
 def _style(s: float) -> str:
@@ -84,6 +109,12 @@ QLabel {{ color: #1A1A1A; background: transparent; }}
 #priorityBanner {{ background: {AMBER}; border-radius: {px(10)}px;
     font-size: {px(36)}px; font-weight: bold; padding: {px(12)}px; }}
 #connecting {{ font-size: {px(44)}px; color: #4A5563; }}
+#searchButton {{ background: white; color: {BLUE}; border: {px(3)}px solid {BLUE};
+    border-radius: {px(12)}px; font-size: {px(34)}px; font-weight: bold;
+    padding: 0 {px(28)}px; }}
+#popularCaption {{ font-size: {px(30)}px; font-weight: bold; color: {BLUE}; }}
+#query {{ background: white; border: {px(3)}px solid {BLUE}; border-radius: {px(12)}px;
+    font-size: {px(52)}px; font-weight: bold; color: {BLUE}; padding: {px(6)}px {px(16)}px; }}
 QPushButton {{ font-size: {px(32)}px; }}
 Tile {{ background: white; border: {px(2)}px solid #C9D3E0; border-radius: {px(16)}px; }}
 Tile:pressed {{ background: #DCE8F6; }}
@@ -123,6 +154,8 @@ Tile[dense="true"] #tileMeta {{ font-size: {px(24)}px; }}
 #ticketService {{ font-size: {px(52)}px; font-weight: bold; }}
 #ticketServiceAlt {{ font-size: {px(30)}px; color: #4A5563; }}
 #ticketInfo {{ font-size: {px(40)}px; }}
+#ticketWhere {{ font-size: {px(44)}px; font-weight: bold; color: {BLUE}; }}
+#ticketWhereAlt {{ font-size: {px(28)}px; color: #4A5563; }}
 #ticketNote {{ font-size: {px(32)}px; color: {RED}; }}
 #ticketHint {{ font-size: {px(28)}px; color: #4A5563; }}
 #scanHint {{ font-size: {px(28)}px; color: #4A5563; }}
@@ -164,18 +197,6 @@ def _label(name: str, parent: QWidget | None = None, wrap: bool = True,
     label.setWordWrap(wrap)
     label.setAlignment(align)
     return label
-
-
-def _restyle(widget: QWidget, prop: str, value: Any) -> None:
-    """Set a dynamic property and re-apply the style sheet rules that use it."""
-    if widget.property(prop) == value:
-        return
-    widget.setProperty(prop, value)
-    widget.style().unpolish(widget)
-    widget.style().polish(widget)
-    for child in widget.findChildren(QWidget):
-        child.style().unpolish(child)
-        child.style().polish(child)
 
 
 class Tile(QPushButton):
@@ -251,6 +272,7 @@ class KioskWindow(QWidget):
         self._qr_key: tuple = ()
         self.service_tiles: dict[str, Tile] = {}
         self._scan_buffer = ""  # what the scanner typed so far (see keyPressEvent)
+        self._pads: list[QBoxLayout] = []  # the pages' layouts: margins scale
 
         root = QVBoxLayout(self)
         root.setContentsMargins(0, 0, 0, 0)
@@ -258,9 +280,14 @@ class KioskWindow(QWidget):
         root.addWidget(self._build_header())
         root.addWidget(self._build_banner())
         self.stack = QStackedWidget(self)
+        # Ignored: the stack's size hint is the largest of all its pages, which
+        # would grow the window past the screen; it takes what is left instead
+        # and each page is laid out to fit it (tests/kiosk/test_fit.py).
+        self.stack.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         root.addWidget(self.stack, 1)
         self.pages: dict[str, QWidget] = {}
         for name, build in (("home", self._build_home), ("services", self._build_services),
+                            ("search", self._build_search),
                             ("ticket", self._build_ticket), ("checkin", self._build_checkin),
                             ("priority", self._build_priority),
                             ("requeue", self._build_requeue)):
@@ -339,6 +366,7 @@ class KioskWindow(QWidget):
 
     def _build_home(self, page: QWidget) -> None:
         col = QVBoxLayout(page)
+        self._pads.append(col)
         col.setContentsMargins(40, 32, 40, 24)
         col.setSpacing(20)
         self.home_title = _label("title", page)
@@ -346,10 +374,34 @@ class KioskWindow(QWidget):
         self.priority_banner = _label("priorityBanner", page)
         self.priority_banner.hide()
         self.connecting = _label("connecting", page)
-        col.addWidget(self.home_title)
-        col.addWidget(self.home_sub)
+        top = QHBoxLayout()
+        titles = QVBoxLayout()
+        titles.addWidget(self.home_title)
+        titles.addWidget(self.home_sub)
+        top.addLayout(titles, 1)
+        self.search_button = QPushButton(page)
+        self.search_button.setObjectName("searchButton")
+        self.search_button.clicked.connect(lambda: self.intent.emit("search", None))
+        top.addWidget(self.search_button)
+        col.addLayout(top)
         col.addWidget(self.priority_banner)
         col.addWidget(self.connecting, 1)
+        # 常用业务: the day's busiest services, one tap from home.
+        self.popular_row = QWidget(page)
+        popular = QHBoxLayout(self.popular_row)
+        popular.setContentsMargins(0, 0, 0, 0)
+        popular.setSpacing(16)
+        self.popular_caption = _label("popularCaption", self.popular_row)
+        popular.addWidget(self.popular_caption)
+        self.popular_tiles: list[Tile] = []
+        for i in range(POPULAR):
+            tile = Tile("service", "", self.popular_row)
+            tile.setObjectName(f"popular_{i}")
+            _restyle(tile, "dense", "true")
+            tile.clicked.connect(lambda _=False, t=tile: self.intent.emit("service", t.key))
+            popular.addWidget(tile, 1)
+            self.popular_tiles.append(tile)
+        col.addWidget(self.popular_row)
         self.category_grid = QGridLayout()
         self.category_grid.setSpacing(24)
         self.category_tiles: dict[str, Tile] = {}
@@ -377,6 +429,7 @@ class KioskWindow(QWidget):
 
     def _build_services(self, page: QWidget) -> None:
         col = QVBoxLayout(page)
+        self._pads.append(col)
         col.setContentsMargins(40, 24, 40, 24)
         col.setSpacing(20)
         row, self.services_back, self.services_title, self.services_alt = _back_row(self, page)
@@ -394,6 +447,7 @@ class KioskWindow(QWidget):
 
     def _build_ticket(self, page: QWidget) -> None:
         col = QVBoxLayout(page)
+        self._pads.append(col)
         col.setContentsMargins(40, 32, 40, 24)
         col.setSpacing(16)
         self.ticket_status = _label("ticketStatus", page)
@@ -407,12 +461,14 @@ class KioskWindow(QWidget):
         self.ticket_number = _label("ticketNumber", page, wrap=False)
         self.ticket_service = _label("ticketService", page)
         self.ticket_service_alt = _label("ticketServiceAlt", page)
+        self.ticket_where = _label("ticketWhere", page)
+        self.ticket_where_alt = _label("ticketWhereAlt", page)
         self.ticket_info = _label("ticketInfo", page)
         self.ticket_note = _label("ticketNote", page)
         text.addStretch(1)
         text.addWidget(self.ticket_mark, 0, Qt.AlignmentFlag.AlignHCenter)
         for w in (self.ticket_number, self.ticket_service, self.ticket_service_alt,
-                  self.ticket_info, self.ticket_note):
+                  self.ticket_where, self.ticket_where_alt, self.ticket_info, self.ticket_note):
             text.addWidget(w)
         text.addStretch(1)
         qr = QVBoxLayout()
@@ -428,50 +484,139 @@ class KioskWindow(QWidget):
         self.ticket_hint = _label("ticketHint", page)
         col.addWidget(self.ticket_hint)
 
+    def _build_search(self, page: QWidget) -> None:
+        col = QVBoxLayout(page)
+        row, self.search_back, self.search_title, self.search_alt = _back_row(self, page)
+        col.addLayout(row)
+        self.query_edit = QLineEdit(page)
+        self.query_edit.setObjectName("query")
+        self.query_edit.setMaxLength(SEARCH_MAX)
+        # A keyboard or an IME (Chinese) types here as well as the keys below.
+        self.query_edit.textEdited.connect(lambda t: self.intent.emit("query_text", t))
+        col.addWidget(self.query_edit)
+        self.search_hint = _label("subtitle", page)
+        col.addWidget(self.search_hint)
+        self.search_body = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        results = QWidget(page)
+        self.result_grid = QGridLayout(results)
+        self.result_grid.setContentsMargins(0, 0, 0, 0)
+        self.result_grid.setSpacing(12)
+        self.result_tiles: list[Tile] = []
+        for i in range(SEARCH_RESULTS):
+            tile = Tile("service", "", results)
+            tile.setObjectName(f"result_{i}")
+            _restyle(tile, "dense", "true")
+            tile.clicked.connect(lambda _=False, t=tile: self.intent.emit("service", t.key))
+            self.result_grid.addWidget(tile, i // 2, i % 2)
+            self.result_tiles.append(tile)
+        self.search_none = _label("subtitle", results)
+        self.result_grid.addWidget(self.search_none, 0, 0, 1, 2)
+        # Few results stay tile-sized at the top instead of filling the page.
+        self.result_grid.setRowStretch((SEARCH_RESULTS + 1) // 2, 1)
+        self.search_body.addWidget(results, 3)
+        self.letters = QWidget(page)
+        grid = QGridLayout(self.letters)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(8)
+        self.letter_keys: dict[str, QPushButton] = {}
+        for r, line in enumerate(("QWERTYUIOP", "ASDFGHJKL", "ZXCVBNM")):
+            for c, ch in enumerate(line):
+                key = QPushButton(ch, self.letters)
+                key.setObjectName(f"letter_{ch}")
+                key.setProperty("role", "key")
+                key.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+                key.clicked.connect(lambda _=False, x=ch: self.intent.emit("query_key", x.lower()))
+                grid.addWidget(key, r, c)
+                self.letter_keys[ch] = key
+        for name, column, span, intent in (("delete", 7, 1, "query_delete"),
+                                           ("clear", 8, 2, "query_clear")):
+            key = QPushButton(self.letters)
+            key.setObjectName(f"query_{name}")
+            key.setProperty("role", "key")
+            key.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+            key.clicked.connect(lambda _=False, i=intent: self.intent.emit(i, None))
+            grid.addWidget(key, 2, column, 1, span)
+            self.letter_keys[name] = key
+        self.search_body.addWidget(self.letters, 2)
+        col.addLayout(self.search_body, 1)
+        self._pads.append(col)
+
     def _build_checkin(self, page: QWidget) -> None:
         col = QVBoxLayout(page)
-        col.setContentsMargins(40, 24, 40, 24)
-        col.setSpacing(20)
         row, self.checkin_back, self.checkin_title, self.checkin_alt = _back_row(self, page)
         col.addLayout(row)
         self.checkin_hint = _label("subtitle", page)
         self.code = _label("code", page, wrap=False)
-        self.code.setMinimumHeight(MIN_TOUCH * 2)
-        col.addWidget(self.checkin_hint)
-        col.addWidget(self.code)
+        # Portrait: hint, code, message, keypad from top to bottom; landscape:
+        # the keypad on the right, so it keeps its height on a 768 px screen.
+        self.checkin_body = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        # Ignored widths: the columns split 2:3 by stretch alone, whatever the
+        # message says (a longer one must not narrow the keypad).
+        left_box = QWidget(page)
+        left_box.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        left = QVBoxLayout(left_box)
+        left.setContentsMargins(0, 0, 0, 0)
+        left.addWidget(self.checkin_hint)
+        left.addWidget(self.code)
+        # The check-in message has a slot of its own, always laid out at the
+        # height of the longest message: showing one never moves the keys.
+        self.checkin_slot = MessageSlot(left_box)
+        self.checkin_notice = self.checkin_slot.frame
+        self.checkin_notice_text = self.checkin_slot.text
+        self.checkin_notice_alt = self.checkin_slot.alt
+        left.addWidget(self.checkin_slot)
+        left.addStretch(1)
+        self.checkin_body.addWidget(left_box, 2)
+        col.addLayout(self.checkin_body, 1)
         self.keypad = Keypad(page)
         self.keypad.key.connect(lambda c: self.intent.emit("key", c))
         self.keypad.delete.connect(lambda: self.intent.emit("delete", None))
         self.keypad.clear.connect(lambda: self.intent.emit("clear", None))
         self.keypad.submit.connect(lambda: self.intent.emit("submit", None))
-        col.addWidget(self.keypad, 1)
+        self.keypad.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.checkin_body.addWidget(self.keypad, 3)
+        self._pads.append(col)
 
     def _build_requeue(self, page: QWidget) -> None:
         col = QVBoxLayout(page)
-        col.setContentsMargins(40, 24, 40, 24)
-        col.setSpacing(20)
         row, self.requeue_back, self.requeue_title, self.requeue_alt = _back_row(self, page)
         col.addLayout(row)
-        self.requeue_hint = _label("subtitle", page)
-        self.requeue_code = _label("code", page, wrap=False)
-        self.requeue_code.setMinimumHeight(MIN_TOUCH * 2)
+        # As check-in: hint, number and result above the keypad in portrait,
+        # beside it in landscape (the keys keep their height on a 768 px screen).
+        self.requeue_body = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        left_box = QWidget(page)
+        left_box.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        left = QVBoxLayout(left_box)
+        left.setContentsMargins(0, 0, 0, 0)
+        self.requeue_hint = _label("subtitle", left_box)
+        self.requeue_code = _label("code", left_box, wrap=False)
         # The ticket scanner is a keyboard: it types the QR's text and Enter
         # into whatever has focus, which on this page is this (tiny) field.
-        self.scan_input = QLineEdit(page)
+        self.scan_input = QLineEdit(left_box)
         self.scan_input.setObjectName("scanInput")
         self.scan_input.setFixedSize(2, 2)
         self.scan_input.returnPressed.connect(self._scanned)
-        self.requeue_result = _label("ticketInfo", page)
-        col.addWidget(self.requeue_hint)
-        col.addWidget(self.requeue_code)
-        col.addWidget(self.requeue_result)
-        col.addWidget(self.scan_input)
+        # Its messages and the result share one slot, as tall as the tallest
+        # of them: the keypad never moves (see _reserve_slots).
+        self.requeue_slot = MessageSlot(left_box)
+        self.requeue_result = _label("ticketInfo", self.requeue_slot)
+        self.requeue_slot.add(self.requeue_result)
+        left.addWidget(self.requeue_hint)
+        left.addWidget(self.requeue_code)
+        left.addWidget(self.requeue_slot)
+        left.addWidget(self.scan_input)
+        left.addStretch(1)
+        self.requeue_body.addWidget(left_box, 2)
+        col.addLayout(self.requeue_body, 1)
         self.requeue_keypad = Keypad(page)
         self.requeue_keypad.key.connect(lambda c: self.intent.emit("key", c))
         self.requeue_keypad.delete.connect(lambda: self.intent.emit("delete", None))
         self.requeue_keypad.clear.connect(lambda: self.intent.emit("clear", None))
         self.requeue_keypad.submit.connect(lambda: self.intent.emit("requeue_submit", None))
-        col.addWidget(self.requeue_keypad, 1)
+        self.requeue_keypad.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                          QSizePolicy.Policy.Expanding)
+        self.requeue_body.addWidget(self.requeue_keypad, 3)
+        self._pads.append(col)
 
     def _scanned(self) -> None:
         text = self.scan_input.text()
@@ -486,9 +631,10 @@ class KioskWindow(QWidget):
         self.requeue_back.setText(f"‹ {state.text('back')}")
         self.requeue_hint.setText("\n".join(state.both("requeue_hint")))
         self.requeue_code.setText(" ".join(state.code) if state.code else "_ " * 4)
-        # Room for the three result lines is kept, so the keypad never moves.
-        self.requeue_result.setText("\n".join(state.requeue_lines()))
-        self.requeue_result.setMinimumHeight(3 * self.requeue_result.fontMetrics().lineSpacing())
+        self._reserve_slots(state)
+        lines = state.requeue_lines()
+        self.requeue_result.setText("\n".join(lines))
+        self.requeue_result.setVisible(bool(lines) and state.notice is None)
         self.requeue_keypad.set_labels(state.text("clear"), state.text("requeue_submit"),
                                        state.text("delete"))
         self.requeue_keypad.set_busy(state.pending is not None or not state.online)
@@ -498,6 +644,7 @@ class KioskWindow(QWidget):
 
     def _build_priority(self, page: QWidget) -> None:
         col = QVBoxLayout(page)
+        self._pads.append(col)
         col.setContentsMargins(40, 24, 40, 40)
         col.setSpacing(32)
         row, self.priority_back, self.priority_title, self.priority_alt = _back_row(self, page)
@@ -545,8 +692,9 @@ class KioskWindow(QWidget):
 
     def _apply_layout(self) -> None:
         w, h = max(1, self.width()), max(1, self.height())
-        scale = max(0.5, min(2.0, min(w, h) / 1080))
         landscape = w > h
+        # 1.0 at 1080x1920 or 1920x1080; either side may be the tight one.
+        scale = max(0.5, min(2.0, min(min(w, h) / 1080, max(w, h) / 1920)))
         if abs(scale - self._scale) > 0.01:
             self._scale = scale
             self.setStyleSheet(_style(scale))
@@ -559,23 +707,61 @@ class KioskWindow(QWidget):
                     self.category_grid.addWidget(tile, 0, i)
                 else:
                     self.category_grid.addWidget(tile, i, 0)
-            self.ticket_body.setDirection(QBoxLayout.Direction.LeftToRight if landscape
-                                          else QBoxLayout.Direction.TopToBottom)
-            self.keypad.set_columns(9 if landscape else 6)
+            direction = (QBoxLayout.Direction.LeftToRight if landscape
+                         else QBoxLayout.Direction.TopToBottom)
+            for body in self._bodies():
+                body.setDirection(direction)
+            for keypad in (self.keypad, self.requeue_keypad):
+                keypad.set_columns(8 if landscape else 6)
             self._grid_key = ()
-        tall = max(MIN_TOUCH, round(200 * scale))
+
+        def px(n: float, least: int = 0) -> int:
+            return max(least, round(n * scale))
+
+        for pad in self._pads:
+            pad.setContentsMargins(px(40), px(24), px(40), px(24))
+            pad.setSpacing(px(20))
+        for body in self._bodies():
+            body.setSpacing(px(32))
+        tall = px(200 if not landscape else 170, MIN_TOUCH)
         for tile in self.category_tiles.values():
             tile.setMinimumHeight(tall)
-        for tile in (self.checkin_button, self.priority_button):
-            tile.setMinimumHeight(max(MIN_TOUCH, round(150 * scale)))
-        self.lang_button.setMinimumHeight(max(MIN_TOUCH, round(80 * scale)))
-        for back in (self.services_back, self.checkin_back, self.priority_back):
-            back.setMinimumSize(max(MIN_TOUCH, round(200 * scale)),
-                                max(MIN_TOUCH, round(100 * scale)))
-        for key in self.keypad.findChildren(QPushButton):
-            key.setMinimumHeight(max(MIN_TOUCH, round(96 * scale)))
+        for tile in (self.checkin_button, self.priority_button, self.requeue_button):
+            tile.setMinimumHeight(px(150 if not landscape else 120, MIN_TOUCH))
+        for tile in self.popular_tiles:
+            tile.setMinimumHeight(px(110, MIN_TOUCH))
+        for tile in self.result_tiles:
+            tile.setMinimumHeight(px(110, MIN_TOUCH))
+        self.search_button.setMinimumSize(px(260, MIN_TOUCH * 2), px(100, MIN_TOUCH))
+        self.query_edit.setMinimumHeight(px(100, MIN_TOUCH))
+        self.lang_button.setMinimumHeight(px(80, MIN_TOUCH))
+        for back in (self.services_back, self.checkin_back, self.priority_back, self.search_back,
+                     self.requeue_back):
+            back.setMinimumSize(px(200, MIN_TOUCH), px(100, MIN_TOUCH))
+        for code in (self.code, self.requeue_code):
+            code.setMinimumHeight(px(120, MIN_TOUCH))
+        for key in (*self.keypad.findChildren(QPushButton),
+                    *self.requeue_keypad.findChildren(QPushButton), *self.letter_keys.values()):
+            key.setMinimumHeight(px(88, MIN_TOUCH))
+        self.confirm_priority.setMinimumHeight(px(180, MIN_TOUCH))
         if self._state is not None:
             self.render(self._state)
+
+    def _bodies(self) -> tuple[QBoxLayout, ...]:
+        """The pages' bodies that turn sideways in landscape."""
+        return (self.ticket_body, self.checkin_body, self.search_body, self.requeue_body)
+
+    def _reserve_slots(self, state: KioskState) -> None:
+        """Size the check-in and 过号重排 message slots for the longest message
+        each can show (both languages): their height never follows the message."""
+        width = self.width() - 2 * round(40 * self._scale)
+        if self.landscape:  # the left column of a 2:3 split
+            width = (width - round(32 * self._scale)) * 2 // 5
+        self.checkin_slot.reserve(state, width, self._scale, CHECKIN_MESSAGES)
+        # The result: the number, people ahead and the estimate (3 lines).
+        self.requeue_result.ensurePolished()
+        result = 3 * self.requeue_result.fontMetrics().lineSpacing()
+        self.requeue_slot.reserve(state, width, self._scale, REQUEUE_MESSAGES, floor=result)
 
     # -- rendering --------------------------------------------------------
     # render(state) is the views' contract (docs/ARCHITECTURE.md); it shadows
@@ -588,14 +774,15 @@ class KioskWindow(QWidget):
         self.clock.setText(state.clock_text())
         self.lang_button.setText("English" if state.lang == "zh" else "中文")
         self._render_banner(state)
-        self._render_notice(state)
         notice = str(hall.get("notice") or "")
         self.footer_text.setText(notice)
         self.footer.setVisible(bool(notice))
         page = {"home": self._render_home, "services": self._render_services,
+                "search": self._render_search,
                 "ticket": self._render_ticket, "checkin": self._render_checkin,
                 "priority": self._render_priority, "requeue": self._render_requeue}[state.screen]
         page(state)
+        self._render_notice(state)  # after the page: check-in sizes its slot first
         self.stack.setCurrentWidget(self.pages[state.screen])
 
     def _render_banner(self, state: KioskState) -> None:
@@ -609,6 +796,12 @@ class KioskWindow(QWidget):
         self.banner.show()
 
     def _render_notice(self, state: KioskState) -> None:
+        slot = {"checkin": self.checkin_slot, "requeue": self.requeue_slot}.get(state.screen)
+        if slot is not None:
+            # Its own reserved slot (see MessageSlot), never the bottom bar.
+            self.notice_holder.hide()
+            slot.show_notice(state)
+            return
         if state.notice is None or state.screen == "ticket" or (
                 not state.online and state.notice.key == "offline"):
             self.notice_holder.hide()
@@ -646,6 +839,39 @@ class KioskWindow(QWidget):
         self.checkin_button.setEnabled(state.online)
         self.priority_button.setEnabled(state.online and not state.priority)
         self.requeue_button.setEnabled(state.online)
+        self.search_button.setText("⌕ " + state.text("search"))
+        self.search_button.setVisible(have_hall)
+        self.search_button.setEnabled(state.online)
+        popular = state.popular_tiles() if have_hall else []
+        self.popular_row.setVisible(bool(popular))
+        self.popular_caption.setText("\n".join(state.both("popular")))
+        self._fill_tiles(state, self.popular_tiles, popular, sub=False)
+
+    def _fill_tiles(self, state: KioskState, widgets: list[Tile], tiles: list[ServiceTile],
+                    sub: bool = True) -> None:
+        """Show ``tiles`` on the first of ``widgets``, hide the rest."""
+        for i, widget in enumerate(widgets):
+            widget.setVisible(i < len(tiles))
+            if i < len(tiles):
+                widget.key = tiles[i].id
+                self._render_service_tile(state, widget, tiles[i], sub=sub)
+
+    def _render_search(self, state: KioskState) -> None:
+        first, second = state.both("search_title")
+        if state.priority:
+            first = f"{first} · {state.text('priority')}"
+        self.search_title.setText(first)
+        self.search_alt.setText(second)
+        self.search_back.setText(f"‹ {state.text('back')}")
+        if self.query_edit.text() != state.query:
+            self.query_edit.setText(state.query)
+        self.search_hint.setText(state.text("search_hint"))
+        tiles = state.search_tiles()
+        self._fill_tiles(state, self.result_tiles, tiles)
+        self.search_none.setVisible(bool(state.query.strip()) and not tiles)
+        self.search_none.setText("\n".join(state.both("search_none")))
+        self.letter_keys["delete"].setText("⌫")
+        self.letter_keys["clear"].setText(state.text("clear"))
 
     def _render_services(self, state: KioskState) -> None:
         zh, en = CATEGORIES.get(state.category or "", ("", ""))
@@ -688,8 +914,11 @@ class KioskWindow(QWidget):
         if rows < 4:
             self.service_grid.setRowStretch(rows, 4 - rows)
 
-    def _render_service_tile(self, state: KioskState, widget: Tile, tile: ServiceTile) -> None:
+    def _render_service_tile(self, state: KioskState, widget: Tile, tile: ServiceTile,
+                             sub: bool = True) -> None:
         names = (tile.name, tile.name_en) if state.lang == "zh" else (tile.name_en, tile.name)
+        if not sub:
+            names = (names[0], "")
         if tile.reason is None:
             # The shared estimate: the same words as the ticket and /t/ page.
             est = tile.estimate.text(state.lang) if tile.estimate is not None else ""
@@ -732,13 +961,20 @@ class KioskWindow(QWidget):
             names = (names[1] or names[0], names[0])
         self.ticket_service.setText(names[0])
         self.ticket_service_alt.setText(names[1])
+        sid = str(ticket.get("service", ""))
+        other = "en" if state.lang == "zh" else "zh"
+        where = state.where_line(sid)
+        self.ticket_where.setText(where)
+        self.ticket_where_alt.setText(state.where_line(sid, other) if where else "")
+        self.ticket_where.setVisible(bool(where))
+        self.ticket_where_alt.setVisible(bool(where) and self.ticket_where_alt.text() != where)
         self.ticket_info.setText("\n".join(state.ticket_lines()))
         self.ticket_note.setText(state.ticket_note)
         self.ticket_note.setVisible(bool(state.ticket_note))
         # The QR code waits until the print job is done: both need the same
         # (slow, pure-Python) QR encoding, and the paper is the critical path.
         url = state.ticket_url if not printing else ""
-        base = 420 if not failed else (640 if not self.landscape else 560)
+        base = 420 if not failed else (640 if not self.landscape else 480)
         size = max(120, round(base * self._scale))
         if (url, size) != self._qr_key:
             self._qr_key = (url, size)
@@ -748,6 +984,7 @@ class KioskWindow(QWidget):
         self.ticket_hint.setText("  ".join(state.both("tap_return")))
 
     def _render_checkin(self, state: KioskState) -> None:
+        self._reserve_slots(state)
         first, second = state.both("checkin_title")
         self.checkin_title.setText(first)
         self.checkin_alt.setText(second)

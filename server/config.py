@@ -118,6 +118,8 @@ class Service:
         daily_quota: tickets per day, or None for no limit.
         default_service_s: service time assumed for ETAs before there is history.
         appointments: booking rules, or None when the service takes no bookings.
+        zone: where to wait (e.g. "A区 1-12号窗口"), printed on tickets and shown
+            on boards; empty = clients name the service's counters instead.
     """
 
     id: str
@@ -129,6 +131,7 @@ class Service:
     daily_quota: int | None = None
     default_service_s: int = 300
     appointments: Appointments | None = None
+    zone: str = ""
 
 
 @dataclass(frozen=True)
@@ -812,6 +815,15 @@ def _read_appointments(c: _Checker, path: _KeyPath, value: object) -> Appointmen
     return result
 
 
+def _zone_check(value: str) -> str | None:
+    # One short line: it is printed on a 58/80 mm ticket and fits a board column.
+    if not value.strip():
+        return "must not be empty (leave the key out for no zone)"
+    if len(value) > 40 or any(ch < " " for ch in value):
+        return f"must be one line of at most 40 characters, got {value!r}"
+    return None
+
+
 def _read_services(c: _Checker, data: dict[str, Any]) -> list[Service]:
     services = []
     ids: dict[Any, _KeyPath] = {}
@@ -842,6 +854,7 @@ def _read_services(c: _Checker, data: dict[str, Any]) -> list[Service]:
                     if appointments is None
                     else _read_appointments(c, p + ("appointments",), appointments)
                 ),
+                zone=c.get(p, table, "zone", str, "", _zone_check),
             )
         )
     if "services" in data and isinstance(data["services"], list) and not data["services"]:
@@ -1063,6 +1076,7 @@ def dumps(config: HallConfig) -> str:
                 ("hours", _hours_text(s.hours) if s.hours else None),
                 ("daily_quota", s.daily_quota),
                 ("default_service_s", s.default_service_s),
+                ("zone", s.zone or None),
             ],
         )
         if s.appointments is not None:

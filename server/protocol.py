@@ -255,6 +255,8 @@ REQUESTS: dict[str, Request] = {
         "ticket": _s(max_len=64),
         "score": _i(min=1, max=5),
         "items": Field((dict,), False),
+        # Why a 1 or 2 (不满意): the pad's chosen GB/T 39734 reasons and free text.
+        "reason": _s(False, max_len=200),
     }),
     # admin
     "cancel": Request(("admin",), {"ticket": _s(max_len=64)}),

@@ -1,9 +1,10 @@
 """好差评 follow-ups: a bad rating (1-2) opens a case staff must handle.
 
-The evaluator pad's ``rate {ticket, score}`` goes through the core (one rating
+The evaluator pad's ``rate {ticket, score, reason?}`` goes through the core (one rating
 per ticket, only at the counter that served it). A score of 1 or 2 also
 opens a follow-up in the same transaction: who served (counter, staff), when,
-which ticket and service, the score, and a due date
+which ticket and service, the score, the citizen's ``reason`` (the pad's
+GB/T 39734 list and free text; only with a 1 or 2), and a due date
 ``HallConfig.rating_followup_days`` working days (Mon-Fri) after the rating.
 Events ``followup.opened`` / ``followup.closed`` carry the case (no personal
 data: a ticket number, not a person). ``followups {}`` lists the open cases
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from server import protocol
 from server.booking import Plan, add_working_days, commit_with
 from server.config import HallConfig
-from server.core import Conflict, Event, NotFound
+from server.core import BadRequest, Conflict, Event, NotFound
 from server.core.model import Ticket
 from server.store import StaleState, Store, followups_t
 
@@ -77,10 +78,13 @@ class FollowUps:
             "status": row.status,
             "closed_at": self._local(row.closed_at),
             "note": row.note,
+            "reason": row.reason,
         }
 
-    def plan_open(self, t: Ticket) -> tuple[Event, Callable[[sa.Connection], None]]:
-        """The ``followup.opened`` event and the row write for a badly rated ticket."""
+    def plan_open(self, t: Ticket, reason: str | None = None,
+                  ) -> tuple[Event, Callable[[sa.Connection], None]]:
+        """The ``followup.opened`` event and the row write for a badly rated ticket
+        (``reason``: what the citizen said was wrong, if anything)."""
         now = self.clock()
         staff = self.config.staff_member(t.staff) if t.staff else None
         due = add_working_days(now.astimezone(self.config.tz).date(),
@@ -92,6 +96,7 @@ class FollowUps:
             "score": int(t.rating or 0), "served_at": _naive(t.finished_at),
             "opened_at": _naive(now), "due": due, "status": "open",
             "closed_at": None, "closed_by": None, "note": None,
+            "reason": reason or None,
         }
         event = Event("followup.opened", {"followup": self.wire(_Row(row))})
 
@@ -160,11 +165,16 @@ def install(service: Any) -> FollowUps:
     service.followups = followups
 
     def decide_rate(session: Any, msg: dict[str, Any]) -> Plan:
+        reason = " ".join(str(msg.get("reason") or "").split())
+        if reason and msg["score"] > BAD_SCORE:
+            # Checked before the core moves: a refused rating changes nothing.
+            raise BadRequest(f"a reason goes only with a score of 1 or 2 (不满意), "
+                             f"got score {msg['score']}")
         events = service.hall.rate(session.counter, msg["ticket"], msg["score"])
         extra = None
         if msg["score"] <= BAD_SCORE:
             ticket = service.hall.ticket(msg["ticket"])
-            event, extra = followups.plan_open(ticket)
+            event, extra = followups.plan_open(ticket, reason)
             events.append(event)
         return Plan(events, {}, extra)
 

@@ -33,6 +33,7 @@ from server.config import (
     Staff,
     dumps,
 )
+from server.where import counter_span, service_counters
 
 __all__ = [
     "DEMO_PIN",
@@ -175,6 +176,17 @@ _NOTICE = (
 )
 
 
+#: The hall's areas per category (the reference hall's floor plan: approval
+#: counters in area A, public service in B, intermediary services in C).
+_AREAS = {"approval": "A", "public": "B", "intermediary": "C"}
+
+
+def _zone(sid: str, category: str) -> str:
+    """E.g. "A区 1-7、36号窗口": the area and the counters that serve ``sid``."""
+    counters = [{"number": c.number, "services": c.services} for c in _counters()]
+    return f"{_AREAS[category]}区 {counter_span(service_counters(sid, counters))}号窗口"
+
+
 def _services() -> tuple[Service, ...]:
     return tuple(
         Service(
@@ -187,6 +199,7 @@ def _services() -> tuple[Service, ...]:
             daily_quota=quota,
             default_service_s=seconds,
             appointments=appointments,
+            zone=_zone(sid, category),
         )
         for sid, name, name_en, prefix, category, seconds, hours, quota, appointments in _SERVICES
     )

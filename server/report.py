@@ -558,7 +558,8 @@ def to_text(rep: Report, config: Any) -> str:
     for c in rep.followups:
         staff = (c.get("staff") or {}).get("name") or "-"
         lines.append(f"  {c['id']}  {c['number']}  counter {c['counter']}  {staff}  score "
-                     f"{c['score']}  due {c['due']}{'  OVERDUE' if c.get('overdue') else ''}")
+                     f"{c['score']}  due {c['due']}{'  OVERDUE' if c.get('overdue') else ''}"
+                     + (f"  reason: {c['reason']}" if c.get("reason") else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -673,8 +674,8 @@ def to_html(rep: Report, config: Any) -> str:
         f"<tr><td>{esc(c['id'])}</td><td>{esc(c['number'])}</td><td>{c['counter']}</td>"
         f"<td>{esc((c.get('staff') or {}).get('name') or '-')}</td><td>{c['score']}</td>"
         f"<td>{esc(c['served_at'] or '')}</td><td class={'late' if c.get('overdue') else ''}>"
-        f"{esc(c['due'])}</td></tr>" for c in rep.followups
-    ) or "<tr><td colspan=7>—</td></tr>"
+        f"{esc(c['due'])}</td><td>{esc(c.get('reason') or '-')}</td></tr>" for c in rep.followups
+    ) or "<tr><td colspan=8>—</td></tr>"
     eta_head = "".join(f"<th>{esc(h)}</th>" for h in _ETA_HEAD)
     eta_table = (f"<table><tr>{eta_head}</tr>" + "".join(
         "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in _eta_cells(rep))
@@ -713,7 +714,7 @@ wait to the first call; bias &lt; 0: estimates were too short.</p>
 <h2>评价 Ratings</h2><img alt="ratings" src="data:image/png;base64,{charts['ratings']}">
 <h2>待回访差评 Open follow-ups</h2>
 <table><tr><th>id</th><th>号码</th><th>窗口</th><th>人员</th><th>评分</th><th>办结时间</th>
-<th>期限 due</th></tr>{cases}</table>
+<th>期限 due</th><th>原因 Reason</th></tr>{cases}</table>
 <p style="color:#777;font-size:12px">Service level: wait ≤ {rep.level_s // 60} min.
 Satisfaction = (非常满意+满意+基本满意)/ratings. Complaint rate = bad ratings per 10,000
 served. See docs/REPORTS.md.</p>

@@ -253,6 +253,7 @@ class HallService:
                     "hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in s.hours],
                     "daily_quota": s.daily_quota,
                     "appointments": s.appointments is not None,
+                    "zone": s.zone,
                 }
                 for s in cfg.services
             ],

@@ -82,7 +82,7 @@ __all__ = [
 
 #: The newest migration in server/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 #: How long ``commit(..., reply=...)`` keeps an idempotency reply (PROTOCOL:
 #: at least 10 minutes).
@@ -280,6 +280,7 @@ followups_t = sa.Table(
     sa.Column("closed_at", sa.DateTime),
     sa.Column("closed_by", sa.String(128)),
     sa.Column("note", sa.Text),
+    sa.Column("reason", sa.Text),
     sa.UniqueConstraint("hall", "ticket", name="uq_followups_hall_ticket"),
     sa.Index("ix_followups_hall_status", "hall", "status"),
 )

@@ -753,3 +753,18 @@ def test_bad_public_url_is_refused(url: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse(text)
     assert info.value.errors[0].startswith("hall.public_url")
+
+
+def test_service_zone_is_optional_one_short_line() -> None:
+    config = parse(edit("daily_quota = 400", 'daily_quota = 400\nzone = "A区 1-12号窗口"'))
+    assert config.service("gjj").zone == "A区 1-12号窗口"
+    assert config.service("tax").zone == ""  # not set: clients name the counters
+    assert parse(dumps(config)) == config
+    for bad, problem in (("zone = 3", "must be a string, got integer 3"),
+                         ('zone = "  "', "must not be empty (leave the key out for no zone)"),
+                         (f'zone = "{"长" * 41}"', "must be one line of at most 40 characters"),
+                         ('zone = "A区\\n1号"', "must be one line of at most 40 characters")):
+        with pytest.raises(ConfigError) as info:
+            parse(edit("daily_quota = 400", f"daily_quota = 400\n{bad}"))
+        [error] = info.value.errors
+        assert error.startswith("services[0].zone (line 14): " + problem), error

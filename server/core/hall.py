@@ -883,7 +883,11 @@ class Hall:
 
     def snapshot(self) -> dict[str, Any]:
         """The PROTOCOL welcome snapshot: queues, counters, recent calls."""
-        queues = {sid: self.queue_wire(sid) for sid in self._services}
+        # issued: today's tickets per service (the kiosk's 常用业务 row).
+        today = self._now().astimezone(self._tz).date()
+        queues = {sid: {**self.queue_wire(sid),
+                        "issued": self.last_numbers.get((sid, today), 0)}
+                  for sid in self._services}
         counters = {str(n): self.snapshot_counter(n) for n in sorted(self._counters)}
         called = (t for t in self._tickets.values() if t.called_at is not None)
         recent = heapq.nlargest(RECENT_CALLS, called, key=lambda t: (t.called_at, t.id))

@@ -656,12 +656,14 @@ def test_snapshot_shape_and_recent_calls_newest_first():
     # gjj: 1 call x 5 s cycle; tax: (1 ahead + itself) x 300 (no tax history).
     # open_counters: counter 2 is paused. tax: counter 1 keeps 26 gjj issues in
     # 30 min x 5 s for gjj first, gives tax the rest (0.928): 600 / 0.928 = 647;
-    # 2 calls, a range of 647 +- 647/sqrt(3).
+    # 2 calls, a range of 647 +- 647/sqrt(3). issued: today's numbers per service.
     assert snap["queues"] == {
-        "gjj": {"waiting": 0, "eta_s": 5, "eta_after": None, "open_counters": 1},
+        "gjj": {"waiting": 0, "eta_s": 5, "eta_after": None, "open_counters": 1,
+                "issued": 26},
         "tax": {"waiting": 1, "eta_s": 647, "eta_low_s": 240, "eta_high_s": 1080,
-                "eta_after": None, "open_counters": 1},
-        "bdc": {"waiting": 0, "eta_s": 0, "eta_after": None, "open_counters": 1}}
+                "eta_after": None, "open_counters": 1, "issued": 1},
+        "bdc": {"waiting": 0, "eta_s": 0, "eta_after": None, "open_counters": 1,
+                "issued": 0}}
     assert set(snap["counters"]) == {"1", "2", "3"}
     c1 = snap["counters"]["1"]
     assert c1["state"] == "open" and c1["staff"] == {"id": "s1", "name": "员工1"}

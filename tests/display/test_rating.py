@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from display.rating import LEVELS, RatingPad, RatingState, RatingView
+from display.rating import LEVELS, REASONS, RatingPad, RatingState, RatingView
 from tests.helpers.fakes import FakeLink
 
 WELCOME = {
@@ -43,7 +43,7 @@ def test_state_offers_one_rating_per_completed_ticket_of_its_counter():
     s.on_event(completed())
     assert s.mode == "rate" and s.ticket["number"] == "A012"
     assert s.tap(9) is None
-    assert s.tap(2) == {"type": "rate", "ticket": "t1", "score": 2}
+    assert s.tap(4) == {"type": "rate", "ticket": "t1", "score": 4}
     assert s.mode == "sending" and s.tap(1) is None  # one tap only
     s.on_reply({"type": "ok"})
     assert s.mode == "thanks"
@@ -70,7 +70,7 @@ def test_state_timeouts_errors_and_staff_changes():
     s.on_reply({"type": "error", "code": "conflict"})  # already rated: thank anyway
     assert s.mode == "thanks"
     s.on_event({"name": "counter.closed", "data": {"counter": 3}})
-    assert s.idle_text() == "3号窗口 · 欢迎 Welcome"
+    assert s.idle_text() == "3号窗口 · 窗口已关闭 Closed"
     s.on_event({"name": "counter.opened", "data": {"counter": 3,
                                                    "staff": {"id": "s002", "name": "李强"}}})
     assert s.idle_text() == "3号窗口 · 李强 为您服务"
@@ -80,6 +80,57 @@ def test_state_timeouts_errors_and_staff_changes():
     s.on_event(completed("t4"))
     s.on_event({"name": "ticket.rated", "data": {"ticket": {"id": "t4"}, "counter": 3}})
     assert s.mode == "thanks"
+
+
+def test_state_bad_score_asks_why_then_sends_the_reason():
+    clock = Clock()
+    s = RatingState(clock, rate_timeout_s=60, thanks_s=4)
+    s.on_welcome(WELCOME)
+    s.on_event(completed())
+    assert s.tap(2) is None and s.mode == "reason"  # 不满意: why?
+    assert [zh for zh, _ in REASONS][:2] == ["服务态度差", "办事效率低"]
+    s.toggle_reason("等候时间长")
+    s.toggle_reason("服务态度差")
+    s.toggle_reason("not a reason")  # ignored
+    s.set_free_text("  排了  一个小时 ")
+    assert s.submit_reason() == {"type": "rate", "ticket": "t1", "score": 2,
+                                 "reason": "服务态度差、等候时间长；排了 一个小时"}
+    assert s.mode == "sending"
+    s.on_reply({"type": "error", "code": "timeout"})
+    assert s.mode == "reason" and s.reasons == ["服务态度差", "等候时间长"]  # kept for a resend
+    # back to the five levels: a wrong tap, then a good score has no reason
+    s.back_to_levels()
+    assert s.mode == "rate"
+    assert s.tap(5) == {"type": "rate", "ticket": "t1", "score": 5}
+
+
+def test_state_reason_page_timeout_still_sends_the_score():
+    clock = Clock()
+    s = RatingState(clock, rate_timeout_s=60, thanks_s=4)
+    s.on_welcome(WELCOME)
+    s.on_event(completed())
+    s.tap(1)
+    s.toggle_reason("其他")
+    clock.t += 61
+    assert s.tick() and s.mode == "sending"
+    assert s.take_outbox() == {"type": "rate", "ticket": "t1", "score": 1, "reason": "其他"}
+    assert s.take_outbox() is None
+
+
+def test_state_closes_when_the_next_ticket_is_called():
+    clock = Clock()
+    s = RatingState(clock, rate_timeout_s=60, thanks_s=4)
+    s.on_welcome(WELCOME)
+    s.on_event(completed())
+    s.on_event({"name": "ticket.called", "data": {"ticket": {"id": "t7"}, "counter": 4}})
+    assert s.mode == "rate"  # another counter's call
+    s.on_event({"name": "ticket.called", "data": {"ticket": {"id": "t7"}, "counter": 3}})
+    assert s.mode == "idle" and s.ticket is None
+    # mid-reason: the score given is sent, not lost
+    s.on_event(completed("t8"))
+    s.tap(2)
+    s.on_event({"name": "ticket.called", "data": {"ticket": {"id": "t9"}, "counter": 3}})
+    assert s.take_outbox() == {"type": "rate", "ticket": "t8", "score": 2}
 
 
 # ------------------------------------------------------------------ widgets
@@ -119,8 +170,17 @@ def test_pad_flow_with_a_fake_link(pad, qtbot):
     assert "A012" in view.ticket_label.text()
     _shot(view, "rate")
     view.buttons[1].click()
+    assert view.stack.currentWidget() is view.reason_page  # 非常不满意: why?
+    assert not link.unanswered("rate")
+    view.reason_buttons["办事效率低"].click()
+    assert view.reason_buttons["办事效率低"].isChecked()
+    view.reason_edit.setFocus()
+    qtbot.keyClicks(view.reason_edit, "abc")
+    _shot(view, "reason")
+    view.reason_submit.click()
     [sent] = link.unanswered("rate")
     assert (sent.message["ticket"], sent.message["score"]) == ("t9", 1)
+    assert sent.message["reason"] == "办事效率低；abc"
     assert not view.buttons[5].isEnabled()  # no second tap while sending
     view.buttons[5].click()
     assert len(link.sent) == 1
@@ -133,6 +193,16 @@ def test_pad_flow_with_a_fake_link(pad, qtbot):
     assert view.stack.currentWidget() is view.idle_page
     link.set_status("offline")
     assert "Offline" in view.status.text()
+
+
+def test_pad_returns_to_idle_when_the_next_ticket_is_called(pad):
+    link, view, _controller, _clock = pad
+    link.push_event("ticket.completed", {"ticket": {"id": "t9", "number": "A012"},
+                                         "counter": 3})
+    assert view.stack.currentWidget() is view.rate_page
+    link.push_event("ticket.called", {"ticket": {"id": "t10", "number": "A013"}, "counter": 3})
+    assert view.stack.currentWidget() is view.idle_page
+    assert not link.sent
 
 
 def test_pad_scales(pad):
@@ -161,12 +231,15 @@ def test_pad_against_a_real_server(qtbot, tmp_path):
             desk.request("complete")
         qtbot.waitUntil(lambda: view.stack.currentWidget() is view.rate_page, timeout=10000)
         assert view.idle_label.text() == "2号窗口 · 李强 为您服务"
-        view.buttons[2].click()  # 不满意: a bad rating
+        view.buttons[2].click()  # 不满意: a bad rating asks why
+        view.reason_buttons["服务态度差"].click()
+        view.reason_submit.click()
         qtbot.waitUntil(lambda: controller.state.mode == "thanks", timeout=10000)
         qtbot.waitUntil(lambda: controller.state.mode == "idle", timeout=5000)
         with srv.client("admin-1") as admin:
             cases = admin.request("followups")["followups"]
-            assert [(c["ticket"], c["score"]) for c in cases] == [(ticket["id"], 2)]
+            assert [(c["ticket"], c["score"], c["reason"]) for c in cases] == [
+                (ticket["id"], 2, "服务态度差")]
         # one rating per ticket: the server refuses a second one
         with srv.client("evaluator-2") as other:
             again = other.request("rate", ticket=ticket["id"], score=5)

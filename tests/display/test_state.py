@@ -35,11 +35,13 @@ def test_welcome_sets_hall_recent_and_waiting():
 
 def test_calls_are_listed_newest_first_and_capped():
     state = board()
-    for i in range(20):
+    for i in range(RECENT_KEEP + 9):
         state.apply_event(called(f"A{100 + i:03d}", 1 + i % 9, seq=101 + i))
     assert len(state.recent) == RECENT_KEEP
-    assert state.newest.number == "A119"
-    assert [c.number for c in state.previous] == [f"A{n:03d}" for n in range(118, 108, -1)]
+    last = 100 + RECENT_KEEP + 8
+    assert state.newest.number == f"A{last:03d}"
+    assert [c.number for c in state.previous] == [
+        f"A{n:03d}" for n in range(last - 1, last - RECENT_KEEP, -1)]
 
 
 def test_recall_moves_the_call_to_the_top_without_duplicating():

@@ -135,24 +135,58 @@ def test_counter_display_modes(qtbot, clock, tmp_path):
     view.show()
     view.render(state)
     assert label(view, "counter-number").text() == "欢迎"
-    assert "Welcome" in texts(view)
+    assert "Welcome" in label(view, "counter-line-en").text()
     save(view, "counter-display-idle.png", tmp_path)
 
     state.apply_event(called("A012", 3, seq=101))
     clock.advance(6)
     view.render(state)
-    assert label(view, "counter-name").text() == "3号窗口"
+    assert label(view, "counter-name").text() == "3号窗口  Counter 3"
     assert label(view, "counter-number").text() == "A012"
     assert "请 A012 号办理" in texts(view)
     assert view.size().height() == 480
     save(view, "counter-display.png", tmp_path)
 
-    state.apply_event(event("counter.paused", 102, counter=3))
+    state.apply_event(event("counter.paused", 102, counter=3, reason="午间休息"))
     view.render(state)
     assert label(view, "counter-number").text() == "暂停服务"
-    assert "Paused" in texts(view)
+    assert "暂停原因：午间休息" in texts(view)
+    assert "Paused" in label(view, "counter-line-en").text()
     assert AMBER in label(view, "counter-line").styleSheet()
+    for name in ("counter-name", "counter-line", "counter-line-en"):  # nothing cut off
+        line = label(view, name)
+        assert line.fontMetrics().horizontalAdvance(line.text()) <= line.width(), name
     save(view, "counter-display-paused.png", tmp_path)
+
+    state.apply_event(event("counter.resumed", 103, counter=3))
+    state.apply_event(event("counter.paused", 104, counter=3, reason=""))
+    view.render(state)
+    assert "请稍候" in label(view, "counter-line").text()  # no stale reason
+
+    state.apply_event(event("counter.closed", 105, counter=3))
+    view.render(state)
+    closed = label(view, "counter-number").text()
+    assert closed == "窗口已关闭" and closed != "暂停服务"  # closed and paused differ in Chinese
+    assert "Closed" in label(view, "counter-line-en").text()
+    save(view, "counter-display-closed.png", tmp_path)
+
+
+def test_counter_display_every_screen_bilingual(qtbot, clock):
+    state = BoardState(clock, counter=3)
+    state.apply_welcome(welcome())
+    view = CounterView()
+    qtbot.add_widget(view)
+    view.show()
+    events = [None, called("A012", 3, seq=101), event("counter.paused", 102, counter=3),
+              event("counter.closed", 103, counter=3)]
+    for e in events:
+        if e is not None:
+            state.apply_event(e)
+        view.render(state)
+        zh = label(view, "counter-line").text() + label(view, "counter-number").text()
+        en = label(view, "counter-line-en").text()
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in zh), zh
+        assert en and en.isascii() and any(ch.isalpha() for ch in en), en
 
 
 def test_app_wiring_over_fake_link(qtbot, clock):

@@ -184,8 +184,8 @@ def test_late_check_in_gives_a_normal_ticket_with_the_servers_message(
     tap(qtbot, w.keypad.submit_button)
     qtbot.waitUntil(lambda: ctl.state.pending is None, timeout=10000)
     assert w.page_name() == "checkin" and len(printer.printed) == 1
-    assert w.notice_text.text() == "该预约码已签到或已取消，如有疑问请联系工作人员"
-    assert "already checked in or cancelled" in w.notice_alt.text()
+    assert w.checkin_notice_text.text() == "该预约码已签到或已取消，如有疑问请联系工作人员"
+    assert "already checked in or cancelled" in w.checkin_notice_alt.text()
 
 
 def test_early_check_in_says_from_when_and_issues_nothing(qtbot, hall, clock, links):
@@ -196,14 +196,14 @@ def test_early_check_in_says_from_when_and_issues_nothing(qtbot, hall, clock, li
     type_code(qtbot, ctl, code)
     tap(qtbot, w.keypad.submit_button)
     qtbot.waitUntil(lambda: ctl.state.pending is None, timeout=10000)
-    assert w.notice_text.text() == "未到签到时间，请于 2026-11-27 09:30 起签到"
+    assert w.checkin_notice_text.text() == "未到签到时间，请于 2026-11-27 09:30 起签到"
     at(clock, f"{FRI}T09:20")  # the day itself, 10 min before the window
     ctl.state.touch()  # before any tick: a day's jump must not count as idle time
     tap(qtbot, w.keypad.submit_button)
     qtbot.waitUntil(lambda: ctl.state.pending is None, timeout=10000)
     assert w.page_name() == "checkin"
-    assert w.notice_text.text() == "未到签到时间，请于 09:30 起签到"
-    assert w.notice_alt.text() == "Check-in is not open yet: please check in from 09:30"
+    assert w.checkin_notice_text.text() == "未到签到时间，请于 09:30 起签到"
+    assert w.checkin_notice_alt.text() == "Check-in is not open yet: please check in from 09:30"
     assert printer.printed == [] and booking_status(hall, code)["status"] == "booked"
     at(clock, f"{FRI}T09:30")  # the window opens: the same code now checks in
     ctl.state.touch()
@@ -226,7 +226,7 @@ def test_unknown_code_shows_not_found(qtbot, hall, clock, links, lang, expected,
     tap(qtbot, w.keypad.submit_button)
     qtbot.waitUntil(lambda: ctl.state.pending is None, timeout=10000)
     assert w.page_name() == "checkin"
-    assert w.notice_text.text() == expected and w.notice_alt.text() == other
+    assert w.checkin_notice_text.text() == expected and w.checkin_notice_alt.text() == other
     assert printer.printed == []
     with hall.client("board-1") as board:
         assert board.welcome["snapshot"]["queues"]["gjj"]["waiting"] == 0

@@ -182,4 +182,4 @@ def test_check_in_and_language_through_the_server(qtbot, server, links):
     tap(qtbot, w.keypad.submit_button)
     # No such booking (appointments on this server have none): a clear message, no ticket.
     qtbot.waitUntil(lambda: ctl.state.pending is None, timeout=10000)
-    assert w.page_name() == "checkin" and "未找到该预约码" in w.notice_text.text()
+    assert w.page_name() == "checkin" and "未找到该预约码" in w.checkin_notice_text.text()

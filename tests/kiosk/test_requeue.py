@@ -13,12 +13,12 @@ from kiosk.view import KioskWindow
 from server.link import Link
 from tests.helpers.fakes import FakePrinter
 from tests.helpers.server import PIN, TOKEN, RunningServer, small_config
-from tests.kiosk.test_view import kiosk, ticket  # noqa: F401 - the fixture
+from tests.kiosk.test_view import ticket
 
 pytestmark = pytest.mark.gui
 
 
-def test_requeue_screen_from_home_and_scanner_input(qtbot, kiosk):  # noqa: F811
+def test_requeue_screen_from_home_and_scanner_input(qtbot, kiosk):
     w = kiosk.window
     assert w.requeue_button.isVisible() and "过号重排" in w.requeue_button.title.text()
     qtbot.mouseClick(w.requeue_button, Qt.MouseButton.LeftButton)
@@ -31,12 +31,14 @@ def test_requeue_screen_from_home_and_scanner_input(qtbot, kiosk):  # noqa: F811
     [req] = kiosk.link.unanswered("requeue")
     assert req.message["check"] == "ABCDEFGH" and w.scan_input.text() == ""
     kiosk.link.answer(req, ok=False, code="expired", message="too late")
-    assert "已超过过号重排时限" in w.notice_text.text()
-    assert "Too late" in w.notice_alt.text()
+    # in the page's own message slot, not the bottom bar: the keys stay put
+    assert "已超过过号重排时限" in w.requeue_slot.text.text()
+    assert "Too late" in w.requeue_slot.alt.text()
+    assert w.requeue_slot.frame.isVisible() and not w.notice_holder.isVisible()
     assert w.page_name() == "requeue" and kiosk.printer.printed == []
 
 
-def test_requeue_by_keypad_shows_where_it_stands(qtbot, kiosk):  # noqa: F811
+def test_requeue_by_keypad_shows_where_it_stands(qtbot, kiosk):
     kiosk.window.intent.emit("requeue", None)
     for key in "P012":
         kiosk.window.intent.emit("key", key)
@@ -50,7 +52,7 @@ def test_requeue_by_keypad_shows_where_it_stands(qtbot, kiosk):  # noqa: F811
     assert kiosk.printer.printed == []  # the citizen keeps the paper ticket
 
 
-def test_scan_from_home_opens_the_requeue_screen(qtbot, kiosk):  # noqa: F811
+def test_scan_from_home_opens_the_requeue_screen(qtbot, kiosk):
     w = kiosk.window
     assert w.page_name() == "home"
     qtbot.keyClicks(w, "http://10.0.0.5:8765/t/ABCDEFGH")  # the scanner, no field focused

@@ -358,3 +358,27 @@ def test_without_public_url_the_server_url_is_used(state):
     req = state.issue("tax")
     state.apply_reply(req, {"type": "ok", "ticket": ticket("B001", "tax")})
     assert state.ticket_url == "http://10.0.0.5:8765/t/K7Q2M9XA"
+
+
+def test_where_to_go_is_the_zone_else_the_counters(clock):
+    w = welcome()
+    w["hall"]["services"][0]["zone"] = "B区 37-43号窗口"
+    w["hall"]["counters"] = [{"number": n, "name": f"{n}号窗口", "services": s}
+                             for n, s in ((1, ["tax"]), (2, ["tax", "gjj"]), (3, ["tax"]),
+                                          (9, ["tax"]), (5, ["bdc"]))]
+    s = KioskState(clock)
+    s.apply_welcome(w)
+    assert s.where("gjj") == "B区 37-43号窗口"
+    assert s.where_line("gjj") == "办理地点: B区 37-43号窗口"
+    assert s.where("tax") == "1-3、9号窗口"
+    assert s.where("tax", "en") == "Counters 1-3, 9"
+    assert s.where("bdc", "en") == "Counter 5"
+    s.choose_category("public")
+    request = s.issue("tax")
+    assert request is not None
+    s.apply_reply(request, {"type": "ok", "ticket": ticket(number="B001", service="tax")})
+    job = s.take_print()
+    assert job is not None and job.where == "1-3、9号窗口"
+    bare = KioskState(clock)
+    bare.apply_welcome(welcome())  # no zone and no counters: nothing to say
+    assert bare.where_line("gjj") == ""

@@ -271,3 +271,12 @@ def test_to_monochrome_of_ticket_keeps_size_and_ink(qapp):
 def test_to_monochrome_rejects_null(qapp):
     with pytest.raises(ValueError, match="null"):
         to_monochrome(QImage())
+
+
+def test_ticket_prints_where_to_go(qapp):
+    image = render(qapp, where="B区 37-43号窗口")
+    regions = ticket_regions(image)
+    assert regions["where"].top() > regions["service_alt"].top()
+    assert regions["where"].bottom() < regions["number"].top()
+    assert dark(image, regions["where"]) > 200
+    assert "where" not in ticket_regions(render(qapp))  # no place known: no line

@@ -8,11 +8,8 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QPushButton
 
-from kiosk.app import KioskController
 from kiosk.screens import SCREENS, render_screens, sample_welcome
-from kiosk.state import KioskState
-from kiosk.view import MIN_TOUCH, KioskWindow
-from tests.helpers.fakes import FakeClock, FakeLink, FakePrinter
+from kiosk.view import MIN_TOUCH
 
 pytestmark = pytest.mark.gui
 
@@ -25,20 +22,6 @@ def ticket(number="P012", service="gjj", **over):
          "ahead": 5, "eta_s": 420, "check": "ABCDEFGH"}
     t.update(over)
     return t
-
-
-@pytest.fixture
-def kiosk(qtbot):
-    clock = FakeClock(T0)
-    link, printer = FakeLink(), FakePrinter()
-    window = KioskWindow()
-    qtbot.addWidget(window)
-    window.resize(1080, 1920)
-    window.show()
-    ctl = KioskController(link, printer, state=KioskState(clock), window=window)
-    link.push_welcome(sample_welcome())
-    ctl.clock = clock
-    return ctl
 
 
 def click(qtbot, widget):
@@ -64,6 +47,8 @@ def test_category_service_ticket_printed(qtbot, kiosk):
     assert w.page_name() == "ticket"
     assert w.ticket_number.text() == "P012"
     assert "请取走号票" in w.ticket_status.text()
+    assert w.ticket_where.text() == "办理地点: B区 37-43号窗口"  # the demo hall's zone
+    assert w.ticket_where.isVisible() and w.ticket_where_alt.text().startswith("Go to: ")
     assert not w.ticket_qr.pixmap().isNull()
     [image] = kiosk.printer.printed
     assert image.width() == 576 and image.height() > 600
@@ -117,13 +102,17 @@ def test_offline_banner_in_both_languages(qtbot, kiosk):
     # Offline greys every action, in both languages' screens.
     assert not any(t.isEnabled() for t in w.category_tiles.values())
     assert not w.checkin_button.isEnabled() and not w.priority_button.isEnabled()
-    assert not w.requeue_button.isEnabled()
+    assert not w.requeue_button.isEnabled() and not w.search_button.isEnabled()
+    popular = [t for t in w.popular_tiles if t.isVisibleTo(w)]
+    assert popular and not any(t.isEnabled() for t in popular)  # 常用业务 too
     kiosk.window.intent.emit("category", "public")
     assert not w.service_tiles["gjj"].isEnabled()
     kiosk.window.intent.emit("service", "gjj")
     assert kiosk.link.sent == []  # never invents a number
     kiosk.link.push_welcome(sample_welcome())
     assert not w.banner.isVisible() and w.service_tiles["gjj"].isEnabled()
+    kiosk.window.intent.emit("back", None)
+    assert w.page_name() == "home" and w.search_button.isEnabled()
 
 
 def test_print_failure_shows_ticket_and_reports(qtbot, kiosk):
@@ -151,7 +140,7 @@ def test_check_in_with_keypad(qtbot, kiosk):
     [req] = kiosk.link.unanswered("check_in")
     assert req.message["code"] == "K7Q2"
     kiosk.link.answer(req, ok=False, code="not_found", message="unknown booking code")
-    assert w.notice_holder.isVisible() and "未找到该预约码" in w.notice_text.text()
+    assert w.checkin_notice.isVisible() and "未找到该预约码" in w.checkin_notice_text.text()
     click(qtbot, w.keypad.submit_button)
     [req] = kiosk.link.unanswered("check_in")
     with qtbot.waitSignal(kiosk.printed, timeout=5000):

@@ -82,6 +82,24 @@ def test_bad_rating_opens_a_follow_up_until_handled(hall, clock):
             == "conflict"
 
 
+def test_bad_rating_carries_its_reason_to_the_follow_up(hall, clock):
+    good, bad = serve_one(hall, clock), serve_one(hall, clock)
+    with hall.client("evaluator-2") as pad, hall.client("admin-1") as admin:
+        # a reason only goes with a 1 or 2: refused, and nothing is rated
+        refused = pad.request("rate", ticket=good["id"], score=4, reason="等候时间长")
+        assert refused["code"] == "bad_request" and "score of 1 or 2" in refused["message"]
+        assert pad.request("rate", ticket=good["id"], score=4)["type"] == "ok"
+        assert pad.request("rate", ticket=bad["id"], score=1, reason="x" * 201)["code"] == \
+            "bad_request"
+        reply = pad.request("rate", ticket=bad["id"], score=1,
+                            reason="服务态度差、一次性告知不到位；材料要求  没说清楚")
+        assert reply["type"] == "ok", reply
+        opened = admin.wait_event("followup.opened")["data"]["followup"]
+        assert opened["reason"] == "服务态度差、一次性告知不到位；材料要求 没说清楚"
+        [case] = admin.request("followups")["followups"]
+        assert case["reason"] == opened["reason"] and case["number"] == bad["number"]
+
+
 def test_very_bad_and_neutral_ratings(hall, clock):
     first = serve_one(hall, clock, counter=1)
     second = serve_one(hall, clock, counter=1)
@@ -90,3 +108,4 @@ def test_very_bad_and_neutral_ratings(hall, clock):
         pad.request("rate", ticket=second["id"], score=3)  # 基本满意: satisfied, no case
         cases = admin.request("followups")["followups"]
         assert [(c["number"], c["score"]) for c in cases] == [(first["number"], 1)]
+        assert cases[0]["reason"] is None  # no reason given

@@ -86,7 +86,8 @@ def script(d: Day) -> dict[str, dict]:
     d.go("09:09:00")
     d.req("counter-2", "complete")  # never started: service 09:09 - 09:08 = 60
     d.go("09:09:30")
-    d.req("evaluator-2", "rate", ticket=t["A002"]["id"], score=2)  # bad: a follow-up
+    d.req("evaluator-2", "rate", ticket=t["A002"]["id"], score=2,  # bad: a follow-up
+          reason="等候时间长；排了很久")
     d.go("09:16:00")
     d.req("counter-1", "complete")  # service 600
     d.go("09:16:20")
@@ -160,7 +161,8 @@ def test_scripted_day_gives_the_hand_computed_figures(day):
     assert (hours[9]["served"], hours[10]["served"]) == (2, 1)
     assert hours[9]["avg_wait_s"] == 360.0 and hours[10]["avg_wait_s"] == 1200.0
     assert rep.scores == {1: 0, 2: 1, 3: 0, 4: 1, 5: 1}
-    assert [c["number"] for c in rep.followups] == ["A002"]
+    assert [(c["number"], c["reason"]) for c in rep.followups] == [("A002", "等候时间长；排了很久")]
+    assert "reason: 等候时间长；排了很久" in report.to_text(rep, day.config)
 
 
 def test_csv_columns_and_rows(day):
@@ -234,6 +236,7 @@ def test_html_is_self_contained(day):
     assert len(images) == 3
     assert all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in images)
     assert "10:40" in html and "66.7%" in html and "A002" in html
+    assert "<td>等候时间长；排了很久</td>" in html  # the follow-up's reason
 
 
 @pytest.mark.browser
