@@ -1,0 +1,240 @@
+"""Core rules written so that a plausible wrong implementation fails.
+
+Production runs the hall on a UTC clock (``HallService``'s default), while
+most core tests use a clock already in Shanghai time, where "the local date"
+and "the clock's date" are the same thing. The tests here use a **UTC clock**
+around the two instants that tell them apart: local midnight in Shanghai
+(16:00 UTC) and 00:00 UTC (08:00 in Shanghai). Orders of operations are
+exercised in the order that separates two readings of a rule (transfers in
+reverse issue order, ...), and boundaries at exactly the limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from server.core import Closed, Expired, Hall, QuotaReached
+from tests.core.builders import config, counter, make_hall, service
+from tests.helpers.fakes import FakeClock
+
+UTC = dt.UTC
+
+
+def utc(hour: int, minute: int = 0, second: int = 0, day: int = 26) -> dt.datetime:
+    """An aware UTC datetime on 2026-11-<day> (Shanghai is 8 hours ahead)."""
+    return dt.datetime(2026, 11, day, hour, minute, second, tzinfo=UTC)
+
+
+def utc_hall(start: dt.datetime, cfg=None) -> tuple[Hall, FakeClock]:
+    return make_hall(cfg, start=start)
+
+
+def numbers(tickets) -> list[str]:
+    return [t.number for t in tickets]
+
+
+# ----------------------------------------------------------- local day, UTC clock
+def test_numbers_restart_at_local_midnight_on_a_utc_clock():
+    hall, clock = utc_hall(utc(15, 59, 0))  # 23:59 in Shanghai on the 26th
+    first = hall.issue("gjj")[0].ticket
+    assert (first.number, first.day) == ("A001", dt.date(2026, 11, 26))
+    clock.now = utc(16, 0, 1)  # 00:00:01 on the 27th in Shanghai; still the 26th in UTC
+    new_day = hall.issue("gjj")[0].ticket
+    assert (new_day.number, new_day.day) == ("A001", dt.date(2026, 11, 27))
+    assert new_day.issued_at.astimezone(UTC).date() == dt.date(2026, 11, 26)
+
+
+def test_numbers_do_not_restart_at_utc_midnight():
+    hall, clock = utc_hall(utc(23, 59, 0))  # 07:59 on the 27th in Shanghai
+    assert hall.issue("gjj")[0].ticket.number == "A001"
+    clock.now = utc(0, 0, 1, day=27)  # UTC midnight: 08:00:01, same local day
+    later = hall.issue("gjj")[0].ticket
+    assert (later.number, later.day) == ("A002", dt.date(2026, 11, 27))
+    assert hall.last_numbers == {("gjj", dt.date(2026, 11, 27)): 2}
+
+
+def _limited(start: dt.datetime) -> tuple[Hall, FakeClock]:
+    svc = service("gjj", "A", hours=((dt.time(9), dt.time(17)),), daily_quota=1)
+    return make_hall(config([svc], [counter(1, ["gjj"])]), start=start)
+
+
+@pytest.mark.parametrize(("moment", "open_"), [
+    (utc(0, 59, 59), False),   # 08:59:59 local
+    (utc(1, 0, 0), True),      # 09:00:00 local: the start is inside
+    (utc(8, 59, 59), True),    # 16:59:59 local
+    (utc(9, 0, 0), False),     # 17:00:00 local: the end is outside
+    (utc(12, 0, 0), False),    # noon UTC = 20:00 local
+])
+def test_hours_are_local_wall_clock_on_a_utc_clock(moment, open_):
+    hall, _clock = _limited(moment)
+    if open_:
+        assert hall.issue("gjj")[0].ticket.number == "A001"
+    else:
+        with pytest.raises(Closed):
+            hall.issue("gjj")
+
+
+def test_quota_is_per_local_day_on_a_utc_clock():
+    svc = service("gjj", "A", daily_quota=1)
+    hall, clock = make_hall(config([svc], [counter(1, ["gjj"])]), start=utc(15, 0))
+    hall.issue("gjj")                      # 23:00 local on the 26th
+    clock.now = utc(0, 30, day=27)         # UTC day changed, local day (27th 08:30) too
+    hall.issue("gjj")
+    clock.now = utc(15, 59, 59, day=27)    # still the 27th locally: quota used up
+    with pytest.raises(QuotaReached):
+        hall.issue("gjj")
+    clock.now = utc(16, 0, 0, day=27)      # local midnight: a fresh quota
+    assert hall.issue("gjj")[0].ticket.number == "A001"
+
+
+def test_stats_count_the_local_day_on_a_utc_clock():
+    hall, clock = utc_hall(utc(15, 0))     # 23:00 local, the 26th
+    hall.issue("gjj")
+    hall.call_next(1)
+    hall.complete(1)
+    clock.now = utc(15, 59, 59)
+    assert hall.stats(1)["served"] == 1
+    clock.now = utc(16, 0, 0)              # local midnight: yesterday's work is not today's
+    assert hall.stats(1)["served"] == 0
+    hall.issue("gjj")
+    hall.call_next(1)
+    hall.complete(1)
+    clock.now = utc(0, 0, 1, day=27)       # UTC midnight: same local day
+    assert hall.stats(1)["served"] == 1 and hall.stats()["served"] == 1
+
+
+def test_wire_times_are_in_the_hall_zone_whatever_the_clock():
+    hall, _clock = utc_hall(utc(16, 30))
+    wire = hall.issue("gjj")[0].data["ticket"]
+    assert wire["issued_at"] == "2026-11-27T00:30:00+08:00"
+
+
+# ------------------------------------------------------------ transfer order
+def _two_held(placement: str) -> tuple[Hall, FakeClock]:
+    """A001 at counter 1 and A002 at counter 2 (both called), then B001, B002 waiting."""
+    hall, clock = make_hall(config(transfer_placement=placement))
+    hall.issue("gjj")        # A001 09:00:00
+    clock.advance(10)
+    hall.issue("gjj")        # A002 09:00:10
+    clock.advance(10)
+    assert hall.call_next(1)[0].ticket.number == "A001"
+    assert hall.call_next(2)[0].ticket.number == "A002"  # no tax waiting yet
+    hall.issue("tax")        # B001 09:00:20
+    clock.advance(10)
+    hall.issue("tax")        # B002 09:00:30
+    clock.advance(10)
+    return hall, clock
+
+
+def test_head_transfers_in_reverse_issue_order_go_by_transfer_time():
+    hall, clock = _two_held("head")
+    hall.transfer(2, service="tax")   # A002 first ...
+    clock.advance(5)
+    hall.transfer(1, service="tax")   # ... then A001
+    assert numbers(hall.queue(2)) == ["A002", "A001", "B001", "B002"]
+    order = []
+    for _ in range(4):
+        order.append(hall.call_next(2)[0].ticket.number)
+        hall.complete(2)
+    assert order == ["A002", "A001", "B001", "B002"]
+
+
+def test_tail_transfers_in_reverse_issue_order_go_by_transfer_time():
+    hall, clock = _two_held("tail")
+    hall.transfer(2, service="tax")
+    clock.advance(5)
+    hall.transfer(1, service="tax")
+    assert numbers(hall.queue(2)) == ["B001", "B002", "A002", "A001"]
+
+
+def test_issue_time_transfers_in_reverse_order_go_by_issue_time():
+    hall, clock = _two_held("issue_time")
+    hall.transfer(2, service="tax")
+    clock.advance(5)
+    hall.transfer(1, service="tax")
+    assert numbers(hall.queue(2)) == ["A001", "A002", "B001", "B002"]
+
+
+def test_transfers_to_a_counter_go_by_transfer_time():
+    hall, clock = _two_held("head")
+    hall.open_counter(3, "s3", "员工3")
+    hall.transfer(2, to_counter=3)    # A002 first
+    clock.advance(5)
+    hall.transfer(1, to_counter=3)
+    assert numbers(hall.queue(3)) == ["A002", "A001"]
+
+
+def test_head_transfer_keeps_its_priority_group():
+    hall, clock = make_hall(config(transfer_placement="head"))
+    hall.issue("gjj")                        # A001 normal
+    clock.advance(10)
+    hall.call_next(1)
+    hall.issue("tax", "priority")            # B001 priority
+    clock.advance(10)
+    hall.transfer(1, service="tax")          # A001 normal: head of the *normal* group
+    assert numbers(hall.queue(2)) == ["B001", "A001"]
+
+
+# ----------------------------------------------------------------- boundaries
+def test_requeue_window_includes_its_last_second():
+    hall, clock = make_hall(config(no_show_return_s=600))
+    tid = hall.issue("gjj")[0].ticket.id
+    hall.call_next(1)
+    hall.no_show(1)
+    clock.advance(600)  # exactly the window: still allowed
+    assert hall.requeue(tid)[0].name == "ticket.requeued"
+    hall.call_next(1)
+    hall.no_show(1)
+    clock.advance(600.5)
+    with pytest.raises(Expired):
+        hall.requeue(tid)
+
+
+def test_appointment_whose_slot_starts_now_is_in_the_appointment_group():
+    hall, clock = make_hall(config(priority_per_normal=5))
+    hall.issue("gjj")                                     # A001 normal, oldest
+    clock.advance(10)
+    hall.issue("gjj", "appointment", slot_start=clock.now + dt.timedelta(seconds=60))
+    clock.advance(60)                                     # slot_start == now
+    assert hall.call_next(1)[0].ticket.number == "A002"
+
+
+def test_appointment_before_its_slot_queues_as_normal_by_issue_time():
+    hall, clock = make_hall()
+    hall.issue("gjj", "appointment", slot_start=clock.now + dt.timedelta(hours=1))  # A001
+    clock.advance(10)
+    hall.issue("gjj")                                     # A002
+    clock.advance(10)
+    assert numbers(hall.queue(1)) == ["A001", "A002"]
+    hall.issue("gjj", "appointment", slot_start=clock.now + dt.timedelta(hours=1))  # A003
+    assert numbers(hall.queue(1)) == ["A001", "A002", "A003"]
+    clock.advance(3600)                                   # both slots started
+    assert numbers(hall.queue(1)) == ["A001", "A003", "A002"]
+
+
+def test_interleaving_allows_exactly_priority_per_normal_in_a_row():
+    hall, clock = make_hall(config(priority_per_normal=1))
+    hall.issue("gjj")                           # A001 normal
+    for _ in range(3):
+        clock.advance(10)
+        hall.issue("gjj", "priority")           # A002..A004
+    order = []
+    for _ in range(4):
+        order.append(hall.call_next(2)[0].ticket.number)
+        hall.complete(2)
+    assert order == ["A002", "A001", "A003", "A004"]
+
+
+def test_close_day_cancels_in_issue_order_across_services():
+    hall, clock = make_hall()
+    hall.issue("tax")   # B001 09:00
+    clock.advance(10)
+    hall.issue("gjj")   # A001 09:00:10
+    clock.advance(10)
+    hall.issue("bdc")   # C001
+    cancelled = [e.data["ticket"]["number"] for e in hall.close_day()
+                 if e.name == "ticket.cancelled"]
+    assert cancelled == ["B001", "A001", "C001"]
+
