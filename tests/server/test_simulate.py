@@ -8,7 +8,6 @@ import csv
 import dataclasses
 import json
 import math
-import time
 
 import pytest
 
@@ -173,11 +172,10 @@ def test_staffing_search_reaches_its_target_with_fewest_counters() -> None:
         assert any(fewer[k] < 0.85 for k in fewer if k <= h and res.reached.get(k)), h
 
 
-def test_reference_day_under_five_seconds() -> None:
+def test_reference_day() -> None:
+    """(How long it takes is a figure of ``python -m bench.timings``.)"""
     cfg = demo_config("sqlite://")
-    t0 = time.perf_counter()
     sim = sim_cli.simulate(cfg, SimParams(seed=1))
-    assert time.perf_counter() - t0 < 5.0
     s = sim.summary
     assert 6500 < s.visitors < 7500  # the reference hall's ~7,000 visitors
     assert s.outcomes["done"] > 5000
