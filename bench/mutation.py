@@ -1,0 +1,157 @@
+"""Mutation testing with mutmut 3: how many planted bugs the tests catch.
+
+    python -m bench.mutation [--module core|protocol|store|service] [--jobs N]
+                             [--keep] [--show]
+
+For each module asked for (all four by default) this copies the project to
+``.mutation/<module>/`` (gitignored), writes that copy's ``[tool.mutmut]``
+(what to mutate, which tests), runs ``mutmut run`` there and prints:
+
+* the score: killed (a test failed or timed out) / mutants, in percent;
+* every surviving mutant by name (``--show`` adds each one's diff).
+
+A module's mutants are checked against a chosen, fast test selection (the
+tests that target it); ``store`` and ``service`` run their SQLite cases only
+(the PostgreSQL cases run the same assertions). Not part of CI: a full run
+takes tens of minutes on two cores. Survivors judged equivalent or accepted
+are listed, with the reason, in docs/TESTING.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["MODULES", "main"]
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRATCH = ROOT / ".mutation"
+COPY = ("server", "tests", "kiosk", "counter", "display", "sounds", "bench", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Target:
+    mutate: tuple[str, ...]   # glob patterns of the files to mutate
+    tests: tuple[str, ...]    # pytest arguments selecting the tests
+    goal: int                 # percent killed the issue asks for
+
+
+MODULES: dict[str, Target] = {
+    "core": Target(("server/core/*",), ("tests/core",), 90),
+    "protocol": Target(("server/protocol.py",),
+                       ("tests/test_protocol.py", "tests/server/test_hostile.py"), 90),
+    "store": Target(("server/store.py",),
+                    ("tests/store", "tests/core/test_restore_store.py", "-k", "not postgresql"),
+                    80),
+    "service": Target(("server/service.py",),
+                      ("tests/server/test_service.py", "tests/server/test_service_rules.py",
+                       "-k", "not postgresql"), 80),
+}
+
+
+def _toml_list(items: tuple[str, ...] | list[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def _config(target: Target) -> str:
+    return "\n".join([
+        "[tool.mutmut]",
+        'source_paths = ["server"]',
+        f"only_mutate = {_toml_list(target.mutate)}",
+        f"pytest_add_cli_args_test_selection = {_toml_list(target.tests)}",
+        'also_copy = ["kiosk", "counter", "display", "sounds", "bench"]',
+        "",
+    ])
+
+
+def prepare(module: str, keep: bool) -> Path:
+    """A scratch copy of the project whose pyproject asks mutmut for ``module``."""
+    work = SCRATCH / module
+    if work.exists() and not keep:
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", "mutants")
+    for name in COPY:
+        src, dst = ROOT / name, work / name
+        if src.is_dir():
+            if dst.exists():
+                shutil.rmtree(dst)
+            shutil.copytree(src, dst, ignore=ignore)
+        else:
+            shutil.copy2(src, dst)
+    pyproject = (work / "pyproject.toml").read_text(encoding="utf-8")
+    # Replace the repository's own [tool.mutmut] table with this module's.
+    pyproject = re.sub(r"\[tool\.mutmut\].*?(?=^\[)", "", pyproject, flags=re.S | re.M)
+    (work / "pyproject.toml").write_text(pyproject + "\n" + _config(MODULES[module]),
+                                         encoding="utf-8")
+    return work
+
+
+def _mutmut(work: Path, *args: str, quiet: bool = False) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("mutmut")
+    return subprocess.run([str(exe), *args], cwd=work, text=True,
+                          capture_output=quiet, check=False)
+
+
+def survivors(work: Path) -> list[tuple[str, str]]:
+    """(mutant name, status) of every mutant not killed."""
+    done = _mutmut(work, "results", quiet=True)
+    found = []
+    for line in done.stdout.splitlines():
+        m = re.match(r"\s*(\S+): (.+)$", line)
+        if m and m.group(2).strip() != "killed":
+            found.append((m.group(1), m.group(2).strip()))
+    return found
+
+
+def score(work: Path) -> dict[str, int]:
+    """mutmut's own counts (``export-cicd-stats``)."""
+    _mutmut(work, "export-cicd-stats", quiet=True)
+    path = work / "mutants" / "mutmut-cicd-stats.json"
+    return {k: int(v) for k, v in json.loads(path.read_text()).items()}
+
+
+def run(module: str, jobs: int, keep: bool, show: bool) -> tuple[float, list[tuple[str, str]]]:
+    work = prepare(module, keep)
+    print(f"== {module}: mutmut run in {work.relative_to(ROOT)}", flush=True)
+    _mutmut(work, "run", "--max-children", str(jobs))
+    stats = score(work)
+    killed = stats.get("killed", 0) + stats.get("timeout", 0) + stats.get("segfault", 0)
+    total = max(1, stats.get("total", 0) - stats.get("skipped", 0))
+    percent = 100.0 * killed / total
+    left = survivors(work)
+    goal = MODULES[module].goal
+    print(f"{module}: {killed}/{total} killed = {percent:.1f}% (goal {goal}%); "
+          f"counts {stats}")
+    for name, status in left:
+        print(f"  {status:12} {name}")
+        if show:
+            print(_mutmut(work, "show", name, quiet=True).stdout)
+    return percent, left
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.mutation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--module", choices=sorted(MODULES), action="append",
+                        help="module to mutate (repeatable; default: all four)")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once")
+    parser.add_argument("--keep", action="store_true",
+                        help="reuse the scratch copy's earlier results (mutmut caches them)")
+    parser.add_argument("--show", action="store_true", help="print each survivor's diff")
+    args = parser.parse_args(argv)
+    scores = {}
+    for module in args.module or list(MODULES):
+        scores[module], _ = run(module, max(1, args.jobs), args.keep, args.show)
+    print("\nscore per module: " + ", ".join(f"{m} {s:.1f}%" for m, s in scores.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
