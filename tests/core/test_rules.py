@@ -15,7 +15,7 @@ import datetime as dt
 
 import pytest
 
-from server.core import Closed, Expired, Hall, QuotaReached
+from server.core import BadRequest, Closed, Conflict, Expired, Forbidden, Hall, QuotaReached
 from tests.core.builders import config, counter, make_hall, service
 from tests.helpers.fakes import FakeClock
 
@@ -238,3 +238,61 @@ def test_close_day_cancels_in_issue_order_across_services():
                  if e.name == "ticket.cancelled"]
     assert cancelled == ["B001", "A001", "C001"]
 
+
+
+# ------------------------------------------------------------ exact figures
+def test_counter_stats_are_exact():
+    hall, clock = make_hall()
+    for _ in range(4):
+        hall.issue("gjj")
+    done = []
+    for service_s in (60, 121):                 # two served at counter 2: mean 90.5 -> 90
+        t = hall.call_next(2)[0].ticket
+        hall.start(2)
+        clock.advance(service_s)
+        hall.complete(2)
+        done.append(t.id)
+    hall.call_next(2)
+    hall.no_show(2)
+    hall.rate(2, done[0], 3)                     # satisfied from 3 up
+    hall.rate(2, done[1], 2)
+    assert hall.stats(2) == {"counter": 2, "served": 2, "no_shows": 1, "avg_service_s": 90,
+                             "rated": 2, "satisfied": 1, "waiting": 1}
+    assert hall.stats(1)["served"] == 0 and hall.stats(1)["avg_service_s"] is None
+    assert hall.stats()["served"] == 2 and hall.stats()["counter"] is None
+
+
+@pytest.mark.parametrize(("score", "ok"), [(0, False), (1, True), (5, True), (6, False)])
+def test_rating_scores_run_from_one_to_five(score, ok):
+    hall, clock = make_hall()
+    tid = hall.issue("gjj")[0].ticket.id
+    hall.call_next(1)
+    hall.complete(1)
+    if ok:
+        assert hall.rate(1, tid, score)[0].data["score"] == score
+        assert hall.ticket(tid).rating == score
+    else:
+        with pytest.raises(BadRequest, match="1 to 5"):
+            hall.rate(1, tid, score)
+        assert hall.ticket(tid).rating is None
+
+
+def test_close_day_stamps_the_time_it_closed():
+    hall, clock = make_hall()
+    tid = hall.issue("gjj")[0].ticket.id
+    clock.advance(3600)
+    hall.close_day()
+    assert hall.ticket(tid).finished_at == clock.now
+
+
+def test_error_messages_say_what_and_why():
+    """Messages reach staff screens: they name the command, the ticket, the limits."""
+    hall, clock = make_hall()
+    for command in ("recall", "start", "complete", "no_show", "transfer"):
+        with pytest.raises(Conflict, match=command.replace("_", "-")):
+            getattr(hall, command)(1) if command != "transfer" else hall.transfer(1, "tax")
+    tid = hall.issue("gjj")[0].ticket.id
+    hall.call_next(1)
+    hall.complete(1)
+    with pytest.raises(Forbidden, match="A001.*counter 1, not 2"):
+        hall.rate(2, tid, 4)
