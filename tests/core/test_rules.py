@@ -15,7 +15,17 @@ import datetime as dt
 
 import pytest
 
-from server.core import BadRequest, Closed, Conflict, Expired, Forbidden, Hall, QuotaReached
+from server.core import (
+    BadRequest,
+    Closed,
+    Conflict,
+    Expired,
+    Forbidden,
+    Hall,
+    IllegalMove,
+    NotFound,
+    QuotaReached,
+)
 from tests.core.builders import config, counter, make_hall, service
 from tests.helpers.fakes import FakeClock
 
@@ -296,3 +306,140 @@ def test_error_messages_say_what_and_why():
     hall.complete(1)
     with pytest.raises(Forbidden, match="A001.*counter 1, not 2"):
         hall.rate(2, tid, 4)
+
+
+# ------------------------------------------------- events and counter versions
+def test_counter_state_events_carry_the_new_state_and_one_version_step():
+    hall, clock = make_hall(open_all=False)
+    opened = hall.open_counter(1, "s1", "员工1")[0]
+    assert (opened.name, opened.counter.state, opened.counter.version) == \
+        ("counter.opened", "open", 2)
+    paused = hall.pause(1, "午休")[0]
+    assert (paused.name, paused.counter.state, paused.counter.reason, paused.counter.version) == \
+        ("counter.paused", "paused", "午休", 3)
+    resumed = hall.resume(1)[0]
+    assert (resumed.name, resumed.data) == ("counter.resumed", {"counter": 1})
+    assert (resumed.counter.state, resumed.counter.reason, resumed.counter.version) == \
+        ("open", "", 4)
+    closed = hall.close_counter(1)[0]
+    assert (closed.name, closed.data) == ("counter.closed", {"counter": 1})
+    assert (closed.counter.state, closed.counter.staff_id, closed.counter.staff_name,
+            closed.counter.reason, closed.counter.version) == ("closed", None, None, "", 5)
+    assert hall.counter_state(1).version == 5
+    with pytest.raises(Conflict, match="1号窗口 is closed; log in first"):
+        hall.resume(1)
+
+
+def test_close_counter_refuses_while_a_ticket_is_held_and_says_how_to_go_on():
+    hall, clock = make_hall()
+    hall.issue("gjj")
+    hall.call_next(1)
+    with pytest.raises(Conflict, match="A001 .called.; complete it, mark it no-show or "
+                                       "transfer it before closing"):
+        hall.close_counter(1)
+    assert hall.counter_state(1).state == "open"
+
+
+def test_cancel_event_and_time():
+    hall, clock = make_hall()
+    tid = hall.issue("gjj")[0].ticket.id
+    clock.advance(90)
+    events = hall.cancel(tid)
+    ev = events[0]
+    assert (ev.name, ev.data["counter"], ev.counter) == ("ticket.cancelled", None, None)
+    assert ev.ticket.status == "cancelled" and hall.ticket(tid).finished_at == clock.now
+    assert [e.name for e in events[1:]] == ["queue.changed"]
+
+
+def test_specific_call_refusals_say_why():
+    hall, clock = make_hall()
+    hall.issue("bdc")                                    # C001: counter 3 only
+    tid = hall.ticket("t1").id
+    with pytest.raises(Forbidden, match="1号窗口 does not serve bdc"):
+        hall.call(1, tid)
+    hall.issue("gjj")
+    hall.call_next(2)                                    # A001 (t2) at counter 2
+    hall.transfer(2, to_counter=1)
+    with pytest.raises(Forbidden, match="A001 was transferred to counter 1"):
+        hall.call(2, "t2")
+    called = hall.call(1, "t2")[0]
+    assert called.ticket.called_at == clock.now
+
+
+def test_illegal_moves_name_the_ticket_the_state_and_where_it_is_allowed():
+    hall, clock = make_hall()
+    tid = hall.issue("gjj")[0].ticket.id
+    with pytest.raises(IllegalMove) as info:
+        hall.requeue(tid)
+    err = info.value
+    assert (err.command, err.state, err.code) == ("requeue", "waiting", "conflict")
+    assert err.ticket.number == "A001"
+    assert str(err).startswith("cannot re-queue ticket A001: it is waiting; requeue is only "
+                               "allowed when it is no_show")
+    hall.call_next(1)
+    hall.complete(1)
+    hall.rate(1, tid, 5)
+    with pytest.raises(IllegalMove, match="already been rated"):
+        hall.rate(1, tid, 4)
+
+
+def test_queries_on_unknown_names_and_defaults():
+    hall, clock = make_hall()
+    with pytest.raises(NotFound):
+        hall.waiting("nope")
+    assert hall.mean_service_s("gjj") == 300.0 and isinstance(hall.mean_service_s("gjj"), float)
+    assert hall.by_check("C00001") is None
+
+
+# ------------------------------------------------------------------ restore
+def test_restore_puts_a_serving_ticket_back_at_its_counter():
+    hall, clock = make_hall()
+    hall.issue("gjj")
+    hall.call_next(1)
+    hall.start(1)
+    again = Hall.restore(hall.config, clock, hall.tickets(), hall.counter_states())
+    assert again.counter_state(1).current == "t1"
+    with pytest.raises(IllegalMove):
+        again.call_next(1)                             # still busy with its serving ticket
+
+
+def test_restore_takes_the_highest_number_from_tickets_or_given_numbers():
+    hall, clock = make_hall()
+    for _ in range(3):
+        hall.issue("gjj")
+    day = clock.now.date()
+    given = Hall.restore(hall.config, clock, hall.tickets(), hall.counter_states(),
+                         last_numbers={("gjj", day): 7})
+    assert given.issue("gjj")[0].ticket.number == "A008"
+    lower = Hall.restore(hall.config, clock, hall.tickets(), hall.counter_states(),
+                         last_numbers={("gjj", day): 1})
+    assert lower.issue("gjj")[0].ticket.number == "A004"
+    none_given = Hall.restore(hall.config, clock, hall.tickets(), hall.counter_states())
+    assert none_given.last_numbers == {("gjj", day): 3}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda t: setattr(t, "status", "lost"), "unknown status 'lost'"),
+    (lambda t: setattr(t, "service", "nope"), "unknown service 'nope'"),
+    (lambda t: setattr(t, "target_counter", 42), "targets unknown counter"),
+])
+def test_restore_says_what_is_inconsistent(change, message):
+    hall, clock = make_hall()
+    hall.issue("gjj")
+    tickets = hall.tickets()
+    change(tickets[0])
+    with pytest.raises(ValueError, match=message):
+        Hall.restore(hall.config, clock, tickets, hall.counter_states())
+
+
+def test_restore_refuses_a_ticket_twice_and_a_held_ticket_at_an_unknown_counter():
+    hall, clock = make_hall()
+    hall.issue("gjj")
+    hall.call_next(1)
+    twice = hall.tickets() * 2
+    with pytest.raises(ValueError, match="appears twice"):
+        Hall.restore(hall.config, clock, twice, hall.counter_states())
+    stray = hall.tickets()
+    stray[0].counter = 42
+    with pytest.raises(ValueError, match="called at unknown counter"):
+        Hall.restore(hall.config, clock, stray, hall.counter_states())
