@@ -151,29 +151,19 @@ def test_head_transfers_in_reverse_issue_order_go_by_transfer_time():
     assert order == ["A002", "A001", "B001", "B002"]
 
 
-def test_tail_transfers_in_reverse_issue_order_go_by_transfer_time():
-    hall, clock = _two_held("tail")
-    hall.transfer(2, service="tax")
-    clock.advance(5)
-    hall.transfer(1, service="tax")
-    assert numbers(hall.queue(2)) == ["B001", "B002", "A002", "A001"]
-
-
-def test_issue_time_transfers_in_reverse_order_go_by_issue_time():
-    hall, clock = _two_held("issue_time")
-    hall.transfer(2, service="tax")
-    clock.advance(5)
-    hall.transfer(1, service="tax")
-    assert numbers(hall.queue(2)) == ["A001", "A002", "B001", "B002"]
-
-
-def test_transfers_to_a_counter_go_by_transfer_time():
-    hall, clock = _two_held("head")
+@pytest.mark.parametrize(("placement", "where", "order"), [
+    ("tail", {"service": "tax"}, ["B001", "B002", "A002", "A001"]),
+    ("issue_time", {"service": "tax"}, ["A001", "A002", "B001", "B002"]),
+    ("head", {"to_counter": 3}, ["A002", "A001"]),   # transfers to a counter: by time
+])
+def test_other_transfers_in_reverse_issue_order(placement, where, order):
+    hall, clock = _two_held(placement)
     hall.open_counter(3, "s3", "员工3")
-    hall.transfer(2, to_counter=3)    # A002 first
+    hall.transfer(2, **where)          # A002 first ...
     clock.advance(5)
-    hall.transfer(1, to_counter=3)
-    assert numbers(hall.queue(3)) == ["A002", "A001"]
+    hall.transfer(1, **where)          # ... then A001
+    looked_at = 3 if "to_counter" in where else 2
+    assert numbers(hall.queue(looked_at)) == order
 
 
 def test_head_transfer_keeps_its_priority_group():

@@ -9,7 +9,6 @@ get ``quota_reached``, and the slot's count, the rows and the events agree.
 from __future__ import annotations
 
 import collections
-import multiprocessing as mp
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -17,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from server.store import Store
+from tests.helpers.procs import barrier_pool
 from tests.server import _booking_workers as workers
 
 PROCS = 6
@@ -25,11 +25,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[ProcessPoolExecutor]:
-    ctx = mp.get_context("spawn")
-    executor = ProcessPoolExecutor(PROCS, mp_context=ctx, initializer=workers.init,
-                                   initargs=(ctx.Barrier(PROCS),))
-    yield executor
-    executor.shutdown(wait=True, cancel_futures=True)
+    with barrier_pool(PROCS, workers.init) as executor:
+        yield executor
 
 
 @pytest.mark.parametrize("capacity", [1, 3])
