@@ -433,3 +433,15 @@ def test_restore_refuses_a_ticket_twice_and_a_held_ticket_at_an_unknown_counter(
     stray[0].counter = 42
     with pytest.raises(ValueError, match="called at unknown counter"):
         Hall.restore(hall.config, clock, stray, hall.counter_states())
+
+
+def test_default_ids_and_check_codes():
+    """Without injected generators: uuid4 hex ids, 8-character base32 check codes."""
+
+    clock = FakeClock(utc(1))
+    hall = Hall(config(), clock)
+    tickets = [hall.issue("gjj")[0].ticket for _ in range(20)]
+    assert all(len(t.id) == 32 and int(t.id, 16) >= 0 for t in tickets)
+    codes = {t.check for t in tickets}
+    assert len(codes) == 20
+    assert all(len(c) == 8 and set(c) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for c in codes)
