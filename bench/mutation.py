@@ -129,9 +129,26 @@ def report(module: str, found: dict[str, str]) -> tuple[float, list[tuple[str, s
     return percent, left
 
 
+def forget_survivors(work: Path) -> int:
+    """Mark the last run's survivors (and untested ones) as not checked, so the
+    next run tries them again against the current tests; returns how many."""
+    forgotten = 0
+    for meta in (work / "mutants").rglob("*.py.meta"):
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        codes = data.get("exit_code_by_key", {})
+        for name, code in codes.items():
+            if code in (0, 33):  # mutmut: 0 survived, 33 no tests
+                codes[name] = None
+                forgotten += 1
+        meta.write_text(json.dumps(data, indent=4), encoding="utf-8")
+    return forgotten
+
+
 def run(module: str, jobs: int, keep: bool, show: bool,
-        only: list[str]) -> tuple[float, list[tuple[str, str]]]:
-    work = prepare(module, keep)
+        only: list[str], recheck: bool = False) -> tuple[float, list[tuple[str, str]]]:
+    work = prepare(module, keep or recheck)
+    if recheck:
+        print(f"== {module}: trying {forget_survivors(work)} survivors again", flush=True)
     print(f"== {module}: mutmut run in {work.relative_to(ROOT)}", flush=True)
     _mutmut(work, "run", "--max-children", str(jobs), *only)
     percent, left = report(module, statuses(work))
@@ -153,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
     parser.add_argument("--only", action="append", default=[], metavar="GLOB",
                         help="only these mutants (mutmut names, e.g. 'server.core.machine.*')")
+    parser.add_argument("--recheck", action="store_true",
+                        help="try only the last run's survivors again, with the current tests")
     parser.add_argument("--report", action="store_true",
                         help="no run: score and survivors of the last run (in .mutation/)")
     args = parser.parse_args(argv)
@@ -163,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, status in left:
                 print(f"  {status:12} {name}")
             continue
-        scores[module], _ = run(module, max(1, args.jobs), args.keep, args.show, args.only)
+        scores[module], _ = run(module, max(1, args.jobs), args.keep, args.show, args.only,
+                                args.recheck)
     print("\nscore per module: " + ", ".join(f"{m} {s:.1f}%" for m, s in scores.items()))
     return 0
 
