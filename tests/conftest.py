@@ -9,3 +9,40 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Keep Qt from complaining about XDG_RUNTIME_DIR on root machines.
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp/qhall-xdg-runtime")
 os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
+
+# --------------------------------------------------------------- databases
+# Every test that takes ``db_url`` runs twice: on a SQLite file and on a
+# fresh database of one throwaway PostgreSQL cluster per session
+# (tests/helpers/pg.py). Without the server binaries the PostgreSQL cases
+# skip, or fail under QHALL_REQUIRE_TOOLS (tests/helpers/tools.py).
+import itertools  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.helpers.pg import PgCluster  # noqa: E402
+from tests.helpers.pg import unavailable as pg_unavailable  # noqa: E402
+from tests.helpers.tools import unavailable  # noqa: E402
+
+_db_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    reason = pg_unavailable()
+    if reason:
+        unavailable(reason)
+    cluster = PgCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """URL of a fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    return cluster.create_database(f"t{next(_db_names)}")

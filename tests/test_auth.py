@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 
@@ -25,15 +24,6 @@ def test_hash_has_the_documented_format() -> None:
     assert (parsed.n, parsed.r, parsed.p) == (2**14, 8, 1)
     assert len(parsed.salt) == 16 and len(parsed.key) == 32
     assert "4821" not in hashed
-
-
-def test_default_cost_verifies_in_tens_of_milliseconds() -> None:
-    hashed = hash_secret("4821")
-    start = time.perf_counter()
-    assert verify_secret("4821", hashed)
-    elapsed = time.perf_counter() - start
-    # ~10-50 ms on a desktop; generous upper bound for a loaded CI machine.
-    assert 0.003 < elapsed < 1.0
 
 
 def test_right_and_wrong_secrets() -> None:

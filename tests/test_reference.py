@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import time
 from pathlib import Path
 
 from server.auth import parse_hash, verify_secret
@@ -12,10 +11,9 @@ from server.config import CATEGORIES, parse
 from server.reference import DEMO_PIN, demo_config, demo_token, demo_toml
 
 
-def test_demo_is_fast_and_deterministic() -> None:
-    start = time.perf_counter()
+def test_demo_is_deterministic() -> None:
+    """(Its build time is a figure of ``python -m bench.timings``.)"""
     first = demo_config()
-    assert time.perf_counter() - start < 1.0
     assert demo_config() == first
     assert demo_toml() == demo_toml()
 

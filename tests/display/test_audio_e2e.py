@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from display.voice import SAMPLE_RATE, Voice, read_pcm, wav_duration
+from tests.helpers.tools import require_tool, unavailable
 
 pytestmark = pytest.mark.audio
 
@@ -75,7 +76,7 @@ def pulse():
     """A private PulseAudio daemon with a null sink; yields the client env."""
     for tool in ("pulseaudio", "pactl", "parec"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (apt-get install pulseaudio pulseaudio-utils)")
+            unavailable(f"{tool} is not installed (apt-get install pulseaudio pulseaudio-utils)")
     # Short path under /tmp: a unix socket path must fit in 108 bytes.
     runtime = Path(tempfile.mkdtemp(prefix="qhall-pa-"))
     runtime.chmod(0o700)
@@ -102,7 +103,7 @@ def pulse():
                 break
             if daemon.poll() is not None or time.monotonic() > deadline:
                 text = (runtime / "daemon.log").read_text(errors="replace")[-1500:]
-                pytest.skip(f"PulseAudio did not start here (exit {daemon.poll()}):\n{text}")
+                unavailable(f"PulseAudio did not start here (exit {daemon.poll()}):\n{text}")
             time.sleep(0.1)
         yield client_env
     finally:
@@ -116,9 +117,30 @@ def pulse():
         shutil.rmtree(runtime, ignore_errors=True)
 
 
+def _wait_for(condition, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _recording_streams(env: dict[str, str]) -> int:
+    listed = subprocess.run(["pactl", "list", "short", "source-outputs"], env=env,
+                            capture_output=True, text=True, timeout=10)
+    return len([line for line in listed.stdout.splitlines() if line.strip()])
+
+
+def _recorded_past_the_end(raw: Path, length: float) -> bool:
+    """True once the recording runs 0.3 s past where the sound must have ended."""
+    data = array.array("h")
+    data.frombytes(raw.read_bytes()[: raw.stat().st_size // 2 * 2])
+    first = next((i for i, x in enumerate(data) if abs(x) > 1000), None)
+    return first is not None and len(data) >= first + (length * 1.15 + 0.3) * SAMPLE_RATE
+
+
 def test_announcement_is_heard_through_qtmultimedia(pulse, tmp_path):
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    require_tool("espeak-ng", "apt-get install espeak-ng")
     wav = Voice(tmp_path / "cache", rate=200).build_announcement("A001", 3, lang="zh")
     length = wav_duration(wav)
     raw = tmp_path / "heard.raw"
@@ -127,10 +149,13 @@ def test_announcement_is_heard_through_qtmultimedia(pulse, tmp_path):
             ["parec", f"--device={SINK}.monitor", "--format=s16le", f"--rate={SAMPLE_RATE}",
              "--channels=1", "--latency-msec=50"], env=pulse, stdout=sink)
         try:
-            time.sleep(0.3)  # let the recording stream start before the sound does
+            # The recording stream is connected before the sound starts ...
+            _wait_for(lambda: _recording_streams(pulse) > 0, "parec's stream")
             done = subprocess.run([sys.executable, "-c", PLAY_SCRIPT, str(wav)], cwd=ROOT,
                                   env=pulse, capture_output=True, text=True, timeout=60)
-            time.sleep(0.3)
+            # ... and stopped only once it holds the whole announcement and a
+            # little silence after it (the null sink records in real time).
+            _wait_for(lambda: _recorded_past_the_end(raw, length), "the end of the sound")
         finally:
             recorder.terminate()
             recorder.wait(timeout=10)

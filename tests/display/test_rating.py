@@ -9,6 +9,7 @@ import pytest
 
 from display.rating import LEVELS, REASONS, RatingPad, RatingState, RatingView
 from tests.helpers.fakes import FakeLink
+from tests.helpers.qt import wait_disconnected
 
 WELCOME = {
     "type": "welcome", "counter": 3, "seq": 10,
@@ -246,4 +247,4 @@ def test_pad_against_a_real_server(qtbot, tmp_path):
             assert again["code"] == "conflict"
         controller.stop()
         link.close()
-        qtbot.wait(50)  # let the socket close before the server stops
+        wait_disconnected(qtbot, srv)  # the socket closed before the server stops

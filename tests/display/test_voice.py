@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import array
 import math
-import shutil
 import wave
 from pathlib import Path
 
@@ -22,9 +21,16 @@ from display.voice import (
 from server.cli import main as qhall
 from sounds import DIR as SOUNDS
 from sounds import make_chimes
+from tests.helpers.tools import require_tool
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng is not installed (apt-get install espeak-ng)")
+
+@pytest.fixture
+def espeak_ng() -> str:
+    """espeak-ng's path: a skip without it, a failure under QHALL_REQUIRE_TOOLS."""
+    return require_tool("espeak-ng", "apt-get install espeak-ng")
+
+
+needs_espeak = pytest.mark.usefixtures("espeak_ng")
 
 
 def rms(samples) -> float:

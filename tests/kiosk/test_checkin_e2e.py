@@ -21,6 +21,7 @@ from kiosk.view import KioskWindow
 from server.config import Appointments, Device
 from server.link import Link
 from tests.helpers.fakes import FakeClock, FakePrinter
+from tests.helpers.qt import wait_disconnected
 from tests.helpers.server import PIN, TOKEN, RunningServer, _hash, small_config
 
 pytestmark = pytest.mark.gui
@@ -63,7 +64,7 @@ def links(hall, qtbot):
     yield made
     for link in made:  # before the server stops: it need not wait for them
         link.close()
-    qtbot.wait(200)
+    wait_disconnected(qtbot, hall)
 
 
 def make_kiosk(qtbot, hall, clock, printer, links, lang="zh") -> KioskController:

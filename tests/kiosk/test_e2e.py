@@ -20,6 +20,7 @@ from kiosk.state import KioskState
 from kiosk.view import KioskWindow
 from server.link import Link
 from tests.helpers.fakes import FakePrinter
+from tests.helpers.qt import wait_disconnected
 from tests.helpers.server import TOKEN, RunningServer, small_config
 
 pytestmark = pytest.mark.gui
@@ -53,7 +54,7 @@ def links(server, qtbot):
     yield made
     for link in made:  # before the server stops: it need not wait for them
         link.close()
-    qtbot.wait(200)  # let the close handshakes run
+    wait_disconnected(qtbot, server)  # the close handshakes ran
 
 
 def make_kiosk(qtbot, server, printer, links, lang="zh"):

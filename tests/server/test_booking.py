@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import re
 
@@ -18,26 +17,14 @@ from server.booking import (
     mask_phone,
     working_days_between,
 )
-from server.config import Appointments, Device
+from tests.helpers.booking import booking_config
 from tests.helpers.fakes import FakeClock
-from tests.helpers.server import PIN, TOKEN, RunningServer, _hash, small_config
+from tests.helpers.server import PIN, RunningServer
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 # Thursday 2026-11-26 09:00 in the hall (Asia/Shanghai).
 THU_0900 = dt.datetime(2026, 11, 26, 9, 0, tzinfo=TZ)
 FRI = "2026-11-27"
-
-
-def booking_config(db_url: str, **rules: int):
-    """small_config with a booking device and appointments on gjj."""
-    base = small_config(db_url)
-    appt = Appointments(**{"slot_minutes": 30, "capacity": 2, "book_min_days": 1,
-                           "book_max_days": 5, "early_checkin_min": 30,
-                           "late_checkin_min": 15, "max_misses": 2, "block_days": 90,
-                           **rules})
-    gjj = dataclasses.replace(base.services[0], appointments=appt)
-    devices = base.devices + (Device("booking-1", "booking", _hash(TOKEN("booking-1"))),)
-    return dataclasses.replace(base, services=(gjj, *base.services[1:]), devices=devices)
 
 
 @pytest.fixture
@@ -46,8 +33,9 @@ def clock():
 
 
 @pytest.fixture
-def hall(tmp_path, clock):
-    with RunningServer(booking_config(f"sqlite:///{tmp_path / 'hall.db'}"), clock=clock) as srv:
+def hall(db_url, clock):
+    """The real server on SQLite and on PostgreSQL (bookings carry their own SQL)."""
+    with RunningServer(booking_config(db_url), clock=clock) as srv:
         yield srv
 
 
@@ -97,7 +85,7 @@ def test_slots_window_and_roles(hall):
                              phone="13812345678")["code"] == "forbidden"
 
 
-def test_book_capacity_person_and_privacy(hall, tmp_path):
+def test_book_capacity_person_and_privacy(hall):
     with hall.client("booking-1") as portal, hall.client("admin-1") as admin:
         first = book(portal, f"{FRI}T10:00", id="b1")
         assert first["type"] == "ok", first
@@ -127,7 +115,7 @@ def test_book_capacity_person_and_privacy(hall, tmp_path):
         assert made["data"] == {"service": "gjj", "slot": "2026-11-27T10:00+08:00",
                                 "booked": 1, "capacity": 2}
     # personal data is never stored in clear
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'hall.db'}")
+    engine = sa.create_engine(hall.config.database)
     with engine.connect() as conn:
         dump = repr(conn.exec_driver_sql("SELECT * FROM bookings").fetchall())
         events = repr(conn.exec_driver_sql("SELECT data FROM events").fetchall())

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from server.demo import DemoStats, VirtualClock, fresh_database
+from tests.helpers.demo import wait_for_metric
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,9 +70,11 @@ def test_headless_demo_serves_tickets_and_answers_board(tmp_path: Path) -> None:
 def test_sigterm_stops_cleanly_and_no_display_means_headless(tmp_path: Path) -> None:
     proc = _demo(tmp_path, "--speed", "30")
     try:
-        _board, lines = _board_url(proc)
+        board, lines = _board_url(proc)
         assert any("no display found" in line for line in lines)
-        time.sleep(2)
+        # The simulated hall is at work: tickets issued and called.
+        wait_for_metric(board.replace("/board", "/metrics"), "qhall_requests_total", 1,
+                        type="issue", outcome="ok")
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:

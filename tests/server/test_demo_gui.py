@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from server import demo
+from tests.helpers.demo import wait_for_metric
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -60,11 +61,20 @@ def test_gui_needs_a_display_or_a_qt_platform(tmp_path: Path,
 
 
 def test_windows_are_live_and_closing_one_ends_the_demo(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from PySide6.QtCore import QTimer
 
     seen: dict[str, Any] = {"kiosk_waiting": set(), "board_calls": set()}
     timers: list[QTimer] = []
+    hall_stats: list[demo.DemoStats] = []  # the demo hall's own running totals
+
+    class Recorded(demo.DemoStats):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            hall_stats.append(self)
+
+    monkeypatch.setattr(demo, "DemoStats", Recorded)
 
     def sample(gui: demo.DemoGui) -> None:
         # What the screens show, several times a second: the numbers must move.
@@ -75,6 +85,12 @@ def test_windows_are_live_and_closing_one_ends_the_demo(
         if gui.board_view.newest_number.text():
             seen["board_calls"].add((gui.board_view.newest_number.text(),
                                      gui.board_view.newest_counter.text()))
+        # Enough has happened on the screens: look at them now, then close.
+        recent = sum(1 for cell, _ in gui.board_view.recent_cells if cell.text())
+        if ("windows" not in seen and len(seen["board_calls"]) >= 5 and recent >= 4
+                and len(seen["kiosk_waiting"]) >= 2 and max(seen["kiosk_waiting"]) > 0
+                and hall_stats and hall_stats[0].issued >= 20 and hall_stats[0].served >= 10):
+            check(gui)
 
     def check(gui: demo.DemoGui) -> None:
         seen["windows"] = {name: (w.isVisible(), w.geometry().getRect())
@@ -100,17 +116,17 @@ def test_windows_are_live_and_closing_one_ends_the_demo(
         poll.timeout.connect(lambda: sample(gui))
         poll.start(100)
         timers.append(poll)
-        QTimer.singleShot(7000, lambda: check(gui))
+        # A deadline, not a pace: what was seen by then is judged below.
+        QTimer.singleShot(120_000, lambda: "windows" in seen or check(gui))
 
-    started = time.monotonic()
-    code = demo.run(_args(tmp_path, "--duration", "40", "--speed", "120"), on_gui=on_gui)
-    took = time.monotonic() - started
+    # An hour of real time: only closing the board can end this run (if it
+    # did not, the test's timeout would).
+    code = demo.run(_args(tmp_path, "--duration", "3600", "--speed", "120"), on_gui=on_gui)
     out = capsys.readouterr().out
     for t in timers:
         t.stop()
 
     assert code == 0, out
-    assert took < 20, f"closing the board did not end the demo ({took:.1f} s)"
     assert "windows" in seen, "the check never ran"
     assert all(visible for visible, _ in seen["windows"].values()), seen["windows"]
     rects = [r for _, r in seen["windows"].values()]
@@ -167,7 +183,12 @@ def test_sigterm_closes_the_windows_and_exits_0(tmp_path: Path) -> None:
             if "Ctrl-C stops the demo" in line:
                 break
         assert "counter 1: staff s001" in "".join(lines), "".join(lines)
-        time.sleep(3)  # the windows are up and the hall is running
+        # The windows are up (their apps connected) and the hall is running.
+        found = re.search(r"metrics\s+(http://\S+/metrics)", "".join(lines))
+        assert found, "".join(lines)
+        for role in ("kiosk", "counter", "display"):
+            wait_for_metric(found.group(1), "qhall_connections", 1, role=role)
+        wait_for_metric(found.group(1), "qhall_requests_total", 1, type="issue", outcome="ok")
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGTERM)
         stopped = time.monotonic()

@@ -19,6 +19,8 @@ from tests.helpers.server import PIN, WsClient, free_port, small_config
 from tests.helpers.server import TOKEN as token
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Acknowledged tickets the SIGKILL test waits for before it kills the server.
+ACKED_BEFORE_KILL = 40
 
 
 class Proc:
@@ -66,6 +68,7 @@ def test_sigkill_mid_load_keeps_every_acknowledged_ticket(config_file):
     proc = Proc(config_file, port)
     acked: list[dict] = []
     stop = threading.Event()
+    loaded = threading.Event()  # enough tickets acknowledged: kill it mid-load
 
     def load(device: str) -> None:
         try:
@@ -74,19 +77,21 @@ def test_sigkill_mid_load_keeps_every_acknowledged_ticket(config_file):
                     reply = kiosk.request("issue", service="gjj", timeout=5)
                     if reply["type"] == "ok":
                         acked.append(reply["ticket"])
+                        if len(acked) >= ACKED_BEFORE_KILL:
+                            loaded.set()
         except (ConnectionClosed, OSError, TimeoutError):
             return
 
     threads = [threading.Thread(target=load, args=(d,)) for d in ("kiosk-1", "kiosk-2")]
     for t in threads:
         t.start()
-    time.sleep(1.0)
-    proc.p.send_signal(signal.SIGKILL)
+    assert loaded.wait(60), f"only {len(acked)} tickets acknowledged in 60 s"
+    proc.p.send_signal(signal.SIGKILL)  # the kiosks are still issuing
     proc.p.wait(10)
     stop.set()
     for t in threads:
         t.join(10)
-    assert len(acked) > 20
+    assert len(acked) >= ACKED_BEFORE_KILL
     proc2 = Proc(config_file, port)
     try:
         with proc2.client("counter-2") as c, proc2.client("kiosk-1") as kiosk:

@@ -18,8 +18,9 @@ def clock():
 
 
 @pytest.fixture
-def hall(tmp_path, clock):
-    with RunningServer(small_config(f"sqlite:///{tmp_path / 'hall.db'}"), clock=clock) as srv:
+def hall(db_url, clock):
+    """The real server on SQLite and on PostgreSQL (follow-ups carry their own SQL)."""
+    with RunningServer(small_config(db_url), clock=clock) as srv:
         yield srv
 
 

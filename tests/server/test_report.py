@@ -17,6 +17,7 @@ from server.service import HallService, Session
 from server.store import Store
 from tests.helpers.fakes import FakeClock
 from tests.helpers.server import PIN, small_config
+from tests.helpers.tools import unavailable
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 DAY = dt.date(2026, 11, 26)
@@ -25,8 +26,8 @@ DAY = dt.date(2026, 11, 26)
 class Day:
     """Drive a HallService through the protocol with a hand-moved clock."""
 
-    def __init__(self, tmp_path) -> None:
-        self.config = small_config(f"sqlite:///{tmp_path / 'report.db'}")
+    def __init__(self, db_url: str) -> None:
+        self.config = small_config(db_url)
         self.clock = FakeClock(self.at("09:00:00"))
         self.store = Store(self.config.database, clock=self.clock)
         self.service = HallService(self.config, self.store, clock=self.clock,
@@ -57,8 +58,17 @@ class Day:
 
 
 @pytest.fixture
-def day(tmp_path):
-    d = Day(tmp_path)
+def day(db_url):
+    """A day on SQLite and on PostgreSQL (the report reads the event log with SQL)."""
+    d = Day(db_url)
+    yield d
+    d.store.close()
+
+
+@pytest.fixture
+def sqlite_day(tmp_path):
+    """A day on SQLite only: for the renderings, which do not touch the database."""
+    d = Day(f"sqlite:///{tmp_path / 'report.db'}")
     yield d
     d.store.close()
 
@@ -165,9 +175,9 @@ def test_scripted_day_gives_the_hand_computed_figures(day):
     assert "reason: 等候时间长；排了很久" in report.to_text(rep, day.config)
 
 
-def test_csv_columns_and_rows(day):
-    script(day)
-    text = report.to_csv(day.report())
+def test_csv_columns_and_rows(sqlite_day):
+    script(sqlite_day)
+    text = report.to_csv(sqlite_day.report())
     rows = list(csv.DictReader(io.StringIO(text)))
     for column in ("scope", "key", "issued", "served", "no_show", "cancelled", "unserved",
                    "avg_wait_s", "p90_wait_s", "avg_service_s", "service_level", "ratings",
@@ -228,9 +238,9 @@ def test_admin_stats_are_live(day):
     assert own["counter"] == 2 and own["served"] == 2
 
 
-def test_html_is_self_contained(day):
-    script(day)
-    html = report.to_html(day.report(), day.config)
+def test_html_is_self_contained(sqlite_day):
+    script(sqlite_day)
+    html = report.to_html(sqlite_day.report(), sqlite_day.config)
     assert "<script" not in html and "http://" not in html and "https://" not in html
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
     assert len(images) == 3
@@ -240,7 +250,7 @@ def test_html_is_self_contained(day):
 
 
 @pytest.mark.browser
-def test_html_renders_in_chromium(day, tmp_path):
+def test_html_renders_in_chromium(sqlite_day, tmp_path):
     """Headless Chromium draws the report (``QHALL_SCREENS=DIR`` keeps report.png there)."""
     import os
     import shutil
@@ -248,10 +258,10 @@ def test_html_renders_in_chromium(day, tmp_path):
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not os.path.exists(chromium):
-        pytest.skip("no chromium")
-    script(day)
+        unavailable("chromium is not installed (apt-get install chromium)")
+    script(sqlite_day)
     page = tmp_path / "report.html"
-    page.write_text(report.to_html(day.report(), day.config), encoding="utf-8")
+    page.write_text(report.to_html(sqlite_day.report(), sqlite_day.config), encoding="utf-8")
     shot = Path(os.environ.get("QHALL_SCREENS", tmp_path)) / "report.png"
     subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                     "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1280,2000",
@@ -264,25 +274,58 @@ def test_html_renders_in_chromium(day, tmp_path):
     assert image.pixelColor(200, 40).name().lower() == "#0b4f9c"
 
 
-def test_cli(day, tmp_path, capsys, monkeypatch):
-    script(day)
+def test_cli(sqlite_day, tmp_path, capsys, monkeypatch):
+    script(sqlite_day)
     from server import booking
 
-    monkeypatch.setattr(booking, "_load", lambda _args: day.config)
+    monkeypatch.setattr(booking, "_load", lambda _args: sqlite_day.config)
     out = tmp_path / "r.csv"
     args = argparse.Namespace(config=None, database=None, date="2026-11-26", first=None,
                               last=None, format="csv", out=str(out))
-    assert report.run(args, clock=day.clock) == 0
+    assert report.run(args, clock=sqlite_day.clock) == 0
     assert out.read_text(encoding="utf-8").startswith("scope,key,name,issued,served")
     args.format, args.out = "text", None
-    assert report.run(args, clock=day.clock) == 0
+    assert report.run(args, clock=sqlite_day.clock) == 0
     assert "served 3" in capsys.readouterr().out
     args.first, args.last = "2026-11-27", "2026-11-26"
     args.date = None
-    assert report.run(args, clock=day.clock) == 2
+    assert report.run(args, clock=sqlite_day.clock) == 2
     assert "before" in capsys.readouterr().err
     args.first, args.last, args.date = None, None, "26.11.2026"
-    assert report.run(args, clock=day.clock) == 2
+    assert report.run(args, clock=sqlite_day.clock) == 2
+
+
+def test_service_level_counts_a_wait_exactly_at_the_limit(day):
+    """``service_level`` is the share of waits ``<= service_level_s`` (900 s here)."""
+    day.go("08:59:00")
+    day.req("counter-1", "login", staff="s001", pin=PIN)
+    day.req("counter-2", "login", staff="s002", pin=PIN)
+    day.go("09:00:00")
+    day.issue("gjj")                                   # A001
+    day.issue("gjj")                                   # A002
+    day.go("09:15:00")
+    assert day.req("counter-1", "call_next")["ticket"]["number"] == "A001"  # wait 900
+    day.go("09:15:01")
+    assert day.req("counter-2", "call_next")["ticket"]["number"] == "A002"  # wait 901
+    day.go("09:20:00")
+    day.req("counter-1", "complete")
+    day.req("counter-2", "complete")
+    row = day.report().total.row()
+    assert (row["served"], row["avg_wait_s"]) == (2, 900.5)
+    assert row["service_level"] == 0.5
+
+
+def test_the_report_day_is_the_local_day(day):
+    """A ticket at 23:59:59 local belongs to that day, one at 00:00:00 to the next,
+    although both are the same UTC date (15:59:59 and 16:00:00 UTC)."""
+    day.go("23:59:59")
+    day.issue("gjj")
+    day.go("00:00:00", DAY + dt.timedelta(days=1))
+    day.issue("gjj")
+    day.go("12:00:00", DAY + dt.timedelta(days=1))
+    first = day.report(first=DAY, last=DAY).total
+    second = day.report(first=DAY + dt.timedelta(days=1), last=DAY + dt.timedelta(days=1)).total
+    assert (first.issued, second.issued) == (1, 1)
 
 
 def test_eta_accuracy_of_the_printed_estimates(day):

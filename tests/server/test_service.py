@@ -12,10 +12,10 @@ def _req(svc: HallService, session: Session, kind: str, rid: str, **fields) -> d
     return reply.message
 
 
-def test_priority_interleaving_survives_a_restart(tmp_path):
+def test_priority_interleaving_survives_a_restart(db_url):
     """Two priority calls in a row at counter 2 (priority_per_normal = 2): after a
     restart the next call is still the waiting normal ticket, not a third priority."""
-    cfg = small_config(f"sqlite:///{tmp_path / 'svc.db'}")
+    cfg = small_config(db_url)
     kiosk, desk = Session(cfg.device("kiosk-1")), Session(cfg.device("counter-2"))
     with Store(cfg.database) as store:
         svc = HallService(cfg, store)

@@ -174,7 +174,8 @@ def test_staffing_search_reaches_its_target_with_fewest_counters() -> None:
 
 
 def test_reference_day_shape_and_eta_against_baselines() -> None:
-    # (Its speed is measured by `python -m bench.simulate`, not asserted here.)
+    """(How long it takes is a figure of ``python -m bench.simulate`` and
+    ``python -m bench.timings``, never asserted here.)"""
     cfg = demo_config("sqlite://")
     sim = sim_cli.simulate(cfg, SimParams(seed=1))
     s = sim.summary

@@ -19,6 +19,7 @@ import pytest
 
 from server.core.model import Event
 from server.store import SCHEMA_REVISION, Store
+from tests.helpers.procs import barrier_pool
 from tests.store import _workers
 
 PROCS = 8
@@ -29,11 +30,8 @@ DAY = dt.date(2026, 11, 26)
 @pytest.fixture(scope="module")
 def pool() -> Iterator[ProcessPoolExecutor]:
     """PROCS spawned processes, reused by every test here (spawning is the slow part)."""
-    ctx = mp.get_context("spawn")
-    executor = ProcessPoolExecutor(PROCS, mp_context=ctx, initializer=_workers.init,
-                                   initargs=(ctx.Barrier(PROCS),))
-    yield executor
-    executor.shutdown(wait=True, cancel_futures=True)
+    with barrier_pool(PROCS, _workers.init) as executor:
+        yield executor
     assert not mp.active_children()
 
 

@@ -1,0 +1,192 @@
+"""Mutation testing with mutmut 3: how many planted bugs the tests catch.
+
+    python -m bench.mutation [--module core|protocol|store|service] [--jobs N]
+                             [--keep] [--show]
+
+For each module asked for (all four by default) this copies the project to
+``.mutation/<module>/`` (gitignored), writes that copy's ``[tool.mutmut]``
+(what to mutate, which tests), runs ``mutmut run`` there and prints:
+
+* the score: killed (a test failed or timed out) / mutants, in percent;
+* every surviving mutant by name (``--show`` adds each one's diff).
+
+A module's mutants are checked against a chosen, fast test selection (the
+tests that target it); ``store`` and ``service`` run their SQLite cases only
+(the PostgreSQL cases run the same assertions). Not part of CI: a full run
+takes tens of minutes on two cores. Survivors judged equivalent or accepted
+are listed, with the reason, in docs/TESTING.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["MODULES", "main"]
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRATCH = ROOT / ".mutation"
+COPY = ("server", "tests", "kiosk", "counter", "display", "sounds", "bench", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Target:
+    mutate: tuple[str, ...]   # glob patterns of the files to mutate
+    tests: tuple[str, ...]    # pytest arguments selecting the tests
+    goal: int                 # percent killed the issue asks for
+
+
+MODULES: dict[str, Target] = {
+    # (the hypothesis properties are left out: they cover everything, slowly)
+    "core": Target(("server/core/*",),
+                   ("tests/core", "--ignore=tests/core/test_properties.py"), 90),
+    "protocol": Target(("server/protocol.py",),
+                       ("tests/test_protocol.py", "tests/server/test_hostile.py"), 90),
+    "store": Target(("server/store.py",),
+                    ("tests/store", "tests/core/test_restore_store.py", "-k", "not postgresql"),
+                    80),
+    "service": Target(("server/service.py",),
+                      ("tests/server/test_service.py", "tests/server/test_service_rules.py",
+                       "-k", "not postgresql"), 80),
+}
+
+
+def _toml_list(items: tuple[str, ...] | list[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def _config(target: Target) -> str:
+    return "\n".join([
+        "[tool.mutmut]",
+        'source_paths = ["server"]',
+        f"only_mutate = {_toml_list(target.mutate)}",
+        f"pytest_add_cli_args_test_selection = {_toml_list(target.tests)}",
+        'also_copy = ["kiosk", "counter", "display", "sounds", "bench"]',
+        "",
+    ])
+
+
+def prepare(module: str, keep: bool) -> Path:
+    """A scratch copy of the project whose pyproject asks mutmut for ``module``."""
+    work = SCRATCH / module
+    if work.exists() and not keep:
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", "mutants")
+    for name in COPY:
+        src, dst = ROOT / name, work / name
+        if src.is_dir():
+            if dst.exists():
+                shutil.rmtree(dst)
+            shutil.copytree(src, dst, ignore=ignore)
+        else:
+            shutil.copy2(src, dst)
+    pyproject = (work / "pyproject.toml").read_text(encoding="utf-8")
+    # Replace the repository's own [tool.mutmut] table with this module's.
+    pyproject = re.sub(r"\[tool\.mutmut\].*?(?=^\[)", "", pyproject, flags=re.S | re.M)
+    (work / "pyproject.toml").write_text(pyproject + "\n" + _config(MODULES[module]),
+                                         encoding="utf-8")
+    return work
+
+
+def _mutmut(work: Path, *args: str, quiet: bool = False) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("mutmut")
+    return subprocess.run([str(exe), *args], cwd=work, text=True,
+                          capture_output=quiet, check=False)
+
+
+#: Statuses that mean a test noticed the mutant.
+KILLED = frozenset({"killed", "timeout", "segfault"})
+#: Statuses of mutants that were not tried (an interrupted or partial run).
+UNTRIED = frozenset({"not checked", "skipped"})
+
+
+def statuses(work: Path) -> dict[str, str]:
+    """mutant name -> mutmut's status for it (``mutmut results --all true``)."""
+    done = _mutmut(work, "results", "--all", "true", quiet=True)
+    found = {}
+    for line in done.stdout.splitlines():
+        m = re.match(r"\s*(\S+): (.+)$", line)
+        if m:
+            found[m.group(1)] = m.group(2).strip()
+    return found
+
+
+def report(module: str, found: dict[str, str]) -> tuple[float, list[tuple[str, str]]]:
+    """The score over the mutants tried, and the survivors (name, status)."""
+    tried = {n: s for n, s in found.items() if s not in UNTRIED}
+    killed = sum(1 for s in tried.values() if s in KILLED)
+    percent = 100.0 * killed / max(1, len(tried))
+    left = sorted((n, s) for n, s in tried.items() if s not in KILLED)
+    print(f"{module}: {killed}/{len(tried)} killed = {percent:.1f}% "
+          f"(goal {MODULES[module].goal}%); tried {len(tried)} of {len(found)} mutants")
+    return percent, left
+
+
+def forget_survivors(work: Path) -> int:
+    """Mark the last run's survivors (and untested ones) as not checked, so the
+    next run tries them again against the current tests; returns how many."""
+    forgotten = 0
+    for meta in (work / "mutants").rglob("*.py.meta"):
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        codes = data.get("exit_code_by_key", {})
+        for name, code in codes.items():
+            if code in (0, 33):  # mutmut: 0 survived, 33 no tests
+                codes[name] = None
+                forgotten += 1
+        meta.write_text(json.dumps(data, indent=4), encoding="utf-8")
+    return forgotten
+
+
+def run(module: str, jobs: int, keep: bool, show: bool,
+        only: list[str], recheck: bool = False) -> tuple[float, list[tuple[str, str]]]:
+    work = prepare(module, keep or recheck)
+    if recheck:
+        print(f"== {module}: trying {forget_survivors(work)} survivors again", flush=True)
+    print(f"== {module}: mutmut run in {work.relative_to(ROOT)}", flush=True)
+    _mutmut(work, "run", "--max-children", str(jobs), *only)
+    percent, left = report(module, statuses(work))
+    for name, status in left:
+        print(f"  {status:12} {name}")
+        if show:
+            print(_mutmut(work, "show", name, quiet=True).stdout)
+    return percent, left
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.mutation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--module", choices=sorted(MODULES), action="append",
+                        help="module to mutate (repeatable; default: all four)")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once")
+    parser.add_argument("--keep", action="store_true",
+                        help="reuse the scratch copy's earlier results (mutmut caches them)")
+    parser.add_argument("--show", action="store_true", help="print each survivor's diff")
+    parser.add_argument("--only", action="append", default=[], metavar="GLOB",
+                        help="only these mutants (mutmut names, e.g. 'server.core.machine.*')")
+    parser.add_argument("--recheck", action="store_true",
+                        help="try only the last run's survivors again, with the current tests")
+    parser.add_argument("--report", action="store_true",
+                        help="no run: score and survivors of the last run (in .mutation/)")
+    args = parser.parse_args(argv)
+    scores = {}
+    for module in args.module or list(MODULES):
+        if args.report:
+            scores[module], left = report(module, statuses(SCRATCH / module))
+            for name, status in left:
+                print(f"  {status:12} {name}")
+            continue
+        scores[module], _ = run(module, max(1, args.jobs), args.keep, args.show, args.only,
+                                args.recheck)
+    print("\nscore per module: " + ", ".join(f"{m} {s:.1f}%" for m, s in scores.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
