@@ -428,6 +428,20 @@ def run(args: argparse.Namespace, on_gui: Callable[[DemoGui], None] | None = Non
         return 2
     if not gui and not args.no_gui:
         print("qhall demo: no display found; running headless (as --no-gui)", flush=True)
+    # From here on Ctrl-C / SIGTERM end the demo cleanly (exit 0), even one
+    # that arrives while the server or the windows are still starting.
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _run(args, config, clock, database, gui, stop, on_gui)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(args: argparse.Namespace, config: HallConfig, clock: VirtualClock, database: str,
+         gui: bool, stop: threading.Event, on_gui: Callable[[DemoGui], None] | None) -> int:
     fresh_database(database)
     hall = DemoHall(config, clock, host=args.host, port=args.port, seed=args.seed,
                     visitors=args.visitors, gui_counter=GUI_COUNTER if gui else None)
@@ -447,9 +461,9 @@ def run(args: argparse.Namespace, on_gui: Callable[[DemoGui], None] | None = Non
     print("  Ctrl-C stops the demo.", flush=True)
     try:
         if gui:
-            code = _run_gui(hall, clock, args.duration, mute=args.mute, on_gui=on_gui)
+            code = _run_gui(hall, clock, args.duration, stop, mute=args.mute, on_gui=on_gui)
         else:
-            code = _run_headless(args.duration)
+            code = _run_headless(args.duration, stop)
     finally:
         hall.stop()
     _print_summary(hall, clock)
@@ -459,21 +473,14 @@ def run(args: argparse.Namespace, on_gui: Callable[[DemoGui], None] | None = Non
     return code
 
 
-def _run_headless(duration: float | None) -> int:
-    done = threading.Event()
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, lambda *_: done.set())
-    try:
-        deadline = None if duration is None else time.monotonic() + duration
-        while not done.is_set():
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                break
-            done.wait(0.25 if left is None else min(0.25, left))
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+def _run_headless(duration: float | None, stop: threading.Event) -> int:
+    """Until ``duration`` passes or ``stop`` is set (by Ctrl-C / SIGTERM)."""
+    deadline = None if duration is None else time.monotonic() + duration
+    while not stop.is_set():
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            break
+        stop.wait(0.25 if left is None else min(0.25, left))
     return 0
 
 
@@ -693,7 +700,8 @@ def _board_announcer() -> Any:
     return display_app.make_announcer(parser.parse_args([]))
 
 
-def _run_gui(hall: DemoHall, clock: VirtualClock, duration: float | None, *, mute: bool = False,
+def _run_gui(hall: DemoHall, clock: VirtualClock, duration: float | None,
+             stop: threading.Event, *, mute: bool = False,
              on_gui: Callable[[DemoGui], None] | None = None) -> int:
     from PySide6.QtCore import QTimer
 
@@ -715,7 +723,9 @@ def _run_gui(hall: DemoHall, clock: VirtualClock, duration: float | None, *, mut
     end.timeout.connect(lambda: app.exit(0))
     try:
         gui.show()
-        if duration is not None:
+        if stop.is_set():  # Ctrl-C / SIGTERM while the windows were starting
+            end.start(0)
+        elif duration is not None:
             end.start(int(duration * 1000))
         if on_gui is not None:
             on_gui(gui)

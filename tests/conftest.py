@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 # Before any Qt import: no display on CI.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -46,3 +47,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
         return f"sqlite:///{tmp_path / 'store.db'}"
     cluster: PgCluster = request.getfixturevalue("pg_cluster")
     return cluster.create_database(f"t{next(_db_names)}")
+
+
+@pytest.fixture(autouse=True)
+def _browser_needs_chromium(request: pytest.FixtureRequest) -> None:
+    """Tests marked ``browser`` need headless Chromium: a skip locally, a failure
+    under ``QHALL_REQUIRE_TOOLS`` (never a silent ``skipif``)."""
+    if request.node.get_closest_marker("browser") is not None and not (
+            shutil.which("chromium") or os.path.exists("/usr/bin/chromium")):
+        unavailable("chromium is not installed (apt-get install chromium)")

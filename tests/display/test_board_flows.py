@@ -5,14 +5,13 @@ headless Chromium), and 撤销过号 puts the ticket back on its counter."""
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 from websockets.asyncio.client import connect
 
 from display.state import BoardState
 from tests.display.sample import called, event, welcome
-from tests.display.test_webboard import CHROMIUM, Cdp, chromium
+from tests.display.test_webboard import Cdp, chromium
 from tests.helpers.fakes import FakeClock
 from tests.helpers.server import PIN, RunningServer, small_config
 
@@ -54,7 +53,6 @@ def test_no_show_undone_puts_the_ticket_back_on_its_counter():
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium not installed")
 def test_web_board_drops_a_transferred_call(tmp_path):
     with RunningServer(small_config(f"sqlite:///{tmp_path / 'hall.db'}")) as srv, \
             chromium(tmp_path / "profile") as page_ws, srv.client("kiosk-1") as kiosk:

@@ -8,16 +8,14 @@ must not run.
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.display.test_webboard import CHROMIUM, Cdp, chromium
+from tests.display.test_webboard import Cdp, chromium
 from tests.helpers.server import RunningServer, small_config
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium not installed")]
+pytestmark = [pytest.mark.browser]
 
 INJECT = ("(() => { const s = document.createElement('script'); "
           "s.textContent = 'window.injected = 1'; document.body.appendChild(s); "

@@ -10,12 +10,11 @@ minimal websockets server (tests/helpers/wsserver.py, ``standby=True``).
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.display.test_webboard import CHROMIUM, Cdp, _ticket_called, chromium
+from tests.display.test_webboard import Cdp, _ticket_called, chromium
 from tests.helpers.server import PIN, RunningServer, small_config
 from tests.helpers.wsserver import LoopbackServer
 
@@ -23,7 +22,6 @@ NEWEST = "document.getElementById('newest-number').textContent"
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium not installed")
 def test_web_board_follows_a_failover(tmp_path):
     db = f"sqlite:///{tmp_path / 'hall.db'}"
     standby = LoopbackServer()

@@ -14,12 +14,11 @@ import pytest
 from websockets.asyncio.client import connect
 
 from server.reference import DEMO_PIN, demo_config, demo_token
-from tests.display.test_webboard import CHROMIUM, SCREENS, Cdp, chromium
+from tests.display.test_webboard import SCREENS, Cdp, chromium
 from tests.helpers.fakes import FakeClock
 from tests.helpers.server import RunningServer, WsClient
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium not installed")]
+pytestmark = [pytest.mark.browser]
 
 CFG = demo_config("sqlite://")  # replaced per test
 T0 = dt.datetime(2026, 11, 26, 1, 41, tzinfo=dt.UTC)  # Thursday 09:41 in Shanghai
