@@ -40,12 +40,19 @@ def pg_cluster() -> Iterator[PgCluster]:
         cluster.stop()
 
 
+#: The personal-data key of test halls on PostgreSQL (64 hex digits; public).
+TEST_PII_KEY = "5e" * 32
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
     """URL of a fresh, empty database of each kind."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    # A PostgreSQL hall that takes bookings needs its personal-data key from
+    # outside the database (docs/SECURITY.md); child processes inherit it.
+    request.getfixturevalue("monkeypatch").setenv("QHALL_PII_KEY", TEST_PII_KEY)
     return cluster.create_database(f"t{next(_db_names)}")
 
 
