@@ -8,11 +8,13 @@ own Store on the shared database, the same booking code path as the CLI
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 from server.booking import Bookings
 from server.core import CoreError
 from server.store import Store
+from tests.conftest import TEST_PII_KEY
 from tests.helpers.booking import booking_config
 
 __all__ = ["NOW", "SLOT", "book_worker", "init"]
@@ -25,9 +27,14 @@ _barrier: Any = None
 
 
 def init(barrier: Any) -> None:
-    """Pool initializer: keep the shared start barrier (it can only be inherited)."""
+    """Pool initializer: keep the shared start barrier (it can only be inherited).
+
+    The workers may be spawned before a PostgreSQL round sets the hall's
+    personal-data key in the test's environment, so they set it themselves.
+    """
     global _barrier
     _barrier = barrier
+    os.environ["QHALL_PII_KEY"] = TEST_PII_KEY
 
 
 def book_worker(url: str, capacity: int, n: int) -> tuple[int, str]:

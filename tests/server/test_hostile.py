@@ -113,6 +113,10 @@ def test_ten_thousand_frames_fast(hall):
     ws.close()
 
 
+# The server under test runs in a thread of this process; anything there that
+# touches the global ``random`` while hypothesis draws looks to hypothesis like
+# a strategy using it (a deprecation warning, an error under our filters).
+@pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(st.dictionaries(
