@@ -1122,9 +1122,8 @@ class Hall:
         for _ in range(10):  # who overtakes depends on how long it waits: iterate
             work = (calls + overtaking) * cycle
             result = eta.drain(supplies, work)
-            if result is None:  # nobody open or expected: as one counter, so it stays finite
-                return eta.Estimate(round(work))
-            wait, resumed, idle = result
+            # Nobody open or expected: as one counter, so it stays finite.
+            wait, resumed, idle = result if result is not None else (work, 0.0, 0.0)
             more = jump_rate * wait + (self._overtaking(t, stamp + wait) if t is not None else 0)
             if booking:  # interleaving: specials overtake a normal ticket k per call at most
                 room = max(0.0, limit * calls - more) if normal else math.inf
@@ -1132,6 +1131,8 @@ class Hall:
             if abs(more - overtaking) < 0.05:
                 break
             overtaking = more
+        if result is None:
+            return eta.Estimate(round(wait))
         rng = eta.spread(wait, idle, calls + round(overtaking))
         return eta.Estimate(
             round(wait), rng[0] if rng else None, rng[1] if rng else None,
