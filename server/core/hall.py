@@ -1118,6 +1118,10 @@ class Hall:
         booking = bool(self._booked[sid]) and (t is None or (
             t.target_counter is None and home is not self._lists[sid][_AP]))
         limit = self._dispatch.priority_per_normal
+        # An appointment ticket is overtaken only by bookings for earlier slots:
+        # those for its slot or later check in after it and rank behind it.
+        own_slot = (_ts(t.slot_start) - 1e-3 if t is not None and t.slot_start is not None
+                    else math.inf)
         overtaking, wait = 0.0, 0.0
         for _ in range(10):  # who overtakes depends on how long it waits: iterate
             work = (calls + overtaking) * cycle
@@ -1127,7 +1131,7 @@ class Hall:
             more = jump_rate * wait + (self._overtaking(t, stamp + wait) if t is not None else 0)
             if booking:  # interleaving: specials overtake a normal ticket k per call at most
                 room = max(0.0, limit * calls - more) if normal else math.inf
-                more += min(self._booked_due(sid, stamp, stamp + wait), room)
+                more += min(self._booked_due(sid, stamp, min(stamp + wait, own_slot)), room)
             if abs(more - overtaking) < 0.05:
                 break
             overtaking = more

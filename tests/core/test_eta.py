@@ -167,6 +167,17 @@ def test_booked_appointments_overtake_a_normal_ticket_at_most_the_interleaving_s
     assert hall.wire_ticket(hall.ticket(prio.id))["eta_s"] == 21 * 300
 
 
+def test_an_appointment_ticket_is_overtaken_only_by_bookings_for_earlier_slots():
+    hall, _clock, _mine = _booked_hall()
+    # Checked in early for 09:40: it queues as a normal ticket (4th) until then.
+    appt = hall.issue("gjj", "appointment", slot_start=at(9, 40))[0].ticket
+    assert hall.wire_ticket(hall.ticket(appt.id))["eta_s"] == 1200   # 3 ahead + itself
+    # Bookings for its own slot check in after it and rank behind it once the
+    # slot starts; those for 09:10 go first: + 2 x 300 s.
+    hall.set_appointments("gjj", [(at(9, 10), 2), (at(9, 40), 5)])
+    assert hall.wire_ticket(hall.ticket(appt.id))["eta_s"] == 1800
+
+
 def test_bad_appointment_counts_change_nothing():
     hall, _clock, mine = _booked_hall()
     with pytest.raises(BadRequest):
