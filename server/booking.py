@@ -362,6 +362,21 @@ class Bookings:
             rows = conn.execute(query.order_by(bookings_t.c.slot_start, bookings_t.c.code))
             return [self.wire(r) for r in rows]
 
+    def due_today(self) -> dict[str, builtins.list[tuple[dt.datetime, int]]]:
+        """Per service, today's bookings not checked in yet as ``(slot start,
+        count)``: counts only, what the core's estimate needs (nothing personal)."""
+        hall = self.config.id
+        with self.store.transaction() as conn:
+            rows = conn.execute(sa.select(
+                bookings_t.c.service, bookings_t.c.slot_start, sa.func.count()).where(
+                bookings_t.c.hall == hall, bookings_t.c.day == self._today(),
+                bookings_t.c.status == "booked",
+            ).group_by(bookings_t.c.service, bookings_t.c.slot_start)).all()
+        out: dict[str, builtins.list[tuple[dt.datetime, int]]] = collections.defaultdict(list)
+        for service, slot, count in rows:
+            out[service].append((_aware(slot), int(count)))
+        return out
+
     def slots(self, service_id: str, day: dt.date) -> dict[str, Any]:
         """The slots of a bookable day with their free places.
 
@@ -712,11 +727,37 @@ def install(service: Any) -> Bookings:
             log.exception("marking missed bookings failed")
             return []
 
+    def feed(hall: Any) -> list[Event]:
+        # The committed booked-not-checked-in counts into the core's estimate.
+        due = bookings.due_today()
+        events: list[Event] = []
+        for svc in service.config.services:
+            if svc.appointments is not None:
+                events += hall.set_appointments(svc.id, due.get(svc.id, []))
+        return events
+
+    def refresh() -> list[dict[str, Any]]:
+        # After a booking change committed: the ETAs it moves go out as
+        # queue.changed, committed like any event (a failure rebuilds the core).
+        try:
+            events = feed(service.hall)
+            if events:
+                service.store.commit(service.config.id, events, at=service.clock())
+            return [service.wire_event(e) for e in events]
+        except Exception:
+            log.exception("updating the estimates for the bookings failed; reloading")
+            service.reload()
+            return []
+
+    service.load_hooks.append(feed)
+    feed(service.hall)
+
     def with_sweep(handler: Callable[[Any, dict], Any]) -> Callable[[Any, dict], Any]:
         def run(session: Any, msg: dict[str, Any]) -> Any:
             # After the request: a late arrival checking in is not pre-empted.
             reply = handler(session, msg)
             reply.events.extend(sweep())
+            reply.events.extend(refresh())
             return reply
         return run
 

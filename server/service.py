@@ -109,6 +109,10 @@ class HallService:
         self.store = store
         self.clock = clock
         self.monotonic = monotonic
+        #: Called with every core built from the store (start, reload), before
+        #: it serves: modules that feed the core more committed state (the
+        #: booked appointments) add themselves here.
+        self.load_hooks: list[Callable[[Hall], None]] = []
         self.hall: Hall = self._load()
         self._day = self._local_day()
         # Per device, oldest first: (expires, the reply as encoded JSON text;
@@ -150,13 +154,16 @@ class HallService:
              "since": c.since}
             for c in loaded.counters.values()
         ]
-        return Hall.restore(
+        hall = Hall.restore(
             self.config,
             self.clock,
             tickets=loaded.tickets,
             counters=counters,
             last_numbers=loaded.last_numbers,
         )
+        for hook in self.load_hooks:
+            hook(hall)
+        return hall
 
     def reload(self) -> None:
         """Rebuild the core from the store (after a failed transaction).
@@ -617,8 +624,7 @@ class HallService:
         events = self.hall.close_day()
         self._day = day
         wire = self._commit_upkeep(events, "closing the day")
-        if events:
-            self.reload()
+        self.reload()  # also reads the new day's bookings (load_hooks)
         return wire
 
     def _expire_transfers(self) -> list[dict[str, Any]]:

@@ -12,6 +12,11 @@ module turns them into an :class:`Estimate`:
   a counter that worked today and is closed only because its schedule is in
   a break (lunch) comes back when the next interval starts (:func:`supply`).
 * **work**: the calls to get through before the ticket x the mean cycle time.
+  The calls include the work that will come first while it waits (the hall
+  counts it): priority tickets still to come, and appointments whose slot
+  starts before it is reached, checked in or only booked
+  (``Hall.set_appointments``); for a normal ticket at most
+  ``priority_per_normal`` of those per call it waits for (interleaving).
 * **drain** (:func:`drain`): the wait T solves sum over counters of share x
   (available time in [0, T] after its ``begin``) = work. When the supply
   stops (a break) before T, the ticket is reached only after the supply

@@ -42,7 +42,10 @@ checked at issue time (``closed`` / ``quota_reached``).
 ETA (DESIGN: people ahead / counters serving the service x recent mean),
 see ``_estimate`` and ``server/core/eta.py``: calls to get through = ahead
 + the ticket itself - free counters of the service (+ priority tickets still
-to come and appointments whose slot starts first); x the mean *cycle* time
+to come and appointments whose slot starts first: checked in, or booked and
+not checked in yet, as the booking layer tells ``set_appointments``; for a
+normal ticket those booked count only up to ``priority_per_normal`` specials
+per call it waits for); x the mean *cycle* time
 (call -> complete) of its last 20 completions (``Service.default_service_s``
 without history); over the time the counters will give the service by
 their schedules (breaks give nothing, a counter on a lunch break comes
@@ -195,6 +198,9 @@ class Hall:
         # the tickets alone, so a restored hall estimates the same.
         self._arrivals: dict[str, deque[float]] = {sid: deque() for sid in self._services}
         self._jumps: dict[str, deque[float]] = {sid: deque() for sid in self._services}
+        # Appointments booked for today and not checked in: (slot ts, count) per
+        # service, sorted; fed by the booking layer (set_appointments), counts only.
+        self._booked: dict[str, list[tuple[float, int]]] = {sid: [] for sid in self._services}
         # The rates are read as of the last command, so a queue's estimate only
         # moves when something happens (and boards hear of it), not as the
         # window slides between commands.
@@ -358,6 +364,33 @@ class Hall:
         events = [Event("ticket.issued", {"ticket": self.wire_ticket(t)}, t.copy(), None)]
         events += self._queue_events((svc.id,))
         return events
+
+    def set_appointments(
+        self, service: str, slots: Iterable[tuple[dt.datetime, int]]
+    ) -> list[Event]:
+        """The appointments booked for ``service`` and not checked in yet, as
+        ``(slot start, count)`` pairs (replacing the previous ones): the work
+        that will come ahead of waiting tickets once their slots start
+        (see :meth:`_booked_due`). Returns ``queue.changed`` where an ETA moved.
+
+        Raises:
+            NotFound: unknown service. BadRequest: a naive slot start or a
+                negative count (nothing is changed then).
+        """
+        svc = self._service(service)
+        booked: dict[float, int] = {}
+        for start, count in slots:
+            if start.tzinfo is None:
+                raise BadRequest("slot start must carry a timezone")
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise BadRequest(f"appointment count must be a whole number >= 0, got {count!r}")
+            if count:
+                booked[_ts(start)] = booked.get(_ts(start), 0) + count
+        new = sorted(booked.items())
+        if new == self._booked[svc.id]:
+            return []
+        self._booked[svc.id] = new
+        return self._queue_events((svc.id,))
 
     def call_next(self, counter: int) -> list[Event]:
         """The counter calls the next ticket in dispatch order.
@@ -1056,7 +1089,11 @@ class Hall:
           calls to get through before it are ``ahead + 1 - free counters``
           (no wait when a free counter can take it at once); plus, for a
           waiting ticket ``t``, the appointments checked in for a later slot
-          that will overtake it because their slot starts before it is reached;
+          that will overtake it because their slot starts before it is reached,
+          and the appointments booked and not checked in yet
+          (:meth:`set_appointments`) whose slot starts by then; for a normal
+          ticket all those specials count at most ``priority_per_normal`` per
+          call it waits for (the interleaving rule);
         * mean: the rolling mean *cycle* time (call to complete or 过号:
           walk-up, service and no-shows take counter time alike);
         * counters: the capacity the counters give this service over the
@@ -1077,17 +1114,29 @@ class Hall:
         stamp = _ts(now)
         normal = t is None or self._home.get(t.id) is self._lists[sid][_NO]
         jump_rate = _rate(self._jumps[sid], self._rates_at) if normal else 0.0
+        home = self._home.get(t.id) if t is not None else None
+        booking = bool(self._booked[sid]) and (t is None or (
+            t.target_counter is None and home is not self._lists[sid][_AP]))
+        limit = self._dispatch.priority_per_normal
+        # An appointment ticket is overtaken only by bookings for earlier slots:
+        # those for its slot or later check in after it and rank behind it.
+        own_slot = (_ts(t.slot_start) - 1e-3 if t is not None and t.slot_start is not None
+                    else math.inf)
         overtaking, wait = 0.0, 0.0
         for _ in range(10):  # who overtakes depends on how long it waits: iterate
             work = (calls + overtaking) * cycle
             result = eta.drain(supplies, work)
-            if result is None:  # nobody open or expected: as one counter, so it stays finite
-                return eta.Estimate(round(work))
-            wait, resumed, idle = result
+            # Nobody open or expected: as one counter, so it stays finite.
+            wait, resumed, idle = result if result is not None else (work, 0.0, 0.0)
             more = jump_rate * wait + (self._overtaking(t, stamp + wait) if t is not None else 0)
+            if booking:  # interleaving: specials overtake a normal ticket k per call at most
+                room = max(0.0, limit * calls - more) if normal else math.inf
+                more += min(self._booked_due(sid, stamp, min(stamp + wait, own_slot)), room)
             if abs(more - overtaking) < 0.05:
                 break
             overtaking = more
+        if result is None:
+            return eta.Estimate(round(wait))
         rng = eta.spread(wait, idle, calls + round(overtaking))
         return eta.Estimate(
             round(wait), rng[0] if rng else None, rng[1] if rng else None,
@@ -1105,6 +1154,14 @@ class Hall:
         return sum(1 for slot, entry in self._pending[t.service]
                    if slot <= until and entry[3] != t.id
                    and (home is not lists[_NO] or entry > mine))
+
+    def _booked_due(self, sid: str, now: float, until: float) -> int:
+        """Booked appointments of ``sid`` that will check in and go first by ``until``:
+        slots starting by then whose check-in window is still open at ``now``
+        (one past it is a miss)."""
+        appt = self._services[sid].appointments
+        late = appt.late_checkin_min * 60.0 if appt is not None else 0.0
+        return sum(n for slot, n in self._booked[sid] if now - late < slot <= until)
 
     def _supplies(self, sid: str, own_load: float, now: dt.datetime,
                   clock_aware: bool) -> list[eta.Supply]:

@@ -22,6 +22,7 @@ Staff behaviour, per counter:
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import heapq
 import itertools
@@ -142,6 +143,16 @@ class _Day:
         self.seq = itertools.count()
         self.core_calls = 0
         self.last_delay: dict[str, float] = {}  # service -> wait of its last ticket called
+        # The day's appointments are booked ahead: until each checks in, the
+        # hall is told the counts per slot (Hall.set_appointments), as the
+        # booking layer tells the real one.
+        self.booked: dict[str, collections.Counter[float]] = collections.defaultdict(
+            collections.Counter)
+        for a in arrivals:
+            if a.slot_start_s is not None:
+                self.booked[a.service][a.slot_start_s] += 1
+        for sid in self.booked:
+            self._tell_booked(sid)
 
     # ----------------------------------------------------------------- clock
     def clock(self) -> dt.datetime:
@@ -237,6 +248,9 @@ class _Day:
         self.records.append(rec)
         slot = (self.midnight + dt.timedelta(seconds=a.slot_start_s)
                 if a.slot_start_s is not None else None)
+        if a.slot_start_s is not None:  # checking in: no longer only booked
+            self.booked[a.service][a.slot_start_s] -= 1
+            self._tell_booked(a.service)
         try:
             events = self._core(self.hall.issue, a.service, a.priority, slot)
         except CoreError as exc:
@@ -374,6 +388,11 @@ class _Day:
     def _settled(self, rec: TicketRecord) -> None:
         if self.settle_before is not None and rec.issued < self.settle_before:
             self.unsettled -= 1
+
+    def _tell_booked(self, sid: str) -> None:
+        self._core(self.hall.set_appointments, sid,
+                   [(self.midnight + dt.timedelta(seconds=start), n)
+                    for start, n in self.booked[sid].items() if n > 0])
 
     def _core(self, fn, *args):  # type: ignore[no-untyped-def]
         self.core_calls += 1

@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from server.core import eta
+import pytest
+
+from server.core import BadRequest, NotFound, eta
 from tests.core.builders import at, config, counter, make_hall, service
 
 _T = dt.time
@@ -108,6 +110,83 @@ def test_an_appointment_block_due_before_the_ticket_is_reached_counts_ahead():
     for _ in range(3):
         hall2.issue("gjj", "appointment", slot_start=at(9, 40))
     assert hall2.wire_ticket(hall2.ticket(ids2[2]))["eta_s"] == 900
+
+
+def _booked_hall():
+    """One counter busy (300 s a ticket, no history), three normal tickets waiting."""
+    hall, clock = make_hall(config(counters=[counter(1, ["gjj"])]))
+    hall.issue("gjj")
+    hall.call_next(1)
+    ids = [hall.issue("gjj")[0].ticket.id for _ in range(3)]
+    return hall, clock, ids[2]
+
+
+def test_booked_appointments_due_before_the_ticket_is_reached_count_ahead():
+    hall, _clock, mine = _booked_hall()
+    assert hall.wire_ticket(hall.ticket(mine))["eta_s"] == 900   # 2 ahead + itself
+    assert hall.queue_wire("gjj")["eta_s"] == 1200               # 3 ahead + itself
+    # Three booked for the 09:10 slot (in 600 s), none checked in: they go
+    # first once it starts, and the ticket is reached only at 900 s.
+    events = hall.set_appointments("gjj", [(at(9, 10), 2), (at(9, 10), 1)])
+    changed = [e.data for e in events if e.name == "queue.changed"]
+    # A ticket issued now: 4 calls + the 3 booked = 7 x 300 s.
+    assert changed and changed[0]["eta_s"] == 2100
+    assert hall.queue_wire("gjj")["eta_s"] == 2100
+    assert hall.wire_ticket(hall.ticket(mine))["eta_s"] == 1800  # (3 + 3) x 300 s
+    assert hall.wire_ticket(hall.ticket(mine))["ahead"] == 2     # ahead is who waits now
+    # The same again changes nothing (no event); cancelled, the estimate is back.
+    assert hall.set_appointments("gjj", [(at(9, 10), 3)]) == []
+    events = hall.set_appointments("gjj", [])
+    assert [e.data["eta_s"] for e in events if e.name == "queue.changed"] == [1200]
+    assert hall.wire_ticket(hall.ticket(mine))["eta_s"] == 900
+
+
+def test_a_booked_block_after_the_ticket_is_reached_does_not_count():
+    hall, _clock, mine = _booked_hall()
+    # 09:40 is 2400 s away; the ticket is reached at 900 s, the queue's next at
+    # 1200 s. A slot whose check-in window has passed (this service has no
+    # late check-in: 08:50) is a miss and does not count either.
+    assert hall.set_appointments("gjj", [(at(9, 40), 6), (at(8, 50), 4)]) == []
+    assert hall.wire_ticket(hall.ticket(mine))["eta_s"] == 900
+    assert hall.queue_wire("gjj")["eta_s"] == 1200
+
+
+def test_booked_appointments_overtake_a_normal_ticket_at_most_the_interleaving_share():
+    hall, _clock, mine = _booked_hall()
+    # 20 booked for 09:05: with priority_per_normal = 2 (the default) the
+    # counter calls 2 specials per normal call, so the 3 calls to the ticket
+    # let at most 6 of them go first: 9 x 300 s.
+    assert hall.config.dispatch.priority_per_normal == 2
+    hall.set_appointments("gjj", [(at(9, 5), 20)])
+    assert hall.wire_ticket(hall.ticket(mine))["eta_s"] == 2700
+    # A priority ticket has no such bound: all 20 appointments go before it.
+    prio = hall.issue("gjj", "priority")[0].ticket
+    # Nothing waits ahead of it (no appointment or priority ticket): 1 call,
+    # reached at 09:05 when the slot starts, + the 20 booked = 21 x 300 s.
+    assert hall.wire_ticket(prio)["ahead"] == 0
+    assert hall.wire_ticket(hall.ticket(prio.id))["eta_s"] == 21 * 300
+
+
+def test_an_appointment_ticket_is_overtaken_only_by_bookings_for_earlier_slots():
+    hall, _clock, _mine = _booked_hall()
+    # Checked in early for 09:40: it queues as a normal ticket (4th) until then.
+    appt = hall.issue("gjj", "appointment", slot_start=at(9, 40))[0].ticket
+    assert hall.wire_ticket(hall.ticket(appt.id))["eta_s"] == 1200   # 3 ahead + itself
+    # Bookings for its own slot check in after it and rank behind it once the
+    # slot starts; those for 09:10 go first: + 2 x 300 s.
+    hall.set_appointments("gjj", [(at(9, 10), 2), (at(9, 40), 5)])
+    assert hall.wire_ticket(hall.ticket(appt.id))["eta_s"] == 1800
+
+
+def test_bad_appointment_counts_change_nothing():
+    hall, _clock, mine = _booked_hall()
+    with pytest.raises(BadRequest):
+        hall.set_appointments("gjj", [(at(9, 10), 3), (dt.datetime(2026, 11, 26, 9, 20), 1)])
+    with pytest.raises(BadRequest):
+        hall.set_appointments("gjj", [(at(9, 10), -1)])
+    with pytest.raises(NotFound):
+        hall.set_appointments("nope", [(at(9, 10), 1)])
+    assert hall.wire_ticket(hall.ticket(mine))["eta_s"] == 900
 
 
 def test_the_live_estimate_moves_with_the_queue():

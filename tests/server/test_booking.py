@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import re
 
@@ -252,3 +253,35 @@ def test_qhall_book_cli(tmp_path, clock, capsys):
     assert code == 0 and "cancelled" in out
     code, _, err = run("slots", service="gjj", date="someday")
     assert code == 1 and "bad_request" in err
+
+
+def test_booked_appointments_move_the_queue_estimate(db_url, clock):
+    """Bookings not checked in count in today's estimate: read at the day's
+    start, and a cancellation takes them out again (queue.changed)."""
+    base = booking_config(db_url)
+    slow = dataclasses.replace(base.services[0], default_service_s=1800)
+    config = dataclasses.replace(base, services=(slow, *base.services[1:]))
+    with RunningServer(config, clock=clock) as srv, srv.client("booking-1") as portal:
+        service = srv.server.service
+        first = book(portal, f"{FRI}T11:30")["booking"]["code"]
+        second = book(portal, f"{FRI}T11:30", name="李强", phone="13900001111")["booking"]
+        assert srv.call(lambda: service.hall.queue_wire("gjj"))["eta_s"] == 1800  # not today
+        at(clock, f"{FRI}T09:00")
+        srv.call(service.tick)  # the new day: the core is rebuilt with its bookings
+        with srv.client("kiosk-1") as kiosk, srv.client("board-1") as board:
+            for _ in range(5):
+                assert kiosk.request("issue", service="gjj")["type"] == "ok"
+            # Nobody open: a ticket issued now waits 6 calls x 1800 s = until
+            # 12:00, after the 11:30 slot starts: its 2 bookings go first.
+            queue = srv.call(lambda: service.hall.queue_wire("gjj"))
+            assert (queue["waiting"], queue["eta_s"]) == (5, 8 * 1800)
+            assert portal.request("cancel_booking", code=second["code"])["type"] == "ok"
+            changed = board.wait_event(
+                "queue.changed", where=lambda e: e["data"]["eta_s"] == 7 * 1800)
+            assert changed["data"]["service"] == "gjj"
+            assert srv.call(lambda: service.hall.queue_wire("gjj"))["eta_s"] == 7 * 1800
+            # Checked in, the booking is a ticket waiting (counted once, not twice).
+            at(clock, f"{FRI}T11:00")
+            assert kiosk.request("check_in", code=first)["type"] == "ok"
+            queue = srv.call(lambda: service.hall.queue_wire("gjj"))
+            assert (queue["waiting"], queue["eta_s"]) == (6, 7 * 1800)
