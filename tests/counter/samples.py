@@ -56,3 +56,20 @@ def welcome(counter: int = 3, *, state: str = "closed", staff: Any = None,
         },
         "seq": seq,
     }
+
+
+def ok(**fields):
+    """An ``ok`` reply carrying ``fields``."""
+    return {"type": "ok", "re": "x", **fields}
+
+
+def err(code, message=""):
+    """An ``error`` reply with ``code``."""
+    return {"type": "error", "re": "x", "code": code, "message": message}
+
+
+def do(st, action, reply, **fields):
+    """Take ``action`` in state ``st`` and apply ``reply`` to its request."""
+    req = st.intent(action, **fields)
+    st.apply_reply(req, reply)
+    return req

@@ -15,33 +15,11 @@ from counter.state import (
     format_duration,
     parse_time,
 )
-from tests.counter.samples import T0, iso, ticket, welcome
-from tests.helpers.fakes import FakeClock
-
-
-def ok(**fields):
-    return {"type": "ok", "re": "x", **fields}
-
-
-def err(code, message=""):
-    return {"type": "error", "re": "x", "code": code, "message": message}
+from tests.counter.samples import T0, do, err, iso, ok, ticket, welcome
 
 
 def ev(name, data, seq, at=T0):
     return {"type": "event", "seq": seq, "name": name, "at": iso(at), "data": data}
-
-
-@pytest.fixture
-def clock():
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def st(clock):
-    s = CounterState(clock)
-    s.set_connection("online")
-    s.apply_welcome(welcome())
-    return s
 
 
 def logged_in(st, staff="s001", name="王芳"):
@@ -49,12 +27,6 @@ def logged_in(st, staff="s001", name="王芳"):
     st.apply_reply(req, ok(staff={"id": staff, "name": name}))
     st.apply_reply(Request("queue"), ok(waiting=[ticket("A013"), ticket("B004", service="bdc")]))
     return st
-
-
-def do(st, action, reply, **fields):
-    req = st.intent(action, **fields)
-    st.apply_reply(req, reply)
-    return req
 
 
 def legal_set(st):

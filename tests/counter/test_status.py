@@ -8,27 +8,18 @@ import datetime as dt
 import pytest
 
 from counter.keys import DEFAULT_KEYS
-from counter.state import UNDO_S, CounterState, NotLegal, Request
+from counter.state import UNDO_S, NotLegal, Request
 from counter.status import screen_line, status_line
 from counter.transfer import transfer_choices
-from tests.counter.samples import T0, iso, ticket, welcome
-from tests.counter.test_state import do, err, ok
-from tests.helpers.fakes import FakeClock
+from tests.counter.samples import T0, do, err, iso, ok, ticket
 
 
 @pytest.fixture
-def clock():
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def st(clock):
-    s = CounterState(clock)
-    s.set_connection("online")
-    s.apply_welcome(welcome())
-    req = s.login("s001", "1234")
-    s.apply_reply(req, ok(staff={"id": "s001", "name": "王芳"}))
-    return s
+def st(st):
+    """The shared state (tests/counter/conftest.py), with s001 logged in."""
+    req = st.login("s001", "1234")
+    st.apply_reply(req, ok(staff={"id": "s001", "name": "王芳"}))
+    return st
 
 
 def line(st) -> str:

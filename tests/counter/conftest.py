@@ -1,0 +1,23 @@
+"""Fixtures shared by the counter's state tests (no Qt)."""
+
+from __future__ import annotations
+
+import pytest
+
+from counter.state import CounterState
+from tests.counter.samples import T0, welcome
+from tests.helpers.fakes import FakeClock
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def st(clock):
+    """A counter state online with the sample welcome, nobody logged in."""
+    s = CounterState(clock)
+    s.set_connection("online")
+    s.apply_welcome(welcome())
+    return s
