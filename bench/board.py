@@ -3,7 +3,7 @@
 Runs the real server (the reference hall, always open, SQLite file in a temp
 dir) in a thread with its own asyncio loop, as ``qhall demo`` does, and in
 this process the real lobby board wiring of ``qhall display`` (a
-:class:`server.link.Link`, :class:`display.state.BoardState`,
+:class:`server.client.qtlink.Link`, :class:`display.state.BoardState`,
 :class:`display.view.BoardView` and :class:`display.app.DisplayController`,
 offscreen, 1920x1080) plus a kiosk link and a logged-in counter link.
 
@@ -146,7 +146,7 @@ def _measure_board(url: str, config: Any, n: int) -> tuple[list[float], list[flo
     from display.app import DisplayController
     from display.state import BoardState
     from display.view import BoardView
-    from server.link import Link
+    from server.client.qtlink import Link
     from server.reference import demo_token
 
     _app = QApplication.instance() or QApplication([])  # held for the whole run

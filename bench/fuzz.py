@@ -4,7 +4,7 @@ Run: ``python -m bench.fuzz [--frames 100000] [--batch 50] [--seed N]``
 
 Starts the real ``qhall serve`` (the demo hall, every service open all day,
 SQLite in a temp dir, no kiosk rate) and sends generated frames: every
-request type of :data:`server.protocol.REQUESTS` from a device of each role,
+request type of :data:`server.wire.protocol.REQUESTS` from a device of each role,
 plus ``hello`` frames on fresh connections. Frames are written as JSON
 *text* by :class:`FrameMaker`, so what ``json.dumps`` never writes appears:
 lone surrogates (``\\ud800``, ``\\udfff``), ``\\u0000`` and raw control
@@ -36,7 +36,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from server import protocol
+from server.wire import protocol
 
 __all__ = ["FrameMaker", "Fuzzer", "Hall", "Outcome", "main"]
 

@@ -60,7 +60,7 @@ def measure_taps(url: str, tickets: int, workdir: Path) -> list[float]:
     from kiosk.state import KioskState
     from kiosk.ticket import ticket_font_family
     from kiosk.view import KioskWindow
-    from server.link import Link
+    from server.client.qtlink import Link
     from tests.helpers.server import TOKEN
 
     app = QApplication.instance() or QApplication([])

@@ -18,8 +18,8 @@ from unittest import mock
 from server.core import Hall
 from server.core.eta import Estimate
 from server.reference import demo_config
-from server.sim.model import SimParams
-from server.simulate import simulate
+from server.tools.sim.model import SimParams
+from server.tools.simulate import simulate
 
 __all__ = ["main"]
 

@@ -67,8 +67,8 @@ def measure(repeat: int) -> list[tuple[str, float, str, float]]:
     from server.auth import hash_secret, verify_secret
     from server.config import parse
     from server.reference import demo_config, demo_toml
-    from server.sim.model import SimParams
-    from server.simulate import simulate
+    from server.tools.sim.model import SimParams
+    from server.tools.simulate import simulate
 
     rows = []
     # demo_config caches its tables: the first call is the one the old test timed.

@@ -44,7 +44,7 @@ from pathlib import Path
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.stats import percentile
-from server.sim.client import hello
+from server.tools.sim.client import hello
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ async def _hello(url: str, device: str, token: str, batch: bool = False) -> Clie
     return ws
 
 
-# The server encodes events with a fixed key order (server/protocol.py), so
+# The server encodes events with a fixed key order (server/wire/protocol.py), so
 # the called ticket's id can be found without parsing the whole frame.
 _CALLED = re.compile(
     r'"name":"ticket\.called","at":"[^"]*","data":\{"ticket":\{"id":"([^"]+)"'

@@ -40,7 +40,7 @@ DEMO_DEVICE = "counter-1"
 
 
 class CounterController(QObject):
-    """Connects a link (``server.link.Link`` or a FakeLink) to state and window.
+    """Connects a link (``server.client.qtlink.Link`` or a FakeLink) to state and window.
 
     Args:
         link: has signals ``welcomed``, ``event``, ``status``, ``refused``
@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     from PySide6.QtGui import QFont
     from PySide6.QtWidgets import QApplication
 
-    from server.link import Link
+    from server.client.qtlink import Link
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)  # a widgets app, not a core one

@@ -26,7 +26,7 @@ from server.client.bootstrap import (
     add_server_options,
     resolve_server_options,
 )
-from server.config import CATEGORIES as CATEGORY_IDS
+from server.wire.labels import CATEGORY_IDS
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -52,7 +52,7 @@ class DisplayController:
     """Connects a link, a BoardState, a view and an optional announcer.
 
     Args:
-        link: a ``server.link.Link`` (or ``FakeLink``) with ``welcomed``,
+        link: a ``server.client.qtlink.Link`` (or ``FakeLink``) with ``welcomed``,
             ``event``, ``status``, ``refused`` signals.
         state: the state the view shows.
         view: a widget with ``render(state)``.
@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
 
     from display.state import BoardState
     from display.view import BoardView, CounterView
-    from server.link import Link
+    from server.client.qtlink import Link
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = QApplication.instance() or QApplication(sys.argv[:1])

@@ -532,7 +532,7 @@ class RatingView(QWidget):
 
 
 class RatingPad:
-    """Wires a link (``server.link.Link`` or a FakeLink), a state and a view."""
+    """Wires a link (``server.client.qtlink.Link`` or a FakeLink), a state and a view."""
 
     TICK_MS = 250
 
@@ -630,7 +630,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from PySide6.QtWidgets import QApplication
 
-    from server.link import Link
+    from server.client.qtlink import Link
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = QApplication.instance() or QApplication(sys.argv[:1])

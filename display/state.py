@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from server.wire.labels import CATEGORIES
+
 __all__ = [
     "CATEGORIES",
     "HIGHLIGHT_S",
@@ -37,12 +39,6 @@ __all__ = [
     "call_sentence",
 ]
 
-#: category id -> (Chinese label, English label), in board order
-CATEGORIES: dict[str, tuple[str, str]] = {
-    "approval": ("行政审批", "Approval"),
-    "public": ("公共服务", "Public services"),
-    "intermediary": ("中介服务", "Intermediary"),
-}
 #: how long the newest call flashes, seconds
 HIGHLIGHT_S = 5.0
 #: flash half-period: amber for this long, then white, ...

@@ -76,7 +76,7 @@ class _PrintTask(QRunnable):
 
 
 class KioskController(QObject):
-    """Connects a link (``server.link.Link`` or a FakeLink), the state, the
+    """Connects a link (``server.client.qtlink.Link`` or a FakeLink), the state, the
     window and a printer (``kiosk.printer.TicketPrinter`` or a FakePrinter).
 
     Args:
@@ -367,7 +367,7 @@ def build(args: argparse.Namespace) -> tuple[Any, KioskController, Any]:
 
     from kiosk.ticket import ticket_font_family
     from kiosk.view import FONT_FAMILIES, KioskWindow
-    from server.link import Link
+    from server.client.qtlink import Link
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     font = QFont()

@@ -37,8 +37,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kiosk.search import search
-from server.estimate import Estimate, ahead_text, estimate
-from server.where import LABEL, where_text
+from server.wire.estimate import Estimate, ahead_text, estimate
+from server.wire.labels import CATEGORIES
+from server.wire.where import LABEL, where_text
 
 __all__ = [
     "CATEGORIES",
@@ -62,12 +63,6 @@ __all__ = [
 LANGS = ("zh", "en")
 SCREENS = ("home", "services", "search", "ticket", "checkin", "priority", "requeue")
 
-#: Category id -> (Chinese, English), in the order the home screen shows them.
-CATEGORIES: dict[str, tuple[str, str]] = {
-    "approval": ("行政审批", "Approval"),
-    "public": ("公共服务", "Public services"),
-    "intermediary": ("中介服务", "Intermediary"),
-}
 
 #: Keys of the on-screen keypad. Booking and check codes are upper-case
 #: letters and digits (the server's check codes are base32).
@@ -235,7 +230,7 @@ class ServiceTile:
     eta_s: int
     reason: str | None = None
     hours: str = ""
-    estimate: Estimate | None = None  # the shared estimate (server/estimate.py)
+    estimate: Estimate | None = None  # the shared estimate (server/wire/estimate.py)
 
     @property
     def enabled(self) -> bool:

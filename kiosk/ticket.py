@@ -41,8 +41,8 @@ from PySide6.QtGui import (
     QPen,
 )
 
-from server.estimate import ahead_text, estimate
-from server.where import LABEL
+from server.wire.estimate import ahead_text, estimate
+from server.wire.where import LABEL
 
 __all__ = [
     "PAPER_58MM_PX",
@@ -377,7 +377,7 @@ def render_ticket(ticket: Mapping[str, Any], hall_name: str, service_name: str,
             time shown is the ticket's own ``issued_at``, in its own offset,
             which the server gives in the hall's time zone).
         where: where to go (the service's zone or its counters, see
-            :func:`server.where.where_text`); printed under the service name.
+            :func:`server.wire.where.where_text`); printed under the service name.
 
     Returns:
         A ``Format_RGB32`` image exactly ``width_px`` wide, black on white.

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from server.auth import parse_hash
+from server.wire.labels import CATEGORY_IDS
 
 __all__ = [
     "CATEGORIES",
@@ -64,7 +65,7 @@ __all__ = [
     "summary",
 ]
 
-CATEGORIES = ("approval", "public", "intermediary")
+CATEGORIES = CATEGORY_IDS
 COUNTER_MODES = ("ordered", "oldest")
 DEVICE_ROLES = ("kiosk", "counter", "display", "evaluator", "admin", "booking")
 TRANSFER_PLACEMENTS = ("head", "issue_time", "tail")

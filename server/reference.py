@@ -33,7 +33,7 @@ from server.config import (
     Staff,
     dumps,
 )
-from server.where import counter_span, service_counters
+from server.wire.where import counter_span, service_counters
 
 __all__ = [
     "DEMO_PIN",

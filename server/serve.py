@@ -1,6 +1,6 @@
 """The dispatch server's I/O: one ``websockets`` asyncio server on one port.
 
-``/ws`` speaks protocol v1 (``server/protocol.py``); plain GETs serve
+``/ws`` speaks protocol v1 (``server/wire/protocol.py``); plain GETs serve
 ``/healthz``, ``/metrics``, ``/board``, ``/t/<check>`` and ``/``.
 
 Flow per request: decode -> :class:`~server.service.HallService` (core + one
@@ -30,7 +30,7 @@ Bounds: text frames of at most 64 KiB (larger: close 1009; binary frames get
 connections per device (the oldest is closed), the hall's ``[limits]`` per
 device and per source address (``server/limits.py``), and an error budget per
 connection (a client that floods errors is closed with 1008). HTTP pages
-answer GET only (else 405), with the headers of ``server/http_headers.py``.
+answer GET only (else 405), with the headers of ``server/web/headers.py``.
 """
 
 from __future__ import annotations
@@ -54,13 +54,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from server import http_headers, pages, protocol
 from server.authpool import LOGIN_QUEUE, AuthPool, PoolBusy, SecretCheck
 from server.config import HallConfig, Limits
 from server.metrics import CONTENT_TYPE_LATEST, Metrics
-from server.protocol import ProtocolError
 from server.service import HallService, Reply, Session, Unavailable
 from server.store import Store, StoreError
+from server.web import headers as http_headers
+from server.web import pages
+from server.wire import protocol
+from server.wire.protocol import ProtocolError
 
 __all__ = ["Server", "main_async", "configure", "run"]
 
@@ -225,7 +227,7 @@ class Server:
     def board_html(self) -> str:
         if self._board_html is None:
             try:
-                from display.web import board_html
+                from server.web.board import board_html
             except ImportError:
                 return pages.index_page(self.service.config.name)
             self._board_html = board_html()

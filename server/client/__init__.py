@@ -8,5 +8,5 @@
 * :mod:`server.client.bootstrap`: the apps' ``--server/--device/--token-file/
   --demo`` options.
 
-The Qt client, ``server.link.Link``, is the other I/O layer over the session.
+The Qt client, ``server.client.qtlink.Link``, is the other I/O layer over the session.
 """

@@ -1,7 +1,7 @@
 """The client side of protocol v1 as a sans-I/O state machine.
 
 :class:`ClientSession` holds everything a qhall client must get right, and
-nothing about sockets, Qt or asyncio: the I/O layer (``server.link.Link`` on
+nothing about sockets, Qt or asyncio: the I/O layer (``server.client.qtlink.Link`` on
 Qt, :class:`server.client.aio.AsyncClient` on asyncio) tells it what
 happened (``connected()``, ``receive(text)``, ``lost(code)``, ``tick()``)
 and carries out the :class:`Action` list each call returns, in order. So the
@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
-from server.protocol import (
+from server.wire.protocol import (
     CLOSE_SERVICE_RESTART,
     CLOSE_TRY_AGAIN,
     MAX_FRAME,

@@ -102,7 +102,7 @@ def links(qtbot):
 
 
 def make_link(server, links, device):
-    from server.link import Link
+    from server.client.qtlink import Link
 
     link = Link(server.url, device, f"demo-{device}", backoff=(0.1, 0.5), timeout_ms=8000)
     links.append(link)

@@ -11,9 +11,9 @@ from websockets.asyncio.client import connect
 
 from display.state import BoardState
 from tests.display.sample import called, event, welcome
-from tests.display.test_webboard import Cdp, chromium
 from tests.helpers.fakes import FakeClock
 from tests.helpers.server import PIN, RunningServer, small_config
+from tests.web.test_webboard import Cdp, chromium
 
 
 def test_transfer_takes_the_call_off_the_old_counter_everywhere():

@@ -214,7 +214,7 @@ def test_pad_scales(pad):
 
 # ------------------------------------------------------------------ real server
 def test_pad_against_a_real_server(qtbot, tmp_path):
-    from server.link import Link
+    from server.client.qtlink import Link
     from tests.helpers.server import PIN, TOKEN, RunningServer, small_config
 
     with RunningServer(small_config(f"sqlite:///{tmp_path / 'hall.db'}")) as srv:

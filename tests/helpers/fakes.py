@@ -1,6 +1,6 @@
 """Shared stubs for tests: FakeLink, FakeClock, FakePrinter.
 
-FakeLink has exactly the public API of ``server.link.Link`` (the same
+FakeLink has exactly the public API of ``server.client.qtlink.Link`` (the same
 signals, methods and properties; tests/helpers/test_fakes.py checks it) and
 ``request()`` returns a :class:`FakeReply` with Reply's API. Tests drive it
 with the controls in ``FakeLink.CONTROLS``: push server messages in with

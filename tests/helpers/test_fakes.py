@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from server.link import Link, Reply
+from server.client.qtlink import Link, Reply
 from tests.helpers.fakes import FakeLink, FakeReply
 
 

@@ -1,6 +1,6 @@
 """A loopback protocol-v1 server for link tests (not the real dispatch server).
 
-It speaks just enough of ../shared/PROTOCOL.md to exercise ``server.link``:
+It speaks just enough of ../shared/PROTOCOL.md to exercise ``server.client.qtlink``:
 hello/welcome with ``seq``, unauthorized/unsupported_protocol refusals,
 ``ok`` replies that are idempotent per ``(device, id)``, events broadcast to
 welcomed clients, and replay after ``since`` when it still holds the events.

@@ -18,8 +18,8 @@ from kiosk.app import KioskController
 from kiosk.state import KioskState
 from kiosk.ticket import ticket_regions
 from kiosk.view import KioskWindow
+from server.client.qtlink import Link
 from server.config import Appointments, Device
-from server.link import Link
 from tests.helpers.fakes import FakeClock, FakePrinter
 from tests.helpers.qt import wait_disconnected
 from tests.helpers.server import PIN, TOKEN, RunningServer, _hash, small_config

@@ -18,7 +18,7 @@ from kiosk.app import KioskController
 from kiosk.printer import open_printer
 from kiosk.state import KioskState
 from kiosk.view import KioskWindow
-from server.link import Link
+from server.client.qtlink import Link
 from tests.helpers.fakes import FakePrinter
 from tests.helpers.qt import wait_disconnected
 from tests.helpers.server import TOKEN, RunningServer, small_config

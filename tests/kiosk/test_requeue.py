@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from kiosk.app import KioskController
 from kiosk.state import KioskState
 from kiosk.view import KioskWindow
-from server.link import Link
+from server.client.qtlink import Link
 from tests.helpers.fakes import FakePrinter
 from tests.helpers.server import PIN, TOKEN, RunningServer, small_config
 from tests.kiosk.test_view import ticket

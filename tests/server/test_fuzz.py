@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.fuzz import FrameMaker, Fuzzer, Hall
-from server import protocol
 from server.config import dumps
+from server.wire import protocol
 from tests.helpers.server import PIN, TOKEN, free_port, small_config
 from tests.server.test_process import Proc
 

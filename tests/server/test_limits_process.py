@@ -237,8 +237,8 @@ def test_booking_phone_is_hashed_with_the_key_outside_the_database(tmp_path, mon
 
     import sqlalchemy as sa
 
-    from server.booking import add_working_days
-    from tests.server.test_booking import booking_config
+    from server.features.booking import add_working_days
+    from tests.features.test_booking import booking_config
 
     key = "cd" * 32
     monkeypatch.setenv("QHALL_PII_KEY", key)  # the server process inherits it

@@ -24,11 +24,11 @@ from alembic import command
 from alembic.config import Config
 
 from server import pii
-from server.booking import Bookings
 from server.core import Conflict
+from server.features.booking import Bookings
 from server.store import _MIGRATIONS, Store
+from tests.features.test_booking import THU_0900, booking_config
 from tests.helpers.fakes import FakeClock
-from tests.server.test_booking import THU_0900, booking_config
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "ab" * 32

@@ -26,7 +26,7 @@ from tests.helpers.booking import booking_config
 from tests.helpers.fakes import FakeClock
 from tests.helpers.server import PIN
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "server" / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "server" / "store" / "migrations"
 REVISIONS = sorted(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9]*.py"))
 EARLIER = [r for r in REVISIONS if r != SCHEMA_REVISION]
 NOW = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)  # Thursday 11:00 in Shanghai

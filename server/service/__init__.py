@@ -1,0 +1,696 @@
+"""The hall service: protocol requests in, replies and committed events out.
+
+This is the server's application layer, with no network I/O: the websocket
+layer (``server/serve.py``) hands it authenticated devices and decoded
+messages; it checks roles and staff sessions, applies idempotency per
+``(device, id)``, runs the core command, commits the resulting events in one
+store transaction and returns the reply plus the wire events to broadcast.
+
+State changes only by whole transactions: when a commit fails the in-memory
+core is rebuilt from the store, so memory never runs ahead of the database.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.authpool import SecretCheck, TokenCache
+from server.config import Device, HallConfig
+from server.core import CoreError, Event, Hall, NotFound
+from server.limits import HallLimits
+from server.store import StaleState, Store, StoreError
+from server.wire import protocol
+from server.wire.protocol import ProtocolError
+
+__all__ = ["Session", "HallService", "Reply", "Unavailable"]
+
+log = logging.getLogger("qhall.service")
+
+#: How long a mutating request's reply is remembered (PROTOCOL: >= 10 min).
+IDEMPOTENCY_S = 15 * 60
+#: Most remembered replies per device: a device at ``[limits] requests_per_s``
+#: (20/s) sends at most 12,000 in 10 minutes; past this its oldest go first.
+REPLIES_PER_DEVICE = 12_000
+#: Most remembered replies in all (each is kept as its encoded JSON text).
+REPLIES_MAX = 100_000
+
+
+class Unavailable(Exception):
+    """The hall cannot serve now: its store is unreachable and memory may be
+    ahead of it (see :attr:`HallService.failed`)."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Session:
+    """One authenticated device connection, as the service sees it."""
+
+    device: Device
+
+    @property
+    def role(self) -> str:
+        return self.device.role
+
+    @property
+    def counter(self) -> int | None:
+        return self.device.counter
+
+    def own_counter(self) -> int:
+        """The counter this device is bound to, for counter-only requests.
+
+        Raises:
+            NotFound: the device has no counter (the config loader refuses
+                such counter devices; this is the core's own refusal code).
+        """
+        if self.device.counter is None:
+            raise NotFound(f"device {self.device.id!r} is not bound to a counter")
+        return self.device.counter
+
+
+@dataclass
+class Reply:
+    """What one request produced: the reply and the committed wire events."""
+
+    message: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        return "ok" if self.message.get("type") == "ok" else str(self.message.get("code"))
+
+
+class HallService:
+    """One hall: its core, its store, its devices' sessions.
+
+    Args:
+        config: the validated hall configuration.
+        store: an open :class:`~server.store.Store`.
+        clock: returns an aware datetime (injected for tests/simulation).
+        monotonic: seconds for throttling windows.
+    """
+
+    def __init__(
+        self,
+        config: HallConfig,
+        store: Store,
+        clock: Callable[[], dt.datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.monotonic = monotonic
+        #: Called with every core built from the store (start, reload), before
+        #: it serves: modules that feed the core more committed state (the
+        #: booked appointments) add themselves here.
+        self.load_hooks: list[Callable[[Hall], None]] = []
+        self.hall: Hall = self._load()
+        self._day = self._local_day()
+        # Per device, oldest first: (expires, the reply as encoded JSON text;
+        # a dict would cost several times the memory).
+        self._replies: dict[str, collections.OrderedDict[str, tuple[float, str]]] = {}
+        self._reply_count = 0
+        self.limits = HallLimits(config.limits, store, config.id, clock, monotonic)
+        self.tokens = TokenCache()
+        #: Why the hall cannot serve (None: it can). Set when the store
+        #: failed and memory could not be rebuilt from it; while set, no
+        #: request or welcome is answered from memory (it may hold a change
+        #: the store never committed). Cleared by :meth:`recover`.
+        self.failed: str | None = None
+        self._next_recovery = 0.0
+        self.faults: dict[str, dict[str, Any]] = {}
+        self.extensions: dict[str, Callable[[Session, dict[str, Any]], Reply]] = {}
+        # Replies remembered before a restart: loaded once, so a cache miss
+        # never costs a database read (one server process per hall).
+        for device, rid, text in store.live_replies(config.id):
+            self._remember((device, rid), protocol.decode(text))
+        # Modules that add requests: appointments, 好差评 follow-ups, admin stats.
+        from server.features import booking, ratings, report
+
+        booking.install(self)
+        ratings.install(self)
+        report.install(self)
+
+    # ------------------------------------------------------------------ state
+    def _local_day(self) -> dt.date:
+        return self.clock().astimezone(self.config.tz).date()
+
+    def _load(self) -> Hall:
+        loaded = self.store.load(self.config.id, self.clock().astimezone(self.config.tz).date())
+        # The store's counter rows are its own dataclass; the core restores
+        # from plain mappings so neither layer imports the other's types.
+        counters = [
+            {"number": c.number, "state": c.state, "staff_id": c.staff_id,
+             "staff_name": c.staff_name, "reason": c.reason or "", "streak": c.streak,
+             "since": c.since}
+            for c in loaded.counters.values()
+        ]
+        hall = Hall.restore(
+            self.config,
+            self.clock,
+            tickets=loaded.tickets,
+            counters=counters,
+            last_numbers=loaded.last_numbers,
+        )
+        for hook in self.load_hooks:
+            hook(hall)
+        return hall
+
+    def reload(self) -> None:
+        """Rebuild the core from the store (after a failed transaction).
+
+        Never raises: when the store cannot be read either, the hall is
+        marked :attr:`failed` (``/healthz`` then answers 503) until
+        :meth:`recover` succeeds.
+        """
+        try:
+            self.hall = self._load()
+        except Exception as exc:
+            self.failed = f"the database cannot be read: {str(exc).splitlines()[0][:200]}"
+            log.error("cannot rebuild the hall from the store; refusing requests until "
+                      "it can: %s", self.failed)
+        else:
+            if self.failed is not None:
+                log.warning("hall rebuilt from the store; serving again")
+            self.failed = None
+
+    def recover(self, force: bool = False) -> bool:
+        """Try to leave the failed state (at most once a second unless forced).
+
+        Returns True when the hall can serve.
+        """
+        if self.failed is None:
+            return True
+        now = self.monotonic()
+        if force or now >= self._next_recovery:
+            self._next_recovery = now + 1.0
+            self.reload()
+        return self.failed is None
+
+    def check_store(self) -> bool:
+        """Probe the store (cheap read); mark the hall failed when it fails."""
+        try:
+            self.store.last_seq(self.config.id)
+        except StoreError as exc:
+            if self.failed is None:
+                self.failed = f"the database is unreachable: {str(exc).splitlines()[0][:200]}"
+                log.error("%s", self.failed)
+            return False
+        return self.recover(force=True)
+
+    @property
+    def last_seq(self) -> int:
+        return self.store.last_seq(self.config.id)
+
+    # ------------------------------------------------------------------- auth
+    def authenticate(self, device_id: str, token: str) -> Device | None:
+        """The device for these credentials, or None (verified right here)."""
+        check = self.begin_authenticate(device_id, token)
+        return check.run_inline() if isinstance(check, SecretCheck) else check
+
+    def begin_authenticate(self, device_id: str,
+                           token: str) -> Device | None | SecretCheck[Device | None]:
+        """The device, or the scrypt check still to run for it.
+
+        A token verified before (in this process) is answered from
+        :attr:`tokens` at once; anything else, an unknown device included
+        (same cost, so ids cannot be probed by timing), needs a check that
+        the server runs off the event loop.
+        """
+        device = self.config.device(device_id)
+        if device is None:
+            return SecretCheck(token, _DUMMY_HASH, lambda _ok: None)
+        if self.tokens.known(device.id, device.token_hash, token):
+            return device
+
+        def finish(ok: bool) -> Device | None:
+            if not ok:
+                return None
+            self.tokens.remember(device.id, device.token_hash, token)
+            return device
+
+        return SecretCheck(token, device.token_hash, finish)
+
+    # --------------------------------------------------------------- welcome
+    def hall_info(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "id": cfg.id,
+            "name": cfg.name,
+            "timezone": cfg.timezone,
+            "notice": cfg.notice,
+            # What citizens' phones reach (QR codes, /t/ links); "" = not set.
+            "public_url": cfg.public_url,
+            "services": [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "name_en": s.name_en,
+                    "prefix": s.prefix,
+                    "category": s.category,
+                    "hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in s.hours],
+                    "daily_quota": s.daily_quota,
+                    "appointments": s.appointments is not None,
+                    "zone": s.zone,
+                }
+                for s in cfg.services
+            ],
+            "counters": [
+                {"number": c.number, "name": c.name, "services": list(c.services)}
+                for c in cfg.counters
+            ],
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = self.hall.snapshot()
+        snap["faults"] = list(self.faults.values())
+        return snap
+
+    def welcome(self, session: Session, rid: str) -> dict[str, Any]:
+        """The welcome for a new connection.
+
+        Raises:
+            Unavailable: the hall is in the failed state.
+            StoreError: the store cannot be read.
+        """
+        if not self.recover():
+            raise Unavailable(self.failed or "unavailable")
+        return {
+            "type": "welcome",
+            "re": rid,
+            "protocol": protocol.PROTOCOL_VERSION,
+            "role": session.role,
+            "counter": session.counter,
+            "device": session.device.id,
+            "hall": self.hall_info(),
+            "snapshot": self.snapshot(),
+            "seq": self.last_seq,
+        }
+
+    # -------------------------------------------------------------- requests
+    def handle(self, session: Session, message: dict[str, Any]) -> Reply:
+        """Answer one decoded request. Never raises for bad input.
+
+        A secret check the request needs (a login's PIN) runs right here;
+        the server uses :meth:`begin` to run it off the event loop instead.
+        """
+        reply = self.begin(session, message)
+        return reply.run_inline() if isinstance(reply, SecretCheck) else reply
+
+    def begin(self, session: Session, message: dict[str, Any]) -> Reply | SecretCheck[Reply]:
+        """Answer one decoded request, or return the secret check it waits for.
+
+        The check's ``finish`` completes the request (idempotency, errors,
+        the commit) on the state as it is when the verdict arrives.
+        """
+        try:
+            kind, rid, spec = protocol.parse_request(message)
+        except ProtocolError as exc:
+            return Reply(protocol.error(exc.re, exc.code, exc.message))
+        if session.role not in spec.roles:
+            return Reply(protocol.error(
+                rid, "forbidden", f"a {session.role} device may not send {kind!r}"))
+        if not self.recover():
+            # Memory may hold a change the store never took: answer nothing from it.
+            return Reply(protocol.error(rid, "internal",
+                                        "the hall is unavailable (database); try again"))
+        key = (session.device.id, rid)
+        if spec.mutating:
+            cached = self._cached_reply(key)
+            if cached is not None:
+                return Reply(cached)
+        if spec.needs_staff and self._staff_at(session) is None:
+            return Reply(protocol.error(rid, "unauthorized", "log in first (staff id and PIN)"))
+        handler = self.extensions.get(kind) or getattr(self, f"_do_{kind}", None)
+        if handler is None:
+            return Reply(protocol.error(rid, "bad_request", f"{kind!r} is not available here"))
+        result = self._guarded(kind, rid, spec, session, lambda: handler(session, message))
+        if not isinstance(result, SecretCheck):
+            return result
+        check = result
+
+        def finish(ok: bool) -> Reply:
+            if spec.mutating:
+                # The same request may have been answered while this one waited.
+                cached = self._cached_reply(key)
+                if cached is not None:
+                    return Reply(cached)
+            if not self.recover():
+                return Reply(protocol.error(rid, "internal",
+                                            "the hall is unavailable (database); try again"))
+            done = self._guarded(kind, rid, spec, session, lambda: check.finish(ok))
+            assert not isinstance(done, SecretCheck)
+            return done
+
+        return SecretCheck(check.secret, check.hashed, finish)
+
+    def _guarded(self, kind: str, rid: str, spec: protocol.Request, session: Session,
+                 run: Callable[[], Reply | SecretCheck[Reply]]) -> Reply | SecretCheck[Reply]:
+        """Run a handler step: map errors to replies, remember the answer."""
+        try:
+            reply = run()
+        except CoreError as exc:
+            reply = Reply(protocol.error(rid, exc.code, str(exc)))
+        except ProtocolError as exc:
+            reply = Reply(protocol.error(rid, exc.code, exc.message))
+        except Unavailable:
+            reply = Reply(protocol.error(rid, "internal",
+                                         "the hall is unavailable (database); try again"))
+        except StoreError as exc:
+            # The commit has rebuilt memory from the store (or marked the hall
+            # failed); a database refusal needs no traceback in the log.
+            log.error("request %s from %s not committed: %s", kind, session.device.id, exc)
+            reply = Reply(protocol.error(rid, "internal", "internal error; try again"))
+        except Exception:
+            # Internal detail stays in the log, never on the wire.
+            log.exception("request %s from %s failed", kind, session.device.id)
+            self.reload()
+            reply = Reply(protocol.error(rid, "internal", "internal error; try again"))
+        if isinstance(reply, SecretCheck):
+            return reply
+        reply.message["re"] = rid
+        if spec.mutating and reply.message.get("code") not in ("internal", "rate_limited"):
+            self._remember(key=(session.device.id, rid), message=reply.message)
+        return reply
+
+    def commit(self, session: Session, rid: str, run: Callable[[], list[Event]],
+               build: Callable[[list[Event]], dict[str, Any]]) -> Reply:
+        """Run a core command and commit its events in one transaction.
+
+        ``run`` mutates the core; on a store failure the core is rebuilt
+        from the store and, for a concurrency conflict with another server
+        process, the command is retried on the fresh state.
+        """
+        for attempt in range(3):
+            events = run()
+            message = build(events)
+            message.setdefault("type", "ok")
+            message["re"] = rid
+            try:
+                if events:
+                    self.store.commit(self.config.id, events, at=self.clock(),
+                                      reply=(session.device.id, rid, protocol.encode(message)))
+            except StaleState:
+                log.warning("stale state on %s (attempt %d); reloading", rid, attempt + 1)
+                self.reload()
+                if self.failed is not None:
+                    raise Unavailable(self.failed) from None
+                continue
+            except Exception:
+                self.reload()
+                raise
+            return Reply(message, [self.wire_event(e) for e in events])
+        raise RuntimeError("could not commit after 3 attempts")
+
+    def wire_event(self, ev: Event) -> dict[str, Any]:
+        at = (ev.at or self.clock()).astimezone(self.config.tz).isoformat(timespec="seconds")
+        return protocol.event(int(ev.seq or 0), ev.name, at, ev.data)
+
+    def _ticket_reply(self, events: list[Event]) -> dict[str, Any]:
+        for ev in events:
+            if "ticket" in ev.data:
+                return {"ticket": ev.data["ticket"]}
+        return {}
+
+    def _staff_at(self, session: Session) -> dict[str, Any] | None:
+        if session.counter is None:
+            return None
+        state = self.hall.snapshot_counter(session.counter)
+        return state.get("staff") if state and state.get("state") != "closed" else None
+
+    # ---------------------------------------------------------------- kiosk
+    def _do_ping(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return Reply(protocol.ok(msg["id"], seq=self.last_seq))
+
+    def _do_issue(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.commit(
+            session, msg["id"],
+            lambda: self.hall.issue(msg["service"], msg.get("priority") or "normal"),
+            self._ticket_reply,
+        )
+
+    def _do_report_fault(self, session: Session, msg: dict[str, Any]) -> Reply:
+        # A fault is a state: the same fault again is no change, so no event.
+        known = self.faults.get(session.device.id)
+        message = (msg.get("message") or "")[:200]
+        if known is not None and (known["kind"], known["message"], known["ticket"]) == (
+                msg["kind"], message, msg.get("ticket")):
+            return Reply(protocol.ok(msg["id"], unchanged=True))
+        limited = self.limits.fault(session.device.id)
+        if limited is not None:
+            return Reply(protocol.error(msg["id"], "rate_limited", limited))
+        fault = {
+            "device": session.device.id,
+            "kind": msg["kind"],
+            "message": message,
+            "ticket": msg.get("ticket"),
+            "since": self.clock().astimezone(self.config.tz).isoformat(timespec="seconds"),
+        }
+        reply = self.commit(session, msg["id"],
+                            lambda: [Event("device.fault", dict(fault))], lambda _: {})
+        # Only once committed: a failed commit leaves the faults as they were.
+        self.faults[session.device.id] = fault
+        return reply
+
+    def _do_clear_fault(self, session: Session, msg: dict[str, Any]) -> Reply:
+        fault = self.faults.get(session.device.id)
+        if fault is None:
+            return Reply(protocol.ok(msg["id"]))
+        data = {"device": session.device.id, "kind": fault["kind"], "cleared": True}
+        reply = self.commit(session, msg["id"],
+                            lambda: [Event("device.fault", data)], lambda _: {})
+        self.faults.pop(session.device.id, None)
+        return reply
+
+    # -------------------------------------------------------------- counter
+    def _do_login(self, session: Session, msg: dict[str, Any]) -> SecretCheck[Reply] | Reply:
+        counter = session.counter
+        assert counter is not None
+        staff_id = msg["staff"]
+        device_id = session.device.id
+        locked = self.limits.pin_locked(device_id, staff_id)
+        if locked is not None:
+            return Reply(protocol.error(msg["id"], "rate_limited", locked))
+        staff = self.config.staff_member(staff_id)
+        # scrypt runs wherever the caller puts it (the server: off the event
+        # loop); the login is then decided on the state as it is by then.
+        def finish(pin_ok: bool) -> Reply:
+            if staff is None or not pin_ok:
+                self.limits.pin_failed(device_id, staff.id if staff is not None else None)
+                return Reply(protocol.error(msg["id"], "unauthorized", "wrong staff id or PIN"))
+            self.limits.pin_ok(staff.id)
+            current = self._staff_at(session)
+            elsewhere = self._counters_of(staff.id, besides=counter)
+
+            def run() -> list[Event]:
+                events: list[Event] = []
+                # One staff member is open at one counter: logging in here closes
+                # the counter they left open (docs/SECURITY.md says why).
+                for other in elsewhere:
+                    events += self.hall.close_counter(other)
+                if current is not None and current.get("id") != staff.id:
+                    events += self.hall.close_counter(counter)
+                if current is None or current.get("id") != staff.id:
+                    events += self.hall.open_counter(counter, staff.id, staff.name)
+                return events
+
+            return self.commit(session, msg["id"], run,
+                               lambda _: {"staff": {"id": staff.id, "name": staff.name}})
+
+        return SecretCheck(msg["pin"], staff.pin_hash if staff else _DUMMY_HASH, finish)
+
+    def _counters_of(self, staff_id: str, besides: int) -> list[int]:
+        """Counters other than ``besides`` open (or paused) with ``staff_id`` logged in."""
+        found = []
+        for c in self.config.counters:
+            if c.number == besides:
+                continue
+            state = self.hall.snapshot_counter(c.number)
+            staff = state.get("staff") if state and state.get("state") != "closed" else None
+            if staff is not None and staff.get("id") == staff_id:
+                found.append(c.number)
+        return found
+
+    def _counter_cmd(self, name: str, *args: Any) -> Callable[[Session, dict[str, Any]], Reply]:
+        def do(session: Session, msg: dict[str, Any]) -> Reply:
+            method = getattr(self.hall, name)
+            return self.commit(session, msg["id"],
+                               lambda: method(session.own_counter(), *[msg.get(a) for a in args]),
+                               self._ticket_reply)
+        return do
+
+    def _do_logout(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.commit(session, msg["id"],
+                           lambda: self.hall.close_counter(session.own_counter()), lambda _: {})
+
+    def _do_call_next(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("call_next")(session, msg)
+
+    def _do_call(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("call", "ticket")(session, msg)
+
+    def _do_recall(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("recall")(session, msg)
+
+    def _do_start(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("start")(session, msg)
+
+    def _do_complete(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("complete")(session, msg)
+
+    def _do_no_show(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("no_show")(session, msg)
+
+    def _do_transfer(self, session: Session, msg: dict[str, Any]) -> Reply:
+        service, to_counter = msg.get("service"), msg.get("counter")
+        if (service is None) == (to_counter is None):
+            raise ProtocolError("bad_request", "transfer needs exactly one of 'service' or "
+                                "'counter'")
+        return self.commit(
+            session, msg["id"],
+            lambda: self.hall.transfer(session.own_counter(), service=service,
+                                       to_counter=to_counter),
+            self._ticket_reply,
+        )
+
+    def _do_requeue(self, session: Session, msg: dict[str, Any]) -> Reply:
+        # A kiosk knows the ticket by its QR (check code) or its printed number.
+        ticket_id = msg.get("ticket")
+        if ticket_id is None and msg.get("check"):
+            ticket = self.hall.by_check(msg["check"])
+            ticket_id = ticket.id if ticket else None
+        if ticket_id is None and msg.get("number"):
+            ticket = self.hall.by_number(msg["number"])
+            ticket_id = ticket.id if ticket else None
+        if ticket_id is None:
+            raise NotFound("no such ticket today; check the number or take a new ticket")
+        return self.commit(session, msg["id"], lambda: self.hall.requeue(ticket_id),
+                           self._ticket_reply)
+
+    def _do_unmiss(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("unmiss", "ticket")(session, msg)
+
+    def _do_missed(self, session: Session, msg: dict[str, Any]) -> Reply:
+        missed = [self.hall.wire_ticket(t) for t in self.hall.missed(session.own_counter())]
+        return Reply(protocol.ok(msg["id"], missed=missed))
+
+    def _do_pause(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.commit(session, msg["id"],
+                           lambda: self.hall.pause(session.own_counter(), msg.get("reason") or ""),
+                           lambda _: {})
+
+    def _do_resume(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.commit(session, msg["id"], lambda: self.hall.resume(session.own_counter()),
+                           lambda _: {})
+
+    def _do_queue(self, session: Session, msg: dict[str, Any]) -> Reply:
+        waiting = [self.hall.wire_ticket(t) for t in self.hall.queue(session.own_counter())]
+        return Reply(protocol.ok(msg["id"], waiting=waiting))
+
+    def _do_stats(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return Reply(protocol.ok(msg["id"], stats=self.hall.stats(session.counter
+                                                                   if session.role == "counter"
+                                                                   else None)))
+
+    # Appointments (check_in, slots, book, cancel_booking) and ratings (rate,
+    # followups, followup_close) are handlers that server/features/booking.py and
+    # server/features/ratings.py install into ``extensions`` in __init__.
+
+    # ---------------------------------------------------------------- admin
+    def _do_cancel(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.commit(session, msg["id"], lambda: self.hall.cancel(msg["ticket"]),
+                           self._ticket_reply)
+
+    # ----------------------------------------------------------- upkeep
+    def tick(self) -> list[dict[str, Any]]:
+        """Periodic upkeep: day rollover (close out), expired replies, transfers
+        to counters that closed or stayed paused too long (``transfer_timeout``).
+
+        Returns committed wire events to broadcast.
+        """
+        self._expire_replies(self.monotonic())
+        day = self._local_day()
+        if day == self._day:
+            return self._expire_transfers()
+        events = self.hall.close_day()
+        self._day = day
+        wire = self._commit_upkeep(events, "closing the day")
+        self.reload()  # also reads the new day's bookings (load_hooks)
+        return wire
+
+    def _expire_transfers(self) -> list[dict[str, Any]]:
+        return self._commit_upkeep(self.hall.expire_transfers(),
+                                   "returning stranded transfers")
+
+    def _commit_upkeep(self, events: list[Event], what: str) -> list[dict[str, Any]]:
+        """Commit the ticker's own events; on failure rebuild the core, send nothing."""
+        if not events:
+            return []
+        try:
+            self.store.commit(self.config.id, events, at=self.clock())
+        except Exception:
+            log.exception("%s failed; reloading", what)
+            self.reload()
+            return []
+        return [self.wire_event(e) for e in events]
+
+    def remembers(self, device: str, rid: str | None) -> bool:
+        """Whether the reply to ``(device, rid)`` is remembered (a resend gets it)."""
+        mine = self._replies.get(device)
+        return rid is not None and mine is not None and rid in mine
+
+    def _cached_reply(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        mine = self._replies.get(key[0])
+        hit = mine.get(key[1]) if mine is not None else None
+        return protocol.decode(hit[1]) if hit is not None else None
+
+    def _remember(self, key: tuple[str, str], message: dict[str, Any]) -> None:
+        device, rid = key
+        mine = self._replies.setdefault(device, collections.OrderedDict())
+        if rid not in mine:
+            self._reply_count += 1
+        mine[rid] = (self.monotonic() + IDEMPOTENCY_S, protocol.encode(message))
+        mine.move_to_end(rid)
+        # Bounded per device (no device can push out the others' replies) and
+        # in all (the largest device gives way). The per-device cap is what
+        # requests_per_s allows in 10 minutes, so within the limits no reply
+        # is forgotten before the protocol's 10 minutes.
+        if len(mine) > REPLIES_PER_DEVICE:
+            mine.popitem(last=False)
+            self._reply_count -= 1
+        while self._reply_count > REPLIES_MAX:
+            biggest = max(self._replies.values(), key=len)
+            biggest.popitem(last=False)
+            self._reply_count -= 1
+
+    def _expire_replies(self, now: float) -> None:
+        for device, mine in list(self._replies.items()):
+            while mine:
+                expires, _ = next(iter(mine.values()))
+                if expires > now:
+                    break
+                mine.popitem(last=False)
+                self._reply_count -= 1
+            if not mine:
+                del self._replies[device]
+
+    @property
+    def remembered_replies(self) -> int:
+        """How many replies are remembered now."""
+        return self._reply_count
+
+
+
+_DUMMY_HASH = (
+    "scrypt$n=16384,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+)

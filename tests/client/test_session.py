@@ -1,0 +1,326 @@
+"""server.client.session.ClientSession as pure unit tests: frames in, actions out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from server.client.session import (
+    CONNECTING,
+    HELLO,
+    IDLE,
+    ONLINE,
+    TRANSITIONS,
+    WAITING,
+    Answered,
+    ClientSession,
+    Connect,
+    Delivered,
+    Drop,
+    Refused,
+    Send,
+    SessionError,
+    Status,
+    Welcomed,
+    reconnect_delay,
+)
+from server.wire.protocol import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN, PROTOCOL_VERSION
+
+A, B, C = "ws://a:8765/ws", "ws://b:8765/ws", "ws://c:8765/ws"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make(clock: Clock, urls: Any = A, **kw: Any) -> ClientSession:
+    # rand=0: the lowest jitter, so delays are exact (reconnect_delay * 0.5).
+    return ClientSession(urls, "counter-3", "tok", clock=clock, rand=lambda: 0.0,
+                         timeout_s=5.0, backoff=(1.0, 8.0), **kw)
+
+
+def sent(actions: list) -> list[dict[str, Any]]:
+    return [json.loads(a.text) for a in actions if isinstance(a, Send)]
+
+
+def of(kind: type, actions: list) -> list:
+    return [a for a in actions if isinstance(a, kind)]
+
+
+def welcome_for(session: ClientSession, hello: dict[str, Any], seq: int) -> str:
+    return json.dumps({"type": "welcome", "re": hello["id"], "role": "counter", "counter": 3,
+                       "seq": seq, "hall": {}, "snapshot": {}})
+
+
+def event(seq: int, name: str = "queue.changed") -> dict[str, Any]:
+    return {"type": "event", "seq": seq, "name": name, "at": "2026-11-30T09:00:00+08:00",
+            "data": {}}
+
+
+def online(session: ClientSession, seq: int = 10) -> tuple[dict[str, Any], list]:
+    """Drive an opened (or due) session through hello and welcome."""
+    hello = sent(session.connected())[0]
+    actions = session.receive(welcome_for(session, hello, seq))
+    assert session.state == ONLINE
+    return hello, actions
+
+
+def reconnect(session: ClientSession, clock: Clock) -> list:
+    """Let the backoff pass; return the actions of the retry."""
+    deadline = session.next_deadline()
+    assert session.state == WAITING and deadline is not None
+    clock.now = deadline
+    return session.tick()
+
+
+# -- hello and welcome ----------------------------------------------------------
+def test_hello_carries_protocol_device_token_since_and_batch(clock):
+    session = make(clock)
+    assert session.open() == [Status("connecting"), Connect(A)]
+    assert session.state == CONNECTING
+    hello = sent(session.connected())[0]
+    assert {k: hello[k] for k in ("type", "protocol", "device", "token", "since", "batch")} == {
+        "type": "hello", "protocol": PROTOCOL_VERSION, "device": "counter-3", "token": "tok",
+        "since": None, "batch": True}
+    plain = make(clock, batch=False)
+    plain.open()
+    assert "batch" not in sent(plain.connected())[0]
+    actions = session.receive(welcome_for(session, hello, 7))
+    assert actions == [Status("online"), Welcomed(json.loads(welcome_for(session, hello, 7)))]
+    assert session.last_seq == 7 and session.online
+
+
+def test_welcome_to_another_hello_is_ignored(clock):
+    session = make(clock)
+    session.open()
+    session.connected()
+    assert session.receive(json.dumps({"type": "welcome", "re": "old", "role": "x",
+                                       "seq": 1})) == []
+    assert session.state == HELLO
+
+
+def test_illegal_calls_are_errors_of_the_io_layer(clock):
+    session = make(clock)
+    with pytest.raises(SessionError, match="connected"):
+        session.connected()
+    # Every transition in the table starts from a state that exists.
+    assert {s for s, _ in TRANSITIONS} == {IDLE, WAITING, CONNECTING, HELLO, ONLINE}
+
+
+# -- events: once, in order -------------------------------------------------------
+def test_duplicate_events_are_dropped(clock):
+    session = make(clock)
+    session.open()
+    online(session, seq=10)
+    out = session.receive(json.dumps({"type": "batch", "messages": [
+        event(9), event(10), event(11), event(11), event(12)]}))
+    assert [a.message["seq"] for a in of(Delivered, out)] == [11, 12]
+    assert session.last_seq == 12
+
+
+def test_gap_means_resync_on_the_same_server_with_since(clock):
+    session = make(clock, urls=[A, B])
+    session.open()
+    online(session, seq=10)
+    out = session.receive(json.dumps({"type": "batch", "messages": [event(11), event(13),
+                                                                    event(14)]}))
+    # 11 is delivered, 13 is a gap: the rest of the batch is not.
+    assert [a.message["seq"] for a in of(Delivered, out)] == [11]
+    assert of(Drop, out) == [Drop()] and session.state == WAITING
+    assert reconnect(session, clock) == [Status("connecting"), Connect(A)]  # not B
+    hello = sent(session.connected())[0]
+    assert hello["since"] == 11
+
+
+def test_jump_covered_by_the_welcome_snapshot_is_not_a_gap(clock):
+    session = make(clock)
+    session.open()
+    hello = sent(session.connected())[0]
+    session.last_seq = 5  # we had seen up to 5; the server sends a snapshot at 20
+    session.receive(welcome_for(session, hello, 20))
+    out = session.receive(json.dumps(event(21)))
+    assert of(Delivered, out) and session.state == ONLINE
+
+
+def test_filtered_sessions_see_jumps_without_resync(clock):
+    session = make(clock, filtered=True)
+    session.open()
+    online(session, seq=10)
+    out = session.receive(json.dumps(event(15)))
+    assert of(Delivered, out) and session.state == ONLINE and session.last_seq == 15
+
+
+def test_events_before_the_welcome_come_after_it(clock):
+    session = make(clock)
+    session.open()
+    hello = sent(session.connected())[0]
+    assert session.receive(json.dumps(event(11))) == []
+    out = session.receive(welcome_for(session, hello, 10))
+    assert [type(a) for a in out] == [Status, Welcomed, Delivered]
+
+
+# -- requests ------------------------------------------------------------------------
+def test_request_in_flight_is_resent_with_the_same_id_after_reconnect(clock):
+    session = make(clock, urls=[A, B])
+    session.open()
+    online(session)
+    message = session.make_request("call_next", {})
+    first = sent(session.submit(message))
+    assert first == [message]
+    assert session.lost(CLOSE_SERVICE_RESTART) == [Status("offline")]
+    assert reconnect(session, clock) == [Status("connecting"), Connect(B)]
+    hello, out = online(session)
+    # The resend goes out before the app hears of the welcome.
+    assert sent(out) == [message] and isinstance(out[-1], Welcomed)
+    reply = {"type": "ok", "re": message["id"], "ticket": {"number": "A001"}}
+    assert session.receive(json.dumps(reply)) == [Answered(message["id"], reply)]
+    # A second answer (say, from the old server) finds nothing pending.
+    assert session.receive(json.dumps(reply)) == [] and session.pending == 0
+
+
+def test_requests_while_offline_wait_for_the_welcome_and_the_queue_is_bounded(clock):
+    session = make(clock, max_queued=1)
+    first = session.make_request("ping", {})
+    assert session.submit(first) == []
+    second = session.make_request("ping", {})
+    (refusal,) = session.submit(second)
+    assert isinstance(refusal, Answered) and refusal.result["code"] == "offline"
+    session.open()
+    _, out = online(session)
+    assert sent(out) == [first]
+
+
+def test_unanswered_request_expires_with_timeout(clock):
+    session = make(clock)
+    session.open()
+    online(session)
+    message = session.make_request("ping", {})
+    session.submit(message)
+    assert session.next_deadline() == clock.now + 5.0
+    clock.now += 5.0
+    (answer,) = session.tick()
+    assert answer.id == message["id"] and answer.result["code"] == "timeout"
+    # Resubmitting the same message (Link.retry) keeps its id.
+    assert sent(session.submit(message)) == [message]
+
+
+def test_close_fails_pending_with_offline(clock):
+    session = make(clock)
+    session.open()
+    online(session)
+    message = session.make_request("ping", {})
+    session.submit(message)
+    out = session.close()
+    assert out[0] == Drop(polite=True)
+    assert [a.result["code"] for a in of(Answered, out)] == ["offline"]
+    assert session.state == IDLE and session.next_deadline() is None
+
+
+def test_bad_requests_are_refused_before_anything_is_sent(clock):
+    session = make(clock)
+    for type_, fields, match in [("", {}, "type"), ("hello", {}, "type"),
+                                 ("x", {"id": "mine"}, "assigned"),
+                                 ("x", {"when": object()}, "JSON"),
+                                 ("x", {"note": "x" * 70_000}, "over the")]:
+        with pytest.raises(ValueError, match=match):
+            session.make_request(type_, fields)
+    message = session.make_request("ping", {})
+    session.submit(message)
+    with pytest.raises(ValueError, match="still pending"):
+        session.submit(message)
+
+
+# -- failover: which URL next ---------------------------------------------------------
+@pytest.mark.parametrize("code", [CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN, None])
+def test_close_1012_1013_or_dead_socket_moves_to_the_next_url(clock, code):
+    session = make(clock, urls=f"{A},{B},{C}")
+    session.open()
+    online(session)
+    session.lost(code)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    session.lost(code)  # B never answers either
+    assert of(Connect, reconnect(session, clock)) == [Connect(C)]
+    session.lost(code)
+    assert of(Connect, reconnect(session, clock)) == [Connect(A)]  # round and round
+
+
+def test_standby_naming_an_owner_we_know_sends_us_there(clock):
+    session = make(clock, urls=[A, B, C])
+    session.open()
+    hello = sent(session.connected())[0]
+    out = session.receive(json.dumps({"type": "error", "re": hello["id"], "code": "standby",
+                                      "owner": C, "message": "standby"}))
+    assert out == [Drop(), Status("offline")] and session.state == WAITING
+    assert of(Connect, reconnect(session, clock)) == [Connect(C)]  # not B
+
+
+@pytest.mark.parametrize("owner", [None, "ws://elsewhere:1/ws"])
+def test_standby_without_a_known_owner_moves_to_the_next_url(clock, owner):
+    session = make(clock, urls=[A, B])
+    session.open()
+    hello = sent(session.connected())[0]
+    session.receive(json.dumps({"type": "error", "re": hello["id"], "code": "standby",
+                                "owner": owner, "message": "standby"}))
+    # The device token never goes to an address the operator did not configure.
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+
+
+def test_refusal_stops_the_session(clock):
+    session = make(clock, urls=[A, B])
+    session.open()
+    message = session.make_request("ping", {})
+    session.submit(message)
+    hello = sent(session.connected())[0]
+    error = {"type": "error", "re": hello["id"], "code": "unauthorized", "message": "bad token"}
+    out = session.receive(json.dumps(error))
+    assert out == [Drop(polite=True), Answered(message["id"], {
+        "type": "error", "re": message["id"], "code": "offline",
+        "message": "server refused this device: unauthorized"}),
+        Status("offline"), Refused(error)]
+    assert session.state == IDLE and session.next_deadline() is None
+    assert session.open()[-1] == Connect(A)  # one more try when asked
+
+
+def test_no_welcome_in_time_moves_on(clock):
+    session = make(clock, urls=[A, B])
+    session.open()
+    session.connected()
+    clock.now += 5.0
+    assert session.tick() == [Drop(), Status("offline")]
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+
+
+# -- backoff ----------------------------------------------------------------------------
+def test_failed_attempts_back_off_exponentially_and_a_welcome_resets_it(clock):
+    session = make(clock, urls=[A, B])
+    session.open()
+    waits = []
+    for _ in range(6):
+        session.lost(None, "connection refused")
+        deadline = session.next_deadline()
+        assert deadline is not None
+        waits.append(deadline - clock.now)
+        reconnect(session, clock)
+    assert waits == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]  # (1 s, 8 s) at the lowest jitter
+    online(session)
+    session.lost(CLOSE_TRY_AGAIN)
+    assert session.next_deadline() == clock.now + 0.5
+
+
+def test_reconnect_delay_is_exponential_jittered_and_bounded():
+    low = [reconnect_delay(n, (0.5, 10.0), rand=lambda: 0.0) for n in range(8)]
+    high = [reconnect_delay(n, (0.5, 10.0), rand=lambda: 0.999999) for n in range(8)]
+    assert low == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert [round(h, 3) for h in high] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
+    assert reconnect_delay(10_000, (0.5, 10.0)) <= 10.0

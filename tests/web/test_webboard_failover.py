@@ -1,0 +1,79 @@
+"""The web board follows its hall to another server instance (issue 13).
+
+``/board#...&servers=URL1,URL2``: the page tries the servers in turn, goes to
+the owner a standby names, and after the owner dies resumes on the next one
+with ``since``. Real server (before and after, one SQLite file; the first stops
+before the second starts), real headless Chromium; the standby is played by a
+minimal websockets server (tests/helpers/wsserver.py, ``standby=True``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.helpers.server import PIN, RunningServer, small_config
+from tests.helpers.wsserver import LoopbackServer
+from tests.web.test_webboard import Cdp, _ticket_called, chromium
+
+NEWEST = "document.getElementById('newest-number').textContent"
+
+
+@pytest.mark.browser
+def test_web_board_follows_a_failover(tmp_path):
+    db = f"sqlite:///{tmp_path / 'hall.db'}"
+    standby = LoopbackServer()
+    standby.standby = True
+    owner = RunningServer(small_config(db)).start()
+    standby.standby_owner = owner.url
+    standby.start()
+    servers: list[RunningServer] = [owner]
+    try:
+        with chromium(tmp_path / "profile") as page_ws:
+            asyncio.run(_drive(page_ws, standby, servers, db))
+    finally:
+        standby.shutdown()
+        for srv in servers:
+            srv.stop()
+
+
+async def _drive(page_ws: str, standby: LoopbackServer, servers: list[RunningServer],
+                 db: str) -> None:
+    owner = servers[0]
+    async with connect(page_ws, max_size=2**26) as ws:
+        cdp = Cdp(ws)
+        # The standby is listed first: it names the owner, the page goes there.
+        await cdp.send("Page.navigate", url=f"{owner.http}/board#device=board-1&token=tok-board-1"
+                                            f"&mute=1&servers={standby.url},{owner.url}")
+        await cdp.wait_for("document.getElementById('status')?.dataset.state === 'online'")
+        assert await cdp.js("window.qhallBoard.server()") == owner.url
+        assert [h["device"] for h in standby.hellos] == ["board-1"]
+
+        counter = await asyncio.to_thread(owner.client, "counter-1")
+        assert (await asyncio.to_thread(counter.request, "login", staff="s001",
+                                        pin=PIN))["type"] == "ok"
+        first = await asyncio.to_thread(_ticket_called, owner, counter)
+        await cdp.wait_for(f"{NEWEST} === '{first}'")
+        await asyncio.to_thread(counter.close)
+
+        # The owner dies; the standby's address now serves the hall.
+        port = standby.port
+        await asyncio.to_thread(standby.stop)
+        await asyncio.to_thread(owner.stop)
+        new_owner = await asyncio.to_thread(
+            lambda: RunningServer(small_config(db), port=port).start())
+        servers.append(new_owner)
+        counter = await asyncio.to_thread(new_owner.client, "counter-1")
+        second = await asyncio.to_thread(_ticket_called, new_owner, counter)
+        assert second != first
+        await cdp.wait_for(f"{NEWEST} === '{second}'", timeout=20)
+        assert await cdp.js("window.qhallBoard.server()") == new_owner.url
+        last_seq = new_owner.call(lambda: new_owner.server.service.last_seq)
+        await cdp.wait_for(f"window.qhallBoard.state.lastSeq === {last_seq}")
+        # Both calls on the board, newest first: nothing lost, nothing twice.
+        recent = await cdp.js("[...document.querySelectorAll('#recent .num')]"
+                              ".map(e => e.textContent).filter(Boolean)")
+        assert recent[:1] == [first] and recent.count(first) == 1
+        await asyncio.to_thread(counter.close)
