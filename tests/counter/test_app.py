@@ -305,24 +305,6 @@ def test_cli_arguments(tmp_path, capsys):
     assert "ws://" in capsys.readouterr().err
 
 
-def test_screens_render_with_a_cjk_font(tmp_path, qapp):
-    from PySide6.QtGui import QFontInfo, QImage
-
-    from counter.screens import render_screens
-
-    paths = render_screens(tmp_path)
-    assert [p.name for p in paths] == ["counter-login.png", "counter-main.png",
-                                       "counter-offline.png", "counter-missed.png",
-                                       "counter-transfer.png"]
-    for p in paths[:-1]:
-        image = QImage(str(p))
-        assert (image.width(), image.height()) == (1366, 768)
-    assert not QImage(str(paths[-1])).isNull()  # the transfer dialog
-    window = CounterWindow()
-    assert "WenQuanYi" in QFontInfo(window.font()).family()  # not tofu boxes
-    window.deleteLater()
-
-
 def test_timeout_is_retried_with_the_same_id(qtbot):
     link = FakeLink()
     window = CounterWindow()

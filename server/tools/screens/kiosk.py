@@ -1,6 +1,6 @@
 """Render the kiosk's screens to PNG files (for docs/screens/).
 
-``python -m kiosk.screens [OUTDIR]`` draws the real widgets offscreen with a
+``python -m server.tools.screens.kiosk [OUTDIR]`` draws the real widgets offscreen with a
 realistic sample state built from the demo hall (no server needed) and
 writes ``kiosk-{SCREEN}-{zh,en}.png`` for every :data:`SCREENS` at 1080x1920
 portrait, plus ``kiosk-{home,services,search,ticket,checkin}-landscape-{zh,en}.png``

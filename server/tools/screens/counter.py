@@ -1,6 +1,6 @@
 """Render the counter client's screens to PNG files (for docs/screens/).
 
-``python -m counter.screens [OUTDIR]`` draws the real widgets offscreen at
+``python -m server.tools.screens.counter [OUTDIR]`` draws the real widgets offscreen at
 1366x768 with a realistic sample state (no server needed) and writes
 ``counter-login.png``, ``counter-main.png``, ``counter-offline.png``,
 ``counter-missed.png`` (a no-show just marked: the undo button and the missed
