@@ -176,10 +176,6 @@ _ERROR_TEXT = {
 }
 
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
-#: The server's ``closed`` check-in message: "... is for 2026-11-27 10:00; check
-#: in that day from 09:30" or "check-in for the 10:00 appointment opens at 09:30".
-_OPENS = re.compile(r"(?:opens at|from) (\d{1,2}:\d{2})")
-_FOR_DAY = re.compile(r"is for (\d{4}-\d{2}-\d{2})")
 _NUMBER = re.compile(r"(\d+)$")
 
 
@@ -280,15 +276,6 @@ def parse_hours(items: Any) -> tuple[tuple[dt.time, dt.time], ...]:
             raise ValueError(f"bad service hours {item!r}: start must be before end")
         spans.append((start, end))
     return tuple(sorted(spans))
-
-
-def _checkin_opens(message: str) -> str:
-    """When check-in opens, from the server's ``closed`` message ("" if not said)."""
-    opens = _OPENS.search(message)
-    if opens is None:
-        return ""
-    day = _FOR_DAY.search(message)
-    return f"{day.group(1)} {opens.group(1)}" if day else opens.group(1)
 
 
 def status_url(server_url: str, check: str) -> str:
@@ -856,8 +843,8 @@ class KioskState:
             return None
         if kind == "check_in" and code == "closed":
             # Before the booking's check-in window (the service itself is
-            # open): say from when, as the server's message gives it.
-            when = _checkin_opens(str(message.get("message") or ""))
+            # open): say from when, as the reply's opens_at gives it.
+            when = self._opens_text(message.get("opens_at"))
             self.notice = Notice("warn", "code_early", (("when", when),)) if when \
                 else Notice("warn", "code_early_plain")
             return None
@@ -869,6 +856,20 @@ class KioskState:
             self.notice = Notice("error", "failed",
                                  (("msg", str(message.get("message") or code)),))
         return None
+
+    def _opens_text(self, opens_at: Any) -> str:
+        """A ``closed`` reply's ``opens_at`` in hall time: "09:30" today,
+        "2026-11-27 09:30" another day; "" when absent or not a time."""
+        if not isinstance(opens_at, str):
+            return ""
+        try:
+            opens = dt.datetime.fromisoformat(opens_at)
+        except ValueError:
+            return ""
+        if opens.tzinfo is None:
+            return ""  # the protocol sends an offset; a bare time is ambiguous
+        local = opens.astimezone(self.tz)
+        return f"{local:%H:%M}" if local.date() == self.today() else f"{local:%Y-%m-%d %H:%M}"
 
     def _requeue_reply(self, ok: bool, message: Mapping[str, Any]) -> None:
         if ok and isinstance(message.get("ticket"), Mapping):

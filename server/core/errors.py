@@ -1,8 +1,10 @@
 """Refusals of the core, each carrying its PROTOCOL wire error code.
 
 The server turns any :class:`CoreError` into ``{"type": "error", "code":
-exc.code, "message": str(exc)}``; messages are written for the person at
-the counter or kiosk: what happened and what to do.
+exc.code, "message": str(exc), **exc.details}``; messages are written for the
+person at the counter or kiosk: what happened and what to do. ``details`` are
+structured fields a client reads instead of the text (a ``closed`` check-in's
+``opens_at``).
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ __all__ = [
 
 
 class CoreError(Exception):
-    """A command the core refuses. ``code`` is the PROTOCOL error code."""
+    """A command the core refuses. ``code`` is the PROTOCOL error code;
+    ``details`` are extra JSON fields of the error reply (docs/PROTOCOL.md)."""
 
     code = "internal"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None,
+                 details: dict[str, str] | None = None) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
+        self.details: dict[str, str] = dict(details or {})
 
 
 class BadRequest(CoreError):

@@ -595,12 +595,14 @@ class Bookings:
         if row.day < today:
             raise Expired(f"booking {code} was for {local_slot:%Y-%m-%d %H:%M} and has passed; "
                           "please take a normal ticket")
+        # opens_at: the kiosk says from when, without reading the English text.
+        opens_at = {"opens_at": opens.astimezone(tz).isoformat()}
         if row.day > today:
             raise Closed(f"booking {code} is for {local_slot:%Y-%m-%d %H:%M}; check in that day "
-                         f"from {opens.astimezone(tz):%H:%M}")
+                         f"from {opens.astimezone(tz):%H:%M}", details=opens_at)
         if now < opens:
             raise Closed(f"check-in for the {local_slot:%H:%M} appointment opens at "
-                         f"{opens.astimezone(tz):%H:%M}")
+                         f"{opens.astimezone(tz):%H:%M}", details=opens_at)
         late = now > closes
         if late:
             events = issue(svc.id, "normal", None)

@@ -359,7 +359,7 @@ class HallService:
         try:
             reply = run()
         except CoreError as exc:
-            reply = Reply(protocol.error(rid, exc.code, str(exc)))
+            reply = Reply(protocol.error(rid, exc.code, str(exc), **exc.details))
         except ProtocolError as exc:
             reply = Reply(protocol.error(rid, exc.code, exc.message))
         except Unavailable:

@@ -490,10 +490,14 @@ def ok(re: str | None, **fields: Any) -> dict[str, Any]:
     return {"type": "ok", "re": re, **fields}
 
 
-def error(re: str | None, code: str, message: str) -> dict[str, Any]:
-    """An ``error`` reply; ``code`` must be one of :data:`ERROR_CODES`."""
+def error(re: str | None, code: str, message: str, **details: Any) -> dict[str, Any]:
+    """An ``error`` reply; ``code`` must be one of :data:`ERROR_CODES`.
+
+    ``details`` are structured fields beside the text (a ``closed`` check-in's
+    ``opens_at``); they never replace ``type``, ``re``, ``code`` or ``message``.
+    """
     assert code in ERROR_CODES, code
-    return {"type": "error", "re": re, "code": code, "message": message}
+    return {**details, "type": "error", "re": re, "code": code, "message": message}
 
 
 def event(seq: int, name: str, at: str, data: dict[str, Any]) -> dict[str, Any]:

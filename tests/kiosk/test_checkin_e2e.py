@@ -189,6 +189,18 @@ def test_late_check_in_gives_a_normal_ticket_with_the_servers_message(
     assert "already checked in or cancelled" in w.checkin_notice_alt.text()
 
 
+def test_closed_check_in_reply_carries_opens_at(hall, clock):
+    code = book(hall, f"{FRI}T10:00")
+    with hall.client("kiosk-1") as kiosk:
+        day_before = kiosk.request("check_in", code=code)
+        at(clock, f"{FRI}T09:20")
+        same_day = kiosk.request("check_in", code=code)
+    for reply in (day_before, same_day):
+        assert reply["type"] == "error" and reply["code"] == "closed", reply
+        assert reply["opens_at"] == "2026-11-27T09:30:00+08:00"
+        assert reply["message"]  # the text for people stays
+
+
 def test_early_check_in_says_from_when_and_issues_nothing(qtbot, hall, clock, links):
     code = book(hall, f"{FRI}T10:00")
     printer = FakePrinter()

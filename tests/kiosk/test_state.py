@@ -155,6 +155,43 @@ def test_priority_flow(state):
     assert state.issue("tax").fields == {"service": "tax", "priority": "priority"}
 
 
+def _early_check_in(state, **error):
+    state.open_checkin()
+    for key in "ABCD2345":
+        state.press(key)
+    request = state.submit_code()
+    assert request is not None
+    state.apply_reply(request, {"type": "error", "code": "closed", **error})
+
+
+@pytest.mark.parametrize(("opens_at", "zh", "en"), [
+    # the same hall day (09:00 now): the time only, in hall time
+    ("2026-11-26T09:30:00+08:00", "未到签到时间，请于 09:30 起签到",
+     "Check-in is not open yet: please check in from 09:30"),
+    ("2026-11-26T01:30:00+00:00", "未到签到时间，请于 09:30 起签到",
+     "Check-in is not open yet: please check in from 09:30"),
+    # another day: the date too
+    ("2026-11-27T09:30:00+08:00", "未到签到时间，请于 2026-11-27 09:30 起签到",
+     "Check-in is not open yet: please check in from 2026-11-27 09:30"),
+])
+def test_closed_check_in_says_from_when_by_opens_at(state, opens_at, zh, en):
+    # The message text is for people: the kiosk reads only opens_at.
+    _early_check_in(state, message="check-in opens at 11:11", opens_at=opens_at)
+    assert state.notice.key == "code_early"
+    assert (state.notice_text(), state.notice_text("en")) == (zh, en)
+    assert state.screen == "checkin" and state.pending is None and state.ticket is None
+
+
+@pytest.mark.parametrize("opens_at", [None, "", "soon", "2026-11-27T09:30:00", 930])
+def test_closed_check_in_without_a_usable_opens_at_names_no_time(state, opens_at):
+    error = {"message": "check-in opens at 09:30"}
+    if opens_at is not None:
+        error["opens_at"] = opens_at
+    _early_check_in(state, **error)
+    assert state.notice.key == "code_early_plain"
+    assert state.notice_text() == "未到签到时间，请在预约时段前再来签到"
+
+
 def test_keypad_and_check_in(state):
     state.open_checkin()
     for key in "ab1":
