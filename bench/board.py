@@ -245,7 +245,7 @@ def _announce(n: int) -> None:
     """Cached and uncached announcement latency, as ``python -m bench.announce``."""
     try:
         from bench.announce import measure
-        from display.voice import Voice
+        from display.speech.cache import Voice
 
         tickets = [f"A{i:03d}" for i in range(1, n + 1)]
         with tempfile.TemporaryDirectory(prefix="qhall-bench-") as tmp:
