@@ -1,6 +1,7 @@
-"""The counter client's state: plain Python, no Qt.
+"""The counter client's model: plain Python, no Qt.
 
-:class:`CounterState` applies what the server says (the welcome snapshot,
+:class:`CounterModel` (the counter app's view of its counter; the core's
+``CounterModel`` is the server's record of one) applies what the server says (the welcome snapshot,
 events, replies to our requests) and turns the staff's intents into
 requests. It decides which actions are legal right now, so the view can
 enable exactly those buttons, and it says why the others are not.
@@ -12,7 +13,7 @@ wins, refreshes the waiting list and is shown to the staff member.
 
 Usage (what ``counter/app.py`` does)::
 
-    state = CounterState()
+    state = CounterModel()
     state.apply_welcome(welcome)            # after each (re)connect
     req = state.intent("call_next")         # raises NotLegal if it is not
     reply = link.request(req.type, **req.fields)
@@ -34,7 +35,7 @@ from counter.keys import ACTIONS
 
 __all__ = [
     "ACTIONS", "ACTIVE", "RULES", "ERROR_TEXT", "Request", "Message", "Figures",
-    "NotLegal", "CounterState", "UNDO_S", "format_duration", "parse_time",
+    "NotLegal", "CounterModel", "UNDO_S", "format_duration", "parse_time",
 ]
 
 #: Seconds the counter may undo its no-show (the server's NO_SHOW_UNDO_S).
@@ -177,15 +178,20 @@ def _staff(value: Any) -> dict[str, str] | None:
     return None
 
 
-class CounterState:
+class CounterModel:
     """Everything the counter client shows, and the rules for its buttons.
 
+    Link messages use the apps' one vocabulary: :meth:`apply_welcome`,
+    :meth:`apply_event`, :meth:`apply_reply`, :meth:`set_status`.
+
     Args:
-        clock: returns the current aware datetime (injected for tests).
+        hall_clock: the hall's time, an aware datetime (waited and serving
+            times, the undo window, today's figures). The model has no UI
+            timers of its own: the window's debounce and refresh are Qt timers.
     """
 
-    def __init__(self, clock: Callable[[], dt.datetime] | None = None) -> None:
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    def __init__(self, hall_clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.hall_clock = hall_clock or (lambda: dt.datetime.now(dt.UTC))
         self.connection = "offline"  # connecting | online | offline
         self.refused: str | None = None  # the device itself was refused
         self.ever_online = False
@@ -275,7 +281,7 @@ class CounterState:
         return _STATUS_TEXT.get(status, status)
 
     def now(self) -> dt.datetime:
-        return self.clock()
+        return self.hall_clock()
 
     def waited_s(self, ticket: dict[str, Any]) -> float | None:
         """How long the citizen has waited: issue to (last) call, or to now."""
@@ -521,7 +527,7 @@ class CounterState:
 
     # ------------------------------------------------------------------
     # connection
-    def set_connection(self, status: str) -> None:
+    def set_status(self, status: str) -> None:
         """Link status: ``connecting`` | ``online`` | ``offline``."""
         if status not in ("connecting", "online", "offline"):
             raise ValueError(f"unknown link status {status!r}")

@@ -186,14 +186,20 @@ def _staff_name(value: Any) -> str | None:
 class BoardState:
     """Everything a lobby board or counter display shows.
 
+    Link messages use the apps' one vocabulary: :meth:`apply_welcome`,
+    :meth:`apply_event`, :meth:`set_status` (a board sends no requests, so it
+    has no replies to apply).
+
     Args:
-        clock: returns the current aware datetime (injected for tests).
+        clock: the UI clock, an aware datetime: how long the newest call
+            flashes.
         counter: the counter number for a counter display, None for a board.
         notice: the scrolling notice; overrides the hall's own when given.
         zones: show only services whose ``zone`` is one of these or starts
             with one ("A区" takes "A区 1-12号窗口"); empty = every zone.
         categories: show only services of these categories; empty = all.
             With both, a service must pass both. A counter display ignores them.
+        hall_clock: the hall's time (the header clock); default ``clock``.
     """
 
     def __init__(
@@ -203,8 +209,10 @@ class BoardState:
         notice: str | None = None,
         zones: Iterable[str] = (),
         categories: Iterable[str] = (),
+        hall_clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.clock = clock
+        self.hall_clock = hall_clock or clock
         self.counter = counter
         self.zones = tuple(z.strip() for z in zones if z.strip())
         self.categories = tuple(c.strip() for c in categories if c.strip())
@@ -530,8 +538,8 @@ class BoardState:
         return int(elapsed / FLASH_HALF_S) % 2 == 1
 
     def local_now(self) -> dt.datetime:
-        """The current time in the hall's timezone."""
-        return self.clock().astimezone(self.tz)
+        """Hall time in the hall's timezone."""
+        return self.hall_clock().astimezone(self.tz)
 
     def clock_text(self) -> str:
         """Header clock: ``2026-11-26 周四 09:41:07``."""

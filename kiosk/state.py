@@ -21,8 +21,16 @@ The rules that keep a citizen from losing anything:
 * A failed print still shows the ticket (large, with its QR code) and reports
   the fault to the server (``report_fault``); the next good print clears it.
 
-Time comes from an injected clock (an aware ``datetime``), so the idle
-timeout, the ticket screen's auto-return and the opening hours are testable.
+Time comes from two injected clocks (each returns an aware ``datetime``): the
+UI clock runs the screen's timers (idle timeout, the ticket screen's
+auto-return, the double-tap guard); the hall clock says what time it is in the
+hall (opening hours, "today" for quotas, the clock on screen). They are the
+same clock unless told otherwise; the demo runs the hall on a faster clock
+while the screen's timers keep real time.
+
+Messages from the link use the apps' one vocabulary: :meth:`KioskState.apply_welcome`,
+:meth:`KioskState.apply_event`, :meth:`KioskState.apply_reply`,
+:meth:`KioskState.set_status`.
 """
 
 from __future__ import annotations
@@ -339,7 +347,9 @@ class KioskState:
     """Everything the kiosk screen shows, and the rules for taps and replies.
 
     Args:
-        clock: returns the current time (aware ``datetime``).
+        clock: the UI clock (aware ``datetime``): timers of the screen.
+        hall_clock: the hall's time (opening hours, today, the on-screen
+            clock); default ``clock``.
         server_url: the dispatch server's websocket URL (for QR status links).
         lang: the default language, restored when the kiosk goes idle.
         idle_s: seconds without a touch before any screen returns home.
@@ -355,13 +365,15 @@ class KioskState:
     def __init__(self, clock: Callable[[], dt.datetime] | None = None,
                  server_url: str = "ws://127.0.0.1:8765/ws", lang: str = "zh",
                  idle_s: float = 60.0, ticket_s: float = 8.0, fail_s: float = 30.0,
-                 guard_s: float = 1.5) -> None:
+                 guard_s: float = 1.5,
+                 hall_clock: Callable[[], dt.datetime] | None = None) -> None:
         if lang not in LANGS:
             raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
         for name, value in (("idle_s", idle_s), ("ticket_s", ticket_s), ("fail_s", fail_s)):
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
         self.clock = clock or (lambda: dt.datetime.now().astimezone())
+        self.hall_clock = hall_clock or self.clock
         self.server_url = server_url
         self.default_lang = lang
         self.lang = lang
@@ -435,7 +447,8 @@ class KioskState:
     def online(self) -> bool:
         return self.connection == "online"
 
-    def set_connection(self, status: str) -> None:
+    def set_status(self, status: str) -> None:
+        """The link's status: ``connecting``, ``online`` or ``offline``."""
         if status not in ("connecting", "online", "offline"):
             raise ValueError(f"unknown link status {status!r}")
         self.connection = status
@@ -483,7 +496,7 @@ class KioskState:
                 known = self.issued.get(str(sid))
                 if known is None or known[0] < today or known[1] < _int(q.get("issued")):
                     self.issued[str(sid)] = (today, _int(q.get("issued")))
-        self.set_connection("online")
+        self.set_status("online")
         if self.category is not None and self.category not in self.categories_present():
             self.go_home()
 
@@ -517,7 +530,8 @@ class KioskState:
 
     # -- time -------------------------------------------------------------
     def now(self) -> dt.datetime:
-        return self.clock().astimezone(self.tz)
+        """Hall time in the hall's timezone."""
+        return self.hall_clock().astimezone(self.tz)
 
     def today(self) -> dt.date:
         return self.now().date()

@@ -44,33 +44,34 @@ class RatingPad:
 
     def _send(self, request: dict[str, Any] | None) -> None:
         if request is not None:
-            kind = request.pop("type")
-            reply = self.link.request(kind, **request)
+            fields = dict(request)
+            kind = fields.pop("type")
+            reply = self.link.request(kind, **fields)
             self._replies.append(reply)
-            reply.done.connect(lambda message, r=reply: self._reply(r, message))
+            reply.done.connect(lambda message, r=reply, q=request: self._reply(r, q, message))
         self.view.render(self.state)
 
-    def _reply(self, reply: Any, message: dict[str, Any]) -> None:
+    def _reply(self, reply: Any, request: dict[str, Any], message: dict[str, Any]) -> None:
         if reply in self._replies:
             self._replies.remove(reply)
-        self.state.on_reply(message)
+        self.state.apply_reply(request, message)
         self.view.render(self.state)
 
     def _welcome(self, msg: dict[str, Any]) -> None:
-        self.state.on_welcome(msg)
+        self.state.apply_welcome(msg)
         self.view.render(self.state)
 
     def _event(self, msg: dict[str, Any]) -> None:
-        self.state.on_event(msg)
+        self.state.apply_event(msg)
         self._send(self.state.take_outbox())
 
     def _status(self, status: str) -> None:
-        self.state.on_status(status)
+        self.state.set_status(status)
         self.view.render(self.state)
 
     def _refused(self, msg: dict[str, Any]) -> None:
         self.refusal = msg
-        self.state.online = False
+        self.state.set_status("refused")
         self.view.render(self.state)
 
     def _tick(self) -> None:

@@ -44,6 +44,10 @@ class RatingState:
     """What the pad shows. ``mode``: ``idle``, ``rate``, ``reason`` (after a
     1 or 2: why?), ``sending``, ``thanks``.
 
+    Link messages use the apps' one vocabulary: :meth:`apply_welcome`,
+    :meth:`apply_event`, :meth:`apply_reply`, :meth:`set_status`. The pad's
+    only clock is UI time (its timeouts); it shows no hall time.
+
     Args:
         clock: monotonic seconds (injected for tests).
         rate_timeout_s: how long the five buttons wait for a tap.
@@ -72,7 +76,7 @@ class RatingState:
         self._done: list[str] = []  # tickets rated or offered (one rating per ticket)
 
     # -- link messages --------------------------------------------------------
-    def on_welcome(self, msg: dict[str, Any]) -> None:
+    def apply_welcome(self, msg: dict[str, Any]) -> None:
         self.online = True
         self.counter = msg.get("counter")
         hall = msg.get("hall") or {}
@@ -83,10 +87,11 @@ class RatingState:
         self.counter_state = snap.get("state", "closed")
         self.staff = (snap.get("staff") or {}).get("name")
 
-    def on_status(self, status: str) -> None:
+    def set_status(self, status: str) -> None:
+        """The link's status: ``connecting``, ``online``, ``offline`` or ``refused``."""
         self.online = status == "online"
 
-    def on_event(self, msg: dict[str, Any]) -> None:
+    def apply_event(self, msg: dict[str, Any]) -> None:
         name, data = msg.get("name"), msg.get("data") or {}
         if self.counter is None or data.get("counter") != self.counter:
             return
@@ -184,9 +189,13 @@ class RatingState:
             request["reason"] = reason
         return request
 
-    def on_reply(self, reply: dict[str, Any]) -> None:
-        """The server's answer to the ``rate`` request."""
-        if self.mode != "sending":
+    def apply_reply(self, request: dict[str, Any], reply: dict[str, Any]) -> None:
+        """The server's answer to ``request`` (a ``rate`` this state made).
+
+        A late answer about another ticket than the one on screen changes nothing.
+        """
+        if self.mode != "sending" or self.ticket is None \
+                or request.get("ticket") != self.ticket.get("id"):
             return
         if reply.get("type") == "ok" or reply.get("code") == "conflict":
             # conflict: already rated (e.g. a resend that raced): thank anyway.

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 
 from counter.app import MAX_RETRIES, CounterController, configure, run
 from counter.keys import merge_keys
-from counter.state import CounterState
+from counter.state import CounterModel
 from counter.view import CallDialog, ConfirmDialog, CounterWindow, PauseDialog, TransferDialog
 from tests.counter.samples import T0, ticket, welcome
 from tests.helpers.fakes import FakeClock, FakeLink
@@ -22,7 +22,7 @@ def rig(qtbot):
     link = FakeLink()
     window = CounterWindow()
     qtbot.addWidget(window)
-    ctl = CounterController(link, CounterState(FakeClock(T0)), window, debounce_ms=10)
+    ctl = CounterController(link, CounterModel(FakeClock(T0)), window, debounce_ms=10)
     window.show()
     qtbot.waitExposed(window)
     window.activateWindow()
@@ -126,7 +126,7 @@ def test_configured_keys(qtbot):
     link = FakeLink()
     window = CounterWindow(merge_keys({"call_next": "F9", "recall": "F1"}))
     qtbot.addWidget(window)
-    CounterController(link, CounterState(FakeClock(T0)), window, debounce_ms=10)
+    CounterController(link, CounterModel(FakeClock(T0)), window, debounce_ms=10)
     window.show()
     qtbot.waitExposed(window)
     link.push_welcome(welcome())
@@ -309,7 +309,7 @@ def test_timeout_is_retried_with_the_same_id(qtbot):
     link = FakeLink()
     window = CounterWindow()
     qtbot.addWidget(window)
-    CounterController(link, CounterState(FakeClock(T0)), window, debounce_ms=10)
+    CounterController(link, CounterModel(FakeClock(T0)), window, debounce_ms=10)
     link.push_welcome(welcome())
     log_in(link, window, qtbot)
     window.trigger("call_next")

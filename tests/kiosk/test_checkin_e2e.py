@@ -248,7 +248,7 @@ def test_unknown_code_shows_not_found(qtbot, hall, clock, links, lang, expected,
 def test_closed_reply_without_a_time_still_says_check_in_is_not_open():
     # A server whose message names no time: the kiosk's own words, no guess.
     state = KioskState(server_url="ws://127.0.0.1:1/ws")
-    state.set_connection("online")
+    state.set_status("online")
     state.open_checkin()
     for key in "ABCD2345":
         state.press(key)

@@ -125,13 +125,13 @@ def test_issue_and_double_tap(state):
 
 
 def test_offline_issues_nothing_and_says_so(state):
-    state.set_connection("offline")
+    state.set_status("offline")
     assert state.service_tile("gjj").reason == "unavailable"
     assert state.issue("gjj") is None and state.pending is None
     assert state.notice.key == "offline"
     assert "无法连接服务器" in state.text("offline", "zh")
     assert "Cannot reach the server" in state.text("offline", "en")
-    state.set_connection("online")
+    state.set_status("online")
     assert state.notice is None and state.service_tile("gjj").enabled
 
 
@@ -359,7 +359,7 @@ def test_requeue_refuses_what_it_cannot_read_and_offline(state):
     state.press("A")
     assert state.submit_requeue() is None and state.notice.key == "requeue_short"
     assert state.submit_requeue("%%%") is None and state.notice.key == "requeue_unreadable"
-    state.set_connection("offline")
+    state.set_status("offline")
     assert state.submit_requeue("A013") is None and state.notice.key == "offline"
 
 
@@ -419,3 +419,18 @@ def test_where_to_go_is_the_zone_else_the_counters(clock):
     bare = KioskState(clock)
     bare.apply_welcome(welcome())  # no zone and no counters: nothing to say
     assert bare.where_line("gjj") == ""
+
+
+def test_hall_clock_decides_hours_ui_clock_runs_the_timers():
+    # The demo's kiosk: hall time (opening hours, on-screen clock) runs apart
+    # from the screen's timers.
+    ui, hall = FakeClock(T0), FakeClock(T0)  # 09:00 in the hall
+    state = KioskState(ui, hall_clock=hall)
+    state.apply_welcome(welcome())
+    hall.advance(3 * 3600 + 60)  # 12:01 in the hall: gjj closes at 12:00
+    assert state.clock_text() == "12:01"
+    assert state.service_tile("gjj").reason == "closed"
+    state.choose_category("public")
+    assert not state.tick()  # no UI time passed: not idle
+    ui.advance(61)
+    assert state.tick() and state.screen == "home"

@@ -45,11 +45,11 @@ def _welcome() -> dict[str, Any]:
 
 
 def sample_state(logged_in: bool = True) -> Any:
-    """A CounterState mid-morning: A012 being served, 12 people waiting."""
-    from counter.state import CounterState, Figures, Request
+    """A CounterModel mid-morning: A012 being served, 12 people waiting."""
+    from counter.state import CounterModel, Figures, Request
 
-    state = CounterState(lambda: _T0)
-    state.set_connection("online")
+    state = CounterModel(lambda: _T0)
+    state.set_status("online")
     state.apply_welcome(_welcome())
     if not logged_in:
         return state
@@ -111,7 +111,7 @@ def render_screens(outdir: str | Path) -> list[Path]:
     main = sample_state()
     shot("main", main)
     offline = sample_state()
-    offline.set_connection("offline")
+    offline.set_status("offline")
     shot("offline", offline)
     shot("missed", _missed_state())
     transfer = sample_state()

@@ -91,7 +91,7 @@ def sample_state(screen: str, lang: str = "zh") -> Any:
     elif screen == "priority":
         state.open_priority()
     elif screen == "offline":
-        state.set_connection("offline")
+        state.set_status("offline")
     elif screen == "requeue":  # 过号重排: a scanned ticket, back in the queue
         state.open_requeue()
         request = state.submit_requeue("https://qh.example.gov.cn/t/K7Q2M9XA")
