@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from server.tools.screens.shot import shoot
+
 __all__ = ["sample_state", "render_screens"]
 
 _T0 = dt.datetime(2026, 11, 26, 2, 41, tzinfo=dt.UTC)  # 10:41 in Shanghai
@@ -95,15 +97,7 @@ def render_screens(outdir: str | Path) -> list[Path]:
     window.resize(1366, 768)
 
     def shot(name: str, state: Any) -> None:
-        window.render(state)
-        window.show()
-        app.processEvents()
-        window.render(state)  # again, now that the layout has its real size
-        app.processEvents()
-        path = out / f"counter-{name}.png"
-        if not window.grab().save(str(path)):
-            raise OSError(f"cannot write {path}")
-        paths.append(path)
+        paths.append(shoot(app, window, state, out / f"counter-{name}.png"))
 
     login = sample_state(logged_in=False)
     login.login_error = None

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from server.tools.screens.shot import shoot
+
 __all__ = ["SCREENS", "sample_state", "sample_welcome", "render_screens"]
 
 #: Screen names written, in order.
@@ -119,15 +121,7 @@ def render_screens(outdir: str | Path, landscape: bool = True) -> list[Path]:
 
     def shot(name: str, state: Any, size: tuple[int, int]) -> None:
         window.resize(*size)
-        window.render(state)
-        window.show()
-        app.processEvents()
-        window.render(state)  # again, now that the layout has its real size
-        app.processEvents()
-        path = out / f"kiosk-{name}.png"
-        if not window.grab().save(str(path)):
-            raise OSError(f"cannot write {path}")
-        paths.append(path)
+        paths.append(shoot(app, window, state, out / f"kiosk-{name}.png"))
 
     for lang in ("zh", "en"):
         for screen in SCREENS:
