@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from counter.keys import ACTIONS
+from server.wire import lifecycle
+from server.wire.lifecycle import ACTIVE
 
 __all__ = [
     "ACTIONS", "ACTIVE", "RULES", "ERROR_TEXT", "Request", "Message", "Figures",
@@ -40,19 +42,13 @@ __all__ = [
 #: Seconds the counter may undo its no-show (the server's NO_SHOW_UNDO_S).
 UNDO_S = 30
 
-#: Ticket statuses in which a ticket is "at" a counter.
-ACTIVE = ("called", "serving")
-
-#: Which status of the current ticket each ticket action needs (the core's
-#: transition table as a client sees it). ``None``: needs *no* current ticket.
+#: Which status of the current ticket each ticket action needs (the
+#: lifecycle table as a client sees it). ``None``: needs *no* current ticket.
 RULES: dict[str, tuple[str, ...] | None] = {
     "call_next": None,
     "call": None,
-    "recall": ("called",),
-    "start": ("called",),
-    "complete": ("called", "serving"),
-    "no_show": ("called",),
-    "transfer": ("called", "serving"),
+    **{action: lifecycle.allowed_from(action)
+       for action in ("recall", "start", "complete", "no_show", "transfer")},
 }
 
 #: What an error code means to the staff member (Chinese first, English second).
@@ -661,8 +657,9 @@ class CounterState:
         elif name == "ticket.started":
             times["started"] = at
         mine = counter == self.counter
-        if name in ("ticket.called", "ticket.recalled", "ticket.no_show_undone") and mine:
-            self.current = {**ticket, "status": ticket.get("status") or "called"}
+        after = lifecycle.STATUS_AFTER.get(name)
+        if after == "called" and mine:  # called, recalled, no-show undone
+            self.current = {**ticket, "status": ticket.get("status") or after}
         elif self.current and str(self.current.get("id")) == tid:
             self.current = {**self.current, **ticket}
             if (self.current.get("status") not in ACTIVE

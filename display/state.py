@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from server.wire import lifecycle
 from server.wire.labels import CATEGORIES
 
 __all__ = [
@@ -281,6 +282,8 @@ class BoardState:
                 return None
             self.last_seq = seq
         handler = getattr(self, "_on_" + name.replace(".", "_"), None)
+        if handler is None and name in lifecycle.LEAVES_COUNTER:
+            handler = self._finish  # completed, no-show, cancelled: off its counter
         if handler is None:
             return None
         return handler(data, _parse_time(message.get("at")))
@@ -335,10 +338,6 @@ class BoardState:
             if (tid and tid == info.current_id) or (number and number == info.current):
                 info.current = info.current_id = None
                 info.serving = False
-
-    _on_ticket_completed = _finish
-    _on_ticket_no_show = _finish
-    _on_ticket_cancelled = _finish
 
     def _on_ticket_transferred(self, data: dict[str, Any], at: dt.datetime | None) -> None:
         """The ticket left its counter: off that counter, and off the calls

@@ -79,7 +79,9 @@ from typing import Any
 
 from server.config import Counter, HallConfig, Service
 from server.core import eta, machine
-from server.core.errors import (
+from server.core.machine import IllegalMove
+from server.core.model import COUNTER_STATES, PRIORITIES, CounterState, Event, Ticket
+from server.wire.errors import (
     BadRequest,
     Closed,
     Conflict,
@@ -89,8 +91,6 @@ from server.core.errors import (
     QueueEmpty,
     QuotaReached,
 )
-from server.core.machine import IllegalMove
-from server.core.model import COUNTER_STATES, PRIORITIES, CounterState, Event, Ticket
 
 __all__ = ["Hall", "HISTORY", "NO_SHOW_UNDO_S", "RECENT_CALLS", "RATE_WINDOW_S"]
 

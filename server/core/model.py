@@ -11,9 +11,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.wire.lifecycle import STATUSES
+
 __all__ = ["STATUSES", "PRIORITIES", "COUNTER_STATES", "Ticket", "CounterState", "Event"]
 
-STATUSES = ("waiting", "called", "serving", "done", "no_show", "cancelled")
 PRIORITIES = ("normal", "priority", "appointment")
 COUNTER_STATES = ("closed", "open", "paused")
 
