@@ -32,7 +32,9 @@ from typing import Any
 
 from counter.keys import ACTIONS
 from server.wire import lifecycle
+from server.wire.clock import utcnow
 from server.wire.lifecycle import ACTIVE
+from server.wire.readers import counter_number, parse_time
 
 __all__ = [
     "ACTIONS", "ACTIVE", "RULES", "ERROR_TEXT", "Request", "Message", "Figures",
@@ -131,17 +133,6 @@ class Figures:
         return f"已办 {self.served} · 平均 {avg_text} · 过号 {self.no_shows}"
 
 
-def parse_time(value: Any) -> dt.datetime | None:
-    """Parse an ISO 8601 timestamp from the wire; ``None`` if absent or bad."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        t = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-
-
 def format_duration(seconds: float | None) -> str:
     """``m:ss`` (``h:mm:ss`` from one hour); negative clock skew shows 0:00."""
     if seconds is None:
@@ -150,18 +141,6 @@ def format_duration(seconds: float | None) -> str:
     h, rest = divmod(s, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def _counter_number(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, dict):
-        return _counter_number(value.get("number"))
-    return None
 
 
 def _staff(value: Any) -> dict[str, str] | None:
@@ -181,7 +160,7 @@ class CounterState:
     """
 
     def __init__(self, clock: Callable[[], dt.datetime] | None = None) -> None:
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.clock = clock or utcnow
         self.connection = "offline"  # connecting | online | offline
         self.refused: str | None = None  # the device itself was refused
         self.ever_online = False
@@ -471,7 +450,7 @@ class CounterState:
             if service not in {s["id"] for s in services}:
                 raise NotLegal(f"不能转到业务 {service}  Not a transfer target")
             return Request("transfer", {"service": service})
-        number = _counter_number(counter)
+        number = counter_number(counter)
         if number is not None and number in self.counters and number != self.counter \
                 and self.counter_states.get(number) != "open":
             raise NotLegal(f"{self.counters[number].get('name') or number} 未开放，不能转入  "
@@ -546,11 +525,11 @@ class CounterState:
         self.services = {str(s["id"]): dict(s) for s in hall.get("services", ()) if "id" in s}
         self.counters = {}
         for c in hall.get("counters", ()):
-            number = _counter_number(c)
+            number = counter_number(c)
             if number is not None:
                 self.counters[number] = {**c, "number": number,
                                          "services": list(c.get("services", ()))}
-        self.counter = _counter_number(welcome.get("counter"))
+        self.counter = counter_number(welcome.get("counter"))
         info = self.counters.get(self.counter or -1, {})
         self.counter_name = str(info.get("name") or
                                 (f"{self.counter}号窗口" if self.counter else ""))
@@ -558,7 +537,7 @@ class CounterState:
         counters = snap.get("counters") or {}
         self.counter_states = {}
         for key, info in counters.items():
-            number = _counter_number(key)
+            number = counter_number(key)
             if number is not None and isinstance(info, dict):
                 self.counter_states[number] = str(info.get("state") or "closed")
         self._take_queues(snap.get("queues") or {})
@@ -614,9 +593,9 @@ class CounterState:
         data = event.get("data") or {}
         at = parse_time(event.get("at")) or self.now()
         ticket = data.get("ticket") if isinstance(data.get("ticket"), dict) else None
-        counter = _counter_number(data.get("counter"))
+        counter = counter_number(data.get("counter"))
         if counter is None and ticket is not None:
-            counter = _counter_number(ticket.get("counter"))
+            counter = counter_number(ticket.get("counter"))
         self._count(name, data, ticket, counter, at)
         if replay:
             # The snapshot is newer than a replayed event: only the figures
@@ -663,14 +642,14 @@ class CounterState:
         elif self.current and str(self.current.get("id")) == tid:
             self.current = {**self.current, **ticket}
             if (self.current.get("status") not in ACTIVE
-                    or _counter_number(self.current.get("counter")) not in (None, self.counter)):
+                    or counter_number(self.current.get("counter")) not in (None, self.counter)):
                 self.current = None
         # The waiting list: drop a ticket that left it now (so a double
         # click cannot aim at it), and ask the server for the new order.
         if self.waiting is not None and ticket.get("status") != "waiting":
             self.waiting = [t for t in self.waiting if str(t.get("id")) != tid]
         if (ticket.get("service") in self.my_services or mine
-                or _counter_number(ticket.get("to_counter")) == self.counter
+                or counter_number(ticket.get("to_counter")) == self.counter
                 or name == "ticket.transferred"):
             self._queue_wanted = True
 
