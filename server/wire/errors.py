@@ -6,7 +6,7 @@ clients. An error's ``code`` is the PROTOCOL error code
 class here, and ``str(exc)`` is the message for the person at the counter
 or kiosk: what happened and what to do. The server answers any
 :class:`QhallError` with ``{"type": "error", "code": exc.code,
-"message": str(exc)}`` and never exposes anything else.
+"message": str(exc), **exc.details}`` and never exposes anything else.
 
 The tree::
 
@@ -59,14 +59,21 @@ __all__ = [
 
 
 class QhallError(Exception):
-    """The root of every qhall error; ``code`` is its PROTOCOL error code."""
+    """The root of every qhall error; ``code`` is its PROTOCOL error code.
+
+    ``details`` are structured fields of the error reply beside the text, a
+    client reads them instead of parsing the message (a ``closed``
+    check-in's ``opens_at``; docs/PROTOCOL.md).
+    """
 
     code = "internal"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None,
+                 details: dict[str, str] | None = None) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
+        self.details: dict[str, str] = dict(details or {})
 
 
 class ProtocolError(QhallError):

@@ -54,3 +54,9 @@ def test_instance_code_and_lookup() -> None:
     assert errors.by_code("no_such_code") is errors.QhallError
     assert core.CoreError("x").code == "internal"
     assert core.CoreError("x", code="expired").code == "expired"
+
+
+def test_details_ride_beside_the_message() -> None:
+    exc = core.Closed("check-in opens at 09:45", details={"opens_at": "2026-11-26T09:45:00+08:00"})
+    assert exc.details == {"opens_at": "2026-11-26T09:45:00+08:00"}
+    assert protocol.ProtocolError("bad_request", "x").details == {}
