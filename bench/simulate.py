@@ -34,7 +34,7 @@ def _previous_estimate(hall: Hall, sid: str, ahead: int, t: object = None) -> Es
     cycle = hall._cycle_s(sid)
     from server.core import eta
 
-    supplies = hall._supplies(sid, max(hall._waiting[sid], ahead + 1) * cycle, hall._now(),
+    supplies = hall._supplies(sid, max(hall._queues.waiting[sid], ahead + 1) * cycle, hall._now(),
                               False)
     result = eta.drain(supplies, calls * cycle)
     return Estimate(round(result[0] if result is not None else calls * cycle))

@@ -72,15 +72,15 @@ import heapq
 import math
 import secrets
 import uuid
-from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from server.config import Counter, HallConfig, Service
-from server.core import eta, machine
+from server.core import eta, machine, shape
 from server.core.machine import IllegalMove
 from server.core.model import COUNTER_STATES, PRIORITIES, CounterState, Event, Ticket
+from server.core.queues import Entry, Head, Pick, Queues, live_head, next_streak, rank_after
 from server.wire.errors import (
     BadRequest,
     Closed,
@@ -105,13 +105,6 @@ RATE_WINDOW_S = 1800.0
 #: An ordered counter still gives a later service at least this share of its
 #: time (its earlier services' queues empty now and then).
 MIN_SHARE = 0.1
-
-_AP, _PR, _NO = 0, 1, 2  # indexes of a service's group lists
-_GROUP_OF_LIST = (1, 2, 3)  # dispatch group of each list (0 = transferred to the counter)
-
-# A queue entry: (rank band, rank key, seqno, ticket id). Sorting entries is
-# the dispatch order within a list; seqno and id break ties deterministically.
-_Entry = tuple[int, float, int, str]
 
 
 def _ts(moment: dt.datetime) -> float:
@@ -172,16 +165,8 @@ class Hall:
             n: CounterState(number=n) for n in self._cfg_counters
         }
         self.last_numbers: dict[tuple[str, dt.date], int] = {}
-        # Waiting structures: three sorted lists per service (appointments whose
-        # slot started, priority, normal), one per counter for transfers to it.
-        self._lists: dict[str, tuple[list[_Entry], list[_Entry], list[_Entry]]] = {
-            sid: ([], [], []) for sid in self._services
-        }
-        self._targeted: dict[int, list[_Entry]] = {n: [] for n in self._cfg_counters}
-        # Appointments queued as normal until their slot starts: (slot ts, entry).
-        self._pending: dict[str, list[tuple[float, _Entry]]] = {sid: [] for sid in self._services}
-        self._home: dict[str, list[_Entry]] = {}  # ticket id -> the list holding it
-        self._waiting: dict[str, int] = {sid: 0 for sid in self._services}
+        # The waiting tickets: sorted lists per service group and per counter.
+        self._queues = Queues(self._services, self._cfg_counters)
         self._history: dict[str, deque[float]] = {
             sid: deque(maxlen=HISTORY) for sid in self._services
         }
@@ -224,8 +209,8 @@ class Hall:
         # What boards were last told. A new hall (nothing waiting, nobody open)
         # reads no clock: a ticket would wait one default service time.
         self._emitted: dict[str, dict[str, Any]] = {
-            sid: {"waiting": 0, **eta.Estimate(svc.default_service_s).wire(self._tz),
-                  "open_counters": 0} for sid, svc in self._services.items()
+            sid: shape.queue(0, eta.Estimate(svc.default_service_s), 0, self._tz)
+            for sid, svc in self._services.items()
         }
 
     # ================================================================ restore
@@ -298,11 +283,11 @@ class Hall:
                     raise ValueError(f"counter {held.number} has two current tickets")
                 held.current = t.id
         now = hall._now()
-        for t in sorted(hall._tickets.values(), key=_entry):
+        for t in sorted(hall._tickets.values(), key=Entry.of):
             if t.status == "waiting":
-                if t.target_counter is not None and t.target_counter not in hall._targeted:
+                if t.target_counter is not None and t.target_counter not in hall._queues.targeted:
                     raise ValueError(f"ticket {t.number} targets unknown counter")
-                hall._insert(t, now)
+                hall._queues.insert(t, now)
         done = [t for t in hall._tickets.values() if t.status == "done" and t.finished_at]
         done.sort(key=lambda t: (t.finished_at, t.id))
         for t in done:
@@ -356,7 +341,7 @@ class Hall:
         self.last_numbers[(svc.id, day)] = n
         self._tickets[tid] = t
         self._checks[check] = tid
-        self._insert(t, now)
+        self._queues.insert(t, now)
         self._arrivals[svc.id].append(_ts(now))
         if priority == "priority" or (slot_start is not None and slot_start <= now):
             # (appointments for a later slot are counted once checked in: _overtaking)
@@ -402,13 +387,12 @@ class Hall:
         cs, cfg = self._counter(counter)
         self._ready_to_call(cs)
         now = self._now()
-        self._promote(cfg.services, now)
-        picked = self._choose(cfg, cs.streak, _live_head)
+        self._queues.promote(cfg.services, now)
+        picked = self._pick(cfg, cs.streak, live_head)
         if picked is None:
             raise QueueEmpty(f"nobody is waiting for {cfg.name}")
-        entry, _lst, group, normal_waiting = picked
-        cs.streak = _next_streak(cs.streak, group, normal_waiting)
-        return self._call(cs, cfg, self._tickets[entry[3]], now)
+        cs.streak = next_streak(cs.streak, picked.group, picked.normal_waiting)
+        return self._call(cs, cfg, self._tickets[picked.entry.ticket_id], now)
 
     def call(self, counter: int, ticket_id: str) -> list[Event]:
         """特呼: the counter calls one specific waiting ticket.
@@ -514,7 +498,7 @@ class Hall:
         t.rank = rank
         t.started_at = None
         self._free(cs)
-        self._insert(t, now)
+        self._queues.insert(t, now)
         data = {"ticket": self.wire_ticket(t), "from_counter": counter,
                 "to_service": t.service, "to_counter": to_counter}
         return [Event("ticket.transferred", data, t.copy(), prev, counter=cs.copy()),
@@ -536,13 +520,13 @@ class Hall:
                 f"ticket {t.number} missed its call more than {window // 60} min ago; "
                 "please take a new ticket")
         t.target_counter = None
-        self._promote((t.service,), now)
-        lst = self._group_list(t, now)
-        rank = _rank_after(lst, self._dispatch.requeue_places, now)
+        self._queues.promote((t.service,), now)
+        lst = self._queues.group_list(t, now)
+        rank = rank_after(lst, self._dispatch.requeue_places, now)
         prev = self._bump(t, new)
         t.rank = rank
         t.started_at = None
-        self._insert(t, now)
+        self._queues.insert(t, now)
         return [self._ticket_event("ticket.requeued", t, prev, None, counter=t.counter),
                 *self._queue_events((t.service,))]
 
@@ -587,7 +571,7 @@ class Hall:
         now = self._now()
         limit = self._dispatch.transfer_timeout
         events: list[Event] = []
-        for number, waiting in self._targeted.items():
+        for number, waiting in self._queues.targeted.items():
             if not waiting:
                 continue
             cs = self._counters[number]
@@ -603,15 +587,15 @@ class Hall:
         """Every ticket waiting for ``counter`` goes to the head of its service's
         queue (in the order they waited), as a ``ticket.transferred`` each."""
         events = []
-        for entry in list(self._targeted[counter]):
-            t = self._tickets[entry[3]]
-            self._remove(t)
+        for entry in list(self._queues.targeted[counter]):
+            t = self._tickets[entry.ticket_id]
+            self._queues.remove(t)
             prev = self._bump(t)
             t.target_counter = None
             # Band 0 = ahead of every fresh ticket of its group; the old key keeps
             # the returning tickets (and earlier head transfers) in their order.
             t.rank = (0, t.rank[1])
-            self._insert(t, now)
+            self._queues.insert(t, now)
             data = {"ticket": self.wire_ticket(t), "from_counter": counter,
                     "to_service": t.service, "to_counter": None, "reason": reason}
             events.append(Event("ticket.transferred", data, t.copy(), prev))
@@ -621,7 +605,7 @@ class Hall:
         """Withdraw a waiting ticket (``ticket.cancelled``)."""
         t = self._get(ticket_id)
         new = machine.check(t, "cancel")
-        self._remove(t)
+        self._queues.remove(t)
         prev = self._bump(t, new)
         t.finished_at = self._now()
         return [self._ticket_event("ticket.cancelled", t, prev, None, counter=None),
@@ -725,7 +709,7 @@ class Hall:
             new = machine.check(t, "close")
             cs = None
             if t.status == "waiting":
-                self._remove(t)
+                self._queues.remove(t)
             else:
                 cs = self._counters[t.counter]  # type: ignore[index]
                 self._free(cs)
@@ -746,31 +730,30 @@ class Hall:
         interleaving rule) on the current state.
         """
         cs, cfg = self._counter(counter)
-        self._promote(cfg.services, self._now())
+        self._queues.promote(cfg.services, self._now())
         pos: dict[int, int] = {}
 
-        def head(lst: list[_Entry]) -> _Entry | None:
+        def head(lst: list[Entry]) -> Entry | None:
             i = pos.get(id(lst), 0)
             return lst[i] if i < len(lst) else None
 
         out: list[Ticket] = []
         streak = cs.streak
-        while (picked := self._choose(cfg, streak, head)) is not None:
-            entry, lst, group, normal_waiting = picked
-            pos[id(lst)] = pos.get(id(lst), 0) + 1
-            streak = _next_streak(streak, group, normal_waiting)
-            out.append(self._tickets[entry[3]].copy())
+        while (picked := self._pick(cfg, streak, head)) is not None:
+            pos[id(picked.home)] = pos.get(id(picked.home), 0) + 1
+            streak = next_streak(streak, picked.group, picked.normal_waiting)
+            out.append(self._tickets[picked.entry.ticket_id].copy())
         return out
 
     def waiting(self, service: str) -> int:
         """How many tickets wait for this service (transfers to counters included)."""
         self._service(service)
-        return self._waiting[service]
+        return self._queues.waiting[service]
 
     def eta_s(self, service: str) -> int:
         """Estimated wait in seconds for a ticket issued now for ``service``."""
         self._service(service)
-        return self._eta(service, self._waiting[service])
+        return self._eta(service, self._queues.waiting[service])
 
     def open_counters(self, service: str) -> int:
         """How many counters serving ``service`` are open now."""
@@ -780,9 +763,9 @@ class Hall:
         """A PROTOCOL queue object: ``waiting``, ``eta_s`` (+ range), ``eta_after``,
         ``open_counters``; the estimate is that of a ticket issued now."""
         self._service(service)
-        waiting = self._waiting[service]
-        return {"waiting": waiting, **self._estimate(service, waiting).wire(self._tz),
-                "open_counters": self._open[service]}
+        waiting = self._queues.waiting[service]
+        return shape.queue(waiting, self._estimate(service, waiting), self._open[service],
+                           self._tz)
 
     def previous_eta_s(self, t: Ticket) -> int:
         """The estimator qhall used before the clock-aware one (issue #17), for a
@@ -799,7 +782,7 @@ class Hall:
         if calls <= 0:
             return 0
         cycle = self._cycle_s(sid)
-        supplies = self._supplies(sid, max(self._waiting[sid], ahead + 1) * cycle,
+        supplies = self._supplies(sid, max(self._queues.waiting[sid], ahead + 1) * cycle,
                                   self._now(), False)
         result = eta.drain(supplies, calls * cycle)
         return round(result[0] if result is not None else calls * cycle)
@@ -866,39 +849,15 @@ class Hall:
         if live is None or live.status != "waiting":
             return 0
         if live.priority == "appointment" and live.target_counter is None:
-            self._promote((live.service,), self._now())
-        lst = self._home[live.id]
-        pos = bisect_left(lst, _entry(live))
-        if live.target_counter is not None:
-            return pos
-        lists = self._lists[live.service]
-        for group_list in lists:
-            if group_list is lst:
-                break
-            pos += len(group_list)
-        return pos
+            self._queues.promote((live.service,), self._now())
+        return self._queues.position(live)
 
     def wire_ticket(self, t: Ticket) -> dict[str, Any]:
         """The PROTOCOL ticket object (``counter`` is null while waiting)."""
         ahead = self.ahead(t)
-        wire: dict[str, Any] = {
-            "id": t.id,
-            "number": t.number,
-            "service": t.service,
-            "status": t.status,
-            "priority": t.priority,
-            "issued_at": t.issued_at.astimezone(self._tz).isoformat(timespec="seconds"),
-            "counter": None if t.status == "waiting" else t.counter,
-            "ahead": ahead,
-            **(self._estimate(t.service, ahead, t) if t.status == "waiting"
-               else eta.Estimate(0)).wire(self._tz),
-            "check": t.check,
-        }
-        if t.target_counter is not None and t.status == "waiting":
-            wire["to_counter"] = t.target_counter
-        if t.slot_start is not None:
-            wire["slot_start"] = t.slot_start.astimezone(self._tz).isoformat(timespec="seconds")
-        return wire
+        estimate = (self._estimate(t.service, ahead, t) if t.status == "waiting"
+                    else eta.Estimate(0))
+        return shape.ticket(t, ahead, estimate, self._tz)
 
     def snapshot_counter(self, counter: int) -> dict[str, Any] | None:
         """One counter as in ``snapshot()["counters"]``, or None if unknown."""
@@ -906,13 +865,8 @@ class Hall:
         if cs is None:
             return None
         current = self._tickets[cs.current] if cs.current is not None else None
-        return {
-            "name": self._cfg_counters[counter].name,
-            "state": cs.state,
-            "staff": {"id": cs.staff_id, "name": cs.staff_name} if cs.staff_id else None,
-            "reason": cs.reason,
-            "current": self.wire_ticket(current) if current is not None else None,
-        }
+        return shape.counter(cs, self._cfg_counters[counter].name,
+                             self.wire_ticket(current) if current is not None else None)
 
     def snapshot(self) -> dict[str, Any]:
         """The PROTOCOL welcome snapshot: queues, counters, recent calls."""
@@ -928,12 +882,9 @@ class Hall:
         for t in recent:
             assert t.called_at is not None
             cfg = self._cfg_counters.get(t.counter) if t.counter is not None else None
-            recent_calls.append({
-                "ticket": self.wire_ticket(t),
-                "counter": t.counter,
-                "counter_name": cfg.name if cfg is not None else str(t.counter),
-                "at": t.called_at.astimezone(self._tz).isoformat(timespec="seconds"),
-            })
+            recent_calls.append(shape.recent_call(
+                self.wire_ticket(t), t.counter, cfg.name if cfg is not None else str(t.counter),
+                t.called_at, self._tz))
         return {"queues": queues, "counters": counters, "recent_calls": recent_calls}
 
     def stats(self, counter: int | None = None) -> dict[str, Any]:
@@ -961,7 +912,7 @@ class Hall:
             if done else None,
             "rated": len(rated),
             "satisfied": sum(1 for r in rated if r >= 3),
-            "waiting": sum(self._waiting[s] for s in services),
+            "waiting": sum(self._queues.waiting[s] for s in services),
         }
 
     # ============================================================== internals
@@ -1035,7 +986,7 @@ class Hall:
 
     def _call(self, cs: CounterState, cfg: Counter, t: Ticket, now: dt.datetime) -> list[Event]:
         new = machine.check(t, "call")
-        self._remove(t)
+        self._queues.remove(t)
         prev = self._bump(t, new)
         t.counter = cs.number
         t.target_counter = None
@@ -1110,13 +1061,12 @@ class Hall:
             return eta.Estimate(0)
         cycle = self._cycle_s(sid)
         now = self._now()
-        supplies = self._supplies(sid, max(self._waiting[sid], ahead + 1) * cycle, now, True)
+        supplies = self._supplies(sid, max(self._queues.waiting[sid], ahead + 1) * cycle, now, True)
         stamp = _ts(now)
-        normal = t is None or self._home.get(t.id) is self._lists[sid][_NO]
+        normal = t is None or self._queues.in_normal(t)
         jump_rate = _rate(self._jumps[sid], self._rates_at) if normal else 0.0
-        home = self._home.get(t.id) if t is not None else None
         booking = bool(self._booked[sid]) and (t is None or (
-            t.target_counter is None and home is not self._lists[sid][_AP]))
+            t.target_counter is None and not self._queues.in_appointments(t)))
         limit = self._dispatch.priority_per_normal
         # An appointment ticket is overtaken only by bookings for earlier slots:
         # those for its slot or later check in after it and rank behind it.
@@ -1146,14 +1096,12 @@ class Hall:
         """Appointments not counted ahead of ``t`` that their slot (by ``until``) puts ahead."""
         if t.target_counter is not None or t.status != "waiting":
             return 0
-        home = self._home.get(t.id)
-        lists = self._lists[t.service]
-        if home is lists[_AP]:
+        if self._queues.in_appointments(t):
             return 0
-        mine = _entry(t)
-        return sum(1 for slot, entry in self._pending[t.service]
-                   if slot <= until and entry[3] != t.id
-                   and (home is not lists[_NO] or entry > mine))
+        mine, normal = Entry.of(t), self._queues.in_normal(t)
+        return sum(1 for slot, entry in self._queues.pending[t.service]
+                   if slot <= until and entry.ticket_id != t.id
+                   and (not normal or entry > mine))
 
     def _booked_due(self, sid: str, now: float, until: float) -> int:
         """Booked appointments of ``sid`` that will check in and go first by ``until``:
@@ -1202,7 +1150,7 @@ class Hall:
             cfg = self._cfg_counters[n]
             share, begin = 1.0, 0.0
             if len(cfg.services) > 1 and cfg.mode == "oldest":
-                total = own_load + sum(self._waiting[s] * self._cycle_s(s)
+                total = own_load + sum(self._queues.waiting[s] * self._cycle_s(s)
                                        for s in cfg.services if s != sid)
                 share = own_load / total if total > 0 else 1.0
             elif len(cfg.services) > 1:
@@ -1210,14 +1158,14 @@ class Hall:
                 for s in cfg.services:
                     if s == sid:
                         break
-                    begin += self._waiting[s] * self._cycle_s(s) / max(1, self._open[s])
+                    begin += self._queues.waiting[s] * self._cycle_s(s) / max(1, self._open[s])
                     busy += (_rate(self._arrivals[s], self._rates_at) * self._cycle_s(s)
                              / max(1, self._open[s]))
                 if clock_aware:  # the earlier services' new arrivals come first too
                     share = max(MIN_SHARE, 1.0 - busy)
             if clock_aware:
-                begin += sum(self._cycle_s(self._tickets[e[3]].service)
-                             for e in self._targeted[n])
+                begin += sum(self._cycle_s(self._tickets[e.ticket_id].service)
+                             for e in self._queues.targeted[n])
             out.append(eta.Supply(segments, share, begin))
         return out
 
@@ -1247,78 +1195,10 @@ class Hall:
         cycles.append(_cycle_time(t))
         self._cycle_mean[t.service] = sum(cycles) / len(cycles)
 
-    # -- waiting structures ------------------------------------------------
-    def _group_list(self, t: Ticket, now: dt.datetime) -> list[_Entry]:
-        """The list a waiting ticket belongs in (by its target, priority and slot)."""
-        if t.target_counter is not None:
-            return self._targeted[t.target_counter]
-        lists = self._lists[t.service]
-        if t.priority == "appointment":
-            started = t.slot_start is None or t.slot_start <= now
-            return lists[_AP] if started else lists[_NO]
-        return lists[_PR] if t.priority == "priority" else lists[_NO]
-
-    def _insert(self, t: Ticket, now: dt.datetime) -> None:
-        entry = _entry(t)
-        lst = self._group_list(t, now)
-        insort(lst, entry)
-        self._home[t.id] = lst
-        if (t.priority == "appointment" and t.target_counter is None
-                and lst is self._lists[t.service][_NO]):
-            insort(self._pending[t.service], (_ts(t.slot_start), entry))  # type: ignore[arg-type]
-        self._waiting[t.service] += 1
-
-    def _remove(self, t: Ticket) -> None:
-        entry = _entry(t)
-        lst = self._home.pop(t.id)
-        del lst[bisect_left(lst, entry)]
-        if (t.priority == "appointment" and t.target_counter is None
-                and lst is self._lists[t.service][_NO]):
-            pending = self._pending[t.service]
-            del pending[bisect_left(pending, (_ts(t.slot_start), entry))]  # type: ignore[arg-type]
-        self._waiting[t.service] -= 1
-
-    def _promote(self, services: Iterable[str], now: dt.datetime) -> None:
-        """Move appointments whose slot has started from the normal to their own group."""
-        stamp = _ts(now)
-        for sid in services:
-            pending = self._pending[sid]
-            if not pending or pending[0][0] > stamp:
-                continue
-            lists = self._lists[sid]
-            while pending and pending[0][0] <= stamp:
-                _slot, entry = pending.pop(0)
-                normal = lists[_NO]
-                del normal[bisect_left(normal, entry)]
-                insort(lists[_AP], entry)
-                self._home[entry[3]] = lists[_AP]
-
-    def _choose(
-        self,
-        cfg: Counter,
-        streak: int,
-        head: Callable[[list[_Entry]], _Entry | None],
-    ) -> tuple[_Entry, list[_Entry], int, bool] | None:
-        """The next ticket for a counter: (entry, its list, group, normal waiting?)."""
-        targeted = self._targeted[cfg.number]
-        first = head(targeted)
-        if first is not None:
-            return first, targeted, 0, False
-        limit = self._dispatch.priority_per_normal
-        scopes = (cfg.services,) if cfg.mode == "oldest" else tuple((s,) for s in cfg.services)
-        for scope in scopes:
-            group_lists = [self._lists[s] for s in scope]
-            special = _best(head, [ls[_AP] for ls in group_lists])
-            group = 1
-            if special is None:
-                special = _best(head, [ls[_PR] for ls in group_lists])
-                group = 2
-            normal = _best(head, [ls[_NO] for ls in group_lists])
-            if special is not None and (normal is None or streak < limit):
-                return special[0], special[1], group, normal is not None
-            if normal is not None:
-                return normal[0], normal[1], 3, True
-        return None
+    def _pick(self, cfg: Counter, streak: int, head: Head) -> Pick | None:
+        """The next ticket for a counter (see :meth:`Queues.choose`)."""
+        return self._queues.choose(cfg.number, cfg.services, cfg.mode != "oldest",
+                                   self._dispatch.priority_per_normal, streak, head)
 
 
 # ------------------------------------------------------------------ helpers
@@ -1327,47 +1207,6 @@ def _rate(stamps: deque[float], now: float) -> float:
     while stamps and stamps[0] < now - RATE_WINDOW_S:
         stamps.popleft()
     return len(stamps) / RATE_WINDOW_S
-
-
-def _entry(t: Ticket) -> _Entry:
-    return (t.rank[0], t.rank[1], t.seqno, t.id)
-
-
-def _live_head(lst: list[_Entry]) -> _Entry | None:
-    return lst[0] if lst else None
-
-
-def _best(
-    head: Callable[[list[_Entry]], _Entry | None], lists: list[list[_Entry]]
-) -> tuple[_Entry, list[_Entry]] | None:
-    best: tuple[_Entry, list[_Entry]] | None = None
-    for lst in lists:
-        h = head(lst)
-        if h is not None and (best is None or h < best[0]):
-            best = (h, lst)
-    return best
-
-
-def _next_streak(streak: int, group: int, normal_waiting: bool) -> int:
-    """The interleaving count after calling a ticket of ``group``."""
-    if group == 0:
-        return streak  # transfers to the counter are outside the rule
-    if group == 3 or not normal_waiting:
-        return 0
-    return streak + 1
-
-
-def _rank_after(lst: list[_Entry], places: int, now: dt.datetime) -> tuple[int, float]:
-    """A rank that sorts right after the first ``places`` entries of ``lst``."""
-    if not lst:
-        return (1, _ts(now))
-    k = min(max(places, 0), len(lst))
-    if k == 0:
-        return (lst[0][0], lst[0][1] - 1.0)
-    a = lst[k - 1]
-    if k < len(lst) and lst[k][0] == a[0]:
-        return (a[0], (a[1] + lst[k][1]) / 2)
-    return (a[0], a[1] + 1.0)
 
 
 def _service_time(t: Ticket) -> float:
