@@ -9,11 +9,13 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+from server.config import Counter, HallConfig, Service
 from server.wire.lifecycle import STATUSES
 
-__all__ = ["STATUSES", "PRIORITIES", "COUNTER_STATES", "Ticket", "CounterState", "Event"]
+__all__ = ["STATUSES", "PRIORITIES", "COUNTER_STATES", "Ticket", "CounterState", "Event",
+           "Layout"]
 
 PRIORITIES = ("normal", "priority", "appointment")
 COUNTER_STATES = ("closed", "open", "paused")
@@ -91,3 +93,23 @@ class Event:
     seq: int | None = None
     at: dt.datetime | None = None
     counter: CounterState | None = None
+
+
+class Layout(NamedTuple):
+    """A hall config's lookups, built once (the hall and its forecast share them)."""
+
+    services: dict[str, Service]  # by id
+    counters: dict[int, Counter]  # by number
+    by_prefix: dict[str, str]  # number prefix -> service id
+    served_by: dict[str, tuple[int, ...]]  # service id -> the counters serving it
+
+    @classmethod
+    def of(cls, config: HallConfig) -> Layout:
+        services = {s.id: s for s in config.services}
+        return cls(
+            services,
+            {c.number: c for c in config.counters},
+            {s.prefix: s.id for s in config.services},
+            {sid: tuple(c.number for c in config.counters if sid in c.services)
+             for sid in services},
+        )
