@@ -79,7 +79,7 @@ from server.config import Counter, HallConfig, Service
 from server.core import eta, machine, shape
 from server.core.forecast import HISTORY, RATE_WINDOW_S, Forecast, service_time
 from server.core.machine import IllegalMove
-from server.core.model import COUNTER_STATES, PRIORITIES, CounterState, Event, Layout, Ticket
+from server.core.model import PRIORITIES, CounterState, Event, Layout, Ticket
 from server.core.queues import Entry, Head, Pick, Queues, live_head, next_streak, rank_after
 from server.wire.errors import (
     BadRequest,
@@ -229,7 +229,7 @@ class Hall:
 
         items: Iterable[Any] = counters.values() if isinstance(counters, Mapping) else counters
         for item in items:
-            cs = _counter_state(item)
+            cs = CounterState.read(item)
             if cs.number not in hall._counters:
                 raise ValueError(f"unknown counter {cs.number}")
             cs.current = None
@@ -978,32 +978,3 @@ class Hall:
 
 
 # ------------------------------------------------------------------ helpers
-def _counter_state(item: Any) -> CounterState:
-    """A CounterState from ours, a mapping, or any object with the same attributes
-    (the store's own counter rows carry no ``streak``: it then restarts at 0)."""
-    if isinstance(item, CounterState):
-        cs = item.copy()
-    else:
-        if isinstance(item, Mapping):
-            get = item.get
-        elif hasattr(item, "number") and hasattr(item, "state"):
-            def get(key: str, default: Any = None) -> Any:
-                return getattr(item, key, default)
-        else:
-            raise ValueError(f"cannot read a counter state from {item!r}")
-        staff = get("staff") or {}
-        if not isinstance(staff, Mapping):
-            staff = {}
-        cs = CounterState(
-            number=int(get("number") or 0),
-            state=get("state") or "closed",
-            staff_id=get("staff_id", staff.get("id")),
-            staff_name=get("staff_name", staff.get("name")),
-            reason=get("reason") or "",
-            streak=int(get("streak") or 0),
-            version=int(get("version") or 1),
-            since=get("since"),
-        )
-    if cs.state not in COUNTER_STATES:
-        raise ValueError(f"counter {cs.number}: unknown state {cs.state!r}")
-    return cs

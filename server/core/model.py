@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -72,6 +73,37 @@ class CounterState:
 
     def copy(self) -> CounterState:
         return copy.copy(self)
+
+    @classmethod
+    def read(cls, item: Any) -> CounterState:
+        """A CounterState from ours, a mapping, or any object with the same attributes
+        (the store's own counter rows carry no ``streak``: it then restarts at 0)."""
+        if isinstance(item, CounterState):
+            cs = item.copy()
+        else:
+            if isinstance(item, Mapping):
+                get = item.get
+            elif hasattr(item, "number") and hasattr(item, "state"):
+                def get(key: str, default: Any = None) -> Any:
+                    return getattr(item, key, default)
+            else:
+                raise ValueError(f"cannot read a counter state from {item!r}")
+            staff = get("staff") or {}
+            if not isinstance(staff, Mapping):
+                staff = {}
+            cs = cls(
+                number=int(get("number") or 0),
+                state=get("state") or "closed",
+                staff_id=get("staff_id", staff.get("id")),
+                staff_name=get("staff_name", staff.get("name")),
+                reason=get("reason") or "",
+                streak=int(get("streak") or 0),
+                version=int(get("version") or 1),
+                since=get("since"),
+            )
+        if cs.state not in COUNTER_STATES:
+            raise ValueError(f"counter {cs.number}: unknown state {cs.state!r}")
+        return cs
 
 
 @dataclass
