@@ -43,6 +43,8 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from server.wire import lifecycle
+
 __all__ = [
     "GRACE",
     "CSV_COLUMNS",
@@ -246,31 +248,38 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
         t = tickets.get(tid) if tid else None
         if t is None:
             continue
-        if name == "ticket.called" and t.first_called_at is None:
-            t.first_called_at = at
-        if name in ("ticket.called", "ticket.recalled"):
-            t.called_at, t.started_at = at, (t.started_at if name == "ticket.recalled" else None)
-            t.counter = _counter_of(data)
-            t.staff = staff_at.get(t.counter, (None, None))[0] if t.counter else None
-            t.outcome = "called"
-        elif name == "ticket.started":
-            t.started_at, t.outcome = at, "serving"
-        elif name == "ticket.completed":
-            t.done_at, t.outcome = at, "served"
-            t.counter = _counter_of(data) or t.counter
-            t.staff = staff_at.get(t.counter, (t.staff, None))[0] if t.counter else t.staff
-        elif name == "ticket.no_show":
-            t.done_at, t.outcome = at, "no_show"
-        elif name in ("ticket.requeued", "ticket.transferred"):
-            t.outcome, t.started_at = "waiting", None
-            t.service = data.get("to_service") or wire.get("service") or t.service
-        elif name == "ticket.cancelled":
-            t.done_at = at
-            t.outcome = "unserved" if data.get("reason") == "close_day" else "cancelled"
-        elif name == "ticket.rated":
+        if name == "ticket.rated":  # keeps the status (one rating, checked by the core)
             score = data.get("score")
             if isinstance(score, int) and 1 <= score <= 5:
                 t.score = score
+            continue
+        # The status the lifecycle table gives after this event drives the outcome.
+        status = lifecycle.STATUS_AFTER.get(name)
+        if status == "called":
+            if name == "ticket.no_show_undone":  # the same call again: no longer a no-show
+                t.done_at = None
+            else:  # called or recalled
+                if name == "ticket.called" and t.first_called_at is None:
+                    t.first_called_at = at
+                t.called_at = at
+                t.started_at = t.started_at if name == "ticket.recalled" else None
+                t.counter = _counter_of(data)
+                t.staff = staff_at.get(t.counter, (None, None))[0] if t.counter else None
+            t.outcome = "called"
+        elif status == "serving":
+            t.started_at, t.outcome = at, "serving"
+        elif status == "done":
+            t.done_at, t.outcome = at, "served"
+            t.counter = _counter_of(data) or t.counter
+            t.staff = staff_at.get(t.counter, (t.staff, None))[0] if t.counter else t.staff
+        elif status == "no_show":
+            t.done_at, t.outcome = at, "no_show"
+        elif status == "waiting":  # transferred or re-queued
+            t.outcome, t.started_at = "waiting", None
+            t.service = data.get("to_service") or wire.get("service") or t.service
+        elif status == "cancelled":
+            t.done_at = at
+            t.outcome = "unserved" if data.get("reason") == "close_day" else "cancelled"
     over = now >= end
     level = int(getattr(config, "service_level_s", 900))
     rows: dict[str, dict[str, Figures]] = {scope: {} for scope in SCOPES}

@@ -27,7 +27,8 @@ Rules kept here:
 * :func:`encode` never produces text that cannot be written as UTF-8, so
   encoding a message for one client can never fail (for it or the others).
 
-Errors: :class:`ProtocolError` carries the wire ``code``, a human message and
+Errors: :class:`ProtocolError` (defined with the whole error tree in
+``server/wire/errors.py``) carries the wire ``code``, a human message and
 the request id when one could be read (``re``), so the server can answer
 without ever exposing internals.
 """
@@ -39,6 +40,8 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from server.wire.errors import ProtocolError
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -136,16 +139,6 @@ STANDBY = "standby"
 #: a standby / shed a slow client (1013). Resume there with ``since``.
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_TRY_AGAIN = 1013
-
-
-class ProtocolError(Exception):
-    """A message the server must refuse: ``code`` goes on the wire."""
-
-    def __init__(self, code: str, message: str, re: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.re = re
 
 
 @dataclass(frozen=True)

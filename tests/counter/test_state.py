@@ -343,7 +343,8 @@ def test_helpers():
     assert format_duration(-5) == "0:00"
     assert format_duration(None) == "--:--"
     assert parse_time("nonsense") is None
-    assert parse_time("2026-11-26T09:00:00").tzinfo is not None
+    assert parse_time("2026-11-26T09:00:00+08:00").tzinfo is not None
+    assert parse_time("2026-11-26T09:00:00") is None  # no offset: cannot be placed
     with pytest.raises(ValueError):
         CounterModel().why_not("dance")
     with pytest.raises(ValueError):
