@@ -10,12 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from server.core.model import Event, Ticket
+from server.core.model import CounterState, Event, Ticket
 from server.store import (
     REPLY_TTL_S,
     SCHEMA_REVISION,
     TICKET_COLUMNS,
-    CounterState,
     StaleState,
     Store,
     StoreError,
@@ -58,8 +57,10 @@ def test_commit_load_round_trip(store: Store) -> None:
     b1.slot_start, b1.priority = T0 + dt.timedelta(hours=1), "appointment"
     for t in (a1, a2, b1):
         store.commit("main", issued(t))
+    opened = CounterState(3, "open", "s001", "王芳", since=T0)
     store.commit("main", [Event("counter.opened",
-                                {"counter": 3, "staff": {"id": "s001", "name": "王芳"}})])
+                                {"counter": 3, "staff": {"id": "s001", "name": "王芳"}},
+                                counter=opened)])
     a1_called, ev = changed(a1, counter=3, status="called", calls=1,
                             called_at=T0 + dt.timedelta(minutes=30))
     store.commit("main", [ev])
@@ -80,8 +81,7 @@ def test_commit_load_round_trip(store: Store) -> None:
     assert got[a1.id].issued_at == a1.issued_at
     assert got[a1.id].rank == (3, 1.5) and got[b1.id].slot_start == b1.slot_start
     assert loaded.last_numbers == {("gjj", DAY): 2, ("tax", DAY): 1}
-    assert loaded.counters == {3: CounterState(3, "open", "s001", "王芳", None,
-                                               loaded.counters[3].since)}
+    assert loaded.counters == {3: CounterState(3, "open", "s001", "王芳", since=T0)}
     assert loaded.last_seq == 3 * 2 + 1 + 1 + 1 + 2
     assert store.load("other", DAY).last_seq == 2
 
@@ -91,20 +91,37 @@ def test_every_ticket_field_is_stored() -> None:
     assert set(TICKET_COLUMNS) == {f.name for f in dataclasses.fields(Ticket)}
 
 
-def test_counter_rows_follow_counter_events(store: Store) -> None:
+def test_counter_rows_follow_the_core_counter_state(store: Store) -> None:
+    # Counters are persisted from Event.counter (the core's state after the
+    # event), whatever the event's name or data say.
     def state(n: int = 5) -> CounterState:
         return store.load("main", DAY).counters[n]
 
-    store.commit("main", [Event("counter.opened", {"counter": 5, "staff": {"id": "s1",
-                                                                          "name": "李"}})])
-    store.commit("main", [Event("counter.paused", {"counter": 5, "reason": "lunch"})])
-    assert (state().state, state().staff_id, state().reason) == ("paused", "s1", "lunch")
-    store.commit("main", [Event("counter.resumed", {"counter": 5})])
-    assert (state().state, state().staff_name, state().reason) == ("open", "李", None)
-    store.commit("main", [Event("counter.closed", {"counter": 5})])
+    def commit(name: str, cs: CounterState, **data: object) -> None:
+        store.commit("main", [Event(name, {"counter": cs.number, **data}, counter=cs)])
+
+    cs = CounterState(5, "open", "s1", "李", since=T0)
+    commit("counter.opened", cs, staff={"id": "s1", "name": "李"})
+    assert state() == cs
+    paused = dataclasses.replace(cs, state="paused", reason="lunch",
+                                 since=T0 + dt.timedelta(minutes=5))
+    commit("counter.paused", paused, reason="lunch")
+    assert (state().state, state().staff_id, state().reason, state().since) == (
+        "paused", "s1", "lunch", paused.since)
+    # A call carries the counter too: its interleaving streak is kept.
+    commit("ticket.called", dataclasses.replace(paused, state="open", reason="", streak=2))
+    assert (state().state, state().staff_name, state().reason, state().streak) == (
+        "open", "李", "", 2)
+    commit("counter.closed", CounterState(5, "closed", since=T0 + dt.timedelta(hours=1)))
     assert (state().state, state().staff_id, state().staff_name) == ("closed", None, None)
-    with pytest.raises(ValueError, match="integer 'counter'"):
-        store.commit("main", [Event("counter.opened", {"staff": "s1"})])
+    # An event without a counter state leaves the rows alone.
+    store.commit("main", [Event("counter.opened", {"counter": 5, "staff": "s1"})])
+    assert state().state == "closed"
+    # Several states of one counter in one commit: the last one stands.
+    store.commit("main", [Event("counter.opened", {"counter": 6}, counter=CounterState(
+        6, "open", "s2", "王", since=T0)), Event("counter.paused", {"counter": 6},
+        counter=CounterState(6, "paused", "s2", "王", "break", since=T0))])
+    assert (state(6).state, state(6).reason) == ("paused", "break")
 
 
 def test_same_ticket_on_two_events_written_once(store: Store) -> None:
@@ -333,11 +350,12 @@ def test_migration_head_matches_the_store_tables(store: Store) -> None:
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    from server import store as store_module
+    from server.store.engine import MIGRATIONS
+    from server.store.schema import metadata
 
     config = Config()
-    config.set_main_option("script_location", str(store_module._MIGRATIONS))
+    config.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_heads() == [SCHEMA_REVISION]
     with store._engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert compare_metadata(context, store_module._metadata) == []
+        assert compare_metadata(context, metadata) == []
