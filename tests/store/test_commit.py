@@ -1,53 +1,19 @@
-"""Store behaviour on SQLite and PostgreSQL (see conftest.db_url)."""
+"""Store.commit on SQLite and PostgreSQL (see conftest.db_url): rows, seqs, conflicts, bad input."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
-from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
 
 from server.core.model import CounterState, Event, Ticket
 from server.store import (
-    REPLY_TTL_S,
-    SCHEMA_REVISION,
     TICKET_COLUMNS,
     StaleState,
     Store,
-    StoreError,
 )
-
-SH = ZoneInfo("Asia/Shanghai")
-DAY = dt.date(2026, 11, 26)
-T0 = dt.datetime(2026, 11, 26, 9, 0, 1, 123456, tzinfo=SH)
-
-
-def new_ticket(n: int, service: str = "gjj", prefix: str = "A", day: dt.date = DAY,
-               tid: str | None = None) -> Ticket:
-    return Ticket(id=tid or f"{service}-{day}-{n}", number=f"{prefix}{n:03d}", service=service,
-                  seqno=n, issued_at=T0 + dt.timedelta(minutes=n), day=day,
-                  rank=(3, float(n) + 0.5), check=f"k{service}{n}")
-
-
-def issued(t: Ticket) -> list[Event]:
-    return [Event("ticket.issued", {"ticket": {"id": t.id, "number": t.number}}, t.copy(), None),
-            Event("queue.changed", {"service": t.service, "waiting": 1, "eta_s": 300})]
-
-
-def changed(t: Ticket, name: str = "ticket.called", **changes) -> tuple[Ticket, Event]:
-    after = dataclasses.replace(t, **changes, version=t.version + 1)
-    return after, Event(name, {"ticket": {"id": t.id}, "counter": after.counter}, after.copy(),
-                        t.version)
-
-
-def snapshot(store: Store, hall: str = "main"):
-    """Everything a failed commit must leave untouched."""
-    loaded = store.load(hall, DAY)
-    return loaded, store.events_since(hall, 0), store.last_seq(hall)
-
+from tests.store.samples import DAY, T0, changed, issued, new_ticket, snapshot
 
 # --------------------------------------------------------------------------- round trip
 
@@ -164,17 +130,6 @@ def test_seq_rises_by_one_without_gaps(store: Store) -> None:
     assert store.events_since("main", len(all_seqs)) == []
 
 
-def test_events_by_time_range_in_batches(store: Store) -> None:
-    times = [T0 + dt.timedelta(minutes=i) for i in range(10)]
-    for i, at in enumerate(times):
-        store.commit("main", [Event("ticket.rated", {"score": 5, "i": i})], at=at)
-    store.commit("other", [Event("ticket.rated", {"score": 1})], at=times[5])
-    got = list(store.events("main", times[2], times[8], batch=2))
-    assert [e["data"]["i"] for e in got] == [2, 3, 4, 5, 6, 7]
-    assert [e["at"] for e in got] == times[2:8]
-    assert list(store.events("main", times[9] + dt.timedelta(seconds=1),
-                             times[9] + dt.timedelta(hours=1))) == []
-
 
 # --------------------------------------------------------------------------- conflicts
 
@@ -229,42 +184,6 @@ def test_unique_number_is_a_second_guard(store: Store) -> None:
     assert snapshot(store) == before
 
 
-# --------------------------------------------------------------------------- replies
-
-
-def test_idempotent_replies(db_url: str) -> None:
-    now = [T0]
-    store = Store(db_url, clock=lambda: now[0])
-    try:
-        reply = json.dumps({"type": "ok", "re": "r1", "ticket": {"number": "A001"}})
-        store.commit("main", issued(new_ticket(1)), reply=("kiosk-1", "r1", reply))
-        assert store.recall_reply("main", "kiosk-1", "r1") == reply
-        assert store.recall_reply("main", "kiosk-2", "r1") is None
-        assert store.recall_reply("east", "kiosk-1", "r1") is None
-
-        # the same request handled twice (two processes): the second rolls back
-        before = snapshot(store)
-        with pytest.raises(StaleState):
-            store.commit("main", issued(new_ticket(2)), reply=("kiosk-1", "r1", "{}"))
-        assert snapshot(store) == before
-        assert store.recall_reply("main", "kiosk-1", "r1") == reply
-
-        # remembered outside a commit: the first reply stands
-        expires = T0 + dt.timedelta(seconds=60)
-        assert store.remember_reply("main", "counter-3", "x", '{"a":1}', expires) is True
-        assert store.remember_reply("main", "counter-3", "x", '{"a":2}', expires) is False
-        assert store.recall_reply("main", "counter-3", "x") == '{"a":1}'
-
-        now[0] = T0 + dt.timedelta(seconds=61)
-        assert store.recall_reply("main", "counter-3", "x") is None
-        assert store.recall_reply("main", "kiosk-1", "r1") == reply  # kept REPLY_TTL_S
-        assert store.purge_replies() == 1
-        now[0] = T0 + dt.timedelta(seconds=REPLY_TTL_S + 1)
-        assert store.recall_reply("main", "kiosk-1", "r1") is None
-        assert store.purge_replies() == 1 and store.purge_replies() == 0
-    finally:
-        store.close()
-
 
 # --------------------------------------------------------------------------- bad input
 
@@ -283,79 +202,3 @@ def test_bad_events_are_refused_before_writing(store: Store) -> None:
     with pytest.raises(ValueError, match="must be above prev_version"):
         store.commit("main", [Event("ticket.called", {}, t, prev_version=1)])
     assert store.last_seq("main") == 0 and store.load("main", DAY).tickets == []
-
-
-@pytest.mark.parametrize("url, message", [
-    ("", "empty"),
-    ("not a url", "not a database URL"),
-    ("mysql://u@localhost/x", "unsupported database 'mysql'"),
-])
-def test_bad_urls(url: str, message: str) -> None:
-    with pytest.raises(StoreError, match=message):
-        Store(url)
-
-
-def test_unreachable_databases_give_clean_errors(tmp_path) -> None:
-    with pytest.raises(StoreError, match="cannot open or migrate") as info:
-        Store(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
-    assert "SELECT" not in str(info.value)
-    with pytest.raises(StoreError, match="cannot open or migrate") as info:
-        Store("postgresql://qhall:s3cret@127.0.0.1:1/qhall")
-    assert "s3cret" not in str(info.value) and "***" in str(info.value)
-
-
-def test_in_memory_sqlite_works(tmp_path) -> None:
-    with Store("sqlite://") as store:
-        store.commit("main", issued(new_ticket(1)))
-        assert store.load("main", DAY).last_numbers == {("gjj", DAY): 1}
-
-
-# --------------------------------------------------------------------------- migrations
-
-
-def _tables(url: str) -> tuple[set[str], str | None]:
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    try:
-        with engine.connect() as conn:
-            names = set(sa.inspect(conn).get_table_names())
-            version = None
-            if "alembic_version" in names:
-                version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-            return names, version
-    finally:
-        engine.dispose()
-
-
-def test_migrations_create_the_schema_and_are_idempotent(db_url: str) -> None:
-    assert _tables(db_url) == (set(), None)
-    with Store(db_url) as store:
-        store.commit("main", issued(new_ticket(1)))
-    names, version = _tables(db_url)
-    assert names == {"alembic_version", "halls", "tickets", "numbering", "events", "counters",
-                     "replies", "bookings", "booking_slots", "followups", "hall_secrets",
-                     "login_failures"}
-    assert version == SCHEMA_REVISION
-    # again, the fast path (already at head) and the full Alembic path
-    with Store(db_url) as store:
-        with store._engine.connect() as conn, conn.begin():
-            store._run_alembic(conn)
-        assert store.last_seq("main") == 2
-        assert store.commit("main", issued(new_ticket(2))) == [3, 4]
-    assert _tables(db_url) == (names, SCHEMA_REVISION)
-
-
-def test_migration_head_matches_the_store_tables(store: Store) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.config import Config
-    from alembic.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    from server.store.engine import MIGRATIONS
-    from server.store.schema import metadata
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    assert ScriptDirectory.from_config(config).get_heads() == [SCHEMA_REVISION]
-    with store._engine.connect() as conn:
-        context = MigrationContext.configure(conn)
-        assert compare_metadata(context, metadata) == []
