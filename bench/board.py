@@ -88,6 +88,7 @@ class HallThread:
 
     async def _main(self) -> None:
         from server.config import Limits
+        from server.features import default_features
         from server.serve import Server
         from server.service import HallService
         from server.store import Store
@@ -96,7 +97,7 @@ class HallThread:
         try:
             # Hundreds of boards from one address: the per-source limits would refuse them.
             server = Server(HallService(dataclasses.replace(self.config, limits=Limits.off()),
-                                        store))
+                                        store, features=default_features()))
             self.port = await server.start("127.0.0.1", 0)
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()

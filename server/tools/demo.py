@@ -219,6 +219,7 @@ class DemoHall:
             self._ready.set()
 
     async def _main(self) -> None:
+        from server.features import default_features
         from server.serve import Server
         from server.service import HallService
         from server.store import Store
@@ -227,7 +228,7 @@ class DemoHall:
         try:
             # Simulated citizens run from one address at hall speed times N.
             service = HallService(dataclasses.replace(self.config, limits=Limits.off()), store,
-                                  clock=self.clock)
+                                  clock=self.clock, features=default_features())
             server = Server(service)
             self.port = await server.start(self.host, self.port)
             self._loop = asyncio.get_running_loop()

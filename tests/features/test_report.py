@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from server.features import report
+from server.features import default_features, report
 from server.service import HallService, Session
 from server.store import Store
 from tests.helpers.fakes import FakeClock
@@ -31,7 +31,7 @@ class Day:
         self.clock = FakeClock(self.at("09:00:00"))
         self.store = Store(self.config.database, clock=self.clock)
         self.service = HallService(self.config, self.store, clock=self.clock,
-                                   monotonic=self.clock.monotonic)
+                                   monotonic=self.clock.monotonic, features=default_features())
         self.n = 0
 
     @staticmethod
@@ -276,9 +276,7 @@ def test_html_renders_in_chromium(sqlite_day, tmp_path):
 
 def test_cli(sqlite_day, tmp_path, capsys, monkeypatch):
     script(sqlite_day)
-    from server.features import booking
-
-    monkeypatch.setattr(booking, "_load", lambda _args: sqlite_day.config)
+    monkeypatch.setattr(report, "hall_config", lambda _args: sqlite_day.config)
     out = tmp_path / "r.csv"
     args = argparse.Namespace(config=None, database=None, date="2026-11-26", first=None,
                               last=None, format="csv", out=str(out))

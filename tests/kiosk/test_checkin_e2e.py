@@ -20,6 +20,7 @@ from kiosk.ticket import ticket_regions
 from kiosk.view import KioskWindow
 from server.client.qtlink import Link
 from server.config import Appointments, Device
+from server.features.booking import Bookings
 from tests.helpers.fakes import FakeClock, FakePrinter
 from tests.helpers.qt import wait_disconnected
 from tests.helpers.server import PIN, TOKEN, RunningServer, _hash, small_config
@@ -114,7 +115,7 @@ def check_in(qtbot, ctl: KioskController, code: str) -> tuple[dict, str]:
 
 
 def booking_status(hall, code: str) -> dict:
-    return hall.call(lambda: hall.server.service.bookings.get(code))
+    return hall.call(lambda: hall.server.service.feature(Bookings).get(code))
 
 
 def test_check_in_on_time_gives_an_appointment_ticket_served_first(
