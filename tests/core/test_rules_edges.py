@@ -226,3 +226,29 @@ def test_previous_estimate_without_an_open_counter_counts_one_counter():
     hall.close_counter(1)
     waiting = [hall.issue("gjj")[0].ticket for _ in range(2)]
     assert [hall.previous_eta_s(hall.ticket(t.id)) for t in waiting] == [300, 600]
+
+
+# -------------------------------------------- estimates after a restart
+def test_a_restored_hall_estimates_like_the_live_one_after_transfers_between_services():
+    """Arrival and jump rates are rebuilt from the tickets, each counted for the
+    service it was issued for (its number's prefix), not the one it waits for now."""
+    cfg = config(counters=(counter(1, ["gjj", "tax"]), counter(2, ["tax", "gjj"]),
+                           counter(3, ["bdc"])))
+    hall, clock = make_hall(cfg)
+    for _ in range(3):
+        hall.issue("gjj", "priority")
+        clock.advance(40)
+        hall.issue("tax")
+        clock.advance(40)
+        hall.issue("bdc")
+    for _ in range(2):
+        hall.call_next(3)
+        hall.transfer(3, service="gjj")
+    hall.call_next(1)
+    hall.call_next(2)
+    live = hall.snapshot()["queues"]
+    restored = Hall.restore(cfg, clock, hall.tickets(), hall.counter_states(),
+                            hall.last_numbers)
+    assert restored.snapshot()["queues"] == live
+    assert [restored.wire_ticket(t) for t in restored.tickets()] == [
+        hall.wire_ticket(t) for t in hall.tickets()]
