@@ -252,3 +252,91 @@ def test_a_restored_hall_estimates_like_the_live_one_after_transfers_between_ser
     assert restored.snapshot()["queues"] == live
     assert [restored.wire_ticket(t) for t in restored.tickets()] == [
         hall.wire_ticket(t) for t in hall.tickets()]
+
+
+# ------------------------------------------ counter states given to restore
+def _restored_counter(item) -> object:
+    hall, clock = make_hall(open_all=False)
+    return Hall.restore(hall.config, clock, [], [item]).counter_state(1)
+
+
+def test_restore_reads_a_counter_mapping_with_a_staff_sub_mapping():
+    since = at(8, 30)
+    cs = _restored_counter({"number": 1, "state": "open", "staff": {"id": "s9", "name": "李"},
+                            "reason": "", "streak": 2, "version": 7, "since": since})
+    assert (cs.number, cs.state, cs.staff_id, cs.staff_name, cs.streak, cs.version,
+            cs.since) == (1, "open", "s9", "李", 2, 7, since)
+
+
+def test_restore_fills_what_a_counter_mapping_leaves_out():
+    cs = _restored_counter({"number": 1, "state": "paused", "staff_id": "s1",
+                            "staff": "not a mapping"})
+    assert (cs.staff_id, cs.staff_name, cs.reason, cs.streak, cs.version, cs.since) == (
+        "s1", None, "", 0, 1, None)
+
+
+def test_restore_reads_a_counter_row_object_without_a_streak():
+    class Row:  # the store's own rows: attributes, no streak
+        number, state, staff_id, staff_name, version = 1, "open", "s1", "王", 4
+        reason, since = "", at(8)
+
+    cs = _restored_counter(Row())
+    assert (cs.state, cs.staff_id, cs.staff_name, cs.streak, cs.version, cs.since) == (
+        "open", "s1", "王", 0, 4, at(8))
+
+
+def test_restore_refuses_an_unknown_counter_state_by_name():
+    with pytest.raises(ValueError) as info:
+        _restored_counter({"number": 1, "state": "asleep"})
+    assert str(info.value) == "counter 1: unknown state 'asleep'"
+
+
+# -------------------------------------------------------------- requeue
+def test_requeue_event_names_the_counter_that_missed_it_and_refusal_says_how_long():
+    hall, clock = make_hall(config(no_show_return_s=600))
+    tid = _no_show_at(hall)
+    requeued = hall.requeue(tid)[0]
+    assert (requeued.name, requeued.data["counter"]) == ("ticket.requeued", 1)
+    hall.call_next(1)
+    hall.no_show(1)
+    clock.advance(601)
+    with pytest.raises(Expired) as info:
+        hall.requeue(tid)
+    assert str(info.value) == ("ticket A001 missed its call more than 10 min ago; "
+                               "please take a new ticket")
+
+
+def test_requeue_of_an_appointment_goes_back_into_the_appointment_group():
+    svc = service("gjj", "A")
+    hall, clock = make_hall(config([svc], [counter(1, ["gjj"])]))
+    normal = hall.issue("gjj")[0].ticket.id
+    appt = hall.issue("gjj", "appointment", slot_start=clock.now)[0].ticket.id
+    hall.call_next(1)
+    assert hall.ticket(appt).status == "called"
+    hall.no_show(1)
+    hall.requeue(appt)
+    assert [t.id for t in hall.queue(1)] == [appt, normal]
+
+
+# ------------------------------------------------------------- snapshots
+def test_snapshot_counts_todays_issues_by_the_hall_day_on_a_utc_clock():
+    start = dt.datetime(2026, 11, 26, 15, 59, tzinfo=dt.UTC)  # 23:59 locally
+    hall, clock = make_hall(start=start)
+    hall.issue("gjj")
+    clock.now = dt.datetime(2026, 11, 26, 16, 1, tzinfo=dt.UTC)  # the 27th locally
+    hall.issue("tax")
+    queues = hall.snapshot()["queues"]
+    assert (queues["gjj"]["issued"], queues["tax"]["issued"]) == (0, 1)
+
+
+def test_snapshot_counters_and_recent_calls_name_the_counter():
+    hall, _clock = make_hall()
+    hall.close_counter(3)
+    hall.issue("gjj")
+    hall.call_next(2)
+    snap = hall.snapshot()
+    assert snap["counters"]["2"]["name"] == "2号窗口"
+    assert snap["counters"]["3"] == {"name": "3号窗口", "state": "closed", "staff": None,
+                                     "reason": "", "current": None}
+    assert [(c["counter"], c["counter_name"]) for c in snap["recent_calls"]] == [
+        (2, "2号窗口")]
