@@ -340,3 +340,24 @@ def test_snapshot_counters_and_recent_calls_name_the_counter():
                                      "reason": "", "current": None}
     assert [(c["counter"], c["counter_name"]) for c in snap["recent_calls"]] == [
         (2, "2号窗口")]
+
+
+def test_restore_keeps_check_codes_and_numbers_no_ticket_holds():
+    hall, clock = make_hall()
+    t = hall.issue("gjj")[0].ticket
+    day = t.day
+    restored = Hall.restore(hall.config, clock, hall.tickets(), hall.counter_states(),
+                            {("tax", day): 7, ("bdc", day): 0})
+    assert restored.by_check(t.check).id == t.id
+    assert restored.issue("tax")[0].ticket.number == "B008"
+    assert restored.issue("bdc")[0].ticket.number == "C001"
+
+
+def test_pause_without_reason_and_no_show_events_carry_the_counter():
+    hall, _clock = make_hall()
+    paused = hall.pause(3)[0]
+    assert (paused.data["reason"], paused.counter.reason) == ("", "")
+    hall.issue("gjj")
+    hall.call_next(1)
+    missed = hall.no_show(1)[0]
+    assert missed.counter is not None and missed.counter.current is None
