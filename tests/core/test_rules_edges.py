@@ -361,3 +361,27 @@ def test_pause_without_reason_and_no_show_events_carry_the_counter():
     hall.call_next(1)
     missed = hall.no_show(1)[0]
     assert missed.counter is not None and missed.counter.current is None
+
+
+def test_start_complete_and_transfer_events_carry_the_counter_one_version_on():
+    hall, _clock = make_hall()
+    hall.issue("gjj")
+    hall.issue("gjj")
+    hall.call_next(1)
+    version = hall.counter_state(1).version
+    started = hall.start(1)[0]
+    assert (started.data["counter"], started.counter.number) == (1, 1)
+    done = hall.complete(1)[0]
+    assert (done.data["counter"], done.counter.current, done.counter.version) == (
+        1, None, version + 1)
+    hall.call_next(1)
+    version = hall.counter_state(1).version
+    moved = hall.transfer(1, service="tax")[0]
+    assert (moved.counter.current, moved.counter.version) == (None, version + 1)
+    assert hall.counter_state(1).version == version + 1
+    with pytest.raises(Conflict) as info:
+        hall.complete(1)
+    assert str(info.value) == "1号窗口 has no current ticket to complete; call one first"
+    with pytest.raises(Conflict) as info:
+        hall.start(1)
+    assert str(info.value) == "1号窗口 has no current ticket to start; call one first"
