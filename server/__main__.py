@@ -1,3 +1,5 @@
+"""``python -m server``: the same as the ``qhall`` command."""
+
 import sys
 
 from server.cli import main

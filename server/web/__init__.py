@@ -1,0 +1,1 @@
+"""The server's HTTP pages: the web lobby board, the ticket status page, security headers."""
