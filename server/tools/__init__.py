@@ -1,1 +1,4 @@
-"""Tools apart from the server: demo, load test, simulator, chaos, screenshots (the only code that imports the apps)."""
+"""Tools apart from the server (demo, load test, simulator, screenshots).
+
+The only code that imports the apps.
+"""

@@ -1,1 +1,1 @@
-"""The wire vocabulary shared by server and clients: protocol codec, errors, lifecycle, readers, clock, labels."""
+"""The wire vocabulary shared by server and clients (codec, errors, lifecycle, readers)."""

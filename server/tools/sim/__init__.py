@@ -1,1 +1,1 @@
-"""The discrete-event hall day behind ``qhall simulate``: arrivals, staffing, the real core in virtual time."""
+"""The discrete-event hall day behind ``qhall simulate`` (the real core, virtual time)."""
