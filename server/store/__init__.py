@@ -82,7 +82,7 @@ __all__ = [
 
 #: The newest migration in server/store/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 #: How long ``commit(..., reply=...)`` keeps an idempotency reply (PROTOCOL:
 #: at least 10 minutes).
@@ -302,6 +302,24 @@ login_failures_t = sa.Table(
     sa.Column("key", sa.String(200), nullable=False),
     sa.Column("at", sa.DateTime, nullable=False),
     sa.Index("ix_login_failures_hall_at", "hall", "at"),
+)
+
+#: Failover (migration 0006; the SQL that uses them is server/store/lease.py).
+hall_leases_t = sa.Table(
+    "hall_leases",
+    _metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("epoch", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("owner", sa.String(128)),
+    sa.Column("url", sa.Text),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+)
+instances_t = sa.Table(
+    "instances",
+    _metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("url", sa.Text),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 #: Ticket dataclass field -> tickets column (``rank`` is two columns).
@@ -592,6 +610,9 @@ class Store:
             threading.RLock() if self._memory else contextlib.nullcontext()
         )
         self._last_purge = float("-inf")
+        #: Called inside every commit's transaction (server/store/lease.py sets
+        #: it on PostgreSQL): raises when this process no longer owns the hall.
+        self.fence: Callable[[Connection, str], None] | None = None
         self._engine = self._make_engine()
         dialect = self._engine.dialect
         self._sql = {name: _Prepared(stmt, dialect) for name, stmt in {
@@ -876,6 +897,8 @@ class Store:
         purge = reply is not None and now_mono - self._last_purge > _PURGE_EVERY_S
         sql = self._sql
         with self._transaction(write=True) as conn:
+            if self.fence is not None:
+                self.fence(conn, hall_id)  # an older owner's epoch writes nothing
             raw = _Raw(conn)
             try:
                 if event_rows:
