@@ -205,7 +205,9 @@ class Halls:
             lock.close()
 
     def hall_url(self, hall: str) -> str:
-        return f"{self.advertise}/ws/{hall}"
+        """The URL a standby names for this hall: ``/ws`` when this process
+        serves one hall (what its clients are given), else ``/ws/<hall-id>``."""
+        return f"{self.advertise}/ws" if len(self.slots) == 1 else f"{self.advertise}/ws/{hall}"
 
     # ---------------------------------------------------------------- leases
     async def _lease_loop(self) -> None:
@@ -304,10 +306,14 @@ class Halls:
     def _own(self, slot: Slot) -> None:
         """Load the hall from the store and serve it."""
         server = self.make_server(slot.config, slot.store)
-        book = slot.book
-        if book is not None:
+        book, machine = slot.book, slot.machine
+        if book is not None and machine is not None:
             hall = slot.id
-            server.fenced = lambda: hall in book.fenced
+            # Fenced by the store, or our lease ran out by our own clock (we
+            # were frozen, or the database was away): whatever we did is not
+            # answered; the clients resend to whoever owns the hall now.
+            server.fenced = lambda: (hall in book.fenced
+                                     or not machine.serving(time.monotonic()))
         server.attach()
         slot.server = server
         slot.owner_url = None

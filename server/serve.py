@@ -492,6 +492,9 @@ class Server:
             rid = message.get("id") if isinstance(message.get("id"), str) else None
             if kind == "hello":
                 raise ProtocolError("bad_request", "hello was already received", rid)
+            if self.fenced():  # no longer the owner: not even tried
+                self.detach(protocol.CLOSE_SERVICE_RESTART, "no longer the owner of this hall")
+                return None
             limited = self._rate_limited(client, kind, rid)
             if limited is not None:
                 reply_msg, events = protocol.error(rid, "rate_limited", limited), []

@@ -39,7 +39,7 @@ import fcntl
 import math
 import os
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -123,10 +123,26 @@ class LeaseBook:
         #: halls whose commit was refused since the caller last looked
         self.fenced: set[str] = set()
         store.fence = self.fence
+        # A frozen owner may be stopped inside a commit, holding the lease
+        # row (FOR SHARE) and the hall's seq row: PostgreSQL ends such an
+        # idle transaction (rolled back, nothing written) so a standby's
+        # takeover and its commits do not wait for the thaw. Our own
+        # transactions never idle: they run without a pause.
+        idle_ms = int(max(1.0, self.lease_s / 4) * 1000)
+        self._lock_ms = int(max(0.5, self.lease_s / 2) * 1000)
+
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET idle_in_transaction_session_timeout = {idle_ms}")
+            dbapi_connection.commit()
+
+        sa.event.listen(store._engine, "connect", _on_connect)
+        store._engine.dispose()  # connections opened before (the migration) get it too
 
     def acquire(self, hall: str, url: str | None) -> int | None:
         """Take the hall if nobody live holds it; its new epoch, or None."""
         with self.store.transaction(write=True) as conn:
+            self._bounded(conn)
             conn.execute(_ENSURE, {"hall": hall})
             epoch = conn.execute(_ACQUIRE, {"hall": hall, "me": self.instance, "url": url,
                                             "lease": self.lease_s}).scalar()
@@ -142,6 +158,7 @@ class LeaseBook:
         if epoch is None:
             return False
         with self.store.transaction(write=True) as conn:
+            self._bounded(conn)
             done = conn.execute(_RENEW, {"hall": hall, "epoch": epoch, "me": self.instance,
                                          "lease": self.lease_s}).rowcount
         if done != 1:
@@ -149,12 +166,18 @@ class LeaseBook:
             return False
         return True
 
+    def _bounded(self, conn: Connection) -> None:
+        # Waiting for a row lock longer than this is a failed try (StaleState),
+        # not a stalled event loop: the lease loop tries again.
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {self._lock_ms}")
+
     def release(self, hall: str) -> None:
         """Give the hall up now (a standby may take it at its next poll)."""
         epoch = self.epochs.pop(hall, None)
         if epoch is None:
             return
         with self.store.transaction(write=True) as conn:
+            self._bounded(conn)
             conn.execute(_RELEASE, {"hall": hall, "epoch": epoch, "me": self.instance})
 
     def owner(self, hall: str) -> Holder | None:

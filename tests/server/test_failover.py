@@ -1,0 +1,173 @@
+"""Owner and standby ``qhall serve`` processes of one hall on PostgreSQL.
+
+Real processes, a real cluster, the real failover client (AsyncClient). The
+lease is short (``LEASE_S``) so takeovers take a few seconds; every wait
+polls with a deadline. After each failover the hall's invariants are checked
+(server/tools/chaos.py ``check_hall``): every acknowledged ticket exists, no
+number twice in a day, no ticket called twice, seqs contiguous, each board
+saw every call exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from server.config import dumps
+from server.reference import demo_token
+from server.tools.chaos import HallLoad, Instance, chaos_config, check_hall, wait_boards
+from server.tools.pgcluster import PgCluster, free_port
+from tests.conftest import TEST_PII_KEY
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+LEASE_S = 2.0
+#: The contract's takeover bound (15 s) plus room for a loaded test machine.
+TAKEOVER_DEADLINE_S = 30.0
+
+
+def _until(what: Callable[[], object], timeout: float, why: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, why
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def hall(pg_cluster: PgCluster, tmp_path: Path, monkeypatch) -> tuple[str, Path]:
+    monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
+    url = pg_cluster.create_database(f"fo{uuid.uuid4().hex[:12]}")
+    path = tmp_path / "hall.toml"
+    path.write_text(dumps(chaos_config("main", url)), encoding="utf-8")
+    return url, path
+
+
+@pytest.fixture
+def pair(hall, tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
+    _, path = hall
+    a = Instance("a", ["--config", str(path)], free_port(), tmp_path / "a.log", LEASE_S)
+    b = Instance("b", ["--config", str(path)], free_port(), tmp_path / "b.log", LEASE_S)
+    try:
+        a.start()
+        _until(lambda: a.healthz() == (200, "ok\n"), 30, "a did not become the owner")
+        b.start()
+        yield a, b
+    finally:
+        a.terminate()
+        b.terminate()
+
+
+def _hello(url: str) -> tuple[dict, int | None]:
+    with connect(url, open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "hello", "id": "h1", "protocol": 1, "device": "board-1",
+                            "token": demo_token("board-1"), "since": None}))
+        reply = json.loads(ws.recv(timeout=10))
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+        return reply, ws.close_code
+
+
+def test_a_second_instance_is_a_standby_naming_the_owner(pair) -> None:
+    a, b = pair
+    assert b.healthz() == (503, "standby\n")
+    reply, code = _hello(b.url())
+    assert (reply["type"], reply["code"], reply["re"]) == ("error", "standby", "h1")
+    assert reply["owner"] == a.url()
+    assert code == 1013
+    # A clean stop gives the hall up at once: the standby takes it at its next poll.
+    a.terminate()
+    _until(lambda: b.healthz() == (200, "ok\n"), TAKEOVER_DEADLINE_S, "b did not take over")
+
+
+def _run_with_failover(a: Instance, b: Instance, database: str,
+                       disrupt: Callable[[HallLoad], None],
+                       after: Callable[[HallLoad], None]) -> HallLoad:
+    """Load the hall through [a, b]; disrupt a mid-load; go on; stop; return the load."""
+    load = HallLoad("main", [a.url(), b.url()], issue_every_s=0.1)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(load.run(stop))
+
+        async def until(what: Callable[[], bool], timeout: float, why: str) -> None:
+            deadline = time.monotonic() + timeout
+            while not what():
+                assert time.monotonic() < deadline, why
+                assert not task.done(), task.exception() if task.done() else ""
+                await asyncio.sleep(0.05)
+
+        await until(lambda: len(load.acked) >= 20, 60, "no load before the failover")
+        await asyncio.to_thread(disrupt, load)
+        await asyncio.to_thread(after, load)
+        more = len(load.acked) + 20
+        await until(lambda: len(load.acked) >= more, 60, "no load after the failover")
+        stop.set()
+        await task
+        await wait_boards([load], database)
+        await load.close_boards()
+
+    asyncio.run(main())
+    return load
+
+
+def test_sigkill_of_the_owner_mid_load(pair, hall) -> None:
+    a, b = pair
+    database, _ = hall
+
+    def kill(_load: HallLoad) -> None:
+        a.signal(signal.SIGKILL)
+        _until(lambda: b.healthz() == (200, "ok\n"), TAKEOVER_DEADLINE_S,
+               "the standby did not take over")
+
+    load = _run_with_failover(a, b, database, kill, lambda _load: None)
+    assert check_hall(database, "main", load) == []
+    assert "now the owner" in b.output()
+
+
+def test_sigstop_of_the_owner_then_sigcont_it_commits_nothing_and_steps_down(pair, hall) -> None:
+    a, b = pair
+    database, _ = hall
+
+    def freeze(_load: HallLoad) -> None:
+        a.signal(signal.SIGSTOP)  # its clients' requests wait in its socket buffers
+        _until(lambda: b.healthz() == (200, "ok\n"), TAKEOVER_DEADLINE_S,
+               "the standby did not take over")
+
+    def wake(_load: HallLoad) -> None:
+        a.signal(signal.SIGCONT)
+        _until(lambda: a.healthz() == (503, "standby\n"), TAKEOVER_DEADLINE_S,
+               "the old owner did not step down")
+
+    load = _run_with_failover(a, b, database, freeze, wake)
+    assert check_hall(database, "main", load) == []
+    # The requests the frozen owner held were answered by the new one (the
+    # old one sent no reply: no `internal`, nothing to retry by hand).
+    assert load.failed["internal"] == 0
+    assert "standby now" in a.output()
+    assert "now the owner" in b.output()
+
+
+def test_a_second_process_on_one_sqlite_file_refuses_to_start(tmp_path: Path) -> None:
+    path = tmp_path / "hall.toml"
+    path.write_text(dumps(chaos_config("main", f"sqlite:///{tmp_path / 'h.db'}")),
+                    encoding="utf-8")
+    first = Instance("a", ["--config", str(path)], free_port(), tmp_path / "a.log", LEASE_S)
+    second = Instance("b", ["--config", str(path)], free_port(), tmp_path / "b.log", LEASE_S)
+    try:
+        first.start()
+        with pytest.raises(RuntimeError) as err:
+            second.start()
+        assert "exited (1)" in str(err.value)
+        assert "already served by another qhall serve process" in second.output()
+        assert first.healthz() == (200, "ok\n")
+    finally:
+        first.terminate()
+        second.terminate()
