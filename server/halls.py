@@ -5,7 +5,7 @@ than once, or ``--config-dir``) on one port: ``/ws/<hall-id>``,
 ``/board/<hall-id>``, ``/healthz/<hall-id>``; with one hall ``/ws``,
 ``/board`` and ``/healthz`` are that hall too. ``/t/<check>`` finds the
 ticket in whichever hall this process owns; ``/metrics`` labels every
-sample with ``hall``.
+sample with ``hall`` (one hall: its metrics as they always were).
 
 Who writes a hall: on SQLite this process, alone (a second process on the
 file is refused at start, ``server/store/lease.py``). On PostgreSQL each
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import random
 import ssl
@@ -357,6 +358,8 @@ class Halls:
         return response
 
     def _dispatch(self, conn: ServerConnection, request: Request) -> Response | None:
+        if request.method != "GET":
+            return http_headers.not_allowed(conn)
         path = unquote(urlsplit(request.path).path)
         head, _, rest = path.lstrip("/").partition("/")
         rest = rest.strip("/")
@@ -377,6 +380,9 @@ class Halls:
                 return conn.respond(404, f"name the hall: /{head}/<hall-id>\n")
             return self._hall_route(conn, request, slot, f"/{head}", now)
         if head == "metrics":
+            if only is not None and only.serving(now):
+                # One hall: its metrics as they always were (no hall label).
+                return self._hall_route(conn, request, only, path, now)
             return self._metrics(conn)
         if head == "t" and len(self.slots) > 1:
             for slot in self.slots.values():
@@ -394,7 +400,11 @@ class Halls:
     def _hall_route(self, conn: ServerConnection, request: Request, slot: Slot, path: str,
                     now: float) -> Response | None:
         if slot.serving(now) and slot.server is not None:
-            response = slot.server.route_request(conn, Request(path, request.headers))
+            as_alone = request
+            if path != unquote(urlsplit(request.path).path):  # /ws/<hall> -> /ws ...
+                query = urlsplit(request.path).query
+                as_alone = dataclasses.replace(request, path=path + (f"?{query}" if query else ""))
+            response = slot.server.route_request(conn, as_alone)
             if response is None:
                 self._conn_slot[conn] = slot
             return response
