@@ -27,42 +27,21 @@ from server.reference import demo_token
 from server.tools.chaos import HallLoad, Instance, chaos_config, check_hall, wait_boards
 from server.tools.pgcluster import PgCluster, free_port
 from tests.conftest import TEST_PII_KEY
+from tests.helpers.failover import LEASE_S, TAKEOVER_DEADLINE_S, serve_pair, until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-LEASE_S = 2.0
-#: The contract's takeover bound (15 s) plus room for a loaded test machine.
-TAKEOVER_DEADLINE_S = 30.0
-
-
-def _until(what: Callable[[], object], timeout: float, why: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not what():
-        assert time.monotonic() < deadline, why
-        time.sleep(0.05)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def hall(pg_cluster: PgCluster, tmp_path: Path, monkeypatch) -> tuple[str, Path]:
+def hall(pg_cluster: PgCluster, monkeypatch) -> str:
     monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
-    url = pg_cluster.create_database(f"fo{uuid.uuid4().hex[:12]}")
-    path = tmp_path / "hall.toml"
-    path.write_text(dumps(chaos_config("main", url)), encoding="utf-8")
-    return url, path
+    return pg_cluster.create_database(f"fo{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture
-def pair(hall, tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
-    _, path = hall
-    a = Instance("a", ["--config", str(path)], free_port(), tmp_path / "a.log", LEASE_S)
-    b = Instance("b", ["--config", str(path)], free_port(), tmp_path / "b.log", LEASE_S)
-    try:
-        a.start()
-        _until(lambda: a.healthz() == (200, "ok\n"), 30, "a did not become the owner")
-        b.start()
-        yield a, b
-    finally:
-        a.terminate()
-        b.terminate()
+def pair(hall: str, tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
+    with serve_pair(chaos_config("main", hall), tmp_path) as both:
+        yield both
 
 
 def _hello(url: str) -> tuple[dict, int | None]:
@@ -75,6 +54,7 @@ def _hello(url: str) -> tuple[dict, int | None]:
         return reply, ws.close_code
 
 
+@pytest.mark.postgres
 def test_a_second_instance_is_a_standby_naming_the_owner(pair) -> None:
     a, b = pair
     assert b.healthz() == (503, "standby\n")
@@ -84,7 +64,7 @@ def test_a_second_instance_is_a_standby_naming_the_owner(pair) -> None:
     assert code == 1013
     # A clean stop gives the hall up at once: the standby takes it at its next poll.
     a.terminate()
-    _until(lambda: b.healthz() == (200, "ok\n"), TAKEOVER_DEADLINE_S, "b did not take over")
+    until(lambda: b.healthz() == (200, "ok\n"), TAKEOVER_DEADLINE_S, "b did not take over")
 
 
 def _run_with_failover(a: Instance, b: Instance, database: str,
@@ -118,13 +98,14 @@ def _run_with_failover(a: Instance, b: Instance, database: str,
     return load
 
 
+@pytest.mark.postgres
 def test_sigkill_of_the_owner_mid_load(pair, hall) -> None:
     a, b = pair
-    database, _ = hall
+    database = hall
 
     def kill(_load: HallLoad) -> None:
         a.signal(signal.SIGKILL)
-        _until(lambda: b.healthz() == (200, "ok\n"), TAKEOVER_DEADLINE_S,
+        until(lambda: b.healthz() == (200, "ok\n"), TAKEOVER_DEADLINE_S,
                "the standby did not take over")
 
     load = _run_with_failover(a, b, database, kill, lambda _load: None)
@@ -132,18 +113,19 @@ def test_sigkill_of_the_owner_mid_load(pair, hall) -> None:
     assert "now the owner" in b.output()
 
 
+@pytest.mark.postgres
 def test_sigstop_of_the_owner_then_sigcont_it_commits_nothing_and_steps_down(pair, hall) -> None:
     a, b = pair
-    database, _ = hall
+    database = hall
 
     def freeze(_load: HallLoad) -> None:
         a.signal(signal.SIGSTOP)  # its clients' requests wait in its socket buffers
-        _until(lambda: b.healthz() == (200, "ok\n"), TAKEOVER_DEADLINE_S,
+        until(lambda: b.healthz() == (200, "ok\n"), TAKEOVER_DEADLINE_S,
                "the standby did not take over")
 
     def wake(_load: HallLoad) -> None:
         a.signal(signal.SIGCONT)
-        _until(lambda: a.healthz() == (503, "standby\n"), TAKEOVER_DEADLINE_S,
+        until(lambda: a.healthz() == (503, "standby\n"), TAKEOVER_DEADLINE_S,
                "the old owner did not step down")
 
     load = _run_with_failover(a, b, database, freeze, wake)

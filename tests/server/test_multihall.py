@@ -8,7 +8,9 @@ processes share four halls evenly, and when one dies the other takes them all.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
 import re
 import signal
 import subprocess
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from server.config import dumps
@@ -28,6 +31,7 @@ from server.tools.chaos import Instance, chaos_config
 from server.tools.pgcluster import PgCluster, free_port
 from tests.conftest import TEST_PII_KEY
 from tests.helpers.server import TOKEN, WsClient, dial, small_config
+from tests.web.test_webboard import CHROMIUM, Cdp, chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -146,3 +150,22 @@ def test_processes_share_halls_evenly_and_take_a_dead_ones_halls(
     finally:
         a.terminate()
         b.terminate()
+
+
+@pytest.mark.browser
+def test_a_halls_web_board_talks_to_its_own_socket(two_halls: Instance, tmp_path: Path) -> None:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed")
+    proc = two_halls
+
+    async def drive(page_ws: str) -> None:
+        async with connect(page_ws, max_size=2**26) as ws:
+            cdp = Cdp(ws)
+            await cdp.send("Page.navigate", url=f"http://127.0.0.1:{proc.port}/board/west"
+                                                "#device=board-1&token=tok-board-1&mute=1")
+            await cdp.wait_for(
+                "document.getElementById('status')?.dataset.state === 'online'", timeout=20)
+            assert await cdp.js("window.qhallBoard.server()") == proc.url("west")
+
+    with chromium(tmp_path / "profile") as page_ws:
+        asyncio.run(drive(page_ws))
