@@ -65,7 +65,8 @@ class Server(Protocol):
     async def handle(self, ws: ServerConnection) -> None: ...
     def metrics_text(self) -> str: ...
 
-__all__ = ["DEFAULT_LEASE_S", "SERVE_OPTIONS", "Halls", "Server", "Slot", "merge_metrics"]
+__all__ = ["DEFAULT_LEASE_S", "SERVE_OPTIONS", "Halls", "Server", "Slot", "html_response",
+           "merge_metrics"]
 
 log = logging.getLogger("qhall.halls")
 
@@ -301,6 +302,9 @@ class Halls:
             machine.feed(Input.FAILED, time.monotonic())
             return
         machine.feed(Input.ACQUIRED, time.monotonic(), started=started, epoch=epoch)
+        # Halls taken from a dead process come before the dead one's heartbeat
+        # ages out of the live count: do not give one straight back.
+        self._next_yield = max(self._next_yield, time.monotonic() + 1.5 * self.lease_s)
         log.warning("hall %s: now the owner (epoch %d), loaded in %.2f s",
                     slot.id, epoch, time.monotonic() - started)
 
@@ -389,11 +393,11 @@ class Halls:
                 if slot.serving(now) and slot.server is not None \
                         and slot.server.service.hall.by_check(rest) is not None:
                     return self._hall_route(conn, request, slot, path, now)
-            return _html(conn, 404, pages.not_found_page(""))
+            return html_response(conn, 404, pages.not_found_page(""))
         if only is not None:
             return self._hall_route(conn, request, only, path, now)
         if path in ("/", "/index.html"):
-            return _html(conn, 200, pages.index_page(
+            return html_response(conn, 200, pages.index_page(
                 " · ".join(s.config.name for s in self.slots.values())))
         return conn.respond(404, "not found\n")
 
@@ -499,7 +503,8 @@ def merge_metrics(texts: dict[str, str]) -> str:
     return "".join("\n".join(head + samples) + "\n" for head, samples in families.values())
 
 
-def _html(conn: ServerConnection, status: int, body: str) -> Response:
+def html_response(conn: ServerConnection, status: int, body: str) -> Response:
+    """An HTML page that is never cached (boards, ticket pages, the index)."""
     resp = conn.respond(status, body)
     http_headers.set_header(resp, "Content-Type", "text/html; charset=utf-8")
     http_headers.set_header(resp, "Cache-Control", "no-store")

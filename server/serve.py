@@ -58,6 +58,7 @@ from websockets.protocol import State
 from server.authpool import LOGIN_QUEUE, AuthPool, PoolBusy, SecretCheck
 from server.config import HallConfig, Limits
 from server.halls import DEFAULT_LEASE_S, SERVE_OPTIONS, Halls
+from server.halls import html_response as _html
 from server.metrics import CONTENT_TYPE_LATEST, Metrics
 from server.service import HallService, Reply, Session, Unavailable
 from server.store import Store, StoreError
@@ -663,13 +664,6 @@ def _address(conn: ServerConnection) -> str:
     """The peer's IP address (the key of per-source limits)."""
     peer = conn.remote_address
     return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
-
-
-def _html(conn: ServerConnection, status: int, body: str) -> Response:
-    resp = conn.respond(status, body)
-    http_headers.set_header(resp, "Content-Type", "text/html; charset=utf-8")
-    http_headers.set_header(resp, "Cache-Control", "no-store")
-    return resp
 
 
 # ------------------------------------------------------------------ CLI

@@ -15,11 +15,10 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from server.config import dumps
 from server.tools.chaos import Instance, chaos_config
 from server.tools.pgcluster import PgCluster, free_port
 from tests.conftest import TEST_PII_KEY
+from tests.helpers.failover import until
 from tests.helpers.server import TOKEN, WsClient, dial, small_config
 from tests.web.test_webboard import CHROMIUM, Cdp, chromium
 
@@ -42,13 +42,6 @@ def _get(url: str) -> tuple[int, str]:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
-
-
-def _until(what: Callable[[], object], timeout: float, why: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not what():
-        assert time.monotonic() < deadline, why
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -136,9 +129,9 @@ def test_processes_share_halls_evenly_and_take_a_dead_ones_halls(
     b = Instance("b", ["--config-dir", str(halls)], free_port(), tmp_path / "b.log", 2.0)
     try:
         a.start()
-        _until(lambda: _owned(a) == names, 30, "a alone should own every hall")
+        until(lambda: _owned(a) == names, 30, "a alone should own every hall")
         b.start()
-        _until(lambda: len(_owned(a)) == 2 and len(_owned(b)) == 2, 60,
+        until(lambda: len(_owned(a)) == 2 and len(_owned(b)) == 2, 60,
                "the halls were not spread over the two processes")
         assert _owned(a) | _owned(b) == names
         moved = _owned(b)
@@ -146,7 +139,7 @@ def test_processes_share_halls_evenly_and_take_a_dead_ones_halls(
         hall = sorted(moved)[0]
         assert a.healthz(hall) == (503, "standby\n")
         b.signal(signal.SIGKILL)
-        _until(lambda: _owned(a) == names, 30, "a did not take the dead process's halls")
+        until(lambda: _owned(a) == names, 30, "a did not take the dead process's halls")
     finally:
         a.terminate()
         b.terminate()
