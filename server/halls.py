@@ -30,6 +30,7 @@ import collections
 import dataclasses
 import logging
 import random
+import socket
 import ssl
 import time
 import weakref
@@ -101,6 +102,7 @@ class Slot:
         self.server: Server | None = None
         self.owner_url: str | None = None  # the owner's URL when another owns it
         self.took_over = 0  # times this process became the owner
+        self.free_since: float | None = None  # first seen without a live owner
 
     @property
     def id(self) -> str:
@@ -145,7 +147,8 @@ class Halls:
         self.ws_server: WsServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._next_heartbeat: dict[str, float] = collections.defaultdict(lambda: float("-inf"))
-        self._live: dict[str, int] = collections.defaultdict(lambda: 1)
+        #: per database: live processes -> halls each owns (at the last heartbeat)
+        self._live: dict[str, dict[str, int]] = {}
         self._next_yield = 0.0
         try:
             for cfg in configs:
@@ -171,7 +174,9 @@ class Halls:
                                      ssl=ssl_context, **SERVE_OPTIONS)
         bound = int(next(iter(self.ws_server.sockets)).getsockname()[1])
         if self.advertise is None:
-            self.advertise = f"{'wss' if ssl_context else 'ws'}://{host}:{bound}"
+            # A wildcard address names no host a device can dial: the host's name.
+            name = socket.getfqdn() if host in ("", "0.0.0.0", "::") else host
+            self.advertise = f"{'wss' if ssl_context else 'ws'}://{name}:{bound}"
         for slot in self.slots.values():
             if slot.machine is None:
                 self._own(slot)
@@ -242,7 +247,7 @@ class Halls:
 
     def _share(self, url: str) -> int:
         halls = sum(1 for s in self.slots.values() if s.config.database == url)
-        return LeaseBook.share(halls, self._live[url])
+        return LeaseBook.share(halls, len(self._live.get(url) or {"": 0}))
 
     def _step_slot(self, slot: Slot, now: float) -> None:
         machine, book = slot.machine, slot.book
@@ -276,9 +281,17 @@ class Halls:
         try:
             if self._owned(url) >= self._share(url):
                 holder = book.owner(slot.id)
-                orphan = holder is not None and holder.owner is not None and not holder.live
-                if not orphan:
-                    slot.owner_url = holder.url if holder is not None and holder.live else None
+                live = holder is not None and holder.live
+                if live:
+                    slot.free_since = None
+                elif slot.free_since is None:
+                    slot.free_since = now
+                orphan = holder is not None and holder.owner is not None and not live
+                # A hall released for balance that no one under its share took
+                # (the one that was is frozen) is served after a lease anyway.
+                stranded = slot.free_since is not None and now - slot.free_since >= self.lease_s
+                if not (orphan or stranded):
+                    slot.owner_url = holder.url if holder is not None and live else None
                     machine.feed(Input.TAKEN, now)
                     return
             epoch = book.acquire(slot.id, self.hall_url(slot.id))
@@ -310,6 +323,7 @@ class Halls:
 
     def _own(self, slot: Slot) -> None:
         """Load the hall from the store and serve it."""
+        slot.free_since = None
         server = self.make_server(slot.config, slot.store)
         book, machine = slot.book, slot.machine
         if book is not None and machine is not None:
@@ -343,12 +357,17 @@ class Halls:
         if now < self._next_yield:
             return
         for url in self.books:
-            if self._owned(url) > self._share(url):
+            share = self._share(url)
+            others = {i: n for i, n in (self._live.get(url) or {}).items()
+                      if i != self.instance}
+            # Only towards a live process below its share: it takes the hall
+            # at its next poll (a hall given back to nobody would wait).
+            if self._owned(url) > share and any(n < share for n in others.values()):
                 mine = [s for s in slots if s.config.database == url and s.server is not None]
                 slot = mine[0]
                 assert slot.machine is not None
                 log.warning("hall %s: more than my share (%d); giving it back", slot.id,
-                            self._share(url))
+                            share)
                 slot.machine.feed(Input.YIELD, now)
                 self._step_down(slot, now)
                 self._next_yield = now + self.lease_s / 3

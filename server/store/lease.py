@@ -93,7 +93,9 @@ _HEARTBEAT = sa.text(
     f"INSERT INTO instances (id, url, seen_at) VALUES (:me, :url, {_NOW}) "
     f"ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, seen_at = {_NOW}")
 _LIVE_INSTANCES = sa.text(
-    f"SELECT count(*) FROM instances WHERE seen_at >= {_NOW} - make_interval(secs => :lease)")
+    "SELECT i.id, count(l.hall) FROM instances i LEFT JOIN hall_leases l "
+    f"ON l.owner = i.id AND l.expires_at >= {_NOW} "
+    f"WHERE i.seen_at >= {_NOW} - make_interval(secs => :lease) GROUP BY i.id")
 _FORGET_INSTANCE = sa.text("DELETE FROM instances WHERE id = :me")
 
 
@@ -188,12 +190,15 @@ class LeaseBook:
             return None
         return Holder(row[0], row[1], int(row[2]), bool(row[3]))
 
-    def heartbeat(self, url: str | None) -> int:
-        """Say this process is alive; how many processes are (itself included)."""
+    def heartbeat(self, url: str | None) -> dict[str, int]:
+        """Say this process is alive; every live process (itself included)
+        with how many halls it owns now."""
         with self.store.transaction(write=True) as conn:
             conn.execute(_HEARTBEAT, {"me": self.instance, "url": url})
-            live = conn.execute(_LIVE_INSTANCES, {"lease": self.lease_s}).scalar()
-        return max(1, int(live or 1))
+            rows = conn.execute(_LIVE_INSTANCES, {"lease": self.lease_s}).fetchall()
+        live = {str(row[0]): int(row[1]) for row in rows}
+        live.setdefault(self.instance, len(self.epochs))
+        return live
 
     def leave(self) -> None:
         """Release every hall and unregister (a clean stop)."""

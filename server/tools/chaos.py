@@ -148,7 +148,9 @@ class HallLoad:
     hall: str
     urls: list[str]
     issue_every_s: float = 1.0
-    timeout_s: float = 60.0
+    #: per request and per connection attempt (a frozen instance accepts TCP
+    #: and never answers: this bounds the wait before the next URL)
+    timeout_s: float = 10.0
     acked: list[str] = dataclasses.field(default_factory=list)
     failed: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     retried: int = 0
