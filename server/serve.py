@@ -777,14 +777,13 @@ async def main_async(cfgs: HallConfig | list[HallConfig], *,
                      instance: str | None = None) -> int:
     """Run the server until SIGTERM/SIGINT; return the exit code."""
     from server.pii import PiiKeyError
-    from server.store.lease import AlreadyServed
 
     configs = cfgs if isinstance(cfgs, list) else [cfgs]
     first = configs[0]
     try:
         halls = Halls(configs, build_server, lease_s=lease_s, advertise=advertise,
                       instance=instance)
-    except AlreadyServed as exc:
+    except StoreError as exc:  # AlreadyServed (SQLite), cannot connect or migrate
         print(f"qhall serve: {exc}", file=sys.stderr)
         return 1
     try:
