@@ -128,9 +128,11 @@ class LeaseBook:
         # A frozen owner may be stopped inside a commit, holding the lease
         # row (FOR SHARE) and the hall's seq row: PostgreSQL ends such an
         # idle transaction (rolled back, nothing written) so a standby's
-        # takeover and its commits do not wait for the thaw. Our own
-        # transactions never idle: they run without a pause.
-        idle_ms = int(max(1.0, self.lease_s / 4) * 1000)
+        # takeover and its commits do not wait for the thaw. Half a lease:
+        # the lease itself runs out at least two thirds of one after the
+        # freeze, so this costs the takeover nothing, and leaves a live
+        # owner's transactions (a load on a busy machine) plenty of time.
+        idle_ms = int(max(1.0, self.lease_s / 2) * 1000)
         self._lock_ms = int(max(0.5, self.lease_s / 2) * 1000)
 
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
