@@ -392,7 +392,7 @@ class Halls:
             if rest:
                 slot = self.slots.get(rest)
                 if slot is None:
-                    return conn.respond(404, "no such hall\n")
+                    return conn.respond(404, "没有这个大厅 no such hall\n")
             elif only is not None:
                 slot = only
             elif head == "healthz":
@@ -400,7 +400,7 @@ class Halls:
                     return conn.respond(200, "ok\n")
                 return conn.respond(503, "standby\n")
             else:
-                return conn.respond(404, f"name the hall: /{head}/<hall-id>\n")
+                return conn.respond(404, f"请指明大厅 name the hall: /{head}/<hall-id>\n")
             return self._hall_route(conn, request, slot, f"/{head}", now)
         if head == "metrics":
             if only is not None and only.serving(now):
