@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("server.tools.demo", "run a whole demo hall: server, apps, simulated citizens"),
     "simulate": ("server.tools.simulate", "simulate a hall day in virtual time (what-ifs)"),
     "loadtest": ("server.tools.loadtest", "replay a compressed day against a real server"),
+    "chaos": ("server.tools.chaos", "kill serve instances sharing halls; check failover"),
     "report": ("server.features.report", "daily/period reports from the event log"),
     "book": ("server.features.booking", "book, list and cancel appointments (staff)"),
     "announce": ("display.speech.cli", "render one announcement to a WAV file"),

@@ -45,6 +45,7 @@ import signal
 import ssl
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -57,6 +58,8 @@ from websockets.protocol import State
 from server.authpool import LOGIN_QUEUE, AuthPool, PoolBusy, SecretCheck
 from server.config import HallConfig, Limits
 from server.features import default_features
+from server.halls import DEFAULT_LEASE_S, SERVE_OPTIONS, Halls
+from server.halls import html_response as _html
 from server.metrics import CONTENT_TYPE_LATEST, Metrics
 from server.service import HallService, Reply, Session, Unavailable
 from server.store import Store, StoreError
@@ -134,6 +137,11 @@ class Server:
         self._board_html = board_html
         self._pending: list[bytes] = []
         self._flush_scheduled = False
+        #: True once the store refused a commit because another instance now
+        #: owns the hall (server/halls.py sets it): no reply goes out, the
+        #: clients move with 1012 and resend to the new owner.
+        self.fenced: Callable[[], bool] = lambda: False
+        self._detached = False
         self._update_waiting()
 
     # ------------------------------------------------------------ lifecycle
@@ -141,20 +149,27 @@ class Server:
         """Listen; return the bound port (useful with port 0)."""
         self.ws_server = await serve(
             self._handler, host, port,
-            process_request=self._process_request,
-            max_size=protocol.MAX_FRAME,
-            max_queue=64,
-            ssl=ssl_context,
-            ping_interval=20, ping_timeout=20, close_timeout=3,
-            server_header="qhall",
-            # Frames are small JSON; per-client deflate would cost a
-            # compression per event per board, the dominant CPU cost of
-            # fan-out to hundreds of displays.
-            compression=None,
-        )
-        self._tick_task = asyncio.get_running_loop().create_task(self._ticker())
+            process_request=self._process_request, ssl=ssl_context, **SERVE_OPTIONS)
+        self.attach()
         sock = next(iter(self.ws_server.sockets))
         return int(sock.getsockname()[1])
+
+    def attach(self) -> None:
+        """Start the upkeep (also when the listener is shared: server/halls.py)."""
+        self._tick_task = asyncio.get_running_loop().create_task(self._ticker())
+
+    def detach(self, code: int, reason: str) -> None:
+        """Stop serving the hall on a shared listener: the upkeep stops and every
+        client is closed with ``code`` (1012 when stepping down: they move on)."""
+        if self._detached:
+            return
+        self._detached = True
+        self.accepting = False
+        self._tick_task.cancel()
+        for client in list(self.clients | self.replaying):
+            if not client.closing:
+                self._close_client(client, code, reason)
+        self.auth.close()
 
     async def stop(self) -> None:
         """Graceful stop: no new connections, flush replies, close with 1001."""
@@ -162,10 +177,7 @@ class Server:
         if self.ws_server is None:
             return
         self.ws_server.server.close()  # stop accepting new TCP connections
-        self._flush()
-        deadline = time.monotonic() + 2.0
-        while any(c.buffered() for c in self.clients) and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await self.drain()
         self._tick_task.cancel()
         # A client still mid-replay resumes with since on another connection
         # anyway; waiting for it to drain could hold the stop for long.
@@ -175,6 +187,23 @@ class Server:
         self.ws_server.close(close_connections=True)
         await self.ws_server.wait_closed()
         self.auth.close()
+
+    async def drain(self) -> None:
+        """Send what is pending; wait (at most 2 s) for the clients to take it."""
+        self._flush()
+        deadline = time.monotonic() + 2.0
+        while any(c.buffered() for c in self.clients) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+    # ------------------------------------------------- on a shared listener
+    def route_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        """Answer one HTTP request of this hall (``request.path`` as if the
+        hall were alone: ``/ws``, ``/board``, ...); None accepts a websocket."""
+        return self._process_request(conn, request)
+
+    async def handle(self, ws: ServerConnection) -> None:
+        """Serve one accepted websocket of this hall until it closes."""
+        await self._handler(ws)
 
     # ----------------------------------------------------------------- HTTP
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
@@ -211,10 +240,7 @@ class Server:
                 return conn.respond(503, "unavailable: database\n")
             return conn.respond(200, "ok\n")
         if path == "/metrics":
-            self._update_waiting()
-            self.metrics.replies.set(self.service.remembered_replies)
-            self._update_flow()
-            resp = conn.respond(200, self.metrics.render().decode())
+            resp = conn.respond(200, self.metrics_text())
             http_headers.set_header(resp, "Content-Type", CONTENT_TYPE_LATEST)
             return resp
         if path in ("/board", "/board/"):
@@ -224,6 +250,13 @@ class Server:
         if path in ("/", "/index.html"):
             return _html(conn, 200, pages.index_page(name))
         return conn.respond(404, "not found\n")
+
+    def metrics_text(self) -> str:
+        """This hall's metrics now (Prometheus text)."""
+        self._update_waiting()
+        self.metrics.replies.set(self.service.remembered_replies)
+        self._update_flow()
+        return self.metrics.render().decode()
 
     def board_html(self) -> str:
         if self._board_html is None:
@@ -461,6 +494,9 @@ class Server:
             rid = message.get("id") if isinstance(message.get("id"), str) else None
             if kind == "hello":
                 raise ProtocolError("bad_request", "hello was already received", rid)
+            if self.fenced():  # no longer the owner: not even tried
+                self.detach(protocol.CLOSE_SERVICE_RESTART, "no longer the owner of this hall")
+                return None
             limited = self._rate_limited(client, kind, rid)
             if limited is not None:
                 reply_msg, events = protocol.error(rid, "rate_limited", limited), []
@@ -488,6 +524,9 @@ class Server:
     def _answer(self, client: Client, kind: str, reply_msg: dict[str, Any],
                 events: list[dict[str, Any]], started: float) -> None:
         session = client.session
+        if self.fenced():
+            self.detach(protocol.CLOSE_SERVICE_RESTART, "no longer the owner of this hall")
+            return
         if kind not in protocol.REQUESTS:
             kind = "invalid"
         if not events and self._pending:
@@ -628,17 +667,22 @@ def _address(conn: ServerConnection) -> str:
     return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
 
-def _html(conn: ServerConnection, status: int, body: str) -> Response:
-    resp = conn.respond(status, body)
-    http_headers.set_header(resp, "Content-Type", "text/html; charset=utf-8")
-    http_headers.set_header(resp, "Cache-Control", "no-store")
-    return resp
-
-
 # ------------------------------------------------------------------ CLI
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE",
-                        help="hall configuration (TOML); default: the built-in demo hall")
+    parser.add_argument("--config", metavar="FILE", action="append",
+                        help="hall configuration (TOML); give it once per hall to serve "
+                             "several halls; default: the built-in demo hall")
+    parser.add_argument("--config-dir", metavar="DIR",
+                        help="serve every hall configuration (*.toml) in this directory")
+    parser.add_argument("--lease-s", type=float, default=DEFAULT_LEASE_S, metavar="SECONDS",
+                        help="PostgreSQL: how long a hall's owner lease lives without renewal; "
+                             "a standby takes over at most 1.2x this after the owner stops "
+                             f"(default {DEFAULT_LEASE_S:g})")
+    parser.add_argument("--advertise", metavar="URL",
+                        help="the ws:// or wss:// base URL clients reach this instance at "
+                             "(standbys name it to clients; default: from --host/--port)")
+    parser.add_argument("--instance", metavar="ID",
+                        help="this instance's id among those sharing halls (default: random)")
     parser.add_argument("--host", help="address to listen on (default: config, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: config, 8765)")
     parser.add_argument("--database", metavar="URL",
@@ -659,17 +703,45 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def load_config(args: argparse.Namespace) -> HallConfig:
-    """The hall config named by ``--config`` (or the demo hall), with overrides."""
-    import dataclasses
+    """The (first) hall config named by ``--config`` (or the demo hall), with overrides."""
+    return load_configs(args)[0]
+
+
+def load_configs(args: argparse.Namespace) -> list[HallConfig]:
+    """Every hall named by ``--config``/``--config-dir`` (or the demo hall), with overrides.
+
+    Raises:
+        ConfigError: a bad file, or two halls with one ``[hall] id``.
+    """
+    from pathlib import Path
 
     from server import config as config_mod
 
-    if args.config:
-        cfg = config_mod.load(args.config)
+    paths = list(getattr(args, "config", None) or [])
+    if isinstance(paths, str):
+        paths = [paths]
+    if getattr(args, "config_dir", None):
+        found = sorted(Path(args.config_dir).glob("*.toml"))
+        if not found:
+            raise config_mod.ConfigError([f"{args.config_dir}: no *.toml hall configuration"])
+        paths += [str(p) for p in found]
+    if paths:
+        configs = [config_mod.load(p) for p in paths]
     else:
         from server.reference import demo_config
 
-        cfg = demo_config()
+        configs = [demo_config()]
+    ids = [c.id for c in configs]
+    doubles = sorted({i for i in ids if ids.count(i) > 1})
+    if doubles:
+        raise config_mod.ConfigError(
+            [f"两个配置是同一个大厅 two configurations have the same [hall] id: {doubles}"])
+    return [_override(cfg, args) for cfg in configs]
+
+
+def _override(cfg: HallConfig, args: argparse.Namespace) -> HallConfig:
+    import dataclasses
+
     changes: dict[str, Any] = {}
     if getattr(args, "database", None):
         changes["database"] = args.database
@@ -695,25 +767,46 @@ def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     return ctx
 
 
-async def main_async(cfg: HallConfig, *, ssl_context: ssl.SSLContext | None = None,
-                     ready: Any = None) -> int:
+def build_server(cfg: HallConfig, store: Store) -> Server:
+    """One hall's server: its service loaded from the store."""
+    return Server(HallService(cfg, store, features=default_features()))
+
+
+async def main_async(cfgs: HallConfig | list[HallConfig], *,
+                     ssl_context: ssl.SSLContext | None = None, ready: Any = None,
+                     lease_s: float = DEFAULT_LEASE_S, advertise: str | None = None,
+                     instance: str | None = None) -> int:
     """Run the server until SIGTERM/SIGINT; return the exit code."""
     from server.pii import PiiKeyError
 
-    store = Store(cfg.database)
+    configs = cfgs if isinstance(cfgs, list) else [cfgs]
+    first = configs[0]
+    try:
+        halls = Halls(configs, build_server, lease_s=lease_s, advertise=advertise,
+                      instance=instance)
+    except StoreError as exc:  # AlreadyServed (SQLite), cannot connect or migrate
+        print(f"qhall serve: {exc}", file=sys.stderr)
+        return 1
     try:
         try:
-            service = HallService(cfg, store, features=default_features())
+            port = await halls.start(first.host, first.port, ssl_context)
         except PiiKeyError as exc:
             print(f"qhall serve: {exc}", file=sys.stderr)
+            await halls.stop()
             return 1
-        server = Server(service)
-        port = await server.start(cfg.host, cfg.port, ssl_context)
         scheme = "wss" if ssl_context else "ws"
         web = "https" if ssl_context else "http"
-        print(f"qhall: {cfg.name} listening on {scheme}://{cfg.host}:{port}/ws "
-              f"(board {web}://{cfg.host}:{port}/board, metrics {web}://{cfg.host}:{port}"
-              "/metrics)", flush=True)
+        base = f"{first.host}:{port}"
+        if len(configs) == 1:
+            print(f"qhall: {first.name} listening on {scheme}://{base}/ws "
+                  f"(board {web}://{base}/board, metrics {web}://{base}/metrics)", flush=True)
+        else:
+            print(f"qhall: {len(configs)} halls listening on {scheme}://{base}/ws/<hall-id> "
+                  f"(boards {web}://{base}/board/<hall-id>, metrics {web}://{base}/metrics)",
+                  flush=True)
+        for slot in halls.slots.values():
+            state = "owner" if slot.server is not None else f"standby (owner: {slot.owner_url})"
+            print(f"qhall: hall {slot.id} ({slot.config.name}): {state}", flush=True)
         if ready is not None:
             ready(port)
         stop = asyncio.Event()
@@ -723,10 +816,10 @@ async def main_async(cfg: HallConfig, *, ssl_context: ssl.SSLContext | None = No
                 loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         log.info("stopping: finishing in-flight requests, closing clients (1001)")
-        await server.stop()
+        await halls.stop()
         return 0
     finally:
-        store.close()
+        halls.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -737,7 +830,7 @@ def run(args: argparse.Namespace) -> int:
     from server.config import ConfigError
 
     try:
-        cfg = load_config(args)
+        cfgs = load_configs(args)
     except ConfigError as exc:
         print(f"qhall serve: configuration error:\n{exc}", file=sys.stderr)
         return 1
@@ -750,7 +843,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"qhall serve: TLS: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(main_async(cfg, ssl_context=ctx))
+        return asyncio.run(main_async(cfgs, ssl_context=ctx, lease_s=args.lease_s,
+                                      advertise=args.advertise, instance=args.instance))
     except OSError as exc:
         print(f"qhall serve: {exc}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ __all__ = [
 
 #: The newest migration in server/store/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 metadata = sa.MetaData()
 
@@ -178,6 +178,24 @@ login_failures_t = sa.Table(
     sa.Column("key", sa.String(200), nullable=False),
     sa.Column("at", sa.DateTime, nullable=False),
     sa.Index("ix_login_failures_hall_at", "hall", "at"),
+)
+
+#: Failover (migration 0006; the SQL that uses them is server/store/lease.py).
+hall_leases_t = sa.Table(
+    "hall_leases",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("epoch", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("owner", sa.String(128)),
+    sa.Column("url", sa.Text),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+)
+instances_t = sa.Table(
+    "instances",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("url", sa.Text),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 #: Ticket dataclass field -> tickets column (``rank`` is two columns).

@@ -80,6 +80,9 @@ class Store:
         self.backend = self._db.backend
         self._engine = self._db.engine
         self._last_purge = float("-inf")
+        #: Called inside every commit's transaction (server/store/lease.py sets
+        #: it on PostgreSQL): raises when this process no longer owns the hall.
+        self.fence: Callable[[Connection, str], None] | None = None
         self._sql = compile_all(self._engine.dialect)
         #: Appointments and follow-ups: their rows and guarded writes.
         self.bookings = BookingRows(self._db)
@@ -156,6 +159,8 @@ class Store:
         now_mono = time.monotonic()
         purge = reply is not None and now_mono - self._last_purge > _PURGE_EVERY_S
         with self._db.transaction(write=True) as conn:
+            if self.fence is not None:
+                self.fence(conn, hall_id)  # an older owner's epoch writes nothing
             commit_steps.write(conn, self._sql, batch, purge)
         if purge:
             self._last_purge = now_mono

@@ -3,10 +3,11 @@ follow a hall from one server instance to another.
 
 Real parts: the real dispatch server (``RunningServer``) as owner, before and
 after the failover, on one SQLite file (the first is stopped before the second
-starts, so only one ever writes). The standby side is not built yet, so a
-minimal real websockets server plays it (tests/helpers/wsserver.py,
-``standby=True``): every hello gets error ``standby`` naming the owner, then
-close 1013, as ../shared/PROTOCOL.md says.
+starts, so only one ever writes). A minimal real websockets server plays the
+standby (tests/helpers/wsserver.py, ``standby=True``), so each step is under
+the test's control: every hello gets error ``standby`` naming the owner, then
+close 1013, as ../shared/PROTOCOL.md says. Real owner and standby processes
+on PostgreSQL: tests/server/test_failover_clients.py.
 """
 
 from __future__ import annotations

@@ -1,0 +1,530 @@
+"""Several halls on one listener, each owned by this process or stood by.
+
+One ``qhall serve`` process serves every hall it is given (``--config`` more
+than once, or ``--config-dir``) on one port: ``/ws/<hall-id>``,
+``/board/<hall-id>``, ``/healthz/<hall-id>``; with one hall ``/ws``,
+``/board`` and ``/healthz`` are that hall too. ``/t/<check>`` finds the
+ticket in whichever hall this process owns; ``/metrics`` labels every
+sample with ``hall`` (one hall: its metrics as they always were).
+
+Who writes a hall: on SQLite this process, alone (a second process on the
+file is refused at start, ``server/store/lease.py``). On PostgreSQL each
+hall has a lease; a :class:`Slot` per hall runs the sans-I/O machine of
+``server/owner.py`` and this module does what it asks: take the lease and
+load the hall from the store (a :class:`~server.serve.Server` for it),
+renew, or step down (clients closed with 1012, memory dropped). While a
+hall is owned elsewhere, a hello gets ``standby`` naming the owner's URL
+and a close 1013, and its ``/healthz`` answers 503 ``standby``.
+
+Balance among processes sharing halls: a process takes a free hall only
+while it owns fewer than its share (``ceil(halls / live processes)``), and
+gives one back per renewal period while it owns more. A hall whose owner
+died (lease expired, not released) is taken whatever the share: being served
+comes before being even.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+import random
+import socket
+import ssl
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+from websockets.asyncio.server import Server as WsServer
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from server.config import HallConfig
+from server.owner import Action, Input, OwnerMachine, State
+from server.store import Store, StoreError
+from server.store.lease import LeaseBook, lock_sqlite
+from server.web import headers as http_headers
+from server.web import pages
+from server.wire import protocol
+
+
+class Server(Protocol):
+    """What this module needs of one hall's server (``server.serve.Server``)."""
+
+    accepting: bool
+    fenced: Callable[[], bool]
+    service: Any
+
+    def attach(self) -> None: ...
+    def detach(self, code: int, reason: str) -> None: ...
+    async def drain(self) -> None: ...
+    def route_request(self, conn: ServerConnection, request: Request) -> Response | None: ...
+    async def handle(self, ws: ServerConnection) -> None: ...
+    def metrics_text(self) -> str: ...
+
+__all__ = ["DEFAULT_LEASE_S", "SERVE_OPTIONS", "Halls", "Server", "Slot", "html_response",
+           "merge_metrics"]
+
+log = logging.getLogger("qhall.halls")
+
+#: Default lease: a standby takes over at most this plus a poll (a fifth of
+#: it) after the owner's last renewal, well inside the contract's 15 s.
+DEFAULT_LEASE_S = 10.0
+HELLO_TIMEOUT_S = 10.0
+_HALL_PATHS = ("ws", "board", "healthz")
+#: websockets options of every listener (one hall's or several halls').
+SERVE_OPTIONS: dict[str, Any] = {
+    "max_size": protocol.MAX_FRAME,
+    "max_queue": 64,
+    "ping_interval": 20, "ping_timeout": 20, "close_timeout": 3,
+    "server_header": "qhall",
+    # Frames are small JSON; per-client deflate would cost a compression
+    # per event per board, the dominant CPU cost of fan-out to hundreds of
+    # displays.
+    "compression": None,
+}
+
+
+class Slot:
+    """One hall in this process: its config, store, lease and (owning) server."""
+
+    def __init__(self, config: HallConfig, store: Store, book: LeaseBook | None,
+                 lease_s: float) -> None:
+        self.config = config
+        self.store = store
+        self.book = book
+        #: None on SQLite: this process is the only one, it always owns the hall.
+        self.machine = OwnerMachine(lease_s) if book is not None else None
+        self.server: Server | None = None
+        self.owner_url: str | None = None  # the owner's URL when another owns it
+        self.took_over = 0  # times this process became the owner
+        self.free_since: float | None = None  # first seen without a live owner
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    def serving(self, now: float) -> bool:
+        if self.server is None or not self.server.accepting:
+            return False
+        return self.machine is None or self.machine.serving(now)
+
+
+class Halls:
+    """Every hall of this process on one listener.
+
+    Args:
+        configs: one per hall (``[hall] id`` unique).
+        make_server: builds the hall's server (loads it from the store).
+        lease_s: lease length on PostgreSQL.
+        advertise: the base URL clients reach this process at
+            (``ws://host:port``), told to them by standbys; default from the
+            listening address.
+        instance: this process's id among those sharing halls.
+    """
+
+    def __init__(self, configs: Sequence[HallConfig],
+                 make_server: Callable[[HallConfig, Store], Server], *,
+                 lease_s: float = DEFAULT_LEASE_S, advertise: str | None = None,
+                 instance: str | None = None) -> None:
+        ids = [c.id for c in configs]
+        if not configs or len(set(ids)) != len(ids):
+            raise ValueError(f"hall ids must be given and unique, got {ids}")
+        self.make_server = make_server
+        self.lease_s = lease_s
+        self.advertise = advertise
+        self.instance = instance or f"{random.getrandbits(48):012x}"
+        self.stores: dict[str, Store] = {}
+        self.books: dict[str, LeaseBook] = {}
+        self._locks: list[Any] = []
+        self.slots: dict[str, Slot] = {}
+        self._conn_slot: weakref.WeakKeyDictionary[ServerConnection, Slot] = (
+            weakref.WeakKeyDictionary())
+        self.ws_server: WsServer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._next_heartbeat: dict[str, float] = collections.defaultdict(lambda: float("-inf"))
+        #: per database: live processes -> halls each owns (at the last heartbeat)
+        self._live: dict[str, dict[str, int]] = {}
+        self._next_yield = 0.0
+        try:
+            for cfg in configs:
+                store = self.stores.get(cfg.database)
+                if store is None:
+                    store = self.stores[cfg.database] = Store(cfg.database)
+                    if store.backend == "postgresql":
+                        self.books[cfg.database] = LeaseBook(store, self.instance, lease_s)
+                    else:
+                        lock = lock_sqlite(store)  # AlreadyServed: refuse to start
+                        if lock is not None:
+                            self._locks.append(lock)
+                self.slots[cfg.id] = Slot(cfg, store, self.books.get(cfg.database), lease_s)
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None,
+                    ) -> int:
+        """Listen, take what this process should own; return the bound port."""
+        self.ws_server = await serve(self._handle, host, port, process_request=self._route,
+                                     ssl=ssl_context, **SERVE_OPTIONS)
+        bound = int(next(iter(self.ws_server.sockets)).getsockname()[1])
+        if self.advertise is None:
+            # A wildcard address names no host a device can dial: the host's name.
+            name = socket.getfqdn() if host in ("", "0.0.0.0", "::") else host
+            self.advertise = f"{'wss' if ssl_context else 'ws'}://{name}:{bound}"
+        for slot in self.slots.values():
+            if slot.machine is None:
+                self._own(slot)
+        self.step(time.monotonic())
+        self._task = asyncio.get_running_loop().create_task(self._lease_loop())
+        return bound
+
+    async def stop(self) -> None:
+        """Graceful stop: clients closed 1001, leases released (a standby takes
+        over at its next poll, not after the lease runs out)."""
+        if self._task is not None:
+            self._task.cancel()
+        if self.ws_server is not None:
+            self.ws_server.server.close()
+        for slot in self.slots.values():
+            if slot.server is not None:
+                await slot.server.drain()
+                slot.server.detach(1001, "server shutting down")
+                slot.server = None
+        for book in self.books.values():
+            try:
+                book.leave()
+            except StoreError as exc:
+                log.warning("could not release the leases: %s", exc)
+        if self.ws_server is not None:
+            self.ws_server.close(close_connections=True)
+            await self.ws_server.wait_closed()
+
+    def close(self) -> None:
+        for store in self.stores.values():
+            store.close()
+        for lock in self._locks:
+            lock.close()
+
+    def hall_url(self, hall: str) -> str:
+        """The URL a standby names for this hall: ``/ws`` when this process
+        serves one hall (what its clients are given), else ``/ws/<hall-id>``."""
+        return f"{self.advertise}/ws" if len(self.slots) == 1 else f"{self.advertise}/ws/{hall}"
+
+    # ---------------------------------------------------------------- leases
+    async def _lease_loop(self) -> None:
+        tick = min(0.5, self.lease_s / 10)
+        while True:
+            await asyncio.sleep(tick)
+            try:
+                self.step(time.monotonic())
+            except Exception:
+                log.exception("lease upkeep failed")
+
+    def step(self, now: float) -> None:
+        """One pass over the leases: heartbeat, take, renew, step down, balance."""
+        for url, book in self.books.items():
+            if now >= self._next_heartbeat[url]:
+                try:
+                    self._live[url] = book.heartbeat(self.advertise)
+                    self._next_heartbeat[url] = now + self.lease_s / 3
+                except StoreError as exc:
+                    log.warning("heartbeat failed: %s", exc)
+        slots = [s for s in self.slots.values() if s.machine is not None]
+        random.shuffle(slots)  # processes starting together do not race for the same hall
+        for slot in slots:
+            self._step_slot(slot, now)
+        self._balance(slots, now)
+
+    def _owned(self, url: str) -> int:
+        return sum(1 for s in self.slots.values()
+                   if s.config.database == url and s.server is not None)
+
+    def _share(self, url: str) -> int:
+        halls = sum(1 for s in self.slots.values() if s.config.database == url)
+        return LeaseBook.share(halls, len(self._live.get(url) or {"": 0}))
+
+    def _step_slot(self, slot: Slot, now: float) -> None:
+        machine, book = slot.machine, slot.book
+        assert machine is not None and book is not None
+        if slot.id in book.fenced and machine.state is State.OWNING:
+            machine.feed(Input.FENCED_COMMIT, now)
+        action = machine.due(now)
+        if action is Action.STEP_DOWN:
+            self._step_down(slot, now)
+        elif action is Action.RENEW:
+            started = time.monotonic()
+            try:
+                kept = book.renew(slot.id)
+            except StoreError as exc:
+                log.warning("hall %s: cannot renew the lease: %s", slot.id, exc)
+                machine.feed(Input.FAILED, time.monotonic())
+                return
+            machine.feed(Input.RENEWED if kept else Input.LOST, time.monotonic(),
+                         started=started)
+            if not kept:
+                log.warning("hall %s: another instance owns it now; stepping down", slot.id)
+                self._step_down(slot, time.monotonic())
+        elif action is Action.ACQUIRE:
+            self._try_acquire(slot, now)
+
+    def _try_acquire(self, slot: Slot, now: float) -> None:
+        machine, book = slot.machine, slot.book
+        assert machine is not None and book is not None
+        url = slot.config.database
+        started = time.monotonic()
+        try:
+            if self._owned(url) >= self._share(url):
+                holder = book.owner(slot.id)
+                live = holder is not None and holder.live
+                if live:
+                    slot.free_since = None
+                elif slot.free_since is None:
+                    slot.free_since = now
+                orphan = holder is not None and holder.owner is not None and not live
+                # A hall released for balance that no one under its share took
+                # (the one that was is frozen) is served after a lease anyway.
+                stranded = slot.free_since is not None and now - slot.free_since >= self.lease_s
+                if not (orphan or stranded):
+                    slot.owner_url = holder.url if holder is not None and live else None
+                    machine.feed(Input.TAKEN, now)
+                    return
+            epoch = book.acquire(slot.id, self.hall_url(slot.id))
+            if epoch is None:
+                holder = book.owner(slot.id)
+                slot.owner_url = holder.url if holder is not None and holder.live else None
+                machine.feed(Input.TAKEN, time.monotonic())
+                return
+        except StoreError as exc:
+            log.warning("hall %s: cannot read its lease: %s", slot.id, exc)
+            machine.feed(Input.FAILED, time.monotonic())
+            return
+        try:
+            self._own(slot)
+        except Exception:
+            log.exception("hall %s: taken but could not be loaded; giving it back", slot.id)
+            try:
+                book.release(slot.id)
+            except StoreError:
+                pass
+            machine.feed(Input.FAILED, time.monotonic())
+            return
+        machine.feed(Input.ACQUIRED, time.monotonic(), started=started, epoch=epoch)
+        # Halls taken from a dead process come before the dead one's heartbeat
+        # ages out of the live count: do not give one straight back.
+        self._next_yield = max(self._next_yield, time.monotonic() + 1.5 * self.lease_s)
+        log.warning("hall %s: now the owner (epoch %d), loaded in %.2f s",
+                    slot.id, epoch, time.monotonic() - started)
+
+    def _own(self, slot: Slot) -> None:
+        """Load the hall from the store and serve it."""
+        slot.free_since = None
+        server = self.make_server(slot.config, slot.store)
+        book, machine = slot.book, slot.machine
+        if book is not None and machine is not None:
+            hall = slot.id
+            # Fenced by the store, or our lease ran out by our own clock (we
+            # were frozen, or the database was away): whatever we did is not
+            # answered; the clients resend to whoever owns the hall now.
+            server.fenced = lambda: (hall in book.fenced
+                                     or not machine.serving(time.monotonic()))
+        server.attach()
+        slot.server = server
+        slot.owner_url = None
+        slot.took_over += 1
+
+    def _step_down(self, slot: Slot, now: float) -> None:
+        machine, book = slot.machine, slot.book
+        assert machine is not None and book is not None
+        if slot.server is not None:
+            slot.server.detach(protocol.CLOSE_SERVICE_RESTART, "no longer the owner of this hall")
+            slot.server = None
+        try:
+            book.release(slot.id)  # only if still ours (a yield, a local expiry)
+        except StoreError:
+            pass
+        book.fenced.discard(slot.id)
+        machine.feed(Input.STEPPED_DOWN, now)
+        log.warning("hall %s: standby now", slot.id)
+
+    def _balance(self, slots: list[Slot], now: float) -> None:
+        """Give one hall back when this process owns more than its share."""
+        if now < self._next_yield:
+            return
+        for url in self.books:
+            share = self._share(url)
+            others = {i: n for i, n in (self._live.get(url) or {}).items()
+                      if i != self.instance}
+            # Only towards a live process below its share: it takes the hall
+            # at its next poll (a hall given back to nobody would wait).
+            if self._owned(url) > share and any(n < share for n in others.values()):
+                mine = [s for s in slots if s.config.database == url and s.server is not None]
+                slot = mine[0]
+                assert slot.machine is not None
+                log.warning("hall %s: more than my share (%d); giving it back", slot.id,
+                            share)
+                slot.machine.feed(Input.YIELD, now)
+                self._step_down(slot, now)
+                self._next_yield = now + self.lease_s / 3
+                return
+
+    # ----------------------------------------------------------------- HTTP
+    def _route(self, conn: ServerConnection, request: Request) -> Response | None:
+        response = self._dispatch(conn, request)
+        if response is not None:
+            http_headers.secure(response)
+        return response
+
+    def _dispatch(self, conn: ServerConnection, request: Request) -> Response | None:
+        if request.method != "GET":
+            return http_headers.not_allowed(conn)
+        path = unquote(urlsplit(request.path).path)
+        head, _, rest = path.lstrip("/").partition("/")
+        rest = rest.strip("/")
+        only = next(iter(self.slots.values())) if len(self.slots) == 1 else None
+        now = time.monotonic()
+        if head in _HALL_PATHS:
+            if rest:
+                slot = self.slots.get(rest)
+                if slot is None:
+                    return conn.respond(404, "没有这个大厅 no such hall\n")
+            elif only is not None:
+                slot = only
+            elif head == "healthz":
+                if any(s.serving(now) for s in self.slots.values()):
+                    return conn.respond(200, "ok\n")
+                return conn.respond(503, "standby\n")
+            else:
+                return conn.respond(404, f"请指明大厅 name the hall: /{head}/<hall-id>\n")
+            return self._hall_route(conn, request, slot, f"/{head}", now)
+        if head == "metrics":
+            if only is not None and only.serving(now):
+                # One hall: its metrics as they always were (no hall label).
+                return self._hall_route(conn, request, only, path, now)
+            return self._metrics(conn)
+        if head == "t" and len(self.slots) > 1:
+            for slot in self.slots.values():
+                if slot.serving(now) and slot.server is not None \
+                        and slot.server.service.hall.by_check(rest) is not None:
+                    return self._hall_route(conn, request, slot, path, now)
+            return html_response(conn, 404, pages.not_found_page(""))
+        if only is not None:
+            return self._hall_route(conn, request, only, path, now)
+        if path in ("/", "/index.html"):
+            return html_response(conn, 200, pages.index_page(
+                " · ".join(s.config.name for s in self.slots.values())))
+        return conn.respond(404, "not found\n")
+
+    def _hall_route(self, conn: ServerConnection, request: Request, slot: Slot, path: str,
+                    now: float) -> Response | None:
+        if slot.serving(now) and slot.server is not None:
+            as_alone = request
+            if path != unquote(urlsplit(request.path).path):  # /ws/<hall> -> /ws ...
+                query = urlsplit(request.path).query
+                as_alone = dataclasses.replace(request, path=path + (f"?{query}" if query else ""))
+            response = slot.server.route_request(conn, as_alone)
+            if response is None:
+                self._conn_slot[conn] = slot
+            return response
+        if path == "/ws":
+            self._conn_slot[conn] = slot  # refused after its hello, naming the owner
+            return None
+        return conn.respond(503, "standby\n")
+
+    def _metrics(self, conn: ServerConnection) -> Response:
+        from server.metrics import CONTENT_TYPE_LATEST
+
+        now = time.monotonic()
+        texts = {}
+        for slot in self.slots.values():
+            if slot.serving(now) and slot.server is not None:
+                texts[slot.id] = slot.server.metrics_text()
+        owned = "".join(
+            f'qhall_hall_owned{{hall="{s.id}"}} {1 if s.serving(now) else 0}\n'
+            for s in self.slots.values())
+        body = (merge_metrics(texts) + "# HELP qhall_hall_owned 1 when this process owns the "
+                "hall (writes it), 0 when it stands by\n# TYPE qhall_hall_owned gauge\n" + owned)
+        resp = conn.respond(200, body)
+        http_headers.set_header(resp, "Content-Type", CONTENT_TYPE_LATEST)
+        return resp
+
+    # ------------------------------------------------------------- websocket
+    async def _handle(self, ws: ServerConnection) -> None:
+        slot = self._conn_slot.pop(ws, None)
+        if slot is None:
+            await ws.close(1011, "no hall")
+            return
+        server = slot.server
+        if server is not None and server.accepting:
+            await server.handle(ws)
+            return
+        await self._refuse(ws, slot)
+
+    async def _refuse(self, ws: ServerConnection, slot: Slot) -> None:
+        """A hello to a standby: error ``standby`` naming the owner, close 1013."""
+        try:
+            frame = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT_S)
+        except (TimeoutError, ConnectionClosed):
+            await ws.close(protocol.CLOSE_TRY_AGAIN, "standby")
+            return
+        rid = None
+        try:
+            hello = protocol.decode(frame) if isinstance(frame, str) else {}
+            rid = hello.get("id") if isinstance(hello.get("id"), str) else None
+        except protocol.ProtocolError:
+            pass
+        reply = protocol.error(rid, protocol.STANDBY,
+                               "此服务器为热备，请连接主服务器 this server is a standby for "
+                               "the hall; connect to its owner")
+        reply["owner"] = slot.owner_url
+        try:
+            await ws.send(protocol.encode(reply))
+            await ws.close(protocol.CLOSE_TRY_AGAIN, "standby")
+        except ConnectionClosed:
+            pass
+
+
+def merge_metrics(texts: dict[str, str]) -> str:
+    """Several halls' Prometheus texts as one, every sample labelled ``hall``.
+
+    Each family's ``# HELP``/``# TYPE`` appears once with the samples of
+    every hall under it (the text format wants a family in one block).
+    """
+    families: dict[str, tuple[list[str], list[str]]] = {}
+    for hall, text in texts.items():
+        current: tuple[list[str], list[str]] | None = None
+        for line in text.splitlines():
+            if not line:
+                continue
+            if line.startswith("#"):
+                parts = line.split(" ", 3)
+                if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
+                    current = families.setdefault(parts[2], ([], []))
+                    if hall == next(iter(texts)):
+                        current[0].append(line)
+                continue
+            if current is None:
+                continue
+            name, brace, tail = line.partition("{")
+            label = f'hall="{hall}"'
+            if brace:
+                sample = f"{name}{{{label},{tail}" if not tail.startswith("}") \
+                    else f"{name}{{{label}{tail}"
+            else:
+                metric, _, value = line.partition(" ")
+                sample = f"{metric}{{{label}}} {value}"
+            current[1].append(sample)
+    return "".join("\n".join(head + samples) + "\n" for head, samples in families.values())
+
+
+def html_response(conn: ServerConnection, status: int, body: str) -> Response:
+    """An HTML page that is never cached (boards, ticket pages, the index)."""
+    resp = conn.respond(status, body)
+    http_headers.set_header(resp, "Content-Type", "text/html; charset=utf-8")
+    http_headers.set_header(resp, "Cache-Control", "no-store")
+    return resp

@@ -1,0 +1,260 @@
+"""Who writes a hall: the owner's lease on PostgreSQL, a file lock on SQLite.
+
+Why a lease row and not a session advisory lock: an advisory lock is held as
+long as the owner's database connection lives, and a frozen owner (SIGSTOP,
+a VM paused, a long GC) keeps its connection open, so it would never lose the
+hall. A lease row expires by the database's clock whether or not the owner
+is alive; the owner renews it, a standby takes a row whose ``expires_at`` is
+past. Taking it adds one to ``epoch`` in the same UPDATE, and every commit of
+the hall first reads the row ``FOR SHARE`` and refuses when the epoch is no
+longer this process's (:meth:`LeaseBook.fence`, installed as
+``Store.fence``). The share lock makes the check and the commit atomic
+against a takeover: the taker's UPDATE waits for commits in flight, and a
+commit that starts after it sees the new epoch. So an old owner that wakes up
+writes nothing, however long it slept. No consensus of our own: PostgreSQL's
+row locks and one clock (the database's) decide.
+
+Several processes sharing many halls register in ``instances`` (a heartbeat
+row each); a process takes a free hall only while it holds fewer than its
+even share (``ceil(halls / live instances)``), and gives one back (releases
+the lease after closing its clients) when it holds more than that, so the
+halls of a dead process spread over the others and a process that joins
+gets some.
+
+SQLite has no second server to fail over to: a second ``qhall serve`` on
+the same file is refused at start by an exclusive ``flock`` on a lock file
+next to the database (:func:`lock_sqlite`).
+
+    book = LeaseBook(store, instance="host-a:8765:1234", lease_s=10)
+    epoch = book.acquire("hall-1", url="ws://a:8765/ws/hall-1")  # None: it is taken
+    book.renew("hall-1")        # False: lost (fenced)
+    book.owner("hall-1")        # Holder(owner, url, epoch, live)
+    book.release("hall-1")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import math
+import os
+from pathlib import Path
+from typing import IO, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from server.store import Store, StoreError
+
+__all__ = ["AlreadyServed", "Fenced", "Holder", "LeaseBook", "lock_sqlite"]
+
+
+class Fenced(StoreError):
+    """A commit from an instance that no longer owns the hall (nothing written)."""
+
+
+class AlreadyServed(StoreError):
+    """Another ``qhall serve`` process already has this SQLite database."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Holder:
+    """The lease row of one hall as read now."""
+
+    owner: str | None
+    url: str | None
+    epoch: int
+    live: bool
+
+
+_NOW = "clock_timestamp()"
+
+_ENSURE = sa.text(
+    "INSERT INTO hall_leases (hall, epoch) VALUES (:hall, 0) ON CONFLICT (hall) DO NOTHING")
+# Taking a hall: only when nobody holds it (expired or never held) or we held
+# it ourselves; the epoch moves on either way, so our own earlier epoch (an
+# incarnation that may still have a commit in flight) is fenced too.
+_ACQUIRE = sa.text(
+    "UPDATE hall_leases SET epoch = epoch + 1, owner = :me, url = :url, "
+    f"expires_at = {_NOW} + make_interval(secs => :lease) "
+    f"WHERE hall = :hall AND (expires_at IS NULL OR expires_at < {_NOW} OR owner = :me) "
+    "RETURNING epoch")
+_RENEW = sa.text(
+    f"UPDATE hall_leases SET expires_at = {_NOW} + make_interval(secs => :lease) "
+    "WHERE hall = :hall AND epoch = :epoch AND owner = :me")
+_RELEASE = sa.text(
+    "UPDATE hall_leases SET expires_at = NULL, owner = NULL "
+    "WHERE hall = :hall AND epoch = :epoch AND owner = :me")
+_READ = sa.text(
+    f"SELECT owner, url, epoch, (expires_at IS NOT NULL AND expires_at >= {_NOW}) "
+    "FROM hall_leases WHERE hall = :hall")
+_FENCE = sa.text("SELECT epoch FROM hall_leases WHERE hall = :hall FOR SHARE")
+_HEARTBEAT = sa.text(
+    f"INSERT INTO instances (id, url, seen_at) VALUES (:me, :url, {_NOW}) "
+    f"ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, seen_at = {_NOW}")
+_LIVE_INSTANCES = sa.text(
+    "SELECT i.id, count(l.hall) FROM instances i LEFT JOIN hall_leases l "
+    f"ON l.owner = i.id AND l.expires_at >= {_NOW} "
+    f"WHERE i.seen_at >= {_NOW} - make_interval(secs => :lease) GROUP BY i.id")
+_FORGET_INSTANCE = sa.text("DELETE FROM instances WHERE id = :me")
+
+
+class LeaseBook:
+    """This process's leases on one PostgreSQL store.
+
+    Args:
+        store: an open PostgreSQL :class:`~server.store.Store`; its ``fence``
+            is set to :meth:`fence`.
+        instance: this process's id (unique among the processes sharing halls).
+        lease_s: how long a lease lives without renewal (the owner renews at
+            a third of it; a standby takes over at most ``lease_s`` plus its
+            poll interval after the owner stopped renewing).
+
+    Raises:
+        StoreError: the store is not PostgreSQL.
+    """
+
+    def __init__(self, store: Store, instance: str, lease_s: float) -> None:
+        if store.backend != "postgresql":
+            raise StoreError("leases need PostgreSQL (SQLite is one process: see lock_sqlite)")
+        self.store = store
+        self.instance = instance
+        self.lease_s = float(lease_s)
+        #: hall -> the epoch this process owns it at
+        self.epochs: dict[str, int] = {}
+        #: halls whose commit was refused since the caller last looked
+        self.fenced: set[str] = set()
+        store.fence = self.fence
+        # A frozen owner may be stopped inside a commit, holding the lease
+        # row (FOR SHARE) and the hall's seq row: PostgreSQL ends such an
+        # idle transaction (rolled back, nothing written) so a standby's
+        # takeover and its commits do not wait for the thaw. Half a lease:
+        # the lease itself runs out at least two thirds of one after the
+        # freeze, so this costs the takeover nothing, and leaves a live
+        # owner's transactions (a load on a busy machine) plenty of time.
+        idle_ms = int(max(1.0, self.lease_s / 2) * 1000)
+        self._lock_ms = int(max(0.5, self.lease_s / 2) * 1000)
+
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET idle_in_transaction_session_timeout = {idle_ms}")
+            dbapi_connection.commit()
+
+        sa.event.listen(store._engine, "connect", _on_connect)
+        store._engine.dispose()  # connections opened before (the migration) get it too
+
+    def acquire(self, hall: str, url: str | None) -> int | None:
+        """Take the hall if nobody live holds it; its new epoch, or None."""
+        with self.store.transaction(write=True) as conn:
+            self._bounded(conn)
+            conn.execute(_ENSURE, {"hall": hall})
+            epoch = conn.execute(_ACQUIRE, {"hall": hall, "me": self.instance, "url": url,
+                                            "lease": self.lease_s}).scalar()
+        if epoch is None:
+            return None
+        self.epochs[hall] = int(epoch)
+        self.fenced.discard(hall)
+        return int(epoch)
+
+    def renew(self, hall: str) -> bool:
+        """Extend our lease; False when the hall is no longer ours (fenced)."""
+        epoch = self.epochs.get(hall)
+        if epoch is None:
+            return False
+        with self.store.transaction(write=True) as conn:
+            self._bounded(conn)
+            done = conn.execute(_RENEW, {"hall": hall, "epoch": epoch, "me": self.instance,
+                                         "lease": self.lease_s}).rowcount
+        if done != 1:
+            self.epochs.pop(hall, None)
+            return False
+        return True
+
+    def _bounded(self, conn: Connection) -> None:
+        # Waiting for a row lock longer than this is a failed try (StaleState),
+        # not a stalled event loop: the lease loop tries again.
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {self._lock_ms}")
+
+    def release(self, hall: str) -> None:
+        """Give the hall up now (a standby may take it at its next poll)."""
+        epoch = self.epochs.pop(hall, None)
+        if epoch is None:
+            return
+        with self.store.transaction(write=True) as conn:
+            self._bounded(conn)
+            conn.execute(_RELEASE, {"hall": hall, "epoch": epoch, "me": self.instance})
+
+    def owner(self, hall: str) -> Holder | None:
+        """The hall's lease row, or None when it was never held."""
+        with self.store.transaction() as conn:
+            row = conn.execute(_READ, {"hall": hall}).fetchone()
+        if row is None:
+            return None
+        return Holder(row[0], row[1], int(row[2]), bool(row[3]))
+
+    def heartbeat(self, url: str | None) -> dict[str, int]:
+        """Say this process is alive; every live process (itself included)
+        with how many halls it owns now."""
+        with self.store.transaction(write=True) as conn:
+            conn.execute(_HEARTBEAT, {"me": self.instance, "url": url})
+            rows = conn.execute(_LIVE_INSTANCES, {"lease": self.lease_s}).fetchall()
+        live = {str(row[0]): int(row[1]) for row in rows}
+        live.setdefault(self.instance, len(self.epochs))
+        return live
+
+    def leave(self) -> None:
+        """Release every hall and unregister (a clean stop)."""
+        for hall in list(self.epochs):
+            self.release(hall)
+        with self.store.transaction(write=True) as conn:
+            conn.execute(_FORGET_INSTANCE, {"me": self.instance})
+
+    @staticmethod
+    def share(halls: int, instances: int) -> int:
+        """The most halls one of ``instances`` processes should own."""
+        return math.ceil(halls / max(1, instances))
+
+    def fence(self, conn: Connection, hall: str) -> None:
+        """Inside a commit's transaction: refuse unless we own the hall's current epoch."""
+        mine = self.epochs.get(hall)
+        current = conn.execute(_FENCE, {"hall": hall}).scalar()
+        if mine is None or current is None or int(current) != mine:
+            self.fenced.add(hall)
+            self.epochs.pop(hall, None)
+            raise Fenced(f"hall {hall}: this instance no longer owns it (epoch {mine}, "
+                         f"now {current}); nothing written")
+
+
+def lock_sqlite(store: Store) -> IO[str] | None:
+    """Hold the SQLite database for this process (None for PostgreSQL or memory).
+
+    Keep the returned file open as long as the process serves; the lock goes
+    with the process, however it ends.
+
+    Raises:
+        AlreadyServed: another process holds it (the message says which).
+    """
+    if store.backend != "sqlite":
+        return None
+    database = store._db.url.database  # same package: the store keeps its URL private
+    if not database or database == ":memory:":
+        return None
+    path = Path(database).resolve().with_name(Path(database).name + ".qhall-lock")
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the process's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise AlreadyServed(
+            f"数据库 {database} 已由另一个 qhall serve 进程使用（pid {holder}）；"
+            f"SQLite 只能由一个进程服务，要热备请用 PostgreSQL。 "
+            f"The database {database} is already served by another qhall serve process "
+            f"(pid {holder}); SQLite is served by one process only: use PostgreSQL for "
+            "a standby.") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle

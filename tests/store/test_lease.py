@@ -1,0 +1,127 @@
+"""Owner leases and fencing on PostgreSQL; the SQLite file lock.
+
+Leases here are short (a fraction of a second) so a lease running out is
+waited for by polling with a deadline, never by a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from server.core.model import Event
+from server.store import Store
+from server.store.lease import AlreadyServed, Fenced, LeaseBook, lock_sqlite
+from tests.helpers.pg import PgCluster
+
+LEASE_S = 0.6
+
+
+def _until(what: Callable[[], object], timeout: float = 10.0) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = what()
+        if got:
+            return got
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def _event(n: int) -> list[Event]:
+    return [Event("queue.changed", {"service": "gjj", "waiting": n, "eta_s": 0})]
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> str:
+    return pg_cluster.create_database(f"lease{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def two(pg_url: str) -> Iterator[tuple[LeaseBook, LeaseBook]]:
+    a, b = Store(pg_url), Store(pg_url)
+    yield LeaseBook(a, "a", LEASE_S), LeaseBook(b, "b", LEASE_S)
+    a.close()
+    b.close()
+
+
+@pytest.mark.postgres
+def test_one_owner_at_a_time_and_the_standby_learns_its_url(two) -> None:
+    a, b = two
+    assert a.acquire("h1", "ws://a/ws/h1") == 1
+    assert b.acquire("h1", "ws://b/ws/h1") is None
+    holder = b.owner("h1")
+    assert holder is not None and (holder.owner, holder.url, holder.epoch, holder.live) == (
+        "a", "ws://a/ws/h1", 1, True)
+    # Another hall is free: leases are per hall.
+    assert b.acquire("h2", "ws://b/ws/h2") == 1
+    assert b.owner("nope") is None
+
+
+@pytest.mark.postgres
+def test_renewing_keeps_the_hall_and_a_lapsed_lease_passes_with_a_new_epoch(two) -> None:
+    a, b = two
+    a.acquire("h1", "ws://a")
+    deadline = time.monotonic() + 3 * LEASE_S
+    while time.monotonic() < deadline:  # renewed well within the lease: never taken
+        assert a.renew("h1")
+        assert b.acquire("h1", "ws://b") is None
+        time.sleep(LEASE_S / 4)
+    assert _until(lambda: b.acquire("h1", "ws://b")) == 2
+    assert not a.renew("h1")
+    assert "h1" not in a.epochs
+
+
+@pytest.mark.postgres
+def test_an_old_owner_commits_nothing(two) -> None:
+    a, b = two
+    a.acquire("h1", "ws://a")
+    assert a.store.commit("h1", _event(1)) == [1]
+    _until(lambda: b.acquire("h1", "ws://b"))  # a froze: its lease ran out
+    with pytest.raises(Fenced):
+        a.store.commit("h1", _event(2))
+    assert "h1" in a.fenced
+    assert b.store.commit("h1", _event(3)) == [2]
+    assert [e["data"]["waiting"] for e in b.store.events_since("h1", 0)] == [1, 3]
+    # Taking its own hall back after a lapse moves the epoch on too.
+    b.release("h1")
+    assert a.acquire("h1", "ws://a") == 3
+    with pytest.raises(Fenced):
+        b.store.commit("h1", _event(4))
+
+
+@pytest.mark.postgres
+def test_release_hands_over_at_once_and_heartbeats_count_instances(two) -> None:
+    a, b = two
+    a.acquire("h1", "ws://a")
+    a.release("h1")
+    assert b.acquire("h1", "ws://b") == 2
+    assert a.heartbeat("ws://a") == {"a": 0}
+    assert b.heartbeat("ws://b") == {"a": 0, "b": 1}  # who is alive, owning how many
+    a.leave()
+    assert b.heartbeat("ws://b") == {"b": 1}
+    assert LeaseBook.share(20, 3) == 7 and LeaseBook.share(20, 2) == 10
+
+
+def test_leases_need_postgresql(tmp_path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'x.db'}") as store, pytest.raises(Exception) as err:
+        LeaseBook(store, "a", 1.0)
+    assert "PostgreSQL" in str(err.value)
+
+
+def test_a_second_process_on_one_sqlite_file_is_refused(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'hall.db'}"
+    with Store(url) as first, Store(url) as second:
+        held = lock_sqlite(first)
+        assert held is not None
+        with pytest.raises(AlreadyServed) as err:
+            lock_sqlite(second)
+        assert "already served by another qhall serve process" in str(err.value)
+        held.close()  # the first process ended
+        again = lock_sqlite(second)
+        assert again is not None
+        again.close()
+    with Store("sqlite://") as memory:
+        assert lock_sqlite(memory) is None
