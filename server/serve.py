@@ -61,6 +61,8 @@ from server.service import HallService, Reply, Session, Unavailable
 from server.store import Store, StoreError
 from server.web import headers as http_headers
 from server.web import pages
+from server.web.api import Citizen
+from server.web.bodies import BodyConnection
 from server.wire import protocol
 from server.wire.protocol import ProtocolError
 
@@ -133,6 +135,8 @@ class Server:
         self._board_html = board_html
         self._pending: list[bytes] = []
         self._flush_scheduled = False
+        # Phone pages, /api/v1 and webhooks (issue 15): fed the committed events.
+        self.citizen = Citizen([service], self.metrics.registry, self.broadcast)
         self._update_waiting()
 
     # ------------------------------------------------------------ lifecycle
@@ -150,7 +154,9 @@ class Server:
             # compression per event per board, the dominant CPU cost of
             # fan-out to hundreds of displays.
             compression=None,
+            create_connection=BodyConnection,  # the API's POSTs carry a JSON body
         )
+        await self.citizen.start()
         self._tick_task = asyncio.get_running_loop().create_task(self._ticker())
         sock = next(iter(self.ws_server.sockets))
         return int(sock.getsockname()[1])
@@ -173,6 +179,7 @@ class Server:
                 client.ws.transport.abort()
         self.ws_server.close(close_connections=True)
         await self.ws_server.wait_closed()
+        await self.citizen.stop()
         self.auth.close()
 
     # ----------------------------------------------------------------- HTTP
@@ -185,6 +192,10 @@ class Server:
     def _route(self, conn: ServerConnection, request: Request) -> Response | None:
         path = unquote(urlsplit(request.path).path)
         address = _address(conn)
+        if self.citizen.handles(path):
+            if not self.limits.page(address):
+                return http_headers.too_many(conn, self.limits.http.wait_s(address))
+            return self.citizen.route(conn, request, path, address)
         if request.method != "GET":
             # websockets reads no request body: a method with one (POST with
             # content) is dropped before it gets here; the rest is answered 405.
@@ -543,6 +554,7 @@ class Server:
         """Queue committed events for every client; flushed once per loop turn."""
         self._pending.extend(protocol.encode_bytes(e) for e in events)
         self.metrics.events.inc(len(events))
+        self.citizen.committed(events)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)

@@ -78,7 +78,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from server.config import Counter, HallConfig, Service
-from server.core import eta, machine
+from server.core import eta, machine, remote
 from server.core.errors import (
     BadRequest,
     Closed,
@@ -319,9 +319,12 @@ class Hall:
 
     # ============================================================== commands
     def issue(
-        self, service: str, priority: str = "normal", slot_start: dt.datetime | None = None
+        self, service: str, priority: str = "normal", slot_start: dt.datetime | None = None,
+        remote: bool = False,
     ) -> list[Event]:
         """A kiosk issues a ticket: ``ticket.issued`` + ``queue.changed``.
+
+        ``remote``: taken by phone; called only once present (server/core/remote.py).
 
         Raises:
             NotFound: unknown service. Closed: outside its hours.
@@ -352,6 +355,7 @@ class Hall:
             id=tid, number=f"{svc.prefix}{n:03d}", service=svc.id, status="waiting",
             priority=priority, issued_at=now, day=day, seqno=n, rank=(1, _ts(now)),
             check=check, slot_start=slot_start, version=1,
+            remote=remote, present=not remote,
         )
         self.last_numbers[(svc.id, day)] = n
         self._tickets[tid] = t
@@ -403,12 +407,39 @@ class Hall:
         self._ready_to_call(cs)
         now = self._now()
         self._promote(cfg.services, now)
-        picked = self._choose(cfg, cs.streak, _live_head)
+        # Remote tickets whose citizen is not here are passed over (and move
+        # back) only when someone present can be called instead.
+        skip: dict[int, int] = {}
+
+        def head(lst: list[_Entry]) -> _Entry | None:
+            i = skip.get(id(lst), 0)
+            return lst[i] if i < len(lst) else None
+
+        absent: list[Ticket] = []
+        while (picked := self._choose(cfg, cs.streak, head)) is not None:
+            t = self._tickets[picked[0][3]]
+            if not remote.absent(t):
+                break
+            absent.append(t)
+            skip[id(picked[1])] = skip.get(id(picked[1]), 0) + 1
         if picked is None:
-            raise QueueEmpty(f"nobody is waiting for {cfg.name}")
+            raise QueueEmpty(f"nobody present is waiting for {cfg.name}" if absent
+                             else f"nobody is waiting for {cfg.name}")
         entry, _lst, group, normal_waiting = picked
         cs.streak = _next_streak(cs.streak, group, normal_waiting)
-        return self._call(cs, cfg, self._tickets[entry[3]], now)
+        events = self._call(cs, cfg, self._tickets[entry[3]], now)
+        if absent:
+            events += [remote.pass_over(self, t, now) for t in absent]
+            events += self._queue_events(cfg.services)
+        return events
+
+    def arrived(self, ticket_id: str) -> list[Event]:
+        """The citizen of a remote ticket is here (``ticket.arrived``; [] if known).
+
+        Raises:
+            NotFound: unknown ticket. IllegalMove: not a waiting remote ticket.
+        """
+        return remote.arrive(self, self._get(ticket_id))
 
     def call(self, counter: int, ticket_id: str) -> list[Event]:
         """特呼: the counter calls one specific waiting ticket.
@@ -898,6 +929,9 @@ class Hall:
             wire["to_counter"] = t.target_counter
         if t.slot_start is not None:
             wire["slot_start"] = t.slot_start.astimezone(self._tz).isoformat(timespec="seconds")
+        if t.remote:
+            wire["remote"] = True
+            wire["present"] = t.present
         return wire
 
     def snapshot_counter(self, counter: int) -> dict[str, Any] | None:
@@ -1248,6 +1282,10 @@ class Hall:
         self._cycle_mean[t.service] = sum(cycles) / len(cycles)
 
     # -- waiting structures ------------------------------------------------
+    def _back_rank(self, t: Ticket, now: dt.datetime) -> tuple[int, float]:
+        """The rank ``requeue_places`` places behind the head of ``t``'s list."""
+        return _rank_after(self._group_list(t, now), self._dispatch.requeue_places, now)
+
     def _group_list(self, t: Ticket, now: dt.datetime) -> list[_Entry]:
         """The list a waiting ticket belongs in (by its target, priority and slot)."""
         if t.target_counter is not None:

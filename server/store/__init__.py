@@ -82,7 +82,7 @@ __all__ = [
 
 #: The newest migration in server/store/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0008"
 
 #: How long ``commit(..., reply=...)`` keeps an idempotency reply (PROTOCOL:
 #: at least 10 minutes).
@@ -173,6 +173,10 @@ tickets = sa.Table(
     sa.Column("staff", sa.String(64)),
     sa.Column("rating", sa.Integer),
     sa.Column("version", sa.Integer, nullable=False),
+    # Remote tickets (migration 0008): called only once present.
+    sa.Column("remote", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("present", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("deferrals", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("hall", "day", "number", name="uq_tickets_hall_day_number"),
 )
 
@@ -304,6 +308,21 @@ login_failures_t = sa.Table(
     sa.Index("ix_login_failures_hall_at", "hall", "at"),
 )
 
+#: The phone of a remote ticket (migration 0008; ``server/store/phones.py``):
+#: its keyed hash for as long as the ticket row lives, the number itself only
+#: while the ticket is active (notification delivery), then NULL.
+ticket_phones_t = sa.Table(
+    "ticket_phones",
+    _metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("ticket", sa.String(64), primary_key=True),
+    sa.Column("phone_hash", sa.String(64), nullable=False),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Index("ix_ticket_phones_hall_hash", "hall", "phone_hash"),
+)
+
 #: Ticket dataclass field -> tickets column (``rank`` is two columns).
 TICKET_COLUMNS = {
     "id": "id",
@@ -326,6 +345,9 @@ TICKET_COLUMNS = {
     "staff": "staff",
     "rating": "rating",
     "version": "version",
+    "remote": "remote",
+    "present": "present",
+    "deferrals": "deferrals",
 }
 
 # --------------------------------------------------------------------------
@@ -482,6 +504,9 @@ def _ticket_params(hall: str, t: Ticket) -> dict[str, Any]:
         "staff": t.staff,
         "rating": t.rating,
         "version": t.version,
+        "remote": t.remote,
+        "present": t.present,
+        "deferrals": t.deferrals,
     }
 
 
@@ -507,6 +532,9 @@ def _ticket_from_row(row: Any) -> Ticket:
         staff=row.staff,
         rating=row.rating,
         version=row.version,
+        remote=bool(row.remote),
+        present=bool(row.present),
+        deferrals=row.deferrals,
     )
 
 

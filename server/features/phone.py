@@ -1,0 +1,191 @@
+"""Remote tickets: a number taken by phone (``/take/<hall>``, the integration API).
+
+Guardrails: the service's hours and daily quota as at the kiosk (the core's
+``issue``), one active ticket per phone per service (``conflict``), a
+budget per source address (``[limits] remote_issues_per_hour``, kept by the
+API layer). The ticket keeps its place in line and is called once its
+citizen is present (``server/core/remote.py``): 我已到达 on its page
+(``arrived``) or its QR scanned at a kiosk (``check_in`` with the ticket's
+check code).
+
+Personal data: the phone is kept as its keyed hash (``server/pii.py``, the
+key outside the database) for the one-per-phone rule, and as the number
+itself only while the ticket is active, for notification delivery; when the
+ticket is done, cancelled or missed, the number is erased (``ticket_phones``,
+``server/store/phones.py``). It is never shown and never on the wire.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from server import pii
+from server.core import BadRequest, Conflict, Event, NotFound
+from server.service import HallService, Reply, Session, Unavailable
+from server.store import StaleState
+from server.store import phones as phone_rows
+
+__all__ = ["RemoteTickets", "install", "ENDED"]
+
+log = logging.getLogger("qhall.phone")
+
+#: Events after which a ticket's phone number is no longer needed.
+ENDED = ("ticket.completed", "ticket.cancelled", "ticket.no_show")
+
+
+class RemoteTickets:
+    """Remote tickets of one hall, and the phones their notifications need.
+
+    Args:
+        service: the hall service (its core, store and clock).
+    """
+
+    def __init__(self, service: HallService) -> None:
+        self.service = service
+        self.config = service.config
+        self._key: bytes | None = None
+        # Ticket id -> phone, for active remote tickets only (loaded once:
+        # one server process per hall).
+        self._phones = phone_rows.live(service.store, self.config.id)
+
+    # -- the phone book the notifier reads ------------------------------------
+    def phone(self, ticket_id: str) -> str | None:
+        return self._phones.get(ticket_id)
+
+    def ticket_ids(self) -> list[str]:
+        return list(self._phones)
+
+    def committed(self, events: list[dict[str, Any]]) -> None:
+        """Erase the numbers of tickets these committed events ended."""
+        ended = [str((ev["data"].get("ticket") or {}).get("id")) for ev in events
+                 if ev["name"] in ENDED]
+        ended = [tid for tid in ended if tid in self._phones]
+        if not ended:
+            return
+        try:
+            phone_rows.erase(self.service.store, self.config.id, ended)
+        except Exception:
+            # Kept in memory too, so the next end (or a restart) erases it.
+            log.exception("could not erase the phones of %d ended tickets", len(ended))
+            return
+        for tid in ended:
+            self._phones.pop(tid, None)
+
+    # -- requests ------------------------------------------------------------
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = pii.key_for(self.config)
+        return self._key
+
+    def check(self, service_id: str, phone: str) -> str:
+        """The phone's digits, once the request is well-formed (nothing is read
+        or written: the API checks this before spending the address's budget).
+
+        Raises:
+            BadRequest: a malformed phone. NotFound: an unknown service.
+        """
+        try:
+            digits = pii.normalize_phone(phone)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        if self.config.service(service_id) is None:
+            raise NotFound(f"unknown service {service_id!r}")
+        return digits
+
+    def issue(self, service_id: str, phone: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Issue a remote ticket; the wire ticket and the committed wire events.
+
+        Raises:
+            BadRequest: a malformed phone. Conflict: the phone already holds an
+            active ticket of this service. NotFound/Closed/QuotaReached: as
+            the kiosk's ``issue``. Unavailable, StoreError: the hall cannot serve.
+        """
+        digits = self.check(service_id, phone)
+        phone_hash = pii.digest(self.key(), "phone", digits)
+        if phone_rows.active_tickets(self.service.store, self.config.id, phone_hash, service_id):
+            raise Conflict("这个手机号已有该业务的有效号票 this phone already holds an active "
+                           "ticket for this service")
+        issued: list[Event] = []
+
+        def decide() -> tuple[list[Event], Callable[[Any], None]]:
+            events = self.service.hall.issue(service_id, remote=True)
+            issued[:] = events
+            t = events[0].ticket
+            assert t is not None
+
+            def write(conn: Any) -> None:
+                phone_rows.add(conn, self.config.id, t.id, phone_hash, digits, t.service, t.day)
+
+            return events, write
+
+        wire = self._commit(decide)
+        ticket = issued[0].ticket
+        assert ticket is not None
+        self._phones[ticket.id] = digits
+        return dict(issued[0].data["ticket"]), wire
+
+    def arrived(self, check: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The citizen of this remote ticket is here; the wire ticket and events.
+
+        Raises:
+            NotFound: no such ticket. IllegalMove: not a waiting remote ticket.
+        """
+        t = self.service.hall.by_check(check)
+        if t is None:
+            raise NotFound("no such ticket")
+        wire = self._commit(lambda: (self.service.hall.arrived(t.id), None))
+        live = self.service.hall.by_check(check)
+        assert live is not None
+        return self.service.hall.wire_ticket(live), wire
+
+    def _commit(self, decide: Callable[[], tuple[list[Event], Any]]) -> list[dict[str, Any]]:
+        """Run a core change and commit it (with its own writes) in one transaction.
+
+        Requests from phones have no device, so nothing is remembered for
+        idempotency: a repeated ``arrived`` changes nothing anyway, and a
+        repeated issue is refused by the one-per-phone rule.
+        """
+        svc = self.service
+        if not svc.recover():
+            raise Unavailable(svc.failed or "unavailable")
+        for attempt in range(3):
+            events, extra = decide()
+            try:
+                if events:
+                    svc.store.commit(self.config.id, events, at=svc.clock(), extra=extra)
+            except StaleState:
+                log.warning("stale state on a phone request (attempt %d); reloading",
+                            attempt + 1)
+                svc.reload()
+                continue
+            except Exception:
+                svc.reload()
+                raise
+            return [svc.wire_event(e) for e in events]
+        raise RuntimeError("could not commit after 3 attempts")
+
+
+def install(service: HallService) -> RemoteTickets:
+    """Add remote tickets to a hall service (``check_in`` learns the ticket's QR)."""
+    remote = RemoteTickets(service)
+    inner = service.extensions.get("check_in")
+
+    def check_in(session: Session, msg: dict[str, Any]) -> Reply:
+        t = service.hall.by_check(str(msg["code"]).strip().upper())
+        if t is None or not t.remote:
+            if inner is None:
+                raise NotFound("no such appointment or ticket")
+            return inner(session, msg)
+
+        def build(events: list[Event]) -> dict[str, Any]:
+            live = service.hall.ticket(t.id)
+            assert live is not None
+            return {"ticket": service.hall.wire_ticket(live)}
+
+        return service.commit(session, msg["id"], lambda: service.hall.arrived(t.id), build)
+
+    service.extensions["check_in"] = check_in
+    return remote
+
