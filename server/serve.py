@@ -229,8 +229,6 @@ class Server:
             return resp
         if path in ("/board", "/board/"):
             return _html(conn, 200, self.board_html())
-        if path.startswith("/t/"):
-            return self._ticket_page(conn, path[3:])
         if path in ("/", "/index.html"):
             return _html(conn, 200, pages.index_page(name))
         return conn.respond(404, "not found\n")
@@ -244,22 +242,11 @@ class Server:
             self._board_html = board_html()
         return self._board_html
 
-    def _ticket_page(self, conn: ServerConnection, check: str) -> Response:
-        hall = self.service.hall
-        ticket = hall.by_check(check) if 0 < len(check) <= 32 else None
-        if ticket is None:
-            return _html(conn, 404, pages.not_found_page(self.service.config.name))
-        wire = hall.wire_ticket(ticket)
-        service = self.service.config.service(ticket.service)
-        counter = self.service.config.counter(ticket.counter) if ticket.counter else None
-        svc = {"name": service.name, "name_en": service.name_en} if service else {}
-        queue = {"open_counters": hall.open_counters(ticket.service)}
-        return _html(conn, 200, pages.ticket_page(
-            self.service.config.name, wire, svc, counter.name if counter else None,
-            queue=queue, tz=self.service.config.tz))
-
     # ------------------------------------------------------------ websocket
     async def _handler(self, ws: ServerConnection) -> None:
+        if ws.request is not None and self.citizen.feed_check(urlsplit(ws.request.path).path):
+            await self.citizen.feed(ws, _address(ws))  # a ticket's live page
+            return
         try:
             session_client = await self._open(ws)
         except ConnectionClosed:

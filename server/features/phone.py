@@ -168,13 +168,15 @@ class RemoteTickets:
 
 
 def install(service: HallService) -> RemoteTickets:
-    """Add remote tickets to a hall service (``check_in`` learns the ticket's QR)."""
+    """Add remote tickets to a hall service: a kiosk that reads a remote ticket's
+    QR (``check_in`` with its code, or ``requeue`` with its check, which is what
+    the kiosk's scanner sends) marks its citizen present."""
     remote = RemoteTickets(service)
-    inner = service.extensions.get("check_in")
 
-    def check_in(session: Session, msg: dict[str, Any]) -> Reply:
-        t = service.hall.by_check(str(msg["code"]).strip().upper())
-        if t is None or not t.remote:
+    def arriving(session: Session, msg: dict[str, Any], code: Any,
+                 inner: Callable[[Session, dict[str, Any]], Reply] | None) -> Reply:
+        t = service.hall.by_check(str(code or "").strip().upper())
+        if t is None or not t.remote or t.status != "waiting":
             if inner is None:
                 raise NotFound("no such appointment or ticket")
             return inner(session, msg)
@@ -186,6 +188,8 @@ def install(service: HallService) -> RemoteTickets:
 
         return service.commit(session, msg["id"], lambda: service.hall.arrived(t.id), build)
 
-    service.extensions["check_in"] = check_in
+    check_in = service.extensions.get("check_in")
+    requeue = service.extensions.get("requeue") or getattr(service, "_do_requeue", None)
+    service.extensions["check_in"] = lambda s, m: arriving(s, m, m.get("code"), check_in)
+    service.extensions["requeue"] = lambda s, m: arriving(s, m, m.get("check"), requeue)
     return remote
-

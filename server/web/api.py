@@ -23,6 +23,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import ServerConnection
@@ -35,9 +36,12 @@ from server.notify import Notifier, NotifyMetrics, Watcher, load_sinks
 from server.service import HallService, Unavailable
 from server.store import StoreError
 from server.web import headers as http_headers
-from server.web import take
+from server.web import pages, take
 from server.web.bodies import body_of
+from server.web.live import SUFFIX, Feeds
+from server.web.status import status_page
 from server.wire import protocol
+from server.wire.estimate import estimate
 
 __all__ = ["Citizen", "HallSide"]
 
@@ -81,6 +85,7 @@ class Citizen:
         self.metrics = NotifyMetrics(registry)
         self.halls = {s.config.id: HallSide(s, self.metrics) for s in services}
         self.publish = publish
+        self.feeds = Feeds(self._render)
 
     async def start(self) -> None:
         for side in self.halls.values():
@@ -98,14 +103,37 @@ class Citizen:
             return
         side.watcher.committed(events)
         side.remote.committed(events)
+        self.feeds.changed()
 
     # ----------------------------------------------------------------- HTTP
     @staticmethod
     def handles(path: str) -> bool:
-        return path.startswith(("/api/", "/take/"))
+        return path.startswith(("/api/", "/take/", "/t/"))
+
+    @staticmethod
+    def feed_check(path: str) -> str | None:
+        """The check code of a live-feed path, else None."""
+        prefix = "/api/v1/tickets/"
+        if path.startswith(prefix) and path.endswith(SUFFIX):
+            check = path[len(prefix):-len(SUFFIX)]
+            return check if 0 < len(check) <= 32 and "/" not in check else None
+        return None
+
+    async def feed(self, ws: ServerConnection, address: str) -> None:
+        """Serve one ticket's live feed on an opened websocket."""
+        check = self.feed_check(urlsplit(ws.request.path).path if ws.request else "")
+        if check is not None:
+            await self.feeds.serve(ws, check, address)
+
+    def _render(self, check: str) -> dict[str, Any] | None:
+        try:
+            side, t = self._ticket(check)
+        except _Refused:
+            return None
+        return self._wire(side, t)
 
     def route(self, conn: ServerConnection, request: Request, path: str,
-              address: str) -> Response:
+              address: str) -> Response | None:
         try:
             return self._route(conn, request, path, address)
         except _Refused as exc:
@@ -120,9 +148,26 @@ class Citizen:
                                                 "unavailable; try again shortly"})
 
     def _route(self, conn: ServerConnection, request: Request, path: str,
-               address: str) -> Response:
+               address: str) -> Response | None:
         parts = [p for p in path.split("/") if p]
         method = request.method
+        check = self.feed_check(path)
+        if check is not None:
+            _only(method, "GET")
+            self._ticket(check)
+            if request.headers.get("Upgrade", "").lower() != "websocket":
+                raise _Refused("bad_request", "this is a websocket (the ticket's live feed)")
+            if not self.feeds.admit(address):
+                raise _Refused("rate_limited", "too many live pages open from this address")
+            return None  # the websocket handshake goes on (Server._handler -> feed)
+        if parts[:1] == ["t"] and len(parts) == 2:
+            _only(method, "GET")
+            try:
+                side, t = self._ticket(parts[1])
+            except _Refused:
+                name = next(iter(self.halls.values())).service.config.name
+                return _html(conn, pages.not_found_page(name), status=404)
+            return _html(conn, status_page(side.service.config.name, self._wire(side, t)))
         if parts[:1] == ["take"] and len(parts) == 2:
             _only(method, "GET")
             side = self._hall(parts[1])
@@ -200,6 +245,9 @@ class Citizen:
         if svc is not None:
             wire["service_name"], wire["service_name_en"] = svc.name, svc.name_en
             wire["zone"] = svc.zone
+        wait = estimate(wire, {"open_counters": hall.open_counters(t.service)},
+                        side.service.config.tz) if t.status == "waiting" else None
+        wire["wait"] = {"zh": wait.text("zh"), "en": wait.text("en")} if wait else None
         return wire
 
     @staticmethod
@@ -232,8 +280,8 @@ def _json(conn: ServerConnection, status: int, body: dict[str, Any]) -> Response
     return resp
 
 
-def _html(conn: ServerConnection, body: str) -> Response:
-    resp = conn.respond(200, body)
+def _html(conn: ServerConnection, body: str, status: int = 200) -> Response:
+    resp = conn.respond(status, body)
     http_headers.set_header(resp, "Content-Type", "text/html; charset=utf-8")
     http_headers.set_header(resp, "Cache-Control", "no-store")
     return resp

@@ -101,11 +101,16 @@ def test_quota_as_at_the_kiosk_and_limit_per_address(srv) -> None:
 def test_presence_by_the_page_or_a_kiosk_scan(srv) -> None:
     _s, first = take(srv, "13800000020")
     _s, second = take(srv, "13800000021")
+    _s, third = take(srv, "13800000022")
     status, _h, body = call(f"{srv.http}/api/v1/tickets/{first['check']}/arrived", {})
     assert (status, body["present"]) == (200, True)
     with srv.client("kiosk-1") as kiosk:
         reply = kiosk.request("check_in", code=second["check"].lower())
-    assert reply["type"] == "ok" and reply["ticket"]["present"] is True
+        assert reply["type"] == "ok" and reply["ticket"]["present"] is True
+        # What the kiosk's scanner sends for a ticket's QR (过号重排's request).
+        reply = kiosk.request("requeue", check=third["check"])
+        assert reply["type"] == "ok" and reply["ticket"]["present"] is True
+        assert kiosk.request("requeue", check="NOSUCH")["code"] == "not_found"
     with srv.client("counter-2") as counter:
         counter.request("login", staff="s002", pin=PIN)
         assert counter.request("call_next")["ticket"]["number"] == first["number"]
@@ -140,3 +145,32 @@ def test_oversized_body_is_refused(srv) -> None:
                              raw=b'{"phone":"' + b"1" * 20000 + b'"}')
     assert status == 413
 
+
+
+def test_live_feed_carries_only_its_own_ticket(srv) -> None:
+    from tests.helpers.server import dial
+
+    _s, mine = take(srv, "13800000040")
+    feed = dial(f"ws://127.0.0.1:{srv.port}/api/v1/tickets/{mine['check']}/live")
+    try:
+        first = json.loads(feed.recv(timeout=10))
+        assert first["type"] == "ticket" and first["ticket"]["id"] == mine["id"]
+        call(f"{srv.http}/api/v1/tickets/{mine['check']}/arrived", {})
+        with srv.client("kiosk-1") as kiosk:
+            others = [kiosk.request("issue", service="tax")["ticket"] for _ in range(3)]
+        with srv.client("counter-2") as counter:
+            counter.request("login", staff="s002", pin=PIN)
+            counter.request("call_next")
+        seen = []
+        while not seen or seen[-1]["status"] != "called":
+            message = json.loads(feed.recv(timeout=10))
+            assert message["type"] == "ticket"
+            seen.append(message["ticket"])
+        assert {t["id"] for t in seen} == {mine["id"]}
+        assert seen[-1]["counter"] == 2 and seen[-1]["counter_name"] == "2号窗口"
+        assert all(o["check"] not in json.dumps(seen) for o in others)
+    finally:
+        feed.close()
+    # A feed of no ticket is refused before any websocket opens.
+    status, _h, body = call(f"{srv.http}/api/v1/tickets/NOSUCH/live")
+    assert (status, body["code"]) == (404, "not_found")
