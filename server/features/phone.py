@@ -47,7 +47,8 @@ class RemoteTickets:
         self.config = service.config
         self._key: bytes | None = None
         # Ticket id -> phone, for active remote tickets only (loaded once:
-        # one server process per hall).
+        # one server process per hall), after erasing any a crash left behind.
+        phone_rows.erase_ended(service.store, self.config.id)
         self._phones = phone_rows.live(service.store, self.config.id)
 
     # -- the phone book the notifier reads ------------------------------------

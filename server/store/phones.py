@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from server.store import Store, ticket_phones_t, tickets
 
-__all__ = ["ACTIVE", "add", "active_tickets", "live", "erase"]
+__all__ = ["ACTIVE", "add", "active_tickets", "live", "erase", "erase_ended"]
 
 #: Ticket statuses that hold a phone's place (one per phone per service).
 ACTIVE = ("waiting", "called", "serving")
@@ -58,3 +58,14 @@ def erase(store: Store, hall: str, ticket_ids: Iterable[str]) -> None:
     with store.transaction(write=True) as conn:
         conn.execute(sa.update(p).where(p.c.hall == hall, p.c.ticket.in_(ids))
                      .values(phone=None))
+
+
+def erase_ended(store: Store, hall: str) -> int:
+    """Erase the numbers of tickets no longer active (a crash between a ticket's
+    end and its erasure leaves one; the server runs this at start). Returns how many."""
+    p, t = ticket_phones_t, tickets
+    ended = sa.select(t.c.id).where(t.c.id == p.c.ticket, t.c.status.in_(ACTIVE))
+    with store.transaction(write=True) as conn:
+        result = conn.execute(sa.update(p).where(
+            p.c.hall == hall, p.c.phone.is_not(None), ~sa.exists(ended)).values(phone=None))
+        return int(result.rowcount or 0)

@@ -38,7 +38,7 @@ from server.store import StoreError
 from server.web import headers as http_headers
 from server.web import pages, take
 from server.web.bodies import body_of
-from server.web.live import SUFFIX, Feeds
+from server.web.live import PER_ADDRESS, SUFFIX, Feeds
 from server.web.status import status_page
 from server.wire import protocol
 from server.wire.estimate import estimate
@@ -85,7 +85,9 @@ class Citizen:
         self.metrics = NotifyMetrics(registry)
         self.halls = {s.config.id: HallSide(s, self.metrics) for s in services}
         self.publish = publish
-        self.feeds = Feeds(self._render)
+        # Per-source limits off (--no-limits: benchmarks from one address): feeds too.
+        per_source = any(s.config.limits.hellos_per_min for s in services)
+        self.feeds = Feeds(self._render, PER_ADDRESS if per_source else 0)
 
     async def start(self) -> None:
         for side in self.halls.values():
@@ -103,7 +105,7 @@ class Citizen:
             return
         side.watcher.committed(events)
         side.remote.committed(events)
-        self.feeds.changed()
+        self.feeds.changed(events)
 
     # ----------------------------------------------------------------- HTTP
     @staticmethod

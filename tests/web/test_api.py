@@ -174,3 +174,15 @@ def test_live_feed_carries_only_its_own_ticket(srv) -> None:
     # A feed of no ticket is refused before any websocket opens.
     status, _h, body = call(f"{srv.http}/api/v1/tickets/NOSUCH/live")
     assert (status, body["code"]) == (404, "not_found")
+
+
+def test_a_number_left_by_a_crash_is_erased_at_start(tmp_path) -> None:
+    cfg = small_config(f"sqlite:///{tmp_path / 'hall.db'}")
+    with RunningServer(cfg) as srv:
+        _s, ticket = take(srv, "13800000050")
+    db = sqlite3.connect(tmp_path / "hall.db")
+    # As if the server died between the ticket's end and the erasure.
+    db.execute("update tickets set status = 'cancelled' where id = ?", (ticket["id"],))
+    db.commit()
+    with RunningServer(cfg):
+        assert db.execute("select phone from ticket_phones").fetchall() == [(None,)]
