@@ -23,7 +23,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import ServerConnection
@@ -35,8 +35,8 @@ from server.limits import Buckets
 from server.notify import Notifier, NotifyMetrics, Watcher, load_sinks
 from server.service import HallService, Unavailable
 from server.store import StoreError
+from server.web import book, bookings, pages, take
 from server.web import headers as http_headers
-from server.web import pages, take
 from server.web.bodies import body_of
 from server.web.live import PER_ADDRESS, SUFFIX, Feeds
 from server.web.status import status_page
@@ -110,7 +110,7 @@ class Citizen:
     # ----------------------------------------------------------------- HTTP
     @staticmethod
     def handles(path: str) -> bool:
-        return path.startswith(("/api/", "/take/", "/t/"))
+        return path.startswith(("/api/", "/take/", "/t/", "/book/"))
 
     @staticmethod
     def feed_check(path: str) -> str | None:
@@ -174,6 +174,10 @@ class Citizen:
             _only(method, "GET")
             side = self._hall(parts[1])
             return _html(conn, take.take_page(side.service.config.name, side.service.config.id))
+        if parts[:1] == ["book"] and len(parts) == 2:
+            _only(method, "GET")
+            side = self._hall(parts[1])
+            return _html(conn, book.book_page(side.service.config.name, side.service.config.id))
         if parts[:2] != ["api", "v1"]:
             raise _Refused("not_found", "no such page")
         rest = parts[2:]
@@ -183,6 +187,8 @@ class Citizen:
         if len(rest) == 3 and rest[0] == "halls" and rest[2] == "tickets":
             _only(method, "POST")
             return self._issue(conn, self._hall(rest[1]), body_of(request), address)
+        if len(rest) >= 3 and rest[0] == "halls" and rest[2] in ("slots", "bookings"):
+            return self._booking(conn, request, self._hall(rest[1]), rest[2:])
         if len(rest) == 2 and rest[0] == "tickets":
             _only(method, "GET")
             side, t = self._ticket(rest[1])
@@ -194,6 +200,48 @@ class Citizen:
             self._publish(side, events)
             return _json(conn, 200, self._wire(side, side.service.hall.ticket(t.id) or t))
         raise _Refused("not_found", "no such API path; see docs/API.md")
+
+    def _booking(self, conn: ServerConnection, request: Request, side: HallSide,
+                 rest: list[str]) -> Response:
+        """Slots, book, cancel and the calendar file (server/web/bookings.py)."""
+        service = side.service
+        base = f"/api/v1/halls/{service.config.id}/bookings"
+        if rest == ["slots"]:
+            _only(request.method, "GET")
+            query = parse_qs(urlsplit(request.path).query)
+            reply = bookings.request(service, "slots", service=_one(query, "service"),
+                                     date=_one(query, "date"))
+            return self._booking_reply(conn, reply, 200, lambda m: {
+                k: m[k] for k in ("service", "date", "slots")})
+        if rest == ["bookings"]:
+            _only(request.method, "POST")
+            fields = _json_body(body_of(request), ("service", "slot", "name", "phone"))
+            reply = bookings.request(service, "book", **fields)
+            return self._booking_reply(conn, reply, 201, lambda m: {
+                "booking": m["booking"], "ics": f"{base}/{m['booking']['code']}.ics"})
+        if len(rest) == 3 and rest[0] == "bookings" and rest[2] == "cancel":
+            _only(request.method, "POST")
+            reply = bookings.request(service, "cancel_booking", code=rest[1][:32])
+            return self._booking_reply(conn, reply, 200, lambda m: {"booking": m["booking"]})
+        if len(rest) == 2 and rest[0] == "bookings" and rest[1].endswith(".ics"):
+            _only(request.method, "GET")
+            booking = bookings.get(service, rest[1][:-4][:32])
+            resp = conn.respond(200, bookings.ics(service.config, booking, service.clock()))
+            http_headers.set_header(resp, "Content-Type", "text/calendar; charset=utf-8")
+            http_headers.set_header(resp, "Content-Disposition",
+                                    f'attachment; filename="{booking["code"]}.ics"')
+            http_headers.set_header(resp, "Cache-Control", "no-store")
+            return resp
+        raise _Refused("not_found", "no such API path; see docs/API.md")
+
+    def _booking_reply(self, conn: ServerConnection, reply: Any, status: int,
+                       shape: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
+        message = reply.message
+        if message.get("type") != "ok":
+            raise _Refused(str(message.get("code")), str(message.get("message")))
+        if reply.events:
+            self.publish(reply.events)
+        return _json(conn, status, shape(message))
 
     def _hall(self, hall_id: str) -> HallSide:
         side = self.halls.get(hall_id)
@@ -211,14 +259,8 @@ class Citizen:
 
     def _issue(self, conn: ServerConnection, side: HallSide, body: bytes,
                address: str) -> Response:
-        try:
-            msg = protocol.decode(body.decode("utf-8"))
-        except (UnicodeDecodeError, protocol.ProtocolError):
-            raise _Refused("bad_request", "the body must be a JSON object "
-                                          '{"service": ..., "phone": ...}') from None
-        service, phone = msg.get("service"), msg.get("phone")
-        if not isinstance(service, str) or not isinstance(phone, str):
-            raise _Refused("bad_request", '"service" and "phone" (strings) are required')
+        msg = _json_body(body, ("service", "phone"))
+        service, phone = msg["service"], msg["phone"]
         side.remote.check(service, phone)  # malformed requests cost no budget
         if not side.issues.take(address):
             raise _Refused("rate_limited", "取号过于频繁，请稍后再试 too many tickets from "
@@ -260,9 +302,31 @@ class Citizen:
             "id": info["id"], "name": info["name"], "timezone": info["timezone"],
             "services": [{**{k: s[k] for k in ("id", "name", "name_en", "hours", "zone")},
                           "waiting": snapshot[s["id"]]["waiting"],
-                          "eta_s": snapshot[s["id"]]["eta_s"]}
+                          "eta_s": snapshot[s["id"]]["eta_s"],
+                          "booking": bookings.window(side.service, s["id"])}
                          for s in info["services"]],
         }
+
+
+def _json_body(body: bytes, keys: tuple[str, ...]) -> dict[str, str]:
+    """The named string fields of a JSON object body (refused: ``bad_request``)."""
+    try:
+        msg = protocol.decode(body)
+    except protocol.ProtocolError:
+        raise _Refused("bad_request", "the body must be a JSON object with "
+                                      + ", ".join(keys)) from None
+    fields = {k: msg.get(k) for k in keys}
+    missing = [k for k, v in fields.items() if not isinstance(v, str)]
+    if missing:
+        raise _Refused("bad_request", f"{', '.join(missing)} (strings) required")
+    return {k: str(v) for k, v in fields.items()}
+
+
+def _one(query: dict[str, list[str]], key: str) -> str:
+    values = query.get(key)
+    if not values or len(values) != 1:
+        raise _Refused("bad_request", f"give ?{key}= once")
+    return values[0]
 
 
 def _only(method: str, allowed: str) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from html import escape
 
-__all__ = ["take_page"]
+__all__ = ["take_page", "phone_page", "STYLE"]
 
-_STYLE = """
+STYLE = """
+*{box-sizing:border-box}
 body{margin:0;font:20px/1.4 "Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;
 background:#f4f6f9;color:#111}
 header{background:#0B4F9C;color:#fff;padding:14px 16px;font-size:22px}
@@ -59,6 +60,17 @@ else{msg.textContent=x[1].message||x[1].code;}})
 """
 
 
+def phone_page(title: str, hall_name: str, hall_id: str, body: str, style: str,
+               script: str) -> str:
+    """A phone page of one hall: the shared head, ``body``, one inline script."""
+    return (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{escape(title)} · {escape(hall_name)}</title><style>{style}</style></head>"
+        f"<body data-hall=\"{escape(hall_id)}\">{body}<script>{script}</script></body></html>"
+    )
+
+
 def take_page(hall_name: str, hall_id: str) -> str:
     """The take-a-number page of one hall."""
     body = (
@@ -75,9 +87,4 @@ def take_page(hall_name: str, hall_id: str) -> str:
         "<div id='msg' role='alert'></div></form>"
         "<noscript>此页需要 JavaScript。This page needs JavaScript.</noscript></main>"
     )
-    return (
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>取号 Take a number · {escape(hall_name)}</title><style>{_STYLE}</style></head>"
-        f"<body data-hall=\"{escape(hall_id)}\">{body}<script>{_SCRIPT}</script></body></html>"
-    )
+    return phone_page("取号 Take a number", hall_name, hall_id, body, STYLE, _SCRIPT)
