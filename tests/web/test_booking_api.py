@@ -15,7 +15,8 @@ from server.config import Appointments
 from tests.helpers.server import RunningServer, small_config
 from tests.helpers.tools import unavailable
 from tests.web.test_api import call
-from tests.web.test_webboard import CHROMIUM, Cdp, chromium
+from tests.web.test_phone_pages import as_phone
+from tests.web.test_webboard import CHROMIUM, chromium
 
 
 def booking_hall(tmp_path: Path) -> RunningServer:
@@ -73,10 +74,7 @@ def test_book_page_books_and_cancels(tmp_path) -> None:
 
 async def _drive(srv: RunningServer, page_ws: str) -> None:
     async with connect(page_ws, max_size=2**26) as ws:
-        cdp = Cdp(ws)
-        await cdp.send("Emulation.setDeviceMetricsOverride", width=390, height=844,
-                       deviceScaleFactor=3, mobile=True)
-        await cdp.send("Page.navigate", url=f"{srv.http}/book/main")
+        cdp = await as_phone(ws, f"{srv.http}/book/main")
         await cdp.wait_for("document.querySelectorAll('input[name=slot]').length > 0")
         await cdp.js("document.getElementById('name').value = '王芳';"
                      "document.getElementById('phone').value = '13812345678';"

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
@@ -41,12 +42,18 @@ def test_take_a_number_then_the_live_page_shows_the_call(tmp_path: Path) -> None
         counter.close()
 
 
+async def as_phone(ws: Any, url: str) -> Cdp:
+    """Chromium as a 390x844 phone, on ``url``."""
+    cdp = Cdp(ws)
+    await cdp.send("Emulation.setDeviceMetricsOverride", width=390, height=844,
+                   deviceScaleFactor=3, mobile=True)
+    await cdp.send("Page.navigate", url=url)
+    return cdp
+
+
 async def _drive(srv: RunningServer, counter, page_ws: str, tmp_path: Path) -> None:
     async with connect(page_ws, max_size=2**26) as ws:
-        cdp = Cdp(ws)
-        await cdp.send("Emulation.setDeviceMetricsOverride", width=390, height=844,
-                       deviceScaleFactor=3, mobile=True)
-        await cdp.send("Page.navigate", url=f"{srv.http}/take/main")
+        cdp = await as_phone(ws, f"{srv.http}/take/main")
         await cdp.wait_for("document.querySelectorAll('input[name=service]').length === 3")
         await cdp.js("document.getElementById('phone').value = '13812345678';"
                      "document.querySelector('button[type=submit]').click()")
