@@ -75,9 +75,13 @@ class Feeds:
         """Run one feed until the page goes away."""
         self.open += 1
         self.by_address[address] += 1
-        self.watchers.setdefault(check, set()).add(ws)
+        conns = self.watchers.setdefault(check, set())
+        # The ticket as it is now; remembered as "last sent" only by the first
+        # page of it, so a change not flushed yet still reaches the others.
+        text = self._text(check, remember=not conns)
+        conns.add(ws)
         try:
-            _push(ws, self._text(check))
+            _push(ws, text)
             async for _ignored in ws:
                 pass
         except ConnectionClosed:
@@ -130,13 +134,14 @@ class Feeds:
             for ws in list(conns):
                 _push(ws, text)
 
-    def _text(self, check: str) -> bytes:
+    def _text(self, check: str, remember: bool = True) -> bytes:
         ticket = self.render(check)
         message = {"type": "ticket", "ticket": ticket} if ticket is not None else {"type": "gone"}
-        if ticket is not None:
-            self.service_of[check] = str(ticket.get("service"))
         text = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
-        self.last[check] = text
+        if remember:
+            self.last[check] = text
+            if ticket is not None:
+                self.service_of[check] = str(ticket.get("service"))
         return text
 
 
