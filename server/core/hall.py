@@ -554,11 +554,18 @@ class Hall:
     def requeue(self, ticket_id: str) -> list[Event]:
         """过号重排: a no-show who came back waits again, a few places back.
 
+        For a remote ticket whose citizen is not present yet (the kiosk's
+        scanner sends ``requeue`` for any ticket QR) it is its arrival instead
+        (``ticket.arrived``, server/core/remote.py).
+
         Raises:
             NotFound: unknown ticket. IllegalMove: not a no-show.
             Expired: the return window (``no_show_return_s``) has passed.
         """
         t = self._get(ticket_id)
+        if remote.absent(t) and t.status == "waiting":
+            # A kiosk reading a remote ticket's QR sends this: its citizen is here.
+            return remote.arrive(self, t)
         new = machine.check(t, "requeue")
         now = self._now()
         window = self._dispatch.no_show_return_s

@@ -5,8 +5,8 @@ Guardrails: the service's hours and daily quota as at the kiosk (the core's
 budget per source address (``[limits] remote_issues_per_hour``, kept by the
 API layer). The ticket keeps its place in line and is called once its
 citizen is present (``server/core/remote.py``): 我已到达 on its page
-(``arrived``) or its QR scanned at a kiosk (``check_in`` with the ticket's
-check code).
+(``arrived``) or its QR read at a kiosk (the kiosk's ``requeue``, which the
+core takes as the arrival of an absent remote ticket).
 
 Personal data: the phone is kept as its keyed hash (``server/pii.py``, the
 key outside the database) for the one-per-phone rule, and as the number
@@ -23,7 +23,7 @@ from typing import Any
 
 from server import pii
 from server.core import BadRequest, Conflict, Event, NotFound
-from server.service import HallService, Reply, Session, Unavailable
+from server.service import HallService, Unavailable
 from server.store import StaleState
 from server.store import phones as phone_rows
 
@@ -169,28 +169,5 @@ class RemoteTickets:
 
 
 def install(service: HallService) -> RemoteTickets:
-    """Add remote tickets to a hall service: a kiosk that reads a remote ticket's
-    QR (``check_in`` with its code, or ``requeue`` with its check, which is what
-    the kiosk's scanner sends) marks its citizen present."""
-    remote = RemoteTickets(service)
-
-    def arriving(session: Session, msg: dict[str, Any], code: Any,
-                 inner: Callable[[Session, dict[str, Any]], Reply] | None) -> Reply:
-        t = service.hall.by_check(str(code or "").strip().upper())
-        if t is None or not t.remote or t.status != "waiting":
-            if inner is None:
-                raise NotFound("no such appointment or ticket")
-            return inner(session, msg)
-
-        def build(events: list[Event]) -> dict[str, Any]:
-            live = service.hall.ticket(t.id)
-            assert live is not None
-            return {"ticket": service.hall.wire_ticket(live)}
-
-        return service.commit(session, msg["id"], lambda: service.hall.arrived(t.id), build)
-
-    check_in = service.extensions.get("check_in")
-    requeue = service.extensions.get("requeue") or getattr(service, "_do_requeue", None)
-    service.extensions["check_in"] = lambda s, m: arriving(s, m, m.get("code"), check_in)
-    service.extensions["requeue"] = lambda s, m: arriving(s, m, m.get("check"), requeue)
-    return remote
+    """The remote tickets of a hall service (the web layer's)."""
+    return RemoteTickets(service)

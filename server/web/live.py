@@ -91,10 +91,10 @@ class Feeds:
             self.by_address[address] -= 1
             if self.by_address[address] <= 0:
                 del self.by_address[address]
-            conns = self.watchers.get(check)
-            if conns is not None:
-                conns.discard(ws)
-                if not conns:
+            left = self.watchers.get(check)
+            if left is not None:
+                left.discard(ws)
+                if not left:
                     del self.watchers[check]
                     self.last.pop(check, None)
                     self.service_of.pop(check, None)

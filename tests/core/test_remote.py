@@ -115,3 +115,13 @@ def test_restore_keeps_presence_and_deferrals() -> None:
     t = restored.by_number("A001")
     assert t is not None and (t.remote, t.present, t.deferrals) == (True, False, 1)
     assert [x.number for x in restored.queue(1)] == [x.number for x in hall.queue(1)]
+
+
+def test_a_kiosk_scan_requeue_of_an_absent_remote_ticket_is_its_arrival() -> None:
+    hall, clock = one_counter_hall()
+    t = hall.issue("gjj", remote=True)[0].ticket
+    assert t is not None
+    events = hall.requeue(t.id)
+    assert [e.name for e in events] == ["ticket.arrived"]
+    with pytest.raises(IllegalMove):  # present now: re-queue is for no-shows only
+        hall.requeue(t.id)

@@ -101,15 +101,15 @@ def test_quota_as_at_the_kiosk_and_limit_per_address(srv) -> None:
 def test_presence_by_the_page_or_a_kiosk_scan(srv) -> None:
     _s, first = take(srv, "13800000020")
     _s, second = take(srv, "13800000021")
-    _s, third = take(srv, "13800000022")
     status, _h, body = call(f"{srv.http}/api/v1/tickets/{first['check']}/arrived", {})
     assert (status, body["present"]) == (200, True)
     with srv.client("kiosk-1") as kiosk:
-        reply = kiosk.request("check_in", code=second["check"].lower())
-        assert reply["type"] == "ok" and reply["ticket"]["present"] is True
         # What the kiosk's scanner sends for a ticket's QR (过号重排's request).
-        reply = kiosk.request("requeue", check=third["check"])
+        reply = kiosk.request("requeue", check=second["check"])
         assert reply["type"] == "ok" and reply["ticket"]["present"] is True
+        assert reply["ticket"]["number"] == second["number"]
+        # Present already: a second scan is a plain (refused) re-queue.
+        assert kiosk.request("requeue", check=second["check"])["code"] == "conflict"
         assert kiosk.request("requeue", check="NOSUCH")["code"] == "not_found"
     with srv.client("counter-2") as counter:
         counter.request("login", staff="s002", pin=PIN)
