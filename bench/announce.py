@@ -32,7 +32,7 @@ from pathlib import Path
 
 from bench.stats import percentile
 from display.announcer import Announcer
-from display.voice import LANGS, Voice
+from display.speech.cache import LANGS, Voice
 
 __all__ = ["main", "measure"]
 

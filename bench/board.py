@@ -88,6 +88,7 @@ class HallThread:
 
     async def _main(self) -> None:
         from server.config import Limits
+        from server.features import default_features
         from server.serve import Server
         from server.service import HallService
         from server.store import Store
@@ -96,7 +97,7 @@ class HallThread:
         try:
             # Hundreds of boards from one address: the per-source limits would refuse them.
             server = Server(HallService(dataclasses.replace(self.config, limits=Limits.off()),
-                                        store))
+                                        store, features=default_features()))
             self.port = await server.start("127.0.0.1", 0)
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
@@ -245,7 +246,7 @@ def _announce(n: int) -> None:
     """Cached and uncached announcement latency, as ``python -m bench.announce``."""
     try:
         from bench.announce import measure
-        from display.voice import Voice
+        from display.speech.cache import Voice
 
         tickets = [f"A{i:03d}" for i in range(1, n + 1)]
         with tempfile.TemporaryDirectory(prefix="qhall-bench-") as tmp:

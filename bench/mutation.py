@@ -47,12 +47,12 @@ MODULES: dict[str, Target] = {
     "core": Target(("server/core/*",),
                    ("tests/core", "--ignore=tests/core/test_properties.py"), 90),
     "protocol": Target(("server/wire/protocol.py",),
-                       ("tests/test_protocol.py", "tests/server/test_hostile.py"), 90),
-    "store": Target(("server/store/__init__.py",),
+                       ("tests/wire",), 90),
+    "store": Target(("server/store/*.py",),
                     ("tests/store", "tests/core/test_restore_store.py", "-k", "not postgresql"),
                     80),
-    "service": Target(("server/service/__init__.py",),
-                      ("tests/server/test_service.py", "tests/server/test_service_rules.py",
+    "service": Target(("server/service/*.py",),
+                      ("tests/service", "tests/features",
                        "-k", "not postgresql"), 80),
 }
 

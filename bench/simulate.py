@@ -31,11 +31,11 @@ def _previous_estimate(hall: Hall, sid: str, ahead: int, t: object = None) -> Es
     calls = ahead + 1 - free
     if calls <= 0:
         return Estimate(0)
-    cycle = hall._cycle_s(sid)
+    cycle = hall._forecast.cycle_s(sid)
     from server.core import eta
 
-    supplies = hall._supplies(sid, max(hall._waiting[sid], ahead + 1) * cycle, hall._now(),
-                              False)
+    supplies = hall._forecast.supplies(sid, max(hall._queues.waiting[sid], ahead + 1) * cycle,
+                                       hall._now(), False)
     result = eta.drain(supplies, calls * cycle)
     return Estimate(round(result[0] if result is not None else calls * cycle))
 

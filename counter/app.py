@@ -21,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer
 
 from counter.keys import KeyConfigError, load_keys, merge_keys, parse_key_args
-from counter.state import CounterState, Message, NotLegal, Request
+from counter.state import CounterModel, Message, NotLegal, Request
 from counter.view import FONT_FAMILIES, CounterWindow
 from server.client.bootstrap import (
     DEFAULT_SERVER,
@@ -50,14 +50,14 @@ class CounterController(QObject):
         debounce_ms: how long to gather events before asking for the queue.
     """
 
-    def __init__(self, link: Any, state: CounterState | None = None,
+    def __init__(self, link: Any, state: CounterModel | None = None,
                  window: CounterWindow | None = None, debounce_ms: int = 150,
                  tick_ms: int = 1000) -> None:
         window = window or CounterWindow()
         # Owned by the window: the wiring lives exactly as long as the screen.
         super().__init__(window)
         self.link = link
-        self.state = state or CounterState()
+        self.state = state or CounterModel()
         self.window = window
         self._replies: dict[int, Any] = {}  # keep replies alive until done
         self._queue_timer = QTimer(self)
@@ -79,11 +79,11 @@ class CounterController(QObject):
 
     # -- link -> state ----------------------------------------------------
     def _on_status(self, status: str) -> None:
-        self.state.set_connection(status)
+        self.state.set_status(status)
         self.render()
 
     def _on_welcome(self, welcome: dict) -> None:
-        self.state.set_connection("online")
+        self.state.set_status("online")
         self.state.apply_welcome(welcome)
         # Today's figures from the server (it may not offer them: ignored).
         self.send(Request("stats"))

@@ -1,6 +1,7 @@
-"""The counter client's state: plain Python, no Qt.
+"""The counter client's model: plain Python, no Qt.
 
-:class:`CounterState` applies what the server says (the welcome snapshot,
+:class:`CounterModel` (the counter app's view of its counter; the core's
+``CounterModel`` is the server's record of one) applies what the server says (the welcome snapshot,
 events, replies to our requests) and turns the staff's intents into
 requests. It decides which actions are legal right now, so the view can
 enable exactly those buttons, and it says why the others are not.
@@ -12,7 +13,7 @@ wins, refreshes the waiting list and is shown to the staff member.
 
 Usage (what ``counter/app.py`` does)::
 
-    state = CounterState()
+    state = CounterModel()
     state.apply_welcome(welcome)            # after each (re)connect
     req = state.intent("call_next")         # raises NotLegal if it is not
     reply = link.request(req.type, **req.fields)
@@ -31,28 +32,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from counter.keys import ACTIONS
+from server.wire import lifecycle
+from server.wire.clock import utcnow
+from server.wire.lifecycle import ACTIVE
+from server.wire.readers import counter_number, parse_time
 
 __all__ = [
     "ACTIONS", "ACTIVE", "RULES", "ERROR_TEXT", "Request", "Message", "Figures",
-    "NotLegal", "CounterState", "UNDO_S", "format_duration", "parse_time",
+    "NotLegal", "CounterModel", "UNDO_S", "format_duration", "parse_time",
 ]
 
 #: Seconds the counter may undo its no-show (the server's NO_SHOW_UNDO_S).
 UNDO_S = 30
 
-#: Ticket statuses in which a ticket is "at" a counter.
-ACTIVE = ("called", "serving")
-
-#: Which status of the current ticket each ticket action needs (the core's
-#: transition table as a client sees it). ``None``: needs *no* current ticket.
+#: Which status of the current ticket each ticket action needs (the
+#: lifecycle table as a client sees it). ``None``: needs *no* current ticket.
 RULES: dict[str, tuple[str, ...] | None] = {
     "call_next": None,
     "call": None,
-    "recall": ("called",),
-    "start": ("called",),
-    "complete": ("called", "serving"),
-    "no_show": ("called",),
-    "transfer": ("called", "serving"),
+    **{action: lifecycle.allowed_from(action)
+       for action in ("recall", "start", "complete", "no_show", "transfer")},
 }
 
 #: What an error code means to the staff member (Chinese first, English second).
@@ -135,17 +134,6 @@ class Figures:
         return f"已办 {self.served} · 平均 {avg_text} · 过号 {self.no_shows}"
 
 
-def parse_time(value: Any) -> dt.datetime | None:
-    """Parse an ISO 8601 timestamp from the wire; ``None`` if absent or bad."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        t = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-
-
 def format_duration(seconds: float | None) -> str:
     """``m:ss`` (``h:mm:ss`` from one hour); negative clock skew shows 0:00."""
     if seconds is None:
@@ -154,18 +142,6 @@ def format_duration(seconds: float | None) -> str:
     h, rest = divmod(s, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def _counter_number(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, dict):
-        return _counter_number(value.get("number"))
-    return None
 
 
 def _staff(value: Any) -> dict[str, str] | None:
@@ -177,15 +153,20 @@ def _staff(value: Any) -> dict[str, str] | None:
     return None
 
 
-class CounterState:
+class CounterModel:
     """Everything the counter client shows, and the rules for its buttons.
 
+    Link messages use the apps' one vocabulary: :meth:`apply_welcome`,
+    :meth:`apply_event`, :meth:`apply_reply`, :meth:`set_status`.
+
     Args:
-        clock: returns the current aware datetime (injected for tests).
+        hall_clock: the hall's time, an aware datetime (waited and serving
+            times, the undo window, today's figures). The model has no UI
+            timers of its own: the window's debounce and refresh are Qt timers.
     """
 
-    def __init__(self, clock: Callable[[], dt.datetime] | None = None) -> None:
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    def __init__(self, hall_clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.hall_clock = hall_clock or utcnow
         self.connection = "offline"  # connecting | online | offline
         self.refused: str | None = None  # the device itself was refused
         self.ever_online = False
@@ -275,7 +256,7 @@ class CounterState:
         return _STATUS_TEXT.get(status, status)
 
     def now(self) -> dt.datetime:
-        return self.clock()
+        return self.hall_clock()
 
     def waited_s(self, ticket: dict[str, Any]) -> float | None:
         """How long the citizen has waited: issue to (last) call, or to now."""
@@ -475,7 +456,7 @@ class CounterState:
             if service not in {s["id"] for s in services}:
                 raise NotLegal(f"不能转到业务 {service}  Not a transfer target")
             return Request("transfer", {"service": service})
-        number = _counter_number(counter)
+        number = counter_number(counter)
         if number is not None and number in self.counters and number != self.counter \
                 and self.counter_states.get(number) != "open":
             raise NotLegal(f"{self.counters[number].get('name') or number} 未开放，不能转入  "
@@ -521,7 +502,7 @@ class CounterState:
 
     # ------------------------------------------------------------------
     # connection
-    def set_connection(self, status: str) -> None:
+    def set_status(self, status: str) -> None:
         """Link status: ``connecting`` | ``online`` | ``offline``."""
         if status not in ("connecting", "online", "offline"):
             raise ValueError(f"unknown link status {status!r}")
@@ -550,11 +531,11 @@ class CounterState:
         self.services = {str(s["id"]): dict(s) for s in hall.get("services", ()) if "id" in s}
         self.counters = {}
         for c in hall.get("counters", ()):
-            number = _counter_number(c)
+            number = counter_number(c)
             if number is not None:
                 self.counters[number] = {**c, "number": number,
                                          "services": list(c.get("services", ()))}
-        self.counter = _counter_number(welcome.get("counter"))
+        self.counter = counter_number(welcome.get("counter"))
         info = self.counters.get(self.counter or -1, {})
         self.counter_name = str(info.get("name") or
                                 (f"{self.counter}号窗口" if self.counter else ""))
@@ -562,7 +543,7 @@ class CounterState:
         counters = snap.get("counters") or {}
         self.counter_states = {}
         for key, info in counters.items():
-            number = _counter_number(key)
+            number = counter_number(key)
             if number is not None and isinstance(info, dict):
                 self.counter_states[number] = str(info.get("state") or "closed")
         self._take_queues(snap.get("queues") or {})
@@ -618,9 +599,9 @@ class CounterState:
         data = event.get("data") or {}
         at = parse_time(event.get("at")) or self.now()
         ticket = data.get("ticket") if isinstance(data.get("ticket"), dict) else None
-        counter = _counter_number(data.get("counter"))
+        counter = counter_number(data.get("counter"))
         if counter is None and ticket is not None:
-            counter = _counter_number(ticket.get("counter"))
+            counter = counter_number(ticket.get("counter"))
         self._count(name, data, ticket, counter, at)
         if replay:
             # The snapshot is newer than a replayed event: only the figures
@@ -661,19 +642,20 @@ class CounterState:
         elif name == "ticket.started":
             times["started"] = at
         mine = counter == self.counter
-        if name in ("ticket.called", "ticket.recalled", "ticket.no_show_undone") and mine:
-            self.current = {**ticket, "status": ticket.get("status") or "called"}
+        after = lifecycle.STATUS_AFTER.get(name)
+        if after == "called" and mine:  # called, recalled, no-show undone
+            self.current = {**ticket, "status": ticket.get("status") or after}
         elif self.current and str(self.current.get("id")) == tid:
             self.current = {**self.current, **ticket}
             if (self.current.get("status") not in ACTIVE
-                    or _counter_number(self.current.get("counter")) not in (None, self.counter)):
+                    or counter_number(self.current.get("counter")) not in (None, self.counter)):
                 self.current = None
         # The waiting list: drop a ticket that left it now (so a double
         # click cannot aim at it), and ask the server for the new order.
         if self.waiting is not None and ticket.get("status") != "waiting":
             self.waiting = [t for t in self.waiting if str(t.get("id")) != tid]
         if (ticket.get("service") in self.my_services or mine
-                or _counter_number(ticket.get("to_counter")) == self.counter
+                or counter_number(ticket.get("to_counter")) == self.counter
                 or name == "ticket.transferred"):
             self._queue_wanted = True
 

@@ -2,7 +2,7 @@
 
 One function, :func:`status_line`, so the line can never contradict the
 screen: a message from the last action is shown only while what it talked
-about is still on screen (``CounterState.message`` drops itself when the
+about is still on screen (``CounterModel.message`` drops itself when the
 current ticket, its status, the waiting count or the counter's state
 change); otherwise the line says what the screen shows and which key moves
 it on, naming a key only when that action is enabled.
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from counter.state import CounterState, Message
+from counter.state import CounterModel, Message
 
 __all__ = ["status_line", "screen_line"]
 
 
-def status_line(state: CounterState, keys: Mapping[str, str]) -> Message:
+def status_line(state: CounterModel, keys: Mapping[str, str]) -> Message:
     """The line under the counter screen: the fresh message, else :func:`screen_line`."""
     message = state.message
     if message is not None and message.text:
@@ -25,7 +25,7 @@ def status_line(state: CounterState, keys: Mapping[str, str]) -> Message:
     return screen_line(state, keys)
 
 
-def screen_line(state: CounterState, keys: Mapping[str, str]) -> Message:
+def screen_line(state: CounterModel, keys: Mapping[str, str]) -> Message:
     """What the screen shows now and what to do next (Chinese first, English second)."""
     if state.refused:
         return Message("error", state.refused)
@@ -64,7 +64,7 @@ def screen_line(state: CounterState, keys: Mapping[str, str]) -> Message:
                            f"Idle: {len(waiting)} waiting{hints[1]}")
 
 
-def _hints(state: CounterState, keys: Mapping[str, str],
+def _hints(state: CounterModel, keys: Mapping[str, str],
            actions: tuple[tuple[str, str, str], ...]) -> tuple[str, str]:
     """"，按 F3 开始" / ", press F3 to start" for the actions enabled now."""
     zh, en = [], []

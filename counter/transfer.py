@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from counter.state import CounterState
+from counter.state import CounterModel
 
 __all__ = ["Target", "transfer_choices"]
 
@@ -32,7 +32,7 @@ class Target:
     keywords: str  # what the filter matches (lower case)
 
 
-def transfer_choices(state: CounterState, text: str = "") -> list[Target]:
+def transfer_choices(state: CounterModel, text: str = "") -> list[Target]:
     """Services (but the ticket's own), then the other counters, matching ``text``.
 
     ``text`` matches, case-insensitively, a service's name, English name, id

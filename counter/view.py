@@ -1,4 +1,4 @@
-"""The counter client's widgets: they render a CounterState and emit intents.
+"""The counter client's widgets: they render a CounterModel and emit intents.
 
 Nothing here talks to the server or decides what is legal: the window
 asks the state (``why_not``) and shows the answer. Every action button is
@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from counter.keys import ACTIONS, DEFAULT_KEYS
-from counter.state import CounterState, format_duration
+from counter.state import CounterModel, format_duration
 from counter.status import screen_line, status_line
 from counter.transfer import Target, transfer_choices
 
@@ -167,7 +167,7 @@ class LoginPage(QWidget):
 
     # The clients' view contract is render(state) (docs/ARCHITECTURE.md); it
     # shadows QWidget.render(device), which nothing here calls from Python.
-    def render(self, state: CounterState) -> None:  # type: ignore[override]
+    def render(self, state: CounterModel) -> None:  # type: ignore[override]
         who = state.counter_name or "窗口"
         self.title.setText(f"{who} 员工登录  Staff login")
         if state.counter_staff and not state.logged_in:
@@ -212,7 +212,7 @@ class TransferDialog(_PickDialog):
 
     chosen = Signal(dict)
 
-    def __init__(self, state: CounterState, parent: QWidget | None = None) -> None:
+    def __init__(self, state: CounterModel, parent: QWidget | None = None) -> None:
         super().__init__("转移  Transfer", parent)
         self.resize(820, 560)
         self.state = state
@@ -363,7 +363,7 @@ class CallDialog(_PickDialog):
 
     chosen = Signal(str)
 
-    def __init__(self, state: CounterState, preset: str = "",
+    def __init__(self, state: CounterModel, preset: str = "",
                  parent: QWidget | None = None) -> None:
         super().__init__("特呼  Call a number", parent)
         self.layout_.addWidget(QLabel("号码  Ticket number"))
@@ -406,7 +406,7 @@ class CounterWindow(QWidget):
         self.setFont(QFont(FONT_FAMILIES, 12))
         self.setStyleSheet(_STYLE)
         self.resize(1366, 768)
-        self.state: CounterState | None = None
+        self.state: CounterModel | None = None
         self.dialog: QDialog | None = None
         self.keys = dict(keys or DEFAULT_KEYS)
         self.shortcuts: dict[str, QShortcut] = {}
@@ -642,7 +642,7 @@ class CounterWindow(QWidget):
     # -- rendering ------------------------------------------------------
     # The clients' view contract is render(state) (docs/ARCHITECTURE.md); it
     # shadows QWidget.render(device), which nothing here calls from Python.
-    def render(self, state: CounterState) -> None:  # type: ignore[override]
+    def render(self, state: CounterModel) -> None:  # type: ignore[override]
         """Show ``state``: called after every change and once a second."""
         self.state = state
         self._render_banner(state)
@@ -664,7 +664,7 @@ class CounterWindow(QWidget):
         line = status_line(state, self.keys)
         self.show_message(line.level, line.text)
 
-    def _render_banner(self, state: CounterState) -> None:
+    def _render_banner(self, state: CounterModel) -> None:
         if state.refused:
             self.banner.setText(state.refused)
             self.banner.show()
@@ -677,7 +677,7 @@ class CounterWindow(QWidget):
         else:
             self.banner.hide()
 
-    def _render_header(self, state: CounterState) -> None:
+    def _render_header(self, state: CounterModel) -> None:
         self.counter_label.setText(state.counter_name or "窗口")
         self.setWindowTitle(f"{state.counter_name or '窗口'} · qhall 窗口叫号 Counter")
         staff = state.staff
@@ -691,7 +691,7 @@ class CounterWindow(QWidget):
         self.logout_button.setEnabled(state.can_logout())
         self.logout_button.setVisible(state.logged_in)
 
-    def _render_current(self, state: CounterState) -> None:
+    def _render_current(self, state: CounterModel) -> None:
         t = state.current
         # The number is the one thing read from across the desk: scale it.
         size = max(48, min(int(self.height() * 0.17), int(self.width() * 0.09)))
@@ -733,7 +733,7 @@ class CounterWindow(QWidget):
             f"本窗口今日  {state.figures.summary()}        "
             f"{state.staff['name'] if state.staff else ''}今日  {state.staff_today().summary()}")
 
-    def _render_buttons(self, state: CounterState) -> None:
+    def _render_buttons(self, state: CounterModel) -> None:
         for action, button in self.buttons.items():
             zh, en = LABELS[action]
             if action == "pause":
@@ -744,7 +744,7 @@ class CounterWindow(QWidget):
             button.setEnabled(why is None)
             button.setToolTip(why or f"{zh} {en} ({self.keys[action]})")
 
-    def _render_queue(self, state: CounterState) -> None:
+    def _render_queue(self, state: CounterModel) -> None:
         waiting = state.waiting or []
         known = state.waiting is not None
         self.queue_caption.setText(
@@ -781,7 +781,7 @@ class CounterWindow(QWidget):
                 item.setText(format_duration(state.waited_s(t)))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
-    def _render_missed(self, state: CounterState) -> None:
+    def _render_missed(self, state: CounterModel) -> None:
         left = state.undo_left_s()
         if state.undo is not None and left > 0:
             number = state.undo[0].get("number", "")

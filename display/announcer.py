@@ -27,7 +27,7 @@ waiting call is rendered ahead while one plays (so the gap between two
 announcements is not the synthesis time). ``render`` is called once per
 call: its result is memoised here, so repeats cost nothing; a slow render
 (an uncached speech synthesis) delays only the start of that play. Pair it
-with ``display.voice.Voice``, whose disk cache makes a known announcement a
+with ``display.speech.cache.Voice``, whose disk cache makes a known announcement a
 hash and a stat. A render that raises is logged and that play is skipped
 (recorded in ``failed``), so one bad announcement cannot stall the hall.
 

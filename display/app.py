@@ -136,7 +136,7 @@ def make_announcer(args: argparse.Namespace, player: Any = None, voice: Any = No
         args: parsed ``qhall display`` options (``mute``, ``repeat``,
             ``max_backlog``, ``voice``, ``english``).
         player: the audio output; default ``display.player.QtPlayer``.
-        voice: the speech renderer; default ``display.voice.Voice`` on the
+        voice: the speech renderer; default ``display.speech.cache.Voice`` on the
             default cache directory.
     """
     if args.mute:
@@ -145,7 +145,7 @@ def make_announcer(args: argparse.Namespace, player: Any = None, voice: Any = No
         from display.announcer import Announcer
 
         if voice is None:
-            from display.voice import Voice, default_cache_dir
+            from display.speech.cache import Voice, default_cache_dir
 
             voice = Voice(default_cache_dir(), voice=args.voice)
         if player is None:

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal
 
-from display.voice import wav_duration
+from display.speech.wav import wav_duration
 
 __all__ = ["NullPlayer", "Player", "QtPlayer", "main"]
 

@@ -22,7 +22,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from server.wire import lifecycle
 from server.wire.labels import CATEGORIES
+from server.wire.readers import counter_number, parse_time
 
 __all__ = [
     "CATEGORIES",
@@ -154,29 +156,6 @@ def _ticket_id(value: Any) -> str | None:
     return None
 
 
-def _counter_number(value: Any) -> int | None:
-    """A counter number from an int, a digit string or a counter object."""
-    if isinstance(value, dict):
-        value = value.get("number")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
 def _staff_name(value: Any) -> str | None:
     if isinstance(value, dict):
         value = value.get("name") or value.get("id")
@@ -186,14 +165,20 @@ def _staff_name(value: Any) -> str | None:
 class BoardState:
     """Everything a lobby board or counter display shows.
 
+    Link messages use the apps' one vocabulary: :meth:`apply_welcome`,
+    :meth:`apply_event`, :meth:`set_status` (a board sends no requests, so it
+    has no replies to apply).
+
     Args:
-        clock: returns the current aware datetime (injected for tests).
+        clock: the UI clock, an aware datetime: how long the newest call
+            flashes.
         counter: the counter number for a counter display, None for a board.
         notice: the scrolling notice; overrides the hall's own when given.
         zones: show only services whose ``zone`` is one of these or starts
             with one ("A区" takes "A区 1-12号窗口"); empty = every zone.
         categories: show only services of these categories; empty = all.
             With both, a service must pass both. A counter display ignores them.
+        hall_clock: the hall's time (the header clock); default ``clock``.
     """
 
     def __init__(
@@ -203,8 +188,10 @@ class BoardState:
         notice: str | None = None,
         zones: Iterable[str] = (),
         categories: Iterable[str] = (),
+        hall_clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.clock = clock
+        self.hall_clock = hall_clock or clock
         self.counter = counter
         self.zones = tuple(z.strip() for z in zones if z.strip())
         self.categories = tuple(c.strip() for c in categories if c.strip())
@@ -242,13 +229,13 @@ class BoardState:
                 self.services[service["id"]] = service
         self.counters = {}
         for counter in hall.get("counters") or []:
-            number = _counter_number(counter)
+            number = counter_number(counter)
             if number is not None:
                 name = counter.get("name") or f"{number}号窗口"
                 self.counters[number] = CounterInfo(number, str(name))
-        if self.counter is None and _counter_number(message.get("counter")) is not None:
+        if self.counter is None and counter_number(message.get("counter")) is not None:
             # A display device bound to a counter by the hall config.
-            self.counter = _counter_number(message.get("counter"))
+            self.counter = counter_number(message.get("counter"))
         self._apply_queues(snapshot.get("queues"))
         self._apply_counters(snapshot.get("counters"))
         self.recent = self._snapshot_calls(snapshot.get("recent_calls"))
@@ -281,9 +268,11 @@ class BoardState:
                 return None
             self.last_seq = seq
         handler = getattr(self, "_on_" + name.replace(".", "_"), None)
+        if handler is None and name in lifecycle.LEAVES_COUNTER:
+            handler = self._finish  # completed, no-show, cancelled: off its counter
         if handler is None:
             return None
-        return handler(data, _parse_time(message.get("at")))
+        return handler(data, parse_time(message.get("at")))
 
     def set_status(self, status: str) -> None:
         """The link's status: ``connecting``, ``online``, ``offline`` or ``refused``."""
@@ -294,7 +283,7 @@ class BoardState:
     def _on_ticket_called(self, data: dict[str, Any], at: dt.datetime | None,
                           recall: bool = False) -> Call | None:
         number = _ticket_number(data.get("ticket"))
-        counter = _counter_number(data.get("counter"))
+        counter = counter_number(data.get("counter"))
         if number is None or counter is None:
             raise StateError("ticket.called: needs a ticket with a number and a counter")
         info = self._counter(counter)
@@ -336,16 +325,12 @@ class BoardState:
                 info.current = info.current_id = None
                 info.serving = False
 
-    _on_ticket_completed = _finish
-    _on_ticket_no_show = _finish
-    _on_ticket_cancelled = _finish
-
     def _on_ticket_transferred(self, data: dict[str, Any], at: dt.datetime | None) -> None:
         """The ticket left its counter: off that counter, and off the calls
         listed for it (hero and history), so nobody walks to the old counter."""
         self._finish(data, at)
         number = _ticket_number(data.get("ticket"))
-        old = _counter_number(data.get("from_counter"))
+        old = counter_number(data.get("from_counter"))
         if number is not None and old is not None:
             self.recent = [c for c in self.recent if (c.number, c.counter) != (number, old)]
 
@@ -366,7 +351,7 @@ class BoardState:
             self.eta_s[service] = data["eta_s"]
 
     def _set_counter_state(self, data: dict[str, Any], state: str) -> CounterInfo:
-        number = _counter_number(data.get("counter"))
+        number = counter_number(data.get("counter"))
         if number is None:
             raise StateError("counter event: needs a counter number")
         info = self._counter(number)
@@ -407,9 +392,9 @@ class BoardState:
         return self.counters[number]
 
     def _ticket_counter(self, data: dict[str, Any]) -> CounterInfo | None:
-        number = _counter_number(data.get("counter"))
+        number = counter_number(data.get("counter"))
         if number is None and isinstance(data.get("ticket"), dict):
-            number = _counter_number(data["ticket"].get("counter"))
+            number = counter_number(data["ticket"].get("counter"))
         return self._counter(number) if number is not None else None
 
     def _push_call(self, call: Call) -> None:
@@ -443,7 +428,7 @@ class BoardState:
         elif isinstance(counters, list):
             items = [(c.get("number"), c) for c in counters if isinstance(c, dict)]
         for key, entry in items:
-            number = _counter_number(key)
+            number = counter_number(key)
             if number is None or not isinstance(entry, dict):
                 continue
             info = self._counter(number)
@@ -464,15 +449,15 @@ class BoardState:
                 continue
             ticket = entry.get("ticket", entry.get("number"))
             number = _ticket_number(ticket)
-            counter = _counter_number(entry.get("counter"))
+            counter = counter_number(entry.get("counter"))
             if counter is None and isinstance(ticket, dict):
-                counter = _counter_number(ticket.get("counter"))
+                counter = counter_number(ticket.get("counter"))
             if number is None or counter is None:
                 continue
             name = entry.get("counter_name")
             if not isinstance(name, str) or not name:
                 name = self._counter(counter).name
-            at = _parse_time(entry.get("at", entry.get("called_at")))
+            at = parse_time(entry.get("at", entry.get("called_at")))
             service = ticket.get("service") if isinstance(ticket, dict) else entry.get("service")
             call = Call(number, counter, name, at, bool(entry.get("recall")), service)
             if not self.shows(service):
@@ -530,8 +515,8 @@ class BoardState:
         return int(elapsed / FLASH_HALF_S) % 2 == 1
 
     def local_now(self) -> dt.datetime:
-        """The current time in the hall's timezone."""
-        return self.clock().astimezone(self.tz)
+        """Hall time in the hall's timezone."""
+        return self.hall_clock().astimezone(self.tz)
 
     def clock_text(self) -> str:
         """Header clock: ``2026-11-26 周四 09:41:07``."""

@@ -133,7 +133,7 @@ class KioskController(QObject):
 
     # -- link -> state ----------------------------------------------------
     def _on_status(self, status: str) -> None:
-        self.state.set_connection(status)
+        self.state.set_status(status)
         self.render()
 
     def _on_welcome(self, welcome: dict) -> None:

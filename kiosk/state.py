@@ -21,8 +21,16 @@ The rules that keep a citizen from losing anything:
 * A failed print still shows the ticket (large, with its QR code) and reports
   the fault to the server (``report_fault``); the next good print clears it.
 
-Time comes from an injected clock (an aware ``datetime``), so the idle
-timeout, the ticket screen's auto-return and the opening hours are testable.
+Time comes from two injected clocks (each returns an aware ``datetime``): the
+UI clock runs the screen's timers (idle timeout, the ticket screen's
+auto-return, the double-tap guard); the hall clock says what time it is in the
+hall (opening hours, "today" for quotas, the clock on screen). They are the
+same clock unless told otherwise; the demo runs the hall on a faster clock
+while the screen's timers keep real time.
+
+Messages from the link use the apps' one vocabulary: :meth:`KioskState.apply_welcome`,
+:meth:`KioskState.apply_event`, :meth:`KioskState.apply_reply`,
+:meth:`KioskState.set_status`.
 """
 
 from __future__ import annotations
@@ -176,10 +184,6 @@ _ERROR_TEXT = {
 }
 
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
-#: The server's ``closed`` check-in message: "... is for 2026-11-27 10:00; check
-#: in that day from 09:30" or "check-in for the 10:00 appointment opens at 09:30".
-_OPENS = re.compile(r"(?:opens at|from) (\d{1,2}:\d{2})")
-_FOR_DAY = re.compile(r"is for (\d{4}-\d{2}-\d{2})")
 _NUMBER = re.compile(r"(\d+)$")
 
 
@@ -282,15 +286,6 @@ def parse_hours(items: Any) -> tuple[tuple[dt.time, dt.time], ...]:
     return tuple(sorted(spans))
 
 
-def _checkin_opens(message: str) -> str:
-    """When check-in opens, from the server's ``closed`` message ("" if not said)."""
-    opens = _OPENS.search(message)
-    if opens is None:
-        return ""
-    day = _FOR_DAY.search(message)
-    return f"{day.group(1)} {opens.group(1)}" if day else opens.group(1)
-
-
 def status_url(server_url: str, check: str) -> str:
     """The public status page of a ticket (``/t/<check>``) on the server's HTTP port.
 
@@ -352,7 +347,9 @@ class KioskState:
     """Everything the kiosk screen shows, and the rules for taps and replies.
 
     Args:
-        clock: returns the current time (aware ``datetime``).
+        clock: the UI clock (aware ``datetime``): timers of the screen.
+        hall_clock: the hall's time (opening hours, today, the on-screen
+            clock); default ``clock``.
         server_url: the dispatch server's websocket URL (for QR status links).
         lang: the default language, restored when the kiosk goes idle.
         idle_s: seconds without a touch before any screen returns home.
@@ -368,13 +365,15 @@ class KioskState:
     def __init__(self, clock: Callable[[], dt.datetime] | None = None,
                  server_url: str = "ws://127.0.0.1:8765/ws", lang: str = "zh",
                  idle_s: float = 60.0, ticket_s: float = 8.0, fail_s: float = 30.0,
-                 guard_s: float = 1.5) -> None:
+                 guard_s: float = 1.5,
+                 hall_clock: Callable[[], dt.datetime] | None = None) -> None:
         if lang not in LANGS:
             raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
         for name, value in (("idle_s", idle_s), ("ticket_s", ticket_s), ("fail_s", fail_s)):
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
         self.clock = clock or (lambda: dt.datetime.now().astimezone())
+        self.hall_clock = hall_clock or self.clock
         self.server_url = server_url
         self.default_lang = lang
         self.lang = lang
@@ -448,7 +447,8 @@ class KioskState:
     def online(self) -> bool:
         return self.connection == "online"
 
-    def set_connection(self, status: str) -> None:
+    def set_status(self, status: str) -> None:
+        """The link's status: ``connecting``, ``online`` or ``offline``."""
         if status not in ("connecting", "online", "offline"):
             raise ValueError(f"unknown link status {status!r}")
         self.connection = status
@@ -496,7 +496,7 @@ class KioskState:
                 known = self.issued.get(str(sid))
                 if known is None or known[0] < today or known[1] < _int(q.get("issued")):
                     self.issued[str(sid)] = (today, _int(q.get("issued")))
-        self.set_connection("online")
+        self.set_status("online")
         if self.category is not None and self.category not in self.categories_present():
             self.go_home()
 
@@ -530,7 +530,8 @@ class KioskState:
 
     # -- time -------------------------------------------------------------
     def now(self) -> dt.datetime:
-        return self.clock().astimezone(self.tz)
+        """Hall time in the hall's timezone."""
+        return self.hall_clock().astimezone(self.tz)
 
     def today(self) -> dt.date:
         return self.now().date()
@@ -856,8 +857,8 @@ class KioskState:
             return None
         if kind == "check_in" and code == "closed":
             # Before the booking's check-in window (the service itself is
-            # open): say from when, as the server's message gives it.
-            when = _checkin_opens(str(message.get("message") or ""))
+            # open): say from when, as the reply's opens_at gives it.
+            when = self._opens_text(message.get("opens_at"))
             self.notice = Notice("warn", "code_early", (("when", when),)) if when \
                 else Notice("warn", "code_early_plain")
             return None
@@ -869,6 +870,20 @@ class KioskState:
             self.notice = Notice("error", "failed",
                                  (("msg", str(message.get("message") or code)),))
         return None
+
+    def _opens_text(self, opens_at: Any) -> str:
+        """A ``closed`` reply's ``opens_at`` in hall time: "09:30" today,
+        "2026-11-27 09:30" another day; "" when absent or not a time."""
+        if not isinstance(opens_at, str):
+            return ""
+        try:
+            opens = dt.datetime.fromisoformat(opens_at)
+        except ValueError:
+            return ""
+        if opens.tzinfo is None:
+            return ""  # the protocol sends an offset; a bare time is ambiguous
+        local = opens.astimezone(self.tz)
+        return f"{local:%H:%M}" if local.date() == self.today() else f"{local:%Y-%m-%d %H:%M}"
 
     def _requeue_reply(self, ok: bool, message: Mapping[str, Any]) -> None:
         if ok and isinstance(message.get("ticket"), Mapping):

@@ -23,7 +23,6 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 __all__ = [
     "DEFAULT_N",
@@ -33,7 +32,6 @@ __all__ = [
     "configure",
     "hash_secret",
     "parse_hash",
-    "read_token",
     "run",
     "verify_secret",
 ]
@@ -200,24 +198,6 @@ def verify_secret(secret: object, hashed: object) -> bool:
 
 
 # ---------------------------------------------------------------- CLI
-
-
-def read_token(path: str | Path) -> str:
-    """A device token from a file: its first line, whitespace stripped.
-
-    The kiosk, counter and display apps read ``--token-file`` with this.
-
-    Raises:
-        ValueError: the file is missing, unreadable or empty (says which).
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read token file {path}: {exc.strerror or exc}") from exc
-    token = text.strip().splitlines()[0].strip() if text.strip() else ""
-    if not token:
-        raise ValueError(f"token file {path} is empty")
-    return token
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ import functools
 import hashlib
 
 from server.auth import hash_secret
+from server.client.tokens import demo_token
 from server.config import (
     Announce,
     Appointments,
@@ -52,11 +53,6 @@ _HALL_HOURS = ((_t(8, 30), _t(12, 0)), (_t(13, 30), _t(17, 30)))
 # Bank and payment counters in Chinese halls usually stay open over lunch.
 _ALL_DAY = ((_t(8, 30), _t(17, 30)),)
 _MORNING = ((_t(8, 30), _t(12, 0)),)
-
-
-def demo_token(device_id: str) -> str:
-    """The demo token of a device: ``"demo-" + device id``."""
-    return f"demo-{device_id}"
 
 
 @functools.cache

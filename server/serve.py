@@ -56,6 +56,7 @@ from websockets.protocol import State
 
 from server.authpool import LOGIN_QUEUE, AuthPool, PoolBusy, SecretCheck
 from server.config import HallConfig, Limits
+from server.features import default_features
 from server.metrics import CONTENT_TYPE_LATEST, Metrics
 from server.service import HallService, Reply, Session, Unavailable
 from server.store import Store, StoreError
@@ -701,7 +702,7 @@ async def main_async(cfg: HallConfig, *, ssl_context: ssl.SSLContext | None = No
     store = Store(cfg.database)
     try:
         try:
-            service = HallService(cfg, store)
+            service = HallService(cfg, store, features=default_features())
         except PiiKeyError as exc:
             print(f"qhall serve: {exc}", file=sys.stderr)
             return 1

@@ -160,15 +160,3 @@ def test_cli_refuses_mismatched_entries(monkeypatch, capsys) -> None:
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "differ" in captured.err
-
-
-def test_read_token_takes_the_first_line(tmp_path):
-    read_token = auth.read_token
-    path = tmp_path / "token"
-    path.write_text("\n  s3cret  \nsecond line\n", encoding="utf-8")
-    assert read_token(path) == "s3cret"
-    path.write_text(" \n\t\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="is empty"):
-        read_token(str(path))
-    with pytest.raises(ValueError, match="cannot read token file"):
-        read_token(tmp_path / "missing")

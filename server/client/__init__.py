@@ -7,6 +7,8 @@
   demo, load test).
 * :mod:`server.client.bootstrap`: the apps' ``--server/--device/--token-file/
   --demo`` options.
+* :mod:`server.client.tokens`: a device's token from ``--token-file``, or the
+  demo hall's ``demo-<ID>`` convention.
 
 The Qt client, ``server.client.qtlink.Link``, is the other I/O layer over the session.
 """

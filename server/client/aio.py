@@ -45,7 +45,7 @@ class AsyncClient:
         device: the device id.
         on_event: called with every event message, once each, in seq order.
         token: the device token (required; the demo hall's is
-            ``server.reference.demo_token(device)``).
+            ``server.client.tokens.demo_token(device)``).
         only: when given, frames holding no reply and not this substring are
             not even decoded (a counter only needs ``queue.changed``): in a
             busy hall, decoding every broadcast is most of a client's work.

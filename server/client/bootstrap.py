@@ -19,9 +19,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from server.auth import read_token
 from server.client.session import parse_urls
-from server.reference import demo_token
+from server.client.tokens import demo_token, read_token
 
 __all__ = ["DEFAULT_SERVER", "ServerOptions", "add_server_options", "resolve_server_options"]
 

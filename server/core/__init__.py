@@ -5,7 +5,10 @@ No I/O, no database, no asyncio, no Qt; the clock is injected. See
 ticket state machine.
 """
 
-from server.core.errors import (
+from server.core.hall import Hall
+from server.core.machine import COMMANDS, STATES, TRANSITIONS, IllegalMove
+from server.core.model import PRIORITIES, STATUSES, CounterState, Event, Ticket
+from server.wire.errors import (
     BadRequest,
     Closed,
     Conflict,
@@ -16,9 +19,6 @@ from server.core.errors import (
     QueueEmpty,
     QuotaReached,
 )
-from server.core.hall import Hall
-from server.core.machine import COMMANDS, STATES, TRANSITIONS, IllegalMove
-from server.core.model import PRIORITIES, STATUSES, CounterState, Event, Ticket
 
 __all__ = [
     "Hall",

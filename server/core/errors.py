@@ -1,11 +1,23 @@
-"""Refusals of the core, each carrying its PROTOCOL wire error code.
+"""The core's refusals, as the core has always exported them.
 
-The server turns any :class:`CoreError` into ``{"type": "error", "code":
-exc.code, "message": str(exc)}``; messages are written for the person at
-the counter or kiosk: what happened and what to do.
+The classes live in :mod:`server.wire.errors` (one error tree, one root
+``QhallError``, every wire code once); the core imports them from there and
+this module keeps ``server.core.errors`` importable for existing callers.
 """
 
 from __future__ import annotations
+
+from server.wire.errors import (
+    BadRequest,
+    Closed,
+    Conflict,
+    CoreError,
+    Expired,
+    Forbidden,
+    NotFound,
+    QueueEmpty,
+    QuotaReached,
+)
 
 __all__ = [
     "CoreError",
@@ -18,62 +30,3 @@ __all__ = [
     "Forbidden",
     "Expired",
 ]
-
-
-class CoreError(Exception):
-    """A command the core refuses. ``code`` is the PROTOCOL error code."""
-
-    code = "internal"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-
-
-class BadRequest(CoreError):
-    """An argument is malformed (unknown priority, score out of range...)."""
-
-    code = "bad_request"
-
-
-class NotFound(CoreError):
-    """Unknown service, counter or ticket."""
-
-    code = "not_found"
-
-
-class Closed(CoreError):
-    """The service is outside its hours."""
-
-    code = "closed"
-
-
-class QuotaReached(CoreError):
-    """The service's daily quota of tickets is used up."""
-
-    code = "quota_reached"
-
-
-class QueueEmpty(CoreError):
-    """Nobody is waiting for this counter."""
-
-    code = "queue_empty"
-
-
-class Conflict(CoreError):
-    """The command does not fit the current state (of a counter or ticket)."""
-
-    code = "conflict"
-
-
-class Forbidden(CoreError):
-    """This counter may not act on that ticket."""
-
-    code = "forbidden"
-
-
-class Expired(CoreError):
-    """Too late: e.g. a no-show re-queued after the return window."""
-
-    code = "expired"

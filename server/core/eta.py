@@ -36,7 +36,6 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 __all__ = ["Estimate", "Supply", "Segment", "RANGE_MIN_S", "schedule", "supply", "drain", "spread"]
 
@@ -65,16 +64,6 @@ class Estimate:
     low_s: int | None = None
     high_s: int | None = None
     after: dt.datetime | None = None
-
-    def wire(self, tz: dt.tzinfo) -> dict[str, Any]:
-        """The PROTOCOL fields: ``eta_s``, ``eta_after`` and, when wide, the range."""
-        out: dict[str, Any] = {"eta_s": self.eta_s}
-        if self.low_s is not None and self.high_s is not None:
-            out["eta_low_s"] = self.low_s
-            out["eta_high_s"] = self.high_s
-        out["eta_after"] = (self.after.astimezone(tz).isoformat(timespec="seconds")
-                            if self.after is not None else None)
-        return out
 
 
 def schedule(hours: Iterable[Sequence[tuple[dt.time, dt.time]]]) -> tuple[Segment, ...]:

@@ -40,7 +40,8 @@ that day (``last_numbers[(service, day)]``). Hours and the daily quota are
 checked at issue time (``closed`` / ``quota_reached``).
 
 ETA (DESIGN: people ahead / counters serving the service x recent mean),
-see ``_estimate`` and ``server/core/eta.py``: calls to get through = ahead
+see ``server/core/forecast.py`` (fed from the hall) and ``server/core/eta.py``
+(the arithmetic): calls to get through = ahead
 + the ticket itself - free counters of the service (+ priority tickets still
 to come and appointments whose slot starts first: checked in, or booked and
 not checked in yet, as the booking layer tells ``set_appointments``; for a
@@ -69,17 +70,18 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import heapq
-import math
 import secrets
 import uuid
-from bisect import bisect_left, insort
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from server.config import Counter, HallConfig, Service
-from server.core import eta, machine, remote
-from server.core.errors import (
+from server.core import eta, machine, remote, shape
+from server.core.forecast import HISTORY, RATE_WINDOW_S, Forecast, service_time
+from server.core.machine import IllegalMove
+from server.core.model import PRIORITIES, CounterState, Event, Layout, Ticket
+from server.core.queues import Entry, Head, Pick, Queues, next_streak, rank_after
+from server.wire.errors import (
     BadRequest,
     Closed,
     Conflict,
@@ -89,29 +91,13 @@ from server.core.errors import (
     QueueEmpty,
     QuotaReached,
 )
-from server.core.machine import IllegalMove
-from server.core.model import COUNTER_STATES, PRIORITIES, CounterState, Event, Ticket
 
 __all__ = ["Hall", "HISTORY", "NO_SHOW_UNDO_S", "RECENT_CALLS", "RATE_WINDOW_S"]
 
-#: Completions per service the rolling mean service time looks at.
-HISTORY = 20
 #: Calls listed in ``snapshot()["recent_calls"]``.
 RECENT_CALLS = 20
 #: Seconds during which a counter may undo its own no-show (撤销过号).
 NO_SHOW_UNDO_S = 30
-#: Arrival rates (ETA: work that will come first) are counted over this window.
-RATE_WINDOW_S = 1800.0
-#: An ordered counter still gives a later service at least this share of its
-#: time (its earlier services' queues empty now and then).
-MIN_SHARE = 0.1
-
-_AP, _PR, _NO = 0, 1, 2  # indexes of a service's group lists
-_GROUP_OF_LIST = (1, 2, 3)  # dispatch group of each list (0 = transferred to the counter)
-
-# A queue entry: (rank band, rank key, seqno, ticket id). Sorting entries is
-# the dispatch order within a list; seqno and id break ties deterministically.
-_Entry = tuple[int, float, int, str]
 
 
 def _ts(moment: dt.datetime) -> float:
@@ -150,13 +136,8 @@ class Hall:
         self._codes = codes or _default_codes
         self._tz = config.tz
         self._dispatch = config.dispatch
-        self._services: dict[str, Service] = {s.id: s for s in config.services}
-        self._cfg_counters: dict[int, Counter] = {c.number: c for c in config.counters}
-        self._by_prefix = {s.prefix: s.id for s in config.services}
-        self._served_by: dict[str, tuple[int, ...]] = {
-            sid: tuple(c.number for c in config.counters if sid in c.services)
-            for sid in self._services
-        }
+        layout = Layout.of(config)
+        self._services, self._cfg_counters, self._by_prefix, self._served_by = layout
         for c in config.counters:
             unknown = [s for s in c.services if s not in self._services]
             if unknown:
@@ -172,39 +153,9 @@ class Hall:
             n: CounterState(number=n) for n in self._cfg_counters
         }
         self.last_numbers: dict[tuple[str, dt.date], int] = {}
-        # Waiting structures: three sorted lists per service (appointments whose
-        # slot started, priority, normal), one per counter for transfers to it.
-        self._lists: dict[str, tuple[list[_Entry], list[_Entry], list[_Entry]]] = {
-            sid: ([], [], []) for sid in self._services
-        }
-        self._targeted: dict[int, list[_Entry]] = {n: [] for n in self._cfg_counters}
-        # Appointments queued as normal until their slot starts: (slot ts, entry).
-        self._pending: dict[str, list[tuple[float, _Entry]]] = {sid: [] for sid in self._services}
-        self._home: dict[str, list[_Entry]] = {}  # ticket id -> the list holding it
-        self._waiting: dict[str, int] = {sid: 0 for sid in self._services}
-        self._history: dict[str, deque[float]] = {
-            sid: deque(maxlen=HISTORY) for sid in self._services
-        }
-        # Call -> complete/no-show times: what a ticket costs a counter (ETA).
-        self._cycles: dict[str, deque[float]] = {
-            sid: deque(maxlen=HISTORY) for sid in self._services
-        }
-        self._cycle_mean = {sid: float(svc.default_service_s)
-                            for sid, svc in self._services.items()}
+        # The waiting tickets: sorted lists per service group and per counter.
+        self._queues = Queues(self._services, self._cfg_counters)
         self._open: dict[str, int] = {sid: 0 for sid in self._services}  # open counters
-        # Recent issues per service, and tickets issued ahead of the normal group
-        # (priority, appointments whose slot has started): the rates at which
-        # other work will come before a waiting normal ticket. Both follow from
-        # the tickets alone, so a restored hall estimates the same.
-        self._arrivals: dict[str, deque[float]] = {sid: deque() for sid in self._services}
-        self._jumps: dict[str, deque[float]] = {sid: deque() for sid in self._services}
-        # Appointments booked for today and not checked in: (slot ts, count) per
-        # service, sorted; fed by the booking layer (set_appointments), counts only.
-        self._booked: dict[str, list[tuple[float, int]]] = {sid: [] for sid in self._services}
-        # The rates are read as of the last command, so a queue's estimate only
-        # moves when something happens (and boards hear of it), not as the
-        # window slides between commands.
-        self._rates_at = 0.0
         # The services whose ETA may move when this one's queue or counters do:
         # those sharing a counter with it (their capacity shares depend on it).
         self._related: dict[str, tuple[str, ...]] = {
@@ -212,20 +163,14 @@ class Hall:
                 [sid, *(s for n in self._served_by[sid] for s in self._cfg_counters[n].services)]))
             for sid in self._services
         }
-        # Each counter's working hours (its services' hours, merged) and the
-        # day it was last open: who the estimate expects back after a break.
-        self._schedules = {c.number: eta.schedule(self._services[s].hours for s in c.services)
-                           for c in config.counters}
-        self._worked: dict[int, dt.date] = {}
-        # (counter, open, worked today) -> its segments at _supply_at: one command
-        # estimates many queues at the same instant.
-        self._supply_cache: dict[tuple[int, bool, bool], tuple[eta.Segment, ...]] = {}
-        self._supply_at = -1.0
+        # The estimates: what the hall has learnt about time (server/core/forecast.py).
+        self._forecast = Forecast(config, layout, self._tickets, self._counters, self._open,
+                                  self._queues, self._now)
         # What boards were last told. A new hall (nothing waiting, nobody open)
         # reads no clock: a ticket would wait one default service time.
         self._emitted: dict[str, dict[str, Any]] = {
-            sid: {"waiting": 0, **eta.Estimate(svc.default_service_s).wire(self._tz),
-                  "open_counters": 0} for sid, svc in self._services.items()
+            sid: shape.queue(0, eta.Estimate(svc.default_service_s), 0, self._tz)
+            for sid, svc in self._services.items()
         }
 
     # ================================================================ restore
@@ -284,7 +229,7 @@ class Hall:
 
         items: Iterable[Any] = counters.values() if isinstance(counters, Mapping) else counters
         for item in items:
-            cs = _counter_state(item)
+            cs = CounterState.read(item)
             if cs.number not in hall._counters:
                 raise ValueError(f"unknown counter {cs.number}")
             cs.current = None
@@ -298,22 +243,21 @@ class Hall:
                     raise ValueError(f"counter {held.number} has two current tickets")
                 held.current = t.id
         now = hall._now()
-        for t in sorted(hall._tickets.values(), key=_entry):
+        for t in sorted(hall._tickets.values(), key=Entry.of):
             if t.status == "waiting":
-                if t.target_counter is not None and t.target_counter not in hall._targeted:
+                if t.target_counter is not None and t.target_counter not in hall._queues.targeted:
                     raise ValueError(f"ticket {t.number} targets unknown counter")
-                hall._insert(t, now)
+                hall._queues.insert(t, now)
         done = [t for t in hall._tickets.values() if t.status == "done" and t.finished_at]
         done.sort(key=lambda t: (t.finished_at, t.id))
         for t in done:
-            hall._history[t.service].append(_service_time(t))
-            hall._add_cycle(t)
+            hall._forecast.completed(t)
         hall._count_open(hall._services)
-        hall._rebuild_rates()
+        hall._forecast.rebuild_rates()
         today = hall._now().astimezone(hall._tz).date()
         for t in hall._tickets.values():  # counters that served today come back after breaks
             if t.counter is not None and t.called_at is not None and t.day == today:
-                hall._worked[t.counter] = today
+                hall._forecast.worked[t.counter] = today
         hall._emitted = {sid: hall.queue_wire(sid) for sid in hall._services}
         return hall
 
@@ -360,11 +304,10 @@ class Hall:
         self.last_numbers[(svc.id, day)] = n
         self._tickets[tid] = t
         self._checks[check] = tid
-        self._insert(t, now)
-        self._arrivals[svc.id].append(_ts(now))
-        if priority == "priority" or (slot_start is not None and slot_start <= now):
-            # (appointments for a later slot are counted once checked in: _overtaking)
-            self._jumps[svc.id].append(_ts(now))
+        self._queues.insert(t, now)
+        # (appointments for a later slot are counted once checked in: _overtaking)
+        self._forecast.issued(svc.id, now, priority == "priority" or (
+            slot_start is not None and slot_start <= now))
         events = [Event("ticket.issued", {"ticket": self.wire_ticket(t)}, t.copy(), None)]
         events += self._queue_events((svc.id,))
         return events
@@ -375,7 +318,7 @@ class Hall:
         """The appointments booked for ``service`` and not checked in yet, as
         ``(slot start, count)`` pairs (replacing the previous ones): the work
         that will come ahead of waiting tickets once their slots start
-        (see :meth:`_booked_due`). Returns ``queue.changed`` where an ETA moved.
+        (see ``Forecast._booked_due``). Returns ``queue.changed`` where an ETA moved.
 
         Raises:
             NotFound: unknown service. BadRequest: a naive slot start or a
@@ -391,9 +334,9 @@ class Hall:
             if count:
                 booked[_ts(start)] = booked.get(_ts(start), 0) + count
         new = sorted(booked.items())
-        if new == self._booked[svc.id]:
+        if new == self._forecast.booked[svc.id]:
             return []
-        self._booked[svc.id] = new
+        self._forecast.booked[svc.id] = new
         return self._queue_events((svc.id,))
 
     def call_next(self, counter: int) -> list[Event]:
@@ -406,28 +349,27 @@ class Hall:
         cs, cfg = self._counter(counter)
         self._ready_to_call(cs)
         now = self._now()
-        self._promote(cfg.services, now)
+        self._queues.promote(cfg.services, now)
         # Remote tickets whose citizen is not here are passed over (and move
         # back) only when someone present can be called instead.
         skip: dict[int, int] = {}
 
-        def head(lst: list[_Entry]) -> _Entry | None:
+        def head(lst: list[Entry]) -> Entry | None:
             i = skip.get(id(lst), 0)
             return lst[i] if i < len(lst) else None
 
         absent: list[Ticket] = []
-        while (picked := self._choose(cfg, cs.streak, head)) is not None:
-            t = self._tickets[picked[0][3]]
+        while (picked := self._pick(cfg, cs.streak, head)) is not None:
+            t = self._tickets[picked.entry.ticket_id]
             if not remote.absent(t):
                 break
             absent.append(t)
-            skip[id(picked[1])] = skip.get(id(picked[1]), 0) + 1
+            skip[id(picked.home)] = skip.get(id(picked.home), 0) + 1
         if picked is None:
             raise QueueEmpty(f"nobody present is waiting for {cfg.name}" if absent
                              else f"nobody is waiting for {cfg.name}")
-        entry, _lst, group, normal_waiting = picked
-        cs.streak = _next_streak(cs.streak, group, normal_waiting)
-        events = self._call(cs, cfg, self._tickets[entry[3]], now)
+        cs.streak = next_streak(cs.streak, picked.group, picked.normal_waiting)
+        events = self._call(cs, cfg, self._tickets[picked.entry.ticket_id], now)
         if absent:
             events += [remote.pass_over(self, t, now) for t in absent]
             events += self._queue_events(cfg.services)
@@ -485,8 +427,7 @@ class Hall:
         new = machine.check(t, "complete")
         prev = self._bump(t, new)
         t.finished_at = self._now()
-        self._history[t.service].append(_service_time(t))
-        self._add_cycle(t)
+        self._forecast.completed(t)
         self._free(cs)
         return [self._ticket_event("ticket.completed", t, prev, cs),
                 *self._queue_events((t.service, *cfg.services))]
@@ -545,7 +486,7 @@ class Hall:
         t.rank = rank
         t.started_at = None
         self._free(cs)
-        self._insert(t, now)
+        self._queues.insert(t, now)
         data = {"ticket": self.wire_ticket(t), "from_counter": counter,
                 "to_service": t.service, "to_counter": to_counter}
         return [Event("ticket.transferred", data, t.copy(), prev, counter=cs.copy()),
@@ -574,13 +515,13 @@ class Hall:
                 f"ticket {t.number} missed its call more than {window // 60} min ago; "
                 "please take a new ticket")
         t.target_counter = None
-        self._promote((t.service,), now)
-        lst = self._group_list(t, now)
-        rank = _rank_after(lst, self._dispatch.requeue_places, now)
+        self._queues.promote((t.service,), now)
+        lst = self._queues.group_list(t, now)
+        rank = rank_after(lst, self._dispatch.requeue_places, now)
         prev = self._bump(t, new)
         t.rank = rank
         t.started_at = None
-        self._insert(t, now)
+        self._queues.insert(t, now)
         return [self._ticket_event("ticket.requeued", t, prev, None, counter=t.counter),
                 *self._queue_events((t.service,))]
 
@@ -625,7 +566,7 @@ class Hall:
         now = self._now()
         limit = self._dispatch.transfer_timeout
         events: list[Event] = []
-        for number, waiting in self._targeted.items():
+        for number, waiting in self._queues.targeted.items():
             if not waiting:
                 continue
             cs = self._counters[number]
@@ -641,15 +582,15 @@ class Hall:
         """Every ticket waiting for ``counter`` goes to the head of its service's
         queue (in the order they waited), as a ``ticket.transferred`` each."""
         events = []
-        for entry in list(self._targeted[counter]):
-            t = self._tickets[entry[3]]
-            self._remove(t)
+        for entry in list(self._queues.targeted[counter]):
+            t = self._tickets[entry.ticket_id]
+            self._queues.remove(t)
             prev = self._bump(t)
             t.target_counter = None
             # Band 0 = ahead of every fresh ticket of its group; the old key keeps
             # the returning tickets (and earlier head transfers) in their order.
             t.rank = (0, t.rank[1])
-            self._insert(t, now)
+            self._queues.insert(t, now)
             data = {"ticket": self.wire_ticket(t), "from_counter": counter,
                     "to_service": t.service, "to_counter": None, "reason": reason}
             events.append(Event("ticket.transferred", data, t.copy(), prev))
@@ -659,7 +600,7 @@ class Hall:
         """Withdraw a waiting ticket (``ticket.cancelled``)."""
         t = self._get(ticket_id)
         new = machine.check(t, "cancel")
-        self._remove(t)
+        self._queues.remove(t)
         prev = self._bump(t, new)
         t.finished_at = self._now()
         return [self._ticket_event("ticket.cancelled", t, prev, None, counter=None),
@@ -763,7 +704,7 @@ class Hall:
             new = machine.check(t, "close")
             cs = None
             if t.status == "waiting":
-                self._remove(t)
+                self._queues.remove(t)
             else:
                 cs = self._counters[t.counter]  # type: ignore[index]
                 self._free(cs)
@@ -784,31 +725,30 @@ class Hall:
         interleaving rule) on the current state.
         """
         cs, cfg = self._counter(counter)
-        self._promote(cfg.services, self._now())
+        self._queues.promote(cfg.services, self._now())
         pos: dict[int, int] = {}
 
-        def head(lst: list[_Entry]) -> _Entry | None:
+        def head(lst: list[Entry]) -> Entry | None:
             i = pos.get(id(lst), 0)
             return lst[i] if i < len(lst) else None
 
         out: list[Ticket] = []
         streak = cs.streak
-        while (picked := self._choose(cfg, streak, head)) is not None:
-            entry, lst, group, normal_waiting = picked
-            pos[id(lst)] = pos.get(id(lst), 0) + 1
-            streak = _next_streak(streak, group, normal_waiting)
-            out.append(self._tickets[entry[3]].copy())
+        while (picked := self._pick(cfg, streak, head)) is not None:
+            pos[id(picked.home)] = pos.get(id(picked.home), 0) + 1
+            streak = next_streak(streak, picked.group, picked.normal_waiting)
+            out.append(self._tickets[picked.entry.ticket_id].copy())
         return out
 
     def waiting(self, service: str) -> int:
         """How many tickets wait for this service (transfers to counters included)."""
         self._service(service)
-        return self._waiting[service]
+        return self._queues.waiting[service]
 
     def eta_s(self, service: str) -> int:
         """Estimated wait in seconds for a ticket issued now for ``service``."""
         self._service(service)
-        return self._eta(service, self._waiting[service])
+        return self._forecast.estimate(service, self._queues.waiting[service]).eta_s
 
     def open_counters(self, service: str) -> int:
         """How many counters serving ``service`` are open now."""
@@ -818,9 +758,9 @@ class Hall:
         """A PROTOCOL queue object: ``waiting``, ``eta_s`` (+ range), ``eta_after``,
         ``open_counters``; the estimate is that of a ticket issued now."""
         self._service(service)
-        waiting = self._waiting[service]
-        return {"waiting": waiting, **self._estimate(service, waiting).wire(self._tz),
-                "open_counters": self._open[service]}
+        waiting = self._queues.waiting[service]
+        return shape.queue(waiting, self._forecast.estimate(service, waiting), self._open[service],
+                           self._tz)
 
     def previous_eta_s(self, t: Ticket) -> int:
         """The estimator qhall used before the clock-aware one (issue #17), for a
@@ -831,23 +771,11 @@ class Hall:
         live = self._tickets.get(t.id)
         if live is None or live.status != "waiting":
             return 0
-        sid, ahead = live.service, self.ahead(live)
-        calls = ahead + 1 - sum(1 for n in self._served_by[sid] if self._counters[n].state
-                                == "open" and self._counters[n].current is None)
-        if calls <= 0:
-            return 0
-        cycle = self._cycle_s(sid)
-        supplies = self._supplies(sid, max(self._waiting[sid], ahead + 1) * cycle,
-                                  self._now(), False)
-        result = eta.drain(supplies, calls * cycle)
-        return round(result[0] if result is not None else calls * cycle)
+        return self._forecast.previous_eta_s(live.service, self.ahead(live))
 
     def mean_service_s(self, service: str) -> float:
         """Rolling mean service time of the service's last completions (or its default)."""
-        history = self._history[self._service(service).id]
-        if history:
-            return sum(history) / len(history)
-        return float(self._services[service].default_service_s)
+        return self._forecast.mean_service_s(self._service(service).id)
 
     def ticket(self, ticket_id: str) -> Ticket | None:
         """The ticket with this id (live object: do not change it), or None."""
@@ -904,42 +832,15 @@ class Hall:
         if live is None or live.status != "waiting":
             return 0
         if live.priority == "appointment" and live.target_counter is None:
-            self._promote((live.service,), self._now())
-        lst = self._home[live.id]
-        pos = bisect_left(lst, _entry(live))
-        if live.target_counter is not None:
-            return pos
-        lists = self._lists[live.service]
-        for group_list in lists:
-            if group_list is lst:
-                break
-            pos += len(group_list)
-        return pos
+            self._queues.promote((live.service,), self._now())
+        return self._queues.position(live)
 
     def wire_ticket(self, t: Ticket) -> dict[str, Any]:
         """The PROTOCOL ticket object (``counter`` is null while waiting)."""
         ahead = self.ahead(t)
-        wire: dict[str, Any] = {
-            "id": t.id,
-            "number": t.number,
-            "service": t.service,
-            "status": t.status,
-            "priority": t.priority,
-            "issued_at": t.issued_at.astimezone(self._tz).isoformat(timespec="seconds"),
-            "counter": None if t.status == "waiting" else t.counter,
-            "ahead": ahead,
-            **(self._estimate(t.service, ahead, t) if t.status == "waiting"
-               else eta.Estimate(0)).wire(self._tz),
-            "check": t.check,
-        }
-        if t.target_counter is not None and t.status == "waiting":
-            wire["to_counter"] = t.target_counter
-        if t.slot_start is not None:
-            wire["slot_start"] = t.slot_start.astimezone(self._tz).isoformat(timespec="seconds")
-        if t.remote:
-            wire["remote"] = True
-            wire["present"] = t.present
-        return wire
+        estimate = (self._forecast.estimate(t.service, ahead, t) if t.status == "waiting"
+                    else eta.Estimate(0))
+        return shape.ticket(t, ahead, estimate, self._tz)
 
     def snapshot_counter(self, counter: int) -> dict[str, Any] | None:
         """One counter as in ``snapshot()["counters"]``, or None if unknown."""
@@ -947,13 +848,8 @@ class Hall:
         if cs is None:
             return None
         current = self._tickets[cs.current] if cs.current is not None else None
-        return {
-            "name": self._cfg_counters[counter].name,
-            "state": cs.state,
-            "staff": {"id": cs.staff_id, "name": cs.staff_name} if cs.staff_id else None,
-            "reason": cs.reason,
-            "current": self.wire_ticket(current) if current is not None else None,
-        }
+        return shape.counter(cs, self._cfg_counters[counter].name,
+                             self.wire_ticket(current) if current is not None else None)
 
     def snapshot(self) -> dict[str, Any]:
         """The PROTOCOL welcome snapshot: queues, counters, recent calls."""
@@ -969,12 +865,9 @@ class Hall:
         for t in recent:
             assert t.called_at is not None
             cfg = self._cfg_counters.get(t.counter) if t.counter is not None else None
-            recent_calls.append({
-                "ticket": self.wire_ticket(t),
-                "counter": t.counter,
-                "counter_name": cfg.name if cfg is not None else str(t.counter),
-                "at": t.called_at.astimezone(self._tz).isoformat(timespec="seconds"),
-            })
+            recent_calls.append(shape.recent_call(
+                self.wire_ticket(t), t.counter, cfg.name if cfg is not None else str(t.counter),
+                t.called_at, self._tz))
         return {"queues": queues, "counters": counters, "recent_calls": recent_calls}
 
     def stats(self, counter: int | None = None) -> dict[str, Any]:
@@ -998,11 +891,11 @@ class Hall:
             "counter": counter,
             "served": len(done),
             "no_shows": sum(1 for t in mine if t.status == "no_show"),
-            "avg_service_s": round(sum(_service_time(t) for t in done) / len(done))
+            "avg_service_s": round(sum(service_time(t) for t in done) / len(done))
             if done else None,
             "rated": len(rated),
             "satisfied": sum(1 for r in rated if r >= 3),
-            "waiting": sum(self._waiting[s] for s in services),
+            "waiting": sum(self._queues.waiting[s] for s in services),
         }
 
     # ============================================================== internals
@@ -1076,7 +969,7 @@ class Hall:
 
     def _call(self, cs: CounterState, cfg: Counter, t: Ticket, now: dt.datetime) -> list[Event]:
         new = machine.check(t, "call")
-        self._remove(t)
+        self._queues.remove(t)
         prev = self._bump(t, new)
         t.counter = cs.number
         t.target_counter = None
@@ -1099,7 +992,7 @@ class Hall:
 
     def _queue_events(self, services: Iterable[str]) -> list[Event]:
         events = []
-        self._rates_at = _ts(self._now())
+        self._forecast.rates_at = _ts(self._now())
         for sid in dict.fromkeys(r for s in services for r in self._related[s]):
             now = self.queue_wire(sid)
             if self._emitted.get(sid) != now:
@@ -1114,347 +1007,16 @@ class Hall:
                                   if self._counters[n].state == "open")
             for n in self._served_by[sid]:
                 if self._counters[n].state == "open":
-                    self._worked[n] = today
+                    self._forecast.worked[n] = today
 
-    def _eta(self, sid: str, ahead: int) -> int:
-        return self._estimate(sid, ahead).eta_s
-
-    def _estimate(self, sid: str, ahead: int, t: Ticket | None = None) -> eta.Estimate:
-        """Estimated wait of a ticket of ``sid`` with ``ahead`` tickets before it.
-
-        DESIGN's "people ahead / counters serving the service x recent mean",
-        with each term measured the way counters really spend their time and
-        the clock (``server/core/eta.py``):
-
-        * people: the ticket itself needs a counter to come free too, so the
-          calls to get through before it are ``ahead + 1 - free counters``
-          (no wait when a free counter can take it at once); plus, for a
-          waiting ticket ``t``, the appointments checked in for a later slot
-          that will overtake it because their slot starts before it is reached,
-          and the appointments booked and not checked in yet
-          (:meth:`set_appointments`) whose slot starts by then; for a normal
-          ticket all those specials count at most ``priority_per_normal`` per
-          call it waits for (the interleaving rule);
-        * mean: the rolling mean *cycle* time (call to complete or 过号:
-          walk-up, service and no-shows take counter time alike);
-        * counters: the capacity the counters give this service over the
-          coming hours (:meth:`_supplies`): open ones until their schedule
-          breaks, those on a scheduled break from its end; a counter's own
-          transfers come first. Paused and closed ones give none.
-
-        Cost: O(counters of the service x their services).
-        """
-        free = sum(1 for n in self._served_by[sid]
-                   if self._counters[n].state == "open" and self._counters[n].current is None)
-        calls = ahead + 1 - free
-        if calls <= 0:
-            return eta.Estimate(0)
-        cycle = self._cycle_s(sid)
-        now = self._now()
-        supplies = self._supplies(sid, max(self._waiting[sid], ahead + 1) * cycle, now, True)
-        stamp = _ts(now)
-        normal = t is None or self._home.get(t.id) is self._lists[sid][_NO]
-        jump_rate = _rate(self._jumps[sid], self._rates_at) if normal else 0.0
-        home = self._home.get(t.id) if t is not None else None
-        booking = bool(self._booked[sid]) and (t is None or (
-            t.target_counter is None and home is not self._lists[sid][_AP]))
-        limit = self._dispatch.priority_per_normal
-        # An appointment ticket is overtaken only by bookings for earlier slots:
-        # those for its slot or later check in after it and rank behind it.
-        own_slot = (_ts(t.slot_start) - 1e-3 if t is not None and t.slot_start is not None
-                    else math.inf)
-        overtaking, wait = 0.0, 0.0
-        for _ in range(10):  # who overtakes depends on how long it waits: iterate
-            work = (calls + overtaking) * cycle
-            result = eta.drain(supplies, work)
-            # Nobody open or expected: as one counter, so it stays finite.
-            wait, resumed, idle = result if result is not None else (work, 0.0, 0.0)
-            more = jump_rate * wait + (self._overtaking(t, stamp + wait) if t is not None else 0)
-            if booking:  # interleaving: specials overtake a normal ticket k per call at most
-                room = max(0.0, limit * calls - more) if normal else math.inf
-                more += min(self._booked_due(sid, stamp, min(stamp + wait, own_slot)), room)
-            if abs(more - overtaking) < 0.05:
-                break
-            overtaking = more
-        if result is None:
-            return eta.Estimate(round(wait))
-        rng = eta.spread(wait, idle, calls + round(overtaking))
-        return eta.Estimate(
-            round(wait), rng[0] if rng else None, rng[1] if rng else None,
-            now + dt.timedelta(seconds=resumed) if resumed > 0 else None)
-
-    def _overtaking(self, t: Ticket, until: float) -> int:
-        """Appointments not counted ahead of ``t`` that their slot (by ``until``) puts ahead."""
-        if t.target_counter is not None or t.status != "waiting":
-            return 0
-        home = self._home.get(t.id)
-        lists = self._lists[t.service]
-        if home is lists[_AP]:
-            return 0
-        mine = _entry(t)
-        return sum(1 for slot, entry in self._pending[t.service]
-                   if slot <= until and entry[3] != t.id
-                   and (home is not lists[_NO] or entry > mine))
-
-    def _booked_due(self, sid: str, now: float, until: float) -> int:
-        """Booked appointments of ``sid`` that will check in and go first by ``until``:
-        slots starting by then whose check-in window is still open at ``now``
-        (one past it is a miss)."""
-        appt = self._services[sid].appointments
-        late = appt.late_checkin_min * 60.0 if appt is not None else 0.0
-        return sum(n for slot, n in self._booked[sid] if now - late < slot <= until)
-
-    def _supplies(self, sid: str, own_load: float, now: dt.datetime,
-                  clock_aware: bool) -> list[eta.Supply]:
-        """What each counter of ``sid`` gives it (see :func:`server.core.eta.drain`).
-
-        Each counter gives ``sid``, from some start on, a share of its time:
-
-        * a counter of this service only: all of it;
-        * ``oldest`` mode: its share of the work waiting for its services
-          (load = waiting x mean cycle time, ``own_load`` for ``sid``);
-        * ``ordered`` mode: all of it, but only once it has cleared its part
-          of its earlier services' load (their load / their open counters).
-
-        ``clock_aware``: over its schedule's segments (breaks give nothing,
-        a counter on a scheduled break comes back), after the tickets
-        transferred to it; otherwise (the previous estimator) open counters
-        from now on, for ever.
-        """
-        local = now.astimezone(self._tz)
-        now_s = local.hour * 3600.0 + local.minute * 60.0 + local.second
-        today = local.date()
-        out: list[eta.Supply] = []
-        for n in self._served_by[sid]:
-            open_now = self._counters[n].state == "open"
-            if clock_aware:
-                if self._supply_at != now_s:
-                    self._supply_cache.clear()
-                    self._supply_at = now_s
-                key = (n, open_now, self._worked.get(n) == today)
-                segments = self._supply_cache.get(key)  # type: ignore[assignment]
-                if segments is None:
-                    segments = self._supply_cache[key] = eta.supply(
-                        self._schedules[n], now_s, open_now, key[2])
-            else:
-                segments = ((0.0, math.inf),) if open_now else ()
-            if not segments:
-                continue
-            cfg = self._cfg_counters[n]
-            share, begin = 1.0, 0.0
-            if len(cfg.services) > 1 and cfg.mode == "oldest":
-                total = own_load + sum(self._waiting[s] * self._cycle_s(s)
-                                       for s in cfg.services if s != sid)
-                share = own_load / total if total > 0 else 1.0
-            elif len(cfg.services) > 1:
-                busy = 0.0
-                for s in cfg.services:
-                    if s == sid:
-                        break
-                    begin += self._waiting[s] * self._cycle_s(s) / max(1, self._open[s])
-                    busy += (_rate(self._arrivals[s], self._rates_at) * self._cycle_s(s)
-                             / max(1, self._open[s]))
-                if clock_aware:  # the earlier services' new arrivals come first too
-                    share = max(MIN_SHARE, 1.0 - busy)
-            if clock_aware:
-                begin += sum(self._cycle_s(self._tickets[e[3]].service)
-                             for e in self._targeted[n])
-            out.append(eta.Supply(segments, share, begin))
-        return out
-
-    def _cycle_s(self, sid: str) -> float:
-        """Rolling mean cycle time of a service (its default without history)."""
-        return self._cycle_mean[sid]
-
-    def _rebuild_rates(self) -> None:
-        """The recent issue and jump stamps, from the tickets (after a restore)."""
-        arrivals: dict[str, list[float]] = {sid: [] for sid in self._services}
-        jumps: dict[str, list[float]] = {sid: [] for sid in self._services}
-        for t in self._tickets.values():
-            origin = self._by_prefix.get(t.number.rstrip("0123456789"), t.service)
-            arrivals[origin].append(_ts(t.issued_at))
-            if t.priority == "priority" or (
-                    t.slot_start is not None and t.slot_start <= t.issued_at):
-                jumps[origin].append(_ts(t.issued_at))
-        for sid in self._services:
-            self._arrivals[sid] = deque(sorted(arrivals[sid]))
-            self._jumps[sid] = deque(sorted(jumps[sid]))
-        moments = [_ts(m) for t in self._tickets.values()
-                   for m in (t.issued_at, t.called_at, t.started_at, t.finished_at) if m]
-        self._rates_at = max(moments, default=_ts(self._now()))  # ~ the last command
-
-    def _add_cycle(self, t: Ticket) -> None:
-        cycles = self._cycles[t.service]
-        cycles.append(_cycle_time(t))
-        self._cycle_mean[t.service] = sum(cycles) / len(cycles)
-
-    # -- waiting structures ------------------------------------------------
     def _back_rank(self, t: Ticket, now: dt.datetime) -> tuple[int, float]:
         """The rank ``requeue_places`` places behind the head of ``t``'s list."""
-        return _rank_after(self._group_list(t, now), self._dispatch.requeue_places, now)
+        return rank_after(self._queues.group_list(t, now), self._dispatch.requeue_places, now)
 
-    def _group_list(self, t: Ticket, now: dt.datetime) -> list[_Entry]:
-        """The list a waiting ticket belongs in (by its target, priority and slot)."""
-        if t.target_counter is not None:
-            return self._targeted[t.target_counter]
-        lists = self._lists[t.service]
-        if t.priority == "appointment":
-            started = t.slot_start is None or t.slot_start <= now
-            return lists[_AP] if started else lists[_NO]
-        return lists[_PR] if t.priority == "priority" else lists[_NO]
-
-    def _insert(self, t: Ticket, now: dt.datetime) -> None:
-        entry = _entry(t)
-        lst = self._group_list(t, now)
-        insort(lst, entry)
-        self._home[t.id] = lst
-        if (t.priority == "appointment" and t.target_counter is None
-                and lst is self._lists[t.service][_NO]):
-            insort(self._pending[t.service], (_ts(t.slot_start), entry))  # type: ignore[arg-type]
-        self._waiting[t.service] += 1
-
-    def _remove(self, t: Ticket) -> None:
-        entry = _entry(t)
-        lst = self._home.pop(t.id)
-        del lst[bisect_left(lst, entry)]
-        if (t.priority == "appointment" and t.target_counter is None
-                and lst is self._lists[t.service][_NO]):
-            pending = self._pending[t.service]
-            del pending[bisect_left(pending, (_ts(t.slot_start), entry))]  # type: ignore[arg-type]
-        self._waiting[t.service] -= 1
-
-    def _promote(self, services: Iterable[str], now: dt.datetime) -> None:
-        """Move appointments whose slot has started from the normal to their own group."""
-        stamp = _ts(now)
-        for sid in services:
-            pending = self._pending[sid]
-            if not pending or pending[0][0] > stamp:
-                continue
-            lists = self._lists[sid]
-            while pending and pending[0][0] <= stamp:
-                _slot, entry = pending.pop(0)
-                normal = lists[_NO]
-                del normal[bisect_left(normal, entry)]
-                insort(lists[_AP], entry)
-                self._home[entry[3]] = lists[_AP]
-
-    def _choose(
-        self,
-        cfg: Counter,
-        streak: int,
-        head: Callable[[list[_Entry]], _Entry | None],
-    ) -> tuple[_Entry, list[_Entry], int, bool] | None:
-        """The next ticket for a counter: (entry, its list, group, normal waiting?)."""
-        targeted = self._targeted[cfg.number]
-        first = head(targeted)
-        if first is not None:
-            return first, targeted, 0, False
-        limit = self._dispatch.priority_per_normal
-        scopes = (cfg.services,) if cfg.mode == "oldest" else tuple((s,) for s in cfg.services)
-        for scope in scopes:
-            group_lists = [self._lists[s] for s in scope]
-            special = _best(head, [ls[_AP] for ls in group_lists])
-            group = 1
-            if special is None:
-                special = _best(head, [ls[_PR] for ls in group_lists])
-                group = 2
-            normal = _best(head, [ls[_NO] for ls in group_lists])
-            if special is not None and (normal is None or streak < limit):
-                return special[0], special[1], group, normal is not None
-            if normal is not None:
-                return normal[0], normal[1], 3, True
-        return None
+    def _pick(self, cfg: Counter, streak: int, head: Head) -> Pick | None:
+        """The next ticket for a counter (see :meth:`Queues.choose`)."""
+        return self._queues.choose(cfg.number, cfg.services, cfg.mode != "oldest",
+                                   self._dispatch.priority_per_normal, streak, head)
 
 
 # ------------------------------------------------------------------ helpers
-def _rate(stamps: deque[float], now: float) -> float:
-    """Events per second over the last :data:`RATE_WINDOW_S` (old stamps dropped)."""
-    while stamps and stamps[0] < now - RATE_WINDOW_S:
-        stamps.popleft()
-    return len(stamps) / RATE_WINDOW_S
-
-
-def _entry(t: Ticket) -> _Entry:
-    return (t.rank[0], t.rank[1], t.seqno, t.id)
-
-
-def _live_head(lst: list[_Entry]) -> _Entry | None:
-    return lst[0] if lst else None
-
-
-def _best(
-    head: Callable[[list[_Entry]], _Entry | None], lists: list[list[_Entry]]
-) -> tuple[_Entry, list[_Entry]] | None:
-    best: tuple[_Entry, list[_Entry]] | None = None
-    for lst in lists:
-        h = head(lst)
-        if h is not None and (best is None or h < best[0]):
-            best = (h, lst)
-    return best
-
-
-def _next_streak(streak: int, group: int, normal_waiting: bool) -> int:
-    """The interleaving count after calling a ticket of ``group``."""
-    if group == 0:
-        return streak  # transfers to the counter are outside the rule
-    if group == 3 or not normal_waiting:
-        return 0
-    return streak + 1
-
-
-def _rank_after(lst: list[_Entry], places: int, now: dt.datetime) -> tuple[int, float]:
-    """A rank that sorts right after the first ``places`` entries of ``lst``."""
-    if not lst:
-        return (1, _ts(now))
-    k = min(max(places, 0), len(lst))
-    if k == 0:
-        return (lst[0][0], lst[0][1] - 1.0)
-    a = lst[k - 1]
-    if k < len(lst) and lst[k][0] == a[0]:
-        return (a[0], (a[1] + lst[k][1]) / 2)
-    return (a[0], a[1] + 1.0)
-
-
-def _service_time(t: Ticket) -> float:
-    begin = t.started_at or t.called_at
-    if begin is None or t.finished_at is None:
-        return 0.0
-    return max(0.0, (t.finished_at - begin).total_seconds())
-
-
-def _cycle_time(t: Ticket) -> float:
-    """Call to complete/no-show: the counter time a ticket took."""
-    if t.called_at is None or t.finished_at is None:
-        return 0.0
-    return max(0.0, (t.finished_at - t.called_at).total_seconds())
-
-
-def _counter_state(item: Any) -> CounterState:
-    """A CounterState from ours, a mapping, or any object with the same attributes
-    (the store's own counter rows carry no ``streak``: it then restarts at 0)."""
-    if isinstance(item, CounterState):
-        cs = item.copy()
-    else:
-        if isinstance(item, Mapping):
-            get = item.get
-        elif hasattr(item, "number") and hasattr(item, "state"):
-            def get(key: str, default: Any = None) -> Any:
-                return getattr(item, key, default)
-        else:
-            raise ValueError(f"cannot read a counter state from {item!r}")
-        staff = get("staff") or {}
-        if not isinstance(staff, Mapping):
-            staff = {}
-        cs = CounterState(
-            number=int(get("number") or 0),
-            state=get("state") or "closed",
-            staff_id=get("staff_id", staff.get("id")),
-            staff_name=get("staff_name", staff.get("name")),
-            reason=get("reason") or "",
-            streak=int(get("streak") or 0),
-            version=int(get("version") or 1),
-            since=get("since"),
-        )
-    if cs.state not in COUNTER_STATES:
-        raise ValueError(f"counter {cs.number}: unknown state {cs.state!r}")
-    return cs

@@ -1,27 +1,11 @@
-"""The ticket state machine: every legal move of a ticket, as data.
+"""The ticket state machine: the core's legal-move checker.
 
-Rules (read these first; the table below is the single source of truth):
-
-- A ticket is issued ``waiting``. A counter ``call``\\s it (-> ``called``);
-  the counter may ``recall`` it (announce again) while it is ``called``.
-- The citizen arrives: ``start`` (called -> ``serving``). ``complete`` ends
-  the service (called or serving -> ``done``; a called ticket may be
-  completed directly when the counter never pressed start).
-- A called citizen who does not come is a ``no_show`` (called only: once
-  serving the citizen is at the counter).
-- ``transfer`` sends a called or serving ticket back to ``waiting`` for
-  another service or counter; it keeps its number.
-- ``requeue`` (过号重排) brings a ``no_show`` back to ``waiting``; the hall
-  also checks the return window (``Dispatch.no_show_return_s``).
-- ``unmiss`` undoes a ``no_show`` for a short while (the counter pressed
-  过号 by mistake): the ticket is ``called`` again at the same counter; the
-  hall checks the window and that the counter is free.
-- ``cancel`` withdraws a waiting ticket. ``close`` is the day's close-out:
-  it cancels every ticket still waiting or called.
-- ``rate`` (一次一评) is allowed on a ``done`` ticket, once; it does not
-  change the state. The "once" is checked here too (see :func:`check`).
-- ``done`` and ``cancelled`` are final; ``no_show`` is final unless
-  re-queued.
+The lifecycle itself (statuses, the transition table, which event each
+command emits, the rules in prose) is written once in
+``server/wire/lifecycle.py``; this module checks a command against it and
+says why a move is refused. On top of the table the core checks that
+``rate`` happens once (see :func:`check`); the hall checks the windows of
+``requeue`` and ``unmiss``.
 
 Anything not in :data:`TRANSITIONS` raises :class:`IllegalMove`, whose wire
 code is ``conflict``.
@@ -31,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.core.errors import Conflict
+from server.wire import lifecycle
+from server.wire.errors import Conflict
+from server.wire.lifecycle import COMMANDS, FINAL, TRANSITIONS, allowed_from
 
 __all__ = [
     "STATES",
@@ -44,35 +30,8 @@ __all__ = [
     "legal",
 ]
 
-STATES = ("waiting", "called", "serving", "done", "no_show", "cancelled")
-COMMANDS = (
-    "call", "recall", "start", "complete", "no_show",
-    "transfer", "requeue", "unmiss", "cancel", "close", "rate",
-)
-
-#: (state, command) -> new state. Nothing else is legal.
-TRANSITIONS: dict[tuple[str, str], str] = {
-    ("waiting", "call"): "called",
-    ("waiting", "cancel"): "cancelled",
-    ("waiting", "close"): "cancelled",
-    ("called", "recall"): "called",
-    ("called", "start"): "serving",
-    ("called", "complete"): "done",
-    ("called", "no_show"): "no_show",
-    ("called", "transfer"): "waiting",
-    ("called", "close"): "cancelled",
-    ("serving", "complete"): "done",
-    ("serving", "transfer"): "waiting",
-    ("no_show", "requeue"): "waiting",
-    ("no_show", "unmiss"): "called",
-    ("done", "rate"): "done",
-}
-
-#: States no command leaves (``rate`` keeps ``done`` as it is).
-FINAL = frozenset(
-    s for s in STATES
-    if all(TRANSITIONS.get((s, c), s) == s for c in COMMANDS)
-)
+#: The lifecycle's statuses (the core calls them states).
+STATES = lifecycle.STATUSES
 
 # Readable verbs for the messages.
 _VERB = {
@@ -81,11 +40,6 @@ _VERB = {
     "requeue": "re-queue", "unmiss": "undo the no-show of", "cancel": "cancel",
     "close": "close out", "rate": "rate",
 }
-
-
-def allowed_from(command: str) -> tuple[str, ...]:
-    """The states in which ``command`` is legal, in :data:`STATES` order."""
-    return tuple(s for s in STATES if (s, command) in TRANSITIONS)
 
 
 def legal(state: str, command: str) -> bool:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["STATUSES", "PRIORITIES", "COUNTER_STATES", "Ticket", "CounterState", "Event"]
+from server.config import Counter, HallConfig, Service
+from server.wire.lifecycle import STATUSES
 
-STATUSES = ("waiting", "called", "serving", "done", "no_show", "cancelled")
+__all__ = ["STATUSES", "PRIORITIES", "COUNTER_STATES", "Ticket", "CounterState", "Event",
+           "Layout"]
+
 PRIORITIES = ("normal", "priority", "appointment")
 COUNTER_STATES = ("closed", "open", "paused")
 
@@ -75,6 +79,37 @@ class CounterState:
     def copy(self) -> CounterState:
         return copy.copy(self)
 
+    @classmethod
+    def read(cls, item: Any) -> CounterState:
+        """A CounterState from ours, a mapping, or any object with the same attributes
+        (the store's own counter rows carry no ``streak``: it then restarts at 0)."""
+        if isinstance(item, CounterState):
+            cs = item.copy()
+        else:
+            if isinstance(item, Mapping):
+                get = item.get
+            elif hasattr(item, "number") and hasattr(item, "state"):
+                def get(key: str, default: Any = None) -> Any:
+                    return getattr(item, key, default)
+            else:
+                raise ValueError(f"cannot read a counter state from {item!r}")
+            staff = get("staff") or {}
+            if not isinstance(staff, Mapping):
+                staff = {}
+            cs = cls(
+                number=int(get("number") or 0),
+                state=get("state") or "closed",
+                staff_id=get("staff_id", staff.get("id")),
+                staff_name=get("staff_name", staff.get("name")),
+                reason=get("reason") or "",
+                streak=int(get("streak") or 0),
+                version=int(get("version") or 1),
+                since=get("since"),
+            )
+        if cs.state not in COUNTER_STATES:
+            raise ValueError(f"counter {cs.number}: unknown state {cs.state!r}")
+        return cs
+
 
 @dataclass
 class Event:
@@ -95,3 +130,23 @@ class Event:
     seq: int | None = None
     at: dt.datetime | None = None
     counter: CounterState | None = None
+
+
+class Layout(NamedTuple):
+    """A hall config's lookups, built once (the hall and its forecast share them)."""
+
+    services: dict[str, Service]  # by id
+    counters: dict[int, Counter]  # by number
+    by_prefix: dict[str, str]  # number prefix -> service id
+    served_by: dict[str, tuple[int, ...]]  # service id -> the counters serving it
+
+    @classmethod
+    def of(cls, config: HallConfig) -> Layout:
+        services = {s.id: s for s in config.services}
+        return cls(
+            services,
+            {c.number: c for c in config.counters},
+            {s.prefix: s.id for s in config.services},
+            {sid: tuple(c.number for c in config.counters if sid in c.services)
+             for sid in services},
+        )

@@ -36,17 +36,17 @@ def pass_over(hall: Any, t: Ticket, now: dt.datetime) -> Event:
     """An absent remote ticket was due: move it back, or let it expire."""
     if t.deferrals >= MAX_DEFERRALS:
         new = machine.check(t, "cancel")
-        hall._remove(t)
+        hall._queues.remove(t)
         prev = hall._bump(t, new)
         t.finished_at = now
         return hall._ticket_event("ticket.cancelled", t, prev, None, counter=None,
                                   reason="absent")
-    hall._remove(t)
+    hall._queues.remove(t)
     rank = hall._back_rank(t, now)
     prev = hall._bump(t)
     t.rank = rank
     t.deferrals += 1
-    hall._insert(t, now)
+    hall._queues.insert(t, now)
     return hall._ticket_event("ticket.deferred", t, prev, None, counter=None,
                               places=hall.config.dispatch.requeue_places,
                               deferrals=t.deferrals)

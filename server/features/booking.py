@@ -32,10 +32,14 @@ Rules (documented in ``docs/PROTOCOL.md`` and ``docs/REPORTS.md``):
   other block booking for ``block_days`` days after the last of them.
 * Cancel until ``CANCEL_LEAD_MIN`` minutes before the slot.
 
-Concurrency: decisions are read in one transaction, the writes are
-committed with the events in another, guarded (slot count ``booked <
-capacity``, booking still ``booked``, unique ``person_day``); a lost race
-raises ``StaleState`` and the request is decided again on the fresh state.
+Concurrency: decisions are read in one transaction, the writes
+(``store.bookings``, server/store/bookings.py) are committed with the events
+in another, guarded (slot count ``booked < capacity``, booking still
+``booked``, unique ``person_day``); a lost race raises ``StaleState`` and
+``Context.commit`` decides the request again on the fresh state.
+
+:class:`Bookings` is also the feature (``Bookings.feature``) answering
+``slots``, ``book``, ``cancel_booking`` and ``check_in``.
 """
 
 from __future__ import annotations
@@ -43,7 +47,6 @@ from __future__ import annotations
 import argparse
 import builtins
 import collections
-import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -52,18 +55,34 @@ import re
 import secrets
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
-
 from server import pii
-from server.config import Appointments, HallConfig, Service
-from server.core import BadRequest, Closed, Conflict, Event, Expired, Forbidden, NotFound
+from server.config import Appointments, ConfigError, Service
+from server.core import (
+    BadRequest,
+    Closed,
+    Conflict,
+    CoreError,
+    Event,
+    Expired,
+    Forbidden,
+    Hall,
+    NotFound,
+)
 from server.core.errors import QuotaReached
-from server.store import StaleState, Store, booking_slots_t, bookings_t, hall_secrets_t
+from server.features.commandline import hall_config
+from server.features.workdays import add_working_days, working_days_between
+from server.service.api import (
+    BookingRow,
+    Context,
+    Decision,
+    Handler,
+    Reply,
+    Session,
+    Store,
+)
 from server.wire import protocol
 
 __all__ = [
@@ -77,8 +96,6 @@ __all__ = [
     "mask_name",
     "mask_phone",
     "normalize_code",
-    "commit_with",
-    "install",
     "configure",
     "run",
 ]
@@ -96,30 +113,6 @@ _STATUSES = ("booked", "checked_in", "late", "missed", "cancelled")
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def working_days_between(a: dt.date, b: dt.date) -> int:
-    """Working days (Mon-Fri) ``d`` with ``a < d <= b``; 0 when ``b <= a``."""
-    if b <= a:
-        return 0
-    days = (b - a).days
-    weeks, rest = divmod(days, 7)
-    count = weeks * 5
-    for i in range(1, rest + 1):
-        if (a + dt.timedelta(days=weeks * 7 + i)).weekday() < 5:
-            count += 1
-    return count
-
-
-def add_working_days(day: dt.date, n: int) -> dt.date:
-    """The working day ``n`` working days after ``day`` (``n >= 0``)."""
-    if n < 0:
-        raise ValueError("n must be >= 0")
-    while n > 0 or day.weekday() >= 5:
-        day += dt.timedelta(days=1)
-        if day.weekday() < 5:
-            n -= 1
-    return day
 
 
 def normalize_code(code: str) -> str:
@@ -151,45 +144,22 @@ def mask_phone(phone: str) -> str:
     return "*" * (len(digits) - shown) + digits[-shown:]
 
 
-def _utc_naive(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC)
-
-
-def _insert_ignore(conn: sa.Connection, table: sa.Table) -> Any:
-    dialect = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
-    return dialect.insert(table).on_conflict_do_nothing()
-
-
-@dataclasses.dataclass
-class Plan:
-    """A decided change: events to log, the reply fields, the guarded writes."""
-
-    events: list[Event]
-    reply: dict[str, Any]
-    extra: Callable[[sa.Connection], None] | None = None
-
-
 # ------------------------------------------------------------------ rules
 
 
 class Bookings:
-    """The booking rules of one hall, on its store.
+    """The booking rules of one hall, and the feature answering its requests.
 
     Args:
-        config: the hall.
-        store: its store (tables from migration 0002).
-        clock: returns the aware "now".
+        ctx: the hall (a serving ``HallService`` or, for ``qhall book``, a
+            plain :class:`~server.service.api.Context`).
     """
 
-    def __init__(self, config: HallConfig, store: Store,
-                 clock: Callable[[], dt.datetime]) -> None:
-        self.config = config
-        self.store = store
-        self.clock = clock
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.rows = ctx.store.bookings
+        self.clock = ctx.clock
         self._key: bytes | None = None
         self._legacy: bytes | None = None
         self._legacy_read = False
@@ -277,10 +247,7 @@ class Bookings:
     def legacy_salt(self) -> bytes | None:
         """The salt kept in the database before migration 0004, if any is left."""
         if not self._legacy_read:
-            with self.store.transaction() as conn:
-                value = conn.execute(sa.select(hall_secrets_t.c.value).where(
-                    hall_secrets_t.c.hall == self.config.id,
-                    hall_secrets_t.c.name == "booking_salt")).scalar()
+            value = self.rows.legacy_salt(self.config.id)
             self._legacy = bytes.fromhex(value) if value else None
             self._legacy_read = True
         return self._legacy
@@ -320,9 +287,8 @@ class Bookings:
                           f"{_normalize_name(name)}\0{_normalize_phone(phone)}")
 
     # -- reads ---------------------------------------------------------------
-    def _row(self, conn: sa.Connection, code: str) -> Any:
-        return conn.execute(sa.select(bookings_t).where(
-            bookings_t.c.hall == self.config.id, bookings_t.c.code == code)).first()
+    def _row(self, code: str) -> BookingRow | None:
+        return self.rows.get(self.config.id, code)
 
     def get(self, code: str) -> dict[str, Any]:
         """One booking as on the wire.
@@ -330,18 +296,17 @@ class Bookings:
         Raises:
             NotFound: no such code.
         """
-        with self.store.transaction() as conn:
-            row = self._row(conn, normalize_code(code))
+        row = self._row(normalize_code(code))
         if row is None:
             raise NotFound("unknown booking code")
         return self.wire(row)
 
-    def wire(self, row: Any) -> dict[str, Any]:
+    def wire(self, row: BookingRow) -> dict[str, Any]:
         """A bookings row → the wire booking object (masked data only)."""
         return {
             "code": row.code,
             "service": row.service,
-            "slot": self._slot_wire(_aware(row.slot_start)),
+            "slot": self._slot_wire(row.slot_start),
             "date": row.day.isoformat(),
             "name": row.name_mask,
             "phone": row.phone_mask,
@@ -351,28 +316,14 @@ class Bookings:
 
     def list(self, day: dt.date | None = None, service: str | None = None) -> list[dict]:
         """Bookings of a day (and service), by slot."""
-        query = sa.select(bookings_t).where(bookings_t.c.hall == self.config.id)
-        if day is not None:
-            query = query.where(bookings_t.c.day == day)
-        if service is not None:
-            query = query.where(bookings_t.c.service == service)
-        with self.store.transaction() as conn:
-            rows = conn.execute(query.order_by(bookings_t.c.slot_start, bookings_t.c.code))
-            return [self.wire(r) for r in rows]
+        return [self.wire(r) for r in self.rows.of_day(self.config.id, day, service)]
 
     def due_today(self) -> dict[str, builtins.list[tuple[dt.datetime, int]]]:
         """Per service, today's bookings not checked in yet as ``(slot start,
         count)``: counts only, what the core's estimate needs (nothing personal)."""
-        hall = self.config.id
-        with self.store.transaction() as conn:
-            rows = conn.execute(sa.select(
-                bookings_t.c.service, bookings_t.c.slot_start, sa.func.count()).where(
-                bookings_t.c.hall == hall, bookings_t.c.day == self._today(),
-                bookings_t.c.status == "booked",
-            ).group_by(bookings_t.c.service, bookings_t.c.slot_start)).all()
         out: dict[str, builtins.list[tuple[dt.datetime, int]]] = collections.defaultdict(list)
-        for service, slot, count in rows:
-            out[service].append((_aware(slot), int(count)))
+        for service, slot, count in self.rows.due(self.config.id, self._today()):
+            out[service].append((slot, count))
         return out
 
     def slots(self, service_id: str, day: dt.date) -> dict[str, Any]:
@@ -384,41 +335,26 @@ class Bookings:
         svc, appt = self.rules(service_id)
         self._check_day(svc, appt, day)
         starts = self.slot_starts(svc, day)
-        with self.store.transaction() as conn:
-            taken = dict(conn.execute(
-                sa.select(booking_slots_t.c.slot_start, booking_slots_t.c.booked).where(
-                    booking_slots_t.c.hall == self.config.id,
-                    booking_slots_t.c.service == svc.id,
-                    booking_slots_t.c.slot_start.in_([_utc_naive(s) for s in starts]))).all())
+        taken = self.rows.taken(self.config.id, svc.id, starts)
         step = dt.timedelta(minutes=appt.slot_minutes)
         slots = []
         for s in starts:
-            booked = int(taken.get(_utc_naive(s), 0))
+            booked = taken.get(s, 0)
             slots.append({"slot": self._slot_wire(s), "start": f"{s:%H:%M}",
                           "end": f"{s + step:%H:%M}", "capacity": appt.capacity,
                           "booked": booked, "free": max(0, appt.capacity - booked)})
         return {"service": svc.id, "date": day.isoformat(), "slots": slots}
 
-    def misses(self, conn: sa.Connection,
-               persons: builtins.list[str]) -> builtins.list[dt.datetime]:
+    def misses(self, history: Iterable[tuple[str, dt.datetime, str]],
+               ) -> builtins.list[dt.datetime]:
         """Slot starts of the person's misses, oldest first (lazy: see module doc).
 
-        ``persons``: the person's digests (the current one and, while rows made
-        before migration 0004 remain, the legacy one).
+        ``history``: ``(service, slot start, status)`` of the person's bookings
+        that may be misses (``store.bookings.person_day``).
         """
         now = self.clock()
-        rows = conn.execute(sa.select(bookings_t.c.service, bookings_t.c.slot_start,
-                                      bookings_t.c.status).where(
-            bookings_t.c.hall == self.config.id, bookings_t.c.person.in_(persons),
-            bookings_t.c.status.in_(("missed", "late", "booked"))))
-        found = []
-        for service, slot_naive, status in rows:
-            slot = _aware(slot_naive)
-            if status == "booked":
-                if not self._window_passed(service, slot, now):
-                    continue
-            found.append(slot)
-        return sorted(found)
+        return sorted(slot for service, slot, status in history
+                      if status != "booked" or self._window_passed(service, slot, now))
 
     def blocked_until(self, misses: Iterable[dt.datetime],
                       appt: Appointments) -> dt.datetime | None:
@@ -444,7 +380,7 @@ class Bookings:
 
     # -- decisions -------------------------------------------------------------
     def plan_book(self, service_id: str, slot_text: str, name: str, phone: str,
-                  device: str) -> Plan:
+                  device: str) -> Decision:
         """Decide a booking.
 
         Raises:
@@ -462,109 +398,57 @@ class Bookings:
         hall = self.config.id
         person_day = f"{who['person'][:40]}:{day.isoformat()}"
         days = [f"{p[:40]}:{day.isoformat()}" for p in persons]
-        slot_utc = _utc_naive(slot)
-        with self.store.transaction() as conn:
-            until = self.blocked_until(self.misses(conn, persons), appt)
-            holder = conn.execute(sa.select(bookings_t.c.code).where(
-                bookings_t.c.hall == hall, bookings_t.c.person_day.in_(days))).first()
-            booked = conn.execute(sa.select(booking_slots_t.c.booked).where(
-                booking_slots_t.c.hall == hall, booking_slots_t.c.service == svc.id,
-                booking_slots_t.c.slot_start == slot_utc)).scalar() or 0
+        seen = self.rows.person_day(hall, persons, days, svc.id, slot)
+        until = self.blocked_until(self.misses(seen.history), appt)
         now = self.clock()
         if until is not None and now < until:
             raise Forbidden(f"booking is blocked after {appt.max_misses} missed appointments, "
                             f"until {until.astimezone(self.config.tz):%Y-%m-%d}")
-        if holder is not None:
+        if seen.holder is not None:
             raise Conflict(f"this person already has a booking on {day.isoformat()} "
                            "(one booking per person per day)")
-        if booked >= appt.capacity:
+        if seen.booked >= appt.capacity:
             raise QuotaReached(f"the {slot:%H:%M} slot of {svc.name} on {day.isoformat()} "
                                "is full; choose another slot")
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        when = _utc_naive(now)
-        row = {"hall": hall, "code": code, "service": svc.id, "day": day,
-               "slot_start": slot_utc, **who, "status": "booked", "person_day": person_day,
-               "ticket": None, "created_at": when, "created_by": device, "updated_at": when}
-
-        def extra(conn: sa.Connection) -> None:
-            if legacy is not None:
-                self._rekey(conn, legacy, who)
-            conn.execute(_insert_ignore(conn, booking_slots_t),
-                         {"hall": hall, "service": svc.id, "slot_start": slot_utc, "booked": 0})
-            took = conn.execute(sa.update(booking_slots_t).where(
-                booking_slots_t.c.hall == hall, booking_slots_t.c.service == svc.id,
-                booking_slots_t.c.slot_start == slot_utc,
-                booking_slots_t.c.booked < appt.capacity,
-            ).values(booked=booking_slots_t.c.booked + 1)).rowcount
-            if took != 1:
-                raise StaleState("the slot filled up meanwhile")
-            # A duplicate code or person_day is a unique violation -> StaleState.
-            conn.execute(bookings_t.insert(), row)
-
-        data = {"service": svc.id, "slot": self._slot_wire(slot), "booked": booked + 1,
+        row = BookingRow(hall=hall, code=code, service=svc.id, day=day, slot_start=slot,
+                         **who, status="booked", person_day=person_day, ticket=None,
+                         created_at=now, created_by=device, updated_at=now)
+        if legacy is not None:
+            # The re-key may delete the old salt: read it again next time.
+            self._legacy_read = False
+        writes = self.rows.book(row, appt.capacity,
+                                (legacy, who) if legacy is not None else None)
+        data = {"service": svc.id, "slot": self._slot_wire(slot), "booked": seen.booked + 1,
                 "capacity": appt.capacity}
-        return Plan([Event("booking.made", data)], {"booking": self.wire(_Row(row))}, extra)
+        return Decision([Event("booking.made", data)], {"booking": self.wire(row)}, writes)
 
-    def _rekey(self, conn: sa.Connection, legacy: str, who: dict[str, str]) -> None:
-        """Re-key this person's legacy rows with the current key (their phone is known now).
-
-        When no legacy row is left, the old salt is deleted from the database.
-        """
-        hall = self.config.id
-        t = bookings_t
-        # person_day is "<person[:40]>:<day>": keep the day, swap the person.
-        new_day = sa.case((t.c.person_day.is_(None), None),
-                          else_=sa.literal(who["person"][:40]) + sa.func.substr(t.c.person_day, 41))
-        conn.execute(sa.update(t).where(t.c.hall == hall, t.c.person == legacy,
-                                        t.c.hash_scheme == "legacy").values(
-            person=who["person"], name_hash=who["name_hash"], phone_hash=who["phone_hash"],
-            person_day=new_day, hash_scheme="pii"))
-        left = conn.execute(sa.select(sa.func.count()).select_from(t).where(
-            t.c.hall == hall, t.c.hash_scheme == "legacy")).scalar()
-        if not left:
-            conn.execute(sa.delete(hall_secrets_t).where(hall_secrets_t.c.hall == hall,
-                                                         hall_secrets_t.c.name == "booking_salt"))
-            self._legacy, self._legacy_read = None, False
-
-    def plan_cancel(self, code: str) -> Plan:
+    def plan_cancel(self, code: str) -> Decision:
         """Decide a cancellation.
 
         Raises:
             NotFound, Conflict (not an open booking), Expired (too close to the slot).
         """
         code = normalize_code(code)
-        with self.store.transaction() as conn:
-            row = self._row(conn, code)
+        row = self._row(code)
         if row is None:
             raise NotFound("unknown booking code")
         if row.status != "booked":
             raise Conflict(f"booking {code} is {row.status}; only an open booking can be "
                            "cancelled")
-        slot = _aware(row.slot_start)
-        if self.clock() > slot - dt.timedelta(minutes=CANCEL_LEAD_MIN):
+        if self.clock() > row.slot_start - dt.timedelta(minutes=CANCEL_LEAD_MIN):
             raise Expired(f"a booking can be cancelled until {CANCEL_LEAD_MIN} minutes "
                           "before its slot")
-        hall, now = self.config.id, _utc_naive(self.clock())
-
-        def extra(conn: sa.Connection) -> None:
-            done = conn.execute(sa.update(bookings_t).where(
-                bookings_t.c.hall == hall, bookings_t.c.code == code,
-                bookings_t.c.status == "booked",
-            ).values(status="cancelled", person_day=None, updated_at=now)).rowcount
-            if done != 1:
-                raise StaleState(f"booking {code} changed meanwhile")
-            conn.execute(sa.update(booking_slots_t).where(
-                booking_slots_t.c.hall == hall, booking_slots_t.c.service == row.service,
-                booking_slots_t.c.slot_start == row.slot_start,
-            ).values(booked=booking_slots_t.c.booked - 1))
+        writes = self.rows.cancel(row, self.clock())
 
         svc = self.config.service(row.service)
         capacity = svc.appointments.capacity if svc and svc.appointments else None
         wire = {**self.wire(row), "status": "cancelled"}
         data = {"service": row.service, "slot": wire["slot"], "capacity": capacity}
-        return Plan([Event("booking.cancelled", data)], {"booking": wire}, extra)
+        return Decision([Event("booking.cancelled", data)], {"booking": wire}, writes)
 
-    def plan_check_in(self, code: str, issue: Callable[..., builtins.list[Event]]) -> Plan:
+    def plan_check_in(self, code: str,
+                      issue: Callable[..., builtins.list[Event]]) -> Decision:
         """Decide a kiosk check-in; ``issue(service, priority, slot_start)`` is the core's.
 
         Raises:
@@ -573,8 +457,7 @@ class Bookings:
             day, or missed), and what ``issue`` raises (service closed).
         """
         code = normalize_code(code)
-        with self.store.transaction() as conn:
-            row = self._row(conn, code)
+        row = self._row(code)
         if row is None:
             raise NotFound("unknown booking code; check the code or ask at the information desk")
         if row.status == "cancelled":
@@ -584,7 +467,7 @@ class Bookings:
         svc, appt = self.rules(row.service)
         tz = self.config.tz
         now = self.clock()
-        slot = _aware(row.slot_start)
+        slot = row.slot_start
         local_slot = slot.astimezone(tz)
         opens = slot - dt.timedelta(minutes=appt.early_checkin_min)
         closes = slot + dt.timedelta(minutes=appt.late_checkin_min)
@@ -592,12 +475,14 @@ class Bookings:
         if row.day < today:
             raise Expired(f"booking {code} was for {local_slot:%Y-%m-%d %H:%M} and has passed; "
                           "please take a normal ticket")
+        # opens_at: the kiosk says from when, without reading the English text.
+        opens_at = {"opens_at": opens.astimezone(tz).isoformat()}
         if row.day > today:
             raise Closed(f"booking {code} is for {local_slot:%Y-%m-%d %H:%M}; check in that day "
-                         f"from {opens.astimezone(tz):%H:%M}")
+                         f"from {opens.astimezone(tz):%H:%M}", details=opens_at)
         if now < opens:
             raise Closed(f"check-in for the {local_slot:%H:%M} appointment opens at "
-                         f"{opens.astimezone(tz):%H:%M}")
+                         f"{opens.astimezone(tz):%H:%M}", details=opens_at)
         late = now > closes
         if late:
             events = issue(svc.id, "normal", None)
@@ -605,17 +490,7 @@ class Bookings:
             events = issue(svc.id, "appointment", slot)
         ticket = next(e.data["ticket"] for e in events if e.name == "ticket.issued")
         status = "late" if late else "checked_in"
-        hall, stamp = self.config.id, _utc_naive(now)
-
-        def extra(conn: sa.Connection) -> None:
-            # The sweep may have marked a late arrival "missed" already.
-            done = conn.execute(sa.update(bookings_t).where(
-                bookings_t.c.hall == hall, bookings_t.c.code == code,
-                bookings_t.c.status == row.status,
-            ).values(status=status, ticket=ticket["id"], updated_at=stamp)).rowcount
-            if done != 1:
-                raise StaleState(f"booking {code} changed meanwhile")
-
+        writes = self.rows.check_in(row, status, ticket["id"], now)
         reply: dict[str, Any] = {"ticket": ticket,
                                  "booking": {**self.wire(row), "status": status,
                                              "ticket": ticket["id"]}}
@@ -630,163 +505,103 @@ class Bookings:
                 f"已为您取普通号，本次预约记为失约。 You are more than "
                 f"{appt.late_checkin_min} min late for your {local_slot:%H:%M} appointment: "
                 "this is a normal ticket and the booking counts as missed.")
-        return Plan(events, reply, extra)
+        return Decision(events, reply, writes)
 
-    def plan_sweep(self) -> Plan | None:
+    def plan_sweep(self) -> Decision | None:
         """Mark bookings whose check-in window passed as ``missed`` (None: none)."""
         now = self.clock()
-        hall = self.config.id
-        with self.store.transaction() as conn:
-            rows = conn.execute(sa.select(bookings_t.c.code, bookings_t.c.service,
-                                          bookings_t.c.slot_start).where(
-                bookings_t.c.hall == hall, bookings_t.c.status == "booked",
-                bookings_t.c.slot_start < _utc_naive(now))).all()
-        overdue = [r for r in rows if self._window_passed(r.service, _aware(r.slot_start), now)]
+        rows = self.rows.booked_before(self.config.id, now)
+        overdue = [r for r in rows if self._window_passed(r.service, r.slot_start, now)]
         if not overdue:
             return None
-        stamp = _utc_naive(now)
-
-        def extra(conn: sa.Connection) -> None:
-            for r in overdue:
-                conn.execute(sa.update(bookings_t).where(
-                    bookings_t.c.hall == hall, bookings_t.c.code == r.code,
-                    bookings_t.c.status == "booked").values(status="missed", updated_at=stamp))
-
         events = [Event("booking.missed", {"service": r.service,
-                                           "slot": self._slot_wire(_aware(r.slot_start))})
+                                           "slot": self._slot_wire(r.slot_start)})
                   for r in overdue]
-        return Plan(events, {}, extra)
+        return Decision(events, {}, self.rows.mark_missed(self.config.id,
+                                                         [r.code for r in overdue], now))
 
     # -- committing outside the server (CLI) --------------------------------
-    def apply(self, decide: Callable[[], Plan]) -> dict[str, Any]:
-        """Decide and commit (retrying lost races); return the reply fields."""
-        for _ in range(3):
-            plan = decide()
-            try:
-                self.store.commit(self.config.id, plan.events, at=self.clock(),
-                                  extra=plan.extra)
-            except StaleState:
-                continue
-            return plan.reply
-        raise RuntimeError("could not commit the booking after 3 attempts")
+    def apply(self, decide: Callable[[], Decision]) -> dict[str, Any]:
+        """Decide and commit (``Context.commit``); return the reply fields."""
+        return self.ctx.commit(decide).message
 
+    # -- the feature -----------------------------------------------------------
+    @classmethod
+    def feature(cls, ctx: Context) -> Bookings:
+        """The booking feature of a serving hall (a hall that takes bookings
+        does not start without its personal-data key)."""
+        bookings = cls(ctx)
+        if any(s.appointments is not None for s in ctx.config.services):
+            bookings.key()
+        return bookings
 
-class _Row:
-    """Attribute access over a dict (a row not yet written)."""
+    def loaded(self, hall: Hall) -> None:
+        self._feed(hall)
 
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
-
-
-# ------------------------------------------------------------------ server
-
-
-def commit_with(service: Any, session: Any, rid: str, decide: Callable[[], Plan]) -> Any:
-    """Like ``HallService.commit`` for a :class:`Plan`: events, reply and the
-    plan's own writes in ONE transaction; a lost race reloads and decides again.
-    """
-    from server.service import Reply
-
-    for attempt in range(3):
-        plan = decide()
-        message = protocol.ok(rid, **plan.reply)
-        try:
-            service.store.commit(service.config.id, plan.events, at=service.clock(),
-                                 reply=(session.device.id, rid, protocol.encode(message)),
-                                 extra=plan.extra)
-        except StaleState:
-            log.warning("stale state on %s (attempt %d); reloading", rid, attempt + 1)
-            service.reload()
-            continue
-        except Exception:
-            service.reload()
-            raise
-        return Reply(message, [service.wire_event(e) for e in plan.events])
-    raise RuntimeError("could not commit after 3 attempts")
-
-
-def install(service: Any) -> Bookings:
-    """Add the booking requests to a ``HallService`` (``service.bookings``)."""
-    bookings = Bookings(service.config, service.store, service.clock)
-    service.bookings = bookings
-    if any(s.appointments is not None for s in service.config.services):
-        bookings.key()  # a hall that takes bookings does not start without its key
-
-    def sweep() -> list[dict[str, Any]]:
-        # Lazy miss marking: a failure here must not fail the request.
-        try:
-            plan = bookings.plan_sweep()
-            if plan is None:
-                return []
-            service.store.commit(service.config.id, plan.events, at=service.clock(),
-                                 extra=plan.extra)
-            return [service.wire_event(e) for e in plan.events]
-        except Exception:
-            log.exception("marking missed bookings failed")
-            return []
-
-    def feed(hall: Any) -> list[Event]:
+    def _feed(self, hall: Hall) -> builtins.list[Event]:
         # The committed booked-not-checked-in counts into the core's estimate.
-        due = bookings.due_today()
-        events: list[Event] = []
-        for svc in service.config.services:
+        due = self.due_today()
+        events: builtins.list[Event] = []
+        for svc in self.config.services:
             if svc.appointments is not None:
                 events += hall.set_appointments(svc.id, due.get(svc.id, []))
         return events
 
-    def refresh() -> list[dict[str, Any]]:
+    def handlers(self) -> Mapping[str, Handler]:
+        return {
+            "slots": self._do_slots,
+            "book": self._after_change(self._do_book),
+            "cancel_booking": self._after_change(self._do_cancel),
+            "check_in": self._after_change(self._do_check_in),
+        }
+
+    def _sweep(self) -> builtins.list[dict[str, Any]]:
+        # Lazy miss marking: a failure here must not fail the request.
+        try:
+            return self.ctx.commit(lambda: self.plan_sweep() or Decision([])).events
+        except Exception:
+            log.exception("marking missed bookings failed")
+            return []
+
+    def _refresh(self) -> builtins.list[dict[str, Any]]:
         # After a booking change committed: the ETAs it moves go out as
         # queue.changed, committed like any event (a failure rebuilds the core).
         try:
-            events = feed(service.hall)
-            if events:
-                service.store.commit(service.config.id, events, at=service.clock())
-            return [service.wire_event(e) for e in events]
+            events = self._feed(self.ctx.hall)
         except Exception:
             log.exception("updating the estimates for the bookings failed; reloading")
-            service.reload()
+            self.ctx.reload()
             return []
+        return self.ctx.commit_upkeep(events, "updating the estimates for the bookings")
 
-    service.load_hooks.append(feed)
-    feed(service.hall)
-
-    def with_sweep(handler: Callable[[Any, dict], Any]) -> Callable[[Any, dict], Any]:
-        def run(session: Any, msg: dict[str, Any]) -> Any:
+    def _after_change(self, handler: Handler) -> Handler:
+        def run(session: Session, msg: dict[str, Any]) -> Reply:
             # After the request: a late arrival checking in is not pre-empted.
             reply = handler(session, msg)
-            reply.events.extend(sweep())
-            reply.events.extend(refresh())
+            reply.events.extend(self._sweep())
+            reply.events.extend(self._refresh())
             return reply
         return run
 
-    def do_slots(session: Any, msg: dict[str, Any]) -> Any:
-        from server.service import Reply
-
+    def _do_slots(self, session: Session, msg: dict[str, Any]) -> Reply:
         try:
             day = dt.date.fromisoformat(msg["date"])
         except ValueError:
             raise BadRequest(f"date must be YYYY-MM-DD, got {msg['date'][:20]!r}") from None
-        return Reply(protocol.ok(msg["id"], **bookings.slots(msg["service"], day)))
+        return Reply(protocol.ok(msg["id"], **self.slots(msg["service"], day)))
 
-    def do_book(session: Any, msg: dict[str, Any]) -> Any:
-        return commit_with(service, session, msg["id"], lambda: bookings.plan_book(
-            msg["service"], msg["slot"], msg["name"], msg["phone"], session.device.id))
+    def _do_book(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.ctx.commit(lambda: self.plan_book(
+            msg["service"], msg["slot"], msg["name"], msg["phone"], session.device.id),
+            (session, msg["id"]))
 
-    def do_cancel(session: Any, msg: dict[str, Any]) -> Any:
-        return commit_with(service, session, msg["id"],
-                           lambda: bookings.plan_cancel(msg["code"]))
+    def _do_cancel(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.ctx.commit(lambda: self.plan_cancel(msg["code"]), (session, msg["id"]))
 
-    def do_check_in(session: Any, msg: dict[str, Any]) -> Any:
-        return commit_with(service, session, msg["id"], lambda: bookings.plan_check_in(
-            msg["code"], lambda sid, prio, slot: service.hall.issue(sid, prio, slot)))
-
-    service.extensions.update({
-        "slots": do_slots,
-        "book": with_sweep(do_book),
-        "cancel_booking": with_sweep(do_cancel),
-        "check_in": with_sweep(do_check_in),
-    })
-    return bookings
+    def _do_check_in(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.ctx.commit(lambda: self.plan_check_in(
+            msg["code"], lambda sid, prio, slot: self.ctx.hall.issue(sid, prio, slot)),
+            (session, msg["id"]))
 
 
 # ------------------------------------------------------------------ CLI
@@ -815,20 +630,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--service")
 
 
-def _load(args: argparse.Namespace) -> HallConfig:
-    if args.config:
-        from server.config import load
-
-        cfg = load(args.config)
-    else:
-        from server.reference import demo_config
-
-        cfg = demo_config()
-    if args.database:
-        cfg = dataclasses.replace(cfg, database=args.database)
-    return cfg
-
-
 def _line(b: dict[str, Any]) -> str:
     return (f"{b['code']}  {b['service']:<8} {b['slot']}  {b['name']:<6} {b['phone']:<12} "
             f"{b['status']}")
@@ -836,16 +637,13 @@ def _line(b: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace, clock: Callable[[], dt.datetime] | None = None) -> int:
     """Run one ``qhall book`` action against the hall's database."""
-    from server.config import ConfigError
-    from server.core import CoreError
-
     try:
-        cfg = _load(args)
+        cfg = hall_config(args)
     except (ConfigError, OSError) as exc:
         print(f"qhall book: {exc}", file=sys.stderr)
         return 2
     store = Store(cfg.database)
-    bookings = Bookings(cfg, store, clock or (lambda: dt.datetime.now(dt.UTC)))
+    bookings = Bookings(Context(cfg, store, clock or (lambda: dt.datetime.now(dt.UTC))))
     try:
         if args.action == "slots":
             try:

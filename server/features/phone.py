@@ -18,16 +18,13 @@ ticket is done, cancelled or missed, the number is erased (``ticket_phones``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from server import pii
 from server.core import BadRequest, Conflict, Event, NotFound
-from server.service import HallService, Unavailable
-from server.store import StaleState
-from server.store import phones as phone_rows
+from server.service.api import Context, Decision
 
-__all__ = ["RemoteTickets", "install", "ENDED"]
+__all__ = ["RemoteTickets", "ENDED"]
 
 log = logging.getLogger("qhall.phone")
 
@@ -38,18 +35,22 @@ ENDED = ("ticket.completed", "ticket.cancelled", "ticket.no_show")
 class RemoteTickets:
     """Remote tickets of one hall, and the phones their notifications need.
 
+    Not a request feature (phones reach it over HTTP, server/web/api.py): it
+    works on the hall through the service API like one.
+
     Args:
-        service: the hall service (its core, store and clock).
+        ctx: the serving hall (its core, store, clock and commit loop).
     """
 
-    def __init__(self, service: HallService) -> None:
-        self.service = service
-        self.config = service.config
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.rows = ctx.store.phones
         self._key: bytes | None = None
         # Ticket id -> phone, for active remote tickets only (loaded once:
         # one server process per hall), after erasing any a crash left behind.
-        phone_rows.erase_ended(service.store, self.config.id)
-        self._phones = phone_rows.live(service.store, self.config.id)
+        self.rows.erase_ended(self.config.id)
+        self._phones = self.rows.live(self.config.id)
 
     # -- the phone book the notifier reads ------------------------------------
     def phone(self, ticket_id: str) -> str | None:
@@ -66,7 +67,7 @@ class RemoteTickets:
         if not ended:
             return
         try:
-            phone_rows.erase(self.service.store, self.config.id, ended)
+            self.rows.erase(self.config.id, ended)
         except Exception:
             # Kept in memory too, so the next end (or a restart) erases it.
             log.exception("could not erase the phones of %d ended tickets", len(ended))
@@ -105,69 +106,36 @@ class RemoteTickets:
         """
         digits = self.check(service_id, phone)
         phone_hash = pii.digest(self.key(), "phone", digits)
-        if phone_rows.active_tickets(self.service.store, self.config.id, phone_hash, service_id):
+        if self.rows.active_tickets(self.config.id, phone_hash, service_id):
             raise Conflict("这个手机号已有该业务的有效号票 this phone already holds an active "
                            "ticket for this service")
         issued: list[Event] = []
 
-        def decide() -> tuple[list[Event], Callable[[Any], None]]:
-            events = self.service.hall.issue(service_id, remote=True)
+        def decide() -> Decision:
+            events = self.ctx.hall.issue(service_id, remote=True)
             issued[:] = events
             t = events[0].ticket
             assert t is not None
+            return Decision(events, writes=self.rows.add(
+                self.config.id, t.id, phone_hash, digits, t.service, t.day))
 
-            def write(conn: Any) -> None:
-                phone_rows.add(conn, self.config.id, t.id, phone_hash, digits, t.service, t.day)
-
-            return events, write
-
-        wire = self._commit(decide)
+        reply = self.ctx.commit(decide)
         ticket = issued[0].ticket
         assert ticket is not None
         self._phones[ticket.id] = digits
-        return dict(issued[0].data["ticket"]), wire
+        return dict(issued[0].data["ticket"]), reply.events
 
-    def arrived(self, check: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The citizen of this remote ticket is here; the wire ticket and events.
+    def arrived(self, check: str) -> list[dict[str, Any]]:
+        """The citizen of this remote ticket is here; the committed wire events.
+
+        Requests from phones have no device, so nothing is remembered for
+        idempotency: a repeated ``arrived`` changes nothing anyway.
 
         Raises:
             NotFound: no such ticket. IllegalMove: not a waiting remote ticket.
         """
-        t = self.service.hall.by_check(check)
+        t = self.ctx.hall.by_check(check)
         if t is None:
             raise NotFound("no such ticket")
-        wire = self._commit(lambda: (self.service.hall.arrived(t.id), None))
-        live = self.service.hall.by_check(check)
-        assert live is not None
-        return self.service.hall.wire_ticket(live), wire
-
-    def _commit(self, decide: Callable[[], tuple[list[Event], Any]]) -> list[dict[str, Any]]:
-        """Run a core change and commit it (with its own writes) in one transaction.
-
-        Requests from phones have no device, so nothing is remembered for
-        idempotency: a repeated ``arrived`` changes nothing anyway, and a
-        repeated issue is refused by the one-per-phone rule.
-        """
-        svc = self.service
-        if not svc.recover():
-            raise Unavailable(svc.failed or "unavailable")
-        for attempt in range(3):
-            events, extra = decide()
-            try:
-                if events:
-                    svc.store.commit(self.config.id, events, at=svc.clock(), extra=extra)
-            except StaleState:
-                log.warning("stale state on a phone request (attempt %d); reloading",
-                            attempt + 1)
-                svc.reload()
-                continue
-            except Exception:
-                svc.reload()
-                raise
-            return [svc.wire_event(e) for e in events]
-        raise RuntimeError("could not commit after 3 attempts")
-
-
-def install(service: HallService) -> RemoteTickets:
-    """The remote tickets of a hall service (the web layer's)."""
-    return RemoteTickets(service)
+        ticket_id = t.id
+        return self.ctx.commit(lambda: Decision(self.ctx.hall.arrived(ticket_id))).events

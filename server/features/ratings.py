@@ -15,53 +15,45 @@ travels as ``followup`` because ``id`` is the request id).
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import datetime as dt
 import secrets
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-
-from server.config import HallConfig
-from server.core import BadRequest, Conflict, Event, NotFound
+from server.core import BadRequest, Conflict, Event, Hall, NotFound
 from server.core.model import Ticket
-from server.features.booking import Plan, add_working_days, commit_with
-from server.store import StaleState, Store, followups_t
+from server.features.workdays import add_working_days
+from server.service.api import Context, Decision, FollowUpRow, Handler, Reply, Session
 from server.wire import protocol
 
-__all__ = ["BAD_SCORE", "FollowUps", "install"]
+__all__ = ["BAD_SCORE", "FollowUps"]
 
 #: Scores at or below this open a follow-up (不满意 2, 非常不满意 1).
 BAD_SCORE = 2
 
 
-def _naive(moment: dt.datetime | None) -> dt.datetime | None:
-    return None if moment is None else moment.astimezone(dt.UTC).replace(tzinfo=None)
-
-
 class FollowUps:
-    """Follow-up cases of one hall.
+    """Follow-up cases of one hall, and the feature answering ``rate``,
+    ``followups`` and ``followup_close``.
 
     Args:
-        config: the hall (``rating_followup_days``, timezone, staff names).
-        store: its store.
-        clock: returns the aware "now".
+        ctx: the hall (``rating_followup_days``, timezone, staff names, its store).
     """
 
-    def __init__(self, config: HallConfig, store: Store,
-                 clock: Callable[[], dt.datetime]) -> None:
-        self.config = config
-        self.store = store
-        self.clock = clock
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.rows = ctx.store.followups
+        self.clock = ctx.clock
 
     def _local(self, moment: dt.datetime | None) -> str | None:
         if moment is None:
             return None
-        return moment.replace(tzinfo=dt.UTC).astimezone(self.config.tz).isoformat(
-            timespec="seconds")
+        return moment.astimezone(self.config.tz).isoformat(timespec="seconds")
 
-    def wire(self, row: Any) -> dict[str, Any]:
-        """A followups row → its wire object."""
+    def wire(self, row: FollowUpRow) -> dict[str, Any]:
+        """A follow-up row → its wire object."""
         today = self.clock().astimezone(self.config.tz).date()
         return {
             "id": row.id,
@@ -81,119 +73,79 @@ class FollowUps:
             "reason": row.reason,
         }
 
-    def plan_open(self, t: Ticket, reason: str | None = None,
-                  ) -> tuple[Event, Callable[[sa.Connection], None]]:
+    def plan_open(self, t: Ticket, reason: str | None = None) -> Decision:
         """The ``followup.opened`` event and the row write for a badly rated ticket
         (``reason``: what the citizen said was wrong, if anything)."""
         now = self.clock()
         staff = self.config.staff_member(t.staff) if t.staff else None
         due = add_working_days(now.astimezone(self.config.tz).date(),
                                self.config.rating_followup_days)
-        row = {
-            "hall": self.config.id, "id": secrets.token_hex(5), "ticket": t.id,
-            "number": t.number, "service": t.service, "counter": t.counter,
-            "staff_id": t.staff, "staff_name": staff.name if staff else None,
-            "score": int(t.rating or 0), "served_at": _naive(t.finished_at),
-            "opened_at": _naive(now), "due": due, "status": "open",
-            "closed_at": None, "closed_by": None, "note": None,
-            "reason": reason or None,
-        }
-        event = Event("followup.opened", {"followup": self.wire(_Row(row))})
-
-        def write(conn: sa.Connection) -> None:
-            conn.execute(followups_t.insert(), row)
-
-        return event, write
+        row = FollowUpRow(
+            hall=self.config.id, id=secrets.token_hex(5), ticket=t.id, number=t.number,
+            service=t.service, counter=t.counter, staff_id=t.staff,
+            staff_name=staff.name if staff else None, score=int(t.rating or 0),
+            served_at=t.finished_at, opened_at=now, due=due, status="open",
+            reason=reason or None)
+        event = Event("followup.opened", {"followup": self.wire(row)})
+        return Decision([event], {}, self.rows.insert(row))
 
     def list(self, status: str | None = "open") -> list[dict[str, Any]]:
         """Cases (``status`` open/closed, None for all), oldest first."""
-        query = sa.select(followups_t).where(followups_t.c.hall == self.config.id)
-        if status is not None:
-            query = query.where(followups_t.c.status == status)
-        with self.store.transaction() as conn:
-            rows = conn.execute(query.order_by(followups_t.c.opened_at, followups_t.c.id))
-            return [self.wire(r) for r in rows]
+        return [self.wire(r) for r in self.rows.with_status(self.config.id, status)]
 
     def open_at(self, moment: dt.datetime) -> builtins.list[dict[str, Any]]:
         """Cases that were open at ``moment`` (opened before, not closed before)."""
-        at = _naive(moment)
-        query = sa.select(followups_t).where(
-            followups_t.c.hall == self.config.id, followups_t.c.opened_at < at,
-            sa.or_(followups_t.c.closed_at.is_(None), followups_t.c.closed_at >= at),
-        ).order_by(followups_t.c.opened_at, followups_t.c.id)
-        with self.store.transaction() as conn:
-            return [self.wire(r) for r in conn.execute(query)]
+        return [self.wire(r) for r in self.rows.open_at(self.config.id, moment)]
 
-    def plan_close(self, case_id: str, note: str, device: str) -> Plan:
+    def plan_close(self, case_id: str, note: str, device: str) -> Decision:
         """Decide closing a case.
 
         Raises:
             NotFound: no such case. Conflict: already closed.
         """
-        hall = self.config.id
-        with self.store.transaction() as conn:
-            row = conn.execute(sa.select(followups_t).where(
-                followups_t.c.hall == hall, followups_t.c.id == case_id)).first()
+        row = self.rows.get(self.config.id, case_id)
         if row is None:
             raise NotFound(f"no follow-up {case_id!r}")
         if row.status != "open":
             raise Conflict(f"follow-up {case_id} is already closed")
-        now = _naive(self.clock())
-        note = note.strip()
+        # Stored to the microsecond like every time; the wire shows seconds.
+        closed = dataclasses.replace(row, status="closed", closed_at=self.clock(),
+                                     closed_by=device, note=note.strip())
+        case = self.wire(closed)
+        return Decision([Event("followup.closed", {"followup": case})], {"followup": case},
+                        self.rows.close(closed))
 
-        def extra(conn: sa.Connection) -> None:
-            done = conn.execute(sa.update(followups_t).where(
-                followups_t.c.hall == hall, followups_t.c.id == case_id,
-                followups_t.c.status == "open",
-            ).values(status="closed", closed_at=now, closed_by=device, note=note)).rowcount
-            if done != 1:
-                raise StaleState(f"follow-up {case_id} changed meanwhile")
+    # -- the feature -----------------------------------------------------------
+    def loaded(self, hall: Hall) -> None:
+        """Nothing to feed the core: the cases live in the store only."""
 
-        values = {c: getattr(row, c) for c in row._fields}
-        case = self.wire(_Row({**values, "status": "closed", "closed_at": now, "note": note}))
-        return Plan([Event("followup.closed", {"followup": case})], {"followup": case}, extra)
+    def handlers(self) -> Mapping[str, Handler]:
+        return {"rate": self._do_rate, "followups": self._do_followups,
+                "followup_close": self._do_close}
 
-
-class _Row:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
-
-
-def install(service: Any) -> FollowUps:
-    """Add ``rate`` (with follow-ups), ``followups`` and ``followup_close``."""
-    followups = FollowUps(service.config, service.store, service.clock)
-    service.followups = followups
-
-    def decide_rate(session: Any, msg: dict[str, Any]) -> Plan:
+    def _decide_rate(self, session: Session, msg: dict[str, Any]) -> Decision:
         reason = " ".join(str(msg.get("reason") or "").split())
         if reason and msg["score"] > BAD_SCORE:
             # Checked before the core moves: a refused rating changes nothing.
             raise BadRequest(f"a reason goes only with a score of 1 or 2 (不满意), "
                              f"got score {msg['score']}")
-        events = service.hall.rate(session.counter, msg["ticket"], msg["score"])
-        extra = None
-        if msg["score"] <= BAD_SCORE:
-            ticket = service.hall.ticket(msg["ticket"])
-            event, extra = followups.plan_open(ticket, reason)
-            events.append(event)
-        return Plan(events, {}, extra)
+        hall = self.ctx.hall
+        events = hall.rate(session.counter, msg["ticket"], msg["score"])
+        if msg["score"] > BAD_SCORE:
+            return Decision(events)
+        ticket = hall.ticket(msg["ticket"])
+        if ticket is None:  # rate() found it: only a broken core gets here
+            raise NotFound(f"no ticket {msg['ticket']!r}")
+        case = self.plan_open(ticket, reason)
+        return Decision(events + case.events, {}, case.writes)
 
-    def do_rate(session: Any, msg: dict[str, Any]) -> Any:
-        return commit_with(service, session, msg["id"], lambda: decide_rate(session, msg))
+    def _do_rate(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self.ctx.commit(lambda: self._decide_rate(session, msg), (session, msg["id"]))
 
-    def do_followups(session: Any, msg: dict[str, Any]) -> Any:
-        from server.service import Reply
+    def _do_followups(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return Reply(protocol.ok(msg["id"], followups=self.list("open")))
 
-        return Reply(protocol.ok(msg["id"], followups=followups.list("open")))
-
-    def do_close(session: Any, msg: dict[str, Any]) -> Any:
+    def _do_close(self, session: Session, msg: dict[str, Any]) -> Reply:
         # The case id travels as "followup": "id" is the request's own id.
-        return commit_with(service, session, msg["id"], lambda: followups.plan_close(
-            msg["followup"], msg["note"], session.device.id))
-
-    service.extensions.update({
-        "rate": do_rate,
-        "followups": do_followups,
-        "followup_close": do_close,
-    })
-    return followups
+        return self.ctx.commit(lambda: self.plan_close(
+            msg["followup"], msg["note"], session.device.id), (session, msg["id"]))

@@ -20,7 +20,7 @@ Definitions (``docs/REPORTS.md``; ``../shared/REFERENCE_HALL.md``):
 * ETA accuracy (``Report.eta``): the estimate printed at issue (the
   ``eta_s`` of ``ticket.issued``) against the real wait to the *first* call
   (what the citizen planned on), for every ticket called at least once;
-  figures as in ``server/tools/sim/accuracy.py`` (MAE, bias, their share of the
+  figures as in ``server/core/accuracy.py`` (MAE, bias, their share of the
   mean wait, within +-5 min, MAE share for tickets with >= 5 ahead, MSE),
   for the hall and by the service the ticket was issued for.
 * Scopes: ``hall``; ``service`` (the ticket's final service, after any
@@ -40,8 +40,16 @@ import html
 import io
 import math
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from server.config import ConfigError
+from server.core import Hall
+from server.core.accuracy import Sample, compare
+from server.features.commandline import hall_config
+from server.features.ratings import FollowUps
+from server.service.api import Context, Handler, Reply, Session, Store, StoreError
+from server.wire import lifecycle, protocol
 
 __all__ = [
     "GRACE",
@@ -55,7 +63,7 @@ __all__ = [
     "to_text",
     "to_csv",
     "to_html",
-    "install",
+    "Stats",
     "configure",
     "run",
 ]
@@ -163,7 +171,7 @@ class Report:
     hours: list[dict[str, Any]]
     followups: list[dict[str, Any]]
     scores: dict[int, int]
-    # server.tools.sim.accuracy.compare(..., ("qhall",)): "hall" and each service id
+    # server.core.accuracy.compare(..., ("qhall",)): "hall" and each service id
     eta: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     @property
@@ -246,31 +254,38 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
         t = tickets.get(tid) if tid else None
         if t is None:
             continue
-        if name == "ticket.called" and t.first_called_at is None:
-            t.first_called_at = at
-        if name in ("ticket.called", "ticket.recalled"):
-            t.called_at, t.started_at = at, (t.started_at if name == "ticket.recalled" else None)
-            t.counter = _counter_of(data)
-            t.staff = staff_at.get(t.counter, (None, None))[0] if t.counter else None
-            t.outcome = "called"
-        elif name == "ticket.started":
-            t.started_at, t.outcome = at, "serving"
-        elif name == "ticket.completed":
-            t.done_at, t.outcome = at, "served"
-            t.counter = _counter_of(data) or t.counter
-            t.staff = staff_at.get(t.counter, (t.staff, None))[0] if t.counter else t.staff
-        elif name == "ticket.no_show":
-            t.done_at, t.outcome = at, "no_show"
-        elif name in ("ticket.requeued", "ticket.transferred"):
-            t.outcome, t.started_at = "waiting", None
-            t.service = data.get("to_service") or wire.get("service") or t.service
-        elif name == "ticket.cancelled":
-            t.done_at = at
-            t.outcome = "unserved" if data.get("reason") == "close_day" else "cancelled"
-        elif name == "ticket.rated":
+        if name == "ticket.rated":  # keeps the status (one rating, checked by the core)
             score = data.get("score")
             if isinstance(score, int) and 1 <= score <= 5:
                 t.score = score
+            continue
+        # The status the lifecycle table gives after this event drives the outcome.
+        status = lifecycle.STATUS_AFTER.get(name)
+        if status == "called":
+            if name == "ticket.no_show_undone":  # the same call again: no longer a no-show
+                t.done_at = None
+            else:  # called or recalled
+                if name == "ticket.called" and t.first_called_at is None:
+                    t.first_called_at = at
+                t.called_at = at
+                t.started_at = t.started_at if name == "ticket.recalled" else None
+                t.counter = _counter_of(data)
+                t.staff = staff_at.get(t.counter, (None, None))[0] if t.counter else None
+            t.outcome = "called"
+        elif status == "serving":
+            t.started_at, t.outcome = at, "serving"
+        elif status == "done":
+            t.done_at, t.outcome = at, "served"
+            t.counter = _counter_of(data) or t.counter
+            t.staff = staff_at.get(t.counter, (t.staff, None))[0] if t.counter else t.staff
+        elif status == "no_show":
+            t.done_at, t.outcome = at, "no_show"
+        elif status == "waiting":  # transferred or re-queued
+            t.outcome, t.started_at = "waiting", None
+            t.service = data.get("to_service") or wire.get("service") or t.service
+        elif status == "cancelled":
+            t.done_at = at
+            t.outcome = "unserved" if data.get("reason") == "close_day" else "cancelled"
     over = now >= end
     level = int(getattr(config, "service_level_s", 900))
     rows: dict[str, dict[str, Figures]] = {scope: {} for scope in SCOPES}
@@ -355,8 +370,6 @@ def _is_int(value: Any) -> bool:
 
 def _eta_accuracy(tickets: Iterable[_T]) -> dict[str, dict[str, Any]]:
     """How honest the printed estimates were: hall and per issued-for service."""
-    from server.tools.sim.accuracy import Sample, compare
-
     groups: dict[str, list[Sample]] = {"hall": []}
     for t in tickets:
         if t.eta_s is None or t.first_called_at is None:
@@ -371,31 +384,15 @@ def _eta_accuracy(tickets: Iterable[_T]) -> dict[str, dict[str, Any]]:
 # ------------------------------------------------------------------ data
 
 
-def _events(store: Any, hall: str, start: dt.datetime, end: dt.datetime) -> Iterable[dict]:
+def _events(store: Store, hall: str, start: dt.datetime, end: dt.datetime) -> Iterable[dict]:
     """Counter events of the look-back window, then every event of the period + grace."""
-    import json
-
-    import sqlalchemy as sa
-
-    from server.store import events_t
-
-    def utc(moment: dt.datetime) -> dt.datetime:
-        return moment.astimezone(dt.UTC).replace(tzinfo=None)
-
     # Who staffs each counter when the period starts (a login may predate it).
-    query = (sa.select(events_t.c.name, events_t.c.data, events_t.c.at)
-             .where(events_t.c.hall == hall,
-                    events_t.c.name.in_(("counter.opened", "counter.closed")),
-                    events_t.c.at >= utc(start - LOOKBACK), events_t.c.at < utc(start))
-             .order_by(events_t.c.seq))
-    with store.transaction() as conn:
-        before = [{"name": r.name, "data": json.loads(r.data), "at": r.at.replace(tzinfo=dt.UTC)}
-                  for r in conn.execute(query)]
-    yield from before
+    yield from store.events(hall, start - LOOKBACK, start,
+                            names=("counter.opened", "counter.closed"))
     yield from store.events(hall, start, end + GRACE)
 
 
-def build(config: Any, store: Any, first: dt.date, last: dt.date,
+def build(config: Any, store: Store, first: dt.date, last: dt.date,
           now: dt.datetime | None = None) -> Report:
     """Read the event log (and open follow-ups) and compute the report.
 
@@ -404,21 +401,19 @@ def build(config: Any, store: Any, first: dt.date, last: dt.date,
     """
     if last < first:
         raise ValueError(f"the period ends ({last}) before it starts ({first})")
-    from server.features.ratings import FollowUps
-
     now = now or dt.datetime.now(dt.UTC)
     tz = config.tz
     start = dt.datetime.combine(first, dt.time(), tz)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
-    cases = FollowUps(config, store, lambda: now).open_at(min(end, now))
+    cases = FollowUps(Context(config, store, lambda: now)).open_at(min(end, now))
     return compute(_events(store, config.id, start, end), config, first, last, now, cases)
 
 
-def live_stats(service: Any) -> dict[str, Any]:
+def live_stats(ctx: Context) -> dict[str, Any]:
     """Today's figures of a running hall (the admin ``stats`` reply)."""
-    now = service.clock()
-    today = now.astimezone(service.config.tz).date()
-    rep = build(service.config, service.store, today, today, now)
+    now = ctx.clock()
+    today = now.astimezone(ctx.config.tz).date()
+    rep = build(ctx.config, ctx.store, today, today, now)
     return {
         "date": today.isoformat(),
         "hall": rep.total.row(),
@@ -427,23 +422,28 @@ def live_stats(service: Any) -> dict[str, Any]:
         "staff": [f.row() for f in rep.rows["staff"].values()],
         "by_hour": [h for h in rep.hours if h["arrivals"] or h["served"]],
         "open_followups": len(rep.followups),
-        "waiting": {sid: q["waiting"] for sid, q in service.hall.snapshot()["queues"].items()},
+        "waiting": {sid: q["waiting"] for sid, q in ctx.hall.snapshot()["queues"].items()},
     }
 
 
-def install(service: Any) -> None:
-    """Answer ``stats`` from an admin with :func:`live_stats` (a counter keeps its own)."""
-    from server.service import Reply
-    from server.wire import protocol
+class Stats:
+    """The ``stats`` request: an admin gets :func:`live_stats`, a counter its
+    own figures of today from the core."""
 
-    counter_stats = service._do_stats
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
-    def do_stats(session: Any, msg: dict[str, Any]) -> Any:
-        if session.role != "admin":
-            return counter_stats(session, msg)
-        return Reply(protocol.ok(msg["id"], stats=live_stats(service)))
+    def loaded(self, hall: Hall) -> None:
+        """Nothing to feed the core: the figures are read from the event log."""
 
-    service.extensions["stats"] = do_stats
+    def handlers(self) -> Mapping[str, Handler]:
+        return {"stats": self._do_stats}
+
+    def _do_stats(self, session: Session, msg: dict[str, Any]) -> Reply:
+        if session.role == "admin":
+            return Reply(protocol.ok(msg["id"], stats=live_stats(self.ctx)))
+        counter = session.counter if session.role == "counter" else None
+        return Reply(protocol.ok(msg["id"], stats=self.ctx.hall.stats(counter)))
 
 
 # ------------------------------------------------------------------ output
@@ -755,12 +755,8 @@ def _days(args: argparse.Namespace, today: dt.date) -> tuple[dt.date, dt.date]:
 
 def run(args: argparse.Namespace, clock: Callable[[], dt.datetime] | None = None) -> int:
     """Compute and write the report."""
-    from server.config import ConfigError
-    from server.features.booking import _load
-    from server.store import Store, StoreError
-
     try:
-        config = _load(args)
+        config = hall_config(args)
     except (ConfigError, OSError) as exc:
         print(f"qhall report: {exc}", file=sys.stderr)
         return 2

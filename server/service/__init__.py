@@ -5,6 +5,8 @@ layer (``server/serve.py``) hands it authenticated devices and decoded
 messages; it checks roles and staff sessions, applies idempotency per
 ``(device, id)``, runs the core command, commits the resulting events in one
 store transaction and returns the reply plus the wire events to broadcast.
+Requests beyond the core's (appointments, follow-ups, admin stats) come from
+the features it is composed with (``server/service/api.py``).
 
 State changes only by whole transactions: when a commit fails the in-memory
 core is rebuilt from the store, so memory never runs ahead of the database.
@@ -16,19 +18,31 @@ import collections
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from server.authpool import SecretCheck, TokenCache
 from server.config import Device, HallConfig
 from server.core import CoreError, Event, Hall, NotFound
 from server.limits import HallLimits
-from server.store import StaleState, Store, StoreError
+from server.service.api import (
+    Context,
+    Decision,
+    Feature,
+    FeatureFactory,
+    Handler,
+    Reply,
+    Session,
+    Unavailable,
+    utcnow,
+)
+from server.store import Store, StoreError
 from server.wire import protocol
 from server.wire.protocol import ProtocolError
 
 __all__ = ["Session", "HallService", "Reply", "Unavailable"]
+
+F = TypeVar("F")
 
 log = logging.getLogger("qhall.service")
 
@@ -41,61 +55,19 @@ REPLIES_PER_DEVICE = 12_000
 REPLIES_MAX = 100_000
 
 
-class Unavailable(Exception):
-    """The hall cannot serve now: its store is unreachable and memory may be
-    ahead of it (see :attr:`HallService.failed`)."""
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-@dataclass
-class Session:
-    """One authenticated device connection, as the service sees it."""
-
-    device: Device
-
-    @property
-    def role(self) -> str:
-        return self.device.role
-
-    @property
-    def counter(self) -> int | None:
-        return self.device.counter
-
-    def own_counter(self) -> int:
-        """The counter this device is bound to, for counter-only requests.
-
-        Raises:
-            NotFound: the device has no counter (the config loader refuses
-                such counter devices; this is the core's own refusal code).
-        """
-        if self.device.counter is None:
-            raise NotFound(f"device {self.device.id!r} is not bound to a counter")
-        return self.device.counter
-
-
-@dataclass
-class Reply:
-    """What one request produced: the reply and the committed wire events."""
-
-    message: dict[str, Any]
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def outcome(self) -> str:
-        return "ok" if self.message.get("type") == "ok" else str(self.message.get("code"))
-
-
-class HallService:
-    """One hall: its core, its store, its devices' sessions.
+class HallService(Context):
+    """One hall: its core, its store, its devices' sessions, its features.
 
     Args:
         config: the validated hall configuration.
         store: an open :class:`~server.store.Store`.
         clock: returns an aware datetime (injected for tests/simulation).
         monotonic: seconds for throttling windows.
+        features: builds each feature with this service as its context
+            (``server.features.default_features()`` at the entry points).
+
+    Raises:
+        ValueError: two features answer the same request type, or one a core request.
     """
 
     def __init__(
@@ -104,16 +76,12 @@ class HallService:
         store: Store,
         clock: Callable[[], dt.datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
+        features: Iterable[FeatureFactory] = (),
     ) -> None:
-        self.config = config
-        self.store = store
-        self.clock = clock
+        super().__init__(config, store, clock)
         self.monotonic = monotonic
-        #: Called with every core built from the store (start, reload), before
-        #: it serves: modules that feed the core more committed state (the
-        #: booked appointments) add themselves here.
-        self.load_hooks: list[Callable[[Hall], None]] = []
-        self.hall: Hall = self._load()
+        self.features: list[Feature] = []
+        self.hall = self._load()
         self._day = self._local_day()
         # Per device, oldest first: (expires, the reply as encoded JSON text;
         # a dict would cost several times the memory).
@@ -128,17 +96,30 @@ class HallService:
         self.failed: str | None = None
         self._next_recovery = 0.0
         self.faults: dict[str, dict[str, Any]] = {}
-        self.extensions: dict[str, Callable[[Session, dict[str, Any]], Reply]] = {}
         # Replies remembered before a restart: loaded once, so a cache miss
         # never costs a database read (one server process per hall).
         for device, rid, text in store.live_replies(config.id):
             self._remember((device, rid), protocol.decode(text))
-        # Modules that add requests: appointments, 好差评 follow-ups, admin stats.
-        from server.features import booking, ratings, report
+        self._handlers: dict[str, Handler] = {}
+        for build in features:
+            feature = build(self)
+            for kind, handler in feature.handlers().items():
+                if kind in self._handlers or hasattr(self, f"_do_{kind}"):
+                    raise ValueError(f"request {kind!r} is answered twice")
+                self._handlers[kind] = handler
+            self.features.append(feature)
+            feature.loaded(self.hall)
 
-        booking.install(self)
-        ratings.install(self)
-        report.install(self)
+    def feature(self, kind: type[F]) -> F:
+        """The composed feature of this class.
+
+        Raises:
+            LookupError: the service was built without it.
+        """
+        for feature in self.features:
+            if isinstance(feature, kind):
+                return feature
+        raise LookupError(f"no {kind.__name__} feature in this hall service")
 
     # ------------------------------------------------------------------ state
     def _local_day(self) -> dt.date:
@@ -146,23 +127,15 @@ class HallService:
 
     def _load(self) -> Hall:
         loaded = self.store.load(self.config.id, self.clock().astimezone(self.config.tz).date())
-        # The store's counter rows are its own dataclass; the core restores
-        # from plain mappings so neither layer imports the other's types.
-        counters = [
-            {"number": c.number, "state": c.state, "staff_id": c.staff_id,
-             "staff_name": c.staff_name, "reason": c.reason or "", "streak": c.streak,
-             "since": c.since}
-            for c in loaded.counters.values()
-        ]
         hall = Hall.restore(
             self.config,
             self.clock,
             tickets=loaded.tickets,
-            counters=counters,
+            counters=loaded.counters,
             last_numbers=loaded.last_numbers,
         )
-        for hook in self.load_hooks:
-            hook(hall)
+        for feature in self.features:
+            feature.loaded(hall)
         return hall
 
     def reload(self) -> None:
@@ -330,7 +303,7 @@ class HallService:
                 return Reply(cached)
         if spec.needs_staff and self._staff_at(session) is None:
             return Reply(protocol.error(rid, "unauthorized", "log in first (staff id and PIN)"))
-        handler = self.extensions.get(kind) or getattr(self, f"_do_{kind}", None)
+        handler = self._handlers.get(kind) or getattr(self, f"_do_{kind}", None)
         if handler is None:
             return Reply(protocol.error(rid, "bad_request", f"{kind!r} is not available here"))
         result = self._guarded(kind, rid, spec, session, lambda: handler(session, message))
@@ -359,7 +332,7 @@ class HallService:
         try:
             reply = run()
         except CoreError as exc:
-            reply = Reply(protocol.error(rid, exc.code, str(exc)))
+            reply = Reply(protocol.error(rid, exc.code, str(exc), **exc.details))
         except ProtocolError as exc:
             reply = Reply(protocol.error(rid, exc.code, exc.message))
         except Unavailable:
@@ -382,38 +355,16 @@ class HallService:
             self._remember(key=(session.device.id, rid), message=reply.message)
         return reply
 
-    def commit(self, session: Session, rid: str, run: Callable[[], list[Event]],
+    def run_command(self, session: Session, rid: str, run: Callable[[], list[Event]],
                build: Callable[[list[Event]], dict[str, Any]]) -> Reply:
-        """Run a core command and commit its events in one transaction.
-
-        ``run`` mutates the core; on a store failure the core is rebuilt
-        from the store and, for a concurrency conflict with another server
-        process, the command is retried on the fresh state.
-        """
-        for attempt in range(3):
+        """Run a core command and commit its events in one transaction
+        (:meth:`Context.commit`: a lost race runs the command again on the
+        state rebuilt from the store)."""
+        def decide() -> Decision:
             events = run()
-            message = build(events)
-            message.setdefault("type", "ok")
-            message["re"] = rid
-            try:
-                if events:
-                    self.store.commit(self.config.id, events, at=self.clock(),
-                                      reply=(session.device.id, rid, protocol.encode(message)))
-            except StaleState:
-                log.warning("stale state on %s (attempt %d); reloading", rid, attempt + 1)
-                self.reload()
-                if self.failed is not None:
-                    raise Unavailable(self.failed) from None
-                continue
-            except Exception:
-                self.reload()
-                raise
-            return Reply(message, [self.wire_event(e) for e in events])
-        raise RuntimeError("could not commit after 3 attempts")
+            return Decision(events, build(events))
 
-    def wire_event(self, ev: Event) -> dict[str, Any]:
-        at = (ev.at or self.clock()).astimezone(self.config.tz).isoformat(timespec="seconds")
-        return protocol.event(int(ev.seq or 0), ev.name, at, ev.data)
+        return self.commit(decide, (session, rid))
 
     def _ticket_reply(self, events: list[Event]) -> dict[str, Any]:
         for ev in events:
@@ -432,7 +383,7 @@ class HallService:
         return Reply(protocol.ok(msg["id"], seq=self.last_seq))
 
     def _do_issue(self, session: Session, msg: dict[str, Any]) -> Reply:
-        return self.commit(
+        return self.run_command(
             session, msg["id"],
             lambda: self.hall.issue(msg["service"], msg.get("priority") or "normal"),
             self._ticket_reply,
@@ -455,7 +406,7 @@ class HallService:
             "ticket": msg.get("ticket"),
             "since": self.clock().astimezone(self.config.tz).isoformat(timespec="seconds"),
         }
-        reply = self.commit(session, msg["id"],
+        reply = self.run_command(session, msg["id"],
                             lambda: [Event("device.fault", dict(fault))], lambda _: {})
         # Only once committed: a failed commit leaves the faults as they were.
         self.faults[session.device.id] = fault
@@ -466,7 +417,7 @@ class HallService:
         if fault is None:
             return Reply(protocol.ok(msg["id"]))
         data = {"device": session.device.id, "kind": fault["kind"], "cleared": True}
-        reply = self.commit(session, msg["id"],
+        reply = self.run_command(session, msg["id"],
                             lambda: [Event("device.fault", data)], lambda _: {})
         self.faults.pop(session.device.id, None)
         return reply
@@ -503,7 +454,7 @@ class HallService:
                     events += self.hall.open_counter(counter, staff.id, staff.name)
                 return events
 
-            return self.commit(session, msg["id"], run,
+            return self.run_command(session, msg["id"], run,
                                lambda _: {"staff": {"id": staff.id, "name": staff.name}})
 
         return SecretCheck(msg["pin"], staff.pin_hash if staff else _DUMMY_HASH, finish)
@@ -523,13 +474,13 @@ class HallService:
     def _counter_cmd(self, name: str, *args: Any) -> Callable[[Session, dict[str, Any]], Reply]:
         def do(session: Session, msg: dict[str, Any]) -> Reply:
             method = getattr(self.hall, name)
-            return self.commit(session, msg["id"],
+            return self.run_command(session, msg["id"],
                                lambda: method(session.own_counter(), *[msg.get(a) for a in args]),
                                self._ticket_reply)
         return do
 
     def _do_logout(self, session: Session, msg: dict[str, Any]) -> Reply:
-        return self.commit(session, msg["id"],
+        return self.run_command(session, msg["id"],
                            lambda: self.hall.close_counter(session.own_counter()), lambda _: {})
 
     def _do_call_next(self, session: Session, msg: dict[str, Any]) -> Reply:
@@ -555,7 +506,7 @@ class HallService:
         if (service is None) == (to_counter is None):
             raise ProtocolError("bad_request", "transfer needs exactly one of 'service' or "
                                 "'counter'")
-        return self.commit(
+        return self.run_command(
             session, msg["id"],
             lambda: self.hall.transfer(session.own_counter(), service=service,
                                        to_counter=to_counter),
@@ -573,7 +524,7 @@ class HallService:
             ticket_id = ticket.id if ticket else None
         if ticket_id is None:
             raise NotFound("no such ticket today; check the number or take a new ticket")
-        return self.commit(session, msg["id"], lambda: self.hall.requeue(ticket_id),
+        return self.run_command(session, msg["id"], lambda: self.hall.requeue(ticket_id),
                            self._ticket_reply)
 
     def _do_unmiss(self, session: Session, msg: dict[str, Any]) -> Reply:
@@ -584,30 +535,25 @@ class HallService:
         return Reply(protocol.ok(msg["id"], missed=missed))
 
     def _do_pause(self, session: Session, msg: dict[str, Any]) -> Reply:
-        return self.commit(session, msg["id"],
+        return self.run_command(session, msg["id"],
                            lambda: self.hall.pause(session.own_counter(), msg.get("reason") or ""),
                            lambda _: {})
 
     def _do_resume(self, session: Session, msg: dict[str, Any]) -> Reply:
-        return self.commit(session, msg["id"], lambda: self.hall.resume(session.own_counter()),
+        return self.run_command(session, msg["id"], lambda: self.hall.resume(session.own_counter()),
                            lambda _: {})
 
     def _do_queue(self, session: Session, msg: dict[str, Any]) -> Reply:
         waiting = [self.hall.wire_ticket(t) for t in self.hall.queue(session.own_counter())]
         return Reply(protocol.ok(msg["id"], waiting=waiting))
 
-    def _do_stats(self, session: Session, msg: dict[str, Any]) -> Reply:
-        return Reply(protocol.ok(msg["id"], stats=self.hall.stats(session.counter
-                                                                   if session.role == "counter"
-                                                                   else None)))
-
-    # Appointments (check_in, slots, book, cancel_booking) and ratings (rate,
-    # followups, followup_close) are handlers that server/features/booking.py and
-    # server/features/ratings.py install into ``extensions`` in __init__.
+    # Appointments (check_in, slots, book, cancel_booking), ratings (rate,
+    # followups, followup_close) and stats are answered by the features the
+    # service is composed with (server/features/).
 
     # ---------------------------------------------------------------- admin
     def _do_cancel(self, session: Session, msg: dict[str, Any]) -> Reply:
-        return self.commit(session, msg["id"], lambda: self.hall.cancel(msg["ticket"]),
+        return self.run_command(session, msg["id"], lambda: self.hall.cancel(msg["ticket"]),
                            self._ticket_reply)
 
     # ----------------------------------------------------------- upkeep
@@ -623,25 +569,13 @@ class HallService:
             return self._expire_transfers()
         events = self.hall.close_day()
         self._day = day
-        wire = self._commit_upkeep(events, "closing the day")
-        self.reload()  # also reads the new day's bookings (load_hooks)
+        wire = self.commit_upkeep(events, "closing the day")
+        self.reload()  # also reads the new day's bookings (Feature.loaded)
         return wire
 
     def _expire_transfers(self) -> list[dict[str, Any]]:
-        return self._commit_upkeep(self.hall.expire_transfers(),
-                                   "returning stranded transfers")
-
-    def _commit_upkeep(self, events: list[Event], what: str) -> list[dict[str, Any]]:
-        """Commit the ticker's own events; on failure rebuild the core, send nothing."""
-        if not events:
-            return []
-        try:
-            self.store.commit(self.config.id, events, at=self.clock())
-        except Exception:
-            log.exception("%s failed; reloading", what)
-            self.reload()
-            return []
-        return [self.wire_event(e) for e in events]
+        return self.commit_upkeep(self.hall.expire_transfers(),
+                                  "returning stranded transfers")
 
     def remembers(self, device: str, rid: str | None) -> bool:
         """Whether the reply to ``(device, rid)`` is remembered (a resend gets it)."""

@@ -219,6 +219,7 @@ class DemoHall:
             self._ready.set()
 
     async def _main(self) -> None:
+        from server.features import default_features
         from server.serve import Server
         from server.service import HallService
         from server.store import Store
@@ -227,7 +228,7 @@ class DemoHall:
         try:
             # Simulated citizens run from one address at hall speed times N.
             service = HallService(dataclasses.replace(self.config, limits=Limits.off()), store,
-                                  clock=self.clock)
+                                  clock=self.clock, features=default_features())
             server = Server(service)
             self.port = await server.start(self.host, self.port)
             self._loop = asyncio.get_running_loop()
@@ -553,7 +554,7 @@ class DemoGui:
         from PySide6.QtWidgets import QApplication
 
         from counter.app import CounterController
-        from counter.state import CounterState
+        from counter.state import CounterModel
         from counter.view import CounterWindow
         from display.app import DisplayController
         from display.state import BoardState
@@ -564,14 +565,6 @@ class DemoGui:
         from kiosk.ticket import ticket_font_family
         from kiosk.view import FONT_FAMILIES, KioskWindow
         from server.client.qtlink import Link
-
-        class HallKioskState(KioskState):
-            def now(self) -> dt.datetime:  # opening hours and quotas are hall time
-                return clock().astimezone(self.tz)
-
-        class HallBoardState(BoardState):
-            def local_now(self) -> dt.datetime:  # the header clock shows hall time
-                return clock().astimezone(self.tz)
 
         app = QApplication.instance() or QApplication(sys.argv[:1])
         assert isinstance(app, QApplication)  # widgets, not a core app
@@ -586,18 +579,18 @@ class DemoGui:
         self.kiosk_window = KioskWindow()
         self.kiosk_link = Link(url, GUI_KIOSK, demo_token(GUI_KIOSK), parent=self.kiosk_window)
         self.kiosk = KioskController(self.kiosk_link, open_printer(DEFAULT_PRINTER),
-                                     state=HallKioskState(server_url=url),
+                                     state=KioskState(server_url=url, hall_clock=clock),
                                      window=self.kiosk_window)
         # Counter 1, for a person: waited times tick in hall time.
         self.counter_window = CounterWindow()
         self.counter_link = Link(url, f"counter-{GUI_COUNTER}",
                                  demo_token(f"counter-{GUI_COUNTER}"))
-        self.counter = CounterController(self.counter_link, CounterState(clock),
+        self.counter = CounterController(self.counter_link, CounterModel(clock),
                                          window=self.counter_window)
         self.counter_link.welcomed.connect(self._login)
         # The lobby board.
         self.announcer = None if mute or not audio_available() else _board_announcer()
-        self.board_state = HallBoardState(lambda: dt.datetime.now(dt.UTC))
+        self.board_state = BoardState(lambda: dt.datetime.now(dt.UTC), hall_clock=clock)
         self.board_view = BoardView()
         self.board_link = Link(url, BOARD_DEVICE, demo_token(BOARD_DEVICE))
         self.board = DisplayController(self.board_link, self.board_state, self.board_view,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from server.config import HallConfig
-from server.tools.sim import accuracy
+from server.core import accuracy
 from server.tools.sim.engine import CounterLog, DayResult, TicketRecord, run_day
 from server.tools.sim.model import (
     SERVICE_DISTS,

@@ -30,7 +30,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from server.core import CoreError
-from server.features.phone import RemoteTickets, install
+from server.features.phone import RemoteTickets
 from server.limits import Buckets
 from server.notify import Notifier, NotifyMetrics, Watcher, load_sinks
 from server.service import HallService, Unavailable
@@ -57,7 +57,7 @@ class HallSide:
 
     def __init__(self, service: HallService, metrics: NotifyMetrics) -> None:
         self.service = service
-        self.remote: RemoteTickets = install(service)
+        self.remote = RemoteTickets(service)
         self.notifier = Notifier(service.config.id, load_sinks(service.config), metrics)
         self.watcher = Watcher(service.config, self.notifier, lambda: service.hall, self.remote)
         per_hour = service.config.limits.remote_issues_per_hour
@@ -196,8 +196,8 @@ class Citizen:
         if len(rest) == 3 and rest[0] == "tickets" and rest[2] == "arrived":
             _only(method, "POST")
             side, t = self._ticket(rest[1])
-            wire, events = side.remote.arrived(t.check)
-            self._publish(side, events)
+            self._serving(side)
+            self._publish(side, side.remote.arrived(t.check))
             return _json(conn, 200, self._wire(side, side.service.hall.ticket(t.id) or t))
         raise _Refused("not_found", "no such API path; see docs/API.md")
 
@@ -262,6 +262,7 @@ class Citizen:
         msg = _json_body(body, ("service", "phone"))
         service, phone = msg["service"], msg["phone"]
         side.remote.check(service, phone)  # malformed requests cost no budget
+        self._serving(side)
         if not side.issues.take(address):
             raise _Refused("rate_limited", "取号过于频繁，请稍后再试 too many tickets from "
                            f"this address; try again in {side.issues.wait_s(address)} s")
@@ -269,6 +270,12 @@ class Citizen:
         self._publish(side, events)
         live = side.service.hall.ticket(str(wire["id"]))
         return _json(conn, 201, self._wire(side, live) if live is not None else wire)
+
+    @staticmethod
+    def _serving(side: HallSide) -> None:
+        """Refuse (503) while the hall's memory may be ahead of its store."""
+        if not side.service.recover():
+            raise Unavailable(side.service.failed or "unavailable")
 
     def _publish(self, side: HallSide, events: list[dict[str, Any]]) -> None:
         if events:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, cast
+from typing import Any
 
 from server.config import Device, HallConfig
+from server.features.booking import Bookings
 from server.service import HallService, Reply, Session
 
 __all__ = ["PHONE_DEVICE", "get", "request", "ics", "window"]
@@ -39,10 +40,12 @@ def request(hall: HallService, kind: str, /, **fields: Any) -> Reply:
 
 
 def get(hall: HallService, code: str) -> dict[str, Any]:
-    """One booking (masks only) by its code; NotFound when there is none."""
-    rules: Any = cast(Any, hall).bookings  # installed by server/features/booking.py
-    booking: dict[str, Any] = rules.get(code)
-    return booking
+    """One booking (masks only) by its code.
+
+    Raises:
+        NotFound: no such code. LookupError: the hall takes no bookings at all.
+    """
+    return hall.feature(Bookings).get(code)
 
 
 def _escape(text: str) -> str:
@@ -72,8 +75,7 @@ def window(hall: HallService, service_id: str) -> dict[str, Any] | None:
     svc = hall.config.service(service_id)
     if svc is None or svc.appointments is None:
         return None
-    rules: Any = cast(Any, hall).bookings
-    first, last = rules.bookable_days(svc.appointments)
+    first, last = hall.feature(Bookings).bookable_days(svc.appointments)
     return {"first": first.isoformat(), "last": last.isoformat(),
             "slot_minutes": svc.appointments.slot_minutes}
 

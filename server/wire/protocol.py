@@ -27,7 +27,8 @@ Rules kept here:
 * :func:`encode` never produces text that cannot be written as UTF-8, so
   encoding a message for one client can never fail (for it or the others).
 
-Errors: :class:`ProtocolError` carries the wire ``code``, a human message and
+Errors: :class:`ProtocolError` (defined with the whole error tree in
+``server/wire/errors.py``) carries the wire ``code``, a human message and
 the request id when one could be read (``re``), so the server can answer
 without ever exposing internals.
 """
@@ -39,6 +40,8 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from server.wire.errors import ProtocolError
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -138,16 +141,6 @@ STANDBY = "standby"
 #: a standby / shed a slow client (1013). Resume there with ``since``.
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_TRY_AGAIN = 1013
-
-
-class ProtocolError(Exception):
-    """A message the server must refuse: ``code`` goes on the wire."""
-
-    def __init__(self, code: str, message: str, re: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.re = re
 
 
 @dataclass(frozen=True)
@@ -492,10 +485,14 @@ def ok(re: str | None, **fields: Any) -> dict[str, Any]:
     return {"type": "ok", "re": re, **fields}
 
 
-def error(re: str | None, code: str, message: str) -> dict[str, Any]:
-    """An ``error`` reply; ``code`` must be one of :data:`ERROR_CODES`."""
+def error(re: str | None, code: str, message: str, **details: Any) -> dict[str, Any]:
+    """An ``error`` reply; ``code`` must be one of :data:`ERROR_CODES`.
+
+    ``details`` are structured fields beside the text (a ``closed`` check-in's
+    ``opens_at``); they never replace ``type``, ``re``, ``code`` or ``message``.
+    """
     assert code in ERROR_CODES, code
-    return {"type": "error", "re": re, "code": code, "message": message}
+    return {**details, "type": "error", "re": re, "code": code, "message": message}
 
 
 def event(seq: int, name: str, at: str, data: dict[str, Any]) -> dict[str, Any]:

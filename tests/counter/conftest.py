@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from counter.state import CounterState
+from counter.state import CounterModel
 from tests.counter.samples import T0, welcome
 from tests.helpers.fakes import FakeClock
 
@@ -17,7 +17,7 @@ def clock():
 @pytest.fixture
 def st(clock):
     """A counter state online with the sample welcome, nobody logged in."""
-    s = CounterState(clock)
-    s.set_connection("online")
+    s = CounterModel(clock)
+    s.set_status("online")
     s.apply_welcome(welcome())
     return s

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 
 from counter.app import MAX_RETRIES, CounterController, configure, run
 from counter.keys import merge_keys
-from counter.state import CounterState
+from counter.state import CounterModel
 from counter.view import CallDialog, ConfirmDialog, CounterWindow, PauseDialog, TransferDialog
 from tests.counter.samples import T0, ticket, welcome
 from tests.helpers.fakes import FakeClock, FakeLink
@@ -22,7 +22,7 @@ def rig(qtbot):
     link = FakeLink()
     window = CounterWindow()
     qtbot.addWidget(window)
-    ctl = CounterController(link, CounterState(FakeClock(T0)), window, debounce_ms=10)
+    ctl = CounterController(link, CounterModel(FakeClock(T0)), window, debounce_ms=10)
     window.show()
     qtbot.waitExposed(window)
     window.activateWindow()
@@ -126,7 +126,7 @@ def test_configured_keys(qtbot):
     link = FakeLink()
     window = CounterWindow(merge_keys({"call_next": "F9", "recall": "F1"}))
     qtbot.addWidget(window)
-    CounterController(link, CounterState(FakeClock(T0)), window, debounce_ms=10)
+    CounterController(link, CounterModel(FakeClock(T0)), window, debounce_ms=10)
     window.show()
     qtbot.waitExposed(window)
     link.push_welcome(welcome())
@@ -305,29 +305,11 @@ def test_cli_arguments(tmp_path, capsys):
     assert "ws://" in capsys.readouterr().err
 
 
-def test_screens_render_with_a_cjk_font(tmp_path, qapp):
-    from PySide6.QtGui import QFontInfo, QImage
-
-    from counter.screens import render_screens
-
-    paths = render_screens(tmp_path)
-    assert [p.name for p in paths] == ["counter-login.png", "counter-main.png",
-                                       "counter-offline.png", "counter-missed.png",
-                                       "counter-transfer.png"]
-    for p in paths[:-1]:
-        image = QImage(str(p))
-        assert (image.width(), image.height()) == (1366, 768)
-    assert not QImage(str(paths[-1])).isNull()  # the transfer dialog
-    window = CounterWindow()
-    assert "WenQuanYi" in QFontInfo(window.font()).family()  # not tofu boxes
-    window.deleteLater()
-
-
 def test_timeout_is_retried_with_the_same_id(qtbot):
     link = FakeLink()
     window = CounterWindow()
     qtbot.addWidget(window)
-    CounterController(link, CounterState(FakeClock(T0)), window, debounce_ms=10)
+    CounterController(link, CounterModel(FakeClock(T0)), window, debounce_ms=10)
     link.push_welcome(welcome())
     log_in(link, window, qtbot)
     window.trigger("call_next")

@@ -1,4 +1,4 @@
-"""CounterState without Qt: welcome, events, replies, legality, figures."""
+"""CounterModel without Qt: welcome, events, replies, legality, figures."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from counter.state import (
     ACTIONS,
-    CounterState,
+    CounterModel,
     Figures,
     NotLegal,
     Request,
@@ -45,7 +45,7 @@ def test_welcome_reads_hall_and_counter(st):
 def test_offline_disables_everything(st):
     logged_in(st)
     assert st.legal("call_next")
-    st.set_connection("offline")
+    st.set_status("offline")
     assert legal_set(st) == set()
     assert "未连接" in st.why_not("call_next")
     with pytest.raises(NotLegal):
@@ -265,9 +265,9 @@ def test_stats_reply_seeds_figures_and_error_is_tolerated(st):
 def test_reconnect_keeps_the_counter_session(st):
     logged_in(st)
     do(st, "call_next", ok(ticket=ticket("A013", status="called", counter=3)))
-    st.set_connection("offline")
+    st.set_status("offline")
     assert not st.legal("start")
-    st.set_connection("online")
+    st.set_status("online")
     st.apply_welcome(welcome(state="open", staff={"id": "s001", "name": "王芳"},
                              current=ticket("A013", status="serving", counter=3), seq=120))
     assert st.logged_in and st.current["status"] == "serving"
@@ -343,11 +343,12 @@ def test_helpers():
     assert format_duration(-5) == "0:00"
     assert format_duration(None) == "--:--"
     assert parse_time("nonsense") is None
-    assert parse_time("2026-11-26T09:00:00").tzinfo is not None
+    assert parse_time("2026-11-26T09:00:00+08:00").tzinfo is not None
+    assert parse_time("2026-11-26T09:00:00") is None  # no offset: cannot be placed
     with pytest.raises(ValueError):
-        CounterState().why_not("dance")
+        CounterModel().why_not("dance")
     with pytest.raises(ValueError):
-        CounterState().set_connection("sleepy")
+        CounterModel().set_status("sleepy")
 
 
 def test_refused_device(st):

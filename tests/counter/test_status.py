@@ -50,9 +50,9 @@ def test_a_key_is_named_only_while_its_action_is_enabled(st):
     assert "F1" not in line(st)  # nothing to call
     st.apply_reply(Request("queue"), ok(waiting=[ticket("A1")]))
     assert "F1" in line(st)
-    st.set_connection("offline")
+    st.set_status("offline")
     assert "F1" not in line(st) and "Offline" in line(st)
-    st.set_connection("online")
+    st.set_status("online")
     st.intent("call_next")  # in flight: F1 disabled meanwhile
     assert not st.legal("call_next") and "F1" not in line(st)
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from display.voice import SAMPLE_RATE, Voice, read_pcm, wav_duration
+from display.speech.cache import Voice
+from display.speech.wav import SAMPLE_RATE, read_pcm, wav_duration
 from tests.helpers.tools import require_tool, unavailable
 
 pytestmark = pytest.mark.audio

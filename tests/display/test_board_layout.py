@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QApplication, QLabel
 from display import app as display_app
 from display.state import BoardState
 from display.view import BoardLabel, BoardView, _advance, board_font
-from kiosk.screens import sample_welcome
 from server.reference import demo_config
+from server.tools.screens.kiosk import sample_welcome
 from tests.display.sample import called
 from tests.helpers.fakes import FakeClock
 

@@ -9,7 +9,8 @@ import pytest
 
 from display.announcer import Announcer
 from display.player import NullPlayer, QtPlayer
-from display.voice import CHIME, wav_duration
+from display.speech.cache import CHIME
+from display.speech.wav import wav_duration
 from tests.helpers.fakes import FakeClock
 
 

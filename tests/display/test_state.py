@@ -211,3 +211,16 @@ def test_clock_text_in_hall_timezone():
 def test_call_sentence():
     assert call_sentence("A012", 3, "3号窗口") == "请 A012 号到 3 号窗口办理"
     assert call_sentence("C004", 20, "综合受理窗口") == "请 C004 号到 综合受理窗口 办理"
+
+
+def test_hall_clock_shows_the_time_ui_clock_runs_the_flash():
+    # The demo's board: hall time runs 60x faster than the flashing.
+    ui, hall = FakeClock(), FakeClock()
+    state = board(ui, hall_clock=hall)
+    hall.advance(3600)
+    assert state.clock_text() == "2026-11-26 周四 10:00:00"
+    state.apply_event(called("A012", 3, seq=101))
+    hall.advance(HIGHLIGHT_S * 60)
+    assert state.highlighted()  # UI time has not moved
+    ui.advance(HIGHLIGHT_S)
+    assert not state.highlighted()

@@ -13,6 +13,7 @@ from typing import Any
 
 from server.core import CoreError
 from server.features.booking import Bookings
+from server.service.api import Context
 from server.store import Store
 from tests.conftest import TEST_PII_KEY
 from tests.helpers.booking import booking_config
@@ -41,7 +42,7 @@ def book_worker(url: str, capacity: int, n: int) -> tuple[int, str]:
     """Book one place in SLOT for person ``n``; returns (n, "ok" or the error code)."""
     config = booking_config(url, capacity=capacity)
     with Store(url) as store:
-        bookings = Bookings(config, store, lambda: NOW)
+        bookings = Bookings(Context(config, store, lambda: NOW))
         _barrier.wait(timeout=60)
         try:
             bookings.apply(lambda: bookings.plan_book(

@@ -226,12 +226,12 @@ def test_qhall_book_cli(tmp_path, clock, capsys):
 
     def run(action: str, **kw) -> tuple[int, str, str]:
         ns = argparse.Namespace(**{**vars(args), "action": action, **kw})
-        original = booking._load
-        booking._load = lambda _a: cfg  # the CLI against this test hall
+        original = booking.hall_config
+        booking.hall_config = lambda _a: cfg  # the CLI against this test hall
         try:
             code = booking.run(ns, clock=clock)
         finally:
-            booking._load = original
+            booking.hall_config = original
         out = capsys.readouterr()
         return code, out.out, out.err
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from server.features import report
+from server.features import default_features, report
 from server.service import HallService, Session
 from server.store import Store
 from tests.helpers.fakes import FakeClock
@@ -31,7 +31,7 @@ class Day:
         self.clock = FakeClock(self.at("09:00:00"))
         self.store = Store(self.config.database, clock=self.clock)
         self.service = HallService(self.config, self.store, clock=self.clock,
-                                   monotonic=self.clock.monotonic)
+                                   monotonic=self.clock.monotonic, features=default_features())
         self.n = 0
 
     @staticmethod
@@ -276,9 +276,7 @@ def test_html_renders_in_chromium(sqlite_day, tmp_path):
 
 def test_cli(sqlite_day, tmp_path, capsys, monkeypatch):
     script(sqlite_day)
-    from server.features import booking
-
-    monkeypatch.setattr(booking, "_load", lambda _args: sqlite_day.config)
+    monkeypatch.setattr(report, "hall_config", lambda _args: sqlite_day.config)
     out = tmp_path / "r.csv"
     args = argparse.Namespace(config=None, database=None, date="2026-11-26", first=None,
                               last=None, format="csv", out=str(out))
@@ -373,3 +371,25 @@ def test_eta_accuracy_of_the_printed_estimates(day):
     assert rows["tax"]["eta_called"] == "" and rows["1"]["eta_mae_min"] == ""
     page = report.to_html(rep, day.config)
     assert "ETA accuracy" in page and "31.8%" in page
+
+
+def test_an_undone_no_show_is_not_counted_as_one(day):
+    # 撤销过号: the lifecycle table puts the ticket back to called at its counter.
+    day.go("08:59:00")
+    day.req("counter-1", "login", staff="s001", pin=PIN)
+    day.go("09:00:00")
+    ticket = day.issue("gjj")
+    day.go("09:01:00")
+    day.req("counter-1", "call_next")
+    day.go("09:02:00")
+    day.req("counter-1", "no_show")
+    assert day.report().total.no_show == 1
+    day.go("09:02:10")
+    day.req("counter-1", "unmiss", ticket=ticket["id"])
+    rep = day.report()
+    assert (rep.total.no_show, rep.total.waiting, rep.total.served) == (0, 1, 0)
+    day.go("09:05:00")
+    day.req("counter-1", "complete")
+    rep = day.report()
+    assert (rep.total.no_show, rep.total.served) == (0, 1)
+    assert rep.rows["counter"]["1"].served == 1

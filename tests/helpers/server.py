@@ -124,6 +124,7 @@ class RunningServer:
         return self
 
     def _run(self) -> None:
+        from server.features import default_features
         from server.serve import Server
         from server.service import HallService
         from server.store import Store
@@ -131,7 +132,7 @@ class RunningServer:
         async def main() -> None:
             self.store = Store(self.config.database)
             kwargs = {"clock": self.clock} if self.clock else {}
-            service = HallService(self.config, self.store, **kwargs)
+            service = HallService(self.config, self.store, **kwargs, features=default_features())
             self.server = Server(service)
             self.port = await self.server.start("127.0.0.1", self.port)
             self._stopped = asyncio.Event()

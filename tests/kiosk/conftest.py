@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 
 from kiosk.app import KioskController
-from kiosk.screens import sample_welcome
 from kiosk.state import KioskState
 from kiosk.view import KioskWindow
+from server.tools.screens.kiosk import sample_welcome
 from tests.helpers.fakes import FakeClock, FakeLink, FakePrinter
 
 KIOSK_T0 = dt.datetime(2026, 11, 26, 1, 41, tzinfo=dt.UTC)  # 09:41 in Shanghai: all open

@@ -20,6 +20,7 @@ from kiosk.ticket import ticket_regions
 from kiosk.view import KioskWindow
 from server.client.qtlink import Link
 from server.config import Appointments, Device
+from server.features.booking import Bookings
 from tests.helpers.fakes import FakeClock, FakePrinter
 from tests.helpers.qt import wait_disconnected
 from tests.helpers.server import PIN, TOKEN, RunningServer, _hash, small_config
@@ -114,7 +115,7 @@ def check_in(qtbot, ctl: KioskController, code: str) -> tuple[dict, str]:
 
 
 def booking_status(hall, code: str) -> dict:
-    return hall.call(lambda: hall.server.service.bookings.get(code))
+    return hall.call(lambda: hall.server.service.feature(Bookings).get(code))
 
 
 def test_check_in_on_time_gives_an_appointment_ticket_served_first(
@@ -189,6 +190,18 @@ def test_late_check_in_gives_a_normal_ticket_with_the_servers_message(
     assert "already checked in or cancelled" in w.checkin_notice_alt.text()
 
 
+def test_closed_check_in_reply_carries_opens_at(hall, clock):
+    code = book(hall, f"{FRI}T10:00")
+    with hall.client("kiosk-1") as kiosk:
+        day_before = kiosk.request("check_in", code=code)
+        at(clock, f"{FRI}T09:20")
+        same_day = kiosk.request("check_in", code=code)
+    for reply in (day_before, same_day):
+        assert reply["type"] == "error" and reply["code"] == "closed", reply
+        assert reply["opens_at"] == "2026-11-27T09:30:00+08:00"
+        assert reply["message"]  # the text for people stays
+
+
 def test_early_check_in_says_from_when_and_issues_nothing(qtbot, hall, clock, links):
     code = book(hall, f"{FRI}T10:00")
     printer = FakePrinter()
@@ -236,7 +249,7 @@ def test_unknown_code_shows_not_found(qtbot, hall, clock, links, lang, expected,
 def test_closed_reply_without_a_time_still_says_check_in_is_not_open():
     # A server whose message names no time: the kiosk's own words, no guess.
     state = KioskState(server_url="ws://127.0.0.1:1/ws")
-    state.set_connection("online")
+    state.set_status("online")
     state.open_checkin()
     for key in "ABCD2345":
         state.press(key)

@@ -13,9 +13,9 @@ from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
 from kiosk.app import fit_to_screen
-from kiosk.screens import SCREENS, sample_state
 from kiosk.state import KioskState
 from kiosk.view import MIN_TOUCH, KioskWindow
+from server.tools.screens.kiosk import SCREENS, sample_state
 
 pytestmark = pytest.mark.gui
 

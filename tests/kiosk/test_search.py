@@ -9,10 +9,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QInputMethodEvent
 from PySide6.QtWidgets import QApplication
 
-from kiosk.screens import sample_welcome
 from kiosk.search import initials, search, warm_up
 from kiosk.state import KioskState
 from server.reference import demo_config
+from server.tools.screens.kiosk import sample_welcome
 from tests.helpers.fakes import FakeClock
 
 T0 = dt.datetime(2026, 11, 26, 1, 41, tzinfo=dt.UTC)  # 09:41 in Shanghai

@@ -125,13 +125,13 @@ def test_issue_and_double_tap(state):
 
 
 def test_offline_issues_nothing_and_says_so(state):
-    state.set_connection("offline")
+    state.set_status("offline")
     assert state.service_tile("gjj").reason == "unavailable"
     assert state.issue("gjj") is None and state.pending is None
     assert state.notice.key == "offline"
     assert "无法连接服务器" in state.text("offline", "zh")
     assert "Cannot reach the server" in state.text("offline", "en")
-    state.set_connection("online")
+    state.set_status("online")
     assert state.notice is None and state.service_tile("gjj").enabled
 
 
@@ -153,6 +153,43 @@ def test_priority_flow(state):
     assert state.priority and state.screen == "home"
     state.choose_category("public")
     assert state.issue("tax").fields == {"service": "tax", "priority": "priority"}
+
+
+def _early_check_in(state, **error):
+    state.open_checkin()
+    for key in "ABCD2345":
+        state.press(key)
+    request = state.submit_code()
+    assert request is not None
+    state.apply_reply(request, {"type": "error", "code": "closed", **error})
+
+
+@pytest.mark.parametrize(("opens_at", "zh", "en"), [
+    # the same hall day (09:00 now): the time only, in hall time
+    ("2026-11-26T09:30:00+08:00", "未到签到时间，请于 09:30 起签到",
+     "Check-in is not open yet: please check in from 09:30"),
+    ("2026-11-26T01:30:00+00:00", "未到签到时间，请于 09:30 起签到",
+     "Check-in is not open yet: please check in from 09:30"),
+    # another day: the date too
+    ("2026-11-27T09:30:00+08:00", "未到签到时间，请于 2026-11-27 09:30 起签到",
+     "Check-in is not open yet: please check in from 2026-11-27 09:30"),
+])
+def test_closed_check_in_says_from_when_by_opens_at(state, opens_at, zh, en):
+    # The message text is for people: the kiosk reads only opens_at.
+    _early_check_in(state, message="check-in opens at 11:11", opens_at=opens_at)
+    assert state.notice.key == "code_early"
+    assert (state.notice_text(), state.notice_text("en")) == (zh, en)
+    assert state.screen == "checkin" and state.pending is None and state.ticket is None
+
+
+@pytest.mark.parametrize("opens_at", [None, "", "soon", "2026-11-27T09:30:00", 930])
+def test_closed_check_in_without_a_usable_opens_at_names_no_time(state, opens_at):
+    error = {"message": "check-in opens at 09:30"}
+    if opens_at is not None:
+        error["opens_at"] = opens_at
+    _early_check_in(state, **error)
+    assert state.notice.key == "code_early_plain"
+    assert state.notice_text() == "未到签到时间，请在预约时段前再来签到"
 
 
 def test_keypad_and_check_in(state):
@@ -322,7 +359,7 @@ def test_requeue_refuses_what_it_cannot_read_and_offline(state):
     state.press("A")
     assert state.submit_requeue() is None and state.notice.key == "requeue_short"
     assert state.submit_requeue("%%%") is None and state.notice.key == "requeue_unreadable"
-    state.set_connection("offline")
+    state.set_status("offline")
     assert state.submit_requeue("A013") is None and state.notice.key == "offline"
 
 
@@ -382,3 +419,18 @@ def test_where_to_go_is_the_zone_else_the_counters(clock):
     bare = KioskState(clock)
     bare.apply_welcome(welcome())  # no zone and no counters: nothing to say
     assert bare.where_line("gjj") == ""
+
+
+def test_hall_clock_decides_hours_ui_clock_runs_the_timers():
+    # The demo's kiosk: hall time (opening hours, on-screen clock) runs apart
+    # from the screen's timers.
+    ui, hall = FakeClock(T0), FakeClock(T0)  # 09:00 in the hall
+    state = KioskState(ui, hall_clock=hall)
+    state.apply_welcome(welcome())
+    hall.advance(3 * 3600 + 60)  # 12:01 in the hall: gjj closes at 12:00
+    assert state.clock_text() == "12:01"
+    assert state.service_tile("gjj").reason == "closed"
+    state.choose_category("public")
+    assert not state.tick()  # no UI time passed: not idle
+    ui.advance(61)
+    assert state.tick() and state.screen == "home"

@@ -8,8 +8,8 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QPushButton
 
-from kiosk.screens import SCREENS, render_screens, sample_welcome
 from kiosk.view import MIN_TOUCH
+from server.tools.screens.kiosk import sample_welcome
 
 pytestmark = pytest.mark.gui
 
@@ -186,13 +186,6 @@ def test_ticket_screen_returns_home(qtbot, kiosk):
     kiosk.clock.advance(9)
     kiosk._on_tick()
     assert kiosk.window.page_name() == "home"
-
-
-def test_screens_script_writes_every_screen(qapp, tmp_path):
-    paths = render_screens(tmp_path, landscape=False)
-    assert len(paths) == 2 * len(SCREENS)
-    for p in paths:
-        assert p.stat().st_size > 10_000
 
 
 def test_command_line_errors(tmp_path, capsys, monkeypatch):

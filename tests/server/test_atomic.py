@@ -12,6 +12,7 @@ import json
 import sqlite3
 import time
 
+from server.features import default_features
 from server.service import HallService, Session
 from server.store import Store
 from tests.helpers import pg
@@ -43,7 +44,7 @@ def test_a_failed_commit_leaves_the_service_exactly_as_it_was(tmp_path):
     pad, board = Session(cfg.device("evaluator-1")), Session(cfg.device("board-1"))
     admin, desk2 = Session(cfg.device("admin-1")), Session(cfg.device("counter-2"))
     with Store(cfg.database, busy_timeout_s=0.05) as store:
-        svc = HallService(cfg, store)
+        svc = HallService(cfg, store, features=default_features())
         # A hall in mid-day: tickets waiting, one served and one being served, a fault.
         assert _req(svc, desk, "login", "l1", staff="s001", pin=PIN)["type"] == "ok"
         for i in range(4):

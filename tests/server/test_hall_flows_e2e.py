@@ -145,6 +145,7 @@ def test_public_url_in_the_welcome_and_honest_estimate_on_the_t_page(tmp_path):
 
 
 def test_ticker_returns_stranded_transfers_then_closes_the_day(tmp_path):
+    from server.features import default_features
     from server.service import HallService
     from server.store import Store
 
@@ -152,7 +153,7 @@ def test_ticker_returns_stranded_transfers_then_closes_the_day(tmp_path):
     cfg = _config(tmp_path, transfer_timeout=60)
     store = Store(cfg.database)
     try:
-        svc = HallService(cfg, store, clock=clock)
+        svc = HallService(cfg, store, clock=clock, features=default_features())
 
         def run(events):
             store.commit(cfg.id, events, at=clock())

@@ -6,6 +6,7 @@ import datetime as dt
 
 from server import service as service_mod
 from server.config import Limits
+from server.features import default_features
 from server.limits import Buckets, HallLimits
 from server.service import HallService, Session
 from server.store import Store
@@ -67,7 +68,7 @@ def test_reply_cache_is_bounded_per_device_and_pings_are_not_kept(tmp_path, monk
     monkeypatch.setattr(service_mod, "REPLIES_PER_DEVICE", 50)
     monkeypatch.setattr(service_mod, "REPLIES_MAX", 120)
     with Store(f"sqlite:///{tmp_path / 'cache.db'}") as store:
-        svc = HallService(small_config("sqlite://"), store)
+        svc = HallService(small_config("sqlite://"), store, features=default_features())
         kiosk1 = Session(svc.config.device("kiosk-1"))
         kiosk2 = Session(svc.config.device("kiosk-2"))
         first = svc.handle(kiosk2, {"type": "issue", "id": "keep", "service": "nope"}).message

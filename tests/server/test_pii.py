@@ -26,7 +26,9 @@ from alembic.config import Config
 from server import pii
 from server.core import Conflict
 from server.features.booking import Bookings
-from server.store import _MIGRATIONS, Store
+from server.service.api import Context
+from server.store import Store
+from server.store.engine import MIGRATIONS
 from tests.features.test_booking import THU_0900, booking_config
 from tests.helpers.fakes import FakeClock
 
@@ -87,7 +89,7 @@ def test_hashes_use_the_key_outside_the_database(tmp_path, monkeypatch):
     clock = FakeClock(THU_0900.astimezone(dt.UTC))
     cfg = booking_config(f"sqlite:///{tmp_path / 'h.db'}")
     with Store(cfg.database) as store:
-        b = Bookings(cfg, store, clock)
+        b = Bookings(Context(cfg, store, clock))
         made = b.apply(lambda: b.plan_book("gjj", "2026-11-27T10:00", "王芳", "13812345678",
                                            "test"))
         assert made["booking"]["phone"] == "*******5678"
@@ -105,7 +107,7 @@ def _database_at_0003(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         config = Config()
-        config.set_main_option("script_location", str(_MIGRATIONS))
+        config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = conn
         command.upgrade(config, "0003")
     engine.dispose()
@@ -142,7 +144,7 @@ def test_bookings_made_before_the_key_keep_working_and_are_rekeyed(tmp_path, mon
     clock = FakeClock(THU_0900.astimezone(dt.UTC))
     cfg = booking_config(url)
     with Store(url) as store:  # migrates to head
-        b = Bookings(cfg, store, clock)
+        b = Bookings(Context(cfg, store, clock))
         old = b.get("OLDCODE1")
         assert old["phone"] == "*******5678"  # the 7-of-11 mask was cut by the migration
         # still the same person: one booking per person per day holds

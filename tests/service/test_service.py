@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from server.features import default_features
 from server.service import HallService, Session
 from server.store import Store
 from tests.helpers.server import PIN, small_config
@@ -18,7 +19,7 @@ def test_priority_interleaving_survives_a_restart(db_url):
     cfg = small_config(db_url)
     kiosk, desk = Session(cfg.device("kiosk-1")), Session(cfg.device("counter-2"))
     with Store(cfg.database) as store:
-        svc = HallService(cfg, store)
+        svc = HallService(cfg, store, features=default_features())
         assert _req(svc, desk, "login", "l", staff="s002", pin=PIN)["type"] == "ok"
         _req(svc, kiosk, "issue", "n1", service="gjj")
         for i in range(4):
@@ -28,6 +29,6 @@ def test_priority_interleaving_survives_a_restart(db_url):
             assert called["priority"] == "priority"
             _req(svc, desk, "complete", f"d{i}")
     with Store(cfg.database) as store:
-        again = HallService(cfg, store)  # a restarted server
+        again = HallService(cfg, store, features=default_features())  # a restarted server
         nxt = _req(again, desk, "call_next", "c-after")["ticket"]
     assert nxt["priority"] == "normal" and nxt["number"] == "A001"

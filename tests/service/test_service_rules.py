@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from server.features import default_features
 from server.service import HallService, Session
 from server.store import Store
 from tests.helpers.fakes import FakeClock
@@ -31,7 +32,7 @@ class Desk:
         self.clock = FakeClock(start)
         self.store = Store(db_url, clock=self.clock)
         self.svc = HallService(self.config, self.store, clock=self.clock,
-                               monotonic=self.clock.monotonic)
+                               monotonic=self.clock.monotonic, features=default_features())
 
     def send(self, device: str, kind: str, rid: str, **fields):
         return self.svc.handle(Session(self.config.device(device)),
@@ -79,7 +80,7 @@ def test_idempotency_is_per_device(desk):
 def test_a_remembered_reply_survives_a_restart(desk, db_url):
     first = desk.send("kiosk-1", "issue", "k1", service="gjj").message
     restarted = HallService(desk.config, desk.store, clock=desk.clock,
-                            monotonic=desk.clock.monotonic)
+                            monotonic=desk.clock.monotonic, features=default_features())
     again = restarted.handle(Session(desk.config.device("kiosk-1")),
                              {"type": "issue", "id": "k1", "service": "gjj"})
     assert again.message == first and again.events == []
@@ -123,6 +124,6 @@ def test_rollover_survives_a_restart_of_the_next_day(desk):
     desk.clock.now = utc(16, 0, 1)
     desk.svc.tick()
     restarted = HallService(desk.config, desk.store, clock=desk.clock,
-                            monotonic=desk.clock.monotonic)
+                            monotonic=desk.clock.monotonic, features=default_features())
     assert restarted.hall.waiting("gjj") == 0
     assert restarted.tick() == []

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from server.features import default_features
 from server.service import HallService, Session
 from server.store import SCHEMA_REVISION, Store
 from tests.helpers.booking import booking_config
@@ -53,7 +54,8 @@ def _a_day(url: str) -> tuple[HallService, Store]:
     cfg = booking_config(url)
     clock = FakeClock(NOW - dt.timedelta(hours=2))   # 09:00 local
     store = Store(url, clock=clock)
-    svc = HallService(cfg, store, clock=clock, monotonic=clock.monotonic)
+    svc = HallService(cfg, store, clock=clock, monotonic=clock.monotonic,
+                      features=default_features())
     n = iter(range(1, 1000))
 
     def send(device: str, request: str, **fields) -> dict:
@@ -129,7 +131,7 @@ def test_upgrade_from_an_earlier_revision_keeps_a_day_of_data(db_url, tmp_path, 
         assert after == before
         cfg = booking_config(db_url)
         again = HallService(cfg, upgraded, clock=source_svc.clock,
-                            monotonic=source_svc.monotonic)
+                            monotonic=source_svc.monotonic, features=default_features())
         assert again.snapshot()["queues"] == source_svc.snapshot()["queues"]
         assert again.snapshot()["counters"] == source_svc.snapshot()["counters"]
         assert again.last_seq == source_svc.last_seq

@@ -43,7 +43,7 @@ def report_dict(summary: DaySummary, inputs: dict[str, Any],
                 eta_by_service: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything as JSON-ready data.
 
-    ``eta`` (``server.tools.sim.accuracy.compare``) gives the top-level ``"eta":
+    ``eta`` (``server.core.accuracy.compare``) gives the top-level ``"eta":
     {"qhall", "les", "previous"}`` and ``"mean_wait_min"``; per service under
     ``"eta_by_service"``.
     """

@@ -1,6 +1,6 @@
 """Render the kiosk's screens to PNG files (for docs/screens/).
 
-``python -m kiosk.screens [OUTDIR]`` draws the real widgets offscreen with a
+``python -m server.tools.screens.kiosk [OUTDIR]`` draws the real widgets offscreen with a
 realistic sample state built from the demo hall (no server needed) and
 writes ``kiosk-{SCREEN}-{zh,en}.png`` for every :data:`SCREENS` at 1080x1920
 portrait, plus ``kiosk-{home,services,search,ticket,checkin}-landscape-{zh,en}.png``
@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from server.tools.screens.shot import shoot
 
 __all__ = ["SCREENS", "sample_state", "sample_welcome", "render_screens"]
 
@@ -91,7 +93,7 @@ def sample_state(screen: str, lang: str = "zh") -> Any:
     elif screen == "priority":
         state.open_priority()
     elif screen == "offline":
-        state.set_connection("offline")
+        state.set_status("offline")
     elif screen == "requeue":  # 过号重排: a scanned ticket, back in the queue
         state.open_requeue()
         request = state.submit_requeue("https://qh.example.gov.cn/t/K7Q2M9XA")
@@ -119,15 +121,7 @@ def render_screens(outdir: str | Path, landscape: bool = True) -> list[Path]:
 
     def shot(name: str, state: Any, size: tuple[int, int]) -> None:
         window.resize(*size)
-        window.render(state)
-        window.show()
-        app.processEvents()
-        window.render(state)  # again, now that the layout has its real size
-        app.processEvents()
-        path = out / f"kiosk-{name}.png"
-        if not window.grab().save(str(path)):
-            raise OSError(f"cannot write {path}")
-        paths.append(path)
+        paths.append(shoot(app, window, state, out / f"kiosk-{name}.png"))
 
     for lang in ("zh", "en"):
         for screen in SCREENS:

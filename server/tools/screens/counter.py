@@ -1,6 +1,6 @@
 """Render the counter client's screens to PNG files (for docs/screens/).
 
-``python -m counter.screens [OUTDIR]`` draws the real widgets offscreen at
+``python -m server.tools.screens.counter [OUTDIR]`` draws the real widgets offscreen at
 1366x768 with a realistic sample state (no server needed) and writes
 ``counter-login.png``, ``counter-main.png``, ``counter-offline.png``,
 ``counter-missed.png`` (a no-show just marked: the undo button and the missed
@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from server.tools.screens.shot import shoot
 
 __all__ = ["sample_state", "render_screens"]
 
@@ -45,11 +47,11 @@ def _welcome() -> dict[str, Any]:
 
 
 def sample_state(logged_in: bool = True) -> Any:
-    """A CounterState mid-morning: A012 being served, 12 people waiting."""
-    from counter.state import CounterState, Figures, Request
+    """A CounterModel mid-morning: A012 being served, 12 people waiting."""
+    from counter.state import CounterModel, Figures, Request
 
-    state = CounterState(lambda: _T0)
-    state.set_connection("online")
+    state = CounterModel(lambda: _T0)
+    state.set_status("online")
     state.apply_welcome(_welcome())
     if not logged_in:
         return state
@@ -95,15 +97,7 @@ def render_screens(outdir: str | Path) -> list[Path]:
     window.resize(1366, 768)
 
     def shot(name: str, state: Any) -> None:
-        window.render(state)
-        window.show()
-        app.processEvents()
-        window.render(state)  # again, now that the layout has its real size
-        app.processEvents()
-        path = out / f"counter-{name}.png"
-        if not window.grab().save(str(path)):
-            raise OSError(f"cannot write {path}")
-        paths.append(path)
+        paths.append(shoot(app, window, state, out / f"counter-{name}.png"))
 
     login = sample_state(logged_in=False)
     login.login_error = None
@@ -111,7 +105,7 @@ def render_screens(outdir: str | Path) -> list[Path]:
     main = sample_state()
     shot("main", main)
     offline = sample_state()
-    offline.set_connection("offline")
+    offline.set_status("offline")
     shot("offline", offline)
     shot("missed", _missed_state())
     transfer = sample_state()

@@ -1,0 +1,321 @@
+"""The ETA glue: what the hall has learnt about time, and a ticket's estimate.
+
+DESIGN's "people ahead / counters serving the service x recent mean", with
+each term measured the way counters really spend their time; the pure
+arithmetic (schedules, supplies, draining work, ranges) is
+``server/core/eta.py``, this module feeds it from the live hall.
+
+Rules:
+
+* A service's mean is that of the *cycle* times (call -> complete) of its
+  last :data:`HISTORY` completions (``Service.default_service_s`` without
+  any); ``mean_service_s`` (for the figures) keeps start -> complete.
+* Arrival rates (all issues, and tickets issued ahead of the normal group)
+  are counted over :data:`RATE_WINDOW_S` as of the last command, so a
+  queue's estimate only moves when something happens.
+* Appointments booked and not checked in are counts per slot
+  (:attr:`Forecast.booked`, fed by ``Hall.set_appointments``).
+* Everything here follows from the tickets (and the counters' schedules),
+  so a restored hall estimates the same (:meth:`Forecast.rebuild_rates`).
+
+The :class:`Forecast` shares the hall's live maps (tickets, counters, open
+counts, waiting lists) by reference and never changes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import deque
+from collections.abc import Callable
+
+from server.config import HallConfig
+from server.core import eta
+from server.core.model import CounterState, Layout, Ticket
+from server.core.queues import Entry, Queues
+
+__all__ = ["Forecast", "HISTORY", "RATE_WINDOW_S", "MIN_SHARE", "service_time"]
+
+#: Completions per service the rolling mean service time looks at.
+HISTORY = 20
+#: Arrival rates (ETA: work that will come first) are counted over this window.
+RATE_WINDOW_S = 1800.0
+#: An ordered counter still gives a later service at least this share of its
+#: time (its earlier services' queues empty now and then).
+MIN_SHARE = 0.1
+
+
+def _ts(moment: dt.datetime) -> float:
+    return moment.timestamp()
+
+
+class Forecast:
+    """The estimates of one hall (owned by its :class:`~server.core.hall.Hall`).
+
+    Args:
+        config: the hall configuration; layout: its lookups (shared with the hall).
+        tickets, counters, open_counts, queues: the hall's live maps (read only).
+        now: the hall's clock (aware).
+    """
+
+    def __init__(self, config: HallConfig, layout: Layout, tickets: dict[str, Ticket],
+                 counters: dict[int, CounterState], open_counts: dict[str, int],
+                 queues: Queues, now: Callable[[], dt.datetime]) -> None:
+        self._tz = config.tz
+        self._dispatch = config.dispatch
+        self._services, self._cfg_counters, self._by_prefix, self._served_by = layout
+        self._tickets = tickets
+        self._counters = counters
+        self._open = open_counts
+        self._queues = queues
+        self._now = now
+        self._history: dict[str, deque[float]] = {
+            sid: deque(maxlen=HISTORY) for sid in self._services
+        }
+        # Call -> complete/no-show times: what a ticket costs a counter (ETA).
+        self._cycles: dict[str, deque[float]] = {
+            sid: deque(maxlen=HISTORY) for sid in self._services
+        }
+        self._cycle_mean = {sid: float(svc.default_service_s)
+                            for sid, svc in self._services.items()}
+        # Recent issues per service, and tickets issued ahead of the normal group
+        # (priority, appointments whose slot has started): the rates at which
+        # other work will come before a waiting normal ticket. Both follow from
+        # the tickets alone, so a restored hall estimates the same.
+        self._arrivals: dict[str, deque[float]] = {sid: deque() for sid in self._services}
+        self._jumps: dict[str, deque[float]] = {sid: deque() for sid in self._services}
+        #: Appointments booked for today and not checked in: (slot ts, count) per
+        #: service, sorted; fed by the booking layer (set_appointments), counts only.
+        self.booked: dict[str, list[tuple[float, int]]] = {sid: [] for sid in self._services}
+        #: The rates are read as of the last command, so a queue's estimate only
+        #: moves when something happens (and boards hear of it), not as the
+        #: window slides between commands.
+        self.rates_at = 0.0
+        # Each counter's working hours (its services' hours, merged) and the
+        # day it was last open: who the estimate expects back after a break.
+        self._schedules = {c.number: eta.schedule(self._services[s].hours for s in c.services)
+                           for c in config.counters}
+        #: The day each counter was last open (the hall records it).
+        self.worked: dict[int, dt.date] = {}
+        # (counter, open, worked today) -> its segments at _supply_at: one command
+        # estimates many queues at the same instant.
+        self._supply_cache: dict[tuple[int, bool, bool], tuple[eta.Segment, ...]] = {}
+        self._supply_at = -1.0
+
+    # -- what the hall tells it -------------------------------------------
+    def issued(self, sid: str, now: dt.datetime, jumps: bool) -> None:
+        """A ticket of ``sid`` was issued now; ``jumps``: ahead of the normal group."""
+        self._arrivals[sid].append(_ts(now))
+        if jumps:
+            self._jumps[sid].append(_ts(now))
+
+    def completed(self, t: Ticket) -> None:
+        """A ticket was completed: its service and cycle times join the history."""
+        self._history[t.service].append(service_time(t))
+        cycles = self._cycles[t.service]
+        cycles.append(_cycle_time(t))
+        self._cycle_mean[t.service] = sum(cycles) / len(cycles)
+
+    # -- what it answers ----------------------------------------------------
+    def mean_service_s(self, sid: str) -> float:
+        """Rolling mean service time of the service's last completions (or its default)."""
+        history = self._history[sid]
+        if history:
+            return sum(history) / len(history)
+        return float(self._services[sid].default_service_s)
+
+    def previous_eta_s(self, sid: str, ahead: int) -> int:
+        """The estimator before the clock-aware one (issue #17): counters open now
+        serve for ever, closed ones never (the simulator's baseline)."""
+        calls = ahead + 1 - sum(1 for n in self._served_by[sid] if self._counters[n].state
+                                == "open" and self._counters[n].current is None)
+        if calls <= 0:
+            return 0
+        cycle = self.cycle_s(sid)
+        supplies = self.supplies(sid, max(self._queues.waiting[sid], ahead + 1) * cycle,
+                                 self._now(), False)
+        result = eta.drain(supplies, calls * cycle)
+        return round(result[0] if result is not None else calls * cycle)
+
+    def estimate(self, sid: str, ahead: int, t: Ticket | None = None) -> eta.Estimate:
+        """Estimated wait of a ticket of ``sid`` with ``ahead`` tickets before it.
+
+        DESIGN's "people ahead / counters serving the service x recent mean",
+        with each term measured the way counters really spend their time and
+        the clock (``server/core/eta.py``):
+
+        * people: the ticket itself needs a counter to come free too, so the
+          calls to get through before it are ``ahead + 1 - free counters``
+          (no wait when a free counter can take it at once); plus, for a
+          waiting ticket ``t``, the appointments checked in for a later slot
+          that will overtake it because their slot starts before it is reached,
+          and the appointments booked and not checked in yet
+          (:meth:`Hall.set_appointments`) whose slot starts by then; for a normal
+          ticket all those specials count at most ``priority_per_normal`` per
+          call it waits for (the interleaving rule);
+        * mean: the rolling mean *cycle* time (call to complete or 过号:
+          walk-up, service and no-shows take counter time alike);
+        * counters: the capacity the counters give this service over the
+          coming hours (:meth:`supplies`): open ones until their schedule
+          breaks, those on a scheduled break from its end; a counter's own
+          transfers come first. Paused and closed ones give none.
+
+        Cost: O(counters of the service x their services).
+        """
+        free = sum(1 for n in self._served_by[sid]
+                   if self._counters[n].state == "open" and self._counters[n].current is None)
+        calls = ahead + 1 - free
+        if calls <= 0:
+            return eta.Estimate(0)
+        cycle = self.cycle_s(sid)
+        now = self._now()
+        supplies = self.supplies(sid, max(self._queues.waiting[sid], ahead + 1) * cycle, now, True)
+        stamp = _ts(now)
+        normal = t is None or self._queues.in_normal(t)
+        jump_rate = _rate(self._jumps[sid], self.rates_at) if normal else 0.0
+        booking = bool(self.booked[sid]) and (t is None or (
+            t.target_counter is None and not self._queues.in_appointments(t)))
+        limit = self._dispatch.priority_per_normal
+        # An appointment ticket is overtaken only by bookings for earlier slots:
+        # those for its slot or later check in after it and rank behind it.
+        own_slot = (_ts(t.slot_start) - 1e-3 if t is not None and t.slot_start is not None
+                    else math.inf)
+        overtaking, wait = 0.0, 0.0
+        for _ in range(10):  # who overtakes depends on how long it waits: iterate
+            work = (calls + overtaking) * cycle
+            result = eta.drain(supplies, work)
+            # Nobody open or expected: as one counter, so it stays finite.
+            wait, resumed, idle = result if result is not None else (work, 0.0, 0.0)
+            more = jump_rate * wait + (self._overtaking(t, stamp + wait) if t is not None else 0)
+            if booking:  # interleaving: specials overtake a normal ticket k per call at most
+                room = max(0.0, limit * calls - more) if normal else math.inf
+                more += min(self._booked_due(sid, stamp, min(stamp + wait, own_slot)), room)
+            if abs(more - overtaking) < 0.05:
+                break
+            overtaking = more
+        if result is None:
+            return eta.Estimate(round(wait))
+        rng = eta.spread(wait, idle, calls + round(overtaking))
+        return eta.Estimate(
+            round(wait), rng[0] if rng else None, rng[1] if rng else None,
+            now + dt.timedelta(seconds=resumed) if resumed > 0 else None)
+
+    def _overtaking(self, t: Ticket, until: float) -> int:
+        """Appointments not counted ahead of ``t`` that their slot (by ``until``) puts ahead."""
+        if t.target_counter is not None or t.status != "waiting":
+            return 0
+        if self._queues.in_appointments(t):
+            return 0
+        mine, normal = Entry.of(t), self._queues.in_normal(t)
+        return sum(1 for slot, entry in self._queues.pending[t.service]
+                   if slot <= until and entry.ticket_id != t.id
+                   and (not normal or entry > mine))
+
+    def _booked_due(self, sid: str, now: float, until: float) -> int:
+        """Booked appointments of ``sid`` that will check in and go first by ``until``:
+        slots starting by then whose check-in window is still open at ``now``
+        (one past it is a miss)."""
+        appt = self._services[sid].appointments
+        late = appt.late_checkin_min * 60.0 if appt is not None else 0.0
+        return sum(n for slot, n in self.booked[sid] if now - late < slot <= until)
+
+    def supplies(self, sid: str, own_load: float, now: dt.datetime,
+                  clock_aware: bool) -> list[eta.Supply]:
+        """What each counter of ``sid`` gives it (see :func:`server.core.eta.drain`).
+
+        Each counter gives ``sid``, from some start on, a share of its time:
+
+        * a counter of this service only: all of it;
+        * ``oldest`` mode: its share of the work waiting for its services
+          (load = waiting x mean cycle time, ``own_load`` for ``sid``);
+        * ``ordered`` mode: all of it, but only once it has cleared its part
+          of its earlier services' load (their load / their open counters).
+
+        ``clock_aware``: over its schedule's segments (breaks give nothing,
+        a counter on a scheduled break comes back), after the tickets
+        transferred to it; otherwise (the previous estimator) open counters
+        from now on, for ever.
+        """
+        local = now.astimezone(self._tz)
+        now_s = local.hour * 3600.0 + local.minute * 60.0 + local.second
+        today = local.date()
+        out: list[eta.Supply] = []
+        for n in self._served_by[sid]:
+            open_now = self._counters[n].state == "open"
+            if clock_aware:
+                if self._supply_at != now_s:
+                    self._supply_cache.clear()
+                    self._supply_at = now_s
+                key = (n, open_now, self.worked.get(n) == today)
+                segments = self._supply_cache.get(key)  # type: ignore[assignment]
+                if segments is None:
+                    segments = self._supply_cache[key] = eta.supply(
+                        self._schedules[n], now_s, open_now, key[2])
+            else:
+                segments = ((0.0, math.inf),) if open_now else ()
+            if not segments:
+                continue
+            cfg = self._cfg_counters[n]
+            share, begin = 1.0, 0.0
+            if len(cfg.services) > 1 and cfg.mode == "oldest":
+                total = own_load + sum(self._queues.waiting[s] * self.cycle_s(s)
+                                       for s in cfg.services if s != sid)
+                share = own_load / total if total > 0 else 1.0
+            elif len(cfg.services) > 1:
+                busy = 0.0
+                for s in cfg.services:
+                    if s == sid:
+                        break
+                    begin += self._queues.waiting[s] * self.cycle_s(s) / max(1, self._open[s])
+                    busy += (_rate(self._arrivals[s], self.rates_at) * self.cycle_s(s)
+                             / max(1, self._open[s]))
+                if clock_aware:  # the earlier services' new arrivals come first too
+                    share = max(MIN_SHARE, 1.0 - busy)
+            if clock_aware:
+                begin += sum(self.cycle_s(self._tickets[e.ticket_id].service)
+                             for e in self._queues.targeted[n])
+            out.append(eta.Supply(segments, share, begin))
+        return out
+
+    def cycle_s(self, sid: str) -> float:
+        """Rolling mean cycle time of a service (its default without history)."""
+        return self._cycle_mean[sid]
+
+    def rebuild_rates(self) -> None:
+        """The recent issue and jump stamps, from the tickets (after a restore)."""
+        arrivals: dict[str, list[float]] = {sid: [] for sid in self._services}
+        jumps: dict[str, list[float]] = {sid: [] for sid in self._services}
+        for t in self._tickets.values():
+            origin = self._by_prefix.get(t.number.rstrip("0123456789"), t.service)
+            arrivals[origin].append(_ts(t.issued_at))
+            if t.priority == "priority" or (
+                    t.slot_start is not None and t.slot_start <= t.issued_at):
+                jumps[origin].append(_ts(t.issued_at))
+        for sid in self._services:
+            self._arrivals[sid] = deque(sorted(arrivals[sid]))
+            self._jumps[sid] = deque(sorted(jumps[sid]))
+        moments = [_ts(m) for t in self._tickets.values()
+                   for m in (t.issued_at, t.called_at, t.started_at, t.finished_at) if m]
+        self.rates_at = max(moments, default=_ts(self._now()))  # ~ the last command
+
+
+def _rate(stamps: deque[float], now: float) -> float:
+    """Events per second over the last :data:`RATE_WINDOW_S` (old stamps dropped)."""
+    while stamps and stamps[0] < now - RATE_WINDOW_S:
+        stamps.popleft()
+    return len(stamps) / RATE_WINDOW_S
+
+
+def service_time(t: Ticket) -> float:
+    """Start (or call) to complete: how long the citizen was served."""
+    begin = t.started_at or t.called_at
+    if begin is None or t.finished_at is None:
+        return 0.0
+    return max(0.0, (t.finished_at - begin).total_seconds())
+
+
+def _cycle_time(t: Ticket) -> float:
+    """Call to complete/no-show: the counter time a ticket took."""
+    if t.called_at is None or t.finished_at is None:
+        return 0.0
+    return max(0.0, (t.finished_at - t.called_at).total_seconds())

@@ -1,0 +1,227 @@
+"""The tables, as SQLAlchemy Core metadata (the migrations create them; a test
+checks the two agree) and how a ``Ticket`` maps onto its row."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "SCHEMA_REVISION", "TICKET_COLUMNS", "metadata", "halls", "tickets", "numbering",
+    "events_t", "counters_t", "replies", "bookings_t", "booking_slots_t", "followups_t",
+    "hall_secrets_t", "login_failures_t", "ticket_phones_t",
+]
+
+#: The newest migration in server/store/migrations/versions (checked by the tests):
+#: a database already there skips loading Alembic at all.
+SCHEMA_REVISION = "0008"
+
+metadata = sa.MetaData()
+
+halls = sa.Table(
+    "halls",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+)
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("hall", sa.String(64), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("number", sa.String(16), nullable=False),
+    sa.Column("seqno", sa.Integer, nullable=False),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("issued_at", sa.DateTime, nullable=False),
+    sa.Column("counter", sa.Integer),
+    sa.Column("target_counter", sa.Integer),
+    sa.Column("rank_group", sa.Integer, nullable=False),
+    sa.Column("rank_key", sa.Double, nullable=False),
+    sa.Column("called_at", sa.DateTime),
+    sa.Column("started_at", sa.DateTime),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("check_code", sa.String(32), nullable=False),
+    sa.Column("slot_start", sa.DateTime),
+    sa.Column("staff", sa.String(64)),
+    sa.Column("rating", sa.Integer),
+    sa.Column("version", sa.Integer, nullable=False),
+    # Remote tickets (migration 0008): called only once present.
+    sa.Column("remote", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("present", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("deferrals", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("hall", "day", "number", name="uq_tickets_hall_day_number"),
+)
+
+numbering = sa.Table(
+    "numbering",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("service", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("last_number", sa.Integer, nullable=False),
+)
+
+events_t = sa.Table(
+    "events",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("ticket", sa.String(64)),
+    sa.Index("ix_events_hall_at", "hall", "at"),
+)
+
+counters_t = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("staff_id", sa.String(64)),
+    sa.Column("staff_name", sa.String(64)),
+    sa.Column("reason", sa.String(200)),
+    sa.Column("since", sa.DateTime, nullable=False),
+    sa.Column("streak", sa.Integer, nullable=False, server_default="0"),
+)
+
+replies = sa.Table(
+    "replies",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("device", sa.String(128), primary_key=True),
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Column("reply", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Index("ix_replies_expires_at", "expires_at"),
+)
+
+# Appointments and follow-ups (migration 0002). The queries live with their
+# owners in this package, server/store/bookings.py and followups.py, run in
+# their own transactions or as ``commit(..., extra=...)`` writes.
+
+bookings_t = sa.Table(
+    "bookings",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("code", sa.String(16), primary_key=True),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("slot_start", sa.DateTime, nullable=False),
+    sa.Column("person", sa.String(64), nullable=False),
+    sa.Column("name_hash", sa.String(64), nullable=False),
+    sa.Column("phone_hash", sa.String(64), nullable=False),
+    sa.Column("name_mask", sa.String(64), nullable=False),
+    sa.Column("phone_mask", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("person_day", sa.String(80)),
+    sa.Column("ticket", sa.String(64)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    # "legacy": hashed with the salt in hall_secrets (before 0004); "pii":
+    # with the key kept outside the database (server/pii.py).
+    sa.Column("hash_scheme", sa.String(8), nullable=False, server_default="legacy"),
+    sa.UniqueConstraint("hall", "person_day", name="uq_bookings_hall_person_day"),
+    sa.Index("ix_bookings_hall_person", "hall", "person"),
+    sa.Index("ix_bookings_hall_day", "hall", "day"),
+)
+
+booking_slots_t = sa.Table(
+    "booking_slots",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("service", sa.String(64), primary_key=True),
+    sa.Column("slot_start", sa.DateTime, primary_key=True),
+    sa.Column("booked", sa.Integer, nullable=False),
+)
+
+followups_t = sa.Table(
+    "followups",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("ticket", sa.String(64), nullable=False),
+    sa.Column("number", sa.String(16), nullable=False),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("counter", sa.Integer),
+    sa.Column("staff_id", sa.String(64)),
+    sa.Column("staff_name", sa.String(64)),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("served_at", sa.DateTime),
+    sa.Column("opened_at", sa.DateTime, nullable=False),
+    sa.Column("due", sa.Date, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("closed_at", sa.DateTime),
+    sa.Column("closed_by", sa.String(128)),
+    sa.Column("note", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.UniqueConstraint("hall", "ticket", name="uq_followups_hall_ticket"),
+    sa.Index("ix_followups_hall_status", "hall", "status"),
+)
+
+hall_secrets_t = sa.Table(
+    "hall_secrets",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
+)
+
+#: One row per wrong PIN and per key it counts against (migration 0004).
+login_failures_t = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("hall", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Index("ix_login_failures_hall_at", "hall", "at"),
+)
+
+#: The phone of a remote ticket (migration 0008; ``server/store/phones.py``):
+#: its keyed hash for as long as the ticket row lives, the number itself only
+#: while the ticket is active (notification delivery), then NULL.
+ticket_phones_t = sa.Table(
+    "ticket_phones",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("ticket", sa.String(64), primary_key=True),
+    sa.Column("phone_hash", sa.String(64), nullable=False),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Index("ix_ticket_phones_hall_hash", "hall", "phone_hash"),
+)
+
+#: Ticket dataclass field -> tickets column (``rank`` is two columns).
+TICKET_COLUMNS = {
+    "id": "id",
+    "number": "number",
+    "service": "service",
+    "status": "status",
+    "priority": "priority",
+    "issued_at": "issued_at",
+    "day": "day",
+    "seqno": "seqno",
+    "counter": "counter",
+    "target_counter": "target_counter",
+    "rank": ("rank_group", "rank_key"),
+    "called_at": "called_at",
+    "started_at": "started_at",
+    "finished_at": "finished_at",
+    "calls": "calls",
+    "check": "check_code",
+    "slot_start": "slot_start",
+    "staff": "staff",
+    "rating": "rating",
+    "version": "version",
+    "remote": "remote",
+    "present": "present",
+    "deferrals": "deferrals",
+}

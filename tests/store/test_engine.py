@@ -1,0 +1,89 @@
+"""Opening a database: URLs, clean errors, in-memory SQLite, migrations."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from server.store import (
+    SCHEMA_REVISION,
+    Store,
+    StoreError,
+)
+from tests.store.samples import DAY, issued, new_ticket
+
+
+@pytest.mark.parametrize("url, message", [
+    ("", "empty"),
+    ("not a url", "not a database URL"),
+    ("mysql://u@localhost/x", "unsupported database 'mysql'"),
+])
+def test_bad_urls(url: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message):
+        Store(url)
+
+
+def test_unreachable_databases_give_clean_errors(tmp_path) -> None:
+    with pytest.raises(StoreError, match="cannot open or migrate") as info:
+        Store(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    assert "SELECT" not in str(info.value)
+    with pytest.raises(StoreError, match="cannot open or migrate") as info:
+        Store("postgresql://qhall:s3cret@127.0.0.1:1/qhall")
+    assert "s3cret" not in str(info.value) and "***" in str(info.value)
+
+
+def test_in_memory_sqlite_works(tmp_path) -> None:
+    with Store("sqlite://") as store:
+        store.commit("main", issued(new_ticket(1)))
+        assert store.load("main", DAY).last_numbers == {("gjj", DAY): 1}
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+def _tables(url: str) -> tuple[set[str], str | None]:
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+            version = None
+            if "alembic_version" in names:
+                version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            return names, version
+    finally:
+        engine.dispose()
+
+
+def test_migrations_create_the_schema_and_are_idempotent(db_url: str) -> None:
+    assert _tables(db_url) == (set(), None)
+    with Store(db_url) as store:
+        store.commit("main", issued(new_ticket(1)))
+    names, version = _tables(db_url)
+    assert names == {"alembic_version", "halls", "tickets", "numbering", "events", "counters",
+                     "replies", "bookings", "booking_slots", "followups", "hall_secrets",
+                     "login_failures", "ticket_phones"}
+    assert version == SCHEMA_REVISION
+    # again, the fast path (already at head) and the full Alembic path
+    with Store(db_url) as store:
+        with store._engine.connect() as conn, conn.begin():
+            store._run_alembic(conn)
+        assert store.last_seq("main") == 2
+        assert store.commit("main", issued(new_ticket(2))) == [3, 4]
+    assert _tables(db_url) == (names, SCHEMA_REVISION)
+
+
+def test_migration_head_matches_the_store_tables(store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.config import Config
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from server.store.engine import MIGRATIONS
+    from server.store.schema import metadata
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [SCHEMA_REVISION]
+    with store._engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        assert compare_metadata(context, metadata) == []

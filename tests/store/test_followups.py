@@ -1,0 +1,47 @@
+"""Follow-up rows and their guarded close, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from server.store import FollowUpRow, StaleState, Store
+
+HALL = "main"
+T0 = dt.datetime(2026, 11, 26, 2, 0, 0, 250000, tzinfo=dt.UTC)
+
+
+def case(case_id: str, opened: dt.datetime = T0) -> FollowUpRow:
+    return FollowUpRow(hall=HALL, id=case_id, ticket=f"t-{case_id}", number="A001",
+                       service="gjj", counter=2, staff_id="s002", staff_name="李",
+                       score=1, served_at=opened - dt.timedelta(minutes=5), opened_at=opened,
+                       due=dt.date(2026, 11, 30), status="open", reason="等候时间长")
+
+
+def test_cases_round_trip_and_close_once(store: Store) -> None:
+    first, second = case("c1"), case("c2", T0 + dt.timedelta(hours=1))
+    for row in (second, first):
+        store.commit(HALL, [], at=T0, extra=store.followups.insert(row))
+    assert store.followups.with_status(HALL) == [first, second]
+    assert store.followups.get(HALL, "c2") == second and store.followups.get(HALL, "x") is None
+    later = T0 + dt.timedelta(hours=2)
+    closed = dataclasses.replace(first, status="closed", closed_at=later, closed_by="admin-1",
+                                 note="已回访")
+    store.commit(HALL, [], at=later, extra=store.followups.close(closed))
+    assert store.followups.with_status(HALL, "closed") == [closed]
+    assert store.followups.with_status(HALL, None) == [closed, second]
+    # open at a moment: opened before it, not closed before it
+    assert store.followups.open_at(HALL, T0 + dt.timedelta(minutes=90)) == [closed, second]
+    assert store.followups.open_at(HALL, later + dt.timedelta(seconds=1)) == [second]
+    with pytest.raises(StaleState, match="changed meanwhile"):
+        store.commit(HALL, [], at=later, extra=store.followups.close(closed))
+
+
+def test_one_case_per_ticket(store: Store) -> None:
+    store.commit(HALL, [], at=T0, extra=store.followups.insert(case("c1")))
+    with pytest.raises(StaleState):
+        store.commit(HALL, [], at=T0,
+                     extra=store.followups.insert(dataclasses.replace(case("c2"), ticket="t-c1")))
+    assert [c.id for c in store.followups.with_status(HALL)] == ["c1"]
