@@ -41,9 +41,10 @@ def pass_over(hall: Any, t: Ticket, now: dt.datetime) -> Event:
         t.finished_at = now
         return hall._ticket_event("ticket.cancelled", t, prev, None, counter=None,
                                   reason="absent")
+    new = machine.check(t, "defer")
     hall._queues.remove(t)
     rank = hall._back_rank(t, now)
-    prev = hall._bump(t)
+    prev = hall._bump(t, new)
     t.rank = rank
     t.deferrals += 1
     hall._queues.insert(t, now)
@@ -59,14 +60,12 @@ def arrive(hall: Any, t: Ticket) -> list[Event]:
         IllegalMove: the ticket is not waiting or not remote.
     """
     if not t.remote:
-        raise machine.IllegalMove(t, "arrived", t.status, f"ticket {t.number} was taken at "
+        raise machine.IllegalMove(t, "arrive", t.status, f"ticket {t.number} was taken at "
                                   "the hall; it needs no arrival")
-    if t.status != "waiting":
-        raise machine.IllegalMove(t, "arrived", t.status, f"ticket {t.number} is "
-                                  f"{t.status}, not waiting for its citizen")
+    new = machine.check(t, "arrive")
     if t.present:
         return []
-    prev = hall._bump(t)
+    prev = hall._bump(t, new)
     t.present = True
     return [hall._ticket_event("ticket.arrived", t, prev, None, counter=None)]
 
