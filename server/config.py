@@ -43,6 +43,8 @@ from server.wire.labels import CATEGORY_IDS
 
 __all__ = [
     "CATEGORIES",
+    "NOTIFY_EVENTS",
+    "Notify",
     "COUNTER_MODES",
     "DEVICE_ROLES",
     "TRANSFER_PLACEMENTS",
@@ -73,7 +75,7 @@ TRANSFER_PLACEMENTS = ("head", "issue_time", "tail")
 # (a counter display above the window vs. a lobby board), refused otherwise.
 _ROLES_NEED_COUNTER = ("counter", "evaluator")
 _TABLES = ("hall", "dispatch", "announce", "limits")
-_ARRAYS = ("services", "counters", "staff", "devices")
+_ARRAYS = ("services", "counters", "staff", "devices", "notify")
 _ROLES_MAY_COUNTER = ("counter", "evaluator", "display")
 
 
@@ -205,17 +207,38 @@ class Limits:
         hellos_per_min: failed and unauthenticated hellos (and HTTP requests)
             per minute per source address.
         pin_failures: wrong PINs per staff member and per device, per 5 minutes.
+        remote_issues_per_hour: remote tickets (``POST /api/v1/halls/<id>/tickets``)
+            per hour per source address.
     """
 
     kiosk_issues_per_min: int = 60
     requests_per_s: int = 20
     hellos_per_min: int = 120
     pin_failures: int = 5
+    remote_issues_per_hour: int = 10
 
     @classmethod
     def off(cls) -> Limits:
         """Every per-device and per-source limit off (``qhall serve --no-limits``)."""
-        return cls(0, 0, 0, 0)
+        return cls(0, 0, 0, 0, 0)
+
+
+#: What a ``[[notify]]`` webhook may subscribe to (PROTOCOL "Notifications").
+NOTIFY_EVENTS = ("ticket.soon", "ticket.called", "ticket.no_show", "rating.bad")
+
+
+@dataclass(frozen=True)
+class Notify:
+    """One webhook (``[[notify]]``): signed POSTs of the chosen ``events``.
+
+    Exactly one of ``secret`` (the HMAC key itself) or ``secret_file`` (a
+    file holding it, outside the config) is set.
+    """
+
+    url: str
+    events: tuple[str, ...]
+    secret: str = ""
+    secret_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -249,6 +272,9 @@ class HallConfig:
             the database); ``QHALL_PII_KEY`` overrides it.
         public_url: the base URL citizens' phones reach (QR codes, ``/t/``
             links); empty: clients fall back to the server URL they use.
+        soon_ahead: ``ticket.soon`` fires once when a ticket has this many
+            people ahead or fewer.
+        notify: the webhooks (``[[notify]]``).
     """
 
     name: str
@@ -269,6 +295,8 @@ class HallConfig:
     service_level_s: int = 900
     pii_key_file: str = ""
     public_url: str = ""
+    soon_ahead: int = 3
+    notify: tuple[Notify, ...] = ()
 
     @cached_property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -725,6 +753,7 @@ def _read_hall(c: _Checker, data: dict[str, Any]) -> dict[str, Any]:
         (
             "id", "name", "timezone", "database", "notice", "host", "port",
             "rating_followup_days", "service_level_s", "pii_key_file", "public_url",
+            "soon_ahead",
         ),
         ("name", "timezone", "database"),
     )  # fmt: skip
@@ -740,6 +769,7 @@ def _read_hall(c: _Checker, data: dict[str, Any]) -> dict[str, Any]:
         "service_level_s": c.integer(p, hall, "service_level_s", 900, 1),
         "pii_key_file": c.get(p, hall, "pii_key_file", str, ""),
         "public_url": c.get(p, hall, "public_url", str, "", _http_url_check).rstrip("/"),
+        "soon_ahead": c.integer(p, hall, "soon_ahead", 3, 0, 1000),
     }
 
 
@@ -775,7 +805,44 @@ def _read_limits(c: _Checker, data: dict[str, Any]) -> Limits:
         requests_per_s=c.integer(p, table, "requests_per_s", d.requests_per_s, 0, 100_000),
         hellos_per_min=c.integer(p, table, "hellos_per_min", d.hellos_per_min, 0, 1_000_000),
         pin_failures=c.integer(p, table, "pin_failures", d.pin_failures, 0, 1000),
+        remote_issues_per_hour=c.integer(p, table, "remote_issues_per_hour",
+                                         d.remote_issues_per_hour, 0, 100_000),
     )
+
+
+def _webhook_url_check(value: str) -> str | None:
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http:// or https:// URL, got {value!r}"
+    return None
+
+
+def _read_notify(c: _Checker, data: dict[str, Any]) -> list[Notify]:
+    out: list[Notify] = []
+    for p, table in c.tables(data, "notify"):
+        c.keys(p, table, ("url", "secret", "secret_file", "events"), ("url", "events"))
+        url = c.get(p, table, "url", str, "", _webhook_url_check)
+        secret = c.get(p, table, "secret", str, "")
+        secret_file = c.get(p, table, "secret_file", str, "")
+        if bool(secret) == bool(secret_file):
+            c.error(p, "give exactly one of secret or secret_file (the key that signs "
+                       "the webhook's requests)")
+        elif secret_file:
+            try:
+                if not Path(secret_file).read_bytes().strip():
+                    c.error(p + ("secret_file",), f"{secret_file} is empty")
+            except OSError as exc:
+                c.error(p + ("secret_file",), f"cannot read {secret_file}: "
+                                              f"{exc.strerror or exc}")
+        events = c.strings(p, table, "events") or []
+        for i, name in enumerate(events):
+            if name not in NOTIFY_EVENTS:
+                c.error(p + ("events", i), f"unknown event {name!r}; expected some of "
+                                           f"{', '.join(NOTIFY_EVENTS)}")
+        if "events" in table and not events:
+            c.error(p + ("events",), "must name at least one event")
+        out.append(Notify(url, tuple(dict.fromkeys(events)), secret, secret_file))
+    return out
 
 
 def _read_announce(c: _Checker, data: dict[str, Any]) -> Announce:
@@ -972,6 +1039,7 @@ def parse(text: str, source: str = "<string>") -> HallConfig:
     counters = _read_counters(c, data, {s.id for s in services if s.id is not None})
     staff = _read_staff(c, data)
     devices = _read_devices(c, data, {k.number for k in counters if k.number is not None})
+    notify = _read_notify(c, data)
     if c.errors:
         raise ConfigError(c.sorted_errors(), source)
     return HallConfig(
@@ -982,6 +1050,7 @@ def parse(text: str, source: str = "<string>") -> HallConfig:
         dispatch=dispatch,
         announce=announce,
         limits=limits,
+        notify=tuple(notify),
         **hall,
     )
 
@@ -1060,6 +1129,7 @@ def dumps(config: HallConfig) -> str:
             ("service_level_s", config.service_level_s),
             ("pii_key_file", config.pii_key_file or None),
             ("public_url", config.public_url or None),
+            ("soon_ahead", config.soon_ahead),
         ],
     )
     out += _toml_table("[dispatch]", dataclasses.asdict(config.dispatch).items())
@@ -1096,6 +1166,10 @@ def dumps(config: HallConfig) -> str:
             "[[devices]]",
             [("id", d.id), ("role", d.role), ("token_hash", d.token_hash), ("counter", d.counter)],
         )
+    for n in config.notify:
+        out += _toml_table("[[notify]]", [
+            ("url", n.url), ("secret", n.secret or None),
+            ("secret_file", n.secret_file or None), ("events", n.events)])
     return "\n".join(out).rstrip("\n") + "\n"
 
 

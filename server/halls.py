@@ -49,6 +49,7 @@ from server.store import Store, StoreError
 from server.store.lease import LeaseBook, lock_sqlite
 from server.web import headers as http_headers
 from server.web import pages
+from server.web.bodies import BodyConnection
 from server.wire import protocol
 
 
@@ -86,6 +87,7 @@ SERVE_OPTIONS: dict[str, Any] = {
     # per event per board, the dominant CPU cost of fan-out to hundreds of
     # displays.
     "compression": None,
+    "create_connection": BodyConnection,  # the phone API's POSTs carry a JSON body
 }
 
 
@@ -381,13 +383,19 @@ class Halls:
         return response
 
     def _dispatch(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.method != "GET":
-            return http_headers.not_allowed(conn)
         path = unquote(urlsplit(request.path).path)
+        if request.method != "GET" and not path.startswith("/api/"):
+            return http_headers.not_allowed(conn)  # the API answers its own methods
         head, _, rest = path.lstrip("/").partition("/")
         rest = rest.strip("/")
         only = next(iter(self.slots.values())) if len(self.slots) == 1 else None
         now = time.monotonic()
+        if only is None and head in ("take", "book", "api"):
+            # The phone pages and the API name their hall (or a ticket's check).
+            slot = self._phone_slot(head, rest, now)
+            if slot is None:
+                return conn.respond(404, "没有这个大厅或号票 no such hall or ticket\n")
+            return self._hall_route(conn, request, slot, path, now)
         if head in _HALL_PATHS:
             if rest:
                 slot = self.slots.get(rest)
@@ -408,10 +416,9 @@ class Halls:
                 return self._hall_route(conn, request, only, path, now)
             return self._metrics(conn)
         if head == "t" and len(self.slots) > 1:
-            for slot in self.slots.values():
-                if slot.serving(now) and slot.server is not None \
-                        and slot.server.service.hall.by_check(rest) is not None:
-                    return self._hall_route(conn, request, slot, path, now)
+            slot = self._by_check(rest, now)
+            if slot is not None:
+                return self._hall_route(conn, request, slot, path, now)
             return html_response(conn, 404, pages.not_found_page(""))
         if only is not None:
             return self._hall_route(conn, request, only, path, now)
@@ -419,6 +426,26 @@ class Halls:
             return html_response(conn, 200, pages.index_page(
                 " · ".join(s.config.name for s in self.slots.values())))
         return conn.respond(404, "not found\n")
+
+    def _by_check(self, check: str, now: float) -> Slot | None:
+        """The hall this process serves that issued the ticket with ``check``."""
+        for slot in self.slots.values():
+            if slot.serving(now) and slot.server is not None \
+                    and slot.server.service.hall.by_check(check) is not None:
+                return slot
+        return None
+
+    def _phone_slot(self, head: str, rest: str, now: float) -> Slot | None:
+        """``/take/<hall>``, ``/book/<hall>``, ``/api/v1/halls/<hall>/...``
+        name the hall; ``/api/v1/tickets/<check>/...`` the ticket."""
+        parts = rest.split("/")
+        if head in ("take", "book"):
+            return self.slots.get(parts[0])
+        if len(parts) >= 3 and parts[0] == "v1" and parts[1] == "halls":
+            return self.slots.get(parts[2])
+        if len(parts) >= 3 and parts[0] == "v1" and parts[1] == "tickets":
+            return self._by_check(parts[2].removesuffix(".ics"), now)
+        return None
 
     def _hall_route(self, conn: ServerConnection, request: Request, slot: Slot, path: str,
                     now: float) -> Response | None:

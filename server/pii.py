@@ -21,14 +21,42 @@ to start otherwise, saying so.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import os
+import re
 import secrets
 import sys
+import unicodedata
 from pathlib import Path
 
 from server.config import HallConfig
 
-__all__ = ["ENV", "KEY_BYTES", "PiiKeyError", "configure", "key_for", "make_key", "run"]
+__all__ = ["ENV", "KEY_BYTES", "PiiKeyError", "configure", "digest", "key_for", "make_key",
+           "normalize_phone", "run"]
+
+_PHONE = re.compile(r"^\+?\d{7,15}$")
+
+
+def normalize_phone(phone: str) -> str:
+    """The digits of a phone number (spaces, dashes, brackets and +86 dropped).
+
+    Raises:
+        ValueError: not 7 to 15 digits.
+    """
+    text = re.sub(r"[\s\-()]", "", unicodedata.normalize("NFKC", phone))
+    if text.startswith("+86"):
+        text = text[3:]
+    if not _PHONE.match(text):
+        raise ValueError("phone must be 7 to 15 digits (e.g. 13812345678)")
+    return text.lstrip("+")
+
+
+def digest(key: bytes, kind: str, text: str) -> str:
+    """The keyed hash of one piece of personal data (hex HMAC-SHA256 of ``kind``\\0``text``);
+    a phone's equals the ``phone_hash`` bookings keep."""
+    return hmac.new(key, f"{kind}\0{text}".encode(), hashlib.sha256).hexdigest()
+
 
 ENV = "QHALL_PII_KEY"
 KEY_BYTES = 32

@@ -65,6 +65,7 @@ from server.service import HallService, Reply, Session, Unavailable
 from server.store import Store, StoreError
 from server.web import headers as http_headers
 from server.web import pages
+from server.web.api import Citizen
 from server.wire import protocol
 from server.wire.protocol import ProtocolError
 
@@ -142,6 +143,8 @@ class Server:
         #: clients move with 1012 and resend to the new owner.
         self.fenced: Callable[[], bool] = lambda: False
         self._detached = False
+        # Phone pages, /api/v1 and webhooks (issue 15): fed the committed events.
+        self.citizen = Citizen([service], self.metrics.registry, self.broadcast)
         self._update_waiting()
 
     # ------------------------------------------------------------ lifecycle
@@ -155,8 +158,10 @@ class Server:
         return int(sock.getsockname()[1])
 
     def attach(self) -> None:
-        """Start the upkeep (also when the listener is shared: server/halls.py)."""
+        """Start the upkeep and the webhook workers (also when the listener is
+        shared: server/halls.py)."""
         self._tick_task = asyncio.get_running_loop().create_task(self._ticker())
+        self.citizen.start()
 
     def detach(self, code: int, reason: str) -> None:
         """Stop serving the hall on a shared listener: the upkeep stops and every
@@ -166,6 +171,9 @@ class Server:
         self._detached = True
         self.accepting = False
         self._tick_task.cancel()
+        # Webhooks still pending are dropped (and counted): at least once
+        # holds only while this process owns the hall (docs/STATUS.md).
+        self._citizen_stop = asyncio.get_running_loop().create_task(self.citizen.stop())
         for client in list(self.clients | self.replaying):
             if not client.closing:
                 self._close_client(client, code, reason)
@@ -186,6 +194,7 @@ class Server:
                 client.ws.transport.abort()
         self.ws_server.close(close_connections=True)
         await self.ws_server.wait_closed()
+        await self.citizen.stop()
         self.auth.close()
 
     async def drain(self) -> None:
@@ -215,6 +224,10 @@ class Server:
     def _route(self, conn: ServerConnection, request: Request) -> Response | None:
         path = unquote(urlsplit(request.path).path)
         address = _address(conn)
+        if self.citizen.handles(path):
+            if not self.limits.page(address):
+                return http_headers.too_many(conn, self.limits.http.wait_s(address))
+            return self.citizen.route(conn, request, path, address)
         if request.method != "GET":
             # websockets reads no request body: a method with one (POST with
             # content) is dropped before it gets here; the rest is answered 405.
@@ -245,8 +258,6 @@ class Server:
             return resp
         if path in ("/board", "/board/"):
             return _html(conn, 200, self.board_html())
-        if path.startswith("/t/"):
-            return self._ticket_page(conn, path[3:])
         if path in ("/", "/index.html"):
             return _html(conn, 200, pages.index_page(name))
         return conn.respond(404, "not found\n")
@@ -267,22 +278,11 @@ class Server:
             self._board_html = board_html()
         return self._board_html
 
-    def _ticket_page(self, conn: ServerConnection, check: str) -> Response:
-        hall = self.service.hall
-        ticket = hall.by_check(check) if 0 < len(check) <= 32 else None
-        if ticket is None:
-            return _html(conn, 404, pages.not_found_page(self.service.config.name))
-        wire = hall.wire_ticket(ticket)
-        service = self.service.config.service(ticket.service)
-        counter = self.service.config.counter(ticket.counter) if ticket.counter else None
-        svc = {"name": service.name, "name_en": service.name_en} if service else {}
-        queue = {"open_counters": hall.open_counters(ticket.service)}
-        return _html(conn, 200, pages.ticket_page(
-            self.service.config.name, wire, svc, counter.name if counter else None,
-            queue=queue, tz=self.service.config.tz))
-
     # ------------------------------------------------------------ websocket
     async def _handler(self, ws: ServerConnection) -> None:
+        if ws.request is not None and self.citizen.feed_check(urlsplit(ws.request.path).path):
+            await self.citizen.feed(ws, _address(ws))  # a ticket's live page
+            return
         try:
             session_client = await self._open(ws)
         except ConnectionClosed:
@@ -583,6 +583,7 @@ class Server:
         """Queue committed events for every client; flushed once per loop turn."""
         self._pending.extend(protocol.encode_bytes(e) for e in events)
         self.metrics.events.inc(len(events))
+        self.citizen.committed(events)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)

@@ -707,7 +707,7 @@ def test_limits_bad_values_are_refused(line: str, message: str) -> None:
 
 
 def test_limits_off_turns_every_limit_off() -> None:
-    assert Limits.off() == Limits(0, 0, 0, 0)
+    assert Limits.off() == Limits(0, 0, 0, 0, 0)
 
 
 def test_pii_key_file_is_read_and_round_trips() -> None:

@@ -76,11 +76,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from server.config import Counter, HallConfig, Service
-from server.core import eta, machine, shape
+from server.core import eta, machine, remote, shape
 from server.core.forecast import HISTORY, RATE_WINDOW_S, Forecast, service_time
 from server.core.machine import IllegalMove
 from server.core.model import PRIORITIES, CounterState, Event, Layout, Ticket
-from server.core.queues import Entry, Head, Pick, Queues, live_head, next_streak, rank_after
+from server.core.queues import Entry, Head, Pick, Queues, next_streak, rank_after
 from server.wire.errors import (
     BadRequest,
     Closed,
@@ -263,9 +263,12 @@ class Hall:
 
     # ============================================================== commands
     def issue(
-        self, service: str, priority: str = "normal", slot_start: dt.datetime | None = None
+        self, service: str, priority: str = "normal", slot_start: dt.datetime | None = None,
+        remote: bool = False,
     ) -> list[Event]:
         """A kiosk issues a ticket: ``ticket.issued`` + ``queue.changed``.
+
+        ``remote``: taken by phone; called only once present (server/core/remote.py).
 
         Raises:
             NotFound: unknown service. Closed: outside its hours.
@@ -296,6 +299,7 @@ class Hall:
             id=tid, number=f"{svc.prefix}{n:03d}", service=svc.id, status="waiting",
             priority=priority, issued_at=now, day=day, seqno=n, rank=(1, _ts(now)),
             check=check, slot_start=slot_start, version=1,
+            remote=remote, present=not remote,
         )
         self.last_numbers[(svc.id, day)] = n
         self._tickets[tid] = t
@@ -346,11 +350,38 @@ class Hall:
         self._ready_to_call(cs)
         now = self._now()
         self._queues.promote(cfg.services, now)
-        picked = self._pick(cfg, cs.streak, live_head)
+        # Remote tickets whose citizen is not here are passed over (and move
+        # back) only when someone present can be called instead.
+        skip: dict[int, int] = {}
+
+        def head(lst: list[Entry]) -> Entry | None:
+            i = skip.get(id(lst), 0)
+            return lst[i] if i < len(lst) else None
+
+        absent: list[Ticket] = []
+        while (picked := self._pick(cfg, cs.streak, head)) is not None:
+            t = self._tickets[picked.entry.ticket_id]
+            if not remote.absent(t):
+                break
+            absent.append(t)
+            skip[id(picked.home)] = skip.get(id(picked.home), 0) + 1
         if picked is None:
-            raise QueueEmpty(f"nobody is waiting for {cfg.name}")
+            raise QueueEmpty(f"nobody present is waiting for {cfg.name}" if absent
+                             else f"nobody is waiting for {cfg.name}")
         cs.streak = next_streak(cs.streak, picked.group, picked.normal_waiting)
-        return self._call(cs, cfg, self._tickets[picked.entry.ticket_id], now)
+        events = self._call(cs, cfg, self._tickets[picked.entry.ticket_id], now)
+        if absent:
+            events += [remote.pass_over(self, t, now) for t in absent]
+            events += self._queue_events(cfg.services)
+        return events
+
+    def arrived(self, ticket_id: str) -> list[Event]:
+        """The citizen of a remote ticket is here (``ticket.arrived``; [] if known).
+
+        Raises:
+            NotFound: unknown ticket. IllegalMove: not a waiting remote ticket.
+        """
+        return remote.arrive(self, self._get(ticket_id))
 
     def call(self, counter: int, ticket_id: str) -> list[Event]:
         """特呼: the counter calls one specific waiting ticket.
@@ -464,11 +495,18 @@ class Hall:
     def requeue(self, ticket_id: str) -> list[Event]:
         """过号重排: a no-show who came back waits again, a few places back.
 
+        For a remote ticket whose citizen is not present yet (the kiosk's
+        scanner sends ``requeue`` for any ticket QR) it is its arrival instead
+        (``ticket.arrived``, server/core/remote.py).
+
         Raises:
             NotFound: unknown ticket. IllegalMove: not a no-show.
             Expired: the return window (``no_show_return_s``) has passed.
         """
         t = self._get(ticket_id)
+        if remote.absent(t) and t.status == "waiting":
+            # A kiosk reading a remote ticket's QR sends this: its citizen is here.
+            return remote.arrive(self, t)
         new = machine.check(t, "requeue")
         now = self._now()
         window = self._dispatch.no_show_return_s
@@ -970,6 +1008,10 @@ class Hall:
             for n in self._served_by[sid]:
                 if self._counters[n].state == "open":
                     self._forecast.worked[n] = today
+
+    def _back_rank(self, t: Ticket, now: dt.datetime) -> tuple[int, float]:
+        """The rank ``requeue_places`` places behind the head of ``t``'s list."""
+        return rank_after(self._queues.group_list(t, now), self._dispatch.requeue_places, now)
 
     def _pick(self, cfg: Counter, streak: int, head: Head) -> Pick | None:
         """The next ticket for a counter (see :meth:`Queues.choose`)."""

@@ -46,6 +46,11 @@ class Ticket:
     staff: str | None = None  # staff id who served (for reports)
     rating: int | None = None
     version: int = 1
+    # A remote ticket (taken by phone) keeps its place but is called only once
+    # ``present``; ``deferrals`` counts its moves back while absent.
+    remote: bool = False
+    present: bool = True
+    deferrals: int = 0
 
     def copy(self) -> Ticket:
         return copy.copy(self)

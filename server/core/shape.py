@@ -65,6 +65,9 @@ def ticket(t: Ticket, ahead: int, e: Estimate, tz: dt.tzinfo) -> dict[str, Any]:
         wire["to_counter"] = t.target_counter
     if t.slot_start is not None:
         wire["slot_start"] = time(t.slot_start, tz)
+    if t.remote:  # taken by phone: called only once present (server/core/remote.py)
+        wire["remote"] = True
+        wire["present"] = t.present
     return wire
 
 

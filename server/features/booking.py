@@ -110,7 +110,6 @@ CANCEL_LEAD_MIN = 120
 DEFAULT_HOURS = ((dt.time(8, 30), dt.time(12, 0)), (dt.time(13, 30), dt.time(17, 30)))
 #: Statuses that hold the person's day (only a cancel frees it).
 _STATUSES = ("booked", "checked_in", "late", "missed", "cancelled")
-_PHONE = re.compile(r"^\+?\d{7,15}$")
 
 
 # ------------------------------------------------------------------ helpers
@@ -126,12 +125,10 @@ def _normalize_name(name: str) -> str:
 
 
 def _normalize_phone(phone: str) -> str:
-    text = re.sub(r"[\s\-()]", "", unicodedata.normalize("NFKC", phone))
-    if text.startswith("+86"):
-        text = text[3:]
-    if not _PHONE.match(text):
-        raise BadRequest("phone must be 7 to 15 digits (e.g. 13812345678)")
-    return text.lstrip("+")
+    try:
+        return pii.normalize_phone(phone)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def mask_name(name: str) -> str:

@@ -81,6 +81,9 @@ def ticket_params(hall: str, t: Ticket) -> dict[str, Any]:
         "staff": t.staff,
         "rating": t.rating,
         "version": t.version,
+        "remote": t.remote,
+        "present": t.present,
+        "deferrals": t.deferrals,
     }
 
 
@@ -106,6 +109,9 @@ def ticket_from_row(row: Any) -> Ticket:
         staff=row.staff,
         rating=row.rating,
         version=row.version,
+        remote=bool(row.remote),
+        present=bool(row.present),
+        deferrals=row.deferrals,
     )
 
 

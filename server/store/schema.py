@@ -8,12 +8,12 @@ import sqlalchemy as sa
 __all__ = [
     "SCHEMA_REVISION", "TICKET_COLUMNS", "metadata", "halls", "tickets", "numbering",
     "events_t", "counters_t", "replies", "bookings_t", "booking_slots_t", "followups_t",
-    "hall_secrets_t", "login_failures_t",
+    "hall_secrets_t", "login_failures_t", "ticket_phones_t",
 ]
 
 #: The newest migration in server/store/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0008"
 
 metadata = sa.MetaData()
 
@@ -49,6 +49,10 @@ tickets = sa.Table(
     sa.Column("staff", sa.String(64)),
     sa.Column("rating", sa.Integer),
     sa.Column("version", sa.Integer, nullable=False),
+    # Remote tickets (migration 0008): called only once present.
+    sa.Column("remote", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("present", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("deferrals", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("hall", "day", "number", name="uq_tickets_hall_day_number"),
 )
 
@@ -198,6 +202,21 @@ instances_t = sa.Table(
     sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+#: The phone of a remote ticket (migration 0008; ``server/store/phones.py``):
+#: its keyed hash for as long as the ticket row lives, the number itself only
+#: while the ticket is active (notification delivery), then NULL.
+ticket_phones_t = sa.Table(
+    "ticket_phones",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("ticket", sa.String(64), primary_key=True),
+    sa.Column("phone_hash", sa.String(64), nullable=False),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Index("ix_ticket_phones_hall_hash", "hall", "phone_hash"),
+)
+
 #: Ticket dataclass field -> tickets column (``rank`` is two columns).
 TICKET_COLUMNS = {
     "id": "id",
@@ -220,4 +239,7 @@ TICKET_COLUMNS = {
     "staff": "staff",
     "rating": "rating",
     "version": "version",
+    "remote": "remote",
+    "present": "present",
+    "deferrals": "deferrals",
 }

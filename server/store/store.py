@@ -11,7 +11,7 @@ API::
     store.remember_reply(hall_id, device, request_id, reply_json, expires_at) -> bool
     store.recall_reply(hall_id, device, request_id) -> str | None
     store.purge_replies(now=None) -> int
-    store.bookings, store.followups                      # typed rows and guarded writes
+    store.bookings, store.followups, store.phones        # typed rows and guarded writes
     store.close()
 
 ``commit`` is ONE transaction (its steps: server/store/commit.py): tickets
@@ -44,6 +44,7 @@ from server.store.bookings import BookingRows
 from server.store.convert import aware, check_key, utc
 from server.store.engine import Database
 from server.store.followups import FollowUpRows
+from server.store.phones import PhoneRows
 from server.store.prepared import compile_all
 
 __all__ = ["Store"]
@@ -87,6 +88,7 @@ class Store:
         #: Appointments and follow-ups: their rows and guarded writes.
         self.bookings = BookingRows(self._db)
         self.followups = FollowUpRows(self._db)
+        self.phones = PhoneRows(self._db)  # remote tickets' phones (server/store/phones.py)
 
     def close(self) -> None:
         """Close every pooled connection."""

@@ -1,28 +1,14 @@
-"""Small server-rendered HTML pages: the public ticket status page and the index.
+"""Small server-rendered HTML pages: the index and "no such ticket".
 
-Self-contained (inline CSS, no external assets), mobile-friendly, and with no
-personal data: a ticket page shows only number, service, status, position and
-estimate. Everything interpolated is escaped.
+The ticket's own page is server/web/status.py (live). Self-contained (inline
+CSS, no external assets), mobile-friendly; everything interpolated is escaped.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from html import escape
-from typing import Any
 
-from server.wire.estimate import estimate
-
-__all__ = ["ticket_page", "not_found_page", "index_page"]
-
-_STATUS = {
-    "waiting": ("等候中", "Waiting"),
-    "called": ("请前往窗口", "Called: please go to the counter"),
-    "serving": ("办理中", "Being served"),
-    "done": ("已办结", "Done"),
-    "no_show": ("已过号", "Missed (no-show)"),
-    "cancelled": ("已取消", "Cancelled"),
-}
+__all__ = ["not_found_page", "index_page"]
 
 _STYLE = """
 body{margin:0;font-family:"Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;
@@ -48,40 +34,6 @@ def _page(title: str, body: str, refresh: int | None = None) -> str:
         f"{meta}<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body>{body}</body></html>"
     )
-
-
-def ticket_page(hall_name: str, ticket: dict[str, Any], service: dict[str, Any],
-                counter_name: str | None = None, queue: dict[str, Any] | None = None,
-                tz: dt.tzinfo | None = None) -> str:
-    """The public status page of one ticket (refreshes itself every 15 s).
-
-    The wait reads as on the kiosk and the printed ticket (server/wire/estimate.py);
-    ``queue`` is the ticket's service queue object (its ``open_counters``).
-    """
-    zh, en = _STATUS.get(ticket.get("status", ""), ("", ""))
-    status_cls = {"called": "called", "no_show": "gone", "cancelled": "gone"}.get(
-        ticket.get("status", ""), "")
-    rows = [f'<dt>状态 Status</dt><dd class="{status_cls}">{escape(zh)} '
-            f'<span class="en">{escape(en)}</span></dd>']
-    if ticket.get("status") == "waiting":
-        ahead = ticket.get("ahead")
-        if ahead is not None:
-            rows.append(f"<dt>前面 Ahead</dt><dd>{int(ahead)} 人 people</dd>")
-        wait = estimate(ticket, queue, tz)
-        if wait is not None:
-            rows.append(f"<dt>预计 Wait</dt><dd>{escape(wait.text('zh'))} "
-                        f"<span class='en'>{escape(wait.text('en'))}</span></dd>")
-    if ticket.get("status") in ("called", "serving") and counter_name:
-        rows.append(f"<dt>窗口 Counter</dt><dd class='called'>{escape(counter_name)}</dd>")
-    body = (
-        f"<header>{escape(hall_name)}</header><main><div class='card'>"
-        f"<div class='num' id='number'>{escape(ticket.get('number', ''))}</div>"
-        f"<div class='svc'>{escape(service.get('name', ''))}"
-        f"<div class='en'>{escape(service.get('name_en', ''))}</div></div>"
-        f"<dl>{''.join(rows)}</dl></div>"
-        "<footer>本页每 15 秒自动刷新 · This page refreshes every 15 s</footer></main>"
-    )
-    return _page(f"{ticket.get('number', '')} · {hall_name}", body, refresh=15)
 
 
 def not_found_page(hall_name: str) -> str:

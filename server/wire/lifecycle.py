@@ -23,6 +23,10 @@ counter and display clients' reducers and the report):
   ``ticket.cancelled``, with ``reason: "close_day"``).
 - ``rate`` (一次一评) is allowed on a ``done`` ticket, once; it does not
   change the status (the "once" is the core's check).
+- A remote ticket (taken by phone) waits for its citizen: ``arrive`` marks
+  them present and ``defer`` moves an absent one back when it would have
+  been called (both keep it ``waiting``; server/core/remote.py); one passed
+  over too often is cancelled (``ticket.cancelled``, ``reason: "absent"``).
 - ``done`` and ``cancelled`` are final; ``no_show`` is final unless
   re-queued or undone.
 
@@ -52,7 +56,7 @@ ACTIVE = ("called", "serving")
 
 COMMANDS = (
     "call", "recall", "start", "complete", "no_show",
-    "transfer", "requeue", "unmiss", "cancel", "close", "rate",
+    "transfer", "requeue", "unmiss", "cancel", "close", "rate", "arrive", "defer",
 )
 
 #: (status, command) -> new status. Nothing else is legal.
@@ -71,6 +75,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("no_show", "requeue"): "waiting",
     ("no_show", "unmiss"): "called",
     ("done", "rate"): "done",
+    ("waiting", "arrive"): "waiting",
+    ("waiting", "defer"): "waiting",
 }
 
 #: The PROTOCOL event each command emits.
@@ -86,6 +92,8 @@ EVENT_OF: dict[str, str] = {
     "cancel": "ticket.cancelled",
     "close": "ticket.cancelled",
     "rate": "ticket.rated",
+    "arrive": "ticket.arrived",
+    "defer": "ticket.deferred",
 }
 
 #: The event of a new ticket (it is born ``waiting``).

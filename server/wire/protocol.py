@@ -115,6 +115,8 @@ EVENT_NAMES = (
     "ticket.cancelled",
     "ticket.requeued",
     "ticket.no_show_undone",
+    "ticket.deferred",
+    "ticket.arrived",
     "ticket.rated",
     "counter.opened",
     "counter.closed",

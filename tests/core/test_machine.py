@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from server.core import Conflict, CoreError, Hall, IllegalMove, machine
+from server.core import Conflict, CoreError, Hall, IllegalMove, machine, remote
 from server.core.model import Ticket
 from tests.core.builders import make_hall
 
@@ -27,6 +27,8 @@ EXPECTED = {
     ("no_show", "requeue"): "waiting",
     ("no_show", "unmiss"): "called",
     ("done", "rate"): "done",
+    ("waiting", "arrive"): "waiting",  # a remote ticket's citizen is here
+    ("waiting", "defer"): "waiting",  # an absent remote ticket moves back
 }
 CELLS = list(itertools.product(machine.STATES, machine.COMMANDS))
 
@@ -75,14 +77,15 @@ def test_allowed_from_lists_states_in_order():
 
 
 # ------------------------------------------------------------- through the Hall
-def _ticket_in(hall: Hall, clock, state: str) -> str:
-    """Issue a gjj ticket and drive it (at counter 1) into ``state``; its id."""
-    tid = hall.issue("gjj")[0].ticket.id
+def _ticket_in(hall: Hall, clock, state: str, remote: bool = False) -> str:
+    """Issue a gjj ticket (taken by phone when ``remote``: its citizen absent) and
+    drive it (at counter 1) into ``state``; its id."""
+    tid = hall.issue("gjj", remote=remote)[0].ticket.id
     clock.advance(30)
     if state == "cancelled":
         hall.cancel(tid)
     elif state != "waiting":
-        hall.call_next(1)
+        hall.call(1, tid)
         clock.advance(30)
         if state in ("serving", "done"):
             hall.start(1)
@@ -95,7 +98,7 @@ def _ticket_in(hall: Hall, clock, state: str) -> str:
     return tid
 
 
-def _apply(hall: Hall, command: str, tid: str):
+def _apply(hall: Hall, command: str, tid: str, now=None):
     if command == "call":
         return hall.call(2, tid)
     if command in ("recall", "start", "complete", "no_show"):
@@ -110,16 +113,20 @@ def _apply(hall: Hall, command: str, tid: str):
         return hall.close_day()
     if command == "rate":
         return hall.rate(1, tid, 5)
+    if command == "arrive":
+        return hall.arrived(tid)
+    if command == "defer":  # what call_next does to an absent remote ticket that is due
+        return [remote.pass_over(hall, hall.ticket(tid), now)]
     raise AssertionError(command)
 
 
 @pytest.mark.parametrize(("state", "command"), CELLS)
 def test_hall_cell(state, command):
     hall, clock = make_hall()
-    tid = _ticket_in(hall, clock, state)
+    tid = _ticket_in(hall, clock, state, remote=command in ("arrive", "defer"))
     before = hall.ticket(tid).copy()
     if (state, command) in EXPECTED:
-        events = _apply(hall, command, tid)
+        events = _apply(hall, command, tid, clock())
         after = hall.ticket(tid)
         assert after.status == EXPECTED[(state, command)]
         assert after.version == before.version + 1
@@ -134,5 +141,5 @@ def test_hall_cell(state, command):
         assert hall.ticket(tid) == before
     else:
         with pytest.raises(Conflict):
-            _apply(hall, command, tid)
+            _apply(hall, command, tid, clock())
         assert hall.ticket(tid) == before  # nothing changed

@@ -106,6 +106,6 @@ def test_no_limits_and_kiosk_rate_flags(tmp_path):
         return serve.load_config(parser.parse_args(["--config", str(path), *argv])).limits
 
     assert limits() == Limits()
-    assert limits("--no-limits") == Limits(0, 0, 0, 0)
+    assert limits("--no-limits") == Limits(0, 0, 0, 0, 0)
     assert limits("--kiosk-rate", "7") == Limits(kiosk_issues_per_min=7)
-    assert limits("--no-limits", "--kiosk-rate", "30") == Limits(30, 0, 0, 0)
+    assert limits("--no-limits", "--kiosk-rate", "30") == Limits(30, 0, 0, 0, 0)

@@ -63,6 +63,12 @@ def test_the_hall_emits_the_tables_events_and_statuses() -> None:
     run(hall.rate(2, tid, 5))
     run(hall.issue("gjj"))
     run(hall.cancel(hall.tickets()[-1].id))
+    # A remote ticket: passed over while absent (defer), then present (arrive).
+    far = hall.issue("gjj", remote=True)
+    run(far)
+    run(hall.issue("gjj"))
+    run(hall.call_next(1))
+    run(hall.arrived(far[0].ticket.id))
     run(hall.issue("gjj"))
     run(hall.close_day())
     names = {name for name, _status in seen}

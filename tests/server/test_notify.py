@@ -1,0 +1,251 @@
+"""Webhooks end to end: a real server, a real HTTP sink on loopback.
+
+The sink is ``examples/notify_sink.py`` (the receiver integrators start
+from) with a switch to answer 500 or to hang, and a log of every attempt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import re
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.config import Notify
+from tests.helpers.server import PIN, RunningServer, WsClient, small_config
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = b"s3cret-for-the-sink"
+PHONE = "138 1234 5678"
+
+
+def _example() -> Any:
+    spec = importlib.util.spec_from_file_location("notify_sink", ROOT / "examples/notify_sink.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+notify_sink = _example()
+
+
+class ScriptedSink(notify_sink.Sink):  # type: ignore[misc,name-defined]
+    """The example sink, plus: fail the first ``fail`` attempts with 500, hang
+    while ``hang`` is set, and log every attempt (headers and raw body)."""
+
+    def __init__(self, fail: int = 0) -> None:
+        super().__init__(("127.0.0.1", 0), SECRET)
+        self.fail = fail
+        self.hang = threading.Event()
+        self.release = threading.Event()
+        self.attempts: list[tuple[dict[str, str], bytes]] = []
+        self.arrived = threading.Condition(self.lock)
+        self.RequestHandlerClass = _make_handler(self)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/qhall"
+
+    def act(self, body: dict[str, Any]) -> None:
+        with self.arrived:
+            self.arrived.notify_all()
+
+    def wait_for(self, done: Callable[[], bool], timeout: float = 20) -> None:
+        with self.arrived:
+            assert self.arrived.wait_for(done, timeout), (
+                f"sink got {[b['event'] for b in self.received]}")
+
+
+def _make_handler(sink: ScriptedSink) -> type:
+    base = notify_sink._Handler
+
+    class Handler(base):  # type: ignore[misc,valid-type]
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            with sink.arrived:
+                sink.attempts.append((dict(self.headers), raw))
+                failing = sink.fail > 0
+                sink.fail -= 1 if failing else 0
+                sink.arrived.notify_all()
+            if sink.hang.is_set():
+                sink.release.wait(30)
+            if failing:
+                self._answer(500)
+                return
+            if not notify_sink.valid(sink.secret, raw, self.headers.get("X-Qhall-Signature")):
+                self._answer(401)
+                return
+            sink.accept(self.headers.get("X-Qhall-Delivery") or "", json.loads(raw))
+            self._answer(200)
+
+    return Handler
+
+
+@pytest.fixture
+def sink_factory() -> Iterator[Callable[..., ScriptedSink]]:
+    made: list[ScriptedSink] = []
+
+    def make(fail: int = 0) -> ScriptedSink:
+        sink = ScriptedSink(fail)
+        threading.Thread(target=sink.serve_forever, daemon=True).start()
+        made.append(sink)
+        return sink
+
+    yield make
+    for sink in made:
+        sink.release.set()
+        sink.shutdown()
+        sink.server_close()
+
+
+def hall_with(tmp_path: Path, sink: ScriptedSink, soon_ahead: int = 1) -> RunningServer:
+    cfg = small_config(f"sqlite:///{tmp_path / 'hall.db'}")
+    cfg = dataclasses.replace(cfg, soon_ahead=soon_ahead, notify=(Notify(
+        sink.url, ("ticket.soon", "ticket.called", "ticket.no_show", "rating.bad"),
+        secret=SECRET.decode()),))
+    return RunningServer(cfg)
+
+
+def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(url, json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def remote(srv: RunningServer, phone: str = PHONE, service: str = "gjj") -> dict[str, Any]:
+    status, ticket = post(f"{srv.http}/api/v1/halls/main/tickets",
+                          {"service": service, "phone": phone})
+    assert status == 201, ticket
+    return ticket
+
+
+def login(srv: RunningServer, n: int = 2) -> WsClient:
+    counter = srv.client(f"counter-{n}")
+    assert counter.request("login", staff=f"s00{n}", pin=PIN)["type"] == "ok"
+    return counter
+
+
+def metric(srv: RunningServer, event: str, outcome: str) -> float:
+    _status, text = get(f"{srv.http}/metrics")
+    name = f'qhall_notify_deliveries_total{{event="{event}",hall="main",outcome="{outcome}"}} '
+    found = re.search(re.escape(name) + r"([0-9.e+]+)", text)
+    return float(found.group(1)) if found else 0.0
+
+
+def wait_metric(srv: RunningServer, event: str, outcome: str, value: float) -> None:
+    """The server counts a delivery once the sink's answer is back: poll for it."""
+    deadline = time.monotonic() + 20
+    while metric(srv, event, outcome) != value:
+        assert time.monotonic() < deadline, (event, outcome, metric(srv, event, outcome))
+        time.sleep(0.05)
+
+
+def test_soon_called_no_show_arrive_once_each_signed(tmp_path, sink_factory) -> None:
+    sink = sink_factory()
+    with hall_with(tmp_path, sink, soon_ahead=1) as srv:
+        counter = login(srv)  # counter 2 serves gjj only
+        with srv.client("kiosk-1") as kiosk:  # (closed before unread events pile up)
+            kiosk.request("issue", service="gjj")
+            kiosk.request("issue", service="gjj")
+        mine = remote(srv)
+        assert (mine["remote"], mine["present"], mine["ahead"]) == (True, False, 2)
+        assert counter.request("call_next")["ticket"]["number"] == "A001"
+        sink.wait_for(lambda: len(sink.received) == 1)  # now 1 ahead: soon
+        status, arrived = post(f"{srv.http}/api/v1/tickets/{mine['check']}/arrived", {})
+        assert (status, arrived["present"]) == (200, True)
+        counter.request("complete")
+        counter.request("call_next")
+        counter.request("complete")
+        called = counter.request("call_next")["ticket"]
+        assert called["number"] == mine["number"]
+        counter.request("no_show")
+        sink.wait_for(lambda: len(sink.received) == 3)
+        # Another phone's ticket: its soon arriving shows nothing more came for ours.
+        other = remote(srv, phone="13900001111")
+        sink.wait_for(lambda: len(sink.received) == 4)
+        wait_metric(srv, "ticket.soon", "sent", 2)
+
+    received = sink.received
+    assert [(b["event"], b["ticket"]["number"]) for b in received] == [
+        ("ticket.soon", mine["number"]), ("ticket.called", mine["number"]),
+        ("ticket.no_show", mine["number"]), ("ticket.soon", other["number"])]
+    for body in received[:3]:
+        assert body["hall"] == "main" and body["phone"] == "13812345678"
+        assert body["ticket"]["check"] == mine["check"] and body["at"]
+    assert received[1]["counter"] == 2 and received[1]["counter_name"] == "2号窗口"
+    # Every attempt was signed with the shared secret (checked by the example sink).
+    for headers, raw in sink.attempts:
+        assert notify_sink.valid(SECRET, raw, headers["X-Qhall-Signature"])
+        assert not notify_sink.valid(b"another secret", raw, headers["X-Qhall-Signature"])
+
+
+def test_a_failing_sink_gets_the_same_delivery_until_it_accepts(tmp_path, sink_factory) -> None:
+    sink = sink_factory(fail=2)
+    with hall_with(tmp_path, sink, soon_ahead=3) as srv:
+        mine = remote(srv)  # nobody ahead: soon at once
+        sink.wait_for(lambda: len(sink.received) == 1)
+        wait_metric(srv, "ticket.soon", "sent", 1)
+        assert metric(srv, "ticket.soon", "retried") == 2
+    assert sink.received[0]["ticket"]["number"] == mine["number"]
+    ids = {headers["X-Qhall-Delivery"] for headers, _raw in sink.attempts}
+    bodies = {raw for _headers, raw in sink.attempts}
+    assert len(sink.attempts) == 3 and len(ids) == 1 and len(bodies) == 1
+
+
+def test_dispatch_goes_on_while_the_sink_hangs(tmp_path, sink_factory) -> None:
+    sink = sink_factory()
+    sink.hang.set()
+    with hall_with(tmp_path, sink, soon_ahead=3) as srv, srv.client("kiosk-1") as kiosk:
+        mine = remote(srv)  # soon at once: the sink now holds that request
+        with sink.arrived:
+            assert sink.arrived.wait_for(lambda: len(sink.attempts) == 1, 20)
+        counter = login(srv)
+        # The hall answers everything while the webhook hangs.
+        for _ in range(5):
+            assert kiosk.request("issue", service="gjj")["type"] == "ok"
+        assert counter.request("call_next")["type"] == "ok"
+        assert counter.request("complete")["type"] == "ok"
+        status, body = get(f"{srv.http}/api/v1/tickets/{mine['check']}")
+        assert status == 200 and json.loads(body)["number"] == mine["number"]
+        assert not sink.received
+        sink.release.set()
+        sink.wait_for(lambda: len(sink.received) == 1)
+    assert sink.received[0]["event"] == "ticket.soon"
+
+
+def test_bad_rating_goes_to_the_supervisor_webhook(tmp_path, sink_factory) -> None:
+    sink = sink_factory()
+    with hall_with(tmp_path, sink) as srv, srv.client("kiosk-1") as kiosk:
+        counter = login(srv)
+        kiosk.request("issue", service="gjj")
+        ticket = counter.request("call_next")["ticket"]
+        counter.request("start")
+        counter.request("complete")
+        with srv.client("evaluator-2") as pad:
+            assert pad.request("rate", ticket=ticket["id"], score=1)["type"] == "ok"
+        sink.wait_for(lambda: len(sink.received) == 1)
+    body = sink.received[0]
+    assert (body["event"], body["score"], body["counter"], body["phone"]) == (
+        "rating.bad", 1, 2, None)
