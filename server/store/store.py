@@ -12,6 +12,7 @@ API::
     store.recall_reply(hall_id, device, request_id) -> str | None
     store.purge_replies(now=None) -> int
     store.bookings, store.followups                      # typed rows and guarded writes
+    store.console                                        # console sessions, audit, acks
     store.close()
 
 ``commit`` is ONE transaction (its steps: server/store/commit.py): tickets
@@ -41,6 +42,7 @@ from server.store import commit as commit_steps
 from server.store import load as reads
 from server.store import logins, replies
 from server.store.bookings import BookingRows
+from server.store.console import ConsoleRows
 from server.store.convert import aware, check_key, utc
 from server.store.engine import Database
 from server.store.followups import FollowUpRows
@@ -84,6 +86,8 @@ class Store:
         #: Appointments and follow-ups: their rows and guarded writes.
         self.bookings = BookingRows(self._db)
         self.followups = FollowUpRows(self._db)
+        #: The supervisor console's sessions, audit log and alert acks.
+        self.console = ConsoleRows(self._db)
 
     def close(self) -> None:
         """Close every pooled connection."""
