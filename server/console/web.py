@@ -25,6 +25,7 @@ import functools
 import html
 import json
 import logging
+from collections.abc import Callable
 from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -246,12 +247,17 @@ class Console:
                 await ws.send(json.dumps(_error(None, "bad_request", "JSON object expected")))
                 continue
             reply = self._request(active, msg)
+            if callable(reply):
+                # Reading a period's events from the store: off the event loop.
+                reply = await asyncio.to_thread(reply)
             await ws.send(json.dumps(reply, ensure_ascii=False))
             if reply.get("type") == "ok" and msg.get("do") == "logout":
                 await ws.close(CLOSE_EXPIRED, "logged out")
                 return
 
-    def _request(self, active: Active, msg: dict[str, Any]) -> dict[str, Any]:
+    def _request(self, active: Active, msg: dict[str, Any]
+                 ) -> dict[str, Any] | Callable[[], dict[str, Any]]:
+        """The reply, or (a report) the function that computes it off the loop."""
         rid = msg.get("id")
         if not active.csrf_ok(msg.get("csrf")):
             return _error(rid, "forbidden",
@@ -275,7 +281,7 @@ class Console:
                 return {"type": "ok", "re": rid,
                         "followups": self.service.feature(FollowUps).list(None)}
             if do == "report":
-                return self._report(rid, msg)
+                return functools.partial(self._report, rid, msg)
             if do == "audit":
                 rows = self.service.store.console.audit_log(self.config.id, 100)
                 return {"type": "ok", "re": rid, "audit": [
