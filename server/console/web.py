@@ -56,6 +56,9 @@ REFRESH_S = 10.0
 LOGIN_TRIES = 5
 #: Most frame size the console accepts (a note is the largest request).
 MAX_REQUEST = 16 * 1024
+#: Days of a report range given their own 好差评 line (the last ones).
+DAYS_LISTED = 31
+DAY_COLUMNS = ("served", "ratings", "satisfaction_rate", "bad_ratings", "open_followups")
 #: An ended or idle session's close code (the page shows the login form again).
 CLOSE_EXPIRED = 4401
 
@@ -93,6 +96,10 @@ class Console:
         self.pool = AuthPool(queue=16, share=host.auth)
         self.live: dict[ServerConnection, Active] = {}
         self._push_scheduled = False
+        # A console still sending the previous floor gets only the newest one
+        # after it (never a growing backlog of floors).
+        self._sending: set[ServerConnection] = set()
+        self._stale: set[ServerConnection] = set()
 
     # ------------------------------------------------------------------ HTTP
     def route(self, conn: ServerConnection, request: Request, path: str) -> Response | None:
@@ -107,6 +114,11 @@ class Console:
             origin = request.headers.get("Origin", "")
             if urlsplit(origin).netloc != request.headers.get("Host", ""):
                 return conn.respond(403, "console: same origin only\n")
+            peer = conn.remote_address
+            address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+            if active is None and not self.service.limits.hello_open(address):
+                # Out of login budget: refused before the handshake, like /ws.
+                return http_headers.too_many(conn, self.service.limits.hellos.wait_s(address))
             return None
         if path == "/console/report.csv":
             if active is None:
@@ -184,6 +196,7 @@ class Console:
             pass
         finally:
             self.live.pop(ws, None)
+            self._stale.discard(ws)
 
     async def _login_socket(self, ws: ServerConnection) -> None:
         peer = ws.remote_address
@@ -304,9 +317,17 @@ class Console:
             first, last = self._period(str(msg.get("from") or ""), str(msg.get("to") or ""))
         except ValueError as exc:
             return _error(rid, "bad_request", str(exc))
-        rep = report.build(self.config, self.service.store, first, last, self.clock())
+        now = self.clock()
+        rep = report.build(self.config, self.service.store, first, last, now)
+        # 好差评 per day: the hall row of each day's own report (at most DAYS_LISTED).
+        days = []
+        day = max(first, last - dt.timedelta(days=DAYS_LISTED - 1))
+        while day <= last:
+            hall = report.build(self.config, self.service.store, day, day, now).total.row()
+            days.append({"date": str(day), **{k: hall[k] for k in DAY_COLUMNS}})
+            day += dt.timedelta(days=1)
         return {"type": "ok", "re": rid, "from": str(first), "to": str(last),
-                "rows": [f.row() for f in rep.all_rows()], "scores": rep.scores}
+                "rows": [f.row() for f in rep.all_rows()], "scores": rep.scores, "days": days}
 
     # ------------------------------------------------------------------ push
     def committed(self, events: list[dict[str, Any]]) -> None:
@@ -325,7 +346,22 @@ class Console:
             return
         text = self._floor_text()
         for ws in list(self.live):
-            asyncio.get_running_loop().create_task(_send_quietly(ws, text))
+            if ws in self._sending:
+                self._stale.add(ws)
+            else:
+                self._sending.add(ws)
+                asyncio.get_running_loop().create_task(self._send_floor(ws, text))
+
+    async def _send_floor(self, ws: ServerConnection, text: str) -> None:
+        try:
+            await ws.send(text)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._sending.discard(ws)
+        if ws in self._stale and ws in self.live:
+            self._stale.discard(ws)
+            self._schedule_push()
 
     def _floor_text(self) -> str:
         now = self.clock()
@@ -336,13 +372,6 @@ class Console:
                                 svc.store.console.acks(self.config.id))
         return json.dumps({"type": "floor", "floor": view, "alerts": found},
                           ensure_ascii=False)
-
-
-async def _send_quietly(ws: ServerConnection, text: str) -> None:
-    try:
-        await ws.send(text)
-    except ConnectionClosed:
-        pass
 
 
 def _decode(frame: str | bytes) -> dict[str, Any] | None:

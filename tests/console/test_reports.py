@@ -33,7 +33,11 @@ def test_report_csv_and_rows_match_qhall_report(tmp_path):
         assert get(srv.port, "/console/report.csv?from=2026-12-02&to=2026-12-01", cookie)[0] == 400
         client = ConsoleClient(srv.port, cookie)
         rows = client.request("report", **{"from": today, "to": today})
+        yesterday = (dt.date.fromisoformat(today) - dt.timedelta(days=1)).isoformat()
+        two = client.request("report", **{"from": yesterday, "to": today})
         client.close()
+        assert [(d["date"], d["served"], d["ratings"]) for d in two["days"]] == [
+            (yesterday, 0, 0), (today, 2, 0)]
         assert ("s005", "report_csv") in [(r.staff, r.action) for r in
                                          srv.store.console.audit_log(cfg.id)]
     # The command line on the same database, after the server has stopped.
