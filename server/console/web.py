@@ -54,6 +54,8 @@ log = logging.getLogger("qhall.console")
 REFRESH_S = 10.0
 #: Login attempts one unauthenticated console socket may make.
 LOGIN_TRIES = 5
+#: An unauthenticated console socket is closed after this long without a login.
+LOGIN_WAIT_S = 60.0
 #: Most frame size the console accepts (a note is the largest request).
 MAX_REQUEST = 16 * 1024
 #: Days of a report range given their own 好差评 line (the last ones).
@@ -202,7 +204,11 @@ class Console:
         peer = ws.remote_address
         address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
         for _ in range(LOGIN_TRIES):
-            frame = await ws.recv()
+            try:
+                frame = await asyncio.wait_for(ws.recv(), LOGIN_WAIT_S)
+            except TimeoutError:
+                await ws.close(1008, "no login")
+                return
             msg = _decode(frame)
             if msg is None or msg.get("type") != "login":
                 # A device token, a hello, anything else: nothing opens here.
