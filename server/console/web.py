@@ -116,8 +116,7 @@ class Console:
             origin = request.headers.get("Origin", "")
             if urlsplit(origin).netloc != request.headers.get("Host", ""):
                 return conn.respond(403, "console: same origin only\n")
-            peer = conn.remote_address
-            address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+            address = _peer(conn)
             if active is None and not self.service.limits.hello_open(address):
                 # Out of login budget: refused before the handshake, like /ws.
                 return http_headers.too_many(conn, self.service.limits.hellos.wait_s(address))
@@ -201,8 +200,7 @@ class Console:
             self._stale.discard(ws)
 
     async def _login_socket(self, ws: ServerConnection) -> None:
-        peer = ws.remote_address
-        address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        address = _peer(ws)
         for _ in range(LOGIN_TRIES):
             try:
                 frame = await asyncio.wait_for(ws.recv(), LOGIN_WAIT_S)
@@ -378,6 +376,12 @@ class Console:
                                 svc.store.console.acks(self.config.id))
         return json.dumps({"type": "floor", "floor": view, "alerts": found},
                           ensure_ascii=False)
+
+
+def _peer(conn: ServerConnection) -> str:
+    """The peer's IP address (the key of per-source limits, as serve.py's)."""
+    peer = conn.remote_address
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
 
 def _decode(frame: str | bytes) -> dict[str, Any] | None:
