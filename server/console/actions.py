@@ -1,9 +1,10 @@
 """What a supervisor may do from the console, each audited.
 
 Hall changes go through the same core commands the counters use (pause,
-resume, close, cancel) and commit through :meth:`Context.commit` with their
-audit row in the SAME transaction: no change without its audit entry, no
-audit entry for a change that did not happen. Acknowledging an alert and
+resume, close, cancel; ``Hall.move`` for a waiting ticket) and commit
+through :meth:`Context.commit` with their audit row in the SAME
+transaction: no change without its audit entry, no audit entry for a
+change that did not happen. Acknowledging an alert and
 closing a follow-up are audited the same way.
 """
 
@@ -97,9 +98,22 @@ class Actions:
             number = found.number if found else ticket
             return self._core(staff, "cancel", f"ticket:{ticket}", {"number": number},
                               lambda: hall.cancel(ticket))
+        if do == "move":
+            return self._move(staff, msg)
         if do == "followup_close":
             return self._close_followup(staff, msg)
         raise BadRequest(f"unknown action {do!r}")
+
+    def _move(self, staff: Staff, msg: dict[str, Any]) -> Reply:
+        ticket = _text(msg, "ticket", 64)
+        service = _text(msg, "service", 64) if msg.get("service") is not None else None
+        to_counter = _int(msg, "to_counter") if msg.get("to_counter") is not None else None
+        hall = self.service.hall
+        found = hall.ticket(ticket)
+        detail = {"number": found.number if found else ticket, "service": service,
+                  "to_counter": to_counter}
+        return self._core(staff, "move", f"ticket:{ticket}", detail,
+                          lambda: hall.move(ticket, service, to_counter))
 
     def _close_followup(self, staff: Staff, msg: dict[str, Any]) -> Reply:
         case = _text(msg, "followup", 16)

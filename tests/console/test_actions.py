@@ -40,10 +40,20 @@ def test_actions_go_through_the_core_and_are_audited(tmp_path):
         log = srv.store.console.audit_log(cfg.id)
         assert log[1].detail == {"reason": "巡查"} and log[2].detail == {"number": "B001"}
 
+        # Move a waiting ticket to another service: same number, new queue.
+        moving = kiosk.request("issue", service="gjj")["ticket"]
+        assert client.request("move", ticket=moving["id"])["code"] == "bad_request"
+        assert client.request("move", ticket=moving["id"], service="bdc")["type"] == "ok"
+        moved = board.wait_event("ticket.transferred")["data"]
+        assert (moved["ticket"]["number"], moved["to_service"], moved["from_counter"]) == (
+            moving["number"], "bdc", None)
+        assert srv.call(lambda: srv.server.service.hall.waiting("bdc")) == 1
+        assert audited()[-1] == ("move", f"ticket:{moving['id']}")
+
         # A follow-up needs a known case and a verdict from the list.
         bad = client.request("followup_close", followup="x", verdict="happy", note="n")
         assert bad["code"] == "bad_request"
         assert client.request("followup_close", followup="x", verdict="satisfied",
                               note="n")["code"] == "not_found"
-        assert len(audited()) == 3
+        assert len(audited()) == 4
         client.close()
