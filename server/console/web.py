@@ -25,6 +25,7 @@ import functools
 import html
 import json
 import logging
+import time
 from collections.abc import Callable
 from importlib import resources
 from typing import Any, Protocol
@@ -58,6 +59,8 @@ LOGIN_TRIES = 5
 LOGIN_WAIT_S = 60.0
 #: Most frame size the console accepts (a note is the largest request).
 MAX_REQUEST = 16 * 1024
+#: Floors pushed at most this often (well inside the 1 s from a call to the screen).
+PUSH_GAP_S = 0.25
 #: Days of a report range given their own 好差评 line (the last ones).
 DAYS_LISTED = 31
 DAY_COLUMNS = ("served", "ratings", "satisfaction_rate", "bad_ratings", "open_followups")
@@ -102,6 +105,7 @@ class Console:
         # after it (never a growing backlog of floors).
         self._sending: set[ServerConnection] = set()
         self._stale: set[ServerConnection] = set()
+        self._last_push = float("-inf")
 
     # ------------------------------------------------------------------ HTTP
     def route(self, conn: ServerConnection, request: Request, path: str) -> Response | None:
@@ -342,10 +346,14 @@ class Console:
     def _schedule_push(self) -> None:
         if not self._push_scheduled:
             self._push_scheduled = True
-            asyncio.get_running_loop().call_soon(self._push)
+            # At most one floor per PUSH_GAP_S: building it copies every ticket
+            # of the day, and a busy hall commits many batches a second.
+            wait = self._last_push + PUSH_GAP_S - time.monotonic()
+            asyncio.get_running_loop().call_later(max(0.0, wait), self._push)
 
     def _push(self) -> None:
         self._push_scheduled = False
+        self._last_push = time.monotonic()
         if not self.live:
             return
         text = self._floor_text()
