@@ -74,7 +74,7 @@ def build(hall: Hall, config: HallConfig, faults: Mapping[str, Mapping[str, Any]
     ``waiting``, ``faults``, ``at``)."""
     tz = config.tz
     today = now.astimezone(tz).date()
-    every = hall.tickets()
+    every = list(hall.tickets_view())  # read only: never changed here
     todays = [t for t in every if t.day == today]
     by_id = {t.id: t for t in every}
     per_counter: dict[int, list[Ticket]] = {}
@@ -90,13 +90,16 @@ def build(hall: Hall, config: HallConfig, faults: Mapping[str, Mapping[str, Any]
                                  per_counter.get(cs.number, []), now, tz))
     waiting = sorted((t for t in every if t.status == "waiting"),
                      key=lambda t: (t.issued_at, t.id))
+    oldest_of: dict[str, Ticket] = {}
+    for t in waiting:
+        oldest_of.setdefault(t.service, t)
     services = []
     target = config.console.service_level_target
     for s in config.services:
         if s.id is None:
             continue
         q = hall.queue_wire(s.id)
-        oldest = next((t for t in waiting if t.service == s.id), None)
+        oldest = oldest_of.get(s.id)
         served, level = service_level(per_service.get(s.id, []), config.service_level_s)
         services.append({
             "id": s.id, "name": s.name, "waiting": q["waiting"], "eta_s": q["eta_s"],

@@ -810,6 +810,11 @@ class Hall:
         """Copies of all tickets the hall holds."""
         return [t.copy() for t in self._tickets.values()]
 
+    def tickets_view(self) -> Iterable[Ticket]:
+        """The live tickets, no copies (read only; for views such as the
+        console's floor, which would otherwise copy the whole day per push)."""
+        return self._tickets.values()
+
     def counter_state(self, counter: int) -> CounterState:
         """A copy of one counter's live state."""
         return self._counter(counter)[0].copy()
