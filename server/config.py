@@ -5,9 +5,11 @@ A hall is described by one TOML file (see ``docs/CONFIG.md``)::
     [hall]        name, timezone, database, id?, notice?, host?, port?, ...
     [dispatch]    optional tuning of the dispatch order
     [announce]    optional tuning of the voice announcer
+    [console]     optional: the supervisor console's idle timeout and alert thresholds
     [[services]]  one table per service (with optional [services.appointments])
     [[counters]]  one table per counter
-    [[staff]]     one table per staff member (pin_hash only, never a PIN)
+    [[staff]]     one table per staff member (pin_hash only, never a PIN; roles and
+                  password_hash for the console)
     [[devices]]   one table per device (token_hash only, never a token)
 
 :func:`parse` checks everything and collects *all* problems before giving
