@@ -5,9 +5,11 @@ A hall is described by one TOML file (see ``docs/CONFIG.md``)::
     [hall]        name, timezone, database, id?, notice?, host?, port?, ...
     [dispatch]    optional tuning of the dispatch order
     [announce]    optional tuning of the voice announcer
+    [console]     optional: the supervisor console's idle timeout and alert thresholds
     [[services]]  one table per service (with optional [services.appointments])
     [[counters]]  one table per counter
-    [[staff]]     one table per staff member (pin_hash only, never a PIN)
+    [[staff]]     one table per staff member (pin_hash only, never a PIN; roles and
+                  password_hash for the console)
     [[devices]]   one table per device (token_hash only, never a token)
 
 :func:`parse` checks everything and collects *all* problems before giving
@@ -52,6 +54,8 @@ __all__ = [
     "Appointments",
     "ConfigError",
     "ConfigFileError",
+    "Console",
+    "STAFF_ROLES",
     "Counter",
     "Device",
     "Dispatch",
@@ -70,11 +74,12 @@ __all__ = [
 CATEGORIES = CATEGORY_IDS
 COUNTER_MODES = ("ordered", "oldest")
 DEVICE_ROLES = ("kiosk", "counter", "display", "evaluator", "admin", "booking")
+STAFF_ROLES = ("counter", "supervisor", "admin")
 TRANSFER_PLACEMENTS = ("head", "issue_time", "tail")
 # Roles bound to one counter: required for these, optional for a display
 # (a counter display above the window vs. a lobby board), refused otherwise.
 _ROLES_NEED_COUNTER = ("counter", "evaluator")
-_TABLES = ("hall", "dispatch", "announce", "limits")
+_TABLES = ("hall", "dispatch", "announce", "limits", "console")
 _ARRAYS = ("services", "counters", "staff", "devices", "notify")
 _ROLES_MAY_COUNTER = ("counter", "evaluator", "display")
 
@@ -157,11 +162,14 @@ class Counter:
 
 @dataclass(frozen=True)
 class Staff:
-    """A staff member who may log in at a counter."""
+    """A staff member who may log in at a counter (and, with the role
+    supervisor or admin and a ``password_hash``, at the console ``/console``)."""
 
     id: str
     name: str
     pin_hash: str
+    roles: tuple[str, ...] = ("counter",)
+    password_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -242,6 +250,25 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class Console:
+    """The supervisor console (``/console``, docs/CONSOLE.md).
+
+    Attributes:
+        idle_timeout_s: a console session with no action for this long ends.
+        service_level_target: share of served tickets within
+            ``service_level_s`` the hall aims at (an alert below it).
+        wait_alert_s: a ticket waiting longer than this raises an alert.
+        pause_alert_s: a counter paused, or open with nobody called, this long
+            raises an alert.
+    """
+
+    idle_timeout_s: int = 900
+    service_level_target: float = 0.85
+    wait_alert_s: int = 1800
+    pause_alert_s: int = 900
+
+
+@dataclass(frozen=True)
 class Announce:
     """Voice announcement settings."""
 
@@ -287,6 +314,7 @@ class HallConfig:
     dispatch: Dispatch = field(default_factory=Dispatch)
     announce: Announce = field(default_factory=Announce)
     limits: Limits = field(default_factory=Limits)
+    console: Console = field(default_factory=Console)
     id: str = "main"
     notice: str = ""
     host: str = "127.0.0.1"
@@ -845,6 +873,23 @@ def _read_notify(c: _Checker, data: dict[str, Any]) -> list[Notify]:
     return out
 
 
+def _read_console(c: _Checker, data: dict[str, Any]) -> Console:
+    table = c.table(("console",), data["console"]) if "console" in data else {}
+    if table is None:
+        return Console()
+    p: _KeyPath = ("console",)
+    d = Console()
+    c.keys(p, table, [f.name for f in dataclasses.fields(Console)], ())
+    target = c.get(p, table, "service_level_target", float, d.service_level_target,
+                   lambda v: None if 0 < v <= 1 else "must be a share above 0 and at most 1")
+    return Console(
+        idle_timeout_s=c.duration(p, table, "idle_timeout_s", d.idle_timeout_s, 60),
+        service_level_target=float(target if target is not None else d.service_level_target),
+        wait_alert_s=c.duration(p, table, "wait_alert_s", d.wait_alert_s, 60),
+        pause_alert_s=c.duration(p, table, "pause_alert_s", d.pause_alert_s, 60),
+    )
+
+
 def _read_announce(c: _Checker, data: dict[str, Any]) -> Announce:
     table = c.table(("announce",), data["announce"]) if "announce" in data else {}
     if table is None:
@@ -969,10 +1014,18 @@ def _read_staff(c: _Checker, data: dict[str, Any]) -> list[Staff]:
     staff = []
     ids: dict[Any, _KeyPath] = {}
     for p, table in c.tables(data, "staff"):
-        c.keys(p, table, ("id", "name", "pin_hash"), ("id", "name", "pin_hash"))
+        c.keys(p, table, ("id", "name", "pin_hash", "roles", "password_hash"),
+               ("id", "name", "pin_hash"))
         sid = c.get(p, table, "id", str, check=_id_check)
         c.unique(ids, sid, p + ("id",), "staff id")
-        staff.append(Staff(sid, c.text(p, table, "name"), c.secret_hash(p, table, "pin_hash")))
+        roles = c.strings(p, table, "roles") or ["counter"]
+        for i, role in enumerate(roles):
+            if role not in STAFF_ROLES:
+                c.error(p + ("roles", i), f"unknown role {role!r}; one of "
+                        + ", ".join(STAFF_ROLES))
+        password = c.secret_hash(p, table, "password_hash") if "password_hash" in table else ""
+        staff.append(Staff(sid, c.text(p, table, "name"), c.secret_hash(p, table, "pin_hash"),
+                           tuple(dict.fromkeys(roles)), password or ""))
     return staff
 
 
@@ -1035,6 +1088,7 @@ def parse(text: str, source: str = "<string>") -> HallConfig:
     dispatch = _read_dispatch(c, data)
     announce = _read_announce(c, data)
     limits = _read_limits(c, data)
+    console = _read_console(c, data)
     services = _read_services(c, data)
     counters = _read_counters(c, data, {s.id for s in services if s.id is not None})
     staff = _read_staff(c, data)
@@ -1051,6 +1105,7 @@ def parse(text: str, source: str = "<string>") -> HallConfig:
         announce=announce,
         limits=limits,
         notify=tuple(notify),
+        console=console,
         **hall,
     )
 
@@ -1090,6 +1145,8 @@ def _toml_value(value: Any) -> str:
         return str(value)
     if isinstance(value, str):
         return _toml_str(value)
+    if isinstance(value, float):
+        return repr(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot render {type(value).__name__} as TOML")
@@ -1135,6 +1192,7 @@ def dumps(config: HallConfig) -> str:
     out += _toml_table("[dispatch]", dataclasses.asdict(config.dispatch).items())
     out += _toml_table("[limits]", dataclasses.asdict(config.limits).items())
     out += _toml_table("[announce]", dataclasses.asdict(config.announce).items())
+    out += _toml_table("[console]", dataclasses.asdict(config.console).items())
     for s in config.services:
         out += _toml_table(
             "[[services]]",
@@ -1160,7 +1218,10 @@ def dumps(config: HallConfig) -> str:
             [("number", k.number), ("name", k.name), ("services", k.services), ("mode", k.mode)],
         )
     for m in config.staff:
-        out += _toml_table("[[staff]]", [("id", m.id), ("name", m.name), ("pin_hash", m.pin_hash)])
+        out += _toml_table("[[staff]]", [
+            ("id", m.id), ("name", m.name), ("pin_hash", m.pin_hash),
+            ("roles", list(m.roles) if m.roles != ("counter",) else None),
+            ("password_hash", m.password_hash or None)])
     for d in config.devices:
         out += _toml_table(
             "[[devices]]",

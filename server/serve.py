@@ -1,7 +1,8 @@
 """The dispatch server's I/O: one ``websockets`` asyncio server on one port.
 
 ``/ws`` speaks protocol v1 (``server/wire/protocol.py``); plain GETs serve
-``/healthz``, ``/metrics``, ``/board``, ``/t/<check>`` and ``/``.
+``/healthz``, ``/metrics``, ``/board``, ``/t/<check>`` and ``/``; ``/console``
+and ``/console/...`` (page and websocket) go to ``server/console/``.
 
 Flow per request: decode -> :class:`~server.service.HallService` (core + one
 store transaction) -> reply to the sender -> broadcast the committed events
@@ -57,6 +58,7 @@ from websockets.protocol import State
 
 from server.authpool import LOGIN_QUEUE, AuthPool, PoolBusy, SecretCheck
 from server.config import HallConfig, Limits
+from server.console import Console
 from server.features import default_features
 from server.halls import DEFAULT_LEASE_S, SERVE_OPTIONS, Halls
 from server.halls import html_response as _html
@@ -146,6 +148,7 @@ class Server:
         # Phone pages, /api/v1 and webhooks (issue 15): fed the committed events.
         self.citizen = Citizen([service], self.metrics.registry, self.broadcast)
         self._update_waiting()
+        self.console = Console(self)  # /console and /console/... (docs/CONSOLE.md)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> int:
@@ -243,6 +246,8 @@ class Server:
             return None
         if not self.limits.page(address):
             return http_headers.too_many(conn, self.limits.http.wait_s(address))
+        if path == "/console" or path.startswith("/console/"):
+            return self.console.route(conn, request, path)
         name = self.service.config.name
         if path == "/healthz":
             # Honest: 200 only when a hello would get a welcome from a hall
@@ -280,6 +285,9 @@ class Server:
 
     # ------------------------------------------------------------ websocket
     async def _handler(self, ws: ServerConnection) -> None:
+        if self.console.owns(ws):
+            await self.console.serve(ws)
+            return
         if ws.request is not None and self.citizen.feed_check(urlsplit(ws.request.path).path):
             await self.citizen.feed(ws, _address(ws))  # a ticket's live page
             return
@@ -582,6 +590,7 @@ class Server:
     def broadcast(self, events: list[dict[str, Any]]) -> None:
         """Queue committed events for every client; flushed once per loop turn."""
         self._pending.extend(protocol.encode_bytes(e) for e in events)
+        self.console.committed(events)
         self.metrics.events.inc(len(events))
         self.citizen.committed(events)
         if not self._flush_scheduled:

@@ -492,6 +492,41 @@ class Hall:
         return [Event("ticket.transferred", data, t.copy(), prev, counter=cs.copy()),
                 *self._queue_events((old_service, t.service, *cfg.services))]
 
+    def move(self, ticket_id: str, service: str | None = None,
+             to_counter: int | None = None) -> list[Event]:
+        """A supervisor moves a WAITING ticket (the console's 转移): to another
+        service's queue and/or to one counter only. It keeps its number and its
+        place by issue time; ``ticket.transferred`` with ``from_counter`` null.
+
+        Raises:
+            BadRequest: neither given. NotFound: unknown ticket/service/counter.
+            IllegalMove: the ticket is not waiting. Closed: the counter is not open.
+        """
+        if service is None and to_counter is None:
+            raise BadRequest("say where to move the ticket: a service or a counter")
+        t = self._get(ticket_id)
+        if t.status != "waiting":
+            raise IllegalMove(t, "transfer", t.status)
+        if service is not None:
+            self._service(service)
+        if to_counter is not None:
+            target, target_cfg = self._counter(to_counter)
+            if target.state != "open":
+                raise Closed(f"{target_cfg.name} is {target.state}: nobody would call the "
+                             "ticket there; choose an open counter or a service")
+        now = self._now()
+        old_service = t.service
+        self._queues.remove(t)
+        prev = self._bump(t)
+        t.service = service or t.service
+        t.target_counter = to_counter
+        t.rank = (1, _ts(t.issued_at))
+        self._queues.insert(t, now)
+        data = {"ticket": self.wire_ticket(t), "from_counter": None,
+                "to_service": t.service, "to_counter": to_counter}
+        return [Event("ticket.transferred", data, t.copy(), prev),
+                *self._queue_events((old_service, t.service))]
+
     def requeue(self, ticket_id: str) -> list[Event]:
         """过号重排: a no-show who came back waits again, a few places back.
 
@@ -812,6 +847,11 @@ class Hall:
     def tickets(self) -> list[Ticket]:
         """Copies of all tickets the hall holds."""
         return [t.copy() for t in self._tickets.values()]
+
+    def tickets_view(self) -> Iterable[Ticket]:
+        """The live tickets, no copies (read only; for views such as the
+        console's floor, which would otherwise copy the whole day per push)."""
+        return self._tickets.values()
 
     def counter_state(self, counter: int) -> CounterState:
         """A copy of one counter's live state."""

@@ -13,6 +13,7 @@ Modules, by what they hold:
   idempotency replies; ``logins.py``: wrong PINs;
 * ``bookings.py``, ``followups.py``: appointment and follow-up rows with their
   guarded writes (``Write``, run inside ``commit(..., extra=...)``);
+* ``console.py``: the supervisor console's sessions, audit log and alert acks;
 * ``convert.py``: values <-> rows (naive UTC in the database, aware outside).
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from server.store.bookings import BookingRow, PersonDay
 from server.store.commit import Write
+from server.store.console import AuditRow, ConsoleSessionRow
 from server.store.errors import StaleState, StoreError
 from server.store.followups import FollowUpRow
 from server.store.load import Loaded
@@ -31,7 +33,9 @@ __all__ = [
     "REPLY_TTL_S",
     "SCHEMA_REVISION",
     "TICKET_COLUMNS",
+    "AuditRow",
     "BookingRow",
+    "ConsoleSessionRow",
     "FollowUpRow",
     "Loaded",
     "PersonDay",

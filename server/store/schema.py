@@ -8,7 +8,8 @@ import sqlalchemy as sa
 __all__ = [
     "SCHEMA_REVISION", "TICKET_COLUMNS", "metadata", "halls", "tickets", "numbering",
     "events_t", "counters_t", "replies", "bookings_t", "booking_slots_t", "followups_t",
-    "hall_secrets_t", "login_failures_t", "ticket_phones_t",
+    "hall_secrets_t", "login_failures_t", "ticket_phones_t", "console_sessions_t",
+    "console_audit_t", "console_acks_t",
 ]
 
 #: The newest migration in server/store/migrations/versions (checked by the tests):
@@ -215,6 +216,42 @@ ticket_phones_t = sa.Table(
     sa.Column("service", sa.String(64), nullable=False),
     sa.Column("day", sa.Date, nullable=False),
     sa.Index("ix_ticket_phones_hall_hash", "hall", "phone_hash"),
+)
+
+# The supervisor console (migration 0007): its sessions (the cookie's digest,
+# never the cookie), the audit log and the acknowledged alerts.
+console_sessions_t = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("staff", sa.String(64), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("seen_at", sa.DateTime, nullable=False),
+    sa.Column("ended_at", sa.DateTime),
+)
+
+console_audit_t = sa.Table(
+    "console_audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("hall", sa.String(64), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("staff", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_console_audit_hall_at", "hall", "at"),
+)
+
+console_acks_t = sa.Table(
+    "console_acks",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("alert", sa.String(200), primary_key=True),
+    sa.Column("staff", sa.String(64), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
 )
 
 #: Ticket dataclass field -> tickets column (``rank`` is two columns).

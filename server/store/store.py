@@ -12,6 +12,7 @@ API::
     store.recall_reply(hall_id, device, request_id) -> str | None
     store.purge_replies(now=None) -> int
     store.bookings, store.followups, store.phones        # typed rows and guarded writes
+    store.console                                        # console sessions, audit, acks
     store.close()
 
 ``commit`` is ONE transaction (its steps: server/store/commit.py): tickets
@@ -41,6 +42,7 @@ from server.store import commit as commit_steps
 from server.store import load as reads
 from server.store import logins, replies
 from server.store.bookings import BookingRows
+from server.store.console import ConsoleRows
 from server.store.convert import aware, check_key, utc
 from server.store.engine import Database
 from server.store.followups import FollowUpRows
@@ -89,6 +91,8 @@ class Store:
         self.bookings = BookingRows(self._db)
         self.followups = FollowUpRows(self._db)
         self.phones = PhoneRows(self._db)  # remote tickets' phones (server/store/phones.py)
+        #: The supervisor console's sessions, audit log and alert acks.
+        self.console = ConsoleRows(self._db)
 
     def close(self) -> None:
         """Close every pooled connection."""

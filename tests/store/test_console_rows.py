@@ -1,0 +1,55 @@
+"""The console's rows: sessions by digest, the audit log, alert acks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from server.store import ConsoleSessionRow, Store
+
+T0 = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(f"sqlite:///{tmp_path / 'c.db'}") as s:
+        yield s
+
+
+def test_sessions_touch_and_end(store):
+    rows = store.console
+    rows.open_session(ConsoleSessionRow("h", "d" * 64, "s005", "csrf", T0, T0))
+    later = T0 + dt.timedelta(minutes=3)
+    rows.touch("h", "d" * 64, later)
+    found = rows.session("h", "d" * 64)
+    assert found is not None and found.seen_at == later and found.ended_at is None
+    assert rows.session("other", "d" * 64) is None
+    rows.end_session("h", "d" * 64, later)
+    ended = rows.session("h", "d" * 64)
+    assert ended is not None and ended.ended_at == later
+    rows.touch("h", "d" * 64, later + dt.timedelta(minutes=1))  # an ended session stays ended
+    again = rows.session("h", "d" * 64)
+    assert again is not None and again.seen_at == later
+
+
+def test_audit_rows_newest_first_in_and_outside_a_commit(store):
+    rows = store.console
+    rows.add_audit("h", T0, "s005", "login", "staff:s005", {"address": "127.0.0.1"})
+    store.commit("h", [], at=T0, extra=rows.audit("h", T0, "s005", "pause", "counter:1",
+                                                   {"reason": "午休"}))
+    log = rows.audit_log("h")
+    assert [(r.action, r.target, r.detail) for r in log] == [
+        ("pause", "counter:1", {"reason": "午休"}),
+        ("login", "staff:s005", {"address": "127.0.0.1"})]
+    assert log[0].at == T0 and log[0].staff == "s005"
+    with pytest.raises(ValueError):
+        rows.add_audit("h", T0, "", "login", "x", {})
+
+
+def test_an_alert_is_acknowledged_once(store):
+    rows = store.console
+    assert rows.ack("h", "paused:1:x", "s005", T0) is True
+    assert rows.ack("h", "paused:1:x", "s006", T0) is False
+    assert rows.acks("h") == {"paused:1:x": ("s005", T0)}
+    assert rows.acks("other") == {}
