@@ -38,7 +38,8 @@ _VERB = {
     "call": "call", "recall": "recall", "start": "start serving",
     "complete": "complete", "no_show": "mark as no-show", "transfer": "transfer",
     "requeue": "re-queue", "unmiss": "undo the no-show of", "cancel": "cancel",
-    "close": "close out", "rate": "rate",
+    "close": "close out", "rate": "rate", "route": "send on along its route",
+    "route_back": "send back along its route", "route_end": "end the route of",
 }
 
 

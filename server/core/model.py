@@ -46,6 +46,12 @@ class Ticket:
     staff: str | None = None  # staff id who served (for reports)
     rating: int | None = None
     version: int = 1
+    # Joint-approval route (联合审批): the step services in order, the index of
+    # the one ``service`` is on now, and the route service it was issued for
+    # (its number's series); (), 0, "" for an ordinary ticket.
+    route: tuple[str, ...] = ()
+    step: int = 0
+    route_id: str = ""
 
     def copy(self) -> Ticket:
         return copy.copy(self)

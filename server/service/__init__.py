@@ -530,6 +530,12 @@ class HallService(Context):
     def _do_unmiss(self, session: Session, msg: dict[str, Any]) -> Reply:
         return self._counter_cmd("unmiss", "ticket")(session, msg)
 
+    def _do_route_back(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("route_back", "step", "reason")(session, msg)
+
+    def _do_route_end(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("route_end", "reason")(session, msg)
+
     def _do_missed(self, session: Session, msg: dict[str, Any]) -> Reply:
         missed = [self.hall.wire_ticket(t) for t in self.hall.missed(session.own_counter())]
         return Reply(protocol.ok(msg["id"], missed=missed))

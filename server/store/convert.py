@@ -81,6 +81,10 @@ def ticket_params(hall: str, t: Ticket) -> dict[str, Any]:
         "staff": t.staff,
         "rating": t.rating,
         "version": t.version,
+        # Service ids cannot hold a comma (config: lowercase letters, digits, - _).
+        "route": ",".join(t.route) or None,
+        "step": int(t.step),
+        "route_id": t.route_id or None,
     }
 
 
@@ -106,6 +110,9 @@ def ticket_from_row(row: Any) -> Ticket:
         staff=row.staff,
         rating=row.rating,
         version=row.version,
+        route=tuple(row.route.split(",")) if row.route else (),
+        step=row.step or 0,
+        route_id=row.route_id or "",
     )
 
 

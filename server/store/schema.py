@@ -13,7 +13,7 @@ __all__ = [
 
 #: The newest migration in server/store/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0009"
 
 metadata = sa.MetaData()
 
@@ -49,6 +49,11 @@ tickets = sa.Table(
     sa.Column("staff", sa.String(64)),
     sa.Column("rating", sa.Integer),
     sa.Column("version", sa.Integer, nullable=False),
+    # Joint-approval route (migration 0009): step service ids joined by ",", the
+    # step, the route service (whose numbering the ticket's number is from).
+    sa.Column("route", sa.String(400)),
+    sa.Column("step", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("route_id", sa.String(64)),
     sa.UniqueConstraint("hall", "day", "number", name="uq_tickets_hall_day_number"),
 )
 
@@ -202,4 +207,7 @@ TICKET_COLUMNS = {
     "staff": "staff",
     "rating": "rating",
     "version": "version",
+    "route": "route",
+    "step": "step",
+    "route_id": "route_id",
 }

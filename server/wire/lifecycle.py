@@ -23,6 +23,12 @@ counter and display clients' reducers and the report):
   ``ticket.cancelled``, with ``reason: "close_day"``).
 - ``rate`` (一次一评) is allowed on a ``done`` ticket, once; it does not
   change the status (the "once" is the core's check).
+- Joint-approval routes (联合审批): completing a step of a route ticket that
+  is not its last ``route``\\s it (called or serving -> ``waiting`` at the
+  next step's service, ``ticket.routed``); ``route_back`` (材料补正) sends it
+  back to an earlier step the same way; ``route_end`` ends the case early
+  (called or serving -> ``done``, ``ticket.completed`` with a reason). The
+  last step's ``complete`` is an ordinary ``complete``.
 - ``done`` and ``cancelled`` are final; ``no_show`` is final unless
   re-queued or undone.
 
@@ -53,6 +59,7 @@ ACTIVE = ("called", "serving")
 COMMANDS = (
     "call", "recall", "start", "complete", "no_show",
     "transfer", "requeue", "unmiss", "cancel", "close", "rate",
+    "route", "route_back", "route_end",
 )
 
 #: (status, command) -> new status. Nothing else is legal.
@@ -71,6 +78,12 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("no_show", "requeue"): "waiting",
     ("no_show", "unmiss"): "called",
     ("done", "rate"): "done",
+    ("called", "route"): "waiting",
+    ("serving", "route"): "waiting",
+    ("called", "route_back"): "waiting",
+    ("serving", "route_back"): "waiting",
+    ("called", "route_end"): "done",
+    ("serving", "route_end"): "done",
 }
 
 #: The PROTOCOL event each command emits.
@@ -86,6 +99,9 @@ EVENT_OF: dict[str, str] = {
     "cancel": "ticket.cancelled",
     "close": "ticket.cancelled",
     "rate": "ticket.rated",
+    "route": "ticket.routed",
+    "route_back": "ticket.routed",
+    "route_end": "ticket.completed",
 }
 
 #: The event of a new ticket (it is born ``waiting``).

@@ -8,7 +8,7 @@ import pytest
 
 from server.core import Conflict, CoreError, Hall, IllegalMove, machine
 from server.core.model import Ticket
-from tests.core.builders import make_hall
+from tests.core.builders import config, make_hall, service
 
 # Written out independently of machine.TRANSITIONS on purpose: a change to the
 # table must be a deliberate change here too.
@@ -27,6 +27,12 @@ EXPECTED = {
     ("no_show", "requeue"): "waiting",
     ("no_show", "unmiss"): "called",
     ("done", "rate"): "done",
+    ("called", "route"): "waiting",
+    ("serving", "route"): "waiting",
+    ("called", "route_back"): "waiting",
+    ("serving", "route_back"): "waiting",
+    ("called", "route_end"): "done",
+    ("serving", "route_end"): "done",
 }
 CELLS = list(itertools.product(machine.STATES, machine.COMMANDS))
 
@@ -75,9 +81,23 @@ def test_allowed_from_lists_states_in_order():
 
 
 # ------------------------------------------------------------- through the Hall
-def _ticket_in(hall: Hall, clock, state: str) -> str:
-    """Issue a gjj ticket and drive it (at counter 1) into ``state``; its id."""
-    tid = hall.issue("gjj")[0].ticket.id
+ROUTE_COMMANDS = ("route", "route_back", "route_end")
+
+
+def _route_hall():
+    """The default hall plus route "rt": gjj, gjj again, bdc (counter 1 serves gjj)."""
+    return make_hall(config(services=[service("gjj", "A"), service("tax", "B"),
+                                      service("bdc", "C"),
+                                      service("rt", "R", route=("gjj", "gjj", "bdc"))]))
+
+
+def _ticket_in(hall: Hall, clock, state: str, route: bool = False) -> str:
+    """Issue a gjj ticket (``route``: an "rt" ticket at its second step, gjj)
+    and drive it (at counter 1) into ``state``; its id."""
+    tid = hall.issue("rt" if route else "gjj")[0].ticket.id
+    if route:
+        hall.call_next(1)
+        hall.complete(1)
     clock.advance(30)
     if state == "cancelled":
         hall.cancel(tid)
@@ -87,7 +107,9 @@ def _ticket_in(hall: Hall, clock, state: str) -> str:
         if state in ("serving", "done"):
             hall.start(1)
             clock.advance(60)
-        if state == "done":
+        if state == "done" and route:
+            hall.route_end(1, "done early")
+        elif state == "done":
             hall.complete(1)
         elif state == "no_show":
             hall.no_show(1)
@@ -110,13 +132,20 @@ def _apply(hall: Hall, command: str, tid: str):
         return hall.close_day()
     if command == "rate":
         return hall.rate(1, tid, 5)
+    if command == "route":  # completing a step that is not the route's last
+        return hall.complete(1)
+    if command == "route_back":
+        return hall.route_back(1, 0, "材料补正")
+    if command == "route_end":
+        return hall.route_end(1, "ended early")
     raise AssertionError(command)
 
 
 @pytest.mark.parametrize(("state", "command"), CELLS)
 def test_hall_cell(state, command):
-    hall, clock = make_hall()
-    tid = _ticket_in(hall, clock, state)
+    route = command in ROUTE_COMMANDS
+    hall, clock = _route_hall() if route else make_hall()
+    tid = _ticket_in(hall, clock, state, route)
     before = hall.ticket(tid).copy()
     if (state, command) in EXPECTED:
         events = _apply(hall, command, tid)
