@@ -234,6 +234,8 @@ class HallService(Context):
                     "daily_quota": s.daily_quota,
                     "appointments": s.appointments is not None,
                     "zone": s.zone,
+                    # a joint-approval route only: its step service ids in order
+                    **({"route": list(s.route)} if s.route else {}),
                 }
                 for s in cfg.services
             ],

@@ -100,3 +100,12 @@ def test_route_end_on_the_server(db_url) -> None:
             gjj.request("call_next")
             ended = gjj.request("route_end", reason="不予受理 rejected")
             assert ended["ticket"]["status"] == "done" and ended["ticket"]["step"] == 0
+
+
+def test_the_welcome_names_a_routes_steps(db_url) -> None:
+    with RunningServer(route_config(db_url)) as srv, srv.client("kiosk-1") as kiosk:
+        services = {s["id"]: s for s in kiosk.welcome["hall"]["services"]}
+        assert services["jl"]["route"] == ["gjj", "tax", "bdc"]
+        assert "route" not in services["gjj"]
+        queues = kiosk.welcome["snapshot"]["queues"]
+        assert queues["jl"]["open_counters"] == queues["gjj"]["open_counters"]
