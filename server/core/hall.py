@@ -498,8 +498,9 @@ class Hall:
         cs, cfg = self._counter(counter)
         if service is None and to_counter is None:
             raise BadRequest("say where to transfer: a service or a counter")
-        if service is not None:
-            self._service(service)
+        if service is not None and self._service(service).route:
+            raise BadRequest(f"{service!r} is a joint-approval route: nobody serves it "
+                             "directly; transfer to one of its steps' services")
         if to_counter is not None:
             target, target_cfg = self._counter(to_counter)
             if to_counter == counter:

@@ -188,6 +188,16 @@ def test_a_transfer_inside_a_route_keeps_the_route() -> None:
     assert names(hall.complete(3)) == ["ticket.completed"]
 
 
+def test_nothing_is_transferred_to_a_route_itself() -> None:
+    hall = route_hall()
+    plain = issue(hall, "gh")
+    hall.call_next(1)
+    with pytest.raises(BadRequest, match="route"):
+        hall.transfer(1, service="jj")
+    t = hall.ticket(plain.id)
+    assert t is not None and t.status == "called" and t.service == "gh"
+
+
 def test_a_closed_step_keeps_the_ticket_waiting_and_its_eta_says_when_it_opens() -> None:
     hall, clock = make_hall(ROUTE_CFG, at(11, 30))
     case = issue(hall, "jj")
