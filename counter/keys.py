@@ -19,10 +19,16 @@ __all__ = ["ACTIONS", "DEFAULT_KEYS", "KeyConfigError", "merge_keys", "load_keys
 #: The staff actions, in button order.
 ACTIONS: tuple[str, ...] = (
     "call_next", "recall", "start", "complete", "no_show", "transfer", "pause", "call",
+    "route_back", "route_end",
 )
 
-#: Default key of each action: F1..F8 in button order.
-DEFAULT_KEYS: dict[str, str] = {a: f"F{i}" for i, a in enumerate(ACTIONS, start=1)}
+#: Default key of each action: F1..F8 in button order; the joint-approval
+#: actions (联合审批) on Shift+F4 (退回补正, beside complete) and Shift+F5 (结束联办),
+#: so key maps written for F1..F12 keep working.
+DEFAULT_KEYS: dict[str, str] = {
+    **{a: f"F{i}" for i, a in enumerate(ACTIONS[:8], start=1)},
+    "route_back": "Shift+F4", "route_end": "Shift+F5",
+}
 
 
 class KeyConfigError(ValueError):

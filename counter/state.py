@@ -51,7 +51,8 @@ RULES: dict[str, tuple[str, ...] | None] = {
     "call_next": None,
     "call": None,
     **{action: lifecycle.allowed_from(action)
-       for action in ("recall", "start", "complete", "no_show", "transfer")},
+       for action in ("recall", "start", "complete", "no_show", "transfer", "route_back",
+                      "route_end")},
 }
 
 #: What an error code means to the staff member (Chinese first, English second).
@@ -81,6 +82,9 @@ _WHY = {
     "no_ticket": "没有当前号  No current ticket",
     "empty": "没有等候的号  No one is waiting",
     "no_target": "没有可转移的目标  Nowhere to transfer to",
+    "no_route": "不是联办件  Not a joint-approval case",
+    "first_step": "已是第一步，无法退回  Already at the first step",
+    "no_reason": "请填写原因  Give a reason",
 }
 
 _STATUS_TEXT = {
@@ -378,6 +382,10 @@ class CounterModel:
             return f"当前号状态为{self.status_text(status)}，不能执行此操作"
         if action == "transfer" and not any(self.transfer_targets()):
             return _WHY["no_target"]
+        if action in ("route_back", "route_end") and not (self.current or {}).get("route"):
+            return _WHY["no_route"]
+        if action == "route_back" and not int((self.current or {}).get("step") or 0):
+            return _WHY["first_step"]
         return None
 
     def legal(self, action: str) -> bool:
@@ -416,6 +424,8 @@ class CounterModel:
             req = Request("call", {"ticket": target["id"]})
         elif action == "transfer":
             req = self._transfer_request(fields)
+        elif action in ("route_back", "route_end"):
+            req = self._route_request(action, fields)
         else:
             req = Request(action)
         self._inflight.append(req.type)
@@ -446,6 +456,28 @@ class CounterModel:
         """True once after something changed this counter's missed list."""
         wanted, self._missed_wanted = self._missed_wanted, False
         return wanted and self.online and self.logged_in
+
+    def _route_request(self, action: str, fields: dict[str, Any]) -> Request:
+        """``route_back`` (材料补正: ``step`` default the previous one) or
+        ``route_end``; both need a ``reason``."""
+        reason = str(fields.get("reason") or "").strip()
+        if not reason:
+            raise NotLegal(_WHY["no_reason"])
+        if action == "route_end":
+            return Request("route_end", {"reason": reason})
+        here = int((self.current or {}).get("step") or 0)
+        step = fields.get("step", here - 1)
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < here:
+            raise NotLegal(f"只能退回到之前的步骤 (1-{here})  Only back to an earlier step")
+        return Request("route_back", {"step": step, "reason": reason})
+
+    def route_steps(self) -> list[tuple[int, str]]:
+        """The current route ticket's earlier steps: (index, "第 n 步 service name")."""
+        ticket = self.current or {}
+        route = ticket.get("route") or []
+        here = int(ticket.get("step") or 0)
+        return [(i, f"第 {i + 1} 步  {self.service_name(str(sid))}")
+                for i, sid in enumerate(route[:here])]
 
     def _transfer_request(self, fields: dict[str, Any]) -> Request:
         service, counter = fields.get("service"), fields.get("counter")
@@ -763,7 +795,13 @@ class CounterModel:
                 self.undo = (dict(ticket), now + dt.timedelta(seconds=UNDO_S))
                 self._missed_wanted = True
             text = {"complete": "已办结  Completed", "no_show": "已过号  No-show",
-                    "transfer": "已转移  Transferred"}
+                    "transfer": "已转移  Transferred",
+                    "route_back": "已退回补正  Sent back to an earlier step",
+                    "route_end": "已结束联办  Case ended"}
+            if request.type == "complete" and ticket.get("status") == "waiting":
+                # A joint-approval step: the ticket goes on to its next step by itself.
+                text["complete"] = (f"已转下一步: {self.service_name(str(ticket.get('service')))}"
+                                    "  Sent on to the next step")
             self.message = Message("ok", f"{ticket.get('number', '')} "
                                          f"{text.get(request.type, '')}")
         if self.current and self.current.get("status") not in ACTIVE:

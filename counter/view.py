@@ -60,6 +60,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "transfer": ("转移", "Transfer"),
     "pause": ("暂停/恢复", "Pause/Resume"),
     "call": ("特呼", "Call number"),
+    "route_back": ("退回补正", "Send back"),
+    "route_end": ("结束联办", "End case"),
 }
 
 PAUSE_REASONS = (("休息", "Break"), ("午餐", "Lunch"), ("会议", "Meeting"),
@@ -358,6 +360,45 @@ class PauseDialog(_PickDialog):
         self.accept()
 
 
+class RouteDialog(_PickDialog):
+    """联办: send the case back to an earlier step (材料补正) or end it early; a
+    reason is required. Emits ``chosen({"reason", "step"?})``."""
+
+    chosen = Signal(dict)
+
+    def __init__(self, action: str, steps: list[tuple[int, str]],
+                 parent: QWidget | None = None) -> None:
+        back = action == "route_back"
+        super().__init__("退回补正  Send back" if back else "结束联办  End the case", parent)
+        self.back = back
+        self.steps = QListWidget()
+        if back:
+            self.layout_.addWidget(QLabel("退回到  Back to"))
+            for index, text in steps:
+                item = QListWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, index)
+                self.steps.addItem(item)
+            self.steps.setCurrentRow(self.steps.count() - 1)  # the previous step
+            self.layout_.addWidget(self.steps)
+        self.layout_.addWidget(QLabel("原因 (必填)  Reason (required)"))
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("如: 材料不全  e.g. papers missing")
+        self.layout_.addWidget(self.reason)
+        self.layout_.addWidget(self.buttons)
+
+    def _accept(self) -> None:
+        reason = self.reason.text().strip()
+        if not reason:
+            self.reason.setFocus()
+            return
+        fields: dict[str, Any] = {"reason": reason}
+        item = self.steps.currentItem()
+        if self.back and item is not None:
+            fields["step"] = int(item.data(Qt.ItemDataRole.UserRole))
+        self.chosen.emit(fields)
+        self.accept()
+
+
 class CallDialog(_PickDialog):
     """特呼: type a number (keypad) or pick from the waiting list."""
 
@@ -603,6 +644,9 @@ class CounterWindow(QWidget):
         elif action == "pause" and state.counter_status != "paused":
             self._open(PauseDialog(self), lambda reason: self.intent.emit(
                 "pause", {"reason": reason}))
+        elif action in ("route_back", "route_end"):
+            self._open(RouteDialog(action, state.route_steps(), self),
+                       lambda fields: self.intent.emit(action, fields))
         elif action == "call":
             cell = self.table.item(self.table.currentRow(), 0)
             preset = cell.text() if cell is not None else ""

@@ -128,6 +128,9 @@ class Service:
         appointments: booking rules, or None when the service takes no bookings.
         zone: where to wait (e.g. "A区 1-12号窗口"), printed on tickets and shown
             on boards; empty = clients name the service's counters instead.
+        route: a joint-approval route (联合审批): the services a ticket of this
+            service goes through in order, one number for the whole case;
+            empty for an ordinary service. No counter serves a route itself.
     """
 
     id: str
@@ -140,6 +143,7 @@ class Service:
     default_service_s: int = 300
     appointments: Appointments | None = None
     zone: str = ""
+    route: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -942,6 +946,7 @@ def _read_services(c: _Checker, data: dict[str, Any]) -> list[Service]:
     ids: dict[Any, _KeyPath] = {}
     prefixes: dict[Any, _KeyPath] = {}
     allowed = [f.name for f in dataclasses.fields(Service)]
+    routed: list[tuple[_KeyPath, Service]] = []
     if "services" not in data:
         c.error(("services",), "missing required array [[services]]")
     for p, table in c.tables(data, "services"):
@@ -968,14 +973,39 @@ def _read_services(c: _Checker, data: dict[str, Any]) -> list[Service]:
                     else _read_appointments(c, p + ("appointments",), appointments)
                 ),
                 zone=c.get(p, table, "zone", str, "", _zone_check),
+                route=tuple(c.strings(p, table, "route") or ()),
             )
         )
+        if isinstance(table.get("route"), list):
+            routed.append((p, services[-1]))
     if "services" in data and isinstance(data["services"], list) and not data["services"]:
         c.error(("services",), "a hall needs at least one service")
+    _check_routes(c, routed, services)
     return services
 
 
-def _read_counters(c: _Checker, data: dict[str, Any], service_ids: set[str]) -> list[Counter]:
+def _check_routes(c: _Checker, routed: list[tuple[_KeyPath, Service]],
+                  services: list[Service]) -> None:
+    """A route names at least two steps, each an ordinary service of this hall."""
+    by_id = {s.id: s for s in services if s.id is not None}
+    for p, svc in routed:
+        if len(svc.route) < 2:
+            c.error(p + ("route",), "a route needs at least 2 steps (services in order), "
+                                    f"got {len(svc.route)}")
+        for i, step in enumerate(svc.route):
+            found = by_id.get(step)
+            if step == svc.id:
+                c.error(p + ("route", i), f"a route cannot be a step of itself ({step!r})")
+            elif found is None:
+                hint = _did_you_mean(step, sorted(by_id))
+                c.error(p + ("route", i), f"unknown service {step!r}{hint}")
+            elif found.route:
+                c.error(p + ("route", i), f"{step!r} is a route itself; a step must be an "
+                                          "ordinary service")
+
+
+def _read_counters(c: _Checker, data: dict[str, Any], service_ids: set[str],
+                   routes: frozenset[str] = frozenset()) -> list[Counter]:
     counters = []
     numbers: dict[Any, _KeyPath] = {}
     if "counters" not in data:
@@ -995,6 +1025,9 @@ def _read_counters(c: _Checker, data: dict[str, Any], service_ids: set[str]) -> 
             elif sid not in service_ids:
                 hint = _did_you_mean(sid, sorted(service_ids))
                 c.error(p + ("services", i), f"unknown service {sid!r}{hint}")
+            elif sid in routes:
+                c.error(p + ("services", i), f"{sid!r} is a route: its tickets wait at its "
+                                             "steps' services; list those instead")
             seen.add(sid)
         default_name = f"{number}号窗口" if number is not None else ""
         counters.append(
@@ -1090,7 +1123,8 @@ def parse(text: str, source: str = "<string>") -> HallConfig:
     limits = _read_limits(c, data)
     console = _read_console(c, data)
     services = _read_services(c, data)
-    counters = _read_counters(c, data, {s.id for s in services if s.id is not None})
+    counters = _read_counters(c, data, {s.id for s in services if s.id is not None},
+                              frozenset(s.id for s in services if s.route))
     staff = _read_staff(c, data)
     devices = _read_devices(c, data, {k.number for k in counters if k.number is not None})
     notify = _read_notify(c, data)
@@ -1206,6 +1240,7 @@ def dumps(config: HallConfig) -> str:
                 ("daily_quota", s.daily_quota),
                 ("default_service_s", s.default_service_s),
                 ("zone", s.zone or None),
+                ("route", s.route or None),
             ],
         )
         if s.appointments is not None:

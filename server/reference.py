@@ -121,7 +121,31 @@ _SERVICES: tuple[tuple, ...] = (
      _HALL_HOURS, 50, None),
     ("zb", "招标代理", "Tender agency", "ZB", "intermediary", 1200,
      _HALL_HOURS, None, None),
+    # steps of the joint-approval routes below (联合审批, 一件事一次办)
+    ("mcsb", "企业名称申报", "Company name declaration", "MC", "approval", 300,
+     _HALL_HOURS, None, None),
+    ("swdj", "税务登记与发票申领", "Tax registration and invoices", "SW", "approval", 480,
+     _HALL_HOURS, None, None),
+    ("ghxk", "建设工程规划许可", "Planning permit", "GH", "approval", 900,
+     _HALL_HOURS, None, None),
+    ("sgxk", "建筑工程施工许可", "Construction permit", "SG", "approval", 900,
+     _HALL_HOURS, None, None),
+    ("xfsj", "消防设计审查", "Fire safety design review", "XF", "approval", 720,
+     _HALL_HOURS, None, None),
+    # the routes: one number through their steps' windows in order
+    ("qyzr", "企业准入一件事", "Business entry, one visit (joint)", "QZ", "approval", 900,
+     _HALL_HOURS, None, None),
+    ("jjsp", "基建审批一件事", "Construction approval, one visit (joint)", "JJ", "approval",
+     1200, _HALL_HOURS, 40, None),
 )  # fmt: skip
+
+#: The reference hall's joint approvals (REFERENCE_HALL.md): name, registration,
+#: tax, social insurance for a new business; planning, construction, fire, environment
+#: for a building project.
+_ROUTES: dict[str, tuple[str, ...]] = {
+    "qyzr": ("mcsb", "qydj", "swdj", "sb"),
+    "jjsp": ("ghxk", "sgxk", "xfsj", "hpsp"),
+}
 
 # (how many counters, their services in order of preference, mode); numbered
 # 1..36 approval, 37..55 public service, 56..67 intermediary, as in the reference.
@@ -129,10 +153,12 @@ _COUNTER_GROUPS: tuple[tuple[int, tuple[str, ...], str], ...] = (
     # approval: 36
     (4, ("qydj", "gtdj"), "ordered"),
     (1, ("qydj", "gtdj"), "oldest"),
-    (2, ("gtdj", "qydj"), "ordered"),
+    (2, ("mcsb", "gtdj", "qydj"), "oldest"),
     (2, ("spxk", "ypxk", "wsxk"), "ordered"),
     (1, ("ypxk", "wsxk", "spxk"), "oldest"),
-    (5, ("gcjs", "hpsp"), "ordered"),  # one window accepts joint approvals
+    (3, ("gcjs", "hpsp"), "ordered"),  # one window accepts joint approvals
+    (1, ("ghxk", "sgxk", "gcjs"), "oldest"),  # the construction route's steps
+    (1, ("xfsj", "sgxk", "gcjs"), "oldest"),
     (1, ("hpsp", "gcjs"), "ordered"),
     (7, ("bdc",), "ordered"),
     (1, ("bdc", "gcjs"), "ordered"),
@@ -147,7 +173,7 @@ _COUNTER_GROUPS: tuple[tuple[int, tuple[str, ...], str], ...] = (
     (3, ("gjjdk", "gjj"), "ordered"),
     (3, ("sb", "yb"), "ordered"),
     (2, ("yb", "sb"), "ordered"),
-    (3, ("ns",), "ordered"),
+    (3, ("ns", "swdj"), "oldest"),
     (1, ("sdq", "tx"), "oldest"),
     (1, ("tx", "sdq"), "ordered"),
     (1, ("yh", "dkhk"), "ordered"),
@@ -195,7 +221,9 @@ def _services() -> tuple[Service, ...]:
             daily_quota=quota,
             default_service_s=seconds,
             appointments=appointments,
-            zone=_zone(sid, category),
+            # A route's citizens wait where its first step is served.
+            zone=_zone(_ROUTES.get(sid, (sid,))[0], category),
+            route=_ROUTES.get(sid, ()),
         )
         for sid, name, name_en, prefix, category, seconds, hours, quota, appointments in _SERVICES
     )

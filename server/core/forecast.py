@@ -287,6 +287,7 @@ class Forecast:
         jumps: dict[str, list[float]] = {sid: [] for sid in self._services}
         for t in self._tickets.values():
             origin = self._by_prefix.get(t.number.rstrip("0123456789"), t.service)
+            origin = (self._services[origin].route or (origin,))[0]  # a route: its first step
             arrivals[origin].append(_ts(t.issued_at))
             if t.priority == "priority" or (
                     t.slot_start is not None and t.slot_start <= t.issued_at):

@@ -33,6 +33,20 @@ Dispatch rules (what ``call_next`` takes, and what ``queue`` lists):
 8. 撤销过号: within ``NO_SHOW_UNDO_S`` of a no-show, the counter that marked
    it may take it back (``unmiss``): it is that counter's called ticket again
    (``ticket.no_show_undone``), provided the counter has no other ticket.
+9. Joint-approval routes (联合审批, ``Service.route``): a ticket of a route
+   service is issued with the route's number and waits at its first step's
+   service (``Ticket.route``/``step``). ``complete`` of a step that is not the
+   last moves it by itself to the next step's service, at the head of its
+   priority group (band 0, like a head transfer: it has already waited),
+   keeping number and priority (``ticket.routed``); the last step's
+   ``complete`` completes it. ``route_back`` (材料补正) sends it back to an
+   earlier step the same way, with a reason; ``route_end`` ends the case early
+   (``ticket.completed`` with ``route_ended`` and a reason). A transfer keeps
+   the route and step: completing at the service it was transferred to moves
+   it on to the next step. A step whose service is outside its hours keeps
+   the ticket waiting there; its ETA is at least the time to the opening,
+   with ``eta_after`` the opening. A route service's queue object is that of
+   its first step (what a ticket issued now waits for).
 
 Numbering: service prefix + at least 3 digits, from 001 each hall-local day
 (``HallConfig.timezone``, day boundary at local midnight), never reused in
@@ -156,13 +170,23 @@ class Hall:
         # The waiting tickets: sorted lists per service group and per counter.
         self._queues = Queues(self._services, self._cfg_counters)
         self._open: dict[str, int] = {sid: 0 for sid in self._services}  # open counters
+        # Joint-approval routes: route service id -> its step services.
+        self._routes = {sid: svc.route for sid, svc in self._services.items() if svc.route}
+        for sid, steps in self._routes.items():
+            if len(steps) < 2 or any(s not in self._services or self._services[s].route
+                                     for s in steps):
+                raise ValueError(f"route {sid}: needs 2+ steps, each an ordinary service")
         # The services whose ETA may move when this one's queue or counters do:
-        # those sharing a counter with it (their capacity shares depend on it).
+        # those sharing a counter with it (their capacity shares depend on it),
+        # and the routes starting with it (their queue object is its own).
         self._related: dict[str, tuple[str, ...]] = {
             sid: tuple(dict.fromkeys(
                 [sid, *(s for n in self._served_by[sid] for s in self._cfg_counters[n].services)]))
             for sid in self._services
         }
+        for sid, steps in self._routes.items():
+            for s in self._related[steps[0]]:
+                self._related[s] += (sid,)
         # The estimates: what the hall has learnt about time (server/core/forecast.py).
         self._forecast = Forecast(config, layout, self._tickets, self._counters, self._open,
                                   self._queues, self._now)
@@ -214,6 +238,10 @@ class Hall:
                 raise ValueError(f"ticket {t.number}: unknown status {t.status!r}")
             if t.service not in hall._services:
                 raise ValueError(f"ticket {t.number}: unknown service {t.service!r}")
+            t.route = tuple(t.route)
+            if t.route and (any(s not in hall._services for s in t.route)
+                            or not 0 <= t.step < len(t.route)):
+                raise ValueError(f"ticket {t.number}: bad route {t.route!r} step {t.step}")
             if t.id in hall._tickets:
                 raise ValueError(f"ticket id {t.id!r} appears twice")
             hall._tickets[t.id] = t
@@ -295,10 +323,12 @@ class Hall:
                 "please come back tomorrow or book an appointment")
         tid = self._new_id()
         check = self._new_check()
+        # A route's ticket carries the route's number and waits at its first step.
         t = Ticket(
-            id=tid, number=f"{svc.prefix}{n:03d}", service=svc.id, status="waiting",
-            priority=priority, issued_at=now, day=day, seqno=n, rank=(1, _ts(now)),
-            check=check, slot_start=slot_start, version=1,
+            id=tid, number=f"{svc.prefix}{n:03d}", service=svc.route[0] if svc.route else svc.id,
+            status="waiting", priority=priority, issued_at=now, day=day, seqno=n,
+            rank=(1, _ts(now)), check=check, slot_start=slot_start, version=1,
+            route=svc.route, route_id=svc.id if svc.route else "",
             remote=remote, present=not remote,
         )
         self.last_numbers[(svc.id, day)] = n
@@ -306,10 +336,10 @@ class Hall:
         self._checks[check] = tid
         self._queues.insert(t, now)
         # (appointments for a later slot are counted once checked in: _overtaking)
-        self._forecast.issued(svc.id, now, priority == "priority" or (
+        self._forecast.issued(t.service, now, priority == "priority" or (
             slot_start is not None and slot_start <= now))
         events = [Event("ticket.issued", {"ticket": self.wire_ticket(t)}, t.copy(), None)]
-        events += self._queue_events((svc.id,))
+        events += self._queue_events((t.service,))
         return events
 
     def set_appointments(
@@ -424,12 +454,51 @@ class Hall:
         """办结: the counter's ticket is done (``ticket.completed``)."""
         cs, cfg = self._counter(counter)
         t = self._current(cs, "complete")
+        if t.route and t.step + 1 < len(t.route):
+            return self._route(cs, cfg, t, t.step + 1, "route")
         new = machine.check(t, "complete")
         prev = self._bump(t, new)
         t.finished_at = self._now()
         self._forecast.completed(t)
         self._free(cs)
         return [self._ticket_event("ticket.completed", t, prev, cs),
+                *self._queue_events((t.service, *cfg.services))]
+
+    def route_back(self, counter: int, step: int, reason: str) -> list[Event]:
+        """材料补正: the counter sends its route ticket back to an earlier step
+        (``ticket.routed`` with ``reason``), at the head of that step's queue.
+
+        Raises:
+            BadRequest: not a route ticket, no reason, or ``step`` not an earlier step.
+            NotFound: unknown counter. Conflict/IllegalMove: no ticket to send back.
+        """
+        cs, cfg = self._counter(counter)
+        t = self._current(cs, "route_back")
+        reason = self._route_reason(t, reason)
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < t.step:
+            raise BadRequest(f"ticket {t.number} is at step {t.step + 1} of {len(t.route)}; "
+                             f"it can only go back to an earlier step (0 to {t.step - 1}), "
+                             f"got {step!r}")
+        return self._route(cs, cfg, t, step, "route_back", reason=reason)
+
+    def route_end(self, counter: int, reason: str) -> list[Event]:
+        """The counter ends its route ticket's case early: it is done at this
+        step (``ticket.completed`` with ``route_ended: true`` and ``reason``).
+
+        Raises:
+            BadRequest: not a route ticket, or no reason. Conflict/IllegalMove:
+                no ticket to end.
+        """
+        cs, cfg = self._counter(counter)
+        t = self._current(cs, "route_end")
+        reason = self._route_reason(t, reason)
+        new = machine.check(t, "route_end")
+        prev = self._bump(t, new)
+        t.finished_at = self._now()
+        self._forecast.completed(t)
+        self._free(cs)
+        return [self._ticket_event("ticket.completed", t, prev, cs, route_ended=True,
+                                   reason=reason),
                 *self._queue_events((t.service, *cfg.services))]
 
     def no_show(self, counter: int) -> list[Event]:
@@ -460,8 +529,9 @@ class Hall:
         cs, cfg = self._counter(counter)
         if service is None and to_counter is None:
             raise BadRequest("say where to transfer: a service or a counter")
-        if service is not None:
-            self._service(service)
+        if service is not None and self._service(service).route:
+            raise BadRequest(f"{service!r} is a joint-approval route: nobody serves it "
+                             "directly; transfer to one of its steps' services")
         if to_counter is not None:
             target, target_cfg = self._counter(to_counter)
             if to_counter == counter:
@@ -776,26 +846,43 @@ class Hall:
         return out
 
     def waiting(self, service: str) -> int:
-        """How many tickets wait for this service (transfers to counters included)."""
-        self._service(service)
-        return self._queues.waiting[service]
+        """How many tickets wait for this service (transfers to counters included;
+        for a route: at its first step)."""
+        sid = self._queue_of(service)
+        return self._queues.waiting[sid]
 
     def eta_s(self, service: str) -> int:
         """Estimated wait in seconds for a ticket issued now for ``service``."""
-        self._service(service)
-        return self._forecast.estimate(service, self._queues.waiting[service]).eta_s
+        sid = self._queue_of(service)
+        return self._step_estimate(sid, self._queues.waiting[sid]).eta_s
 
     def open_counters(self, service: str) -> int:
-        """How many counters serving ``service`` are open now."""
-        self._service(service)
-        return self._open[service]
+        """How many counters serving ``service`` (a route: its first step) are open now."""
+        return self._open[self._queue_of(service)]
+
     def queue_wire(self, service: str) -> dict[str, Any]:
         """A PROTOCOL queue object: ``waiting``, ``eta_s`` (+ range), ``eta_after``,
-        ``open_counters``; the estimate is that of a ticket issued now."""
-        self._service(service)
-        waiting = self._queues.waiting[service]
-        return shape.queue(waiting, self._forecast.estimate(service, waiting), self._open[service],
-                           self._tz)
+        ``open_counters``; the estimate is that of a ticket issued now (for a
+        route: waiting at its first step)."""
+        sid = self._queue_of(service)
+        waiting = self._queues.waiting[sid]
+        estimate = (self._step_estimate(sid, waiting) if sid != service
+                    else self._forecast.estimate(sid, waiting))
+        return shape.queue(waiting, estimate, self._open[sid], self._tz)
+
+    def route_eta_s(self, t: Ticket) -> int | None:
+        """The whole remaining route of a route ticket, in seconds (None when over):
+        the wait at its current step (0 once called), that step's mean cycle time,
+        then for each later step the wait at the head of its queue and its cycle."""
+        live = self._tickets.get(t.id, t)
+        if not live.route or live.status not in ("waiting", "called", "serving"):
+            return None
+        total = float(self._step_estimate(live.service, self.ahead(live), live).eta_s
+                      if live.status == "waiting" else 0)
+        total += self._forecast.cycle_s(live.service)
+        for sid in live.route[live.step + 1:]:
+            total += self._step_estimate(sid, 0).eta_s + self._forecast.cycle_s(sid)
+        return round(total)
 
     def previous_eta_s(self, t: Ticket) -> int:
         """The estimator qhall used before the clock-aware one (issue #17), for a
@@ -878,9 +965,14 @@ class Hall:
     def wire_ticket(self, t: Ticket) -> dict[str, Any]:
         """The PROTOCOL ticket object (``counter`` is null while waiting)."""
         ahead = self.ahead(t)
-        estimate = (self._forecast.estimate(t.service, ahead, t) if t.status == "waiting"
-                    else eta.Estimate(0))
-        return shape.ticket(t, ahead, estimate, self._tz)
+        if t.status != "waiting":
+            estimate = eta.Estimate(0)
+        elif t.route:
+            estimate = self._step_estimate(t.service, ahead, t)
+        else:
+            estimate = self._forecast.estimate(t.service, ahead, t)
+        return shape.ticket(t, ahead, estimate, self._tz,
+                            self.route_eta_s(t) if t.route else None)
 
     def snapshot_counter(self, counter: int) -> dict[str, Any] | None:
         """One counter as in ``snapshot()["counters"]``, or None if unknown."""
@@ -950,6 +1042,27 @@ class Hall:
         if svc is None:
             raise NotFound(f"unknown service {service!r}")
         return svc
+
+    def _queue_of(self, service: str) -> str:
+        """The service whose queue a service's tickets join: a route's first step."""
+        svc = self._service(service)
+        return svc.route[0] if svc.route else svc.id
+
+    def _step_estimate(self, sid: str, ahead: int, t: Ticket | None = None) -> eta.Estimate:
+        """A route step's estimate: nobody is reached before the service opens, so a
+        step outside its hours waits at least until then (``after`` = the opening)."""
+        e = self._forecast.estimate(sid, ahead, t)
+        now = self._now()
+        opens = _next_opening(self._services[sid].hours, now.astimezone(self._tz))
+        if opens is None:
+            return e
+        until = round((opens - now).total_seconds())
+        if e.eta_s >= until and e.after is not None and e.after >= opens:
+            return e
+        low, high = e.low_s, e.high_s
+        if low is not None and low < until:
+            low = high = None
+        return eta.Estimate(max(e.eta_s, until), low, high, max(e.after or opens, opens))
 
     def _counter(self, counter: int) -> tuple[CounterState, Counter]:
         cs = self._counters.get(counter)
@@ -1030,6 +1143,36 @@ class Hall:
             data["counter"] = cs.number if cs is not None else t.counter
         return Event(name, data, t.copy(), prev, counter=cs.copy() if cs else None)
 
+    def _route_reason(self, t: Ticket, reason: str) -> str:
+        if not t.route:
+            raise BadRequest(f"ticket {t.number} is not on a joint-approval route")
+        if not isinstance(reason, str) or not reason.strip():
+            raise BadRequest("say why (a reason is required)")
+        return reason.strip()
+
+    def _route(self, cs: CounterState, cfg: Counter, t: Ticket, step: int,
+               command: str, **extra: Any) -> list[Event]:
+        """Move the counter's route ticket to ``step``: waiting at the head of its
+        priority group in that step's service (``ticket.routed``)."""
+        new = machine.check(t, command)
+        now = self._now()
+        old_service, old_step = t.service, t.step
+        t.finished_at = now  # the step's counter time joins its service's history
+        self._forecast.completed(t)
+        prev = self._bump(t, new)
+        t.finished_at = None
+        t.service = t.route[step]
+        t.step = step
+        t.target_counter = None
+        t.rank = (0, _ts(now))
+        t.started_at = None
+        self._free(cs)
+        self._queues.insert(t, now)
+        data = {"ticket": self.wire_ticket(t), "from_service": old_service,
+                "to_service": t.service, "from_step": old_step, "counter": cs.number, **extra}
+        return [Event("ticket.routed", data, t.copy(), prev, counter=cs.copy()),
+                *self._queue_events((old_service, t.service, *cfg.services))]
+
     def _queue_events(self, services: Iterable[str]) -> list[Event]:
         events = []
         self._forecast.rates_at = _ts(self._now())
@@ -1060,3 +1203,16 @@ class Hall:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _next_opening(hours: tuple[tuple[dt.time, dt.time], ...],
+                  local: dt.datetime) -> dt.datetime | None:
+    """When a service outside its hours opens later today (None: open now, no
+    hours, or no later interval today: the day's last one runs on)."""
+    now = local.time()
+    if not hours or any(a <= now < b for a, b in hours):
+        return None
+    later = [a for a, _b in hours if a > now]
+    if not later:
+        return None
+    return dt.datetime.combine(local.date(), min(later), local.tzinfo)

@@ -40,6 +40,8 @@ _VERB = {
     "requeue": "re-queue", "unmiss": "undo the no-show of", "cancel": "cancel",
     "close": "close out", "rate": "rate", "arrive": "mark the arrival of",
     "defer": "move back",
+    "route": "send on along its route",
+    "route_back": "send back along its route", "route_end": "end the route of",
 }
 
 

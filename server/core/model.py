@@ -51,6 +51,12 @@ class Ticket:
     remote: bool = False
     present: bool = True
     deferrals: int = 0
+    # Joint-approval route (联合审批): the step services in order, the index of
+    # the one ``service`` is on now, and the route service it was issued for
+    # (its number's series); (), 0, "" for an ordinary ticket.
+    route: tuple[str, ...] = ()
+    step: int = 0
+    route_id: str = ""
 
     def copy(self) -> Ticket:
         return copy.copy(self)

@@ -9,7 +9,8 @@ Rules:
   break).
 * A ticket's ``counter`` is null while it waits; ``to_counter`` appears only
   on a waiting ticket transferred to a counter, ``slot_start`` only on an
-  appointment.
+  appointment; ``route_id``, ``route``, ``step`` and ``eta_route_s`` only on a ticket of a
+  joint-approval route (``eta_route_s``: null once the case is over).
 
 The :class:`~server.core.hall.Hall` computes what is live (people ahead,
 estimates, the current ticket) and hands the values here; field order is
@@ -47,8 +48,9 @@ def queue(waiting: int, e: Estimate, open_counters: int, tz: dt.tzinfo) -> dict[
     return {"waiting": waiting, **estimate(e, tz), "open_counters": open_counters}
 
 
-def ticket(t: Ticket, ahead: int, e: Estimate, tz: dt.tzinfo) -> dict[str, Any]:
-    """The PROTOCOL ticket object."""
+def ticket(t: Ticket, ahead: int, e: Estimate, tz: dt.tzinfo,
+           route_eta_s: int | None = None) -> dict[str, Any]:
+    """The PROTOCOL ticket object (``route_eta_s``: the whole remaining route)."""
     wire: dict[str, Any] = {
         "id": t.id,
         "number": t.number,
@@ -68,6 +70,11 @@ def ticket(t: Ticket, ahead: int, e: Estimate, tz: dt.tzinfo) -> dict[str, Any]:
     if t.remote:  # taken by phone: called only once present (server/core/remote.py)
         wire["remote"] = True
         wire["present"] = t.present
+    if t.route:
+        wire["route_id"] = t.route_id
+        wire["route"] = list(t.route)
+        wire["step"] = t.step
+        wire["eta_route_s"] = route_eta_s
     return wire
 
 

@@ -23,8 +23,13 @@ Definitions (``docs/REPORTS.md``; ``../shared/REFERENCE_HALL.md``):
   figures as in ``server/core/accuracy.py`` (MAE, bias, their share of the
   mean wait, within +-5 min, MAE share for tickets with >= 5 ahead, MSE),
   for the hall and by the service the ticket was issued for.
+* Joint-approval routes (联合审批): a route case is one ticket, counted once
+  in the ``service`` row of its route (issued once, served when its last
+  step completes; its wait and service time are the sums over its step
+  visits); ``Report.routes`` adds the per-step figures
+  (``server/features/routesteps.py``).
 * Scopes: ``hall``; ``service`` (the ticket's final service, after any
-  transfer); ``counter`` and ``staff`` (who served or no-showed it). The
+  transfer; a route case: its route); ``counter`` and ``staff`` (who served or no-showed it). The
   issue-side columns (issued, cancelled, unserved, waiting) are empty for
   counter and staff rows: a waiting ticket belongs to no counter yet.
 """
@@ -48,6 +53,7 @@ from server.core import Hall
 from server.core.accuracy import Sample, compare
 from server.features.commandline import hall_config
 from server.features.ratings import FollowUps
+from server.features.routesteps import RouteFigures, RouteSteps
 from server.service.api import Context, Handler, Reply, Session, Store, StoreError
 from server.wire import lifecycle, protocol
 
@@ -79,6 +85,7 @@ CSV_COLUMNS = (
     "satisfaction_rate", "bad_ratings", "complaint_rate", "open_followups",
     "eta_called", "eta_mean_wait_min", "eta_mae_min", "eta_bias_min", "eta_mae_pct",
     "eta_bias_pct", "eta_within_5min", "eta_mae_pct_5ahead", "eta_mse",
+    "ended", "sent_back", "back_to",
 )
 SCOPES = ("hall", "service", "counter", "staff")
 _LEVELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
@@ -173,6 +180,8 @@ class Report:
     scores: dict[int, int]
     # server.core.accuracy.compare(..., ("qhall",)): "hall" and each service id
     eta: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # Joint-approval routes by route service id: cases and per-step figures.
+    routes: dict[str, RouteFigures] = dataclasses.field(default_factory=dict)
 
     @property
     def total(self) -> Figures:
@@ -197,6 +206,7 @@ class _T:
     ahead: int | None = None  # printed at issue
     first_called_at: dt.datetime | None = None
     issued_service: str = ""  # the service it was issued for (before any transfer)
+    route_id: str = ""  # a route case: its route service
 
 
 def _counter_of(data: dict[str, Any]) -> int | None:
@@ -224,6 +234,7 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
     staff_at: dict[int, tuple[str, str]] = {}
     staff_names: dict[str, str] = {s.id: s.name for s in config.staff}
     tickets: dict[str, _T] = {}
+    steps = RouteSteps(config)
     for ev in events:
         name, data, at = ev["name"], ev["data"], ev["at"]
         if at >= end + GRACE:
@@ -245,15 +256,19 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
         if name == "ticket.issued":
             if start <= at < end and tid:
                 eta, ahead = wire.get("eta_s"), wire.get("ahead")
+                route_id = wire.get("route_id") or ""
                 tickets[tid] = _T(service=wire.get("service", ""), issued_at=at,
-                                  issued_service=wire.get("service", ""),
+                                  issued_service=route_id or wire.get("service", ""),
                                   eta_s=eta if _is_int(eta) else None,
-                                  ahead=ahead if _is_int(ahead) else None)
+                                  ahead=ahead if _is_int(ahead) else None,
+                                  route_id=route_id)
+                steps.issued(tid, wire, at)
             continue
         # Only tickets issued in the period were kept, all with a truthy id.
         t = tickets.get(tid) if tid else None
         if t is None:
             continue
+        steps.event(str(tid), name, data, at)
         if name == "ticket.rated":  # keeps the status (one rating, checked by the core)
             score = data.get("score")
             if isinstance(score, int) and 1 <= score <= 5:
@@ -306,13 +321,14 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
     hours: dict[int, dict[str, Any]] = {
         h: {"hour": h, "arrivals": 0, "served": 0, "waits": []} for h in range(24)}
     scores = {s: 0 for s in range(1, 6)}
-    for t in tickets.values():
+    for tid, t in tickets.items():
         outcome = t.outcome
         if outcome in ("waiting", "called", "serving"):
             outcome = "unserved" if over else "waiting"
-        svc = config.service(t.service)
+        key = t.route_id or t.service
+        svc = config.service(key)
         scopes = [fig("hall", "hall", config.name),
-                  fig("service", t.service, svc.name if svc else t.service)]
+                  fig("service", key, svc.name if svc else key)]
         desk: list[Figures] = []
         if t.counter is not None and outcome in ("served", "no_show"):
             cfg = config.counter(t.counter)
@@ -327,6 +343,10 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
         for f in scopes + desk:
             if outcome == "no_show":
                 f.no_show += 1
+            elif outcome == "served" and tid in steps.case_wait:  # a route case: its visits
+                f.served += 1
+                f.waits.append(steps.case_wait[tid])
+                f.service_times.append(steps.case_service[tid])
             elif outcome == "served":
                 f.served += 1
                 begin = t.called_at or t.issued_at
@@ -361,7 +381,7 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
         hourly.append(item)
     rows["staff"] = dict(sorted(rows["staff"].items()))
     return Report(config.id, first, last, level, rows, hourly, cases, scores,
-                  _eta_accuracy(tickets.values()))
+                  _eta_accuracy(tickets.values()), steps.routes)
 
 
 def _is_int(value: Any) -> bool:
@@ -524,6 +544,25 @@ def _table(rows: list[list[str]]) -> list[str]:
             for r in rows]
 
 
+_ROUTE_HEAD = ("route", "step", "service", "arrivals", "served", "ended", "sent back",
+               "back to step", "avg wait", "avg service")
+
+
+def _route_cells(rep: Report) -> list[list[str]]:
+    """One line per route case summary and per step (joint-approval routes)."""
+    out = []
+    for r in rep.routes.values():
+        out.append([f"{r.route} {r.name}", "case", f"issued {r.issued}", "", str(r.served),
+                    str(r.ended_early), f"{r.cases_sent_back} cases", "", "", ""])
+        for s in r.steps:
+            row = s.row()
+            back = " ".join(f"{k}:{v}" for k, v in row["back_to"].items()) or "-"
+            out.append([r.route, str(row["step"]), f"{s.service} {s.name}", str(s.arrivals),
+                        str(s.served), str(s.ended), str(s.sent_back), back,
+                        _fmt_s(row["avg_wait_s"]), _fmt_s(row["avg_service_s"])])
+    return out
+
+
 def to_text(rep: Report, config: Any) -> str:
     """A plain-text report for a terminal or an e-mail."""
     t = rep.total
@@ -545,6 +584,9 @@ def to_text(rep: Report, config: Any) -> str:
             continue
         lines += ["  " + x for x in _table([list(_TEXT_HEAD)] + [_text_cells(f)
                                                                  for f in figures])]
+    if rep.routes:
+        lines += ["", "by joint-approval route 联合审批 (cases once, then each step)"]
+        lines += ["  " + x for x in _table([list(_ROUTE_HEAD)] + _route_cells(rep))]
     lines += ["", "ETA accuracy 预计等候准确度 (printed at issue vs wait to the first call)"]
     lines += ["  " + x for x in _table([list(_ETA_HEAD)] + _eta_cells(rep))]
     lines += ["", "by hour (arrivals / served / average wait of the hour's arrivals)"]
@@ -575,7 +617,21 @@ def to_csv(rep: Report) -> str:
         if found is not None:  # ETA accuracy: hall and service rows only
             row.update({f"eta_{c}": found[c] for c in ETA_CSV_COLUMNS})
         writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    for r in rep.routes.values():  # one row per route step (the case is its service row)
+        for s in r.steps:
+            step = s.row()
+            writer.writerow({
+                "scope": "route_step", "key": f"{r.route}/{step['step']}",
+                "name": f"{r.name} {step['step']}. {s.name}", "issued": s.arrivals,
+                "served": s.served, "avg_wait_s": _blank(step["avg_wait_s"]),
+                "avg_service_s": _blank(step["avg_service_s"]), "ended": s.ended,
+                "sent_back": s.sent_back,
+                "back_to": " ".join(f"{k}:{v}" for k, v in step["back_to"].items())})
     return out.getvalue()
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
 
 
 def _charts(rep: Report) -> dict[str, str]:
@@ -646,6 +702,17 @@ def _draw(rep: Report, plt: Any) -> dict[str, str]:
     return charts
 
 
+def _route_html(rep: Report) -> str:
+    if not rep.routes:
+        return ""
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h in _ROUTE_HEAD)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
+                   for row in _route_cells(rep))
+    return (f"<h2>联合审批 Joint-approval routes</h2><p>每件事计一次，另按步骤统计。"
+            f"Each case counted once, then each step.</p><table><tr>{head}</tr>{body}</table>")
+
+
 def to_html(rep: Report, config: Any) -> str:
     """One self-contained HTML file: tables, charts as embedded PNGs."""
     t = rep.total
@@ -705,6 +772,7 @@ th{{background:#E8EEF6}} td:nth-child(2){{text-align:left}}
 <h2>按小时 By hour</h2><img alt="arrivals and waits by hour"
  src="data:image/png;base64,{charts['hours']}">
 {sections}
+{_route_html(rep)}
 <h2>预计等候准确度 ETA accuracy</h2>
 <p>取号时打印的预计等候与实际等候（至首次叫号）之差。Estimate printed at issue vs the real
 wait to the first call; bias &lt; 0: estimates were too short.</p>

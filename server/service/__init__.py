@@ -234,6 +234,8 @@ class HallService(Context):
                     "daily_quota": s.daily_quota,
                     "appointments": s.appointments is not None,
                     "zone": s.zone,
+                    # a joint-approval route only: its step service ids in order
+                    **({"route": list(s.route)} if s.route else {}),
                 }
                 for s in cfg.services
             ],
@@ -529,6 +531,12 @@ class HallService(Context):
 
     def _do_unmiss(self, session: Session, msg: dict[str, Any]) -> Reply:
         return self._counter_cmd("unmiss", "ticket")(session, msg)
+
+    def _do_route_back(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("route_back", "step", "reason")(session, msg)
+
+    def _do_route_end(self, session: Session, msg: dict[str, Any]) -> Reply:
+        return self._counter_cmd("route_end", "reason")(session, msg)
 
     def _do_missed(self, session: Session, msg: dict[str, Any]) -> Reply:
         missed = [self.hall.wire_ticket(t) for t in self.hall.missed(session.own_counter())]

@@ -159,23 +159,25 @@ def write_tickets(raw: Raw, sql: dict[str, Prepared], hall: str,
 
 
 def take_number(raw: Raw, sql: dict[str, Prepared], params: dict[str, Any]) -> None:
-    """Advance the (hall, service, day) numbering to this ticket's number, or lose."""
+    """Advance the (hall, service, day) numbering to this ticket's number, or lose
+    (a route ticket's number is from its route's series, not its first step's)."""
     number = params["seqno"]
+    service = params.get("route_id") or params["service"]
     if number < 1:
         raise ValueError(f"ticket {params['id']}: number must start at 1, got {number}")
     if number == 1:
         # A concurrent first issue collides on the primary key -> StaleState.
         raw.execute(sql["number_first"], {
-            "hall": params["hall"], "service": params["service"], "day": params["day"],
+            "hall": params["hall"], "service": service, "day": params["day"],
             "last_number": 1})
         return
     done = raw.execute(sql["number_cas"], {
-        "n_hall": params["hall"], "n_service": params["service"], "n_day": params["day"],
+        "n_hall": params["hall"], "n_service": service, "n_day": params["day"],
         "n_prev": number - 1, "n_next": number,
     }).rowcount
     if done != 1:
         raise StaleState(
-            f"number {params['number']} of {params['service']} on {params['day']} "
+            f"number {params['number']} of {service} on {params['day']} "
             f"is not the next one (another issue came first)"
         )
 

@@ -84,6 +84,10 @@ def ticket_params(hall: str, t: Ticket) -> dict[str, Any]:
         "remote": t.remote,
         "present": t.present,
         "deferrals": t.deferrals,
+        # Service ids cannot hold a comma (config: lowercase letters, digits, - _).
+        "route": ",".join(t.route) or None,
+        "step": int(t.step),
+        "route_id": t.route_id or None,
     }
 
 
@@ -112,6 +116,9 @@ def ticket_from_row(row: Any) -> Ticket:
         remote=bool(row.remote),
         present=bool(row.present),
         deferrals=row.deferrals,
+        route=tuple(row.route.split(",")) if row.route else (),
+        step=row.step or 0,
+        route_id=row.route_id or "",
     )
 
 

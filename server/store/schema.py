@@ -14,7 +14,7 @@ __all__ = [
 
 #: The newest migration in server/store/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 metadata = sa.MetaData()
 
@@ -54,6 +54,11 @@ tickets = sa.Table(
     sa.Column("remote", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("present", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("deferrals", sa.Integer, nullable=False, server_default="0"),
+    # Joint-approval route (migration 0009): step service ids joined by ",", the
+    # step, the route service (whose numbering the ticket's number is from).
+    sa.Column("route", sa.String(400)),
+    sa.Column("step", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("route_id", sa.String(64)),
     sa.UniqueConstraint("hall", "day", "number", name="uq_tickets_hall_day_number"),
 )
 
@@ -279,4 +284,7 @@ TICKET_COLUMNS = {
     "remote": "remote",
     "present": "present",
     "deferrals": "deferrals",
+    "route": "route",
+    "step": "step",
+    "route_id": "route_id",
 }

@@ -168,6 +168,8 @@ _SHARES = (
      "share of served visitors transferred to another service of the same category"),
     ("--appointment-rate", "appointment_rate",
      "share of visitors of booking services who come with an appointment"),
+    ("--route-share", "route_share",
+     "share of visitors on each joint-approval route (联合审批) of the hall"),
 )
 
 
@@ -245,6 +247,7 @@ def _params(args: argparse.Namespace) -> SimParams:
         threshold_s=threshold, walk_s=args.walk, service_dist=args.service_dist,
         requeue_rate=args.requeue_rate, transfer_rate=args.transfer_rate,
         appointment_rate=args.appointment_rate, lunch_rotation=not args.no_lunch_rotation,
+        route_share=args.route_share,
     )
     params.check()
     return params
@@ -334,6 +337,7 @@ def run(args: argparse.Namespace) -> int:
         "service_dist": params.service_dist, "walk_s": params.walk_s, "days": args.days,
         "requeue_rate": params.requeue_rate, "transfer_rate": params.transfer_rate,
         "appointment_rate": params.appointment_rate, "lunch_rotation": params.lunch_rotation,
+        "route_share": params.route_share,
         "warmup_s": warmup,
     }
     if not args.quiet:

@@ -27,6 +27,12 @@ counter and display clients' reducers and the report):
   them present and ``defer`` moves an absent one back when it would have
   been called (both keep it ``waiting``; server/core/remote.py); one passed
   over too often is cancelled (``ticket.cancelled``, ``reason: "absent"``).
+- Joint-approval routes (联合审批): completing a step of a route ticket that
+  is not its last ``route``\\s it (called or serving -> ``waiting`` at the
+  next step's service, ``ticket.routed``); ``route_back`` (材料补正) sends it
+  back to an earlier step the same way; ``route_end`` ends the case early
+  (called or serving -> ``done``, ``ticket.completed`` with a reason). The
+  last step's ``complete`` is an ordinary ``complete``.
 - ``done`` and ``cancelled`` are final; ``no_show`` is final unless
   re-queued or undone.
 
@@ -57,6 +63,7 @@ ACTIVE = ("called", "serving")
 COMMANDS = (
     "call", "recall", "start", "complete", "no_show",
     "transfer", "requeue", "unmiss", "cancel", "close", "rate", "arrive", "defer",
+    "route", "route_back", "route_end",
 )
 
 #: (status, command) -> new status. Nothing else is legal.
@@ -77,6 +84,12 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("done", "rate"): "done",
     ("waiting", "arrive"): "waiting",
     ("waiting", "defer"): "waiting",
+    ("called", "route"): "waiting",
+    ("serving", "route"): "waiting",
+    ("called", "route_back"): "waiting",
+    ("serving", "route_back"): "waiting",
+    ("called", "route_end"): "done",
+    ("serving", "route_end"): "done",
 }
 
 #: The PROTOCOL event each command emits.
@@ -94,6 +107,9 @@ EVENT_OF: dict[str, str] = {
     "rate": "ticket.rated",
     "arrive": "ticket.arrived",
     "defer": "ticket.deferred",
+    "route": "ticket.routed",
+    "route_back": "ticket.routed",
+    "route_end": "ticket.completed",
 }
 
 #: The event of a new ticket (it is born ``waiting``).

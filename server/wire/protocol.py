@@ -118,6 +118,7 @@ EVENT_NAMES = (
     "ticket.deferred",
     "ticket.arrived",
     "ticket.rated",
+    "ticket.routed",
     "counter.opened",
     "counter.closed",
     "counter.paused",
@@ -241,6 +242,10 @@ REQUESTS: dict[str, Request] = {
     }),
     "unmiss": Request(_COUNTER, {"ticket": _s(max_len=64)}, needs_staff=True),
     "missed": Request(_COUNTER, mutating=False, needs_staff=True),
+    # joint-approval routes (联合审批): 材料补正 back to an earlier step, or end early
+    "route_back": Request(_COUNTER, {"step": _i(min=0, max=99), "reason": _s(max_len=200)},
+                          needs_staff=True),
+    "route_end": Request(_COUNTER, {"reason": _s(max_len=200)}, needs_staff=True),
     "pause": Request(_COUNTER, {"reason": _s(False)}, needs_staff=True),
     "resume": Request(_COUNTER, needs_staff=True),
     "queue": Request(_COUNTER, mutating=False, needs_staff=True),

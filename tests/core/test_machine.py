@@ -8,7 +8,7 @@ import pytest
 
 from server.core import Conflict, CoreError, Hall, IllegalMove, machine, remote
 from server.core.model import Ticket
-from tests.core.builders import make_hall
+from tests.core.builders import config, make_hall, service
 
 # Written out independently of machine.TRANSITIONS on purpose: a change to the
 # table must be a deliberate change here too.
@@ -29,6 +29,12 @@ EXPECTED = {
     ("done", "rate"): "done",
     ("waiting", "arrive"): "waiting",  # a remote ticket's citizen is here
     ("waiting", "defer"): "waiting",  # an absent remote ticket moves back
+    ("called", "route"): "waiting",
+    ("serving", "route"): "waiting",
+    ("called", "route_back"): "waiting",
+    ("serving", "route_back"): "waiting",
+    ("called", "route_end"): "done",
+    ("serving", "route_end"): "done",
 }
 CELLS = list(itertools.product(machine.STATES, machine.COMMANDS))
 
@@ -77,10 +83,24 @@ def test_allowed_from_lists_states_in_order():
 
 
 # ------------------------------------------------------------- through the Hall
-def _ticket_in(hall: Hall, clock, state: str, remote: bool = False) -> str:
-    """Issue a gjj ticket (taken by phone when ``remote``: its citizen absent) and
-    drive it (at counter 1) into ``state``; its id."""
-    tid = hall.issue("gjj", remote=remote)[0].ticket.id
+ROUTE_COMMANDS = ("route", "route_back", "route_end")
+
+
+def _route_hall():
+    """The default hall plus route "rt": gjj, gjj again, bdc (counter 1 serves gjj)."""
+    return make_hall(config(services=[service("gjj", "A"), service("tax", "B"),
+                                      service("bdc", "C"),
+                                      service("rt", "R", route=("gjj", "gjj", "bdc"))]))
+
+
+def _ticket_in(hall: Hall, clock, state: str, remote: bool = False, route: bool = False) -> str:
+    """Issue a gjj ticket (taken by phone when ``remote``: its citizen absent;
+    ``route``: an "rt" ticket at its second step, gjj) and drive it (at
+    counter 1) into ``state``; its id."""
+    tid = hall.issue("rt" if route else "gjj", remote=remote)[0].ticket.id
+    if route:
+        hall.call_next(1)
+        hall.complete(1)
     clock.advance(30)
     if state == "cancelled":
         hall.cancel(tid)
@@ -90,7 +110,9 @@ def _ticket_in(hall: Hall, clock, state: str, remote: bool = False) -> str:
         if state in ("serving", "done"):
             hall.start(1)
             clock.advance(60)
-        if state == "done":
+        if state == "done" and route:
+            hall.route_end(1, "done early")
+        elif state == "done":
             hall.complete(1)
         elif state == "no_show":
             hall.no_show(1)
@@ -117,13 +139,20 @@ def _apply(hall: Hall, command: str, tid: str, now=None):
         return hall.arrived(tid)
     if command == "defer":  # what call_next does to an absent remote ticket that is due
         return [remote.pass_over(hall, hall.ticket(tid), now)]
+    if command == "route":  # completing a step that is not the route's last
+        return hall.complete(1)
+    if command == "route_back":
+        return hall.route_back(1, 0, "材料补正")
+    if command == "route_end":
+        return hall.route_end(1, "ended early")
     raise AssertionError(command)
 
 
 @pytest.mark.parametrize(("state", "command"), CELLS)
 def test_hall_cell(state, command):
-    hall, clock = make_hall()
-    tid = _ticket_in(hall, clock, state, remote=command in ("arrive", "defer"))
+    route = command in ROUTE_COMMANDS
+    hall, clock = _route_hall() if route else make_hall()
+    tid = _ticket_in(hall, clock, state, remote=command in ("arrive", "defer"), route=route)
     before = hall.ticket(tid).copy()
     if (state, command) in EXPECTED:
         events = _apply(hall, command, tid, clock())

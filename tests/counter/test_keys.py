@@ -15,7 +15,8 @@ from counter.keys import (
 
 
 def test_defaults_are_f1_to_f8_in_button_order():
-    assert [DEFAULT_KEYS[a] for a in ACTIONS] == [f"F{i}" for i in range(1, 9)]
+    assert [DEFAULT_KEYS[a] for a in ACTIONS] == [f"F{i}" for i in range(1, 9)] + [
+        "Shift+F4", "Shift+F5"]
 
 
 def test_override_and_swap():

@@ -381,3 +381,30 @@ def test_reference_draws_appointments_transfers_returns_and_lunch_rotation() -> 
     assert rotated.at(12) and rotated.at(12) & both != both
     assert default_plan(cfg, dataclasses.replace(params, lunch_rotation=False)) == full
     assert default_plan(tiny_hall(2), params) == full_plan(tiny_hall(2))  # no lunch break
+
+
+def test_a_route_visitor_is_served_at_each_step_in_turn() -> None:
+    """Route "r" = a then b: counter 1 serves a, counter 2 b. Walk 30 s each call."""
+    services = (Service("a", "甲业务", "Service A", "A", "public", default_service_s=300),
+                Service("b", "乙业务", "Service B", "B", "public", default_service_s=300),
+                Service("r", "联办", "Joint", "R", "public", route=("a", "b")))
+    cfg = dataclasses.replace(tiny_hall(services=services), counters=(
+        Counter(1, "1号窗口", ("a",)), Counter(2, "2号窗口", ("b",))))
+    arrivals = [Arrival(NINE, "r", service_s=600, step_s=(200,)),
+                Arrival(NINE + 60, "b", service_s=300)]
+    res = run_day(cfg, full_plan(cfg), arrivals, SimParams(walk_s=30))
+    route, plain = sorted(res.records, key=lambda r: r.issued)
+    # Step a: called at 0, done at 630; the plain b ticket is called at 60 and
+    # holds counter 2 until 390; the route ticket is called there at 630 and
+    # done at 630 + 30 + 200.
+    assert route.status == "done" and route.step == 1 and route.calls == 2
+    assert route.called == NINE and route.finished == NINE + 860 and route.counter == 2
+    assert plain.finished == NINE + 390
+    # The demo hall sends a share of its visitors on each route, a time per later step.
+    demo = demo_config("sqlite://")
+    params = SimParams(seed=1, route_share=0.02)
+    drawn = draw_arrivals(demo, default_profile(demo, params=params), params)
+    on_routes = [a for a in drawn if a.service in ("qyzr", "jjsp")]
+    assert {a.service for a in on_routes} == {"qyzr", "jjsp"}
+    assert all(len(a.step_s) == 3 and a.transfer_to is None for a in on_routes)
+    assert 0.01 < len(on_routes) / len(drawn) < 0.08

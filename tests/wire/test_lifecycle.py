@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.core import machine
 from server.wire import lifecycle, protocol
-from tests.core.builders import make_hall
+from tests.core.builders import config, make_hall, service
 
 
 def test_events_are_protocol_events() -> None:
@@ -24,7 +24,8 @@ def test_every_cell_names_known_statuses_and_commands() -> None:
 def test_derived_sets() -> None:
     assert lifecycle.FINAL == {"done", "cancelled"}
     assert lifecycle.LEAVES_COUNTER == {"ticket.completed", "ticket.no_show",
-                                        "ticket.transferred", "ticket.cancelled"}
+                                        "ticket.transferred", "ticket.cancelled",
+                                        "ticket.routed"}
     assert lifecycle.allowed_from("complete") == ("called", "serving")
     assert lifecycle.allowed_from("unmiss") == ("no_show",)
     assert lifecycle.allowed_from("issue") == ()
@@ -37,7 +38,9 @@ def test_the_core_checks_against_this_table() -> None:
 
 def test_the_hall_emits_the_tables_events_and_statuses() -> None:
     """Drive one ticket through every command; each event and status is the table's."""
-    hall, _clock = make_hall()
+    hall, _clock = make_hall(config(services=[
+        service("gjj", "A"), service("tax", "B"), service("bdc", "C"),
+        service("rt", "R", route=("gjj", "tax", "bdc"))]))
     seen: list[tuple[str, str]] = []
 
     def run(events: list) -> None:
@@ -71,5 +74,13 @@ def test_the_hall_emits_the_tables_events_and_statuses() -> None:
     run(hall.arrived(far[0].ticket.id))
     run(hall.issue("gjj"))
     run(hall.close_day())
+    # A joint-approval route: routed on, sent back, ended early.
+    run(hall.issue("rt"))
+    run(hall.call_next(1))
+    run(hall.complete(1))
+    run(hall.call_next(2))
+    run(hall.route_back(2, 0, "材料补正"))
+    run(hall.call_next(1))
+    run(hall.route_end(1, "ended early"))
     names = {name for name, _status in seen}
     assert names == set(lifecycle.STATUS_AFTER)

@@ -67,6 +67,7 @@ class TicketRecord:
     calls: int = 0  # times called (a 过号 who came back, a transfer: more than once)
     transferred: bool = False
     came_back: bool = False
+    step: int = 0  # a joint-approval route's current step
 
     @property
     def wait(self) -> float | None:
@@ -267,7 +268,7 @@ class _Day:
         self.by_ticket[wire["id"]] = len(self.records) - 1
         if math.isfinite(a.patience_s):
             self.push(self.now + a.patience_s, _WALKOUT, len(self.records) - 1)
-        self._wake(a.service)
+        self._wake(wire["service"])  # a route's ticket waits at its first step
 
     def _wake(self, service: str) -> None:
         serving = self.serves[service]
@@ -312,7 +313,8 @@ class _Day:
         rec.called = self.now if rec.called is None else rec.called  # the first call
         rec.calls += 1
         c.state, c.ticket, c.busy_since = "busy", r, self.now
-        if self.arrivals[rec.index].no_show and not rec.came_back and not rec.transferred:
+        if (self.arrivals[rec.index].no_show and not rec.came_back and not rec.transferred
+                and rec.step == 0):
             self.push(self.now + self.params.no_show_wait_s, _NOSHOW, c.number)
         else:
             self.push(self.now + self.params.walk_s, _SIT, c.number)
@@ -322,7 +324,11 @@ class _Day:
         self._core(self.hall.start, n)
         rec = self.records[c.ticket]  # type: ignore[index]
         a = self.arrivals[rec.index]
-        self.push(self.now + (a.transfer_service_s if rec.transferred else a.service_s), _DONE, n)
+        if rec.step:
+            took = a.step_s[rec.step - 1]
+        else:
+            took = a.transfer_service_s if rec.transferred else a.service_s
+        self.push(self.now + took, _DONE, n)
 
     def _done(self, n: int) -> None:
         c = self.counters[n]
@@ -337,7 +343,15 @@ class _Day:
             self._wake(a.transfer_to)
             self._free(c)
             return
-        self._core(self.hall.complete, n)
+        events = self._core(self.hall.complete, n)
+        if events[0].name == "ticket.routed":
+            # A route's step is done: the ticket moves on by itself (same number).
+            rec.step, rec.status = rec.step + 1, "waiting"
+            c.log.busy.append((c.busy_since, self.now))
+            c.ticket, c.state = None, "idle"
+            self._wake(events[0].data["to_service"])
+            self._free(c)
+            return
         self._finish(c, "done")
 
     def _noshow(self, n: int) -> None:

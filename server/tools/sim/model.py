@@ -97,6 +97,9 @@ class SimParams:
         appointment_rate: share of the visitors of a service that takes
             bookings who come with one: an ``appointment`` ticket for the
             next slot start, issued up to 15 minutes before it.
+        route_share: share of the day's visitors on *each* joint-approval route
+            of the hall (联合审批, ``Service.route``): one ticket called at each
+            step's counters in turn, a service time drawn per step.
         lunch_rotation: in a hall with a lunch break, the counters that stay
             open over lunch take turns: half of them are off 12:00-13:00, the
             other half 13:00-14:00 (:func:`default_plan`).
@@ -118,6 +121,7 @@ class SimParams:
     requeue_rate: float = 0.5
     transfer_rate: float = 0.03
     appointment_rate: float = 0.3
+    route_share: float = 0.01
     lunch_rotation: bool = True
     overtime_min: float = 60.0
     threshold_s: float = 15 * 60.0
@@ -132,7 +136,7 @@ class SimParams:
             raise SimInputError(f"--service-dist must be one of {', '.join(SERVICE_DISTS)}, "
                                 f"got {self.service_dist!r}")
         for name in ("no_show_rate", "priority_rate", "requeue_rate", "transfer_rate",
-                     "appointment_rate"):
+                     "appointment_rate", "route_share"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise SimInputError(f"{name.replace('_', '-')} must be between 0 and 1")
@@ -169,6 +173,7 @@ class Arrival:
     transfer_to: str | None = None  # after service here, the case moves to this service
     transfer_service_s: float = 0.0  # ... and takes this long there
     slot_start_s: float | None = None  # an appointment for this slot (s after midnight)
+    step_s: tuple[float, ...] = ()  # a route's visitor: service time at each later step
 
 
 @dataclass(frozen=True)
@@ -265,6 +270,11 @@ def default_profile(config: HallConfig, visitors: float = 7000.0,
             time_left -= take * mean
             if time_left <= 1e-9:
                 break
+    # Joint-approval routes: their share of the visitors (no counter lists a route).
+    others = sum(tickets.values())
+    for s in config.services:
+        if s.route:
+            tickets[s.id] = params.route_share * others
     rates: dict[tuple[str, int], float] = {}
     for svc in config.services:
         for hour, h_weight in shape.items():
@@ -361,7 +371,9 @@ def draw_arrivals(config: HallConfig, profile: Profile, params: SimParams) -> li
     # turning them on or off leaves every other draw of the day unchanged.
     extra = random.Random(f"{params.seed}-extra")
     by_id = {s.id: s for s in config.services}
-    peers = {s.id: [o.id for o in config.services if o.category == s.category and o.id != s.id]
+    # Transfers go to ordinary services (a route is entered at the kiosk only).
+    peers = {s.id: [o.id for o in config.services if o.category == s.category and o.id != s.id
+                    and not o.route and not s.route]
              for s in config.services}
     out: list[Arrival] = []
     for (sid, hour) in sorted(profile.rates):
@@ -374,7 +386,7 @@ def draw_arrivals(config: HallConfig, profile: Profile, params: SimParams) -> li
         if rate <= 0 or open_s <= 0:
             continue
         per_s = rate / open_s  # the hour's visitors arrive while it issues
-        mean = params.mean_service_s(svc)
+        mean = params.mean_service_s(by_id[svc.route[0]] if svc.route else svc)
         for start, end in intervals:
             t = start
             while True:
@@ -399,6 +411,9 @@ def _realistic(a: Arrival, svc: Service, by_id: Mapping[str, Service], peers: li
                params: SimParams, rng: random.Random) -> Arrival:
     """Add re-queue, transfer and appointment draws to one visitor."""
     changes: dict[str, object] = {}
+    if svc.route:  # each later step's own service time
+        changes["step_s"] = tuple(_lognormal(rng, params.mean_service_s(by_id[sid]),
+                                             params.service_cv) for sid in svc.route[1:])
     if a.no_show and rng.random() < params.requeue_rate:
         changes["returns_after_s"] = rng.uniform(120.0, 600.0)
     if peers and rng.random() < params.transfer_rate:

@@ -1,14 +1,13 @@
 """The supervisor console's tables: sessions, audit log, acknowledged alerts.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30
 
 ``console_sessions`` keeps a SHA-256 digest of each session cookie (never the
 cookie), its CSRF token, and when it was last used (idle timeout);
 ``console_audit`` is who did what to what, when; ``console_acks`` the alerts
-a supervisor acknowledged. (0006 is the failover branch's; the integrator
-re-points ``down_revision`` when both are merged.)
+a supervisor acknowledged.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Remote tickets: presence on the ticket, the phone kept apart.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-30
 
 ``tickets.remote`` / ``present`` / ``deferrals``: a ticket taken by phone is
