@@ -84,6 +84,9 @@ REPLAY_MAX = 50_000
 REPLAY_PAGE = 250  # events read and written per step of a replay (a few ms)
 REPLAY_STALL_S = 30.0  # a replay page not drained by then: too slow, close 1013
 TICK_S = 5.0
+#: Most frames answered in one loop turn (one group commit): a client that
+#: pipelines thousands waits its turn while output and other clients go on.
+MAX_GROUP = 128
 
 
 class Client:
@@ -177,7 +180,8 @@ class Server:
         if self.ws_server is None:
             return
         self.ws_server.server.close()  # stop accepting new TCP connections
-        self._run_inbox()
+        while self._inbox:
+            self._run_inbox()
         self._flush()
         deadline = time.monotonic() + 2.0
         while any(c.buffered() for c in self.clients) and time.monotonic() < deadline:
@@ -476,7 +480,10 @@ class Server:
         """Answer the frames read this turn, in order: runs of groupable
         requests as one group commit each, the others alone in their place."""
         self._inbox_scheduled = False
-        inbox, self._inbox = self._inbox, []
+        inbox, self._inbox = self._inbox[:MAX_GROUP], self._inbox[MAX_GROUP:]
+        if self._inbox:  # the rest in the next turn, after the loop's I/O
+            self._inbox_scheduled = True
+            asyncio.get_running_loop().call_soon(self._run_inbox)
         run: list[_Item] = []
         for client, frame, started in inbox:
             if client.checking:

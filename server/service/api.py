@@ -245,6 +245,10 @@ class Context:
                 decision's fields and is remembered with the commit (a resend
                 gets it). Without it the reply message is the fields alone.
 
+        While a :class:`Group` is open the decision is applied to the core and
+        recorded, not written: the reply gets its events when
+        :meth:`commit_group` has committed the whole group.
+
         Returns:
             The reply and the committed wire events.
 
