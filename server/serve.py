@@ -280,6 +280,9 @@ class Server:
         try:
             async for frame in ws:
                 if client.closing:
+                    # The server's close (its code: 1008, 1013) is on its way;
+                    # returning now would race it with a plain 1000.
+                    await ws.wait_closed()
                     break
                 self._on_frame(client, frame)
         except ConnectionClosed:
