@@ -500,6 +500,8 @@ class Server:
                 continue
             run.append(item)
         self._answer_group(run)
+        # The turn's work is done: its events go out now, not a loop turn later.
+        self._flush()
 
     def _read(self, client: Client, frame: str | bytes, started: float) -> _Item:
         """Decode a frame; refusals that need no hall (bad frame, limits) are
