@@ -18,7 +18,11 @@ kiosks. Measures:
    WAL journal, ``synchronous=FULL`` (an fsync per commit), in the same temp
    dir: the ceiling of one-transaction-per-request, which group commit beats
    by committing a loop turn's requests together;
-5. the server's RSS with ``--connections`` (2,000) display connections open.
+5. the server's RSS with ``--connections`` (2,000) display connections open;
+6. the hall service alone (no network, same SQLite settings as the server):
+   issues committed one transaction per request beside the same issues in
+   groups of 96 (``HallService.handle_group``: what 6 kiosks pipelining 16
+   each hand it per loop turn); ``--service-only`` runs just this.
 
 Targets (printed, never asserted; issue 19): >= 2,400 issues/s and >= 0.3x
 the raw commit loop; call→display p99 within 1.5x of the bare broadcast p99;
@@ -309,6 +313,39 @@ def raw_commit_loop(path: Path, seconds: float) -> float:
         db.close()
 
 
+def service_rate(tmp: Path, group: int, seconds: float) -> float:
+    """Issues/s through ``HallService`` alone, ``group`` requests per commit."""
+    from server.features import default_features
+    from server.service import HallService, Session
+    from server.store import Store
+
+    cfg = bench_config(f"sqlite:///{tmp}/service-{group}.db", 0)
+    with Store(cfg.database) as store:
+        svc = HallService(cfg, store, features=default_features())
+        kiosk = Session(cfg.device("kiosk-1"))
+        services = [s.id for s in cfg.services]
+        done = 0
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            asked = [(kiosk, {"type": "issue", "id": f"r{done + i}",
+                              "service": services[(done + i) % len(services)]})
+                     for i in range(group)]
+            replies = (svc.handle_group(asked) if group > 1
+                       else [svc.handle(*asked[0])])
+            if any(r.message["type"] != "ok" for r in replies):
+                raise SystemExit(f"issue refused: {replies[0].message}")
+            done += group
+        return done / (time.perf_counter() - t0)
+
+
+def print_service_rates(seconds: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        one = service_rate(Path(tmp), 1, seconds)
+        grouped = service_rate(Path(tmp), 96, seconds)
+    print(f"hall service alone: {one:,.0f} issues/s one transaction each; "
+          f"{grouped:,.0f} issues/s in groups of 96 ({grouped / one:.1f}x)")
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process, in MB (Linux /proc)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -352,7 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--connections", type=int, default=2000,
                     help="display connections held open to read the server's RSS (0: skip)")
+    ap.add_argument("--service-only", action="store_true",
+                    help="only the hall service alone, per request vs grouped")
     args = ap.parse_args(argv)
+    print_service_rates(min(args.seconds, 3.0))
+    if args.service_only:
+        return 0
     from server.config import dumps
 
     with tempfile.TemporaryDirectory() as tmp:
