@@ -489,6 +489,8 @@ class Server:
             asyncio.get_running_loop().call_soon(self._run_inbox)
         run: list[_Item] = []
         for client, frame, started in inbox:
+            if client.closing:
+                continue  # closed by the server since: its frames are not served
             if client.checking:
                 client.held.append((frame, started))
                 continue
