@@ -4,19 +4,23 @@
 ``/healthz``, ``/metrics``, ``/board``, ``/t/<check>`` and ``/``; ``/console``
 and ``/console/...`` (page and websocket) go to ``server/console/``.
 
-Flow per request: decode -> :class:`~server.service.HallService` (core + one
+Flow per request: decode -> :class:`~server.service.HallService` (core +
 store transaction) -> reply to the sender -> broadcast the committed events
-to every connected client. Handling is synchronous inside the event loop, so
-requests are applied one at a time in arrival order. The loop never runs a
+to every connected client. Requests that arrive in one turn of the event loop
+form a group: they are applied in arrival order and committed in ONE
+transaction (``HallService.handle_group``); their replies and events go out
+only after it committed (a feature's request or a login goes alone, in its
+place in the order). Each connection's requests are answered in the order
+sent. The loop never runs a
 password hash: hello tokens and login PINs that are not already known are
 checked in a small bounded pool (``server/authpool.py``) while the
 connection waits; what does not fit is refused at once (``rate_limited``).
 
-Output is written straight into each connection's transport, the way
-``websockets.broadcast`` does (no writer task per client). Events committed
-during one turn of the event loop are flushed together once at the end of
-it: every client gets them in seq order, encoded once, and clients that
-opted in to ``batch`` get them as one frame. A client whose unsent output
+Output is written straight into each connection's transport (no writer task
+per client). Events committed during one turn of the event loop are flushed
+together once at the end of it with ``websockets.broadcast``: every client
+gets them in seq order, each frame encoded once per format (clients that
+opted in to ``batch`` get them as one frame). A client whose unsent output
 passes :data:`MAX_BUFFER` bytes is closed (1013) and resyncs with ``since``.
 
 Replay (``hello`` with ``since``) is paced by the reader: pages of
@@ -40,6 +44,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -51,7 +56,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server as WsServer
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
@@ -85,6 +90,9 @@ REPLAY_MAX = 50_000
 REPLAY_PAGE = 250  # events read and written per step of a replay (a few ms)
 REPLAY_STALL_S = 30.0  # a replay page not drained by then: too slow, close 1013
 TICK_S = 5.0
+#: Most frames answered in one loop turn (one group commit): a client that
+#: pipelines thousands waits its turn while output and other clients go on.
+MAX_GROUP = 128
 
 
 class Client:
@@ -97,6 +105,10 @@ class Client:
         self.errors: collections.deque[float] = collections.deque()
         self.closing = False
         self.peak = 0  # most unsent bytes seen (for /metrics)
+        #: A request of this connection waits for its secret check; its later
+        #: frames wait here, in order, until it is answered.
+        self.checking = False
+        self.held: collections.deque[tuple[str | bytes, float]] = collections.deque()
 
     def push(self, data: str | bytes) -> bool:
         """Write one text frame now; False when the client is gone or too slow."""
@@ -147,6 +159,12 @@ class Server:
         self._detached = False
         # Phone pages, /api/v1 and webhooks (issue 15): fed the committed events.
         self.citizen = Citizen([service], self.metrics.registry, self.broadcast)
+        # Live connections by output format (broadcast goes to each set).
+        self._plain: set[ServerConnection] = set()
+        self._batched: set[ServerConnection] = set()
+        # Frames read this loop turn, answered together (one group commit).
+        self._inbox: list[tuple[Client, str | bytes, float]] = []
+        self._inbox_scheduled = False
         self._update_waiting()
         self.console = Console(self)  # /console and /console/... (docs/CONSOLE.md)
 
@@ -188,6 +206,8 @@ class Server:
         if self.ws_server is None:
             return
         self.ws_server.server.close()  # stop accepting new TCP connections
+        while self._inbox:
+            self._run_inbox()
         await self.drain()
         self._tick_task.cancel()
         # A client still mid-replay resumes with since on another connection
@@ -301,11 +321,11 @@ class Server:
         try:
             async for frame in ws:
                 if client.closing:
+                    # The server's close (its code: 1008, 1013) is on its way;
+                    # returning now would race it with a plain 1000.
+                    await ws.wait_closed()
                     break
-                waiting = self._on_frame(client, frame)
-                if waiting is not None:
-                    # The connection's next frame waits for this one (order).
-                    await waiting
+                self._on_frame(client, frame)
         except ConnectionClosed:
             pass
         finally:
@@ -419,6 +439,7 @@ class Server:
         its last replayed event was read)."""
         self.replaying.discard(client)
         self.clients.add(client)
+        (self._batched if client.batch else self._plain).add(client.ws)
         self.metrics.connections.labels(client.session.role).inc()
 
     async def _replay(self, client: Client, after: int) -> bool:
@@ -475,6 +496,7 @@ class Server:
         self.replaying.discard(client)
         if client in self.clients:
             self.clients.discard(client)
+            (self._batched if client.batch else self._plain).discard(client.ws)
             self.metrics.connections.labels(client.session.role).dec()
         peers = self.by_device.get(client.session.device.id, [])
         if client in peers:
@@ -487,11 +509,48 @@ class Server:
         asyncio.get_running_loop().create_task(client.ws.close(code, reason))
 
     # ------------------------------------------------------------- requests
-    def _on_frame(self, client: Client, frame: str | bytes) -> Any:
-        """Answer one frame now, or return the awaitable that will (a request
-        waiting for a secret check in the auth pool)."""
+    def _on_frame(self, client: Client, frame: str | bytes) -> None:
+        """Take one frame; it is answered with the others of this loop turn."""
         started = time.perf_counter()
-        session = client.session
+        if client.checking or client.held:
+            client.held.append((frame, started))  # after the request it waits for
+            return
+        self._inbox.append((client, frame, started))
+        if not self._inbox_scheduled:
+            self._inbox_scheduled = True
+            asyncio.get_running_loop().call_soon(self._run_inbox)
+
+    def _run_inbox(self) -> None:
+        """Answer the frames read this turn, in order: runs of groupable
+        requests as one group commit each, the others alone in their place."""
+        self._inbox_scheduled = False
+        inbox, self._inbox = self._inbox[:MAX_GROUP], self._inbox[MAX_GROUP:]
+        if self._inbox:  # the rest in the next turn, after the loop's I/O
+            self._inbox_scheduled = True
+            asyncio.get_running_loop().call_soon(self._run_inbox)
+        run: list[_Item] = []
+        for client, frame, started in inbox:
+            if client.closing:
+                continue  # closed by the server since: its frames are not served
+            if client.checking:
+                client.held.append((frame, started))
+                continue
+            item = self._read(client, frame, started)
+            if item is None:  # no longer the owner: detached, nothing is answered
+                return
+            if item.answer is None and not self.service.groupable(item.kind):
+                self._answer_group(run)
+                run = []
+                self._answer_alone(item)
+                continue
+            run.append(item)
+        self._answer_group(run)
+        # The turn's work is done: its events go out now, not a loop turn later.
+        self._flush()
+
+    def _read(self, client: Client, frame: str | bytes, started: float) -> _Item | None:
+        """Decode a frame; refusals that need no hall (bad frame, limits) are
+        answered right here (``answer``); None once the hall is fenced."""
         kind = "?"
         try:
             if isinstance(frame, bytes):
@@ -507,27 +566,51 @@ class Server:
                 return None
             limited = self._rate_limited(client, kind, rid)
             if limited is not None:
-                reply_msg, events = protocol.error(rid, "rate_limited", limited), []
-            else:
-                reply = self.service.begin(session, message)
-                if isinstance(reply, SecretCheck):
-                    return self._answer_after_check(client, kind, rid, reply, started)
-                reply_msg, events = reply.message, reply.events
+                return _Item(client, kind, message, started,
+                             protocol.error(rid, "rate_limited", limited))
+            return _Item(client, kind, message, started)
         except ProtocolError as exc:
-            reply_msg, events = protocol.error(exc.re, exc.code, exc.message), []
-        self._answer(client, kind, reply_msg, events, started)
-        return None
+            return _Item(client, kind, {}, started, protocol.error(exc.re, exc.code, exc.message))
 
-    async def _answer_after_check(self, client: Client, kind: str, rid: str | None,
-                                  check: SecretCheck[Reply], started: float) -> None:
+    def _answer_group(self, run: list[_Item]) -> None:
+        if not run:
+            return
+        asked = [(item.client.session, item.message) for item in run if item.answer is None]
+        replies = iter(self.service.handle_group(asked) if asked else [])
+        for item in run:
+            if item.answer is not None:
+                self._answer(item.client, item.kind, item.answer, [], item.started)
+            else:
+                reply = next(replies)
+                self._answer(item.client, item.kind, reply.message, reply.events, item.started)
+
+    def _answer_alone(self, item: _Item) -> None:
+        reply = self.service.begin(item.client.session, item.message)
+        if isinstance(reply, SecretCheck):
+            item.client.checking = True
+            asyncio.get_running_loop().create_task(self._answer_after_check(item, reply))
+            return
+        self._answer(item.client, item.kind, reply.message, reply.events, item.started)
+
+    async def _answer_after_check(self, item: _Item, check: SecretCheck[Reply]) -> None:
+        client = item.client
         try:
             reply = check.finish(await self._verify(check, self.pins))
             reply_msg, events = reply.message, reply.events
         except PoolBusy:
             reply_msg, events = protocol.error(
-                rid, "rate_limited", "服务器正忙，请稍后再试 the server is busy checking other "
-                "logins; try again in a moment"), []
-        self._answer(client, kind, reply_msg, events, started)
+                item.message.get("id"), "rate_limited", "服务器正忙，请稍后再试 the server is "
+                "busy checking other logins; try again in a moment"), []
+        finally:
+            client.checking = False
+        self._answer(client, item.kind, reply_msg, events, item.started)
+        # The connection's frames that waited for this answer, in order.
+        while client.held and not client.checking:
+            frame, started = client.held.popleft()
+            self._inbox.append((client, frame, started))
+        if self._inbox and not self._inbox_scheduled:
+            self._inbox_scheduled = True
+            asyncio.get_running_loop().call_soon(self._run_inbox)
 
     def _answer(self, client: Client, kind: str, reply_msg: dict[str, Any],
                 events: list[dict[str, Any]], started: float) -> None:
@@ -611,12 +694,18 @@ class Server:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        batches = _batches(pending) if any(c.batch for c in self.clients) else []
+        # Each frame is encoded once per format; websockets writes it to
+        # every open connection of that format with no task per client.
+        for frame in pending:
+            broadcast(self._plain, frame, text=True)
+        if self._batched:
+            for frame in _batches(pending):
+                broadcast(self._batched, frame, text=True)
         for client in list(self.clients):
-            ok = True
-            for frame in (batches if client.batch else pending):
-                ok = client.push(frame)
-            if not ok and not client.closing:
+            size = client.buffered()
+            if size > client.peak:
+                client.peak = size
+            if size > MAX_BUFFER and not client.closing:
                 self._too_slow(client)
 
     def _too_slow(self, client: Client) -> None:
@@ -652,6 +741,17 @@ class Server:
                 continue
             if events:
                 self.broadcast(events)
+
+
+@dataclasses.dataclass
+class _Item:
+    """One frame read: its request, or the refusal it already got (``answer``)."""
+
+    client: Client
+    kind: str
+    message: dict[str, Any]
+    started: float
+    answer: dict[str, Any] | None = None
 
 
 def _batches(messages: list[bytes]) -> list[bytes]:

@@ -10,6 +10,12 @@ the features it is composed with (``server/service/api.py``).
 
 State changes only by whole transactions: when a commit fails the in-memory
 core is rebuilt from the store, so memory never runs ahead of the database.
+
+Group commit (:meth:`HallService.handle_group`): the server hands over the
+requests that arrived in one event-loop turn; they are decided in arrival
+order on one state and committed in ONE transaction (one fsync instead of
+one per request). Their replies are final only after that commit; when it
+fails every request of the group gets the same error and nothing changed.
 """
 
 from __future__ import annotations
@@ -30,17 +36,18 @@ from server.service.api import (
     Decision,
     Feature,
     FeatureFactory,
+    Group,
     Handler,
     Reply,
     Session,
     Unavailable,
     utcnow,
 )
-from server.store import Store, StoreError
+from server.store import StaleState, Store, StoreError
 from server.wire import protocol
 from server.wire.protocol import ProtocolError
 
-__all__ = ["Session", "HallService", "Reply", "Unavailable"]
+__all__ = ["GROUP_FAILED", "Session", "HallService", "Reply", "Unavailable"]
 
 F = TypeVar("F")
 
@@ -53,6 +60,9 @@ IDEMPOTENCY_S = 15 * 60
 REPLIES_PER_DEVICE = 12_000
 #: Most remembered replies in all (each is kept as its encoded JSON text).
 REPLIES_MAX = 100_000
+#: What every request of a group hears when the group's transaction failed.
+GROUP_FAILED = ("数据库未能保存这些请求，没有任何更改，请重试 "
+                "the database did not store these requests; nothing changed; try again")
 
 
 class HallService(Context):
@@ -143,8 +153,11 @@ class HallService(Context):
 
         Never raises: when the store cannot be read either, the hall is
         marked :attr:`failed` (``/healthz`` then answers 503) until
-        :meth:`recover` succeeds.
+        :meth:`recover` succeeds. Inside a group the group's decisions are
+        gone with the old core: the group commits none of them.
         """
+        if self.group is not None:
+            self.group.broken = True
         try:
             self.hall = self._load()
         except Exception as exc:
@@ -272,6 +285,53 @@ class HallService(Context):
         }
 
     # -------------------------------------------------------------- requests
+    def groupable(self, kind: str) -> bool:
+        """Whether a request of this type may join a group: the hall's own
+        requests, except ``login`` (it waits for its PIN check). A feature's
+        request reads the store (bookings, ratings), so it goes alone."""
+        return kind != "login" and kind not in self._handlers
+
+    def handle_group(self, requests: list[tuple[Session, dict[str, Any]]]) -> list[Reply]:
+        """Answer requests that arrived together, committed in ONE transaction.
+
+        Each is decided in order on the state the ones before it left, as
+        :meth:`handle` would. The replies (and their events) stand only once
+        the group committed: when the commit fails the core is rebuilt from
+        the store and every request gets the same ``internal`` error (not
+        remembered, so a resend runs again); when another writer came first
+        (``StaleState``) each request is answered again on its own.
+
+        Raises:
+            ValueError: a request that may not join a group (:meth:`groupable`).
+        """
+        for _, message in requests:
+            if not self.groupable(str(message.get("type"))):
+                raise ValueError(f"{message.get('type')!r} cannot join a group")
+        group = Group()
+        self.group = group
+        try:
+            replies = [self.handle(session, message) for session, message in requests]
+        finally:
+            self.group = None
+        try:
+            if group.broken:
+                raise StoreError("memory was rebuilt while deciding the group")
+            self.commit_group(group)
+        except StaleState:
+            log.warning("stale state in a group of %d; reloading, answering each alone",
+                        len(requests))
+            self.reload()
+            return [self.handle(session, message) for session, message in requests]
+        except Exception as exc:
+            if isinstance(exc, StoreError):
+                log.error("a group of %d requests was not committed: %s", len(requests), exc)
+            else:
+                log.exception("a group of %d requests was not committed", len(requests))
+            self.reload()
+            return [Reply(protocol.error(r.message.get("re"), "internal", GROUP_FAILED))
+                    for r in replies]
+        return replies
+
     def handle(self, session: Session, message: dict[str, Any]) -> Reply:
         """Answer one decoded request. Never raises for bad input.
 
@@ -303,6 +363,10 @@ class HallService(Context):
             cached = self._cached_reply(key)
             if cached is not None:
                 return Reply(cached)
+            first = self.group.answered.get(key) if self.group is not None else None
+            if first is not None:
+                # Resent inside its own group: the same answer, committed with it.
+                return Reply(first.message)
         if spec.needs_staff and self._staff_at(session) is None:
             return Reply(protocol.error(rid, "unauthorized", "log in first (staff id and PIN)"))
         handler = self._handlers.get(kind) or getattr(self, f"_do_{kind}", None)
@@ -354,7 +418,11 @@ class HallService(Context):
             return reply
         reply.message["re"] = rid
         if spec.mutating and reply.message.get("code") not in ("internal", "rate_limited"):
-            self._remember(key=(session.device.id, rid), message=reply.message)
+            key = (session.device.id, rid)
+            message = reply.message
+            if self.group is not None:
+                self.group.answered[key] = reply
+            self.after_commit(lambda: self._remember(key=key, message=message))
         return reply
 
     def run_command(self, session: Session, rid: str, run: Callable[[], list[Event]],
@@ -411,7 +479,7 @@ class HallService(Context):
         reply = self.run_command(session, msg["id"],
                             lambda: [Event("device.fault", dict(fault))], lambda _: {})
         # Only once committed: a failed commit leaves the faults as they were.
-        self.faults[session.device.id] = fault
+        self.after_commit(lambda: self.faults.__setitem__(session.device.id, fault))
         return reply
 
     def _do_clear_fault(self, session: Session, msg: dict[str, Any]) -> Reply:
@@ -421,7 +489,10 @@ class HallService(Context):
         data = {"device": session.device.id, "kind": fault["kind"], "cleared": True}
         reply = self.run_command(session, msg["id"],
                             lambda: [Event("device.fault", data)], lambda _: {})
-        self.faults.pop(session.device.id, None)
+        def cleared() -> None:
+            self.faults.pop(session.device.id, None)
+
+        self.after_commit(cleared)
         return reply
 
     # -------------------------------------------------------------- counter

@@ -24,6 +24,14 @@ commit in ONE transaction. When another writer got there first
 on the fresh state; any other failure rebuilds memory and propagates. Memory
 therefore never runs ahead of the store.
 
+Group commit: while a :class:`Group` is open (``HallService.handle_group``:
+the requests that arrived in one event-loop turn) ``commit`` applies each
+decision to the core but writes nothing; :meth:`Context.commit_group` then
+commits every decision of the group in ONE transaction. Replies get their
+events, and memory that lives outside the core (remembered replies, faults:
+:meth:`Context.after_commit`) changes, only once that transaction committed;
+when it fails the core is rebuilt from the store and nothing else changed.
+
 Features import this module (and server.wire, server.config, server.core
 types), never the service or the store modules: the store types they handle
 are re-exported here.
@@ -49,6 +57,7 @@ __all__ = [
     "Decision",
     "Feature",
     "FeatureFactory",
+    "Group",
     "FollowUpRow",
     "Handler",
     "PersonDay",
@@ -125,6 +134,48 @@ class Decision:
     writes: Write | None = None
 
 
+@dataclass
+class _Decided:
+    """One decision of a group, waiting for the group's commit."""
+
+    reply: Reply
+    events: list[Event]
+    remember: tuple[str, str, str] | None
+    writes: Write | None
+
+
+@dataclass
+class Group:
+    """Decisions taken on one state, to be committed in one transaction."""
+
+    decided: list[_Decided] = field(default_factory=list)
+    #: Memory changes outside the core, made once the group committed.
+    after: list[Callable[[], None]] = field(default_factory=list)
+    #: (device, request id) -> the reply a resend inside the group shares.
+    answered: dict[tuple[str, str], Reply] = field(default_factory=dict)
+    #: Memory was rebuilt inside the group: its decisions are lost, commit none.
+    broken: bool = False
+
+    def coalesced(self) -> list[list[Event]]:
+        """Each decision's events with ``queue.changed`` kept only where it is
+        last for its service: the data is the queue's whole state, so the last
+        one says all the earlier ones did (fewer rows, fewer frames)."""
+        last: dict[str, tuple[int, int]] = {}
+        for i, item in enumerate(self.decided):
+            for j, ev in enumerate(item.events):
+                if _queue_state(ev):
+                    last[str(ev.data.get("service"))] = (i, j)
+        return [[ev for j, ev in enumerate(item.events)
+                 if not _queue_state(ev) or last[str(ev.data.get("service"))] == (i, j)]
+                for i, item in enumerate(self.decided)]
+
+
+def _queue_state(ev: Event) -> bool:
+    """A ``queue.changed`` that carries nothing but the queue's state."""
+    return (ev.name == "queue.changed" and ev.ticket is None and ev.counter is None
+            and ev.prev_version is None)
+
+
 #: Answers one validated request of its type.
 Handler = Callable[[Session, dict[str, Any]], Reply]
 
@@ -158,6 +209,8 @@ class Context:
         #: Why the hall cannot serve (None: it can); see HallService.
         self.failed: str | None = None
         self._hall: Hall | None = None
+        #: The open group (None: each commit is its own transaction).
+        self.group: Group | None = None
 
     @property
     def hall(self) -> Hall:
@@ -192,6 +245,10 @@ class Context:
                 decision's fields and is remembered with the commit (a resend
                 gets it). Without it the reply message is the fields alone.
 
+        While a :class:`Group` is open the decision is applied to the core and
+        recorded, not written: the reply gets its events when
+        :meth:`commit_group` has committed the whole group.
+
         Returns:
             The reply and the committed wire events.
 
@@ -209,6 +266,12 @@ class Context:
             remember = None
             if request is not None:
                 remember = (request[0].device.id, request[1], protocol.encode(message))
+            if self.group is not None:
+                # Committed with the whole group; the events join the reply then.
+                reply = Reply(message)
+                self.group.decided.append(
+                    _Decided(reply, decision.events, remember, decision.writes))
+                return reply
             try:
                 self.store.commit(self.config.id, decision.events, at=self.clock(),
                                   reply=remember, extra=decision.writes)
@@ -225,6 +288,36 @@ class Context:
             return Reply(message, [self.wire_event(e) for e in decision.events])
         raise RuntimeError(f"could not commit after {COMMIT_ATTEMPTS} attempts")
 
+    def after_commit(self, change: Callable[[], None]) -> None:
+        """Make a memory change outside the core once the current commit stands:
+        now, or when the open group has committed (never if it fails)."""
+        if self.group is None:
+            change()
+        else:
+            self.group.after.append(change)
+
+    def commit_group(self, group: Group) -> None:
+        """Commit every decision of ``group`` in one transaction, then give each
+        reply its wire events and make the group's memory changes.
+
+        Raises:
+            StaleState: another writer came first (nothing was written).
+            StoreError: the store failed (nothing was written).
+            In both cases the caller rebuilds memory and answers for the group.
+        """
+        kept = group.coalesced()
+        events = [ev for evs in kept for ev in evs]
+        remember = [item.remember for item in group.decided if item.remember is not None]
+        writes = [item.writes for item in group.decided if item.writes is not None]
+        if events or remember or writes:
+            self.store.commit(self.config.id, events, at=self.clock(),
+                              more_replies=remember,
+                              extra=_all_of(writes) if writes else None)
+        for item, evs in zip(group.decided, kept, strict=True):
+            item.reply.events = [self.wire_event(e) for e in evs]
+        for change in group.after:
+            change()
+
     def commit_upkeep(self, events: list[Event], what: str) -> list[dict[str, Any]]:
         """Commit events no request asked for (ticker, sweeps); on failure log,
         rebuild memory and send nothing."""
@@ -237,6 +330,13 @@ class Context:
             self.reload()
             return []
         return [self.wire_event(e) for e in events]
+
+
+def _all_of(writes: list[Write]) -> Write:
+    def run(conn: Any) -> None:
+        for write in writes:
+            write(conn)
+    return run
 
 
 #: Builds a feature for a hall (a feature class taking the context fits).

@@ -12,7 +12,7 @@ transaction, which then only executes statements (:func:`write`):
 3. the event rows;
 4. :func:`write_counters`: each counter an event carries (``Event.counter``,
    the core's state after it) is upserted, the last state winning;
-5. the idempotency reply, then the caller's own ``extra`` writes.
+5. the idempotency replies (one per request of a group), then the caller's own ``extra`` writes.
 
 A lost race in 2 raises ``StaleState`` and the transaction rolls back.
 """
@@ -58,12 +58,12 @@ class Batch:
     tickets: list[TicketWrite]
     counters: dict[int, dict[str, Any]]
     events: list[dict[str, Any]]
-    reply: dict[str, Any] | None = None
+    replies: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     extra: Write | None = None
 
     @property
     def empty(self) -> bool:
-        return not self.events and self.reply is None and self.extra is None
+        return not self.events and not self.replies and self.extra is None
 
 
 def _event_json(event: Event) -> str:
@@ -93,9 +93,9 @@ def _ticket_write(hall: str, event: Event) -> TicketWrite | None:
 
 
 def prepare(hall: str, events: Iterable[Event], when: dt.datetime,
-            reply: dict[str, Any] | None = None, extra: Write | None = None) -> Batch:
+            replies: list[dict[str, Any]] | None = None, extra: Write | None = None) -> Batch:
     """Check the events and shape their rows (no I/O; raises ValueError/TypeError)."""
-    batch = Batch(hall, when, [], {}, [], reply, extra)
+    batch = Batch(hall, when, [], {}, [], list(replies or ()), extra)
     written: set[tuple[str, int]] = set()
     for event in events:
         data = _event_json(event)
@@ -123,10 +123,10 @@ def write(conn: Connection, sql: dict[str, Prepared], batch: Batch, purge: bool)
     finally:
         raw.close()
     write_counters(conn, batch.counters)
-    if batch.reply is not None:
+    if batch.replies:
         if purge:
             conn.execute(PURGE_REPLIES, {"now": batch.when})
-        conn.execute(REPLY_INSERT, batch.reply)
+        conn.execute(REPLY_INSERT, batch.replies)
     if batch.extra is not None:
         batch.extra(conn)
 

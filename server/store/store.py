@@ -127,6 +127,7 @@ class Store:
         reply: tuple[str, str, str] | None = None,
         at: dt.datetime | None = None,
         extra: commit_steps.Write | None = None,
+        more_replies: Iterable[tuple[str, str, str]] = (),
     ) -> list[int]:
         """Write the events and their tickets in one transaction.
 
@@ -141,6 +142,8 @@ class Store:
                 run on the same connection inside the transaction, after the
                 events; raising (``StaleState`` for a lost race) rolls
                 everything back.
+            more_replies: more ``(device, request_id, reply_json)`` to
+                remember with ``reply`` (a group commit answers many requests).
 
         Returns:
             The seq given to each event (also set on ``event.seq``/``event.at``).
@@ -154,16 +157,15 @@ class Store:
         check_key(hall_id, "hall_id")
         events = list(events)
         when = utc(at if at is not None else self._clock(), "at")
-        reply_row = None
-        if reply is not None:
-            device, request_id, reply_json = reply
-            reply_row = replies.row(hall_id, device, request_id, reply_json,
-                                    aware(when) + dt.timedelta(seconds=replies.REPLY_TTL_S))
-        batch = commit_steps.prepare(hall_id, events, when, reply_row, extra)
+        expires = aware(when) + dt.timedelta(seconds=replies.REPLY_TTL_S)
+        reply_rows = [replies.row(hall_id, device, request_id, reply_json, expires)
+                      for device, request_id, reply_json in
+                      ([reply] if reply is not None else []) + list(more_replies)]
+        batch = commit_steps.prepare(hall_id, events, when, reply_rows, extra)
         if batch.empty:
             return []
         now_mono = time.monotonic()
-        purge = reply is not None and now_mono - self._last_purge > _PURGE_EVERY_S
+        purge = bool(reply_rows) and now_mono - self._last_purge > _PURGE_EVERY_S
         with self._db.transaction(write=True) as conn:
             if self.fence is not None:
                 self.fence(conn, hall_id)  # an older owner's epoch writes nothing

@@ -1,0 +1,130 @@
+"""Group commit: requests of one loop turn decided in order, committed in ONE
+transaction, answered only once it committed (HallService.handle_group)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from server.features import default_features
+from server.service import GROUP_FAILED, HallService, Session
+from server.store import Store
+from tests.helpers.server import small_config
+
+NOW = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC)  # 10:00 in the hall
+
+
+def _service(url: str) -> tuple[HallService, Store, Session, Session]:
+    cfg = small_config(url)
+    store = Store(cfg.database, clock=lambda: NOW)
+    svc = HallService(cfg, store, clock=lambda: NOW, features=default_features())
+    return svc, store, Session(cfg.device("kiosk-1")), Session(cfg.device("kiosk-2"))
+
+
+def _issue(rid: str, service: str = "gjj") -> dict[str, Any]:
+    return {"type": "issue", "id": rid, "service": service}
+
+
+def _refuse_ticket(store: Store, number: str) -> None:
+    """A trigger that makes the store refuse the transaction writing ``number``."""
+    with store.transaction(write=True) as conn:
+        conn.execute(sa.text(
+            "CREATE TRIGGER refuse AFTER INSERT ON tickets "
+            f"WHEN NEW.number = '{number}' BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+
+
+def _allow(store: Store) -> None:
+    with store.transaction(write=True) as conn:
+        conn.execute(sa.text("DROP TRIGGER refuse"))
+
+
+def test_a_group_is_numbered_in_arrival_order_and_committed_together(tmp_path):
+    svc, store, k1, k2 = _service(f"sqlite:///{tmp_path / 'g.db'}")
+    with store:
+        before = svc.last_seq
+        replies = svc.handle_group([(k1, _issue("a")), (k2, _issue("b")), (k1, _issue("c")),
+                                    (k2, _issue("d", "tax"))])
+        assert [r.message["ticket"]["number"] for r in replies] == ["A001", "A002", "A003",
+                                                                    "B001"]
+        # Every event is stored, with gap-free seqs in the replies' order.
+        seqs = [e["seq"] for r in replies for e in r.events]
+        assert seqs == list(range(before + 1, svc.last_seq + 1))
+        stored = [e["name"] for e in store.events_since(svc.config.id, before)]
+        assert stored == [e["name"] for r in replies for e in r.events]
+
+
+def test_queue_changed_is_coalesced_per_service_within_a_group(tmp_path):
+    svc, store, k1, _ = _service(f"sqlite:///{tmp_path / 'g.db'}")
+    with store:
+        replies = svc.handle_group([(k1, _issue(f"i{n}")) for n in range(5)]
+                                   + [(k1, _issue("t", "tax"))])
+        names = [(e["name"], e["data"].get("service")) for r in replies for e in r.events]
+        assert names.count(("queue.changed", "gjj")) == 1
+        assert names.count(("queue.changed", "tax")) == 1
+        assert sum(1 for n, _ in names if n == "ticket.issued") == 6
+        # The one left says what the five did: the queue's state after the group.
+        last = next(e for r in replies for e in r.events
+                    if e["name"] == "queue.changed" and e["data"]["service"] == "gjj")
+        queue = svc.snapshot()["queues"]["gjj"]
+        assert {k: v for k, v in last["data"].items() if k != "service"} == {
+            k: v for k, v in queue.items() if k != "issued"}
+        assert last["data"]["waiting"] == 5
+
+
+def test_a_failing_group_commit_answers_every_request_alike_and_changes_nothing(tmp_path):
+    svc, store, k1, k2 = _service(f"sqlite:///{tmp_path / 'g.db'}")
+    with store:
+        first = svc.handle(k1, _issue("warm"))  # A001, committed alone
+        assert first.message["type"] == "ok"
+        seq, snapshot = svc.last_seq, svc.snapshot()
+        _refuse_ticket(store, "A003")  # the group's second ticket: the whole group fails
+        group = [(k1, _issue("x")), (k2, _issue("y")), (k1, {"type": "queue", "id": "q"}),
+                 (k2, _issue("z", "tax"))]
+        replies = svc.handle_group(group)
+        assert [r.message for r in replies] == [
+            {"type": "error", "re": rid, "code": "internal", "message": GROUP_FAILED}
+            for rid in ("x", "y", "q", "z")]
+        assert all(r.events == [] for r in replies)
+        assert svc.last_seq == seq and svc.snapshot() == snapshot
+        assert [(d, r) for d, r, _ in store.live_replies(svc.config.id)] == [("kiosk-1", "warm")]
+        # Nothing was remembered: once the store takes them, a resend is new work.
+        _allow(store)
+        again = svc.handle_group(group[:2])
+        assert [r.message["ticket"]["number"] for r in again] == ["A002", "A003"]
+
+
+def test_resends_inside_and_across_groups_get_the_first_reply(tmp_path):
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    svc, store, k1, k2 = _service(url)
+    with store:
+        one = svc.handle_group([(k1, _issue("r1")), (k1, _issue("r1")), (k2, _issue("r1")),
+                                (k1, _issue("r2"))])
+        assert one[0].message == one[1].message  # the resend inside its group
+        assert one[1].events == []  # its events went out once, with the first
+        numbers = [r.message["ticket"]["number"] for r in one]
+        assert numbers == ["A001", "A001", "A002", "A003"]  # kiosk-2's r1 is its own
+        two = svc.handle_group([(k1, _issue("r2")), (k2, _issue("r1")), (k1, _issue("r3"))])
+        assert [r.message["ticket"]["number"] for r in two] == ["A003", "A002", "A004"]
+        assert two[0].events == [] and two[1].events == []
+        # A refusal is remembered too, once its group committed.
+        shut = svc.handle_group([(k1, _issue("bad", "nope")), (k1, _issue("r5"))])
+        assert shut[0].message["code"] == "not_found"
+        assert svc.handle_group([(k1, _issue("bad"))])[0].message == shut[0].message
+    # Across a restart: the replies were stored with the group's transaction.
+    cfg = small_config(url)
+    with Store(url, clock=lambda: NOW) as store2:
+        again = HallService(cfg, store2, clock=lambda: NOW, features=default_features())
+        assert again.handle(k1, _issue("r3")).message["ticket"]["number"] == "A004"
+
+
+def test_requests_that_cannot_join_a_group_are_refused(tmp_path):
+    svc, store, k1, _ = _service(f"sqlite:///{tmp_path / 'g.db'}")
+    with store:
+        assert not svc.groupable("login") and not svc.groupable("book")
+        assert svc.groupable("issue") and svc.groupable("call_next")
+        with pytest.raises(ValueError, match="login"):
+            svc.handle_group([(k1, {"type": "login", "id": "l", "staff": "s001",
+                                    "pin": "1234"})])
