@@ -41,10 +41,11 @@ from server.store import commit as commit_steps
 from server.store import load as reads
 from server.store import logins, replies
 from server.store.bookings import BookingRows
-from server.store.convert import aware, check_key, utc
+from server.store.convert import check_key
 from server.store.engine import Database
 from server.store.followups import FollowUpRows
 from server.store.prepared import compile_all
+from server.wire.clock import aware_utc, naive_utc, utcnow
 
 __all__ = ["Store"]
 
@@ -75,7 +76,7 @@ class Store:
         busy_timeout_s: float = 30.0,
         migrate: bool = True,
     ) -> None:
-        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._clock = clock or utcnow
         self._db = Database(url, busy_timeout_s, migrate)
         self.backend = self._db.backend
         self._engine = self._db.engine
@@ -144,12 +145,12 @@ class Store:
         """
         check_key(hall_id, "hall_id")
         events = list(events)
-        when = utc(at if at is not None else self._clock(), "at")
+        when = naive_utc(at if at is not None else self._clock(), "at")
         reply_row = None
         if reply is not None:
             device, request_id, reply_json = reply
             reply_row = replies.row(hall_id, device, request_id, reply_json,
-                                    aware(when) + dt.timedelta(seconds=replies.REPLY_TTL_S))
+                                    aware_utc(when) + dt.timedelta(seconds=replies.REPLY_TTL_S))
         batch = commit_steps.prepare(hall_id, events, when, reply_row, extra)
         if batch.empty:
             return []
@@ -159,7 +160,7 @@ class Store:
             commit_steps.write(conn, self._sql, batch, purge)
         if purge:
             self._last_purge = now_mono
-        stamp = aware(when)
+        stamp = aware_utc(when)
         seqs = [row["seq"] for row in batch.events]
         for event, seq in zip(events, seqs, strict=True):
             event.seq, event.at = seq, stamp
