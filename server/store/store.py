@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -154,8 +153,10 @@ class Store:
         batch = commit_steps.prepare(hall_id, events, when, reply_row, extra)
         if batch.empty:
             return []
-        now_mono = time.monotonic()
-        purge = reply is not None and now_mono - self._last_purge > _PURGE_EVERY_S
+        # By the hall's clock, like the replies' expiry: a request id whose reply
+        # expired is free again, even when that clock runs ahead of this process.
+        now_mono = aware_utc(when).timestamp()
+        purge = reply is not None and abs(now_mono - self._last_purge) > _PURGE_EVERY_S
         with self._db.transaction(write=True) as conn:
             commit_steps.write(conn, self._sql, batch, purge)
         if purge:
@@ -194,8 +195,9 @@ class Store:
 
     def purge_replies(self, now: dt.datetime | None = None) -> int:
         """Delete expired replies (of every hall); returns how many."""
-        count = replies.purge(self._db, now if now is not None else self._clock())
-        self._last_purge = time.monotonic()
+        moment = now if now is not None else self._clock()
+        count = replies.purge(self._db, moment)
+        self._last_purge = moment.timestamp()
         return count
 
     # ---------------------------------------------------------- wrong PINs

@@ -88,3 +88,22 @@ def test_bad_reply_rows_are_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="expires_at must be timezone-aware"):
         store.remember_reply("main", "kiosk-1", "a", "{}", ends.replace(tzinfo=None))
     assert store.remember_reply("main", "d" * 128, "r" * 128, "{}", ends)  # 128 is allowed
+
+
+def test_a_request_id_whose_reply_expired_can_be_committed_again(db_url: str) -> None:
+    # The service forgets a reply after its own time and takes a resend as a new
+    # request; the store must not refuse it forever for the expired row (the
+    # purge follows the store's clock, not this process's).
+    now = [T0]
+    store = Store(db_url, clock=lambda: now[0])
+    try:
+        store.commit("main", issued(new_ticket(1)), reply=("kiosk-1", "r1", '{"n":1}'))
+        now[0] = T0 + dt.timedelta(seconds=REPLY_TTL_S + 61)
+        assert store.recall_reply("main", "kiosk-1", "r1") is None
+        store.commit("main", issued(new_ticket(2)), reply=("kiosk-1", "r1", '{"n":2}'))
+        assert store.recall_reply("main", "kiosk-1", "r1") == '{"n":2}'
+        # while it is remembered, it stands
+        with pytest.raises(StaleState):
+            store.commit("main", issued(new_ticket(3)), reply=("kiosk-1", "r1", '{"n":3}'))
+    finally:
+        store.close()
