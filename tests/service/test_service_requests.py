@@ -11,7 +11,8 @@ import pytest
 import server.service as service_module
 from server.features.booking import Bookings
 from server.service import IDEMPOTENCY_S, HallService, Session
-from tests.helpers.server import PIN
+from server.store import StoreError
+from tests.helpers.server import PIN, TOKEN
 from tests.service.test_service_rules import Desk, utc
 
 
@@ -190,3 +191,88 @@ def test_a_missing_feature_is_named(desk: Desk) -> None:
     with pytest.raises(LookupError, match="Bookings"):
         bare.feature(Bookings)
     assert isinstance(desk.svc.feature(Bookings), Bookings)
+
+
+def test_fault_reports_are_rate_limited_per_device(desk: Desk) -> None:
+    for n in range(6):  # a burst of six changes of state
+        assert report(desk, "kiosk-1", f"f{n}", kind="other", message=f"m{n}").events
+    limited = report(desk, "kiosk-1", "f6", kind="other", message="m6").message
+    assert limited["code"] == "rate_limited" and "too many fault reports" in limited["message"]
+    assert not desk.svc.remembers("kiosk-1", "f6")  # a refusal to retry is not the answer
+    # the same state again needs no report, another device has its own allowance
+    same = report(desk, "kiosk-1", "f7", kind="other", message="m5")
+    assert same.message.get("unchanged") is True
+    other = report(desk, "kiosk-2", "g0", kind="offline")
+    assert other.events and other.events[0]["data"]["message"] == ""  # no message: ""
+    desk.clock.advance(10)  # six a minute: one more after ten seconds
+    again = report(desk, "kiosk-1", "f6", kind="other", message="m6")
+    assert again.message["type"] == "ok" and again.events
+
+
+def test_a_ping_answers_the_last_seq(desk: Desk) -> None:
+    desk.send("kiosk-1", "issue", "i1", service="gjj")
+    pong = desk.send("kiosk-1", "ping", "p1").message
+    assert pong == {"type": "ok", "re": "p1", "seq": desk.svc.last_seq}
+    assert pong["seq"] > 0
+
+
+def test_counter_commands_reach_the_core(desk: Desk) -> None:
+    login(desk, 2, "s002")
+    first, second = (desk.send("kiosk-1", "issue", f"i{n}", service="gjj").message["ticket"]
+                     for n in range(2))
+    called = desk.send("counter-2", "call", "c1", ticket=second["id"]).message
+    assert called["ticket"]["id"] == second["id"] and called["ticket"]["status"] == "called"
+    recalled = desk.send("counter-2", "recall", "c2")
+    assert recalled.message["ticket"]["id"] == second["id"]
+    assert [e["name"] for e in recalled.events][0] == "ticket.recalled"
+    started = desk.send("counter-2", "start", "c3").message
+    assert started["ticket"]["status"] == "serving"
+    done = desk.send("counter-2", "complete", "c4").message
+    assert done["ticket"]["status"] == "done"
+    desk.send("counter-2", "call", "c5", ticket=first["id"])
+    desk.send("counter-2", "no_show", "c6")
+    back = desk.send("counter-2", "unmiss", "c7", ticket=first["id"]).message
+    assert back["ticket"]["id"] == first["id"] and back["ticket"]["status"] == "called"
+    desk.send("counter-2", "complete", "c7b")
+    paused = desk.send("counter-2", "pause", "c8", reason="午休")
+    assert paused.events[0]["data"] == {"counter": 2, "reason": "午休"} | {
+        k: v for k, v in paused.events[0]["data"].items() if k not in ("counter", "reason")}
+    assert desk.svc.hall.counter_state(2).state == "paused"
+    assert desk.svc.hall.counter_state(2).reason == "午休"
+    desk.send("counter-2", "resume", "c9")
+    assert desk.svc.hall.counter_state(2).state == "open"
+    desk.send("counter-2", "pause", "c10")  # no reason: ""
+    assert desk.svc.hall.counter_state(2).reason == ""
+    third = desk.send("kiosk-1", "issue", "i3", service="gjj").message["ticket"]
+    cancelled = desk.send("admin-1", "cancel", "a1", ticket=third["id"]).message
+    assert cancelled["ticket"]["status"] == "cancelled"
+
+
+def test_devices_authenticate_by_their_token(desk: Desk) -> None:
+    svc = desk.svc
+    device = svc.authenticate("kiosk-1", TOKEN("kiosk-1"))
+    assert device is not None and device.id == "kiosk-1"
+    assert svc.authenticate("kiosk-1", TOKEN("kiosk-2")) is None
+    assert svc.authenticate("nobody", TOKEN("kiosk-1")) is None
+    # verified once, the token is known: no check left to run
+    assert svc.begin_authenticate("kiosk-1", TOKEN("kiosk-1")) == device
+    assert svc.begin_authenticate("kiosk-2", TOKEN("kiosk-1")) is not None  # a check to run
+
+
+def test_a_store_that_cannot_be_read_fails_the_hall_until_it_can(desk: Desk,
+                                                                  monkeypatch) -> None:
+    assert desk.svc.check_store() is True and desk.svc.failed is None
+    real = desk.store.last_seq
+
+    def down(hall_id: str) -> int:
+        raise StoreError("connection refused\nsecond line")
+
+    monkeypatch.setattr(desk.store, "last_seq", down)  # the database goes away
+    assert desk.svc.check_store() is False
+    assert desk.svc.failed == "the database is unreachable: connection refused"
+    assert desk.svc.check_store() is False  # still down: the first reason stays
+    assert desk.svc.failed == "the database is unreachable: connection refused"
+    monkeypatch.setattr(desk.store, "last_seq", real)  # back
+    assert desk.svc.check_store() is True and desk.svc.failed is None
+    assert desk.send("kiosk-1", "issue", "i2", service="gjj").message["type"] == "ok"
+    assert desk.svc.today() == desk.clock().astimezone(desk.config.tz).date()
