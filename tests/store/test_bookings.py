@@ -130,6 +130,9 @@ def test_a_cancel_frees_its_own_slot_only(store: Store) -> None:
     when = NOW + dt.timedelta(minutes=5)
     store.commit(HALL, [], at=when, extra=store.bookings.cancel(rows["CODE0004"], when))
     assert store.bookings.taken(HALL, "gjj", [SLOT, later]) == {SLOT: 1, later: 1}
+    assert store.bookings.taken(HALL, "gjj", [later]) == {later: 1}  # the slots asked only
+    with pytest.raises(ValueError, match="slot must be timezone-aware"):
+        store.bookings.taken(HALL, "gjj", [later.replace(tzinfo=None)])
     assert store.bookings.taken(HALL, "tax", [SLOT]) == {SLOT: 1}
     assert store.bookings.taken("east", "gjj", [SLOT]) == {SLOT: 1}
     got = store.bookings.get(HALL, "CODE0004")
