@@ -52,6 +52,7 @@ def test_a_fault_is_a_state_reported_once_and_cleared(desk: Desk) -> None:
         assert report(desk, "kiosk-1", f"g{n}", **fields).events
     report(desk, "kiosk-2", "h1", kind="io")
     cleared = desk.send("kiosk-1", "clear_fault", "c1")
+    assert [e["name"] for e in cleared.events] == ["device.fault"]
     assert [e["data"] for e in cleared.events] == [
         {"device": "kiosk-1", "kind": "paper_out", "cleared": True}]
     assert [f["device"] for f in desk.svc.snapshot()["faults"]] == ["kiosk-2"]
