@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from kiosk.search import search
 from server.wire.estimate import Estimate, ahead_text, estimate
 from server.wire.labels import CATEGORIES
+from server.wire.readers import parse_time
 from server.wire.where import LABEL, where_text
 
 __all__ = [
@@ -519,11 +520,8 @@ class KioskState:
         sid, number = ticket.get("service"), _number_of(ticket)
         if sid is None or number is None:
             return
-        try:
-            day = dt.datetime.fromisoformat(str(ticket.get("issued_at"))).astimezone(
-                self.tz).date()
-        except ValueError:
-            day = self.today()
+        issued = parse_time(ticket.get("issued_at"))  # naive or bad: not placed, today
+        day = issued.astimezone(self.tz).date() if issued is not None else self.today()
         known = self.issued.get(str(sid))
         if known is None or known[0] < day or (known[0] == day and known[1] < number):
             self.issued[str(sid)] = (day, number)
@@ -874,14 +872,9 @@ class KioskState:
     def _opens_text(self, opens_at: Any) -> str:
         """A ``closed`` reply's ``opens_at`` in hall time: "09:30" today,
         "2026-11-27 09:30" another day; "" when absent or not a time."""
-        if not isinstance(opens_at, str):
+        opens = parse_time(opens_at)  # the protocol sends an offset; a bare time is ambiguous
+        if opens is None:
             return ""
-        try:
-            opens = dt.datetime.fromisoformat(opens_at)
-        except ValueError:
-            return ""
-        if opens.tzinfo is None:
-            return ""  # the protocol sends an offset; a bare time is ambiguous
         local = opens.astimezone(self.tz)
         return f"{local:%H:%M}" if local.date() == self.today() else f"{local:%Y-%m-%d %H:%M}"
 

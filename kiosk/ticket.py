@@ -42,6 +42,7 @@ from PySide6.QtGui import (
 )
 
 from server.wire.estimate import ahead_text, estimate
+from server.wire.readers import parse_time
 from server.wire.where import LABEL
 
 __all__ = [
@@ -348,10 +349,10 @@ def _issue_time(ticket: Mapping[str, Any], now: dt.datetime | None) -> dt.dateti
         return now or dt.datetime.now().astimezone()
     if not isinstance(raw, str):
         raise ValueError(f"ticket.issued_at must be an ISO 8601 string, got {raw!r}")
-    try:
-        return dt.datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValueError(f"ticket.issued_at {raw!r} is not an ISO 8601 time") from None
+    issued = parse_time(raw)
+    if issued is None:  # bad, or without an offset: it cannot be placed (wire rule)
+        raise ValueError(f"ticket.issued_at {raw!r} is not an ISO 8601 time with an offset")
+    return issued
 
 
 # ---------------------------------------------------------------------------

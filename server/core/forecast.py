@@ -12,7 +12,10 @@ Rules:
   any); ``mean_service_s`` (for the figures) keeps start -> complete.
 * Arrival rates (all issues, and tickets issued ahead of the normal group)
   are counted over :data:`RATE_WINDOW_S` as of the last command, so a
-  queue's estimate only moves when something happens.
+  queue's estimate only moves when something happens. The window is
+  hall-wide: a command on one service can push another service's stamps
+  out of it, so :meth:`Forecast.advance` names the services whose estimate
+  that may move (the hall tells their boards too).
 * Appointments booked and not checked in are counts per slot
   (:attr:`Forecast.booked`, fed by ``Hall.set_appointments``).
 * Everything here follows from the tickets (and the counters' schedules),
@@ -91,6 +94,14 @@ class Forecast:
         #: moves when something happens (and boards hear of it), not as the
         #: window slides between commands.
         self.rates_at = 0.0
+        # Whose estimate reads a service's issue stamps: the services after it
+        # on an ordered counter they share (its arrivals come first there).
+        self._arrival_readers: dict[str, set[str]] = {sid: set() for sid in self._services}
+        for c in config.counters:
+            if len(c.services) > 1 and c.mode != "oldest":
+                for i, later in enumerate(c.services):
+                    for earlier in c.services[:i]:
+                        self._arrival_readers[earlier].add(later)
         # Each counter's working hours (its services' hours, merged) and the
         # day it was last open: who the estimate expects back after a break.
         self._schedules = {c.number: eta.schedule(self._services[s].hours for s in c.services)
@@ -115,6 +126,21 @@ class Forecast:
         cycles = self._cycles[t.service]
         cycles.append(_cycle_time(t))
         self._cycle_mean[t.service] = sum(cycles) / len(cycles)
+
+    def advance(self, now: float) -> set[str]:
+        """Read the rates as of ``now`` (a command's time) from here on.
+
+        Returns the services whose estimate read a stamp that has just left
+        the window: their ETA may move although no command touched them.
+        """
+        self.rates_at = now
+        moved: set[str] = set()
+        for sid in self._services:
+            if _expire(self._jumps[sid], now):
+                moved.add(sid)
+            if _expire(self._arrivals[sid], now):
+                moved |= self._arrival_readers[sid]
+        return moved
 
     # -- what it answers ----------------------------------------------------
     def mean_service_s(self, sid: str) -> float:
@@ -300,10 +326,18 @@ class Forecast:
         self.rates_at = max(moments, default=_ts(self._now()))  # ~ the last command
 
 
-def _rate(stamps: deque[float], now: float) -> float:
-    """Events per second over the last :data:`RATE_WINDOW_S` (old stamps dropped)."""
+def _expire(stamps: deque[float], now: float) -> bool:
+    """Drop the stamps older than :data:`RATE_WINDOW_S` before ``now``; whether any were."""
+    dropped = False
     while stamps and stamps[0] < now - RATE_WINDOW_S:
         stamps.popleft()
+        dropped = True
+    return dropped
+
+
+def _rate(stamps: deque[float], now: float) -> float:
+    """Events per second over the last :data:`RATE_WINDOW_S` (old stamps dropped)."""
+    _expire(stamps, now)
     return len(stamps) / RATE_WINDOW_S
 
 

@@ -74,7 +74,8 @@ A ticket's ``ahead`` counts the tickets of its service ranked before it
 
 Every command returns ``list[Event]`` with the PROTOCOL event names and
 data; ``queue.changed`` follows any change of a service's waiting count or
-ETA (so also of the services sharing a counter with the one that moved).
+ETA (so also of the services sharing a counter with the one that moved, and
+of those whose arrival stamps the command's time pushed out of the rate window).
 Per-service waiting tickets live in sorted lists, so a call costs O(log n)
 plus a short memmove, never a scan of the day's tickets.
 """
@@ -1175,8 +1176,10 @@ class Hall:
 
     def _queue_events(self, services: Iterable[str]) -> list[Event]:
         events = []
-        self._forecast.rates_at = _ts(self._now())
-        for sid in dict.fromkeys(r for s in services for r in self._related[s]):
+        # Services no command touched may move too: their stamps left the window.
+        moved = self._forecast.advance(_ts(self._now()))
+        touched = [r for s in services for r in self._related[s]]
+        for sid in dict.fromkeys([*touched, *sorted(moved)]):
             now = self.queue_wire(sid)
             if self._emitted.get(sid) != now:
                 self._emitted[sid] = now

@@ -84,6 +84,7 @@ from server.service.api import (
     Store,
 )
 from server.wire import protocol
+from server.wire.clock import utcnow
 
 __all__ = [
     "CODE_ALPHABET",
@@ -643,7 +644,7 @@ def run(args: argparse.Namespace, clock: Callable[[], dt.datetime] | None = None
         print(f"qhall book: {exc}", file=sys.stderr)
         return 2
     store = Store(cfg.database)
-    bookings = Bookings(Context(cfg, store, clock or (lambda: dt.datetime.now(dt.UTC))))
+    bookings = Bookings(Context(cfg, store, clock or utcnow))
     try:
         if args.action == "slots":
             try:

@@ -56,6 +56,7 @@ from server.features.ratings import FollowUps
 from server.features.routesteps import RouteFigures, RouteSteps
 from server.service.api import Context, Handler, Reply, Session, Store, StoreError
 from server.wire import lifecycle, protocol
+from server.wire.clock import utcnow
 
 __all__ = [
     "GRACE",
@@ -421,7 +422,7 @@ def build(config: Any, store: Store, first: dt.date, last: dt.date,
     """
     if last < first:
         raise ValueError(f"the period ends ({last}) before it starts ({first})")
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or utcnow()
     tz = config.tz
     start = dt.datetime.combine(first, dt.time(), tz)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz)
@@ -828,7 +829,7 @@ def run(args: argparse.Namespace, clock: Callable[[], dt.datetime] | None = None
     except (ConfigError, OSError) as exc:
         print(f"qhall report: {exc}", file=sys.stderr)
         return 2
-    now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
+    now = (clock or utcnow)()
     try:
         first, last = _days(args, now.astimezone(config.tz).date())
         if last < first:

@@ -49,6 +49,7 @@ from server.config import Device, HallConfig
 from server.core import Event, Hall, NotFound
 from server.store import BookingRow, FollowUpRow, PersonDay, StaleState, Store, StoreError, Write
 from server.wire import protocol
+from server.wire.clock import utcnow
 
 __all__ = [
     "COMMIT_ATTEMPTS",
@@ -75,10 +76,6 @@ log = logging.getLogger("qhall.service")
 
 #: How many times a decision is taken again after losing a race.
 COMMIT_ATTEMPTS = 3
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Unavailable(Exception):

@@ -20,11 +20,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from server.store.commit import Write
-from server.store.convert import aware, utc
 from server.store.engine import Database
 from server.store.errors import StaleState
 from server.store.prepared import dialect_of
 from server.store.schema import booking_slots_t, bookings_t, hall_secrets_t
+from server.wire.clock import aware_utc, naive_utc
 
 __all__ = ["BookingRow", "BookingRows", "PersonDay"]
 
@@ -57,7 +57,7 @@ class BookingRow:
         """The row to insert (naive UTC times)."""
         out = dataclasses.asdict(self)
         for name in ("slot_start", "created_at", "updated_at"):
-            out[name] = utc(out[name], name)
+            out[name] = naive_utc(out[name], name)
         return out
 
 
@@ -73,7 +73,7 @@ class PersonDay:
 def _row(row: Any) -> BookingRow:
     values = dict(row._mapping)
     for name in ("slot_start", "created_at", "updated_at"):
-        values[name] = aware(values[name])
+        values[name] = aware_utc(values[name])
     return BookingRow(**values)
 
 
@@ -115,7 +115,7 @@ class BookingRows:
             rows = conn.execute(sa.select(t.c.service, t.c.slot_start, sa.func.count()).where(
                 t.c.hall == hall, t.c.day == day, t.c.status == "booked",
             ).group_by(t.c.service, t.c.slot_start)).all()
-        return [(service, aware(slot), int(count)) for service, slot, count in rows]
+        return [(service, aware_utc(slot), int(count)) for service, slot, count in rows]
 
     def taken(self, hall: str, service: str,
               starts: Sequence[dt.datetime]) -> dict[dt.datetime, int]:
@@ -124,15 +124,15 @@ class BookingRows:
         with self._db.transaction() as conn:
             rows = conn.execute(sa.select(s.c.slot_start, s.c.booked).where(
                 s.c.hall == hall, s.c.service == service,
-                s.c.slot_start.in_([utc(x, "slot") for x in starts]))).all()
-        return {aware(slot): int(booked) for slot, booked in rows}
+                s.c.slot_start.in_([naive_utc(x, "slot") for x in starts]))).all()
+        return {aware_utc(slot): int(booked) for slot, booked in rows}
 
     def person_day(self, hall: str, persons: Sequence[str], days: Sequence[str],
                    service: str, slot: dt.datetime) -> PersonDay:
         """The person's possible misses, who holds their day, the slot's count."""
         t, s = bookings_t, booking_slots_t
         with self._db.transaction() as conn:
-            history = [(r.service, aware(r.slot_start), r.status) for r in conn.execute(
+            history = [(r.service, aware_utc(r.slot_start), r.status) for r in conn.execute(
                 sa.select(t.c.service, t.c.slot_start, t.c.status).where(
                     t.c.hall == hall, t.c.person.in_(persons),
                     t.c.status.in_(("missed", "late", "booked"))))]
@@ -140,7 +140,7 @@ class BookingRows:
                 t.c.hall == hall, t.c.person_day.in_(days))).scalar()
             booked = conn.execute(sa.select(s.c.booked).where(
                 s.c.hall == hall, s.c.service == service,
-                s.c.slot_start == utc(slot, "slot"))).scalar() or 0
+                s.c.slot_start == naive_utc(slot, "slot"))).scalar() or 0
         return PersonDay(history, holder, int(booked))
 
     def booked_before(self, hall: str, moment: dt.datetime) -> list[BookingRow]:
@@ -149,7 +149,7 @@ class BookingRows:
         with self._db.transaction() as conn:
             rows = conn.execute(sa.select(t).where(
                 t.c.hall == hall, t.c.status == "booked",
-                t.c.slot_start < utc(moment, "moment"))).all()
+                t.c.slot_start < naive_utc(moment, "moment"))).all()
         return [_row(r) for r in rows]
 
     # -- guarded writes (for Store.commit(..., extra=...)) -------------------
@@ -182,7 +182,7 @@ class BookingRows:
 
     def cancel(self, row: BookingRow, now: dt.datetime) -> Write:
         """Cancel a still ``booked`` booking and free its place."""
-        stamp = utc(now, "now")
+        stamp = naive_utc(now, "now")
 
         def write(conn: Connection) -> None:
             t, s = bookings_t, booking_slots_t
@@ -193,14 +193,14 @@ class BookingRows:
                 raise StaleState(f"booking {row.code} changed meanwhile")
             conn.execute(sa.update(s).where(
                 s.c.hall == row.hall, s.c.service == row.service,
-                s.c.slot_start == utc(row.slot_start, "slot"),
+                s.c.slot_start == naive_utc(row.slot_start, "slot"),
             ).values(booked=s.c.booked - 1))
 
         return write
 
     def check_in(self, row: BookingRow, status: str, ticket: str, now: dt.datetime) -> Write:
         """Move the booking from its status as read to ``status`` with its ticket."""
-        stamp = utc(now, "now")
+        stamp = naive_utc(now, "now")
 
         def write(conn: Connection) -> None:
             # The sweep may have marked a late arrival "missed" meanwhile.
@@ -215,7 +215,7 @@ class BookingRows:
 
     def mark_missed(self, hall: str, codes: Sequence[str], now: dt.datetime) -> Write:
         """Mark these bookings ``missed`` (those still ``booked``)."""
-        stamp = utc(now, "now")
+        stamp = naive_utc(now, "now")
 
         def write(conn: Connection) -> None:
             t = bookings_t

@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from server.store.commit import Write
-from server.store.convert import aware, check_key, utc
+from server.store.convert import check_key
 from server.store.engine import Database
 from server.store.schema import console_acks_t, console_audit_t, console_sessions_t
+from server.wire.clock import aware_utc, naive_utc
 
 __all__ = ["AuditRow", "ConsoleRows", "ConsoleSessionRow"]
 
@@ -62,7 +63,7 @@ class ConsoleRows:
         check_key(row.hall, "hall_id")
         values = dataclasses.asdict(row)
         for name in ("created_at", "seen_at", "ended_at"):
-            values[name] = utc(values[name], name)
+            values[name] = naive_utc(values[name], name)
         with self._db.transaction(write=True) as conn:
             conn.execute(console_sessions_t.insert(), values)
 
@@ -74,27 +75,29 @@ class ConsoleRows:
             return None
         values = dict(row._mapping)
         for name in ("created_at", "seen_at", "ended_at"):
-            values[name] = aware(values[name])
+            values[name] = aware_utc(values[name])
         return ConsoleSessionRow(**values)
 
     def touch(self, hall: str, digest: str, at: dt.datetime) -> None:
         """The session was used at ``at`` (its idle time starts again)."""
         t = console_sessions_t
         with self._db.transaction(write=True) as conn:
-            conn.execute(sa.update(t).where(t.c.hall == hall, t.c.digest == digest,
-                                            t.c.ended_at.is_(None)).values(seen_at=utc(at, "at")))
+            live = sa.update(t).where(t.c.hall == hall, t.c.digest == digest,
+                                      t.c.ended_at.is_(None))
+            conn.execute(live.values(seen_at=naive_utc(at, "at")))
 
     def end_session(self, hall: str, digest: str, at: dt.datetime) -> None:
         t = console_sessions_t
         with self._db.transaction(write=True) as conn:
-            conn.execute(sa.update(t).where(t.c.hall == hall, t.c.digest == digest,
-                                            t.c.ended_at.is_(None)).values(ended_at=utc(at, "at")))
+            live = sa.update(t).where(t.c.hall == hall, t.c.digest == digest,
+                                      t.c.ended_at.is_(None))
+            conn.execute(live.values(ended_at=naive_utc(at, "at")))
 
     # --------------------------------------------------------------- audit
     @staticmethod
     def _audit_values(hall: str, at: dt.datetime, staff: str, action: str, target: str,
                       detail: dict[str, Any]) -> dict[str, Any]:
-        return {"hall": check_key(hall, "hall_id"), "at": utc(at, "at"),
+        return {"hall": check_key(hall, "hall_id"), "at": naive_utc(at, "at"),
                 "staff": check_key(staff, "staff", 64), "action": check_key(action, "action", 64),
                 "target": str(target)[:200],
                 "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True)}
@@ -122,7 +125,7 @@ class ConsoleRows:
         with self._db.transaction() as conn:
             rows = conn.execute(sa.select(t).where(t.c.hall == hall)
                                 .order_by(t.c.id.desc()).limit(limit)).all()
-        return [AuditRow(r.id, aware(r.at), r.staff, r.action, r.target, json.loads(r.detail))
+        return [AuditRow(r.id, aware_utc(r.at), r.staff, r.action, r.target, json.loads(r.detail))
                 for r in rows]
 
     # ---------------------------------------------------------------- acks
@@ -135,7 +138,7 @@ class ConsoleRows:
                 return False
             conn.execute(t.insert(), {"hall": check_key(hall, "hall_id"),
                                       "alert": check_key(alert, "alert", 200),
-                                      "staff": staff, "at": utc(at, "at")})
+                                      "staff": staff, "at": naive_utc(at, "at")})
         return True
 
     def acks(self, hall: str) -> dict[str, tuple[str, dt.datetime]]:
@@ -143,4 +146,4 @@ class ConsoleRows:
         t = console_acks_t
         with self._db.transaction() as conn:
             rows = conn.execute(sa.select(t).where(t.c.hall == hall)).all()
-        return {r.alert: (r.staff, aware(r.at)) for r in rows}
+        return {r.alert: (r.staff, aware_utc(r.at)) for r in rows}

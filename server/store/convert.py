@@ -9,34 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any, overload
+from typing import Any
 
 from server.core.model import CounterState, Ticket
+from server.wire.clock import aware_utc, naive_utc
 
 MAX_KEY = 64
-
-
-@overload
-def utc(value: dt.datetime, what: str) -> dt.datetime: ...
-@overload
-def utc(value: None, what: str) -> None: ...
-def utc(value: dt.datetime | None, what: str) -> dt.datetime | None:
-    """Aware datetime -> naive UTC for the database (naive is refused)."""
-    if value is None:
-        return None
-    if not isinstance(value, dt.datetime):
-        raise TypeError(f"{what} must be a datetime, not {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware, got naive {value.isoformat()}")
-    return value.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-@overload
-def aware(value: dt.datetime) -> dt.datetime: ...
-@overload
-def aware(value: None) -> None: ...
-def aware(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
 _DIGITS = re.compile(r"(\d+)$")
@@ -67,17 +45,17 @@ def ticket_params(hall: str, t: Ticket) -> dict[str, Any]:
         "service": t.service,
         "status": t.status,
         "priority": t.priority,
-        "issued_at": utc(t.issued_at, "issued_at"),
+        "issued_at": naive_utc(t.issued_at, "issued_at"),
         "counter": t.counter,
         "target_counter": t.target_counter,
         "rank_group": int(t.rank[0]),
         "rank_key": float(t.rank[1]),
-        "called_at": utc(t.called_at, "called_at"),
-        "started_at": utc(t.started_at, "started_at"),
-        "finished_at": utc(t.finished_at, "finished_at"),
+        "called_at": naive_utc(t.called_at, "called_at"),
+        "started_at": naive_utc(t.started_at, "started_at"),
+        "finished_at": naive_utc(t.finished_at, "finished_at"),
         "calls": t.calls,
         "check_code": t.check,
-        "slot_start": utc(t.slot_start, "slot_start"),
+        "slot_start": naive_utc(t.slot_start, "slot_start"),
         "staff": t.staff,
         "rating": t.rating,
         "version": t.version,
@@ -98,18 +76,18 @@ def ticket_from_row(row: Any) -> Ticket:
         service=row.service,
         status=row.status,
         priority=row.priority,
-        issued_at=aware(row.issued_at),
+        issued_at=aware_utc(row.issued_at),
         day=row.day,
         seqno=row.seqno,
         counter=row.counter,
         target_counter=row.target_counter,
         rank=(row.rank_group, row.rank_key),
-        called_at=aware(row.called_at),
-        started_at=aware(row.started_at),
-        finished_at=aware(row.finished_at),
+        called_at=aware_utc(row.called_at),
+        started_at=aware_utc(row.started_at),
+        finished_at=aware_utc(row.finished_at),
         calls=row.calls,
         check=row.check_code,
-        slot_start=aware(row.slot_start),
+        slot_start=aware_utc(row.slot_start),
         staff=row.staff,
         rating=row.rating,
         version=row.version,
@@ -130,7 +108,7 @@ def check_key(value: Any, what: str, limit: int = MAX_KEY) -> str:
 
 def event_dict(row: Any) -> dict[str, Any]:
     return {"seq": row.seq, "name": row.name, "data": json.loads(row.data),
-            "at": aware(row.at)}
+            "at": aware_utc(row.at)}
 
 
 def first_line(error: BaseException) -> str:
@@ -146,11 +124,11 @@ def counter_row(hall: str, cs: CounterState, when: dt.datetime) -> dict[str, Any
     return {"hall": hall, "number": int(cs.number), "state": cs.state,
             "staff_id": cs.staff_id, "staff_name": cs.staff_name,
             "reason": (cs.reason or None) and cs.reason[:200],
-            "since": utc(cs.since, "since") if cs.since is not None else when,
+            "since": naive_utc(cs.since, "since") if cs.since is not None else when,
             "streak": int(cs.streak)}
 
 
 def counter_from_row(row: Any) -> CounterState:
     return CounterState(number=row.number, state=row.state, staff_id=row.staff_id,
                         staff_name=row.staff_name, reason=row.reason or "",
-                        streak=row.streak, since=aware(row.since))
+                        streak=row.streak, since=aware_utc(row.since))

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from server.store.commit import Write
-from server.store.convert import aware, utc
 from server.store.engine import Database
 from server.store.errors import StaleState
 from server.store.schema import followups_t
+from server.wire.clock import aware_utc, naive_utc
 
 __all__ = ["FollowUpRow", "FollowUpRows"]
 
@@ -50,7 +50,7 @@ class FollowUpRow:
 def _row(row: Any) -> FollowUpRow:
     values = dict(row._mapping)
     for name in _TIMES:
-        values[name] = aware(values[name])
+        values[name] = aware_utc(values[name])
     return FollowUpRow(**values)
 
 
@@ -74,7 +74,7 @@ class FollowUpRows:
 
     def open_at(self, hall: str, moment: dt.datetime) -> list[FollowUpRow]:
         """Cases open at ``moment`` (opened before, not closed before), oldest first."""
-        t, at = followups_t, utc(moment, "moment")
+        t, at = followups_t, naive_utc(moment, "moment")
         return self._select(sa.select(t).where(
             t.c.hall == hall, t.c.opened_at < at,
             sa.or_(t.c.closed_at.is_(None), t.c.closed_at >= at)))
@@ -87,7 +87,7 @@ class FollowUpRows:
     def insert(self, row: FollowUpRow) -> Write:
         values = dataclasses.asdict(row)
         for name in _TIMES:
-            values[name] = utc(values[name], name)
+            values[name] = naive_utc(values[name], name)
 
         def write(conn: Connection) -> None:
             conn.execute(followups_t.insert(), values)
@@ -97,7 +97,7 @@ class FollowUpRows:
     def close(self, row: FollowUpRow) -> Write:
         """Close a case still open (``row``: the case as closed)."""
         t = followups_t
-        closed_at = utc(row.closed_at, "closed_at")
+        closed_at = naive_utc(row.closed_at, "closed_at")
 
         def write(conn: Connection) -> None:
             done = conn.execute(sa.update(t).where(

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from server.core.model import CounterState, Ticket
-from server.store.convert import check_key, counter_from_row, event_dict, ticket_from_row, utc
+from server.store.convert import check_key, counter_from_row, event_dict, ticket_from_row
 from server.store.engine import Database
 from server.store.schema import counters_t, events_t, halls, numbering, tickets
+from server.wire.clock import naive_utc
 
 __all__ = ["Loaded", "between", "last_seq", "load", "oldest_seq", "since"]
 
@@ -85,7 +86,7 @@ def between(db: Database, hall: str, start: dt.datetime, end: dt.datetime, batch
             names: tuple[str, ...] | None = None) -> Iterator[dict[str, Any]]:
     """Events with ``start <= at < end`` (of ``names`` when given), in seq order,
     read in batches of short transactions."""
-    lo, hi = utc(start, "start"), utc(end, "end")
+    lo, hi = naive_utc(start, "start"), naive_utc(end, "end")
     after = 0
     while True:
         query = _event_columns().where(events_t.c.hall == hall, events_t.c.at >= lo,

@@ -7,10 +7,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.store.convert import check_key, utc
+from server.store.convert import check_key
 from server.store.engine import Database
 from server.store.prepared import PURGE_REPLIES, dialect_of
 from server.store.schema import replies
+from server.wire.clock import naive_utc
 
 __all__ = ["REPLY_TTL_S", "live", "purge", "recall", "remember", "row"]
 
@@ -27,7 +28,7 @@ def row(hall: str, device: str, request_id: str, reply_json: str,
     if not isinstance(reply_json, str):
         raise TypeError("reply_json must be a str (the encoded reply)")
     return {"hall": hall, "device": device, "request_id": request_id,
-            "reply": reply_json, "expires_at": utc(expires_at, "expires_at")}
+            "reply": reply_json, "expires_at": naive_utc(expires_at, "expires_at")}
 
 
 def remember(db: Database, values: dict[str, Any]) -> bool:
@@ -45,7 +46,7 @@ def recall(db: Database, hall: str, device: str, request_id: str,
         return conn.execute(
             sa.select(replies.c.reply).where(
                 replies.c.hall == hall, replies.c.device == device,
-                replies.c.request_id == request_id, replies.c.expires_at > utc(now, "now"))
+                replies.c.request_id == request_id, replies.c.expires_at > naive_utc(now, "now"))
         ).scalar()
 
 
@@ -53,11 +54,11 @@ def live(db: Database, hall: str, now: dt.datetime) -> list[tuple[str, str, str]
     with db.transaction(write=False) as conn:
         rows = conn.execute(
             sa.select(replies.c.device, replies.c.request_id, replies.c.reply)
-            .where(replies.c.hall == hall, replies.c.expires_at > utc(now, "now"))
+            .where(replies.c.hall == hall, replies.c.expires_at > naive_utc(now, "now"))
         ).all()
     return [(r.device, r.request_id, r.reply) for r in rows]
 
 
 def purge(db: Database, now: dt.datetime) -> int:
     with db.transaction(write=True) as conn:
-        return int(conn.execute(PURGE_REPLIES, {"now": utc(now, "now")}).rowcount)
+        return int(conn.execute(PURGE_REPLIES, {"now": naive_utc(now, "now")}).rowcount)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -43,11 +42,12 @@ from server.store import load as reads
 from server.store import logins, replies
 from server.store.bookings import BookingRows
 from server.store.console import ConsoleRows
-from server.store.convert import aware, check_key, utc
+from server.store.convert import check_key
 from server.store.engine import Database
 from server.store.followups import FollowUpRows
 from server.store.phones import PhoneRows
 from server.store.prepared import compile_all
+from server.wire.clock import aware_utc, naive_utc, utcnow
 
 __all__ = ["Store"]
 
@@ -78,7 +78,7 @@ class Store:
         busy_timeout_s: float = 30.0,
         migrate: bool = True,
     ) -> None:
-        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._clock = clock or utcnow
         self._db = Database(url, busy_timeout_s, migrate)
         self.backend = self._db.backend
         self._engine = self._db.engine
@@ -156,23 +156,25 @@ class Store:
         """
         check_key(hall_id, "hall_id")
         events = list(events)
-        when = utc(at if at is not None else self._clock(), "at")
-        expires = aware(when) + dt.timedelta(seconds=replies.REPLY_TTL_S)
+        when = naive_utc(at if at is not None else self._clock(), "at")
+        expires = aware_utc(when) + dt.timedelta(seconds=replies.REPLY_TTL_S)
         reply_rows = [replies.row(hall_id, device, request_id, reply_json, expires)
                       for device, request_id, reply_json in
                       ([reply] if reply is not None else []) + list(more_replies)]
         batch = commit_steps.prepare(hall_id, events, when, reply_rows, extra)
         if batch.empty:
             return []
-        now_mono = time.monotonic()
-        purge = bool(reply_rows) and now_mono - self._last_purge > _PURGE_EVERY_S
+        # By the hall's clock, like the replies' expiry: a request id whose reply
+        # expired is free again, even when that clock runs ahead of this process.
+        now_mono = aware_utc(when).timestamp()
+        purge = bool(reply_rows) and abs(now_mono - self._last_purge) > _PURGE_EVERY_S
         with self._db.transaction(write=True) as conn:
             if self.fence is not None:
                 self.fence(conn, hall_id)  # an older owner's epoch writes nothing
             commit_steps.write(conn, self._sql, batch, purge)
         if purge:
             self._last_purge = now_mono
-        stamp = aware(when)
+        stamp = aware_utc(when)
         seqs = [row["seq"] for row in batch.events]
         for event, seq in zip(events, seqs, strict=True):
             event.seq, event.at = seq, stamp
@@ -206,8 +208,9 @@ class Store:
 
     def purge_replies(self, now: dt.datetime | None = None) -> int:
         """Delete expired replies (of every hall); returns how many."""
-        count = replies.purge(self._db, now if now is not None else self._clock())
-        self._last_purge = time.monotonic()
+        moment = now if now is not None else self._clock()
+        count = replies.purge(self._db, moment)
+        self._last_purge = moment.timestamp()
         return count
 
     # ---------------------------------------------------------- wrong PINs

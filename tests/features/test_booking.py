@@ -103,6 +103,11 @@ def test_book_capacity_person_and_privacy(hall):
         assert book(admin, f"{FRI}T10:00", name="李强", phone="13900001111")["type"] == "ok"
         full = book(portal, f"{FRI}T10:00", name="张伟", phone="13700002222")
         assert full["code"] == "quota_reached"
+        # a slot without an offset is hall time (above); with one it is placed by it:
+        # 02:00 UTC is the same full 10:00 slot (unlike the store's naive_utc, which
+        # refuses a naive time, and the wire readers, which leave it unread)
+        utc_spelling = book(portal, "2026-11-27T02:00:00+00:00", name="张伟", phone="13700002222")
+        assert utc_spelling["code"] == "quota_reached"
         # bad input
         assert book(portal, f"{FRI}T10:10")["code"] == "bad_request"  # not a slot start
         assert book(portal, f"{FRI}T12:00")["code"] == "bad_request"  # lunch break

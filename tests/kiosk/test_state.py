@@ -91,6 +91,21 @@ def test_quota_from_issued_numbers(clock):
     assert s.service_tile("gjj").enabled
 
 
+def test_an_issue_time_without_offset_counts_for_the_kiosk_day(clock):
+    # server.wire.readers.parse_time: a naive wire time cannot be placed, so it is
+    # not guessed in this machine's zone (UTC here: 20:00 would be tomorrow 04:00
+    # in Shanghai and the quota would look untouched today); the kiosk's day counts.
+    s = KioskState(clock)
+    s.apply_welcome(welcome(quota=14))
+    s.apply_event({"name": "ticket.issued",
+                   "data": {"ticket": ticket("A014", issued_at="2026-11-26T20:00:00")}})
+    assert s.service_tile("gjj").reason == "quota"
+    s.apply_event({"name": "ticket.issued",  # with its offset: placed, tomorrow's number
+                   "data": {"ticket": ticket("B003", service="tax",
+                                             issued_at="2026-11-27T08:00:00+08:00")}})
+    assert s.issued["tax"] == (dt.date(2026, 11, 27), 3)
+
+
 def test_quota_reached_reply_disables_the_tile(state):
     req = state.issue("tax")
     state.apply_reply(req, {"type": "error", "code": "quota_reached", "message": "full"})

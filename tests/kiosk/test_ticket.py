@@ -235,6 +235,8 @@ def test_ahead_and_eta_change_the_info_lines(qapp):
     ({"ahead": -1}, {}, "ahead"),
     ({"eta_s": "600"}, {}, "eta_s"),
     ({"issued_at": "yesterday"}, {}, "issued_at"),
+    ({"issued_at": "2026-11-26T09:00:01"}, {}, "offset"),  # naive: cannot be placed
+    ({"issued_at": 20261126}, {}, "issued_at"),
     ({}, {"lang": "fr"}, "lang"),
     ({}, {"width_px": 100}, "width_px"),
     ({}, {"status_url": ""}, "status_url"),

@@ -82,3 +82,109 @@ def test_check_in_and_sweep_are_guarded_by_the_status_read(store: Store) -> None
     store.commit(HALL, [], at=late, extra=store.bookings.check_in(missed, "late", "t1", late))
     got = store.bookings.get(HALL, "CODE0001")
     assert got == dataclasses.replace(missed, status="late", ticket="t1", updated_at=late)
+
+
+def _many(store: Store) -> dict[str, BookingRow]:
+    """Bookings over two slots and two services (and one in another hall)."""
+    later = SLOT + dt.timedelta(hours=1)
+    rows = {
+        "CODE0003": booking("CODE0003", "p3"),
+        "CODE0001": booking("CODE0001", "p1", later),
+        "CODE0002": dataclasses.replace(booking("CODE0002", "p2"), service="tax"),
+        "CODE0004": booking("CODE0004", "p4", later),
+        "CODE0005": booking("CODE0005", "p5", SLOT + dt.timedelta(days=1)),
+    }
+    for row in rows.values():
+        made(store, row)
+    elsewhere = dataclasses.replace(booking("CODE0009", "p9"), hall="east")
+    store.commit("east", [Event("booking.made", {})], at=NOW,
+                 extra=store.bookings.book(elsewhere, 2))
+    return rows
+
+
+def test_a_days_bookings_by_slot_then_code_of_a_service(store: Store) -> None:
+    _many(store)
+    assert [r.code for r in store.bookings.of_day(HALL, DAY)] == [
+        "CODE0002", "CODE0003", "CODE0001", "CODE0004"]
+    assert [r.code for r in store.bookings.of_day(HALL, DAY, "tax")] == ["CODE0002"]
+    assert [r.code for r in store.bookings.of_day(HALL, service="gjj")] == [
+        "CODE0003", "CODE0001", "CODE0004", "CODE0005"]
+    assert [r.code for r in store.bookings.of_day("east")] == ["CODE0009"]
+
+
+def test_due_counts_the_booked_per_service_and_slot(store: Store) -> None:
+    rows = _many(store)
+    later = SLOT + dt.timedelta(hours=1)
+    assert sorted(store.bookings.due(HALL, DAY)) == [
+        ("gjj", SLOT, 1), ("gjj", later, 2), ("tax", SLOT, 1)]
+    store.commit(HALL, [], at=NOW, extra=store.bookings.cancel(rows["CODE0004"], NOW))
+    store.commit(HALL, [], at=NOW,
+                 extra=store.bookings.check_in(rows["CODE0003"], "checked_in", "t1", NOW))
+    assert sorted(store.bookings.due(HALL, DAY)) == [("gjj", later, 1), ("tax", SLOT, 1)]
+    assert store.bookings.due("east", DAY) == [("gjj", SLOT, 1)]
+
+
+def test_a_cancel_frees_its_own_slot_only(store: Store) -> None:
+    rows = _many(store)
+    later = SLOT + dt.timedelta(hours=1)
+    when = NOW + dt.timedelta(minutes=5)
+    store.commit(HALL, [], at=when, extra=store.bookings.cancel(rows["CODE0004"], when))
+    assert store.bookings.taken(HALL, "gjj", [SLOT, later]) == {SLOT: 1, later: 1}
+    assert store.bookings.taken(HALL, "gjj", [later]) == {later: 1}  # the slots asked only
+    with pytest.raises(ValueError, match="slot must be timezone-aware"):
+        store.bookings.taken(HALL, "gjj", [later.replace(tzinfo=None)])
+    assert store.bookings.taken(HALL, "tax", [SLOT]) == {SLOT: 1}
+    assert store.bookings.taken("east", "gjj", [SLOT]) == {SLOT: 1}
+    got = store.bookings.get(HALL, "CODE0004")
+    assert got is not None and got.updated_at == when and got.status == "cancelled"
+    # the other booking of that slot is untouched
+    assert store.bookings.get(HALL, "CODE0001") == rows["CODE0001"]
+
+
+def test_legacy_rows_take_the_current_key_and_the_old_salt_goes_last(store: Store) -> None:
+    old, new = "o" * 40, "n" * 40
+    legacy = [dataclasses.replace(booking(f"LEGACY0{n}", old, SLOT + dt.timedelta(days=n)),
+                                  hash_scheme="legacy") for n in range(2)]
+    other = dataclasses.replace(booking("LEGACY09", "x" * 40), hash_scheme="legacy")
+    for row in [*legacy, other]:
+        made(store, row)
+    legacy_east = dataclasses.replace(legacy[0], hall="east")
+    store.commit("east", [Event("booking.made", {})], at=NOW,
+                 extra=store.bookings.book(legacy_east, 2))
+    with store.transaction(write=True) as conn:
+        for hall in (HALL, "east"):
+            conn.exec_driver_sql(
+                "INSERT INTO hall_secrets (hall, name, value) VALUES "
+                f"('{hall}', 'booking_salt', 'abcd')")
+    assert store.bookings.legacy_salt(HALL) == "abcd"
+    who = {"person": new, "name_hash": "nh", "phone_hash": "ph2"}
+    fresh = booking("CODE0001", new, SLOT + dt.timedelta(days=3))
+    store.commit(HALL, [Event("booking.made", {})], at=NOW,
+                 extra=store.bookings.book(fresh, 2, rekey=(old, who)))
+    for n, row in enumerate(legacy):
+        got = store.bookings.get(HALL, row.code)
+        assert got == dataclasses.replace(
+            row, person=new, name_hash="nh", phone_hash="ph2", hash_scheme="pii",
+            person_day=f"{new}:{(SLOT + dt.timedelta(days=n)).date().isoformat()}")
+    assert store.bookings.get(HALL, "LEGACY09") == other      # another person's row
+    assert store.bookings.get("east", "LEGACY00") == legacy_east  # another hall's row
+    assert store.bookings.legacy_salt(HALL) == "abcd"          # LEGACY09 still needs it
+    who_x = {"person": "y" * 40, "name_hash": "a", "phone_hash": "b"}
+    store.commit(HALL, [Event("booking.made", {})], at=NOW,
+                 extra=store.bookings.book(booking("CODE0002", "y" * 40,
+                                                   SLOT + dt.timedelta(days=4)),
+                                           2, rekey=("x" * 40, who_x)))
+    assert store.bookings.legacy_salt(HALL) is None            # no legacy row left
+    assert store.bookings.legacy_salt("east") == "abcd"
+
+
+def test_a_cancelled_legacy_row_keeps_no_person_day(store: Store) -> None:
+    old = "o" * 40
+    row = dataclasses.replace(booking("LEGACY01", old), hash_scheme="legacy")
+    made(store, row)
+    store.commit(HALL, [], at=NOW, extra=store.bookings.cancel(row, NOW))
+    who = {"person": "n" * 40, "name_hash": "nh", "phone_hash": "ph2"}
+    store.commit(HALL, [Event("booking.made", {})], at=NOW,
+                 extra=store.bookings.book(booking("CODE0001", "n" * 40), 2, rekey=(old, who)))
+    got = store.bookings.get(HALL, "LEGACY01")
+    assert got is not None and got.person_day is None and got.person == "n" * 40

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from server.core.model import Event
 from server.store import (
     Store,
@@ -21,3 +23,19 @@ def test_events_by_time_range_in_batches(store: Store) -> None:
     assert [e["at"] for e in got] == times[2:8]
     assert list(store.events("main", times[9] + dt.timedelta(seconds=1),
                              times[9] + dt.timedelta(hours=1))) == []
+
+
+def test_the_range_from_the_first_event_by_name_and_its_refusals(store: Store) -> None:
+    store.commit("main", [Event("ticket.rated", {"i": 0}), Event("queue.changed", {"i": 1})],
+                 at=T0)
+    store.commit("main", [Event("ticket.rated", {"i": 2})], at=T0 + dt.timedelta(seconds=1))
+    end = T0 + dt.timedelta(seconds=1)  # the end is excluded
+    assert [e["seq"] for e in store.events("main", T0, end, batch=1)] == [1, 2]
+    rated = store.events("main", T0, end + dt.timedelta(seconds=1), names=("ticket.rated",))
+    assert [e["data"]["i"] for e in rated] == [0, 2]
+    assert store.oldest_seq("main") == 1 and store.oldest_seq("other") is None
+    naive = T0.replace(tzinfo=None)
+    with pytest.raises(ValueError, match="start must be timezone-aware"):
+        list(store.events("main", naive, end))
+    with pytest.raises(ValueError, match="end must be timezone-aware"):
+        list(store.events("main", T0, naive))
