@@ -222,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
     from display.state import BoardState
     from display.view import BoardView, CounterView
     from server.client.qtlink import Link
+    from server.client.qtrun import run_window
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -235,18 +236,11 @@ def run(args: argparse.Namespace) -> int:
                                    announcer.announce if announcer is not None else None)
     if isinstance(view, BoardView):
         view.notice.start()
-    if args.fullscreen:
-        view.showFullScreen()
-    else:
-        view.show()
-    link.open()
-    code = app.exec()
-    controller.stop()
-    if announcer is not None:
-        announcer.clear()
-    link.close()
-    if controller.refusal is not None:
-        print(f"qhall display: refused by the server: {controller.refusal.get('code')} "
-              f"{controller.refusal.get('message', '')}", file=sys.stderr)
-        return 1
-    return int(code)
+
+    def stop() -> None:
+        controller.stop()
+        if announcer is not None:
+            announcer.clear()
+
+    return run_window("qhall display", app, view, link, fullscreen=args.fullscreen,
+                      stop=stop, refusal=lambda: controller.refusal)

@@ -37,22 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from server.client.qtlink import Link
+    from server.client.qtrun import run_window
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     view = RatingView()
     link = Link(server.urls, server.device, server.token)
     pad = RatingPad(link, RatingState(), view)
-    if args.fullscreen:
-        view.showFullScreen()
-    else:
-        view.show()
-    link.open()
-    code = app.exec()
-    pad.stop()
-    link.close()
-    if pad.refusal is not None:
-        print(f"qhall evaluator: refused by the server: {pad.refusal.get('code')} "
-              f"{pad.refusal.get('message', '')}", file=sys.stderr)
-        return 1
-    return int(code)
+    return run_window("qhall evaluator", app, view, link, fullscreen=args.fullscreen,
+                      stop=pad.stop, refusal=lambda: pad.refusal)
