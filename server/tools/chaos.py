@@ -256,6 +256,12 @@ class HallLoad:
                     since.setdefault(i, now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.1)
+        # A device still offline at the end counts too (it never came back).
+        now = time.monotonic()
+        for i, start in since.items():
+            if now - start > self.offline_max_s:
+                self.offline_max_s = now - start
+                self.offline_worst = f"{self.hall} {self.clients[i].device} (still offline)"
 
 
 # ----------------------------------------------------------------- invariants
