@@ -36,7 +36,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
@@ -67,7 +67,7 @@ class Server(Protocol):
     def metrics_text(self) -> str: ...
 
 __all__ = ["DEFAULT_LEASE_S", "SERVE_OPTIONS", "Halls", "Server", "Slot", "html_response",
-           "merge_metrics"]
+           "merge_metrics", "owner_page_url"]
 
 log = logging.getLogger("qhall.halls")
 
@@ -407,18 +407,51 @@ class Halls:
                 # One hall: its metrics as they always were (no hall label).
                 return self._hall_route(conn, request, only, path, now)
             return self._metrics(conn)
-        if head == "t" and len(self.slots) > 1:
-            for slot in self.slots.values():
-                if slot.serving(now) and slot.server is not None \
-                        and slot.server.service.hall.by_check(rest) is not None:
-                    return self._hall_route(conn, request, slot, path, now)
-            return html_response(conn, 404, pages.not_found_page(""))
+        if head == "t":
+            return self._ticket_page(conn, request, rest, path, now)
         if only is not None:
             return self._hall_route(conn, request, only, path, now)
         if path in ("/", "/index.html"):
             return html_response(conn, 200, pages.index_page(
                 " · ".join(s.config.name for s in self.slots.values())))
         return conn.respond(404, "not found\n")
+
+    def _ticket_page(self, conn: ServerConnection, request: Request, check: str, path: str,
+                     now: float) -> Response | None:
+        """``/t/<check>``: the owner of the ticket's hall answers it. Asked of a
+        process that stands by for that hall (say, a load balancer sent it
+        here), it redirects to the owner's advertised address from the lease."""
+        for slot in self.slots.values():
+            if slot.serving(now) and slot.server is not None \
+                    and slot.server.service.hall.by_check(check) is not None:
+                return self._hall_route(conn, request, slot, path, now)
+        try:
+            owner = self._owner_page(check, now)
+        except StoreError as exc:
+            log.warning("ticket page %s: cannot read the store: %s", check[:32], exc)
+            return conn.respond(503, "暂时无法查询，请稍后再试 try again shortly\n")
+        if owner is not None:
+            resp = conn.respond(307, f"{owner}\n")
+            http_headers.set_header(resp, "Location", owner)
+            http_headers.set_header(resp, "Cache-Control", "no-store")
+            return resp
+        only = next(iter(self.slots.values())) if len(self.slots) == 1 else None
+        if only is not None and only.serving(now):
+            return self._hall_route(conn, request, only, path, now)  # its own 404 page
+        return html_response(conn, 404, pages.not_found_page(""))
+
+    def _owner_page(self, check: str, now: float) -> str | None:
+        """``http(s)://owner/t/<check>`` when ``check`` is a ticket of a hall
+        here that another live process owns (None otherwise)."""
+        elsewhere: dict[str, list[Slot]] = collections.defaultdict(list)
+        for slot in self.slots.values():
+            if not slot.serving(now) and slot.owner_url:
+                elsewhere[slot.config.database].append(slot)
+        for slots in elsewhere.values():
+            hall = slots[0].store.hall_of_check(check, [s.id for s in slots])
+            if hall is not None:
+                return owner_page_url(self.slots[hall].owner_url or "", check)
+        return None
 
     def _hall_route(self, conn: ServerConnection, request: Request, slot: Slot, path: str,
                     now: float) -> Response | None:
@@ -520,6 +553,17 @@ def merge_metrics(texts: dict[str, str]) -> str:
                 sample = f"{metric}{{{label}}} {value}"
             current[1].append(sample)
     return "".join("\n".join(head + samples) + "\n" for head, samples in families.values())
+
+
+def owner_page_url(hall_url: str, check: str) -> str | None:
+    """A ticket's status page at the process behind ``hall_url`` (a lease row's
+    ``ws[s]://host:port[/prefix]/ws[/hall]``); None when that is not such a URL."""
+    parts = urlsplit(hall_url)
+    base, sep, _ = parts.path.rpartition("/ws")
+    if parts.scheme not in ("ws", "wss") or not parts.netloc or not sep:
+        return None
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return f"{scheme}://{parts.netloc}{base}/t/{quote(check, safe='')}"
 
 
 def html_response(conn: ServerConnection, status: int, body: str) -> Response:
