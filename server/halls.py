@@ -43,7 +43,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from server.config import HallConfig
+from server.config import Failover, HallConfig
 from server.owner import Action, Input, OwnerMachine, State
 from server.store import Store, StoreError
 from server.store.lease import LeaseBook, lock_sqlite
@@ -67,13 +67,13 @@ class Server(Protocol):
     def metrics_text(self) -> str: ...
 
 __all__ = ["DEFAULT_LEASE_S", "SERVE_OPTIONS", "Halls", "Server", "Slot", "html_response",
-           "merge_metrics", "owner_page_url"]
+           "lease_of", "merge_metrics", "owner_page_url"]
 
 log = logging.getLogger("qhall.halls")
 
 #: Default lease: a standby takes over at most this plus a poll (a fifth of
 #: it) after the owner's last renewal, well inside the contract's 15 s.
-DEFAULT_LEASE_S = 10.0
+DEFAULT_LEASE_S = Failover.lease_s
 HELLO_TIMEOUT_S = 10.0
 _HALL_PATHS = ("ws", "board", "healthz")
 #: websockets options of every listener (one hall's or several halls').
@@ -553,6 +553,22 @@ def merge_metrics(texts: dict[str, str]) -> str:
                 sample = f"{metric}{{{label}}} {value}"
             current[1].append(sample)
     return "".join("\n".join(head + samples) + "\n" for head, samples in families.values())
+
+
+def lease_of(configs: Sequence[HallConfig]) -> float:
+    """The owner lease of a process serving ``configs``: their ``[failover]
+    lease_s`` (one loop renews every hall's lease, so they must agree).
+
+    Raises:
+        ValueError: two halls ask for different leases (the message names them).
+    """
+    lengths = {c.failover.lease_s for c in configs}
+    if len(lengths) > 1:
+        named = ", ".join(f"{c.id}: {c.failover.lease_s:g}" for c in configs)
+        raise ValueError(f"同一进程服务的大厅 [failover] lease_s 必须相同 the halls of one process "
+                         f"share one lease; [failover] lease_s differs ({named}): make them "
+                         f"equal or give --lease-s")
+    return lengths.pop() if lengths else DEFAULT_LEASE_S
 
 
 def owner_page_url(hall_url: str, check: str) -> str | None:
