@@ -445,12 +445,16 @@ class Halls:
         here that another live process owns (None otherwise)."""
         elsewhere: dict[str, list[Slot]] = collections.defaultdict(list)
         for slot in self.slots.values():
-            if not slot.serving(now) and slot.owner_url:
+            if not slot.serving(now) and slot.book is not None:
                 elsewhere[slot.config.database].append(slot)
         for slots in elsewhere.values():
             hall = slots[0].store.hall_of_check(check, [s.id for s in slots])
-            if hall is not None:
-                return owner_page_url(self.slots[hall].owner_url or "", check)
+            book = self.slots[hall].book if hall is not None else None
+            # The lease row itself, not the slot's last look at it: a hall
+            # just given back has not been looked at since.
+            holder = book.owner(hall) if book is not None and hall is not None else None
+            if holder is not None and holder.live and holder.url:
+                return owner_page_url(holder.url, check)
         return None
 
     def _hall_route(self, conn: ServerConnection, request: Request, slot: Slot, path: str,
