@@ -161,16 +161,23 @@ class AuthPool:
         """Check ``secret`` against ``hashed`` off the loop.
 
         Raises:
-            PoolBusy: the pool is full; nothing was started.
+            PoolBusy: the pool is full or closed; nothing was started.
         """
         weight = check_weight(hashed)
         if self.in_flight and self.load + weight > self.capacity + 1e-9:
             self.refused += 1
             raise PoolBusy("too many secret checks in progress")
         loop = asyncio.get_running_loop()
+        try:
+            job = self._executor.submit(self._verify, secret, hashed)
+        except RuntimeError:
+            # Closed: the hall's server stepped down while this hello waited
+            # (issue 13); the device is told "busy" and tries the next server.
+            self.refused += 1
+            raise PoolBusy("the secret-check pool is closed") from None
+        # Counted after submit: _finished runs on this loop, so not before this.
         self.in_flight += 1
         self.load += weight
-        job = self._executor.submit(self._verify, secret, hashed)
         # Counted until the thread is done, not until the awaiting task is:
         # a cancelled waiter must not free a place its check still holds.
         job.add_done_callback(lambda _: self._release(loop, weight))

@@ -6,6 +6,7 @@ A hall is described by one TOML file (see ``docs/CONFIG.md``)::
     [dispatch]    optional tuning of the dispatch order
     [announce]    optional tuning of the voice announcer
     [console]     optional: the supervisor console's idle timeout and alert thresholds
+    [failover]    optional: the owner lease on PostgreSQL
     [[services]]  one table per service (with optional [services.appointments])
     [[counters]]  one table per counter
     [[staff]]     one table per staff member (pin_hash only, never a PIN; roles and
@@ -59,6 +60,7 @@ __all__ = [
     "Counter",
     "Device",
     "Dispatch",
+    "Failover",
     "HallConfig",
     "Limits",
     "Service",
@@ -79,7 +81,7 @@ TRANSFER_PLACEMENTS = ("head", "issue_time", "tail")
 # Roles bound to one counter: required for these, optional for a display
 # (a counter display above the window vs. a lobby board), refused otherwise.
 _ROLES_NEED_COUNTER = ("counter", "evaluator")
-_TABLES = ("hall", "dispatch", "announce", "limits", "console")
+_TABLES = ("hall", "dispatch", "announce", "limits", "console", "failover")
 _ARRAYS = ("services", "counters", "staff", "devices", "notify")
 _ROLES_MAY_COUNTER = ("counter", "evaluator", "display")
 
@@ -281,6 +283,25 @@ class Announce:
     voice: str = "cmn-latn-pinyin"
 
 
+@dataclass(frozen=True)
+class Failover:
+    """Several ``qhall serve`` processes of one hall on PostgreSQL (docs/DEPLOYMENT.md).
+
+    Attributes:
+        lease_s: how long the hall's owner lease lives without renewal; a
+            standby takes over at most about 1.2x this after the owner
+            stops. ``qhall serve --lease-s`` overrides it; the halls of one
+            process share one lease length.
+    """
+
+    lease_s: float = 10.0
+
+
+#: [failover] lease_s bounds: under a second renews faster than a busy
+#: database answers; over a minute leaves a hall dark that long.
+LEASE_S_RANGE = (1.0, 60.0)
+
+
 @dataclass(frozen=True, kw_only=True)
 class HallConfig:
     """A whole hall. Build one with :func:`load` or :func:`parse`.
@@ -299,6 +320,7 @@ class HallConfig:
         rating_followup_days: a bad rating must be followed up within this many days.
         service_level_s: reports count a wait up to this many seconds as on target.
         limits: abuse limits per device, staff member and source address.
+        failover: the owner lease when processes share the hall.
         pii_key_file: file holding the key that hashes phone numbers (outside
             the database); ``QHALL_PII_KEY`` overrides it.
         public_url: the base URL citizens' phones reach (QR codes, ``/t/``
@@ -319,6 +341,7 @@ class HallConfig:
     announce: Announce = field(default_factory=Announce)
     limits: Limits = field(default_factory=Limits)
     console: Console = field(default_factory=Console)
+    failover: Failover = field(default_factory=Failover)
     id: str = "main"
     notice: str = ""
     host: str = "127.0.0.1"
@@ -908,6 +931,23 @@ def _read_announce(c: _Checker, data: dict[str, Any]) -> Announce:
     )
 
 
+def _read_failover(c: _Checker, data: dict[str, Any]) -> Failover:
+    table = c.table(("failover",), data["failover"]) if "failover" in data else {}
+    if table is None:
+        return Failover()
+    p: _KeyPath = ("failover",)
+    c.keys(p, table, [f.name for f in dataclasses.fields(Failover)], ())
+    value = table.get("lease_s", Failover.lease_s)
+    low, high = LEASE_S_RANGE
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        c.error(p + ("lease_s",), f"must be a number of seconds, got {_show_typed(value)}")
+    elif not low <= value <= high:
+        c.error(p + ("lease_s",), f"must be between {low:g} and {high:g} seconds, got {value}")
+    else:
+        return Failover(lease_s=float(value))
+    return Failover()
+
+
 def _read_appointments(c: _Checker, path: _KeyPath, value: object) -> Appointments | None:
     table = c.table(path, value)
     if table is None:
@@ -1122,6 +1162,7 @@ def parse(text: str, source: str = "<string>") -> HallConfig:
     announce = _read_announce(c, data)
     limits = _read_limits(c, data)
     console = _read_console(c, data)
+    failover = _read_failover(c, data)
     services = _read_services(c, data)
     counters = _read_counters(c, data, {s.id for s in services if s.id is not None},
                               frozenset(s.id for s in services if s.route))
@@ -1140,6 +1181,7 @@ def parse(text: str, source: str = "<string>") -> HallConfig:
         limits=limits,
         notify=tuple(notify),
         console=console,
+        failover=failover,
         **hall,
     )
 
@@ -1177,6 +1219,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return repr(value)  # 10.0, 2.5: TOML floats as Python writes them
     if isinstance(value, str):
         return _toml_str(value)
     if isinstance(value, float):
@@ -1227,6 +1271,7 @@ def dumps(config: HallConfig) -> str:
     out += _toml_table("[limits]", dataclasses.asdict(config.limits).items())
     out += _toml_table("[announce]", dataclasses.asdict(config.announce).items())
     out += _toml_table("[console]", dataclasses.asdict(config.console).items())
+    out += _toml_table("[failover]", dataclasses.asdict(config.failover).items())
     for s in config.services:
         out += _toml_table(
             "[[services]]",

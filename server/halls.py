@@ -36,14 +36,14 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from server.config import HallConfig
+from server.config import Failover, HallConfig
 from server.owner import Action, Input, OwnerMachine, State
 from server.store import Store, StoreError
 from server.store.lease import LeaseBook, lock_sqlite
@@ -68,13 +68,13 @@ class Server(Protocol):
     def metrics_text(self) -> str: ...
 
 __all__ = ["DEFAULT_LEASE_S", "SERVE_OPTIONS", "Halls", "Server", "Slot", "html_response",
-           "merge_metrics"]
+           "lease_of", "merge_metrics", "owner_page_url"]
 
 log = logging.getLogger("qhall.halls")
 
 #: Default lease: a standby takes over at most this plus a poll (a fifth of
 #: it) after the owner's last renewal, well inside the contract's 15 s.
-DEFAULT_LEASE_S = 10.0
+DEFAULT_LEASE_S = Failover.lease_s
 HELLO_TIMEOUT_S = 10.0
 _HALL_PATHS = ("ws", "board", "healthz")
 #: websockets options of every listener (one hall's or several halls').
@@ -415,11 +415,8 @@ class Halls:
                 # One hall: its metrics as they always were (no hall label).
                 return self._hall_route(conn, request, only, path, now)
             return self._metrics(conn)
-        if head == "t" and len(self.slots) > 1:
-            slot = self._by_check(rest, now)
-            if slot is not None:
-                return self._hall_route(conn, request, slot, path, now)
-            return html_response(conn, 404, pages.not_found_page(""))
+        if head == "t":
+            return self._ticket_page(conn, request, rest, path, now)
         if only is not None:
             return self._hall_route(conn, request, only, path, now)
         if path in ("/", "/index.html"):
@@ -445,6 +442,46 @@ class Halls:
             return self.slots.get(parts[2])
         if len(parts) >= 3 and parts[0] == "v1" and parts[1] == "tickets":
             return self._by_check(parts[2].removesuffix(".ics"), now)
+        return None
+
+    def _ticket_page(self, conn: ServerConnection, request: Request, check: str, path: str,
+                     now: float) -> Response | None:
+        """``/t/<check>``: the owner of the ticket's hall answers it. Asked of a
+        process that stands by for that hall (say, a load balancer sent it
+        here), it redirects to the owner's advertised address from the lease."""
+        slot = self._by_check(check, now)
+        if slot is not None:
+            return self._hall_route(conn, request, slot, path, now)
+        try:
+            owner = self._owner_page(check, now)
+        except StoreError as exc:
+            log.warning("ticket page %s: cannot read the store: %s", check[:32], exc)
+            return conn.respond(503, "暂时无法查询，请稍后再试 try again shortly\n")
+        if owner is not None:
+            resp = conn.respond(307, f"{owner}\n")
+            http_headers.set_header(resp, "Location", owner)
+            http_headers.set_header(resp, "Cache-Control", "no-store")
+            return resp
+        only = next(iter(self.slots.values())) if len(self.slots) == 1 else None
+        if only is not None and only.serving(now):
+            return self._hall_route(conn, request, only, path, now)  # its own 404 page
+        return html_response(conn, 404, pages.not_found_page(""))
+
+    def _owner_page(self, check: str, now: float) -> str | None:
+        """``http(s)://owner/t/<check>`` when ``check`` is a ticket of a hall
+        here that another live process owns (None otherwise)."""
+        elsewhere: dict[str, list[Slot]] = collections.defaultdict(list)
+        for slot in self.slots.values():
+            if not slot.serving(now) and slot.book is not None:
+                elsewhere[slot.config.database].append(slot)
+        for slots in elsewhere.values():
+            hall = slots[0].store.hall_of_check(check, [s.id for s in slots])
+            book = self.slots[hall].book if hall is not None else None
+            # The lease row itself, not the slot's last look at it: a hall
+            # just given back has not been looked at since.
+            holder = book.owner(hall) if book is not None and hall is not None else None
+            if holder is not None and holder.live and holder.url:
+                return owner_page_url(holder.url, check)
         return None
 
     def _hall_route(self, conn: ServerConnection, request: Request, slot: Slot, path: str,
@@ -547,6 +584,33 @@ def merge_metrics(texts: dict[str, str]) -> str:
                 sample = f"{metric}{{{label}}} {value}"
             current[1].append(sample)
     return "".join("\n".join(head + samples) + "\n" for head, samples in families.values())
+
+
+def lease_of(configs: Sequence[HallConfig]) -> float:
+    """The owner lease of a process serving ``configs``: their ``[failover]
+    lease_s`` (one loop renews every hall's lease, so they must agree).
+
+    Raises:
+        ValueError: two halls ask for different leases (the message names them).
+    """
+    lengths = {c.failover.lease_s for c in configs}
+    if len(lengths) > 1:
+        named = ", ".join(f"{c.id}: {c.failover.lease_s:g}" for c in configs)
+        raise ValueError(f"同一进程服务的大厅 [failover] lease_s 必须相同 the halls of one process "
+                         f"share one lease; [failover] lease_s differs ({named}): make them "
+                         f"equal or give --lease-s")
+    return lengths.pop() if lengths else DEFAULT_LEASE_S
+
+
+def owner_page_url(hall_url: str, check: str) -> str | None:
+    """A ticket's status page at the process behind ``hall_url`` (a lease row's
+    ``ws[s]://host:port[/prefix]/ws[/hall]``); None when that is not such a URL."""
+    parts = urlsplit(hall_url)
+    base, sep, _ = parts.path.rpartition("/ws")
+    if parts.scheme not in ("ws", "wss") or not parts.netloc or not sep:
+        return None
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return f"{scheme}://{parts.netloc}{base}/t/{quote(check, safe='')}"
 
 
 def html_response(conn: ServerConnection, status: int, body: str) -> Response:

@@ -65,7 +65,7 @@ from server.authpool import LOGIN_QUEUE, AuthPool, PoolBusy, SecretCheck
 from server.config import HallConfig, Limits
 from server.console import Console
 from server.features import default_features
-from server.halls import DEFAULT_LEASE_S, SERVE_OPTIONS, Halls
+from server.halls import DEFAULT_LEASE_S, SERVE_OPTIONS, Halls, lease_of
 from server.halls import html_response as _html
 from server.metrics import CONTENT_TYPE_LATEST, Metrics
 from server.service import HallService, Reply, Session, Unavailable
@@ -784,10 +784,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "several halls; default: the built-in demo hall")
     parser.add_argument("--config-dir", metavar="DIR",
                         help="serve every hall configuration (*.toml) in this directory")
-    parser.add_argument("--lease-s", type=float, default=DEFAULT_LEASE_S, metavar="SECONDS",
+    parser.add_argument("--lease-s", type=float, metavar="SECONDS",
                         help="PostgreSQL: how long a hall's owner lease lives without renewal; "
                              "a standby takes over at most 1.2x this after the owner stops "
-                             f"(default {DEFAULT_LEASE_S:g})")
+                             f"(default: the configs' [failover] lease_s, else "
+                             f"{DEFAULT_LEASE_S:g})")
     parser.add_argument("--advertise", metavar="URL",
                         help="the ws:// or wss:// base URL clients reach this instance at "
                              "(standbys name it to clients; default: from --host/--port)")
@@ -948,12 +949,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"qhall serve: cannot read config: {exc}", file=sys.stderr)
         return 2
     try:
+        lease_s = args.lease_s if args.lease_s is not None else lease_of(cfgs)
+    except ValueError as exc:
+        print(f"qhall serve: configuration error:\n{exc}", file=sys.stderr)
+        return 1
+    try:
         ctx = _ssl_context(args)
     except (OSError, ssl.SSLError) as exc:
         print(f"qhall serve: TLS: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(main_async(cfgs, ssl_context=ctx, lease_s=args.lease_s,
+        return asyncio.run(main_async(cfgs, ssl_context=ctx, lease_s=lease_s,
                                       advertise=args.advertise, instance=args.instance))
     except OSError as exc:
         print(f"qhall serve: {exc}", file=sys.stderr)

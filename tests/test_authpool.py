@@ -174,3 +174,16 @@ def test_cheap_hashes_weigh_less():
 
     asyncio.run(main())
     pool.close()
+
+
+def test_a_closed_pool_refuses_as_busy_and_holds_no_place():
+    # A hall's server steps down (its pool closes) while a hello waits to be checked.
+    pool = AuthPool(workers=1, queue=0)
+    pool.close()
+
+    async def main() -> None:
+        with pytest.raises(PoolBusy, match="closed"):
+            await pool.verify("right", HASH)
+
+    asyncio.run(main())
+    assert (pool.refused, pool.in_flight, pool.load) == (1, 0, 0.0)

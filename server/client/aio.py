@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from server.client.session import (
+    CONNECTING,
     Action,
     Answered,
     ClientSession,
@@ -36,6 +37,13 @@ __all__ = ["AsyncClient"]
 
 #: A simulated hall's board gets big welcomes and bursts (4 MiB, as before).
 MAX_INCOMING = 2**22
+#: Keepalive ping interval and pong timeout (the Qt link pings every 15 s;
+#: this client also runs the failover drills, where a frozen owner must be
+#: left well inside the 20 s a device may be offline).
+PING_S = 5.0
+#: A dropped connection's closing handshake with a frozen peer never ends:
+#: give up on it after this and abort the socket.
+CLOSE_TIMEOUT_S = 1.0
 
 
 class AsyncClient:
@@ -52,6 +60,12 @@ class AsyncClient:
         timeout_s: per-request timeout (the reply is then an ``error`` with
             code ``timeout``), also the bound on getting a welcome.
         backoff: ``(first, max)`` reconnect delay in seconds.
+        ping_s: keepalive: a ping every ``ping_s`` seconds while connected,
+            and the connection is dropped (the session moves to the next URL)
+            when its pong has not come ``ping_s`` later. A frozen (SIGSTOPped)
+            server keeps its sockets open and answers nothing: without this a
+            device that sends nothing (a board) stays on it until it wakes.
+            None: no pings.
 
     Attributes:
         welcome: the last welcome ({} before the first).
@@ -64,15 +78,19 @@ class AsyncClient:
 
     def __init__(self, device: str, on_event: Callable[[dict[str, Any]], None] | None = None,
                  token: str = "", only: str | None = None, *, timeout_s: float = 60.0,
-                 backoff: tuple[float, float] = (0.5, 10.0)) -> None:
+                 backoff: tuple[float, float] = (0.5, 10.0),
+                 ping_s: float | None = PING_S) -> None:
         if not token:
             raise ValueError(f"{device}: a device token is needed")
+        if ping_s is not None and not ping_s > 0:
+            raise ValueError(f"{device}: ping_s must be positive or None, got {ping_s!r}")
         self.device = device
         self.token = token
         self.only = only
         self.on_event = on_event
         self.timeout_s = timeout_s
         self.backoff = backoff
+        self.ping_s = ping_s
         self.welcome: dict[str, Any] = {}
         self.frames = 0
         self.session: ClientSession | None = None
@@ -201,9 +219,18 @@ class AsyncClient:
                 continue
             try:
                 ws = await connect(url, max_size=MAX_INCOMING, compression=None,
-                                   open_timeout=self.timeout_s, ping_interval=None)
+                                   open_timeout=self.timeout_s, ping_interval=self.ping_s,
+                                   ping_timeout=self.ping_s, close_timeout=CLOSE_TIMEOUT_S)
             except (OSError, TimeoutError, WebSocketException) as exc:
-                self._act(self.session.lost(None, str(exc) or type(exc).__name__))
+                if self._connect_to is None and self.session.state == CONNECTING:
+                    self._act(self.session.lost(None, str(exc) or type(exc).__name__))
+                # else: the session gave up on this attempt already (its own
+                # deadline) and asked for another: that one is not failed.
+                continue
+            if self._connect_to is not None or self.session.state != CONNECTING:
+                # A socket the session no longer waits for (it timed out and
+                # moved on while connect() was still under way).
+                ws.transport.abort()
                 continue
             await self._serve(ws)
 

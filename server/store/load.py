@@ -52,6 +52,18 @@ def oldest_seq(db: Database, hall: str) -> int | None:
         ).scalar()
 
 
+def hall_of_check(db: Database, check: str, among: tuple[str, ...]) -> str | None:
+    """The hall (one of ``among``) whose newest ticket has check code ``check``."""
+    if not among:
+        return None
+    with db.transaction(write=False) as conn:
+        return conn.execute(
+            sa.select(tickets.c.hall).where(tickets.c.check_code == check,
+                                           tickets.c.hall.in_(among))
+            .order_by(tickets.c.day.desc()).limit(1)
+        ).scalar()
+
+
 def last_seq(conn: Connection, hall: str) -> int:
     value = conn.execute(sa.select(halls.c.last_seq).where(halls.c.id == hall)).scalar()
     return int(value or 0)

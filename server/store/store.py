@@ -6,6 +6,7 @@ API::
     seqs = store.commit(hall_id, events, reply=None)     # -> [seq, ...]
     store.events_since(hall_id, seq, limit=10000)        # -> [{"seq","name","data","at"}]
     store.oldest_seq(hall_id) -> int | None;  store.last_seq(hall_id) -> int
+    store.hall_of_check(check, among) -> hall_id | None
     store.load(hall_id, day) -> Loaded(tickets, counters, last_numbers, last_seq)
     store.events(hall_id, start, end, names=None)        # iterator of event dicts, for reports
     store.remember_reply(hall_id, device, request_id, reply_json, expires_at) -> bool
@@ -247,6 +248,14 @@ class Store:
         """The hall's last committed seq (0 before its first event)."""
         with self._db.transaction(write=False) as conn:
             return reads.last_seq(conn, hall_id)
+
+    def hall_of_check(self, check: str, among: Iterable[str]) -> str | None:
+        """Which of the halls ``among`` holds a ticket with check code ``check``
+        (None: none, or not a possible code). For a ticket's status page asked
+        of a process that does not own its hall (a read, no index: rare)."""
+        if not isinstance(check, str) or not check or len(check) > 32:
+            return None
+        return reads.hall_of_check(self._db, check, tuple(among))
 
     def load(self, hall_id: str, day: dt.date) -> reads.Loaded:
         """Everything ``Hall.restore`` needs for ``day``, from one snapshot."""

@@ -229,11 +229,21 @@ class HallLoad:
                 await asyncio.wait_for(stop.wait(), self.issue_every_s)
 
     async def _counter(self, client: AsyncClient, index: int, stop: asyncio.Event) -> None:
-        await self._ask(client, "login", staff=f"s{index + 1:03d}", pin=DEMO_PIN)
+        login = {"staff": f"s{index + 1:03d}", "pin": DEMO_PIN}
+        await self._ask(client, "login", **login)
         while not stop.is_set():
             reply = await self._ask(client, "call_next")
             if reply["type"] == "ok":
                 await self._ask(client, "complete")
+                continue
+            if reply.get("code") == "conflict":
+                # As a clerk would: a call asked again under a new id after a
+                # timeout finds the first one's ticket still current (finish
+                # it); a counter found closed is logged in again.
+                self.failed["conflict"] += 1
+                done = await self._ask(client, "complete")
+                if done.get("code") == "conflict":
+                    await self._ask(client, "login", **login)
                 continue
             if reply.get("code") != "queue_empty":
                 self.failed[str(reply.get("code"))] += 1
@@ -256,6 +266,12 @@ class HallLoad:
                     since.setdefault(i, now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.1)
+        # A device still offline at the end counts too (it never came back).
+        now = time.monotonic()
+        for i, start in since.items():
+            if now - start > self.offline_max_s:
+                self.offline_max_s = now - start
+                self.offline_worst = f"{self.hall} {self.clients[i].device} (still offline)"
 
 
 # ----------------------------------------------------------------- invariants

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import http.client
 import os
 import re
 import signal
@@ -26,6 +27,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from server.config import dumps
+from server.halls import owner_page_url
+from server.reference import demo_token
 from server.tools.chaos import Instance, chaos_config
 from server.tools.pgcluster import PgCluster, free_port
 from tests.conftest import TEST_PII_KEY
@@ -143,6 +146,50 @@ def test_processes_share_halls_evenly_and_take_a_dead_ones_halls(
     finally:
         a.terminate()
         b.terminate()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_ticket_page_asked_of_a_process_that_does_not_own_the_hall_redirects_to_the_owner(
+        pg_cluster: PgCluster, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
+    database = pg_cluster.create_database(f"tp{uuid.uuid4().hex[:12]}")
+    halls = tmp_path / "halls"
+    halls.mkdir()
+    for hall in ("n1", "n2"):
+        (halls / f"{hall}.toml").write_text(dumps(chaos_config(hall, database)), "utf-8")
+    a = Instance("a", ["--config-dir", str(halls)], free_port(), tmp_path / "a.log", 2.0)
+    b = Instance("b", ["--config-dir", str(halls)], free_port(), tmp_path / "b.log", 2.0)
+    try:
+        a.start()
+        until(lambda: _owned(a) == {"n1", "n2"}, 30, "a alone should own both halls")
+        b.start()
+        until(lambda: len(_owned(a)) == 1 and len(_owned(b)) == 1, 60,
+              "the halls were not spread over the two processes")
+        (hall,) = _owned(b)
+        with WsClient(b.url(hall), "kiosk-1", demo_token("kiosk-1")) as kiosk:
+            ticket = kiosk.request("issue", service="qydj")["ticket"]
+        page = f"/t/{ticket['check']}"
+        # a stands by for that hall: it sends the browser to the owner...
+        conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=10)
+        conn.request("GET", page)
+        reply = conn.getresponse()
+        assert reply.status == 307
+        assert reply.getheader("Location") == f"http://127.0.0.1:{b.port}{page}"
+        conn.close()
+        # ...where the page is (urllib follows the redirect).
+        status, text = _get(f"http://127.0.0.1:{a.port}{page}")
+        assert status == 200 and ticket["number"] in text
+        assert _get(f"http://127.0.0.1:{a.port}/t/nosuchcode")[0] == 404
+    finally:
+        a.terminate()
+        b.terminate()
+
+
+def test_owner_page_url_from_a_lease_row() -> None:
+    assert owner_page_url("ws://10.0.0.2:8765/ws/h1", "ab12") == "http://10.0.0.2:8765/t/ab12"
+    assert owner_page_url("wss://q.example/hall/ws", "x") == "https://q.example/hall/t/x"
+    assert owner_page_url("http://q.example/", "x") is None
 
 
 @pytest.mark.browser
