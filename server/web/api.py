@@ -297,6 +297,9 @@ class Citizen:
         if svc is not None:
             wire["service_name"], wire["service_name_en"] = svc.name, svc.name_en
             wire["zone"] = svc.zone
+        route = side.service.config.service(t.route_id) if t.route_id else None
+        if route is not None:  # a joint-approval case: the page names the case
+            wire["route_name"], wire["route_name_en"] = route.name, route.name_en
         wait = estimate(wire, {"open_counters": hall.open_counters(t.service)},
                         side.service.config.tz) if t.status == "waiting" else None
         wire["wait"] = {"zh": wait.text("zh"), "en": wait.text("en")} if wait else None

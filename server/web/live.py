@@ -107,8 +107,10 @@ class Feeds:
             return
         for ev in events:
             data = ev.get("data") or {}
-            for service in (data.get("service"), data.get("to_service"),
-                            (data.get("ticket") or {}).get("service")):
+            # A transfer or a route's next step names where the ticket was
+            # (``from_service``): its pages still know it by that service.
+            for service in (data.get("service"), data.get("from_service"),
+                            data.get("to_service"), (data.get("ticket") or {}).get("service")):
                 if isinstance(service, str):
                     self._dirty.add(service)
         if self._scheduled or not self._dirty:

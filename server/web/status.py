@@ -85,6 +85,12 @@ set('zone',t.zone||'');var st=ST[t.status]||[t.status,''];set('status',st[0],st[
 var waiting=t.status==='waiting';row('ahead',waiting);row('wait',waiting);
 if(waiting){set('ahead',t.ahead+' 人',t.ahead+' ahead');
 if(t.wait)set('wait',t.wait.zh,t.wait.en);}
+var steps=t.route?t.route.length:0;row('step',steps>0);
+if(steps){set('step',(t.route_name?t.route_name+' · ':'')+'第 '+(t.step+1)+' 步 / 共 '+
+steps+' 步','Step '+(t.step+1)+' of '+steps);}
+var whole=waiting&&steps>0&&typeof t.eta_route_s==='number';row('route-wait',whole);
+if(whole){var m=Math.max(1,Math.round(t.eta_route_s/60));
+set('route-wait','全程约 '+m+' 分钟','whole case about '+m+' min');}
 var called=t.status==='called'||t.status==='serving';
 b.classList.toggle('called',called);
 if(called&&t.counter!==null){$('call-zh').textContent='请到 '+t.counter+' 号窗口';
@@ -127,6 +133,23 @@ $('refresh-note').textContent='';live('offline');connect();
 """
 
 
+def _route_text(ticket: dict[str, Any], waiting: bool) -> tuple[str, str, str, str]:
+    """A joint-approval case's step ("第 2 步 / 共 4 步") and, while it waits,
+    the estimate for the whole remaining route; empty for other tickets."""
+    route = ticket.get("route") or []
+    if not route:
+        return "", "", "", ""
+    step, total = int(ticket.get("step") or 0) + 1, len(route)
+    name = str(ticket.get("route_name") or "")
+    step_zh = f"{name + ' · ' if name else ''}第 {step} 步 / 共 {total} 步"
+    step_en = f"Step {step} of {total}"
+    whole = ticket.get("eta_route_s")
+    if not waiting or not isinstance(whole, int):
+        return step_zh, step_en, "", ""
+    minutes = max(1, round(whole / 60))
+    return step_zh, step_en, f"全程约 {minutes} 分钟", f"whole case about {minutes} min"
+
+
 def status_page(hall_name: str, ticket: dict[str, Any]) -> str:
     """The page of one ticket (its API object), drawn as it is now."""
     status = str(ticket.get("status", ""))
@@ -142,6 +165,9 @@ def status_page(hall_name: str, ticket: dict[str, Any]) -> str:
     ) if on)
     ahead = ticket.get("ahead", 0)
     counter_name = ticket.get("counter_name") or ""
+    step_zh, step_en, whole_zh, whole_en = _route_text(ticket, waiting)
+    no_step = "" if step_zh else " style='display:none'"
+    no_whole = "" if whole_zh else " style='display:none'"
     body = (
         f"<header>{escape(hall_name)}</header><main><div class='card'>"
         f"<div id='number'>{escape(str(ticket.get('number', '')))}</div>"
@@ -161,6 +187,11 @@ def status_page(hall_name: str, ticket: dict[str, Any]) -> str:
         f"<dt id='wait-label'{hide}>预计 <span class='en'>Wait</span></dt>"
         f"<dd id='wait'{hide}>{escape(str(wait.get('zh', '')))}"
         f"<span class='en'> {escape(str(wait.get('en', '')))}</span></dd>"
+        f"<dt id='step-label'{no_step}>步骤 <span class='en'>Step</span></dt>"
+        f"<dd id='step'{no_step}>{escape(step_zh)}<span class='en'> {escape(step_en)}</span></dd>"
+        f"<dt id='route-wait-label'{no_whole}>全程 <span class='en'>Whole case</span></dt>"
+        f"<dd id='route-wait'{no_whole}>{escape(whole_zh)}"
+        f"<span class='en'> {escape(whole_en)}</span></dd>"
         "</dl>"
         "<button id='arrive' type='button'>我已到达 · I am here</button>"
         "<div id='note' class='en' role='status'></div></div>"
