@@ -517,7 +517,9 @@ class KioskState:
 
     def _count_issued(self, ticket: Mapping[str, Any]) -> None:
         """Track the highest number issued today per service (for the quota)."""
-        sid, number = ticket.get("service"), _number_of(ticket)
+        # A joint-approval case is numbered in its route's series (its
+        # ``service`` is the step it is on).
+        sid, number = ticket.get("route_id") or ticket.get("service"), _number_of(ticket)
         if sid is None or number is None:
             return
         issued = parse_time(ticket.get("issued_at"))  # naive or bad: not placed, today
@@ -916,7 +918,9 @@ class KioskState:
         self.print_state = "printing"
         self.print_error = None
         self._shown = self._appeared = self.clock()
-        svc = self.services.get(str(ticket.get("service")), {})
+        # A joint-approval case prints the case's name (its route service);
+        # where to go and the estimate are its first step's.
+        svc = self.services.get(str(ticket.get("route_id") or ticket.get("service")), {})
         # The printed ticket reads the same estimate as the tiles: give it
         # its service's open counters (queue objects carry them, tickets not).
         queue = self.queues.get(str(ticket.get("service")), {})

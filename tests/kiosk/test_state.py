@@ -449,3 +449,18 @@ def test_hall_clock_decides_hours_ui_clock_runs_the_timers():
     assert not state.tick()  # no UI time passed: not idle
     ui.advance(61)
     assert state.tick() and state.screen == "home"
+
+
+def test_a_route_ticket_prints_the_cases_name_and_counts_in_the_routes_series(state):
+    w = welcome()
+    w["hall"]["services"].append({"id": "jl", "name": "联办测试", "name_en": "Joint route",
+                                  "prefix": "L", "category": "approval", "hours": [],
+                                  "daily_quota": None, "route": ["gjj", "tax"]})
+    state.apply_welcome(w)
+    gjj_before = state.issued.get("gjj")
+    req = state.issue("jl")
+    state.apply_reply(req, {"type": "ok", "ticket": ticket("L001", route_id="jl",
+                                                           route=["gjj", "tax"], step=0)})
+    job = state.take_print()
+    assert (job.service_name, job.service_name_en) == ("联办测试", "Joint route")
+    assert state.issued["jl"][1] == 1 and state.issued.get("gjj") == gjj_before
