@@ -87,6 +87,14 @@ def test_route_cases_once_and_each_step(tmp_path) -> None:
     assert jl.avg_service_s == ((300 + 120 + 300 + 180 + 600) + (120 + 120)) / 2
     assert rep.rows["service"]["gjj"].issued == 0 and rep.rows["service"]["tax"].served == 0
     assert rep.total.issued == 2
+    # Each step sent on is served at its counter (and by its staff); a step
+    # sent back is not; the last step's counter gets that visit only.
+    desks = {c: (f.served, f.avg_wait_s, f.avg_service_s)
+             for c, f in rep.rows["counter"].items() if f.served}
+    assert desks == {"2": (3, (120 + 180 + 930) / 3, (300 + 300 + 120) / 3),
+                     "3": (2, (60 + 150) / 2, (180 + 120) / 2),
+                     "4": (1, 360.0, 600.0)}
+    assert rep.rows["staff"]["s002"].served == 3 and rep.rows["staff"]["s004"].served == 1
 
     text = report.to_text(rep, m.config)
     assert "联合审批" in text and "gjj 公积金业务" in text
