@@ -525,6 +525,9 @@ class CounterWindow(QWidget):
         self.paused_label.hide()
         grid = QGridLayout()
         grid.setSpacing(10)
+        # Rows of 4: the ten actions (joint-approval ones included) take three
+        # rows, so the window still fits 1366x768.
+        columns = 4
         self.buttons: dict[str, QPushButton] = {}
         for i, action in enumerate(ACTIONS):
             button = QPushButton()
@@ -535,7 +538,7 @@ class CounterWindow(QWidget):
             elif action == "complete":
                 button.setProperty("role", "go")
             button.clicked.connect(lambda _c=False, a=action: self.trigger(a))
-            grid.addWidget(button, i // 3, i % 3)
+            grid.addWidget(button, i // columns, i % columns)
             self.buttons[action] = button
         self.figures_detail = QLabel("")
         self.figures_detail.setObjectName("figures")

@@ -567,14 +567,18 @@ class KioskState:
         return False
 
     # -- tiles ------------------------------------------------------------
+    def _offered(self) -> dict[str, dict[str, Any]]:
+        """The services the kiosk offers (a route's step-only services not)."""
+        return {sid: s for sid, s in self.services.items() if s.get("kiosk") is not False}
+
     def categories_present(self) -> list[str]:
-        present = {s.get("category") for s in self.services.values()}
+        present = {s.get("category") for s in self._offered().values()}
         return [c for c in CATEGORIES if c in present]
 
     def category_tiles(self) -> list[CategoryTile]:
         tiles = []
         for cid in self.categories_present():
-            members = [sid for sid, s in self.services.items() if s.get("category") == cid]
+            members = [sid for sid, s in self._offered().items() if s.get("category") == cid]
             waiting = sum(self.queues.get(sid, {}).get("waiting", 0) for sid in members)
             zh, en = CATEGORIES[cid]
             tiles.append(CategoryTile(cid, zh, en, waiting, len(members)))
@@ -583,7 +587,7 @@ class KioskState:
     def service_tiles(self, category: str | None = None) -> list[ServiceTile]:
         """The tiles of ``category`` (default: the chosen one), in hall order."""
         cat = category or self.category
-        return [self.service_tile(sid) for sid, s in self.services.items()
+        return [self.service_tile(sid) for sid, s in self._offered().items()
                 if s.get("category") == cat]
 
     def service_tile(self, sid: str) -> ServiceTile:
@@ -714,7 +718,7 @@ class KioskState:
 
     def search_tiles(self) -> list[ServiceTile]:
         """The services matching the query, best first (none for no query)."""
-        ids = search(self.query, [{"id": sid, **svc} for sid, svc in self.services.items()])
+        ids = search(self.query, [{"id": sid, **svc} for sid, svc in self._offered().items()])
         return [self.service_tile(sid) for sid in ids[:SEARCH_RESULTS]]
 
     def issued_today(self, sid: str) -> int:
@@ -725,7 +729,7 @@ class KioskState:
     def popular_tiles(self, n: int = POPULAR) -> list[ServiceTile]:
         """常用业务: the ``n`` services with the most tickets issued today (at
         least one each), busiest first; ties keep the hall's order."""
-        counts = [(-self.issued_today(sid), i, sid) for i, sid in enumerate(self.services)]
+        counts = [(-self.issued_today(sid), i, sid) for i, sid in enumerate(self._offered())]
         return [self.service_tile(sid) for count, _, sid in sorted(counts)[:n] if count < 0]
 
     # -- keypad -----------------------------------------------------------

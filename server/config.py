@@ -133,6 +133,9 @@ class Service:
         route: a joint-approval route (联合审批): the services a ticket of this
             service goes through in order, one number for the whole case;
             empty for an ordinary service. No counter serves a route itself.
+        kiosk: offered at the kiosk (true); false keeps it off the kiosk's
+            screens, e.g. a step reached only through a route (its citizens
+            take the route's number). Staff and the server still serve it.
     """
 
     id: str
@@ -146,6 +149,7 @@ class Service:
     appointments: Appointments | None = None
     zone: str = ""
     route: tuple[str, ...] = ()
+    kiosk: bool = True
 
 
 @dataclass(frozen=True)
@@ -1014,6 +1018,7 @@ def _read_services(c: _Checker, data: dict[str, Any]) -> list[Service]:
                 ),
                 zone=c.get(p, table, "zone", str, "", _zone_check),
                 route=tuple(c.strings(p, table, "route") or ()),
+                kiosk=c.get(p, table, "kiosk", bool, True),
             )
         )
         if isinstance(table.get("route"), list):
@@ -1286,6 +1291,7 @@ def dumps(config: HallConfig) -> str:
                 ("default_service_s", s.default_service_s),
                 ("zone", s.zone or None),
                 ("route", s.route or None),
+                ("kiosk", None if s.kiosk else False),
             ],
         )
         if s.appointments is not None:

@@ -133,9 +133,9 @@ _SERVICES: tuple[tuple, ...] = (
     ("xfsj", "消防设计审查", "Fire safety design review", "XF", "approval", 720,
      _HALL_HOURS, None, None),
     # the routes: one number through their steps' windows in order
-    ("qyzr", "企业准入一件事", "Business entry, one visit (joint)", "QZ", "approval", 900,
+    ("qyzr", "企业准入一件事", "New business (joint)", "QZ", "approval", 900,
      _HALL_HOURS, None, None),
-    ("jjsp", "基建审批一件事", "Construction approval, one visit (joint)", "JJ", "approval",
+    ("jjsp", "基建审批一件事", "Building permits (joint)", "JJ", "approval",
      1200, _HALL_HOURS, 40, None),
 )  # fmt: skip
 
@@ -146,6 +146,10 @@ _ROUTES: dict[str, tuple[str, ...]] = {
     "qyzr": ("mcsb", "qydj", "swdj", "sb"),
     "jjsp": ("ghxk", "sgxk", "xfsj", "hpsp"),
 }
+#: Not offered at the kiosk on their own (``kiosk = false``): the route steps
+#: that exist only inside a route, and 工程建设项目联合审批, which the kiosk
+#: offers as 基建审批一件事 now (its window still serves it, e.g. transfers).
+_NOT_AT_KIOSK = frozenset({"mcsb", "swdj", "ghxk", "sgxk", "xfsj", "gcjs"})
 
 # (how many counters, their services in order of preference, mode); numbered
 # 1..36 approval, 37..55 public service, 56..67 intermediary, as in the reference.
@@ -224,6 +228,7 @@ def _services() -> tuple[Service, ...]:
             # A route's citizens wait where its first step is served.
             zone=_zone(_ROUTES.get(sid, (sid,))[0], category),
             route=_ROUTES.get(sid, ()),
+            kiosk=sid not in _NOT_AT_KIOSK,
         )
         for sid, name, name_en, prefix, category, seconds, hours, quota, appointments in _SERVICES
     )

@@ -768,3 +768,15 @@ def test_service_zone_is_optional_one_short_line() -> None:
             parse(edit("daily_quota = 400", f"daily_quota = 400\n{bad}"))
         [error] = info.value.errors
         assert error.startswith("services[0].zone (line 14): " + problem), error
+
+
+def test_a_service_may_be_kept_off_the_kiosk() -> None:
+    lines = list(BASE_LINES)
+    lines.insert(11, "kiosk = false")  # in services[0], after its category
+    cfg = parse("\n".join(lines) + "\n")
+    assert cfg.services[0].kiosk is False and cfg.services[1].kiosk is True
+    assert parse(dumps(cfg)) == cfg
+    lines[11] = 'kiosk = "no"'
+    with pytest.raises(ConfigError) as info:
+        parse("\n".join(lines) + "\n")
+    assert info.value.errors == ["services[0].kiosk (line 12): must be a boolean, got string 'no'"]

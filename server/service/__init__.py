@@ -249,6 +249,7 @@ class HallService(Context):
                     "zone": s.zone,
                     # a joint-approval route only: its step service ids in order
                     **({"route": list(s.route)} if s.route else {}),
+                    **({} if s.kiosk else {"kiosk": False}),
                 }
                 for s in cfg.services
             ],

@@ -464,3 +464,16 @@ def test_a_route_ticket_prints_the_cases_name_and_counts_in_the_routes_series(st
     job = state.take_print()
     assert (job.service_name, job.service_name_en) == ("联办测试", "Joint route")
     assert state.issued["jl"][1] == 1 and state.issued.get("gjj") == gjj_before
+
+
+def test_a_step_only_service_is_not_offered_at_the_kiosk(state):
+    w = welcome()
+    w["hall"]["services"].append({"id": "xf", "name": "消防设计审查", "name_en": "Fire review",
+                                  "prefix": "X", "category": "approval", "hours": [],
+                                  "daily_quota": None, "kiosk": False})
+    state.apply_welcome(w)
+    assert [t.id for t in state.service_tiles("approval")] == ["bdc"]
+    assert [t.services for t in state.category_tiles() if t.id == "approval"] == [1]
+    state.set_query("消防")
+    assert state.search_tiles() == []
+    assert "xf" in state.services  # still known: a route ticket at that step names it

@@ -35,7 +35,7 @@ def sample_welcome() -> dict[str, Any]:
                  "category": s.category,
                  "hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in s.hours],
                  "daily_quota": s.daily_quota, "appointments": s.appointments is not None,
-                 "zone": s.zone}
+                 "zone": s.zone, **({} if s.kiosk else {"kiosk": False})}
                 for s in cfg.services]
     queues = {}
     for i, s in enumerate(cfg.services):
