@@ -33,7 +33,17 @@ from pathlib import Path
 from server.config import HallConfig
 
 __all__ = ["ENV", "KEY_BYTES", "PiiKeyError", "configure", "digest", "key_for", "make_key",
-           "normalize_phone", "run"]
+           "normalize_phone", "keeps_phones", "PHONE_EVENTS", "run"]
+
+#: Webhook events sent for the ticket's own phone (``rating.bad`` is for the
+#: supervisor and needs no number).
+PHONE_EVENTS = ("ticket.soon", "ticket.called", "ticket.no_show")
+
+
+def keeps_phones(config: HallConfig) -> bool:
+    """Whether the hall keeps phone numbers at all (beyond their keyed hash):
+    only when a webhook (``[[notify]]``) sends one of :data:`PHONE_EVENTS`."""
+    return any(set(n.events) & set(PHONE_EVENTS) for n in config.notify)
 
 _PHONE = re.compile(r"^\+?\d{7,15}$")
 

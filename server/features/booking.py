@@ -9,10 +9,14 @@ Rules (documented in ``docs/PROTOCOL.md`` and ``docs/REPORTS.md``):
 * "Working days" are Monday to Friday (public holidays are out of scope). A
   day may be booked when it is a working day ``book_min_days`` to
   ``book_max_days`` working days after today.
-* Personal data is never stored in clear: name and phone are kept as
-  HMAC-SHA256 digests keyed by the hall's personal-data key, which lives
-  outside the database (``server/pii.py``), plus masked forms for display
-  (``王*``, ``*******5678``: at most the last 4 digits). ``person`` is the
+* Personal data: name and phone are kept as HMAC-SHA256 digests keyed by
+  the hall's personal-data key, which lives outside the database
+  (``server/pii.py``), plus masked forms for display (``王*``,
+  ``*******5678``: at most the last 4 digits); the phone number itself only
+  when the hall has a webhook for the ticket's phone (``pii.keeps_phones``)
+  and while the booking is open, for its ticket's notifications: checked in in
+  time, it moves to the ticket (``ticket_phones``, erased when the ticket
+  ends); cancelled, missed or late, it is erased. ``person`` is the
   digest of both together: one booking per person per day, and the block.
   Rows made before migration 0004 were keyed by a salt kept in the database
   (``hash_scheme = 'legacy'``): they are still matched, and re-keyed the next
@@ -414,7 +418,9 @@ class Bookings:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         row = BookingRow(hall=hall, code=code, service=svc.id, day=day, slot_start=slot,
                          **who, status="booked", person_day=person_day, ticket=None,
-                         created_at=now, created_by=device, updated_at=now)
+                         created_at=now, created_by=device, updated_at=now,
+                         phone=_normalize_phone(phone) if pii.keeps_phones(self.config)
+                         else None)
         if legacy is not None:
             # The re-key may delete the old salt: read it again next time.
             self._legacy_read = False
@@ -491,7 +497,9 @@ class Bookings:
             events = issue(svc.id, "appointment", slot)
         ticket = next(e.data["ticket"] for e in events if e.name == "ticket.issued")
         status = "late" if late else "checked_in"
-        writes = self.rows.check_in(row, status, ticket["id"], now)
+        # The booking's phone moves to its ticket (for ticket.soon/called), not
+        # to a late arrival's normal ticket: that booking lapsed.
+        writes = self.rows.check_in(row, status, ticket["id"], now, keep_phone=not late)
         reply: dict[str, Any] = {"ticket": ticket,
                                  "booking": {**self.wire(row), "status": status,
                                              "ticket": ticket["id"]}}

@@ -10,30 +10,25 @@ core takes as the arrival of an absent remote ticket).
 
 Personal data: the phone is kept as its keyed hash (``server/pii.py``, the
 key outside the database) for the one-per-phone rule, and as the number
-itself only while the ticket is active, for notification delivery; when the
-ticket is done, cancelled or missed, the number is erased (``ticket_phones``,
-``server/store/phones.py``). It is never shown and never on the wire.
+itself only when a webhook sends to it and while the ticket may still be
+told something, for notification delivery (``ticket_phones``,
+``server/store/phones.py``; erased by ``server/notify/watch.py``). It is
+never shown and never on the wire.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from server import pii
 from server.core import BadRequest, Conflict, Event, NotFound
 from server.service.api import Context, Decision
 
-__all__ = ["RemoteTickets", "ENDED"]
-
-log = logging.getLogger("qhall.phone")
-
-#: Events after which a ticket's phone number is no longer needed.
-ENDED = ("ticket.completed", "ticket.cancelled", "ticket.no_show")
+__all__ = ["RemoteTickets"]
 
 
 class RemoteTickets:
-    """Remote tickets of one hall, and the phones their notifications need.
+    """Remote tickets of one hall.
 
     Not a request feature (phones reach it over HTTP, server/web/api.py): it
     works on the hall through the service API like one.
@@ -47,33 +42,6 @@ class RemoteTickets:
         self.config = ctx.config
         self.rows = ctx.store.phones
         self._key: bytes | None = None
-        # Ticket id -> phone, for active remote tickets only (loaded once:
-        # one server process per hall), after erasing any a crash left behind.
-        self.rows.erase_ended(self.config.id)
-        self._phones = self.rows.live(self.config.id)
-
-    # -- the phone book the notifier reads ------------------------------------
-    def phone(self, ticket_id: str) -> str | None:
-        return self._phones.get(ticket_id)
-
-    def ticket_ids(self) -> list[str]:
-        return list(self._phones)
-
-    def committed(self, events: list[dict[str, Any]]) -> None:
-        """Erase the numbers of tickets these committed events ended."""
-        ended = [str((ev["data"].get("ticket") or {}).get("id")) for ev in events
-                 if ev["name"] in ENDED]
-        ended = [tid for tid in ended if tid in self._phones]
-        if not ended:
-            return
-        try:
-            self.rows.erase(self.config.id, ended)
-        except Exception:
-            # Kept in memory too, so the next end (or a restart) erases it.
-            log.exception("could not erase the phones of %d ended tickets", len(ended))
-            return
-        for tid in ended:
-            self._phones.pop(tid, None)
 
     # -- requests ------------------------------------------------------------
     def key(self) -> bytes:
@@ -116,13 +84,12 @@ class RemoteTickets:
             issued[:] = events
             t = events[0].ticket
             assert t is not None
+            # The number itself only when a webhook will send to it.
+            kept = digits if pii.keeps_phones(self.config) else None
             return Decision(events, writes=self.rows.add(
-                self.config.id, t.id, phone_hash, digits, t.service, t.day))
+                self.config.id, t.id, phone_hash, kept, t.service, t.day))
 
         reply = self.ctx.commit(decide)
-        ticket = issued[0].ticket
-        assert ticket is not None
-        self._phones[ticket.id] = digits
         return dict(issued[0].data["ticket"]), reply.events
 
     def arrived(self, check: str) -> list[dict[str, Any]]:

@@ -1,18 +1,19 @@
-"""Webhook delivery: at least once, retried with backoff, never in dispatch's way.
+"""Webhook delivery from the outbox: at least once, retried with backoff,
+never in dispatch's way.
 
-The server hands each committed notification to :meth:`Notifier.submit`,
-which only appends it to the webhook's bounded queue (``put_nowait``) and
-returns: dispatch never waits for a webhook. One asyncio worker per webhook
-takes its queue in order and POSTs each body on a small thread pool (plain
-``http.client``: a sink that hangs holds one thread of its own webhook, never
-the event loop, never another webhook). An answer other than 2xx, a refused
-connection or a timeout is retried after 1, 2, 4 ... s (at most
-:data:`BACKOFF_MAX_S`) until :data:`GIVE_UP_S` after the first attempt;
-then the delivery is given up and counted. Every delivery carries the same
-``X-Qhall-Delivery`` id on each attempt, so a receiver can drop repeats.
-
-Queues live in memory: deliveries still pending when the server stops are
-lost (counted as ``dropped``); a full queue drops the new delivery (counted).
+Deliveries are rows of ``notify_outbox`` (server/store/outbox.py), written in
+the transaction of the events that call for them (server/notify/watch.py).
+One asyncio worker per webhook, started while this process serves the hall
+(a standby or a process that stepped down delivers nothing; the hall's next
+owner finds the rows), runs rounds on a thread of its own: read the
+webhook's due rows in order, POST each (plain ``http.client``: a sink that
+hangs holds that webhook's thread, never the event loop, never another
+webhook), then delete the row (2xx, or given up) or move its ``next_at``
+on. A failure is retried after 1, 2, 4 ... s (at most
+:data:`BACKOFF_MAX_S`) until :data:`GIVE_UP_S` after the delivery was
+queued. Every delivery carries the same ``X-Qhall-Delivery`` id on each
+attempt (also after a restart), so a receiver can drop repeats. A commit
+that queued rows wakes the workers; they also look every :data:`POLL_S`.
 """
 
 from __future__ import annotations
@@ -21,34 +22,37 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import datetime as dt
+import hashlib
 import http.client
-import json
 import logging
-import time
 import urllib.parse
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from server.config import HallConfig
 from server.notify.signing import HEADER, sign
+from server.store.outbox import Delivery, OutboxRows
+from server.wire.clock import utcnow
 
-__all__ = ["Sink", "Notifier", "NotifyMetrics", "load_sinks", "post", "GIVE_UP_S", "QUEUE_SIZE"]
+__all__ = ["Sink", "Notifier", "NotifyMetrics", "load_sinks", "post", "GIVE_UP_S",
+           "BATCH"]
 
 log = logging.getLogger("qhall.notify")
 
-#: Retries stop this long after the first attempt (PROTOCOL: 10 minutes).
+#: Retries stop this long after the delivery was queued (PROTOCOL: 10 minutes).
 GIVE_UP_S = 600.0
 #: First retry delay; doubled after each failure up to :data:`BACKOFF_MAX_S`.
 BACKOFF_S = 1.0
 BACKOFF_MAX_S = 60.0
 #: One attempt may take this long (connect + answer).
 TIMEOUT_S = 10.0
-#: Deliveries waiting per webhook (queued + waiting to retry).
-QUEUE_SIZE = 10_000
+#: Rows read per round.
+BATCH = 50
+#: A worker looks at the outbox at least this often (commits wake it sooner).
+POLL_S = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +62,11 @@ class Sink:
     url: str
     secret: bytes
     events: frozenset[str]
+
+    @property
+    def id(self) -> str:
+        """Its key in the outbox: the same URL is the same webhook after a restart."""
+        return hashlib.sha256(self.url.encode()).hexdigest()[:32]
 
 
 def load_sinks(config: HallConfig) -> list[Sink]:
@@ -91,15 +100,6 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
         conn.close()
 
 
-@dataclasses.dataclass
-class _Delivery:
-    event: str
-    body: bytes
-    id: str
-    first: float
-    attempts: int = 0
-
-
 class NotifyMetrics:
     """The webhook counters of one server (all its halls' notifiers)."""
 
@@ -107,161 +107,161 @@ class NotifyMetrics:
         self.deliveries = Counter(
             "qhall_notify_deliveries", "Webhook deliveries by hall, event and outcome: sent "
             "(2xx), retried (an attempt failed, will retry), gave_up (failing for 10 "
-            "minutes), dropped (queue full or server stopping)", ["hall", "event", "outcome"],
-            registry=registry)
+            "minutes), dropped (its webhook is no longer configured)",
+            ["hall", "event", "outcome"], registry=registry)
         self.notifiers: list[Notifier] = []
         self.pending = Gauge(
-            "qhall_notify_pending", "Webhook deliveries queued or waiting to retry",
-            registry=registry)
+            "qhall_notify_pending", "Webhook deliveries in the outbox (queued or waiting "
+            "to retry), as last counted by the delivering workers", registry=registry)
         self.pending.set_function(lambda: sum(n.pending() for n in self.notifiers))
 
 
 class _Worker:
-    """One webhook's queue and the task that empties it, in order."""
+    """One webhook's deliveries, in order, one round at a time on its thread."""
 
     def __init__(self, sink: Sink, owner: Notifier) -> None:
         self.sink = sink
         self.owner = owner
-        self.queue: asyncio.Queue[_Delivery] = asyncio.Queue(owner.queue_size)
-        self.waiting_retry = 0
+        self.wake = asyncio.Event()
+        self.waiting = 0  # rows pending at the last count
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        while True:
-            delivery = await self.queue.get()
+        loop = asyncio.get_running_loop()
+        while not self.owner.closed:
+            self.wake.clear()
             try:
-                await self.attempt(delivery)
-            finally:
-                self.queue.task_done()
+                pause = await loop.run_in_executor(self.owner.pool, self.round)
+            except Exception:  # the database is away: look again later
+                log.exception("webhook %s: reading the outbox failed", self.sink.url)
+                pause = self.owner.poll_s
+            if pause > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), pause)
 
-    async def attempt(self, d: _Delivery) -> None:
+    def round(self) -> float:
+        """Deliver what is due (on the worker's thread); seconds until the next look."""
+        owner, rows = self.owner, self.owner.outbox
+        due = rows.due(owner.hall, self.sink.id, owner.clock(), owner.batch)
+        for d in due:
+            if owner.closed:
+                return 0.0
+            self.attempt(d)
+        self.waiting, first = rows.waiting(owner.hall, self.sink.id)
+        if len(due) == owner.batch:
+            return 0.0
+        if first is None:
+            return owner.poll_s
+        return min(owner.poll_s, max(0.0, (first - owner.clock()).total_seconds()))
+
+    def attempt(self, d: Delivery) -> None:
         owner = self.owner
-        d.attempts += 1
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             HEADER: sign(self.sink.secret, d.body),
             "X-Qhall-Event": d.event,
-            "X-Qhall-Delivery": d.id,
+            "X-Qhall-Delivery": d.delivery,
             "User-Agent": "qhall-notify",
         }
-        loop = asyncio.get_running_loop()
         try:
-            status = await loop.run_in_executor(
-                owner.pool, owner.post, self.sink.url, d.body, headers, owner.timeout_s)
+            status = owner.post(self.sink.url, d.body, headers, owner.timeout_s)
         except Exception as exc:  # unreachable, timeout, bad answer: retry
             status = 0
             reason = f"{type(exc).__name__}: {exc}"
         else:
             reason = f"HTTP {status}"
+        counted = owner.metrics.deliveries
         if 200 <= status < 300:
-            owner.metrics.deliveries.labels(owner.hall, d.event, "sent").inc()
+            owner.outbox.done([d.id])
+            counted.labels(owner.hall, d.event, "sent").inc()
             return
-        delay = min(owner.backoff_max_s, owner.backoff_s * 2 ** (d.attempts - 1))
-        if owner.clock() + delay - d.first > owner.give_up_s:
-            owner.metrics.deliveries.labels(owner.hall, d.event, "gave_up").inc()
+        attempts = d.attempts + 1
+        delay = min(owner.backoff_max_s, owner.backoff_s * 2 ** (attempts - 1))
+        now = owner.clock()
+        if (now - d.created_at).total_seconds() + delay > owner.give_up_s:
+            owner.outbox.done([d.id])
+            counted.labels(owner.hall, d.event, "gave_up").inc()
             log.warning("webhook %s: giving up %s %s after %d attempts (%s)",
-                        self.sink.url, d.event, d.id, d.attempts, reason)
+                        self.sink.url, d.event, d.delivery, attempts, reason)
             return
-        owner.metrics.deliveries.labels(owner.hall, d.event, "retried").inc()
+        owner.outbox.retry(d.id, attempts, now + dt.timedelta(seconds=delay))
+        counted.labels(owner.hall, d.event, "retried").inc()
         log.info("webhook %s: %s %s failed (%s); retry in %.1f s",
-                 self.sink.url, d.event, d.id, reason, delay)
-        self.waiting_retry += 1
-        loop.call_later(delay, self.requeue, d)
-
-    def requeue(self, d: _Delivery) -> None:
-        self.waiting_retry -= 1
-        if self.owner.closed:
-            return
-        try:
-            self.queue.put_nowait(d)
-        except asyncio.QueueFull:
-            self.owner.metrics.deliveries.labels(self.owner.hall, d.event, "dropped").inc()
+                 self.sink.url, d.event, d.delivery, reason, delay)
 
 
 class Notifier:
-    """Delivers notifications to the hall's webhooks.
+    """Delivers a hall's outbox to its webhooks while this process serves it.
 
     Args:
-        hall: the hall id (a label of the counters).
+        hall: the hall id (a label of the counters; the outbox rows' hall).
         sinks: the webhooks (:func:`load_sinks`).
         metrics: the server's webhook counters.
-        post: how one POST is made (a function run on the thread pool).
-        backoff_s, backoff_max_s, give_up_s, timeout_s, queue_size: as the
+        outbox: the store's outbox rows.
+        post: how one POST is made (run on the webhook's thread).
+        backoff_s, backoff_max_s, give_up_s, timeout_s, poll_s, batch: as the
             module constants (tests shorten them).
-        clock: monotonic seconds.
+        clock: the aware UTC now (real time: retries are real-world waits).
     """
 
-    def __init__(self, hall: str, sinks: list[Sink], metrics: NotifyMetrics, *,
+    def __init__(self, hall: str, sinks: list[Sink], metrics: NotifyMetrics,
+                 outbox: OutboxRows, *,
                  post: Callable[[str, bytes, dict[str, str], float], int] = post,
                  backoff_s: float = BACKOFF_S, backoff_max_s: float = BACKOFF_MAX_S,
                  give_up_s: float = GIVE_UP_S, timeout_s: float = TIMEOUT_S,
-                 queue_size: int = QUEUE_SIZE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 poll_s: float = POLL_S, batch: int = BATCH,
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.sinks = sinks
+        self.outbox = outbox
         self.post = post
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.give_up_s = give_up_s
         self.timeout_s = timeout_s
-        self.queue_size = queue_size
+        self.poll_s = poll_s
+        self.batch = batch
         self.clock = clock
         self.hall = hall
         self.metrics = metrics
-        metrics.notifiers.append(self)
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, len(sinks)), thread_name_prefix="qhall-notify")
         self.closed = False
         self._workers: list[_Worker] = []
 
-    def wants(self, event: str) -> bool:
-        """Whether any webhook subscribes to ``event`` (skip building payloads)."""
-        return any(event in s.events for s in self.sinks)
-
     def start(self) -> None:
-        """Start one worker per webhook (on the running loop; called from it)."""
+        """Start one worker per webhook (on the running loop; called from it).
+
+        Deliveries left for webhooks no longer configured are dropped (counted).
+        """
+        self.metrics.notifiers.append(self)
+        try:
+            for event in self.outbox.orphans(self.hall, [s.id for s in self.sinks]):
+                self.metrics.deliveries.labels(self.hall, event, "dropped").inc()
+        except Exception:
+            log.exception("hall %s: could not clear deliveries of removed webhooks", self.hall)
         loop = asyncio.get_running_loop()
         self._workers = [_Worker(s, self) for s in self.sinks]
         for w in self._workers:
             w.task = loop.create_task(w.run())
 
+    def wake(self) -> None:
+        """A commit queued deliveries: look now (on the loop; never blocks)."""
+        for w in self._workers:
+            w.wake.set()
+
     async def stop(self) -> None:
-        """Stop the workers; what is still pending is dropped (and counted)."""
+        """Stop the workers; what is pending stays in the outbox for the next owner."""
         self.closed = True
         for w in self._workers:
             if w.task is not None:
                 w.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await w.task
-            while not w.queue.empty():
-                self.metrics.deliveries.labels(self.hall, w.queue.get_nowait().event,
-                                               "dropped").inc()
         if self in self.metrics.notifiers:
             self.metrics.notifiers.remove(self)
         # A thread stuck on a hanging sink ends at its timeout; do not wait for it.
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def submit(self, event: str, payload: dict[str, Any]) -> int:
-        """Queue ``payload`` for every webhook that wants ``event``; never blocks.
-
-        Returns how many webhooks it was queued for.
-        """
-        if self.closed:
-            return 0
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        queued = 0
-        for w in self._workers:
-            if event not in w.sink.events:
-                continue
-            d = _Delivery(event, body, uuid.uuid4().hex, self.clock())
-            try:
-                w.queue.put_nowait(d)
-            except asyncio.QueueFull:
-                self.metrics.deliveries.labels(self.hall, event, "dropped").inc()
-                log.warning("webhook %s: queue full; %s dropped", w.sink.url, event)
-                continue
-            queued += 1
-        return queued
-
     def pending(self) -> int:
-        """Deliveries queued or waiting to retry, over all webhooks."""
-        return sum(w.queue.qsize() + w.waiting_retry for w in self._workers)
+        """Deliveries in the outbox at the workers' last count, over all webhooks."""
+        return sum(w.waiting for w in self._workers)

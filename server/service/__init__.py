@@ -598,8 +598,18 @@ class HallService(Context):
             ticket_id = ticket.id if ticket else None
         if ticket_id is None:
             raise NotFound("no such ticket today; check the number or take a new ticket")
-        return self.run_command(session, msg["id"], lambda: self.hall.requeue(ticket_id),
-                           self._ticket_reply)
+        found = self.hall.ticket(ticket_id)
+        if found is not None and found.remote and found.present and found.status == "waiting":
+            # Scanned or typed again after its arrival: already confirmed, nothing changes.
+            return Reply(protocol.ok(msg["id"], ticket=self.hall.wire_ticket(found),
+                                     arrived=True))
+
+        def build(events: list[Event]) -> dict[str, Any]:
+            # A remote ticket's arrival (not a 过号重排): the kiosk says so (`arrived`).
+            arrived = any(ev.name == "ticket.arrived" for ev in events)
+            return {**self._ticket_reply(events), **({"arrived": True} if arrived else {})}
+
+        return self.run_command(session, msg["id"], lambda: self.hall.requeue(ticket_id), build)
 
     def _do_unmiss(self, session: Session, msg: dict[str, Any]) -> Reply:
         return self._counter_cmd("unmiss", "ticket")(session, msg)

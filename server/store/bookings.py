@@ -23,7 +23,7 @@ from server.store.commit import Write
 from server.store.engine import Database
 from server.store.errors import StaleState
 from server.store.prepared import dialect_of
-from server.store.schema import booking_slots_t, bookings_t, hall_secrets_t
+from server.store.schema import booking_slots_t, bookings_t, hall_secrets_t, ticket_phones_t
 from server.wire.clock import aware_utc, naive_utc
 
 __all__ = ["BookingRow", "BookingRows", "PersonDay"]
@@ -33,7 +33,8 @@ _SALT = "booking_salt"
 
 @dataclasses.dataclass(frozen=True)
 class BookingRow:
-    """One booking (a bookings row; the digests and masks only, nothing in clear)."""
+    """One booking (a bookings row; the digests and masks, and the phone only
+    while the booking is open)."""
 
     hall: str
     code: str
@@ -52,6 +53,9 @@ class BookingRow:
     created_by: str
     updated_at: dt.datetime
     hash_scheme: str = "pii"
+    #: The number itself while the booking is open, for its ticket's webhooks
+    #: (erased when it is checked in, cancelled or lapses; migration 0010).
+    phone: str | None = None
 
     def values(self) -> dict[str, Any]:
         """The row to insert (naive UTC times)."""
@@ -188,7 +192,8 @@ class BookingRows:
             t, s = bookings_t, booking_slots_t
             done = conn.execute(sa.update(t).where(
                 t.c.hall == row.hall, t.c.code == row.code, t.c.status == "booked",
-            ).values(status="cancelled", person_day=None, updated_at=stamp)).rowcount
+            ).values(status="cancelled", person_day=None, phone=None,
+                     updated_at=stamp)).rowcount
             if done != 1:
                 raise StaleState(f"booking {row.code} changed meanwhile")
             conn.execute(sa.update(s).where(
@@ -198,8 +203,13 @@ class BookingRows:
 
         return write
 
-    def check_in(self, row: BookingRow, status: str, ticket: str, now: dt.datetime) -> Write:
-        """Move the booking from its status as read to ``status`` with its ticket."""
+    def check_in(self, row: BookingRow, status: str, ticket: str, now: dt.datetime,
+                 keep_phone: bool = False) -> Write:
+        """Move the booking from its status as read to ``status`` with its ticket.
+
+        The booking's number is erased; with ``keep_phone`` it moves to the
+        ticket (``ticket_phones``), whose notifications need it.
+        """
         stamp = naive_utc(now, "now")
 
         def write(conn: Connection) -> None:
@@ -207,9 +217,13 @@ class BookingRows:
             t = bookings_t
             done = conn.execute(sa.update(t).where(
                 t.c.hall == row.hall, t.c.code == row.code, t.c.status == row.status,
-            ).values(status=status, ticket=ticket, updated_at=stamp)).rowcount
+            ).values(status=status, ticket=ticket, phone=None, updated_at=stamp)).rowcount
             if done != 1:
                 raise StaleState(f"booking {row.code} changed meanwhile")
+            if keep_phone and row.phone is not None:
+                conn.execute(sa.insert(ticket_phones_t).values(
+                    hall=row.hall, ticket=ticket, phone_hash=row.phone_hash, phone=row.phone,
+                    service=row.service, day=row.day))
 
         return write
 
@@ -222,9 +236,21 @@ class BookingRows:
             for code in codes:
                 conn.execute(sa.update(t).where(
                     t.c.hall == hall, t.c.code == code, t.c.status == "booked",
-                ).values(status="missed", updated_at=stamp))
+                ).values(status="missed", phone=None, updated_at=stamp))
 
         return write
+
+    def erase_lapsed(self, hall: str, slots_before: dt.datetime) -> int:
+        """Erase the numbers of bookings that can no longer become a notified
+        ticket: not open any more, or open with a slot before ``slots_before``
+        (its check-in window has passed). Returns how many."""
+        t = bookings_t
+        with self._db.transaction(write=True) as conn:
+            return int(conn.execute(sa.update(t).where(
+                t.c.hall == hall, t.c.phone.is_not(None),
+                sa.or_(t.c.status != "booked",
+                       t.c.slot_start < naive_utc(slots_before, "slots_before")),
+            ).values(phone=None)).rowcount or 0)
 
 
 def _rekey(conn: Connection, hall: str, legacy: str, who: dict[str, str]) -> None:

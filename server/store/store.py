@@ -13,6 +13,7 @@ API::
     store.recall_reply(hall_id, device, request_id) -> str | None
     store.purge_replies(now=None) -> int
     store.bookings, store.followups, store.phones        # typed rows and guarded writes
+    store.outbox, store.stagers[hall_id] = stage         # webhook deliveries (server/notify)
     store.console                                        # console sessions, audit, acks
     store.close()
 
@@ -46,6 +47,7 @@ from server.store.console import ConsoleRows
 from server.store.convert import check_key
 from server.store.engine import Database
 from server.store.followups import FollowUpRows
+from server.store.outbox import OutboxRows, Staged
 from server.store.phones import PhoneRows
 from server.store.prepared import compile_all
 from server.wire.clock import aware_utc, naive_utc, utcnow
@@ -91,7 +93,12 @@ class Store:
         #: Appointments and follow-ups: their rows and guarded writes.
         self.bookings = BookingRows(self._db)
         self.followups = FollowUpRows(self._db)
-        self.phones = PhoneRows(self._db)  # remote tickets' phones (server/store/phones.py)
+        self.phones = PhoneRows(self._db)  # notified tickets' phones (server/store/phones.py)
+        self.outbox = OutboxRows(self._db)  # webhook deliveries still to make
+        #: Per hall: ``stage(events, at)`` -> what those events add to their own
+        #: commit's transaction (the webhook deliveries they call for,
+        #: server/notify/watch.py), or None.
+        self.stagers: dict[str, Callable[[list[Event], dt.datetime], Staged | None]] = {}
         #: The supervisor console's sessions, audit log and alert acks.
         self.console = ConsoleRows(self._db)
 
@@ -142,7 +149,8 @@ class Store:
             extra: more writes (from ``store.bookings`` / ``store.followups``)
                 run on the same connection inside the transaction, after the
                 events; raising (``StaleState`` for a lost race) rolls
-                everything back.
+                everything back. The hall's stager (``stagers``) adds its
+                write after these.
             more_replies: more ``(device, request_id, reply_json)`` to
                 remember with ``reply`` (a group commit answers many requests).
 
@@ -162,6 +170,10 @@ class Store:
         reply_rows = [replies.row(hall_id, device, request_id, reply_json, expires)
                       for device, request_id, reply_json in
                       ([reply] if reply is not None else []) + list(more_replies)]
+        stage = self.stagers.get(hall_id)
+        staged = stage(events, aware_utc(when)) if stage is not None and events else None
+        if staged is not None:
+            extra = _then(extra, staged.write)
         batch = commit_steps.prepare(hall_id, events, when, reply_rows, extra)
         if batch.empty:
             return []
@@ -175,6 +187,8 @@ class Store:
             commit_steps.write(conn, self._sql, batch, purge)
         if purge:
             self._last_purge = now_mono
+        if staged is not None:
+            staged.done()
         stamp = aware_utc(when)
         seqs = [row["seq"] for row in batch.events]
         for event, seq in zip(events, seqs, strict=True):
@@ -271,3 +285,14 @@ class Store:
         a snapshot open against the writers.
         """
         return reads.between(self._db, hall_id, start, end, batch, names)
+
+
+def _then(first: commit_steps.Write | None, second: commit_steps.Write) -> commit_steps.Write:
+    """``first`` then ``second`` on one connection."""
+    if first is None:
+        return second
+
+    def run(conn: Connection) -> None:
+        first(conn)
+        second(conn)
+    return run

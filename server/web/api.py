@@ -19,6 +19,7 @@ to :func:`publish` (the server's broadcast), which also feeds :meth:`committed`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -52,16 +53,50 @@ _STATUS = {"bad_request": 400, "not_found": 404, "conflict": 409, "closed": 409,
            "internal": 503}
 
 
+#: How often a hall's kept phone numbers are swept (no-shows past their
+#: 过号重排 window, earlier days).
+SWEEP_S = 60.0
+
+
 class HallSide:
-    """One hall's remote tickets, webhooks and source-address budget."""
+    """One hall's remote tickets, webhooks and source-address budget.
+
+    Its :class:`~server.notify.Watcher` is the hall's stager in the store
+    (deliveries commit with their events) from now until :meth:`stop`.
+    """
 
     def __init__(self, service: HallService, metrics: NotifyMetrics) -> None:
         self.service = service
         self.remote = RemoteTickets(service)
-        self.notifier = Notifier(service.config.id, load_sinks(service.config), metrics)
-        self.watcher = Watcher(service.config, self.notifier, lambda: service.hall, self.remote)
+        sinks = load_sinks(service.config)
+        self.notifier = Notifier(service.config.id, sinks, metrics, service.store.outbox)
+        self.watcher = Watcher(service.config, sinks, lambda: service.hall, service.store,
+                               self.notifier.wake, service.clock)
+        service.store.stagers[service.config.id] = self.watcher.stage
         per_hour = service.config.limits.remote_issues_per_hour
         self.issues = Buckets(per_hour / 3600.0, per_hour)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.notifier.start()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def stop(self) -> None:
+        stagers = self.service.store.stagers
+        if stagers.get(self.service.config.id) == self.watcher.stage:
+            del stagers[self.service.config.id]
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        await self.notifier.stop()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            try:
+                self.watcher.sweep()
+            except Exception:  # the database is away: next time
+                log.exception("hall %s: erasing lapsed phone numbers failed",
+                              self.service.config.id)
 
 
 class _Refused(Exception):
@@ -92,20 +127,15 @@ class Citizen:
     def start(self) -> None:
         """Start the webhook workers (on the running loop; called from it)."""
         for side in self.halls.values():
-            side.notifier.start()
+            side.start()
 
     async def stop(self) -> None:
         for side in self.halls.values():
-            await side.notifier.stop()
+            await side.stop()
 
-    def committed(self, events: list[dict[str, Any]], hall: str | None = None) -> None:
-        """Committed events of a hall (default: the only one): notify, then forget
-        the phones of tickets that ended."""
-        side = self.halls.get(hall) if hall else next(iter(self.halls.values()), None)
-        if side is None:
-            return
-        side.watcher.committed(events)
-        side.remote.committed(events)
+    def committed(self, events: list[dict[str, Any]]) -> None:
+        """Committed events: the live pages whose ticket changed are told (the
+        webhooks' deliveries were queued inside the commit: server/notify/watch.py)."""
         self.feeds.changed(events)
 
     # ----------------------------------------------------------------- HTTP

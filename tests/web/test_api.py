@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import urllib.error
@@ -10,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from server.config import Limits
+from server.config import Limits, Notify
 from tests.helpers.server import PIN, RunningServer, small_config
+
+NOWHERE = "http://127.0.0.1:9/nobody"
 
 
 def call(url: str, body: Any = None, method: str | None = None,
@@ -30,7 +33,11 @@ def call(url: str, body: Any = None, method: str | None = None,
 
 @pytest.fixture
 def srv(tmp_path):
-    cfg = small_config(f"sqlite:///{tmp_path / 'hall.db'}", quota=3)
+    # A webhook for the phones (nobody listens; deliveries retry in the
+    # background): the hall keeps the numbers while the tickets are active.
+    cfg = dataclasses.replace(
+        small_config(f"sqlite:///{tmp_path / 'hall.db'}", quota=3),
+        notify=(Notify(NOWHERE, ("ticket.called",), secret="k"),))
     limits = Limits(kiosk_issues_per_min=0, requests_per_s=0, hellos_per_min=0,
                     pin_failures=5, remote_issues_per_hour=4)
     server = RunningServer(cfg, limits=limits)
@@ -103,14 +110,24 @@ def test_presence_by_the_page_or_a_kiosk_scan(srv) -> None:
     _s, second = take(srv, "13800000021")
     status, _h, body = call(f"{srv.http}/api/v1/tickets/{first['check']}/arrived", {})
     assert (status, body["present"]) == (200, True)
+    _s, third = take(srv, "13800000022")
     with srv.client("kiosk-1") as kiosk:
-        # What the kiosk's scanner sends for a ticket's QR (过号重排's request).
+        # What the kiosk's scanner sends for a ticket's QR, or for its check
+        # code typed on the 过号重排 screen: the arrival, said as such.
         reply = kiosk.request("requeue", check=second["check"])
         assert reply["type"] == "ok" and reply["ticket"]["present"] is True
-        assert reply["ticket"]["number"] == second["number"]
-        # Present already: a second scan is a plain (refused) re-queue.
-        assert kiosk.request("requeue", check=second["check"])["code"] == "conflict"
+        assert reply["ticket"]["number"] == second["number"] and reply["arrived"] is True
+        # Present already: the same answer again, and nothing changes.
+        seq = kiosk.request("ping")["seq"]
+        again = kiosk.request("requeue", check=second["check"])
+        assert (again["arrived"], again["ticket"]["present"]) == (True, True)
+        assert kiosk.request("ping")["seq"] == seq
+        # The printed number typed at the kiosk does the same.
+        by_number = kiosk.request("requeue", number=third["number"])
+        assert (by_number["arrived"], by_number["ticket"]["present"]) == (True, True)
         assert kiosk.request("requeue", check="NOSUCH")["code"] == "not_found"
+        events = [e["name"] for e in kiosk.drain()]
+        assert events.count("ticket.arrived") == 2 and "ticket.requeued" not in events
     with srv.client("counter-2") as counter:
         counter.request("login", staff="s002", pin=PIN)
         assert counter.request("call_next")["ticket"]["number"] == first["number"]
@@ -120,6 +137,8 @@ def test_presence_by_the_page_or_a_kiosk_scan(srv) -> None:
 
 def test_phone_erased_when_the_ticket_ends(srv, tmp_path) -> None:
     _s, ticket = take(srv, "13800000030")
+    db = sqlite3.connect(tmp_path / "hall.db")
+    assert db.execute("select phone from ticket_phones").fetchall() == [("13800000030",)]
     call(f"{srv.http}/api/v1/tickets/{ticket['check']}/arrived", {})
     with srv.client("counter-2") as counter:
         counter.request("login", staff="s002", pin=PIN)
@@ -177,10 +196,12 @@ def test_live_feed_carries_only_its_own_ticket(srv) -> None:
 
 
 def test_a_number_left_by_a_crash_is_erased_at_start(tmp_path) -> None:
-    cfg = small_config(f"sqlite:///{tmp_path / 'hall.db'}")
+    cfg = dataclasses.replace(small_config(f"sqlite:///{tmp_path / 'hall.db'}"),
+                              notify=(Notify(NOWHERE, ("ticket.called",), secret="k"),))
     with RunningServer(cfg) as srv:
         _s, ticket = take(srv, "13800000050")
     db = sqlite3.connect(tmp_path / "hall.db")
+    assert db.execute("select phone from ticket_phones").fetchall() == [("13800000050",)]
     # As if the server died between the ticket's end and the erasure.
     db.execute("update tickets set status = 'cancelled' where id = ?", (ticket["id"],))
     db.commit()
