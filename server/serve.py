@@ -158,7 +158,8 @@ class Server:
         self.fenced: Callable[[], bool] = lambda: False
         self._detached = False
         # Phone pages, /api/v1 and webhooks (issue 15): fed the committed events.
-        self.citizen = Citizen([service], self.metrics.registry, self.broadcast)
+        self.citizen = Citizen([service], self.metrics.registry, self.broadcast,
+                               owns=lambda: not self.fenced())
         # Live connections by output format (broadcast goes to each set).
         self._plain: set[ServerConnection] = set()
         self._batched: set[ServerConnection] = set()

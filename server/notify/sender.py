@@ -142,10 +142,12 @@ class _Worker:
     def round(self) -> float:
         """Deliver what is due (on the worker's thread); seconds until the next look."""
         owner, rows = self.owner, self.owner.outbox
+        if not owner.owns():
+            return owner.poll_s  # the hall is about to be stepped down from
         due = rows.due(owner.hall, self.sink.id, owner.clock(), owner.batch)
         for d in due:
-            if owner.closed:
-                return 0.0
+            if owner.closed or not owner.owns():
+                return 0.0 if owner.closed else owner.poll_s
             self.attempt(d)
         self.waiting, first = rows.waiting(owner.hall, self.sink.id)
         if len(due) == owner.batch:
@@ -202,6 +204,8 @@ class Notifier:
         backoff_s, backoff_max_s, give_up_s, timeout_s, poll_s, batch: as the
             module constants (tests shorten them).
         clock: the aware UTC now (real time: retries are real-world waits).
+        owns: whether this process still owns the hall (a fenced owner, frozen
+            and woken after another took over, delivers nothing more).
     """
 
     def __init__(self, hall: str, sinks: list[Sink], metrics: NotifyMetrics,
@@ -210,8 +214,10 @@ class Notifier:
                  backoff_s: float = BACKOFF_S, backoff_max_s: float = BACKOFF_MAX_S,
                  give_up_s: float = GIVE_UP_S, timeout_s: float = TIMEOUT_S,
                  poll_s: float = POLL_S, batch: int = BATCH,
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+                 clock: Callable[[], dt.datetime] = utcnow,
+                 owns: Callable[[], bool] = lambda: True) -> None:
         self.sinks = sinks
+        self.owns = owns
         self.outbox = outbox
         self.post = post
         self.backoff_s = backoff_s

@@ -65,11 +65,13 @@ class HallSide:
     (deliveries commit with their events) from now until :meth:`stop`.
     """
 
-    def __init__(self, service: HallService, metrics: NotifyMetrics) -> None:
+    def __init__(self, service: HallService, metrics: NotifyMetrics,
+                 owns: Callable[[], bool] = lambda: True) -> None:
         self.service = service
         self.remote = RemoteTickets(service)
         sinks = load_sinks(service.config)
-        self.notifier = Notifier(service.config.id, sinks, metrics, service.store.outbox)
+        self.notifier = Notifier(service.config.id, sinks, metrics, service.store.outbox,
+                                 owns=owns)
         self.watcher = Watcher(service.config, sinks, lambda: service.hall, service.store,
                                self.notifier.wake, service.clock)
         service.store.stagers[service.config.id] = self.watcher.stage
@@ -113,12 +115,15 @@ class Citizen:
         services: the halls served.
         registry: the server's Prometheus registry.
         publish: broadcasts committed wire events of a hall (the server's).
+        owns: whether this process still owns the halls (False once fenced:
+            only the owner delivers webhooks).
     """
 
     def __init__(self, services: list[HallService], registry: CollectorRegistry,
-                 publish: Callable[[list[dict[str, Any]]], None]) -> None:
+                 publish: Callable[[list[dict[str, Any]]], None],
+                 owns: Callable[[], bool] = lambda: True) -> None:
         self.metrics = NotifyMetrics(registry)
-        self.halls = {s.config.id: HallSide(s, self.metrics) for s in services}
+        self.halls = {s.config.id: HallSide(s, self.metrics, owns) for s in services}
         self.publish = publish
         # Per-source limits off (--no-limits: benchmarks from one address): feeds too.
         per_source = any(s.config.limits.hellos_per_min for s in services)
