@@ -111,8 +111,9 @@ class NotifyMetrics:
             ["hall", "event", "outcome"], registry=registry)
         self.notifiers: list[Notifier] = []
         self.pending = Gauge(
-            "qhall_notify_pending", "Webhook deliveries in the outbox (queued or waiting "
-            "to retry), as last counted by the delivering workers", registry=registry)
+            "qhall_notify_pending", "Webhook deliveries in the outbox of the halls this "
+            "process delivers for (queued, being attempted or waiting to retry)",
+            registry=registry)
         self.pending.set_function(lambda: sum(n.pending() for n in self.notifiers))
 
 
@@ -123,7 +124,6 @@ class _Worker:
         self.sink = sink
         self.owner = owner
         self.wake = asyncio.Event()
-        self.waiting = 0  # rows pending at the last count
         self.task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
@@ -149,7 +149,7 @@ class _Worker:
             if owner.closed or not owner.owns():
                 return 0.0 if owner.closed else owner.poll_s
             self.attempt(d)
-        self.waiting, first = rows.waiting(owner.hall, self.sink.id)
+        _count, first = rows.waiting(owner.hall, self.sink.id)
         if len(due) == owner.batch:
             return 0.0
         if first is None:
@@ -233,6 +233,7 @@ class Notifier:
             max_workers=max(1, len(sinks)), thread_name_prefix="qhall-notify")
         self.closed = False
         self._workers: list[_Worker] = []
+        self._pending = 0
 
     def start(self) -> None:
         """Start one worker per webhook (on the running loop; called from it).
@@ -269,5 +270,10 @@ class Notifier:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def pending(self) -> int:
-        """Deliveries in the outbox at the workers' last count, over all webhooks."""
-        return sum(w.waiting for w in self._workers)
+        """Deliveries in the hall's outbox now (the last count if the database is away)."""
+        if self.sinks:
+            try:
+                self._pending = self.outbox.count(self.hall)
+            except Exception:
+                log.warning("hall %s: cannot count the outbox", self.hall)
+        return self._pending

@@ -89,6 +89,13 @@ class OutboxRows:
                                         .where(o.c.hall == hall, o.c.sink == sink)).one()
         return int(count), aware_utc(first)
 
+    def count(self, hall: str) -> int:
+        """The hall's pending deliveries, over all its webhooks."""
+        o = notify_outbox_t
+        with self._db.transaction() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(o)
+                                    .where(o.c.hall == hall)).scalar() or 0)
+
     def done(self, ids: Iterable[int]) -> None:
         """Delete these deliveries (accepted, or given up)."""
         ids = list(ids)

@@ -145,8 +145,14 @@ def test_dispatch_goes_on_while_the_sink_hangs(tmp_path, sink_factory) -> None:
         status, body = get(f"{srv.http}/api/v1/tickets/{mine['check']}")
         assert status == 200 and json.loads(body)["number"] == mine["number"]
         assert not sink.received
+        # The held delivery is still in the outbox, and /metrics says so.
+        assert "qhall_notify_pending 1.0" in get(f"{srv.http}/metrics")[1]
         sink.release.set()
         sink.wait_for(lambda: len(sink.received) == 1)
+        deadline = time.monotonic() + 20
+        while "qhall_notify_pending 0.0" not in get(f"{srv.http}/metrics")[1]:
+            assert time.monotonic() < deadline, "the accepted delivery stayed in the outbox"
+            time.sleep(0.05)
     assert sink.received[0]["event"] == "ticket.soon"
 
 

@@ -84,6 +84,13 @@ async def _drive(srv: RunningServer, counter, page_ws: str, tmp_path: Path) -> N
         assert status.startswith("请前往窗口")
         await cdp.js("document.getElementById('contrast').click()")
         assert await cdp.js("document.body.classList.contains('contrast')")
+        # The narrowest phones the issue names (360 px): still nothing to scroll sideways.
+        await cdp.send("Emulation.setDeviceMetricsOverride", width=360, height=740,
+                       deviceScaleFactor=3, mobile=True)
+        await cdp.wait_for("document.documentElement.clientWidth === 360")
+        assert await cdp.js("document.documentElement.scrollWidth") <= 360
+        await cdp.send("Emulation.setDeviceMetricsOverride", width=390, height=844,
+                       deviceScaleFactor=3, mobile=True)
         shot = await cdp.send("Page.captureScreenshot", format="png")
         target = SCREENS if os.environ.get("QHALL_SCREENSHOTS") == "1" else tmp_path
         target.mkdir(parents=True, exist_ok=True)
