@@ -30,8 +30,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from server.config import HallConfig
 from server.core import Event, Hall
 from server.notify.sender import Sink
@@ -124,7 +122,7 @@ class Watcher:
         rearmed: set[str] = set()
         queued: list[int] = []
 
-        def write(conn: Connection) -> None:
+        def write(conn: Any) -> None:  # the commit's connection (SQL stays in server/store)
             # Rows written earlier in this transaction (a remote issue, a
             # booking's check-in) are visible here; a kiosk ticket costs no read.
             new = [ev.ticket.id for ev in events if ev.name in _NEW and ev.ticket is not None
