@@ -89,10 +89,6 @@ class Watcher:
     def wants(self, event: str) -> bool:
         return any(event in s.events for s in self.sinks)
 
-    def phone(self, ticket_id: str) -> str | None:
-        """The number kept for a ticket (None: it carries none, or no more)."""
-        return self.phones.get(ticket_id)
-
     def sweep(self) -> list[str]:
         """Erase the numbers nothing will be sent to any more: no-shows past
         their 过号重排 window, tickets of earlier days, bookings whose check-in
