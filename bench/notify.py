@@ -26,9 +26,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,8 +35,9 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from bench.phone import open_desks, paced, served
 from bench.stats import percentile
-from bench.wire import ROOT, Requester, _free_port, _hello, _wait_port, bench_config
+from bench.wire import _free_port, bench_config
 
 MODES = ("none", "ok", "hang")
 
@@ -80,22 +79,19 @@ def _take(base: str, hall: str, service: str, phone: str) -> dict:
     return dict(ticket)
 
 
-def _metric(base: str, name: str) -> float:
+def _metric(base: str, name: str, **labels: str) -> float:
+    """The sum of ``name``'s series on ``/metrics`` that carry ``labels``."""
     with urllib.request.urlopen(f"{base}/metrics", timeout=30) as r:
         text = r.read().decode()
-    return sum(float(v) for v in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$",
-                                             text, re.M))
-
-
-def _sent(base: str, outcome: str) -> float:
-    with urllib.request.urlopen(f"{base}/metrics", timeout=30) as r:
-        text = r.read().decode()
-    return sum(float(v) for v in re.findall(
-        rf'^qhall_notify_deliveries_total{{[^}}]*outcome="{outcome}"[^}}]*}} (\S+)$', text, re.M))
+    total = 0.0
+    for found, value in re.findall(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", text, re.M):
+        if all(f'{k}="{v}"' in found for k, v in labels.items()):
+            total += float(value)
+    return total
 
 
 async def _calls(port: int, hall: str, tickets: int, calls: int, rate: float) -> list[float]:
-    from server.reference import demo_config, demo_token
+    from server.reference import demo_config
 
     url = f"ws://127.0.0.1:{port}/ws"
     base = f"http://127.0.0.1:{port}"
@@ -103,18 +99,9 @@ async def _calls(port: int, hall: str, tickets: int, calls: int, rate: float) ->
     services = [s.id for s in cfg.services]
     await asyncio.gather(*(asyncio.to_thread(_take, base, hall, services[i % len(services)],
                                              f"139{i:08d}") for i in range(tickets)))
-    desks = []
-    for c in cfg.counters:
-        dev = f"counter-{c.number}"
-        r = Requester(await _hello(url, dev, demo_token(dev), batch=True), dev)
-        reply = await r.request("login", staff=cfg.staff[c.number - 1].id, pin="1234")
-        assert reply["type"] == "ok", reply
-        desks.append(r)
+    desks = await open_desks(url)
     lat: list[float] = []
-    start = time.perf_counter()
-    for i in range(calls):
-        # Paced at the chosen call rate (a benchmark's own schedule, not a sync).
-        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+    async for i in paced(calls, rate):
         desk = desks[i % len(desks)]
         t0 = time.perf_counter()
         reply = await desk.request("call_next")
@@ -140,20 +127,12 @@ def _run(mode: str, tickets: int, calls: int, rate: float) -> dict:
             path = Path(tmp) / "hall.toml"
             path.write_text(dumps(cfg), encoding="utf-8")
             port = _free_port()
-            server = subprocess.Popen(
-                [sys.executable, "-m", "server", "serve", "--config", str(path), "--port",
-                 str(port), "--no-limits", "--quiet-requests", "--log-level", "ERROR"],
-                cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                stdout=subprocess.DEVNULL)
-            try:
-                _wait_port(port, server)
+            with served(path, port):
                 lat = asyncio.run(_calls(port, cfg.id, tickets, calls, rate))
                 base = f"http://127.0.0.1:{port}"
-                counted = {o: _sent(base, o) for o in ("sent", "retried")}
+                counted = {o: _metric(base, "qhall_notify_deliveries_total", outcome=o)
+                           for o in ("sent", "retried")}
                 counted["pending"] = _metric(base, "qhall_notify_pending")
-            finally:
-                server.terminate()
-                server.wait(20)
     finally:
         if sink is not None:
             sink.release.set()

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -71,6 +73,45 @@ async def _open_pages(base: str, checks: list[str]) -> list[Page]:
     return pages
 
 
+async def open_desks(url: str) -> list[Requester]:
+    """The reference hall's counters, each logged in with its staff member."""
+    from server.reference import demo_config, demo_token
+
+    cfg = demo_config()
+    desks = []
+    for c in cfg.counters:
+        dev = f"counter-{c.number}"
+        r = Requester(await _hello(url, dev, demo_token(dev), batch=True), dev)
+        reply = await r.request("login", staff=cfg.staff[c.number - 1].id, pin="1234")
+        assert reply["type"] == "ok", reply
+        desks.append(r)
+    return desks
+
+
+async def paced(calls: int, rate: float) -> AsyncIterator[int]:
+    """0 .. calls-1, each at its time of a ``rate`` per second schedule (the
+    benchmark's own pace, not a synchronisation)."""
+    start = time.perf_counter()
+    for i in range(calls):
+        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        yield i
+
+
+@contextlib.contextmanager
+def served(path: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``qhall serve --config path`` on ``port`` (no limits), until the block ends."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--config", str(path), "--port", str(port),
+         "--no-limits", "--quiet-requests", "--log-level", "WARNING"],
+        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL)
+    try:
+        _wait_port(port, server)
+        yield server
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
 async def run(port: int, server_pid: int, n_pages: int, calls: int, rate: float) -> dict:
     from server.reference import demo_config, demo_token
 
@@ -89,20 +130,11 @@ async def run(port: int, server_pid: int, n_pages: int, calls: int, rate: float)
     while any(p.messages == 0 for p in pages) and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
     rss_open = _rss_mb(server_pid)
-    desks = []
-    for c in cfg.counters:
-        dev = f"counter-{c.number}"
-        r = Requester(await _hello(url, dev, demo_token(dev), batch=True), dev)
-        reply = await r.request("login", staff=cfg.staff[c.number - 1].id, pin="1234")
-        assert reply["type"] == "ok", reply
-        desks.append(r)
+    desks = await open_desks(url)
     before = sum(p.messages for p in pages)
     page_lat: list[float] = []
     board_lat: list[float] = []
-    start = time.perf_counter()
-    for i in range(calls):
-        # Paced at the hall's call rate (a benchmark's own schedule, not a sync).
-        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+    async for i in paced(calls, rate):
         desk = desks[i % len(desks)]
         t0 = time.perf_counter()
         reply = await desk.request("call_next")
@@ -139,17 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(tmp) / "hall.toml"
         path.write_text(dumps(cfg), encoding="utf-8")
         port = _free_port()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--config", str(path), "--port", str(port),
-             "--no-limits", "--quiet-requests", "--log-level", "WARNING"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-        try:
-            _wait_port(port, server)
+        with served(path, port) as server:
             res = asyncio.run(run(port, server.pid, args.pages, args.calls, args.rate))
-        finally:
-            server.terminate()
-            server.wait(20)
 
     print(f"{res['pages']} live pages open, {res['calls']} calls at {args.rate:g}/s "
           "by the reference hall's 67 counters")

@@ -55,6 +55,17 @@ def notifier(store: Store, post: Recorder, metrics: NotifyMetrics, **kw: object)
                     backoff_max_s=0.02, poll_s=0.05, **kw)  # type: ignore[arg-type]
 
 
+def deliver_all(store: Store, post: Recorder, metrics: NotifyMetrics, **kw: object) -> None:
+    """Run a notifier until the outbox of SINK is empty."""
+    async def main() -> None:
+        n = notifier(store, post, metrics, **kw)
+        n.start()
+        await until(lambda: left(store) == 0)
+        await n.stop()
+
+    asyncio.run(main())
+
+
 def count(metrics: NotifyMetrics, outcome: str) -> float:
     return metrics.deliveries.labels("main", "ticket.called", outcome)._value.get()
 
@@ -63,14 +74,7 @@ def test_delivered_in_order_signed_retried_then_deleted(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'hall.db'}")
     post, metrics = Recorder(500, 200), NotifyMetrics(CollectorRegistry())
     queue(store, b'{"n":1}', b'{"n":2}')
-
-    async def main() -> None:
-        n = notifier(store, post, metrics)
-        n.start()
-        await until(lambda: left(store) == 0)
-        await n.stop()
-
-    asyncio.run(main())
+    deliver_all(store, post, metrics)
     # In order; the first failed, did not hold the second, and came again (same id).
     assert [(b, h["X-Qhall-Delivery"]) for b, h in post.posts] == [
         (b'{"n":1}', "d0"), (b'{"n":2}', "d1"), (b'{"n":1}', "d0")]
@@ -105,15 +109,8 @@ def test_given_up_after_the_window_and_removed_webhooks_dropped(tmp_path: Path) 
     post, metrics = Recorder(500), NotifyMetrics(CollectorRegistry())
     queue(store, b'{"old":1}', sink="a-webhook-no-longer-configured")
     queue(store, b"{}")
-
-    async def main() -> None:
-        n = notifier(store, post, metrics, give_up_s=0.1)
-        n.start()
-        assert store.outbox.waiting("main", "a-webhook-no-longer-configured")[0] == 0
-        await until(lambda: left(store) == 0)
-        await n.stop()
-
-    asyncio.run(main())
+    deliver_all(store, post, metrics, give_up_s=0.1)
+    assert store.outbox.waiting("main", "a-webhook-no-longer-configured")[0] == 0
     assert count(metrics, "gave_up") == 1 and count(metrics, "dropped") == 1
     assert count(metrics, "sent") == 0 and len(post.posts) >= 2
     store.close()
@@ -126,13 +123,6 @@ def test_a_delivery_queued_long_ago_is_given_up_at_once(tmp_path: Path) -> None:
     with store.transaction(write=True) as conn:
         store.outbox.insert(conn, "main", [(SINK.id, "ticket.called", "d", b"{}")],
                             utcnow() - dt.timedelta(minutes=11))
-
-    async def main() -> None:
-        n = notifier(store, post, metrics)
-        n.start()
-        await until(lambda: left(store) == 0)
-        await n.stop()
-
-    asyncio.run(main())
+    deliver_all(store, post, metrics)
     assert len(post.posts) == 1 and count(metrics, "gave_up") == 1
     store.close()
