@@ -93,11 +93,6 @@ class PhoneRows:
             conn.execute(sa.update(p).where(p.c.hall == hall, p.c.ticket.in_(ids))
                          .values(soon=told))
 
-    def erase(self, hall: str, ticket_ids: Iterable[str]) -> None:
-        """Forget the numbers of these tickets (their hashes stay)."""
-        with self._db.transaction(write=True) as conn:
-            self.erase_in(conn, hall, ticket_ids)
-
     def erase_lapsed(self, hall: str, today: dt.date, missed_before: dt.datetime) -> list[str]:
         """Erase the numbers nothing will be sent to any more: tickets no longer
         active (a no-show only once it was missed before ``missed_before``, the
