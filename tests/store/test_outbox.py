@@ -1,0 +1,77 @@
+"""The outbox commits with the events or not at all (SQLite and PostgreSQL).
+
+A stager (``Store.stagers``) adds its write to the commit's transaction: when
+the commit fails nothing of it is written and its memory change never runs;
+when it succeeds the rows are there, due now, and ``done`` runs once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from server.core.model import Event
+from server.store import StaleState, Store
+from server.store.outbox import Staged
+from server.wire.clock import utcnow
+from tests.store.samples import issued, new_ticket
+
+
+class Stager:
+    """Queues one delivery per event; counts its memory changes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.done = 0
+        self.fail = False  # raise after writing the rows (the commit then fails)
+
+    def __call__(self, events: list[Event], at: dt.datetime) -> Staged:
+        rows = [("sink", ev.name, f"d-{ev.name}-{i}", b"{}") for i, ev in enumerate(events)]
+
+        def write(conn: object) -> None:
+            self.store.outbox.insert(conn, "main", rows, utcnow())  # type: ignore[arg-type]
+            if self.fail:
+                raise StaleState("lost the race after the rows were written")
+
+        def done() -> None:
+            self.done += 1
+
+        return Staged(write, done)
+
+
+def test_deliveries_commit_with_their_events_or_not_at_all(store: Store) -> None:
+    stager = Stager(store)
+    store.stagers["main"] = stager
+    store.commit("main", issued(new_ticket(1)))
+    assert stager.done == 1
+    due = store.outbox.due("main", "sink", utcnow(), 10)
+    assert [d.event for d in due] == ["ticket.issued", "queue.changed"]
+    assert store.outbox.count("main") == 2 and store.outbox.count("east") == 0
+
+    stager.fail = True
+    with pytest.raises(StaleState):
+        store.commit("main", issued(new_ticket(2)))
+    # Its rows went with the rolled-back events; its memory change never ran.
+    assert stager.done == 1 and store.outbox.count("main") == 2
+    assert store.last_seq("main") == 2
+    stager.fail = False
+    # Another hall's commits are not this stager's.
+    store.commit("east", issued(new_ticket(1, tid="east-1")))
+    assert stager.done == 1 and store.outbox.count("east") == 0
+
+
+def test_a_failed_attempt_waits_and_done_rows_go(store: Store) -> None:
+    store.stagers["main"] = Stager(store)
+    store.commit("main", issued(new_ticket(1)))
+    first, second = store.outbox.due("main", "sink", utcnow(), 10)
+    later = utcnow() + dt.timedelta(seconds=30)
+    store.outbox.retry(first.id, 1, later)
+    assert [d.id for d in store.outbox.due("main", "sink", utcnow(), 10)] == [second.id]
+    assert store.outbox.waiting("main", "sink")[1] == first.created_at  # second still due
+    store.outbox.done([second.id])
+    count, next_at = store.outbox.waiting("main", "sink")
+    assert count == 1 and next_at is not None and abs((next_at - later).total_seconds()) < 1
+    assert [d.attempts for d in store.outbox.due("main", "sink", later, 10)] == [1]
+    assert store.outbox.orphans("main", ["another-sink"]) == [first.event]
+    assert store.outbox.count("main") == 0
