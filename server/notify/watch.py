@@ -146,7 +146,9 @@ class Watcher:
                 if ev.name in ENDED and phone is not None:
                     ended.add(tid)
             if self.wants("ticket.soon"):
-                out += self._soon(stamp, learned, ended, rearmed, told)
+                moved = {str(ev.data.get("service")) for ev in events
+                         if ev.name == "queue.changed"}
+                out += self._soon(stamp, learned, ended, rearmed, told, moved)
             self.store.phones.erase_in(conn, hall_id, ended)
             self.store.phones.mark_soon(conn, hall_id, told, True)
             self.store.phones.mark_soon(conn, hall_id, rearmed - told, False)
@@ -168,14 +170,21 @@ class Watcher:
         return Staged(write, done)
 
     def _soon(self, stamp: str, learned: dict[str, str], ended: set[str], rearmed: set[str],
-              told: set[str]) -> list[tuple[str, dict[str, Any]]]:
+              told: set[str], moved: set[str]) -> list[tuple[str, dict[str, Any]]]:
+        """``ticket.soon`` for the phone tickets now close enough. Only tickets
+        new to a phone, re-queued, or of a service whose queue changed
+        (``moved``: nobody gets closer without a ``queue.changed``) are counted."""
         hall = self.hall()
         out = []
         for tid, phone in [*self.phones.items(), *learned.items()]:
             if tid in ended or tid in told or (tid in self.told and tid not in rearmed):
                 continue
             t = hall.ticket(tid)
-            if t is None or t.status != "waiting" or hall.ahead(t) > self.config.soon_ahead:
+            if t is None or t.status != "waiting":
+                continue
+            if t.service not in moved and tid not in learned and tid not in rearmed:
+                continue
+            if hall.ahead(t) > self.config.soon_ahead:
                 continue
             told.add(tid)
             out.append(("ticket.soon", self._body("ticket.soon", stamp, hall.wire_ticket(t),
