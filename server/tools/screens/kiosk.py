@@ -50,10 +50,16 @@ def _welcome_text() -> str:
     clock = _Clock(_NOW - dt.timedelta(minutes=71))
     sent = 0
 
+    def session(device_id: str) -> Session:
+        device = config.device(device_id)
+        if device is None:
+            raise RuntimeError(f"the demo hall has no device {device_id}")
+        return Session(device)
+
     def send(device: str, kind: str, **fields: Any) -> None:
         nonlocal sent
         sent += 1
-        reply = service.handle(Session(config.device(device)),
+        reply = service.handle(session(device),
                                {"type": kind, "id": f"sample-{sent}", **fields}).message
         if reply["type"] != "ok":
             raise RuntimeError(f"the sample hall refused {kind}: {reply}")
@@ -73,7 +79,7 @@ def _welcome_text() -> str:
             clock.now = _NOW - dt.timedelta(minutes=70 - minute)
             send("kiosk-1", "issue", service=sid)
         clock.now = _NOW
-        return json.dumps(service.welcome(Session(config.device("kiosk-1")), "sample"))
+        return json.dumps(service.welcome(session("kiosk-1"), "sample"))
 
 
 @dataclasses.dataclass
