@@ -157,6 +157,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "requeue_submit": ("重新排队", "Re-queue"),
     "requeue_short": ("请输入完整号码，如 A001", "Enter the whole number, e.g. A001"),
     "requeue_done": ("{number} 已重新排队", "{number} is back in the queue"),
+    # A ticket taken on a phone, scanned on arrival: the server marks it present.
+    "requeue_arrived": ("{number} 已确认到达", "{number}: arrival confirmed"),
     "requeue_late": ("已超过过号重排时限，请重新取号",
                      "Too late to re-queue this ticket: please take a new one"),
     "requeue_not_missed": ("该号未过号，无需重排，请留意叫号",
@@ -385,6 +387,9 @@ class KioskState:
         self.hall: dict[str, Any] | None = None
         self.tz: dt.tzinfo = dt.UTC
         self.services: dict[str, dict[str, Any]] = {}
+        #: The services the kiosk offers, in hall order (a route's step-only
+        #: services not): built by apply_welcome.
+        self.offered: dict[str, dict[str, Any]] = {}
         self._hours: dict[str, tuple[tuple[dt.time, dt.time], ...]] = {}
         self.queues: dict[str, dict[str, Any]] = {}
         #: service -> (hall day, highest number issued that day we know of)
@@ -404,6 +409,8 @@ class KioskState:
         self.ignored_taps = 0
 
         self.requeued: dict[str, Any] | None = None  # the ticket 过号重排 put back
+        # The scan was a phone ticket's arrival (the reply's ``arrived``), not a 过号重排.
+        self.arrived = False
         self.public_url = ""  # the welcome's hall.public_url: what phones reach
         self.ticket: dict[str, Any] | None = None
         self.ticket_note = ""  # the server's message on a check-in (e.g. late)
@@ -486,6 +493,7 @@ class KioskState:
                 self._hours[str(svc["id"])] = parse_hours(svc.get("hours"))
             except ValueError:
                 self._hours[str(svc["id"])] = ()  # let the server decide
+        self.offered = {sid: s for sid, s in self.services.items() if s.get("kiosk") is not False}
         self.public_url = str(hall.get("public_url") or "").rstrip("/")
         queues = (welcome.get("snapshot") or {}).get("queues") or {}
         self.queues = {sid: _queue(q) for sid, q in queues.items() if isinstance(q, Mapping)}
@@ -567,18 +575,14 @@ class KioskState:
         return False
 
     # -- tiles ------------------------------------------------------------
-    def _offered(self) -> dict[str, dict[str, Any]]:
-        """The services the kiosk offers (a route's step-only services not)."""
-        return {sid: s for sid, s in self.services.items() if s.get("kiosk") is not False}
-
     def categories_present(self) -> list[str]:
-        present = {s.get("category") for s in self._offered().values()}
+        present = {s.get("category") for s in self.offered.values()}
         return [c for c in CATEGORIES if c in present]
 
     def category_tiles(self) -> list[CategoryTile]:
         tiles = []
         for cid in self.categories_present():
-            members = [sid for sid, s in self._offered().items() if s.get("category") == cid]
+            members = [sid for sid, s in self.offered.items() if s.get("category") == cid]
             waiting = sum(self.queues.get(sid, {}).get("waiting", 0) for sid in members)
             zh, en = CATEGORIES[cid]
             tiles.append(CategoryTile(cid, zh, en, waiting, len(members)))
@@ -587,7 +591,7 @@ class KioskState:
     def service_tiles(self, category: str | None = None) -> list[ServiceTile]:
         """The tiles of ``category`` (default: the chosen one), in hall order."""
         cat = category or self.category
-        return [self.service_tile(sid) for sid, s in self._offered().items()
+        return [self.service_tile(sid) for sid, s in self.offered.items()
                 if s.get("category") == cat]
 
     def service_tile(self, sid: str) -> ServiceTile:
@@ -718,7 +722,7 @@ class KioskState:
 
     def search_tiles(self) -> list[ServiceTile]:
         """The services matching the query, best first (none for no query)."""
-        ids = search(self.query, [{"id": sid, **svc} for sid, svc in self._offered().items()])
+        ids = search(self.query, [{"id": sid, **svc} for sid, svc in self.offered.items()])
         return [self.service_tile(sid) for sid in ids[:SEARCH_RESULTS]]
 
     def issued_today(self, sid: str) -> int:
@@ -729,7 +733,7 @@ class KioskState:
     def popular_tiles(self, n: int = POPULAR) -> list[ServiceTile]:
         """常用业务: the ``n`` services with the most tickets issued today (at
         least one each), busiest first; ties keep the hall's order."""
-        counts = [(-self.issued_today(sid), i, sid) for i, sid in enumerate(self._offered())]
+        counts = [(-self.issued_today(sid), i, sid) for i, sid in enumerate(self.offered)]
         return [self.service_tile(sid) for count, _, sid in sorted(counts)[:n] if count < 0]
 
     # -- keypad -----------------------------------------------------------
@@ -887,6 +891,7 @@ class KioskState:
     def _requeue_reply(self, ok: bool, message: Mapping[str, Any]) -> None:
         if ok and isinstance(message.get("ticket"), Mapping):
             self.requeued = dict(message["ticket"])
+            self.arrived = message.get("arrived") is True
             self.code = ""
             self.notice = None
             self._shown = self.clock()  # back home ``ticket_s`` later
@@ -897,11 +902,13 @@ class KioskState:
             "error", "failed", (("msg", str(message.get("message") or code)),))
 
     def requeue_lines(self) -> list[str]:
-        """The re-queued ticket's number, people ahead and estimate, in the current language."""
+        """The re-queued (or, a phone ticket, arrived) ticket's number, people
+        ahead and estimate, in the current language."""
         t = self.requeued or {}
         if not t:
             return []
-        lines = [self.text("requeue_done", number=t.get("number", ""))]
+        key = "requeue_arrived" if self.arrived else "requeue_done"
+        lines = [self.text(key, number=t.get("number", ""))]
         return lines + self._wait_lines(t)
 
     def ticket_link(self, check: str) -> str:

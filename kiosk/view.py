@@ -14,7 +14,8 @@ least :data:`MIN_TOUCH` px.
     ``("delete", None)``; ``("clear", None)``; ``("submit", None)``;
     ``("ticket", None)`` (a tap on the ticket screen); 过号重排: ``("requeue", None)``
     (open it), ``("requeue_submit", None)`` (the typed number), ``("scan", text)``
-    (what the ticket scanner typed before its Enter).
+    (what the ticket scanner typed before its suffix, on any screen, also while
+    the search box has focus: kiosk/scanner.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from kiosk.keypad import Keypad
+from kiosk.scanner import ScanReader
 from kiosk.slot import MessageSlot
 from kiosk.slot import restyle as _restyle
 from kiosk.state import (
@@ -49,6 +51,7 @@ from kiosk.state import (
     SEARCH_RESULTS,
     KioskState,
     ServiceTile,
+    read_scan,
 )
 from kiosk.ticket import draw_qr, qr_matrix
 
@@ -271,7 +274,6 @@ class KioskWindow(QWidget):
         self._grid_key: tuple = ()
         self._qr_key: tuple = ()
         self.service_tiles: dict[str, Tile] = {}
-        self._scan_buffer = ""  # what the scanner typed so far (see keyPressEvent)
         self._pads: list[QBoxLayout] = []  # the pages' layouts: margins scale
 
         root = QVBoxLayout(self)
@@ -298,6 +300,13 @@ class KioskWindow(QWidget):
             self.stack.addWidget(page)
             self.pages[name] = page
         root.addWidget(self._build_notice())
+        # The ticket scanner types like a keyboard wherever the focus is: the
+        # window (no field focused, or a button), the search box, the 过号重排 field.
+        self.scanner = ScanReader(self, lambda text: read_scan(text) is not None)
+        self.scanner.scanned.connect(lambda text: self.intent.emit("scan", text))
+        self.scanner.watch(self)
+        self.scanner.watch(self.query_edit, field=True)
+        self.scanner.watch(self.scan_input, field=True)
         root.addWidget(self._build_footer())
         self.resize(1080, 1920)
         self._apply_layout()
@@ -673,18 +682,12 @@ class KioskWindow(QWidget):
             self.intent.emit("ticket", None)
         super().mousePressEvent(event)
 
-    def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
-        # The ticket scanner is a keyboard: on any screen but 过号重排 (whose
-        # field takes it) its text arrives here, key by key, then Enter.
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            text, self._scan_buffer = self._scan_buffer, ""
-            if text.strip():
-                self.intent.emit("scan", text)
-            return
-        if event.text() and event.text().isprintable():
-            self._scan_buffer = (self._scan_buffer + event.text())[-200:]
-            return
-        super().keyPressEvent(event)
+    def focusNextPrevChild(self, next: bool) -> bool:  # noqa: N802, A002 - Qt API
+        # A scanner that ends with Tab, while a button has the focus: the
+        # button takes Tab for focus and asks its parents (up to here).
+        if self.scanner.end():
+            return True
+        return super().focusNextPrevChild(next)
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)

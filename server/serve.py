@@ -80,6 +80,15 @@ __all__ = ["Server", "main_async", "configure", "run"]
 
 log = logging.getLogger("qhall.serve")
 reqlog = logging.getLogger("qhall.requests")
+#: Webhook workers being stopped (``Server._stop_citizen``).
+_STOPPING: set[asyncio.Task[None]] = set()
+
+
+def _stopped(task: asyncio.Task[None]) -> None:
+    _STOPPING.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("stopping the webhook workers failed", exc_info=task.exception())
+
 
 HELLO_TIMEOUT_S = 10.0
 MAX_PER_DEVICE = 4
@@ -157,6 +166,8 @@ class Server:
         #: clients move with 1012 and resend to the new owner.
         self.fenced: Callable[[], bool] = lambda: False
         self._detached = False
+        # The webhook workers' stop: started once, by detach or stop, awaited by stop.
+        self._citizen_stop: asyncio.Task[None] | None = None
         # Phone pages, /api/v1 and webhooks (issue 15): fed the committed events.
         self.citizen = Citizen([service], self.metrics.registry, self.broadcast,
                                owns=lambda: not self.fenced())
@@ -195,16 +206,21 @@ class Server:
         self._tick_task.cancel()
         # Webhooks still pending are dropped (and counted): at least once
         # holds only while this process owns the hall (docs/STATUS.md).
-        self._citizen_stop = asyncio.get_running_loop().create_task(self.citizen.stop())
+        self._stop_citizen()
         for client in list(self.clients | self.replaying):
             if not client.closing:
                 self._close_client(client, code, reason)
         self.auth.close()
 
     async def stop(self) -> None:
-        """Graceful stop: no new connections, flush replies, close with 1001."""
+        """Graceful stop: no new connections, flush replies, close with 1001.
+
+        On a shared listener (no ``ws_server``): waits for what :meth:`detach`
+        started."""
         self.accepting = False
         if self.ws_server is None:
+            if self._citizen_stop is not None:
+                await self._citizen_stop
             return
         self.ws_server.server.close()  # stop accepting new TCP connections
         while self._inbox:
@@ -218,8 +234,20 @@ class Server:
                 client.ws.transport.abort()
         self.ws_server.close(close_connections=True)
         await self.ws_server.wait_closed()
-        await self.citizen.stop()
+        await self._stop_citizen()
         self.auth.close()
+
+    def _stop_citizen(self) -> asyncio.Task[None]:
+        """Stop the webhook workers, once: detach starts it (it cannot wait),
+        stop awaits the same task."""
+        if self._citizen_stop is None:
+            task = asyncio.get_running_loop().create_task(self.citizen.stop())
+            # Held until done (the loop keeps only weak references to tasks; a
+            # hall stepping down drops its Server right after detach).
+            _STOPPING.add(task)
+            task.add_done_callback(_stopped)
+            self._citizen_stop = task
+        return self._citizen_stop
 
     async def drain(self) -> None:
         """Send what is pending; wait (at most 2 s) for the clients to take it."""

@@ -150,14 +150,14 @@ class AsyncClient:
         """Close the connection for good; pending requests get ``offline``."""
         if self.session is not None:
             self._act(self.session.close())
+        if self._closing:  # the closing handshake first: _serve reads on to its end
+            await asyncio.wait(self._closing, timeout=self.timeout_s)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        if self._closing:
-            await asyncio.wait(self._closing, timeout=self.timeout_s)
 
     # -- carrying out the session's actions -----------------------------------
     def _act(self, actions: list[Action]) -> None:
@@ -244,7 +244,11 @@ class AsyncClient:
         try:
             async for frame in ws:
                 if self.ws is not ws:
-                    break
+                    # Dropped: read on (and ignore) to the server's close frame,
+                    # which comes after the frames already on their way; a
+                    # socket left unread pauses with them queued and its close
+                    # waits out CLOSE_TIMEOUT_S, then aborts.
+                    continue
                 self.frames += 1
                 if (self.only is not None and isinstance(frame, str) and '"re":' not in frame
                         and self.only not in frame):

@@ -19,7 +19,10 @@ Rules:
 * Appointments booked and not checked in are counts per slot
   (:attr:`Forecast.booked`, fed by ``Hall.set_appointments``).
 * Everything here follows from the tickets (and the counters' schedules),
-  so a restored hall estimates the same (:meth:`Forecast.rebuild_rates`).
+  so a restored hall estimates the same (:meth:`Forecast.rebuild_rates`);
+  but for the route steps a ticket has left: a ticket holds only its
+  current step, so a restore reads them from the day's events
+  (:func:`route_steps`, :data:`ROUTE_EVENTS`; :meth:`Forecast.rebuild_history`).
 
 The :class:`Forecast` shares the hall's live maps (tickets, counters, open
 counts, waiting lists) by reference and never changes them.
@@ -27,17 +30,20 @@ counts, waiting lists) by reference and never changes them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from server.config import HallConfig
 from server.core import eta
 from server.core.model import CounterState, Layout, Ticket
 from server.core.queues import Entry, Queues
 
-__all__ = ["Forecast", "HISTORY", "RATE_WINDOW_S", "MIN_SHARE", "service_time"]
+__all__ = ["Forecast", "HISTORY", "RATE_WINDOW_S", "MIN_SHARE", "ROUTE_EVENTS", "StepLeft",
+           "route_steps", "service_time"]
 
 #: Completions per service the rolling mean service time looks at.
 HISTORY = 20
@@ -50,6 +56,19 @@ MIN_SHARE = 0.1
 
 def _ts(moment: dt.datetime) -> float:
     return moment.timestamp()
+
+
+class Timed(Protocol):
+    """What a completion teaches the forecast: a ticket, or a route step it left."""
+
+    @property
+    def service(self) -> str: ...
+    @property
+    def called_at(self) -> dt.datetime | None: ...
+    @property
+    def started_at(self) -> dt.datetime | None: ...
+    @property
+    def finished_at(self) -> dt.datetime | None: ...
 
 
 class Forecast:
@@ -120,7 +139,7 @@ class Forecast:
         if jumps:
             self._jumps[sid].append(_ts(now))
 
-    def completed(self, t: Ticket) -> None:
+    def completed(self, t: Timed) -> None:
         """A ticket was completed: its service and cycle times join the history."""
         self._history[t.service].append(service_time(t))
         cycles = self._cycles[t.service]
@@ -325,6 +344,60 @@ class Forecast:
                    for m in (t.issued_at, t.called_at, t.started_at, t.finished_at) if m]
         self.rates_at = max(moments, default=_ts(self._now()))  # ~ the last command
 
+    def rebuild_history(self, steps: Iterable[StepLeft] = ()) -> None:
+        """The service and cycle histories, from the done tickets and the route
+        steps left (:func:`route_steps`), in the order they were finished
+        (after a restore)."""
+        done: list[tuple[dt.datetime, str, Timed]] = [
+            (t.finished_at, t.id, t) for t in self._tickets.values()
+            if t.status == "done" and t.finished_at]
+        done += [(s.finished_at, "", s) for s in steps if s.service in self._services]
+        done.sort(key=lambda item: (item[0], item[1]))
+        for _, _, t in done:
+            self.completed(t)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepLeft:
+    """A route step a ticket left (``ticket.routed``): its service and times."""
+
+    service: str
+    called_at: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime
+
+
+#: The events :func:`route_steps` reads (``Store.events(..., names=ROUTE_EVENTS)``).
+ROUTE_EVENTS = ("ticket.called", "ticket.started", "ticket.transferred", "ticket.requeued",
+                "ticket.no_show_undone", "ticket.routed")
+
+
+def route_steps(events: Iterable[Mapping[str, Any]]) -> list[StepLeft]:
+    """The route steps left, from the day's events (``{"name", "data", "at"}``
+    in seq order): each ``ticket.routed`` with the last call and start before
+    it, as the hall had them when it fed :meth:`Forecast.completed`."""
+    called: dict[str, dt.datetime] = {}
+    started: dict[str, dt.datetime] = {}
+    out: list[StepLeft] = []
+    for ev in events:
+        data = ev.get("data") or {}
+        wire = data.get("ticket") or {}
+        tid, at = wire.get("id"), ev.get("at")
+        if not wire.get("route") or not isinstance(tid, str) or not isinstance(at, dt.datetime):
+            continue  # not a route ticket's
+        name = ev.get("name")
+        if name == "ticket.called":  # a recall keeps the call time, as the hall does
+            called[tid] = at
+            started.pop(tid, None)
+        elif name == "ticket.started":
+            started[tid] = at
+        elif name == "ticket.routed":
+            out.append(StepLeft(str(data.get("from_service")), called.get(tid),
+                                started.pop(tid, None), at))
+        else:  # transferred, re-queued, a no-show undone: not started there
+            started.pop(tid, None)
+    return out
+
 
 def _expire(stamps: deque[float], now: float) -> bool:
     """Drop the stamps older than :data:`RATE_WINDOW_S` before ``now``; whether any were."""
@@ -341,7 +414,7 @@ def _rate(stamps: deque[float], now: float) -> float:
     return len(stamps) / RATE_WINDOW_S
 
 
-def service_time(t: Ticket) -> float:
+def service_time(t: Timed) -> float:
     """Start (or call) to complete: how long the citizen was served."""
     begin = t.started_at or t.called_at
     if begin is None or t.finished_at is None:
@@ -349,7 +422,7 @@ def service_time(t: Ticket) -> float:
     return max(0.0, (t.finished_at - begin).total_seconds())
 
 
-def _cycle_time(t: Ticket) -> float:
+def _cycle_time(t: Timed) -> float:
     """Call to complete/no-show: the counter time a ticket took."""
     if t.called_at is None or t.finished_at is None:
         return 0.0

@@ -92,7 +92,7 @@ from typing import Any
 
 from server.config import Counter, HallConfig, Service
 from server.core import eta, machine, remote, shape
-from server.core.forecast import HISTORY, RATE_WINDOW_S, Forecast, service_time
+from server.core.forecast import HISTORY, RATE_WINDOW_S, Forecast, route_steps, service_time
 from server.core.machine import IllegalMove
 from server.core.model import PRIORITIES, CounterState, Event, Layout, Ticket
 from server.core.queues import Entry, Head, Pick, Queues, next_streak, rank_after
@@ -210,6 +210,7 @@ class Hall:
         last_numbers: Mapping[tuple[str, dt.date], int] | None = None,
         ids: Callable[[], str] | None = None,
         codes: Callable[[], str] | None = None,
+        route_events: Iterable[Mapping[str, Any]] = (),
     ) -> Hall:
         """Rebuild a hall from persisted state (after a restart or a failed commit).
 
@@ -226,6 +227,10 @@ class Hall:
             last_numbers: ``{(service id, day): last number}``; numbers found in
                 the tickets raise it if needed, so a number is never reused.
             ids, codes: as for :class:`Hall`.
+            route_events: the day's events named in ``forecast.ROUTE_EVENTS``
+                (``{"name", "data", "at"}``, in seq order): the route steps
+                tickets left join the service times (a ticket holds only
+                its current step).
 
         Raises:
             ValueError: the state is inconsistent (unknown service or
@@ -277,10 +282,7 @@ class Hall:
                 if t.target_counter is not None and t.target_counter not in hall._queues.targeted:
                     raise ValueError(f"ticket {t.number} targets unknown counter")
                 hall._queues.insert(t, now)
-        done = [t for t in hall._tickets.values() if t.status == "done" and t.finished_at]
-        done.sort(key=lambda t: (t.finished_at, t.id))
-        for t in done:
-            hall._forecast.completed(t)
+        hall._forecast.rebuild_history(route_steps(route_events))
         hall._count_open(hall._services)
         hall._forecast.rebuild_rates()
         today = hall._now().astimezone(hall._tz).date()

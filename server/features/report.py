@@ -208,7 +208,6 @@ class _T:
     first_called_at: dt.datetime | None = None
     issued_service: str = ""  # the service it was issued for (before any transfer)
     route_id: str = ""  # a route case: its route service
-    step_at: dt.datetime | None = None  # a route case: when it reached its current step
 
 
 def _counter_of(data: dict[str, Any]) -> int | None:
@@ -236,8 +235,7 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
     staff_at: dict[int, tuple[str, str]] = {}
     staff_names: dict[str, str] = {s.id: s.name for s in config.staff}
     tickets: dict[str, _T] = {}
-    steps = RouteSteps(config)
-    visits: list[tuple[int, str | None, float, float]] = []  # route steps sent on
+    steps = RouteSteps(config, staff_at)
     for ev in events:
         name, data, at = ev["name"], ev["data"], ev["at"]
         if at >= end + GRACE:
@@ -264,7 +262,7 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
                                   issued_service=route_id or wire.get("service", ""),
                                   eta_s=eta if _is_int(eta) else None,
                                   ahead=ahead if _is_int(ahead) else None,
-                                  route_id=route_id, step_at=at)
+                                  route_id=route_id)
                 steps.issued(tid, wire, at)
             continue
         # Only tickets issued in the period were kept, all with a truthy id.
@@ -272,14 +270,6 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
         if t is None:
             continue
         steps.event(str(tid), name, data, at)
-        if name == "ticket.routed":
-            # A step done and sent on is served at its counter (the case is
-            # counted once, in its route's row, when its last step completes).
-            forward = _is_int(wire.get("step")) and _is_int(data.get("from_step")) \
-                and wire["step"] > data["from_step"]
-            if forward and t.counter is not None:
-                visits.append(_visit(t, at))
-            t.step_at = at
         if name == "ticket.rated":  # keeps the status (one rating, checked by the core)
             score = data.get("score")
             if isinstance(score, int) and 1 <= score <= 5:
@@ -329,15 +319,19 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
         fig("service", s.id, s.name)
     for c in config.counters:
         fig("counter", str(c.number), c.name)
-    for number, staff, wait, service in visits:
-        cfg = config.counter(number)
-        served_by = [fig("counter", str(number), cfg.name if cfg else str(number))]
-        if staff:
-            served_by.append(fig("staff", staff, staff_names.get(staff, staff)))
+    for leg in steps.legs:
+        # A step done and sent on is served at its counter (the case is
+        # counted once, in its route's row, when its last step completes).
+        if leg.left != "on" or leg.counter is None:
+            continue
+        cfg = config.counter(leg.counter)
+        served_by = [fig("counter", str(leg.counter), cfg.name if cfg else str(leg.counter))]
+        if leg.staff:
+            served_by.append(fig("staff", leg.staff, staff_names.get(leg.staff, leg.staff)))
         for f in served_by:
             f.served += 1
-            f.waits.append(wait)
-            f.service_times.append(service)
+            f.waits.append(leg.wait)
+            f.service_times.append(leg.service)
     hours: dict[int, dict[str, Any]] = {
         h: {"hour": h, "arrivals": 0, "served": 0, "waits": []} for h in range(24)}
     scores = {s: 0 for s in range(1, 6)}
@@ -366,10 +360,10 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
             elif outcome == "served" and tid in steps.case_wait and f in desk:
                 # A route case at its last step's counter: that visit (the
                 # earlier steps were credited to their counters when sent on).
-                _, _, wait, service = _visit(t, t.done_at or t.called_at or t.issued_at)
+                final = steps.last_leg[tid]
                 f.served += 1
-                f.waits.append(wait)
-                f.service_times.append(service)
+                f.waits.append(final.wait)
+                f.service_times.append(final.service)
             elif outcome == "served" and tid in steps.case_wait:  # a route case: its visits
                 f.served += 1
                 f.waits.append(steps.case_wait[tid])
@@ -409,16 +403,6 @@ def compute(events: Iterable[dict[str, Any]], config: Any, first: dt.date, last:
     rows["staff"] = dict(sorted(rows["staff"].items()))
     return Report(config.id, first, last, level, rows, hourly, cases, scores,
                   _eta_accuracy(tickets.values()), steps.routes)
-
-
-def _visit(t: _T, left: dt.datetime) -> tuple[int, str | None, float, float]:
-    """A route case's visit to its current step, leaving at ``left``: (counter,
-    staff, wait = last call - arrival at the step, service = left - start
-    (- last call when never started))."""
-    called = t.called_at or left
-    arrived = t.step_at or t.issued_at
-    return (t.counter or 0, t.staff, max(0.0, (called - arrived).total_seconds()),
-            max(0.0, (left - (t.started_at or called)).total_seconds()))
 
 
 def _is_int(value: Any) -> bool:

@@ -17,15 +17,21 @@ Definitions (docs/REPORTS.md):
   and then left the step (sent on, back, or ended).
 * A case's wait and service time (for its service row) are the sums over its
   visits: the time it spent queueing, and at counters.
+* Each visit that left is kept as a :class:`Leg` (with the counter of its
+  last call and who was logged in there): the report credits counters and
+  staff from these, so a visit's wait and service are computed here only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["StepFigures", "RouteFigures", "RouteSteps"]
+from server.wire.readers import counter_number
+
+__all__ = ["Leg", "StepFigures", "RouteFigures", "RouteSteps"]
 
 
 @dataclasses.dataclass
@@ -67,18 +73,36 @@ class RouteFigures:
     cases_sent_back: int = 0  # cases sent back at least once
 
 
+@dataclasses.dataclass(frozen=True)
+class Leg:
+    """A step visit that was called and then left the step."""
+
+    ticket: str
+    step: int
+    counter: int | None  # of the visit's last call
+    staff: str | None  # logged in at that counter at that call
+    wait: float
+    service: float
+    left: str  # "on" (sent on), "back" (route_back), "ended" (route_end), "done" (last step)
+
+
 @dataclasses.dataclass
 class _Visit:
     step: int
     arrived: dt.datetime
     called: dt.datetime | None = None
     started: dt.datetime | None = None
+    counter: int | None = None
+    staff: str | None = None
 
 
 class RouteSteps:
     """Follows the route tickets' events (fed by ``report.compute``)."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, staff_at: Mapping[int, tuple[str, str]] | None = None) -> None:
+        """``staff_at``: who is logged in at each counter (number -> (id, name)),
+        kept up to date by the caller as it reads the events."""
+        self._staff_at: Mapping[int, tuple[str, str]] = staff_at if staff_at is not None else {}
         names = {s.id: s.name for s in config.services}
         self.routes: dict[str, RouteFigures] = {
             s.id: RouteFigures(s.id, s.name, [StepFigures(s.id, i, sid, names.get(sid, sid))
@@ -89,6 +113,8 @@ class RouteSteps:
         self._sent_back: set[str] = set()
         self.case_wait: dict[str, float] = {}
         self.case_service: dict[str, float] = {}
+        self.legs: list[Leg] = []
+        self.last_leg: dict[str, Leg] = {}
 
     def issued(self, tid: str, wire: dict[str, Any], at: dt.datetime) -> None:
         route = self.routes.get(wire.get("route_id") or "")
@@ -104,6 +130,9 @@ class RouteSteps:
             return
         if name == "ticket.called" or name == "ticket.recalled":
             visit.called = at
+            visit.counter = counter_number(data.get("counter"))
+            visit.staff = self._staff_at.get(visit.counter, (None, None))[0] \
+                if visit.counter is not None else None
             if name == "ticket.called":
                 visit.started = None
         elif name == "ticket.started":
@@ -119,7 +148,7 @@ class RouteSteps:
                 step.sent_back += 1
                 step.back_to[to_step] = step.back_to.get(to_step, 0) + 1
                 self._sent_back.add(tid)
-            self._leave(tid, visit, at)
+            self._leave(tid, visit, at, "on" if to_step > visit.step else "back")
             self._arrive(tid, to_step, at)
         elif name == "ticket.completed":
             step, route = self._step(tid, visit), self.routes[self._route_of[tid]]
@@ -130,9 +159,10 @@ class RouteSteps:
                 step.served += 1
                 route.served += 1
             route.cases_sent_back += tid in self._sent_back
-            self._leave(tid, visit, at)
+            self._leave(tid, visit, at, "ended" if data.get("route_ended") else "done")
             del self._visits[tid]
-        elif name in ("ticket.no_show", "ticket.cancelled"):
+        elif name == "ticket.cancelled":
+            # A no-show keeps its visit: undone or re-queued, it goes on at its step.
             del self._visits[tid]
 
     def _step(self, tid: str, visit: _Visit) -> StepFigures:
@@ -145,11 +175,14 @@ class RouteSteps:
         steps[step].arrivals += 1
         self._visits[tid] = _Visit(step, at)
 
-    def _leave(self, tid: str, visit: _Visit, at: dt.datetime) -> None:
+    def _leave(self, tid: str, visit: _Visit, at: dt.datetime, left: str) -> None:
         if visit.called is None:
             return
         wait = max(0.0, (visit.called - visit.arrived).total_seconds())
         service = max(0.0, (at - (visit.started or visit.called)).total_seconds())
+        leg = Leg(tid, visit.step, visit.counter, visit.staff, wait, service, left)
+        self.legs.append(leg)
+        self.last_leg[tid] = leg
         step = self._step(tid, visit)
         step.waits.append(wait)
         step.service_times.append(service)

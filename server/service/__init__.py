@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from server.authpool import SecretCheck, TokenCache
 from server.config import Device, HallConfig
 from server.core import CoreError, Event, Hall, NotFound
+from server.core.forecast import ROUTE_EVENTS
 from server.limits import HallLimits
 from server.service.api import (
     Context,
@@ -136,13 +137,20 @@ class HallService(Context):
         return self.clock().astimezone(self.config.tz).date()
 
     def _load(self) -> Hall:
-        loaded = self.store.load(self.config.id, self.clock().astimezone(self.config.tz).date())
+        day = self.clock().astimezone(self.config.tz).date()
+        loaded = self.store.load(self.config.id, day)
+        # The route steps tickets left today are in the event log only.
+        start = dt.datetime.combine(day, dt.time(), self.config.tz)
+        route_events = self.store.events(self.config.id, start, start + dt.timedelta(days=2),
+                                         names=ROUTE_EVENTS) \
+            if any(s.route for s in self.config.services) else ()
         hall = Hall.restore(
             self.config,
             self.clock,
             tickets=loaded.tickets,
             counters=loaded.counters,
             last_numbers=loaded.last_numbers,
+            route_events=route_events,
         )
         for feature in self.features:
             feature.loaded(hall)

@@ -241,8 +241,8 @@ class DemoHall:
 
                 observer = AsyncClient(OBSERVER_DEVICE, self.stats.on_event,
                                        token=demo_token(OBSERVER_DEVICE))
-                await observer.open(url, batch=True)
                 clients.append(observer)
+                await observer.open(url, batch=True)
                 self._ready.set()
                 for c in self.config.counters:
                     if c.number != self.gui_counter:
@@ -270,9 +270,11 @@ class DemoHall:
         from server.tools.sim.model import SimParams, default_profile, draw_arrivals
 
         kiosks = [AsyncClient(f"kiosk-{i}", token=demo_token(f"kiosk-{i}")) for i in range(2, 7)]
+        # Each client is on the list before it opens: a stop while it is
+        # still opening closes it too (it would be left connected).
         for k in kiosks:
-            await k.open(url, batch=False)
             clients.append(k)
+            await k.open(url, batch=False)
         # Kiosks issue normal and priority tickets; appointments come by check-in.
         params = SimParams(seed=self.seed, appointment_rate=0.0)
         arrivals = draw_arrivals(self.config,
@@ -309,10 +311,9 @@ class DemoHall:
                            only='"queue.changed"')
         pad = AsyncClient(f"evaluator-{number}", token=demo_token(f"evaluator-{number}"),
                           only="\x00")  # needs replies only
+        clients += [desk, pad]  # before they open (see _citizens)
         await desk.open(url, batch=True)
-        clients.append(desk)
         await pad.open(url, batch=True)
-        clients.append(pad)
         await self._sleep(rng.uniform(0, 120))  # staff do not all sit down at once
         login = await desk.request("login", staff=f"s{number:03d}", pin=DEMO_PIN)
         if login["type"] != "ok":
@@ -704,10 +705,15 @@ def _run_gui(hall: DemoHall, clock: VirtualClock, duration: float | None,
     # whose close then leaves the thread's "quit now" flag set after exec()
     # returns, so every later QEventLoop.exec() in this process (a test's
     # waitSignal) would return at once. gui.close() closes the windows.
-    previous = {sig: signal.signal(sig, lambda *_: app.exit(0))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    wake = QTimer()  # lets Python run its signal handlers between Qt events
-    wake.timeout.connect(lambda: None)
+    def on_signal(*_: Any) -> None:
+        stop.set()
+        app.exit(0)  # does nothing before exec() has started: the wake timer sees `stop`
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # Lets Python run its signal handlers between Qt events, and ends the loop
+    # for a Ctrl-C / SIGTERM that came before exec() (while the windows opened).
+    wake = QTimer()
+    wake.timeout.connect(lambda: app.exit(0) if stop.is_set() else None)
     wake.start(200)
     # A timer we own, not a fire-and-forget singleShot: when a closed window
     # ends the demo first, it must not end a later event loop in this process.
@@ -716,9 +722,7 @@ def _run_gui(hall: DemoHall, clock: VirtualClock, duration: float | None,
     end.timeout.connect(lambda: app.exit(0))
     try:
         gui.show()
-        if stop.is_set():  # Ctrl-C / SIGTERM while the windows were starting
-            end.start(0)
-        elif duration is not None:
+        if duration is not None:
             end.start(int(duration * 1000))
         if on_gui is not None:
             on_gui(gui)

@@ -236,3 +236,39 @@ def test_a_hall_refuses_a_bad_route() -> None:
                  counters=[counter(1, ["gh"])])
     with pytest.raises(ValueError, match="route jj"):
         make_hall(bad)
+
+
+def test_a_restored_hall_knows_the_service_times_of_steps_left_before() -> None:
+    """A ticket holds only its current step: the restore reads the steps it
+    left from the day's events, so the ETA at a step service is the same."""
+    from server.core.forecast import route_steps
+
+    hall, clock = make_hall(ROUTE_CFG)
+    log: list[dict] = []
+
+    def run(events: list) -> list:
+        log.extend({"name": ev.name, "data": ev.data, "at": clock()} for ev in events)
+        return events
+
+    for _ in range(2):
+        run(hall.issue("jj"))
+    for minutes in (25, 35):  # gh (default 600 s) takes 25 and 35 min a step here
+        run(hall.call_next(1))
+        clock.advance(60)
+        run(hall.start(1))
+        clock.advance(minutes * 60 - 60)
+        run(hall.complete(1))  # routed on to js
+    run(hall.issue("gh"))
+    waiting = issue(hall, "gh")
+    steps = route_steps(log)
+    assert [(s.service, s.finished_at - s.called_at) for s in steps] == [
+        ("gh", dt.timedelta(minutes=25)), ("gh", dt.timedelta(minutes=35))]
+    again = Hall.restore(ROUTE_CFG, clock, hall.tickets(), hall.counter_states(),
+                         hall.last_numbers, route_events=log)
+    assert again.queue_wire("gh") == hall.queue_wire("gh")
+    restored = again.ticket(waiting.id)
+    assert restored is not None and again.wire_ticket(restored) == hall.wire_ticket(waiting)
+    # Without the events (as before) the restored ETA fell back to the default.
+    blind = Hall.restore(ROUTE_CFG, clock, hall.tickets(), hall.counter_states(),
+                         hall.last_numbers)
+    assert blind.queue_wire("gh")["eta_s"] < hall.queue_wire("gh")["eta_s"]

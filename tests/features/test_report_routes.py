@@ -103,3 +103,36 @@ def test_route_cases_once_and_each_step(tmp_path) -> None:
     assert steps["jl/2"]["sent_back"] == "1" and steps["jl/2"]["back_to"] == "1:1"
     assert steps["jl/2"]["ended"] == "1" and steps["jl/3"]["avg_wait_s"] == "360.0"
     m.store.close()
+
+
+def test_route_step_no_show_requeued_still_counts(tmp_path) -> None:
+    """A case no-showed at a step and re-queued (过号重排) is served there when
+    it comes back: the visit goes on (arrival at the step to the last call)."""
+    m = Morning(f"sqlite:///{tmp_path / 'noshow.db'}")
+    for n in (2, 3, 4):
+        m.req("08:59:00", f"counter-{n}", "login", staff=f"s00{n}", pin=PIN)
+    c2, c3, c4 = "counter-2", "counter-3", "counter-4"
+    ticket = m.req("09:00:00", "kiosk-1", "issue", service="jl")["ticket"]
+    m.req("09:01:00", c2, "call_next")                     # step 1: wait 60
+    m.req("09:04:00", c2, "complete")                      # service 180 -> tax
+    m.req("09:06:00", c3, "call_next")
+    m.req("09:08:00", c3, "no_show")
+    m.req("09:09:00", "kiosk-1", "requeue", ticket=ticket["id"])
+    m.req("09:10:00", c3, "call_next")                     # wait 09:04 -> 09:10 = 360
+    m.req("09:11:00", c3, "start")
+    m.req("09:15:00", c3, "complete")                      # service 240 -> bdc
+    m.req("09:16:00", c4, "call_next")                     # wait 60
+    m.req("09:20:00", c4, "complete")                      # service 240
+
+    rep = report.build(m.config, m.store, DAY, DAY, at("12:00:00"))
+    rows = [s.row() for s in rep.routes["jl"].steps]
+    assert [(r["arrivals"], r["served"]) for r in rows] == [(1, 1), (1, 1), (1, 1)]
+    assert [(r["avg_wait_s"], r["avg_service_s"]) for r in rows] == [
+        (60.0, 180.0), (360.0, 240.0), (60.0, 240.0)]
+    jl = rep.rows["service"]["jl"]
+    assert (jl.served, jl.no_show) == (1, 0)
+    assert (jl.avg_wait_s, jl.avg_service_s) == (60 + 360 + 60, 180 + 240 + 240)
+    desks = {c: (f.served, f.avg_wait_s, f.avg_service_s)
+             for c, f in rep.rows["counter"].items() if f.served}
+    assert desks == {"2": (1, 60.0, 180.0), "3": (1, 360.0, 240.0), "4": (1, 60.0, 240.0)}
+    m.store.close()

@@ -52,6 +52,26 @@ def test_requeue_by_keypad_shows_where_it_stands(qtbot, kiosk):
     assert kiosk.printer.printed == []  # the citizen keeps the paper ticket
 
 
+def test_scanning_a_phone_ticket_confirms_the_arrival(qtbot, kiosk):
+    """A ticket taken on a phone, scanned at the kiosk: the server marks its
+    citizen present (reply ``arrived``); the kiosk says so, not 已重新排队."""
+    w = kiosk.window
+    w.intent.emit("scan", "https://qh.example.gov.cn/t/ABCDEFGH")
+    [req] = kiosk.link.unanswered("requeue")
+    kiosk.link.answer(req, ticket=ticket("A031", remote=True, present=True, ahead=2),
+                      arrived=True)
+    text = w.requeue_result.text()
+    assert "A031 已确认到达" in text and "前面等候 2 人" in text and "重新排队" not in text
+    kiosk.window.intent.emit("lang", None)
+    assert "A031: arrival confirmed" in w.requeue_result.text()
+    # A real 过号重排 after it (no `arrived`): the usual words again.
+    kiosk.window.intent.emit("lang", None)
+    w.intent.emit("scan", "https://qh.example.gov.cn/t/KLMNPQRS")
+    [req] = kiosk.link.unanswered("requeue")
+    kiosk.link.answer(req, ticket=ticket("A007", ahead=3))
+    assert "A007 已重新排队" in w.requeue_result.text()
+
+
 def test_scan_from_home_opens_the_requeue_screen(qtbot, kiosk):
     w = kiosk.window
     assert w.page_name() == "home"

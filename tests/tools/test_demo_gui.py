@@ -167,6 +167,26 @@ def test_windows_are_live_and_closing_one_ends_the_demo(
     assert re.search(r"metrics\s+http://127\.0\.0\.1:\d+/metrics", out)
 
 
+def test_a_sigterm_before_the_event_loop_runs_still_ends_the_demo(tmp_path: Path) -> None:
+    """A SIGTERM while the windows are opening (before Qt's event loop runs,
+    when QApplication.exit does nothing) ends the demo once the loop starts."""
+    from PySide6.QtCore import QTimer
+
+    deadline = QTimer()
+    deadline.setSingleShot(True)
+    lost: list[bool] = []
+
+    def on_gui(gui: demo.DemoGui) -> None:  # the windows are up; exec() comes next
+        os.kill(os.getpid(), signal.SIGTERM)
+        # A deadline, not a pace: a lost signal would let the demo run on.
+        deadline.timeout.connect(lambda: (lost.append(True), gui.app.exit(3)))
+        deadline.start(120_000)
+
+    code = demo.run(_args(tmp_path, "--speed", "60"), on_gui=on_gui)
+    deadline.stop()
+    assert (code, lost) == (0, [])
+
+
 def test_sigterm_closes_the_windows_and_exits_0(tmp_path: Path) -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
            "XDG_DATA_HOME": str(tmp_path / "data")}

@@ -1,7 +1,8 @@
 """Render the kiosk's screens to PNG files (for docs/screens/).
 
 ``python -m server.tools.screens.kiosk [OUTDIR]`` draws the real widgets offscreen with a
-realistic sample state built from the demo hall (no server needed) and
+realistic sample state: the welcome a real hall service on the demo hall gives
+mid-morning (in memory, no server process), and
 writes ``kiosk-{SCREEN}-{zh,en}.png`` for every :data:`SCREENS` at 1080x1920
 portrait, plus ``kiosk-{home,services,search,ticket,checkin}-landscape-{zh,en}.png``
 at 1920x1080.
@@ -9,11 +10,14 @@ at 1920x1080.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from server.tools.screens.shot import shoot
 
@@ -27,29 +31,63 @@ _NOW = dt.datetime(2026, 11, 26, 1, 41, tzinfo=dt.UTC)  # 09:41 in Shanghai
 
 
 def sample_welcome() -> dict[str, Any]:
-    """A welcome of the demo hall mid-morning, with queues."""
-    from server.reference import demo_config
+    """A welcome of the demo hall mid-morning, with queues: what a real
+    ``HallService`` says to ``kiosk-1`` (a fresh copy on every call)."""
+    return cast(dict[str, Any], json.loads(_welcome_text()))
 
-    cfg = demo_config()
-    services = [{"id": s.id, "name": s.name, "name_en": s.name_en, "prefix": s.prefix,
-                 "category": s.category,
-                 "hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in s.hours],
-                 "daily_quota": s.daily_quota, "appointments": s.appointments is not None,
-                 "zone": s.zone, **({} if s.kiosk else {"kiosk": False})}
-                for s in cfg.services]
-    queues = {}
-    for i, s in enumerate(cfg.services):
-        waiting = (i * 7 + 3) % 19
-        queues[s.id] = {"waiting": waiting, "eta_s": waiting * s.default_service_s // 2,
-                        "issued": waiting * 3 + i % 5}
-    return {"type": "welcome", "protocol": 1, "role": "kiosk", "counter": None,
-            "device": "kiosk-1",
-            "hall": {"id": cfg.id, "name": cfg.name, "timezone": cfg.timezone,
-                     "notice": cfg.notice, "services": services,
-                     "counters": [{"number": c.number, "name": c.name,
-                                   "services": list(c.services)} for c in cfg.counters]},
-            "snapshot": {"queues": queues, "counters": {}, "recent_calls": [], "faults": []},
-            "seq": 1234}
+
+@functools.cache
+def _welcome_text() -> str:
+    """Run the demo hall's morning (08:30-09:41) on a real hall service over
+    an in-memory store: three counters in four staffed, tickets issued
+    through the kiosk at a steady pace. Deterministic."""
+    from server.config import Limits
+    from server.reference import DEMO_PIN, demo_config
+    from server.service import HallService, Session
+    from server.store import Store
+
+    config = dataclasses.replace(demo_config("sqlite://"), limits=Limits.off())
+    clock = _Clock(_NOW - dt.timedelta(minutes=71))
+    sent = 0
+
+    def session(device_id: str) -> Session:
+        device = config.device(device_id)
+        if device is None:
+            raise RuntimeError(f"the demo hall has no device {device_id}")
+        return Session(device)
+
+    def send(device: str, kind: str, **fields: Any) -> None:
+        nonlocal sent
+        sent += 1
+        reply = service.handle(session(device),
+                               {"type": kind, "id": f"sample-{sent}", **fields}).message
+        if reply["type"] != "ok":
+            raise RuntimeError(f"the sample hall refused {kind}: {reply}")
+
+    with Store(config.database, clock=clock) as store:
+        service = HallService(config, store, clock=clock)
+        for i, counter in enumerate(config.counters):
+            if i % 4 != 3:
+                send(f"counter-{counter.number}", "login", staff=config.staff[i].id,
+                     pin=DEMO_PIN)
+        # Each service's arrivals spread evenly over the 70 minutes.
+        kiosk_services = [s.id for s in config.services if s.kiosk]
+        arrivals = sorted((70 * (k + 1) // (count + 1), sid)
+                          for i, sid in enumerate(kiosk_services)
+                          for count in [(i * 7 + 3) % 19] for k in range(count))
+        for minute, sid in arrivals:
+            clock.now = _NOW - dt.timedelta(minutes=70 - minute)
+            send("kiosk-1", "issue", service=sid)
+        clock.now = _NOW
+        return json.dumps(service.welcome(session("kiosk-1"), "sample"))
+
+
+@dataclasses.dataclass
+class _Clock:
+    now: dt.datetime
+
+    def __call__(self) -> dt.datetime:
+        return self.now
 
 
 def sample_state(screen: str, lang: str = "zh") -> Any:
