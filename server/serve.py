@@ -204,8 +204,8 @@ class Server:
         self._detached = True
         self.accepting = False
         self._tick_task.cancel()
-        # Webhooks still pending are dropped (and counted): at least once
-        # holds only while this process owns the hall (docs/STATUS.md).
+        # Webhook deliveries still pending stay in the store's outbox: the
+        # hall's next owner sends them (server/notify/sender.py).
         self._stop_citizen()
         for client in list(self.clients | self.replaying):
             if not client.closing:
