@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from server.authpool import SecretCheck, TokenCache
+from server.authpool import DUMMY_HASH, SecretCheck, TokenCache
 from server.config import Device, HallConfig
 from server.core import CoreError, Event, Hall, NotFound
 from server.limits import HallLimits
@@ -106,6 +106,11 @@ class HallService(Context):
         self.failed: str | None = None
         self._next_recovery = 0.0
         self.faults: dict[str, dict[str, Any]] = {}
+        #: Called with (staff id, "pin", the PIN typed) after a counter login
+        #: of a staff member whose PIN was reset (``Staff.reset``): the
+        #: console stores the PIN's hash as a new configuration version.
+        #: None: a reset PIN cannot be set here, so such a login is refused.
+        self.secret_set: Callable[[str, str, str], None] | None = None
         # Replies remembered before a restart: loaded once, so a cache miss
         # never costs a database read (one server process per hall).
         for device, rid, text in store.live_replies(config.id):
@@ -147,6 +152,45 @@ class HallService(Context):
         for feature in self.features:
             feature.loaded(hall)
         return hall
+
+    # ------------------------------------------------------- configuration
+    def prepare_config(self, config: HallConfig) -> Hall:
+        """The core as it would be under ``config``, built from the store now.
+
+        Nothing changes yet: the caller stores the new configuration version,
+        then hands the result to :meth:`adopt_config` in the same event-loop
+        turn (no request runs in between, so the store still holds what this
+        core was built from).
+
+        Raises:
+            ValueError: ``config`` does not fit the hall's state (a counter
+                or service the day's tickets or counters still use is gone).
+            StoreError: the store cannot be read.
+        """
+        if config.id != self.config.id:
+            raise ValueError(f"the hall id cannot change ({self.config.id!r} -> {config.id!r})")
+        if self.group is not None:
+            raise RuntimeError("a configuration is applied between groups, never inside one")
+        loaded = self.store.load(config.id, self._local_day())
+        return Hall.restore(config, self.clock, tickets=loaded.tickets,
+                            counters=loaded.counters, last_numbers=loaded.last_numbers)
+
+    def adopt_config(self, config: HallConfig, hall: Hall) -> None:
+        """Serve ``config`` from now on, with the core :meth:`prepare_config`
+        built for it (call only after the new version is committed).
+
+        Staff and devices take effect at the next login or hello; services
+        and counters with the new core. Features that keep the configuration
+        (``feature.config``) get the new one and are told the new core.
+        """
+        old = self.config
+        self.config = config
+        for feature in self.features:
+            if getattr(feature, "config", None) is old:
+                feature.config = config  # type: ignore[attr-defined]
+        self.hall = hall
+        for feature in self.features:
+            feature.loaded(hall)
 
     def reload(self) -> None:
         """Rebuild the core from the store (after a failed transaction).
@@ -214,7 +258,7 @@ class HallService(Context):
         """
         device = self.config.device(device_id)
         if device is None:
-            return SecretCheck(token, _DUMMY_HASH, lambda _ok: None)
+            return SecretCheck(token, DUMMY_HASH, lambda _ok: None)
         if self.tokens.known(device.id, device.token_hash, token):
             return device
 
@@ -506,9 +550,20 @@ class HallService(Context):
         if locked is not None:
             return Reply(protocol.error(msg["id"], "rate_limited", locked))
         staff = self.config.staff_member(staff_id)
+        if staff is not None and staff.disabled:
+            staff = None  # answered like an unknown id, after the same scrypt work
+        # A reset PIN (Staff.reset): the PIN typed now becomes the PIN. The
+        # scrypt check still runs (on the dummy hash, its verdict unused) so
+        # the answer takes as long as any login.
+        setting = (staff is not None and "pin" in staff.reset
+                   and self.secret_set is not None)
+        if staff is not None and "pin" in staff.reset and not setting:
+            staff = None
+
         # scrypt runs wherever the caller puts it (the server: off the event
         # loop); the login is then decided on the state as it is by then.
-        def finish(pin_ok: bool) -> Reply:
+        def finish(verdict: bool) -> Reply:
+            pin_ok = verdict or setting
             if staff is None or not pin_ok:
                 self.limits.pin_failed(device_id, staff.id if staff is not None else None)
                 return Reply(protocol.error(msg["id"], "unauthorized", "wrong staff id or PIN"))
@@ -528,10 +583,15 @@ class HallService(Context):
                     events += self.hall.open_counter(counter, staff.id, staff.name)
                 return events
 
-            return self.run_command(session, msg["id"], run,
-                               lambda _: {"staff": {"id": staff.id, "name": staff.name}})
+            reply = self.run_command(session, msg["id"], run,
+                                     lambda _: {"staff": {"id": staff.id, "name": staff.name}})
+            if setting and self.secret_set is not None and reply.message.get("type") != "error":
+                set_pin = self.secret_set
+                self.after_commit(lambda: set_pin(staff.id, "pin", msg["pin"]))
+            return reply
 
-        return SecretCheck(msg["pin"], staff.pin_hash if staff else _DUMMY_HASH, finish)
+        hashed = staff.pin_hash if staff is not None and not setting else DUMMY_HASH
+        return SecretCheck(msg["pin"], hashed, finish)
 
     def _counters_of(self, staff_id: str, besides: int) -> list[int]:
         """Counters other than ``besides`` open (or paused) with ``staff_id`` logged in."""
@@ -702,9 +762,3 @@ class HallService(Context):
         """How many replies are remembered now."""
         return self._reply_count
 
-
-
-_DUMMY_HASH = (
-    "scrypt$n=16384,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$"
-    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-)

@@ -14,6 +14,7 @@ API::
     store.purge_replies(now=None) -> int
     store.bookings, store.followups, store.phones        # typed rows and guarded writes
     store.console                                        # console sessions, audit, acks
+    store.configs                                        # configuration versions
     store.close()
 
 ``commit`` is ONE transaction (its steps: server/store/commit.py): tickets
@@ -42,6 +43,7 @@ from server.store import commit as commit_steps
 from server.store import load as reads
 from server.store import logins, replies
 from server.store.bookings import BookingRows
+from server.store.configs import ConfigRows
 from server.store.console import ConsoleRows
 from server.store.convert import check_key
 from server.store.engine import Database
@@ -94,6 +96,8 @@ class Store:
         self.phones = PhoneRows(self._db)  # remote tickets' phones (server/store/phones.py)
         #: The supervisor console's sessions, audit log and alert acks.
         self.console = ConsoleRows(self._db)
+        #: The hall configuration's stored versions (server/store/configs.py).
+        self.configs = ConfigRows(self._db)
 
     def close(self) -> None:
         """Close every pooled connection."""

@@ -12,8 +12,8 @@ from websockets.sync.client import ClientConnection
 from server.config import HallConfig
 from tests.helpers.server import _hash, dial, small_config
 
-__all__ = ["PASSWORD", "ConsoleClient", "console_config", "get", "login", "open_socket",
-           "try_login"]
+__all__ = ["PASSWORD", "ConsoleClient", "admin_config", "console_config", "get", "login",
+           "open_socket", "try_login"]
 
 PASSWORD = "correct horse 7"
 
@@ -30,6 +30,14 @@ def console_config(database: str, **console: Any) -> HallConfig:
     if console:
         changes["console"] = dataclasses.replace(cfg.console, **console)
     return dataclasses.replace(cfg, **changes)
+
+
+def admin_config(database: str) -> HallConfig:
+    """:func:`console_config` where s005 陈静 is also an admin (configuration pages)."""
+    cfg = console_config(database)
+    staff = list(cfg.staff)
+    staff[4] = dataclasses.replace(staff[4], roles=("counter", "supervisor", "admin"))
+    return dataclasses.replace(cfg, staff=tuple(staff))
 
 
 def get(port: int, path: str, cookie: str | None = None) -> tuple[int, dict[str, str], str]:
