@@ -50,9 +50,10 @@ def get(port: int, path: str, cookie: str | None = None) -> tuple[int, dict[str,
     return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
 
 
-def open_socket(port: int, cookie: str | None = None) -> ClientConnection:
+def open_socket(port: int, cookie: str | None = None,
+                path: str = "/console/ws") -> ClientConnection:
     headers = {"Cookie": cookie} if cookie else None
-    return dial(f"ws://127.0.0.1:{port}/console/ws", origin=f"http://127.0.0.1:{port}",
+    return dial(f"ws://127.0.0.1:{port}{path}", origin=f"http://127.0.0.1:{port}",
                 additional_headers=headers)
 
 
