@@ -87,7 +87,7 @@ class Admin:
     def view(self) -> dict[str, Any]:
         rows = self.service.store.configs.history(self.hall_id, VERSIONS_LISTED)
         tz = self.service.config.tz
-        return {**config_view(self.service.config),
+        return {**config_view(self.service.base_config),
                 "version": rows[0].version if rows else 0,
                 "versions": [{"version": r.version, "staff": r.staff, "note": r.note,
                               "at": r.at.astimezone(tz).isoformat(timespec="seconds")}
@@ -156,7 +156,7 @@ class Admin:
         newest = self.service.store.configs.newest(self.hall_id)
         if newest is not None:
             return newest.version, newest.text
-        return 0, dumps(self.service.config)
+        return 0, dumps(self.service.base_config)
 
     def _store_edit(self, who: str, msg: dict[str, Any], hashed: str, action: str,
                     detail: dict[str, Any]) -> int:
@@ -179,7 +179,7 @@ class Admin:
             if base == 0:
                 # The first change: the configuration it changes is version 1.
                 base = self.service.store.configs.add(
-                    self.hall_id, dumps(running), now, "serve",
+                    self.hall_id, dumps(self.service.base_config), now, "serve",
                     "the running configuration, before the first change", based_on=0)
         except StaleState as exc:
             raise Conflict(str(exc)) from None
@@ -194,8 +194,38 @@ class Admin:
             raise Conflict(str(exc)) from None
         # Committed: now memory follows (same loop turn as prepare_config).
         self.service.adopt_config(new, hall)
-        self.host.reconfigured(running, new)
+        self.host.reconfigured(running, self.service.config)
         return number
+
+    # --------------------------------------------------- an extra counter today
+    def assign(self, staff: Staff, counter: int, services: tuple[str, ...]) -> dict[str, Any]:
+        """Assign services to a counter for today (supervisor or admin): an
+        extra counter for a service until the day ends; empty ``services``
+        gives the counter its configured services back. Audited; applied
+        like a configuration change (the core is rebuilt, devices reconnect).
+
+        Raises:
+            CoreError: no such counter, an unknown or route service.
+        """
+        service = self.service
+        old = service.config
+        before = old.counter(counter)
+        try:
+            hall = service.prepare_assignment(counter, services)
+        except ValueError as exc:
+            raise BadRequest(f"与大厅现状不符 not possible now: {exc}") from None
+        day = service.today()
+        now = self.clock()
+        audit = service.store.console.audit(
+            self.hall_id, now, staff.id, "assign", f"counter:{counter}",
+            {"services": list(services), "day": str(day),
+             "before": list(before.services) if before else []})
+        service.store.configs.assign(self.hall_id, day, counter, services, now, staff.id,
+                                     extra=audit)
+        service.adopt_config(service.base_config, hall)
+        self.host.reconfigured(old, service.config)
+        found = service.config.counter(counter)
+        return {"counter": counter, "services": list(found.services) if found else []}
 
 
 def _admin_only(staff: Staff) -> None:

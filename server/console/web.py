@@ -379,6 +379,8 @@ class Console:
                 return functools.partial(self._report, rid, msg)
             if do in ("config", "config_edit", "config_undo"):
                 return self._configure(rid, active, msg)
+            if do == "assign":
+                return self._assign(rid, active, msg)
             if do == "audit":
                 rows = self.service.store.console.audit_log(self.config.id, 100)
                 return {"type": "ok", "re": rid, "audit": [
@@ -420,6 +422,24 @@ class Console:
             return _error(rid, "internal", "数据库不可用 the database is unavailable; try again")
         self._schedule_push()
         return {"type": "ok", "re": rid, **done, **self.admin.view()}
+
+    def _assign(self, rid: Any, active: Active, msg: dict[str, Any]) -> dict[str, Any]:
+        """``assign``: services for a counter today (an extra counter for a service)."""
+        counter, services = msg.get("counter"), msg.get("services")
+        if not isinstance(counter, int) or isinstance(counter, bool) \
+                or not isinstance(services, list) \
+                or not all(isinstance(s, str) and s for s in services) or len(services) > 50:
+            return _error(rid, "bad_request", "counter (number) and services (ids) needed")
+        if self.service.failed is not None:
+            return _error(rid, "internal", "大厅暂不可用 the hall is unavailable; try again")
+        try:
+            done = self.admin.assign(active.staff, counter, tuple(services))
+        except CoreError as exc:
+            return _error(rid, exc.code, str(exc))
+        except StoreError:
+            return _error(rid, "internal", "数据库不可用 the database is unavailable; try again")
+        self._schedule_push()
+        return {"type": "ok", "re": rid, **done}
 
     def _purge(self) -> None:
         """Ended and timed-out sessions go (at most once a minute, at a login)."""
@@ -499,6 +519,10 @@ class Console:
         now = self.clock()
         svc = self.service
         view = floor.build(svc.hall, self.config, svc.faults, now)
+        for c in view["counters"]:  # services assigned for today (an extra counter)
+            configured = svc.base_config.counter(c["number"])
+            c["assigned"] = configured is not None and \
+                tuple(c["services"]) != configured.services
         cases = svc.feature(FollowUps).list("open")
         found = alerts.evaluate(view, self.config, cases,
                                 svc.store.console.acks(self.config.id))

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from server.authpool import DUMMY_HASH, SecretCheck, TokenCache
 from server.config import Device, HallConfig
-from server.core import CoreError, Event, Hall, NotFound
+from server.core import CoreError, Event, Hall, NotFound, dayplan
 from server.limits import HallLimits
 from server.service.api import (
     Context,
@@ -89,6 +89,10 @@ class HallService(Context):
         features: Iterable[FeatureFactory] = (),
     ) -> None:
         super().__init__(config, store, clock)
+        #: The configuration as stored; :attr:`config` is it with today's
+        #: counter assignments laid over it (server/core/dayplan.py).
+        self.base_config = config
+        self.config = self._day_config(self._local_day())
         self.monotonic = monotonic
         self.features: list[Feature] = []
         self.hall = self._load()
@@ -154,8 +158,44 @@ class HallService(Context):
         return hall
 
     # ------------------------------------------------------- configuration
+    def _day_config(self, day: dt.date) -> HallConfig:
+        return dayplan.assign(self.base_config,
+                              self.store.configs.assignments(self.base_config.id, day))
+
+    def _restore(self, config: HallConfig) -> Hall:
+        loaded = self.store.load(config.id, self._local_day())
+        return Hall.restore(config, self.clock, tickets=loaded.tickets,
+                            counters=loaded.counters, last_numbers=loaded.last_numbers)
+
+    def _switch_config(self, config: HallConfig) -> None:
+        old = self.config
+        self.config = config
+        for feature in self.features:
+            if getattr(feature, "config", None) is old:
+                feature.config = config  # type: ignore[attr-defined]
+
+    def prepare_assignment(self, counter: int, services: tuple[str, ...]) -> Hall:
+        """The core with ``services`` assigned to ``counter`` for today (an
+        extra counter for a service; empty: its configured services again),
+        built from the store now; adopt it with :meth:`adopt_config` after
+        the assignment is stored.
+
+        Raises:
+            CoreError: no such counter, an unknown or route service.
+            ValueError, StoreError: as :meth:`prepare_config`.
+        """
+        if services:
+            dayplan.check(self.base_config, counter, services)
+        elif self.base_config.counter(counter) is None:
+            raise NotFound(f"no counter {counter}")
+        assigned = self.store.configs.assignments(self.base_config.id, self._local_day())
+        assigned[counter] = services
+        return self._restore(dayplan.assign(self.base_config,
+                                            {n: s for n, s in assigned.items() if s}))
+
     def prepare_config(self, config: HallConfig) -> Hall:
-        """The core as it would be under ``config``, built from the store now.
+        """The core as it would be under ``config`` (with today's counter
+        assignments laid over it), built from the store now.
 
         Nothing changes yet: the caller stores the new configuration version,
         then hands the result to :meth:`adopt_config` in the same event-loop
@@ -171,23 +211,20 @@ class HallService(Context):
             raise ValueError(f"the hall id cannot change ({self.config.id!r} -> {config.id!r})")
         if self.group is not None:
             raise RuntimeError("a configuration is applied between groups, never inside one")
-        loaded = self.store.load(config.id, self._local_day())
-        return Hall.restore(config, self.clock, tickets=loaded.tickets,
-                            counters=loaded.counters, last_numbers=loaded.last_numbers)
+        return self._restore(dayplan.assign(
+            config, self.store.configs.assignments(config.id, self._local_day())))
 
     def adopt_config(self, config: HallConfig, hall: Hall) -> None:
-        """Serve ``config`` from now on, with the core :meth:`prepare_config`
-        built for it (call only after the new version is committed).
+        """Serve ``config`` (as stored; ``hall.config`` is it for today) from
+        now on, with the core :meth:`prepare_config` or
+        :meth:`prepare_assignment` built (call only after the change committed).
 
         Staff and devices take effect at the next login or hello; services
         and counters with the new core. Features that keep the configuration
         (``feature.config``) get the new one and are told the new core.
         """
-        old = self.config
-        self.config = config
-        for feature in self.features:
-            if getattr(feature, "config", None) is old:
-                feature.config = config  # type: ignore[attr-defined]
+        self.base_config = config
+        self._switch_config(hall.config)
         self.hall = hall
         for feature in self.features:
             feature.loaded(hall)
@@ -710,6 +747,10 @@ class HallService(Context):
         events = self.hall.close_day()
         self._day = day
         wire = self.commit_upkeep(events, "closing the day")
+        try:  # yesterday's extra counters end with it
+            self._switch_config(self._day_config(day))
+        except StoreError as exc:
+            log.error("cannot read today's counter layout: %s", exc)
         self.reload()  # also reads the new day's bookings (Feature.loaded)
         return wire
 

@@ -1,4 +1,5 @@
-"""The hall's configuration as versions of its whole TOML text (migration 0011).
+"""The hall's configuration as versions of its whole TOML text (migration 0011),
+and the services assigned to counters for one day (``counter_days``).
 
 The newest version of a hall is its configuration; the rules that make a
 text valid live in ``server.config.parse`` (the caller validates before it
@@ -18,7 +19,7 @@ from server.store.commit import Write
 from server.store.convert import check_key
 from server.store.engine import Database
 from server.store.errors import StaleState
-from server.store.schema import hall_configs_t
+from server.store.schema import counter_days_t, hall_configs_t
 from server.wire.clock import aware_utc, naive_utc
 
 __all__ = ["ConfigRows", "ConfigVersion"]
@@ -105,3 +106,29 @@ class ConfigRows:
             if extra is not None:
                 extra(conn)
         return newest + 1
+
+    # ------------------------------------------------- today's counter layout
+    def assignments(self, hall: str, day: dt.date) -> dict[int, tuple[str, ...]]:
+        """Counter -> the services assigned to it for ``day``."""
+        t = counter_days_t
+        with self._db.transaction() as conn:
+            rows = conn.execute(sa.select(t.c.counter, t.c.services)
+                                .where(t.c.hall == hall, t.c.day == day)).all()
+        return {int(r.counter): tuple(r.services.split(",")) for r in rows}
+
+    def assign(self, hall: str, day: dt.date, counter: int, services: tuple[str, ...],
+               at: dt.datetime, staff: str, extra: Write | None = None) -> None:
+        """Assign ``services`` to ``counter`` for ``day`` (replacing an earlier
+        assignment; empty: the configured services again), with ``extra``
+        (the audit row) in the same transaction."""
+        t = counter_days_t
+        with self._db.transaction(write=True) as conn:
+            conn.execute(sa.delete(t).where(t.c.hall == hall, t.c.day == day,
+                                            t.c.counter == counter))
+            if services:
+                conn.execute(t.insert(), {
+                    "hall": check_key(hall, "hall_id"), "day": day, "counter": counter,
+                    "services": ",".join(services), "at": naive_utc(at, "at"),
+                    "staff": check_key(staff, "staff", 64)})
+            if extra is not None:
+                extra(conn)

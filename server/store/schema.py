@@ -9,7 +9,7 @@ __all__ = [
     "SCHEMA_REVISION", "TICKET_COLUMNS", "metadata", "halls", "tickets", "numbering",
     "events_t", "counters_t", "replies", "bookings_t", "booking_slots_t", "followups_t",
     "hall_secrets_t", "login_failures_t", "ticket_phones_t", "console_sessions_t",
-    "console_audit_t", "console_acks_t", "hall_configs_t",
+    "console_audit_t", "console_acks_t", "hall_configs_t", "counter_days_t",
 ]
 
 #: The newest migration in server/store/migrations/versions (checked by the tests):
@@ -270,6 +270,19 @@ hall_configs_t = sa.Table(
     sa.Column("at", sa.DateTime, nullable=False),
     sa.Column("staff", sa.String(64), nullable=False),
     sa.Column("note", sa.String(400), nullable=False),
+)
+
+#: Services assigned to a counter for one hall-local day (migration 0011):
+#: an extra counter for a service today; the configuration is not changed.
+counter_days_t = sa.Table(
+    "counter_days",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("counter", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("services", sa.String(400), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("staff", sa.String(64), nullable=False),
 )
 
 #: Ticket dataclass field -> tickets column (``rank`` is two columns).

@@ -62,7 +62,8 @@ def test_migrations_create_the_schema_and_are_idempotent(db_url: str) -> None:
     assert names == {"alembic_version", "halls", "tickets", "numbering", "events", "counters",
                      "replies", "bookings", "booking_slots", "followups", "hall_secrets",
                      "login_failures", "hall_leases", "instances", "ticket_phones",
-                     "console_sessions", "console_audit", "console_acks", "hall_configs"}
+                     "console_sessions", "console_audit", "console_acks", "hall_configs",
+                     "counter_days"}
     assert version == SCHEMA_REVISION
     # again, the fast path (already at head) and the full Alembic path
     with Store(db_url) as store:
