@@ -5,6 +5,7 @@ several halls in one process, one console per hall (``/console/<hall-id>``)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -109,3 +110,17 @@ def test_each_hall_of_a_process_has_its_own_console(tmp_path: Path) -> None:
             assert json.loads(ws.recv(timeout=10))["floor"]["counters"]
     finally:
         proc.terminate()
+
+
+def test_a_new_owner_serves_the_newest_stored_version(tmp_path: Path) -> None:
+    # build_server is what a starting process or a standby taking over runs.
+    from server.serve import build_server
+
+    db = f"sqlite:///{tmp_path / 'hall.db'}"
+    cfg = small_config(db)
+    with Store(db) as store:
+        store.configs.add(cfg.id, dumps(dataclasses.replace(cfg, notice="新版本")),
+                          dt.datetime.now(dt.UTC), "s005", "edited", based_on=0)
+        server = build_server(cfg, store)
+        assert server.service.config.notice == "新版本"
+        assert server.service.config.database == db
