@@ -66,13 +66,19 @@ def test_console_in_chromium(tmp_path):
             ["closed"]
 
 
+async def _login_form(ws: Any, srv: RunningServer) -> Cdp:
+    """The console's login form in a 1920x1080 page."""
+    cdp = Cdp(ws)
+    await cdp.send("Emulation.setDeviceMetricsOverride", width=1920, height=1080,
+                   deviceScaleFactor=1, mobile=False)
+    await cdp.send("Page.navigate", url=f"{srv.http}/console")
+    await cdp.wait_for("!document.getElementById('login').classList.contains('hidden')")
+    return cdp
+
+
 async def _drive(srv: RunningServer, counter: WsClient, page_ws: str, tmp_path: Path) -> None:
     async with connect(page_ws, max_size=2**26) as ws:
-        cdp = Cdp(ws)
-        await cdp.send("Emulation.setDeviceMetricsOverride", width=1920, height=1080,
-                       deviceScaleFactor=1, mobile=False)
-        await cdp.send("Page.navigate", url=f"{srv.http}/console")
-        await cdp.wait_for("!document.getElementById('login').classList.contains('hidden')")
+        cdp = await _login_form(ws, srv)
         # A wrong password says so and stays on the form.
         await cdp.js("document.getElementById('staff').value = 's005';"
                      "document.getElementById('password').value = 'nope';"
@@ -149,11 +155,7 @@ async def _confirm(cdp: Cdp) -> None:
 
 async def _configure(srv: RunningServer, board: WsClient, page_ws: str, tmp_path: Path) -> None:
     async with connect(page_ws, max_size=2**26) as ws:
-        cdp = Cdp(ws)
-        await cdp.send("Emulation.setDeviceMetricsOverride", width=1920, height=1080,
-                       deviceScaleFactor=1, mobile=False)
-        await cdp.send("Page.navigate", url=f"{srv.http}/console")
-        await cdp.wait_for("!document.getElementById('login').classList.contains('hidden')")
+        cdp = await _login_form(ws, srv)
         await cdp.js("document.getElementById('staff').value = 's005';"
                      f"document.getElementById('password').value = {PASSWORD!r};"
                      "document.getElementById('login').requestSubmit()")
