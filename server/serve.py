@@ -756,6 +756,7 @@ class Server:
                 continue
             if events:
                 self.broadcast(events)
+            self.console.upkeep()  # a configuration version stored elsewhere
 
 
 @dataclasses.dataclass
@@ -910,12 +911,15 @@ def build_server(cfg: HallConfig, store: Store) -> Server:
     ``cfg`` when none is stored) and its service loaded from the store."""
     from server.config import ConfigError
 
+    number = 0
     try:
-        cfg = versions.current(store, cfg)
+        cfg, number = versions.current_version(store, cfg)
     except ConfigError as exc:
         log.error("hall %s: the newest stored configuration is invalid, serving the file's "
                   "(fix it with qhall config import): %s", cfg.id, exc)
-    return Server(HallService(cfg, store, features=default_features()))
+    service = HallService(cfg, store, features=default_features())
+    service.config_version = number
+    return Server(service)
 
 
 async def main_async(cfgs: HallConfig | list[HallConfig], *,

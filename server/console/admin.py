@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import secrets
 import tomllib
 from collections.abc import Callable
@@ -39,6 +40,8 @@ from server.console.versions import effective, validate
 from server.service import HallService
 from server.store import StaleState
 from server.wire.errors import BadRequest, Conflict, Forbidden
+
+log = logging.getLogger("qhall.console")
 
 __all__ = ["Admin", "Reconfigurable", "config_view"]
 
@@ -194,8 +197,42 @@ class Admin:
             raise Conflict(str(exc)) from None
         # Committed: now memory follows (same loop turn as prepare_config).
         self.service.adopt_config(new, hall)
+        self.service.config_version = number
         self.host.reconfigured(running, self.service.config)
         return number
+
+    def follow(self) -> bool:
+        """Serve the newest stored version when another writer stored it
+        (``qhall config import`` while this server runs); True if it did.
+
+        A newest version this process cannot serve (it no longer parses, or
+        does not fit the day's state) is logged once and left; the hall
+        goes on with what it serves.
+        """
+        service = self.service
+        if self._lock.locked():
+            return False  # an edit of ours is under way
+        number = service.store.configs.newest_number(self.hall_id)
+        if number in (0, service.config_version):
+            return False
+        newest = service.store.configs.get(self.hall_id, number)
+        running = service.config
+        try:
+            assert newest is not None
+            new = effective(validate(newest.text, self.hall_id, f"database version {number}"),
+                            running)
+            hall = service.prepare_config(new)
+        except (ConfigError, ValueError) as exc:
+            log.error("hall %s: configuration version %d not applied: %s", self.hall_id,
+                      number, exc)
+            service.config_version = number
+            return False
+        service.adopt_config(new, hall)
+        service.config_version = number
+        self.host.reconfigured(running, service.config)
+        log.warning("hall %s: now serving configuration version %d (%s)", self.hall_id,
+                    number, newest.note)
+        return True
 
     # --------------------------------------------------- an extra counter today
     def assign(self, staff: Staff, counter: int, services: tuple[str, ...]) -> dict[str, Any]:

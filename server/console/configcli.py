@@ -3,9 +3,8 @@
 The database keeps the configuration as versions of its TOML text (the
 newest is served; docs/CONFIG.md). ``export`` writes a version to a file (a
 valid file for ``qhall check-config``), ``import`` validates a file by the
-same rules and stores it as the newest version (a running server applies it
-at its next start or takeover; the console's admin pages apply their edits
-at once), ``history`` lists the versions.
+same rules and stores it as the newest version (a running server serves it
+within seconds), ``history`` lists the versions.
 
 The hall and database come from ``--config FILE`` (its ``[hall] id`` and
 ``database``), or ``--database URL --hall ID``.

@@ -25,8 +25,8 @@ from server.config import ConfigError, HallConfig, Limits, dumps, parse
 from server.store import StaleState, Store
 from server.wire.clock import utcnow
 
-__all__ = ["PROCESS_FIELDS", "current", "effective", "import_file", "import_text", "read_text",
-           "validate"]
+__all__ = ["PROCESS_FIELDS", "current", "current_version", "effective", "import_file",
+           "import_text", "read_text", "validate"]
 
 #: Fields a process takes from how it was started, not from a stored version.
 PROCESS_FIELDS = ("database", "host", "port")
@@ -60,11 +60,16 @@ def current(store: Store, running: HallConfig) -> HallConfig:
         ConfigError: the newest stored version no longer parses (a newer
             qhall refusing an old key, say): fix it with ``qhall config import``.
     """
+    return current_version(store, running)[0]
+
+
+def current_version(store: Store, running: HallConfig) -> tuple[HallConfig, int]:
+    """:func:`current` and its version number (0: none stored)."""
     newest = store.configs.newest(running.id)
     if newest is None:
-        return running
+        return running, 0
     stored = validate(newest.text, running.id, f"database version {newest.version}")
-    return effective(stored, running)
+    return effective(stored, running), newest.version
 
 
 def import_text(store: Store, text: str, source: str, *, staff: str = "import",

@@ -78,6 +78,8 @@ CLOSE_EXPIRED = 4401
 #: A CSV computed for the 报表 tab waits this long for its download.
 CSV_KEEP_S = 300.0
 CSV_KEY = "_csv"
+#: How often the newest configuration version is looked up (qhall config import).
+CONFIG_POLL_S = 5.0
 #: Shortest console password set at first login.
 MIN_PASSWORD = 8
 
@@ -119,6 +121,7 @@ class Console:
         # CSV texts the 报表 tab computed off the loop: (digest, from, to) -> (text, until).
         self._csv_ready: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._next_purge = 0.0
+        self._next_poll = 0.0
         #: Where the browser reaches this console: ``/console``, or
         #: ``/console/<hall-id>`` when one process serves several halls
         #: (server/halls.py sets it; the session cookie's Path is this, so a
@@ -440,6 +443,19 @@ class Console:
             return _error(rid, "internal", "数据库不可用 the database is unavailable; try again")
         self._schedule_push()
         return {"type": "ok", "re": rid, **done}
+
+    def upkeep(self) -> None:
+        """Periodic (the server's ticker): at most every :data:`CONFIG_POLL_S`,
+        serve a configuration version another process stored meanwhile."""
+        now = time.monotonic()
+        if now < self._next_poll:
+            return
+        self._next_poll = now + CONFIG_POLL_S
+        try:
+            if self.admin.follow():
+                self._schedule_push()
+        except StoreError as exc:
+            log.warning("cannot read the configuration versions: %s", exc)
 
     def _purge(self) -> None:
         """Ended and timed-out sessions go (at most once a minute, at a login)."""

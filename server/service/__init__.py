@@ -92,6 +92,9 @@ class HallService(Context):
         #: The configuration as stored; :attr:`config` is it with today's
         #: counter assignments laid over it (server/core/dayplan.py).
         self.base_config = config
+        #: The stored configuration version served (0: none; the entry point
+        #: and the console's admin set it, server/console/versions.py).
+        self.config_version = 0
         self.config = self._day_config(self._local_day())
         self.monotonic = monotonic
         self.features: list[Feature] = []
