@@ -151,7 +151,7 @@ class Console:
     async def _store_secret(self, staff_id: str, what: str, plain: str) -> None:
         try:
             await self.admin.set_secret(staff_id, what, plain)
-        except (CoreError, StoreError) as exc:
+        except (CoreError, StoreError, ValueError) as exc:
             log.error("could not store the %s %s set at login: %s", what, staff_id, exc)
 
     # ------------------------------------------------------------------ HTTP

@@ -60,6 +60,8 @@ IDEMPOTENCY_S = 15 * 60
 REPLIES_PER_DEVICE = 12_000
 #: Most remembered replies in all (each is kept as its encoded JSON text).
 REPLIES_MAX = 100_000
+#: Shortest PIN a staff member may set at a first login after a reset.
+MIN_NEW_PIN = 4
 #: What every request of a group hears when the group's transaction failed.
 GROUP_FAILED = ("数据库未能保存这些请求，没有任何更改，请重试 "
                 "the database did not store these requests; nothing changed; try again")
@@ -599,6 +601,10 @@ class HallService(Context):
                    and self.secret_set is not None)
         if staff is not None and "pin" in staff.reset and not setting:
             staff = None
+        if setting and len(msg["pin"].strip()) < MIN_NEW_PIN:
+            return Reply(protocol.error(msg["id"], "bad_request",
+                                        f"请设置至少 {MIN_NEW_PIN} 位的新 PIN "
+                                        f"the new PIN needs {MIN_NEW_PIN}+ characters"))
 
         # scrypt runs wherever the caller puts it (the server: off the event
         # loop); the login is then decided on the state as it is by then.

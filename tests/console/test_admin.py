@@ -100,6 +100,7 @@ def test_a_new_staff_member_sets_the_pin_at_first_login_and_undo_removes_them(tm
         assert stored.staff_member("s009").reset == ("pin",)
 
         # No restart: the new member logs in at a counter; the PIN typed is theirs now.
+        assert counter.request("login", staff="s009", pin="12")["code"] == "bad_request"
         assert counter.request("login", staff="s009", pin="2468")["type"] == "ok"
         _until(lambda: not srv.server.service.config.staff_member("s009").reset,
                "the PIN set at first login stored")

@@ -146,6 +146,8 @@ def test_console_configuration_in_chromium(tmp_path):
         assert sorted(actions, key=str) == sorted([
             ("config", "staff_add"), ("secret_set", None), ("config", "device_revoke"),
             ("config", "device_add")], key=str)
+        assert srv.store.configs.assignments(srv.config.id, srv.server.service.today()) == {
+            4: ("gjj",)}
 
 
 async def _confirm(cdp: Cdp) -> None:
@@ -212,6 +214,15 @@ async def _configure(srv: RunningServer, board: WsClient, page_ws: str, tmp_path
         await cdp.wait_for("document.getElementById('cfg-error').textContent"
                            ".includes(\"must be 'HH:MM-HH:MM'\")")
         assert srv.server.service.config.service("gjj").hours == ()
+        # An extra counter for a service today, from the floor.
+        await cdp.js("document.querySelector('#tabs button[data-tab=floor]').click();"
+                     "document.getElementById('assign-counter').value = '4';"
+                     "for (const o of document.getElementById('assign-services').options)"
+                     " o.selected = o.value === 'gjj';"
+                     "document.getElementById('assign-go').click()")
+        await _confirm(cdp)
+        await cdp.wait_for("document.querySelector('#tiles .tile[data-counter=\"4\"] .svcs')"
+                           ".textContent.startsWith('今日指派 today: gjj')")
         await cdp.js("document.querySelector('#tabs button[data-tab=audit]').click()")
         await cdp.wait_for("document.querySelectorAll('#audit tr[data-audit] button').length >= 3")
         await _shot(cdp, "console-audit.png", tmp_path)
