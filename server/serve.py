@@ -749,6 +749,7 @@ class Server:
             # A store that went away is noticed here, not by the next user.
             if not self.service.check_store():
                 continue
+            before = self.service.config
             try:
                 events = self.service.tick()
             except Exception:
@@ -756,6 +757,8 @@ class Server:
                 continue
             if events:
                 self.broadcast(events)
+            if self.service.config is not before:  # a new day: yesterday's extra counters end
+                self.reconfigured(before, self.service.config)
             self.console.upkeep()  # a configuration version stored elsewhere
 
 

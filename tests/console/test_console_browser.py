@@ -223,6 +223,20 @@ async def _configure(srv: RunningServer, board: WsClient, page_ws: str, tmp_path
         await _confirm(cdp)
         await cdp.wait_for("document.querySelector('#tiles .tile[data-counter=\"4\"] .svcs')"
                            ".textContent.startsWith('今日指派 today: gjj')")
+        # A waiting ticket moved to an open counter (赵敏's, still logged in at 2).
+        def issue() -> str:
+            with srv.client("kiosk-1") as kiosk:
+                return str(kiosk.request("issue", service="tax")["ticket"]["id"])
+
+        ticket = await asyncio.to_thread(issue)
+        row = f"#waiting tr[data-ticket=\"{ticket}\"]"
+        await cdp.wait_for(f"!!document.querySelector('{row} select')")
+        await cdp.js(f"document.querySelector('{row} select').value = 'counter:2';"
+                     f"document.querySelector('{row} button').click()")
+        await _confirm(cdp)
+        await cdp.wait_for(f"!document.querySelector('{row}') || document.querySelector("
+                           "'#toast').textContent.includes('Done')")
+        assert srv.call(lambda: srv.server.service.hall.ticket(ticket).target_counter) == 2
         await cdp.js("document.querySelector('#tabs button[data-tab=audit]').click()")
         await cdp.wait_for("document.querySelectorAll('#audit tr[data-audit] button').length >= 3")
         await _shot(cdp, "console-audit.png", tmp_path)
