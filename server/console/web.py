@@ -36,7 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from server.authpool import DUMMY_HASH, AuthPool, PoolBusy
-from server.config import ConfigError, HallConfig
+from server.config import ConfigError, HallConfig, Staff
 from server.console import alerts, floor
 from server.console.actions import Actions
 from server.console.admin import Admin
@@ -414,6 +414,8 @@ class Console:
                 return {"type": "ok", "re": rid, **self.admin.view()}
             if do == "config_edit":
                 done = await self.admin.edit(staff, msg)
+                if msg.get("op") == "staff_disable":
+                    self._close_counters_of(staff, str(msg.get("staff")))
             else:
                 entry = msg.get("audit")
                 if not isinstance(entry, int) or isinstance(entry, bool):
@@ -425,6 +427,20 @@ class Console:
             return _error(rid, "internal", "数据库不可用 the database is unavailable; try again")
         self._schedule_push()
         return {"type": "ok", "re": rid, **done, **self.admin.view()}
+
+    def _close_counters_of(self, by: Staff, staff_id: str) -> None:
+        """A disabled staff member's open or paused counters are closed (each
+        an audited ``close``, as from the floor)."""
+        for state in self.service.hall.counter_states():
+            if state.state != "closed" and state.staff_id == staff_id:
+                try:
+                    result = self.actions.run(by, {"do": "close", "counter": state.number})
+                except (CoreError, StoreError, Unavailable) as exc:
+                    log.warning("counter %d of disabled %s not closed: %s", state.number,
+                                staff_id, exc)
+                    continue
+                if result.events:
+                    self.host.broadcast(result.events)
 
     def _assign(self, rid: Any, active: Active, msg: dict[str, Any]) -> dict[str, Any]:
         """``assign``: services for a counter today (an extra counter for a service)."""

@@ -132,7 +132,12 @@ def test_disable_and_reset_take_effect_at_once(tmp_path):
     cfg = admin_config(f"sqlite:///{tmp_path / 'hall.db'}")
     with RunningServer(cfg) as srv, srv.client("counter-3") as counter:
         console = ConsoleClient(srv.port, login(srv.port))
+        assert counter.request("login", staff="s003", pin=PIN)["type"] == "ok"
+        # Disabled: the counter they are at closes, and they log in nowhere.
         assert console.request("config_edit", op="staff_disable", staff="s003")["type"] == "ok"
+        assert srv.call(lambda: srv.server.service.hall.counter_state(3).state) == "closed"
+        assert ("close", "counter:3") in [(r.action, r.target) for r in
+                                          srv.store.console.audit_log(cfg.id)]
         assert counter.request("login", staff="s003", pin=PIN)["code"] == "unauthorized"
         assert console.request("config_edit", op="staff_enable", staff="s003")["type"] == "ok"
         assert counter.request("login", staff="s003", pin=PIN)["type"] == "ok"
