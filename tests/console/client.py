@@ -5,15 +5,17 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import json
+import time
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
 from server.config import HallConfig
-from tests.helpers.server import _hash, dial, small_config
+from tests.helpers.server import WsClient, _hash, dial, small_config
 
-__all__ = ["PASSWORD", "ConsoleClient", "admin_config", "console_config", "get", "login",
-           "open_socket", "try_login"]
+__all__ = ["PASSWORD", "ConsoleClient", "admin_config", "closed_with", "console_config", "get",
+           "login", "open_socket", "try_login"]
 
 PASSWORD = "correct horse 7"
 
@@ -38,6 +40,17 @@ def admin_config(database: str) -> HallConfig:
     staff = list(cfg.staff)
     staff[4] = dataclasses.replace(staff[4], roles=("counter", "supervisor", "admin"))
     return dataclasses.replace(cfg, staff=tuple(staff))
+
+
+def closed_with(client: WsClient, timeout: float = 10) -> int | None:
+    """Read a device's connection until the server closes it; the close code."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            client.recv(timeout=max(0.1, deadline - time.monotonic()))
+    except ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd else None
+    raise AssertionError("the connection stayed open")
 
 
 def get(port: int, path: str, cookie: str | None = None) -> tuple[int, dict[str, str], str]:

@@ -3,39 +3,23 @@ rules, stored with their audit entry, applied live, undone from the audit log.""
 
 from __future__ import annotations
 
-import time
 import tomllib
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from websockets.exceptions import ConnectionClosed
 
 from server.config import ConfigError, dumps, load, parse, toml_text
 from server.console.sessions import may_use_console
-from tests.console.client import ConsoleClient, admin_config, console_config, login, try_login
-from tests.helpers.server import PIN, RunningServer, WsClient
-
-
-def _until(test: Callable[[], Any], what: str, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = test()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"never happened: {what}")
-
-
-def _closed_with(client: WsClient, timeout: float = 10) -> int | None:
-    """Read until the server closes the connection; its close code."""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            client.recv(timeout=max(0.1, deadline - time.monotonic()))
-    except ConnectionClosed as exc:
-        return exc.rcvd.code if exc.rcvd else None
-    raise AssertionError("the connection stayed open")
+from tests.console.client import (
+    ConsoleClient,
+    admin_config,
+    closed_with,
+    console_config,
+    login,
+    try_login,
+)
+from tests.helpers.failover import until
+from tests.helpers.server import PIN, RunningServer
 
 
 def _config_audit(srv: RunningServer) -> list[tuple[str, dict[str, Any]]]:
@@ -102,8 +86,8 @@ def test_a_new_staff_member_sets_the_pin_at_first_login_and_undo_removes_them(tm
         # No restart: the new member logs in at a counter; the PIN typed is theirs now.
         assert counter.request("login", staff="s009", pin="12")["code"] == "bad_request"
         assert counter.request("login", staff="s009", pin="2468")["type"] == "ok"
-        _until(lambda: not srv.server.service.config.staff_member("s009").reset,
-               "the PIN set at first login stored")
+        until(lambda: not srv.server.service.config.staff_member("s009").reset, 10,
+              "the PIN set at first login stored")
         assert counter.request("logout")["type"] == "ok"
         assert counter.request("login", staff="s009", pin="1357")["code"] == "unauthorized"
         assert counter.request("login", staff="s009", pin="2468")["type"] == "ok"
@@ -146,7 +130,7 @@ def test_disable_and_reset_take_effect_at_once(tmp_path):
         assert console.request("config_edit", op="staff_reset", staff="s003",
                                what="pin")["type"] == "ok"
         assert counter.request("login", staff="s003", pin="9999")["type"] == "ok"
-        _until(lambda: not srv.server.service.config.staff_member("s003").reset, "PIN stored")
+        until(lambda: not srv.server.service.config.staff_member("s003").reset, 10, "PIN stored")
         assert counter.request("logout")["type"] == "ok"
         assert counter.request("login", staff="s003", pin=PIN)["code"] == "unauthorized"
 
@@ -169,7 +153,7 @@ def test_a_revoked_device_is_closed_and_a_new_one_gets_its_token_once(tmp_path):
             srv.client("board-2") as goes:
         console = ConsoleClient(srv.port, login(srv.port))
         assert console.request("config_edit", op="device_revoke", device="board-2")["type"] == "ok"
-        assert _closed_with(goes) == 1008
+        assert closed_with(goes) == 1008
         assert stays.request("ping")["type"] == "ok"  # only staff/devices changed
         again = srv.client("board-2", expect_welcome=False)
         assert again.welcome["type"] == "error"
@@ -196,7 +180,7 @@ def test_a_service_change_applies_live_and_devices_reconnect(tmp_path):
         edit = console.request("config_edit", op="service", service="gjj", daily_quota=1,
                                zone="A区", hours=[])
         assert edit["type"] == "ok", edit
-        assert _closed_with(kiosk) == 1012  # reconnect for the new hall
+        assert closed_with(kiosk) == 1012  # reconnect for the new hall
         with srv.client("kiosk-1") as again:
             gjj = next(s for s in again.welcome["hall"]["services"] if s["id"] == "gjj")
             assert (gjj["daily_quota"], gjj["zone"]) == (1, "A区")

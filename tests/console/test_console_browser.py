@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
-from tests.console.client import PASSWORD, admin_config, console_config
+from tests.console.client import PASSWORD, admin_config, closed_with, console_config
+from tests.helpers.failover import until
 from tests.helpers.server import PIN, RunningServer, WsClient
 from tests.helpers.tools import unavailable
 from tests.web.test_webboard import CHROMIUM, SCREENS, Cdp, chromium
@@ -121,14 +121,6 @@ async def _drive(srv: RunningServer, counter: WsClient, page_ws: str, tmp_path: 
         await _shot(cdp, "console-followups.png", tmp_path)
 
 
-def _closed_code(client: WsClient) -> int | None:
-    try:
-        while True:
-            client.recv(timeout=10)
-    except ConnectionClosed as exc:
-        return exc.rcvd.code if exc.rcvd else None
-
-
 @pytest.mark.browser
 def test_console_configuration_in_chromium(tmp_path):
     """An admin adds a staff member, who logs in at a counter without a restart;
@@ -139,10 +131,12 @@ def test_console_configuration_in_chromium(tmp_path):
             chromium(tmp_path / "profile") as page_ws:
         board = srv.client("board-2")
         asyncio.run(_configure(srv, board, page_ws, tmp_path))
+        # The PIN typed at 赵敏's first login is stored once its scrypt ran (off the loop).
+        until(lambda: not srv.server.service.config.staff_member("s009").reset, 10,
+              "the PIN set at first login stored")
         actions = [(r.action, r.detail.get("op")) for r in
                    reversed(srv.store.console.audit_log(srv.config.id))
                    if r.action in ("config", "secret_set")]
-        # (The PIN is stored a moment after the login: its scrypt runs off the loop.)
         assert sorted(actions, key=str) == sorted([
             ("config", "staff_add"), ("secret_set", None), ("config", "device_revoke"),
             ("config", "device_add")], key=str)
@@ -188,7 +182,7 @@ async def _configure(srv: RunningServer, board: WsClient, page_ws: str, tmp_path
         await cdp.wait_for(f"!!document.querySelector('{row} button')")
         await cdp.js(f"document.querySelector('{row} button').click()")
         await _confirm(cdp)
-        assert await asyncio.to_thread(_closed_code, board) == 1008
+        assert await asyncio.to_thread(closed_with, board) == 1008
         await cdp.wait_for(f"!document.querySelector('{row}')")
 
         # A new device: its token shown once, as text and as a QR code.

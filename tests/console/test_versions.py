@@ -15,7 +15,8 @@ from server.console.versions import current, effective, import_file
 from server.store import Store
 from server.tools.chaos import Instance
 from server.tools.pgcluster import free_port
-from tests.console.client import PASSWORD, console_config, get, open_socket
+from tests.console.client import PASSWORD, closed_with, console_config, get, open_socket
+from tests.helpers.failover import until
 from tests.helpers.server import small_config
 
 
@@ -128,7 +129,6 @@ def test_a_new_owner_serves_the_newest_stored_version(tmp_path: Path) -> None:
 
 def test_a_version_imported_while_the_server_runs_is_served_within_seconds(
         tmp_path: Path) -> None:
-    from tests.console.test_admin import _closed_with, _until
     from tests.helpers.server import RunningServer
 
     db = f"sqlite:///{tmp_path / 'hall.db'}"
@@ -137,10 +137,9 @@ def test_a_version_imported_while_the_server_runs_is_served_within_seconds(
         path = tmp_path / "new.toml"
         path.write_text(dumps(dataclasses.replace(cfg, notice="导入的通知")), encoding="utf-8")
         assert main(["config", "import", str(path)]) == 0
-        _until(lambda: srv.server.service.config.notice == "导入的通知",
-               "the imported version served")
-        assert srv.server.service.config_version == 1
-        assert _closed_with(board) == 1012  # the boards reconnect for the new notice
+        until(lambda: srv.server.service.config_version == 1, 10, "the imported version served")
+        assert srv.server.service.config.notice == "导入的通知"
+        assert closed_with(board) == 1012  # the boards reconnect for the new notice
         with srv.client("board-1") as again:
             assert again.welcome["hall"]["notice"] == "导入的通知"
         # A version this hall cannot serve is left (logged); the hall goes on.
@@ -149,6 +148,6 @@ def test_a_version_imported_while_the_server_runs_is_served_within_seconds(
         with srv.client("counter-4") as counter:
             assert counter.request("login", staff="s001", pin="1234")["type"] == "ok"
             assert main(["config", "import", str(path)]) == 0
-            _until(lambda: srv.server.service.config_version == 2, "version 2 looked at")
+            until(lambda: srv.server.service.config_version == 2, 10, "version 2 looked at")
             assert srv.server.service.config.notice == "导入的通知"
             assert len(srv.server.service.config.counters) == 4
