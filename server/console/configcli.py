@@ -25,7 +25,11 @@ __all__ = ["configure", "run"]
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add ``qhall config`` arguments."""
-    parser.description = __doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else None
+    parser.description = (
+        "The database keeps each hall's configuration as versions of its TOML text; the "
+        "newest is served (docs/CONFIG.md). export writes a version to a file (valid for "
+        "qhall check-config), import validates a file by the same rules and stores it as "
+        "the newest version (a running server serves it within seconds), history lists them.")
     sub = parser.add_subparsers(dest="action", required=True)
     for name, text in (("export", "write a stored version (default: the newest) to a file"),
                        ("import", "validate a file and store it as the newest version"),
