@@ -35,8 +35,8 @@ from typing import Generic, TypeVar
 
 from server.auth import DEFAULT_N, DEFAULT_P, DEFAULT_R, parse_hash, verify_secret
 
-__all__ = ["AUTH_QUEUE", "AUTH_WORKERS", "LOGIN_QUEUE", "AuthPool", "PoolBusy", "SecretCheck",
-           "TokenCache", "check_weight"]
+__all__ = ["AUTH_QUEUE", "AUTH_WORKERS", "DUMMY_HASH", "LOGIN_QUEUE", "AuthPool", "PoolBusy",
+           "SecretCheck", "TokenCache", "check_weight"]
 
 T = TypeVar("T")
 
@@ -72,6 +72,13 @@ class SecretCheck(Generic[T]):
 
 
 _DEFAULT_COST = DEFAULT_N * DEFAULT_R * DEFAULT_P
+
+#: Checked instead of an unknown id's hash (it matches nothing): every
+#: attempt costs one default scrypt check, so timing tells nobody which ids exist.
+DUMMY_HASH = (
+    "scrypt$n=16384,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+)
 
 
 def check_weight(hashed: str) -> float:

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "print-test": ("kiosk.printer", "print a sample ticket on a printer"),
     "hash-secret": ("server.auth", "hash a PIN or device token for the hall config"),
     "check-config": ("server.config", "validate a hall configuration file"),
+    "config": ("server.console.configcli",
+               "export/import the hall configuration kept in the database"),
     "make-key": ("server.pii", "make the key that hashes personal data (phone numbers)"),
 }
 

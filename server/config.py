@@ -56,7 +56,9 @@ __all__ = [
     "ConfigError",
     "ConfigFileError",
     "Console",
+    "STAFF_RESETS",
     "STAFF_ROLES",
+    "toml_text",
     "Counter",
     "Device",
     "Dispatch",
@@ -77,6 +79,8 @@ CATEGORIES = CATEGORY_IDS
 COUNTER_MODES = ("ordered", "oldest")
 DEVICE_ROLES = ("kiosk", "counter", "display", "evaluator", "admin", "booking")
 STAFF_ROLES = ("counter", "supervisor", "admin")
+#: Secrets a staff member sets at their next login after a reset (``reset``).
+STAFF_RESETS = ("pin", "password")
 TRANSFER_PLACEMENTS = ("head", "issue_time", "tail")
 # Roles bound to one counter: required for these, optional for a display
 # (a counter display above the window vs. a lobby board), refused otherwise.
@@ -173,13 +177,21 @@ class Counter:
 @dataclass(frozen=True)
 class Staff:
     """A staff member who may log in at a counter (and, with the role
-    supervisor or admin and a ``password_hash``, at the console ``/console``)."""
+    supervisor or admin and a ``password_hash``, at the console ``/console``).
+
+    ``disabled``: may log in nowhere (kept for reports and the audit trail).
+    ``reset``: the secrets (``pin``, ``password``) the person sets at their
+    next login: the PIN or password typed then becomes theirs (the old hash
+    is no longer accepted).
+    """
 
     id: str
     name: str
     pin_hash: str
     roles: tuple[str, ...] = ("counter",)
     password_hash: str = ""
+    disabled: bool = False
+    reset: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -1092,8 +1104,8 @@ def _read_staff(c: _Checker, data: dict[str, Any]) -> list[Staff]:
     staff = []
     ids: dict[Any, _KeyPath] = {}
     for p, table in c.tables(data, "staff"):
-        c.keys(p, table, ("id", "name", "pin_hash", "roles", "password_hash"),
-               ("id", "name", "pin_hash"))
+        c.keys(p, table, ("id", "name", "pin_hash", "roles", "password_hash", "disabled",
+                          "reset"), ("id", "name", "pin_hash"))
         sid = c.get(p, table, "id", str, check=_id_check)
         c.unique(ids, sid, p + ("id",), "staff id")
         roles = c.strings(p, table, "roles") or ["counter"]
@@ -1102,8 +1114,15 @@ def _read_staff(c: _Checker, data: dict[str, Any]) -> list[Staff]:
                 c.error(p + ("roles", i), f"unknown role {role!r}; one of "
                         + ", ".join(STAFF_ROLES))
         password = c.secret_hash(p, table, "password_hash") if "password_hash" in table else ""
+        resets = c.strings(p, table, "reset") or []
+        for i, what in enumerate(resets):
+            if what not in STAFF_RESETS:
+                c.error(p + ("reset", i), f"unknown secret {what!r}; one of "
+                        + ", ".join(STAFF_RESETS))
         staff.append(Staff(sid, c.text(p, table, "name"), c.secret_hash(p, table, "pin_hash"),
-                           tuple(dict.fromkeys(roles)), password or ""))
+                           tuple(dict.fromkeys(roles)), password or "",
+                           bool(c.get(p, table, "disabled", bool, False)),
+                           tuple(dict.fromkeys(resets))))
     return staff
 
 
@@ -1241,6 +1260,45 @@ def _toml_table(header: str, pairs: Iterable[tuple[str, Any]]) -> list[str]:
     return lines + [""]
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_\-]+")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_str(key)
+
+
+def toml_text(data: dict[str, Any]) -> str:
+    """Render TOML data (as :func:`tomllib.loads` returns it for a hall
+    configuration: tables, arrays of tables, one level of sub-tables such as
+    ``[services.appointments]``) back as TOML text. Comments are not kept.
+
+    Raises:
+        TypeError: a value TOML cannot hold here (a date, a deeper table).
+    """
+    out: list[str] = []
+    top = [(k, v) for k, v in data.items() if not isinstance(v, dict | list)
+           or (isinstance(v, list) and not any(isinstance(i, dict) for i in v))]
+    out += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in top]
+    if top:
+        out.append("")
+
+    def table(header: str, body: dict[str, Any]) -> None:
+        subs = [(k, v) for k, v in body.items() if isinstance(v, dict)]
+        out.extend(_toml_table(header, ((_toml_key(k), v) for k, v in body.items()
+                                        if not isinstance(v, dict))))
+        name = header.strip("[]")
+        for k, v in subs:
+            out.extend(_toml_table(f"[{name}.{_toml_key(k)}]", v.items()))
+
+    for key, value in data.items():
+        if isinstance(value, dict):
+            table(f"[{_toml_key(key)}]", value)
+        elif isinstance(value, list) and any(isinstance(i, dict) for i in value):
+            for item in value:
+                table(f"[[{_toml_key(key)}]]", item)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
 def _hours_text(hours: tuple[tuple[datetime.time, datetime.time], ...]) -> list[str]:
     return [f"{a:%H:%M}-{b:%H:%M}" for a, b in hours]
 
@@ -1307,7 +1365,8 @@ def dumps(config: HallConfig) -> str:
         out += _toml_table("[[staff]]", [
             ("id", m.id), ("name", m.name), ("pin_hash", m.pin_hash),
             ("roles", list(m.roles) if m.roles != ("counter",) else None),
-            ("password_hash", m.password_hash or None)])
+            ("password_hash", m.password_hash or None),
+            ("disabled", True if m.disabled else None), ("reset", list(m.reset) or None)])
     for d in config.devices:
         out += _toml_table(
             "[[devices]]",

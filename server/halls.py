@@ -59,6 +59,7 @@ class Server(Protocol):
     accepting: bool
     fenced: Callable[[], bool]
     service: Any
+    console: Any  # server/console: its ``base`` is /console/<hall-id> among several halls
 
     def attach(self) -> None: ...
     def detach(self, code: int, reason: str) -> None: ...
@@ -329,6 +330,8 @@ class Halls:
         """Load the hall from the store and serve it."""
         slot.free_since = None
         server = self.make_server(slot.config, slot.store)
+        if len(self.slots) > 1:
+            server.console.base = f"/console/{quote(slot.id, safe='')}"
         book, machine = slot.book, slot.machine
         if book is not None and machine is not None:
             hall = slot.id
@@ -412,6 +415,14 @@ class Halls:
             else:
                 return conn.respond(404, f"请指明大厅 name the hall: /{head}/<hall-id>\n")
             return self._hall_route(conn, request, slot, f"/{head}", now)
+        if head == "console" and only is None:
+            # /console/<hall-id>/...: that hall's console, as if it were alone.
+            hall, _, tail = rest.partition("/")
+            slot = self.slots.get(hall)
+            if slot is None:
+                return conn.respond(404, "请指明大厅 name the hall: /console/<hall-id>\n")
+            return self._hall_route(conn, request, slot, "/console" + (f"/{tail}" if tail
+                                                                         else ""), now)
         if head == "metrics":
             if only is not None and only.serving(now):
                 # One hall: its metrics as they always were (no hall label).

@@ -63,7 +63,7 @@ from websockets.protocol import State
 
 from server.authpool import LOGIN_QUEUE, AuthPool, PoolBusy, SecretCheck
 from server.config import HallConfig, Limits
-from server.console import Console
+from server.console import Console, versions
 from server.features import default_features
 from server.halls import DEFAULT_LEASE_S, SERVE_OPTIONS, Halls, lease_of
 from server.halls import html_response as _html
@@ -537,6 +537,21 @@ class Server:
         self._drop(client)
         asyncio.get_running_loop().create_task(client.ws.close(code, reason))
 
+    def reconfigured(self, old: HallConfig, new: HallConfig) -> None:
+        """A new configuration is served (the console's admin, server/console/admin.py):
+        a revoked or changed device's connections close (1008); when more than
+        staff and devices changed, every device reconnects (1012) for a welcome
+        describing the new hall."""
+        layout_changed = (dataclasses.replace(old, staff=(), devices=())
+                          != dataclasses.replace(new, staff=(), devices=()))
+        for client in list(self.clients | self.replaying):
+            if client.closing:
+                continue
+            if new.device(client.session.device.id) != client.session.device:
+                self._close_client(client, 1008, "device revoked or changed")
+            elif layout_changed:
+                self._close_client(client, 1012, "configuration changed; reconnect")
+
     # ------------------------------------------------------------- requests
     def _on_frame(self, client: Client, frame: str | bytes) -> None:
         """Take one frame; it is answered with the others of this loop turn."""
@@ -763,6 +778,7 @@ class Server:
             # A store that went away is noticed here, not by the next user.
             if not self.service.check_store():
                 continue
+            before = self.service.config
             try:
                 events = self.service.tick()
             except Exception:
@@ -770,6 +786,9 @@ class Server:
                 continue
             if events:
                 self.broadcast(events)
+            if self.service.config is not before:  # a new day: yesterday's extra counters end
+                self.reconfigured(before, self.service.config)
+            self.console.upkeep()  # a configuration version stored elsewhere
 
 
 @dataclasses.dataclass
@@ -847,15 +866,15 @@ def load_config(args: argparse.Namespace) -> HallConfig:
     return load_configs(args)[0]
 
 
-def load_configs(args: argparse.Namespace) -> list[HallConfig]:
-    """Every hall named by ``--config``/``--config-dir`` (or the demo hall), with overrides.
+def config_paths(args: argparse.Namespace) -> list[str]:
+    """The files named by ``--config`` and ``--config-dir``, in that order.
 
     Raises:
-        ConfigError: a bad file, or two halls with one ``[hall] id``.
+        ConfigError: ``--config-dir`` holds no ``*.toml``.
     """
     from pathlib import Path
 
-    from server import config as config_mod
+    from server.config import ConfigError
 
     paths = list(getattr(args, "config", None) or [])
     if isinstance(paths, str):
@@ -863,8 +882,20 @@ def load_configs(args: argparse.Namespace) -> list[HallConfig]:
     if getattr(args, "config_dir", None):
         found = sorted(Path(args.config_dir).glob("*.toml"))
         if not found:
-            raise config_mod.ConfigError([f"{args.config_dir}: no *.toml hall configuration"])
+            raise ConfigError([f"{args.config_dir}: no *.toml hall configuration"])
         paths += [str(p) for p in found]
+    return paths
+
+
+def load_configs(args: argparse.Namespace) -> list[HallConfig]:
+    """Every hall named by ``--config``/``--config-dir`` (or the demo hall), with overrides.
+
+    Raises:
+        ConfigError: a bad file, or two halls with one ``[hall] id``.
+    """
+    from server import config as config_mod
+
+    paths = config_paths(args)
     if paths:
         configs = [config_mod.load(p) for p in paths]
     else:
@@ -908,15 +939,32 @@ def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 
 def build_server(cfg: HallConfig, store: Store) -> Server:
-    """One hall's server: its service loaded from the store."""
-    return Server(HallService(cfg, store, features=default_features()))
+    """One hall's server: its newest stored configuration version (docs/CONFIG.md;
+    ``cfg`` when none is stored) and its service loaded from the store."""
+    from server.config import ConfigError
+
+    number = 0
+    try:
+        cfg, number = versions.current_version(store, cfg)
+    except ConfigError as exc:
+        log.error("hall %s: the newest stored configuration is invalid, serving the file's "
+                  "(fix it with qhall config import): %s", cfg.id, exc)
+    service = HallService(cfg, store, features=default_features())
+    service.config_version = number
+    return Server(service)
 
 
 async def main_async(cfgs: HallConfig | list[HallConfig], *,
                      ssl_context: ssl.SSLContext | None = None, ready: Any = None,
                      lease_s: float = DEFAULT_LEASE_S, advertise: str | None = None,
-                     instance: str | None = None) -> int:
-    """Run the server until SIGTERM/SIGINT; return the exit code."""
+                     instance: str | None = None, sources: dict[str, str] | None = None,
+                     ) -> int:
+    """Run the server until SIGTERM/SIGINT; return the exit code.
+
+    ``sources``: hall id -> its configuration file; a hall whose database
+    holds no configuration version yet gets the file as version 1.
+    """
+    from server.config import ConfigError
     from server.pii import PiiKeyError
 
     configs = cfgs if isinstance(cfgs, list) else [cfgs]
@@ -928,6 +976,13 @@ async def main_async(cfgs: HallConfig | list[HallConfig], *,
         print(f"qhall serve: {exc}", file=sys.stderr)
         return 1
     try:
+        for slot in halls.slots.values():
+            if sources and slot.id in sources:
+                try:
+                    said = versions.import_file(slot.store, sources[slot.id])
+                except (ConfigError, StoreError, OSError) as exc:
+                    said = f"hall {slot.id}: the file was not stored as a version: {exc}"
+                print(f"qhall: {said}", flush=True)
         try:
             port = await halls.start(first.host, first.port, ssl_context)
         except PiiKeyError as exc:
@@ -988,8 +1043,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"qhall serve: TLS: {exc}", file=sys.stderr)
         return 2
     try:
+        paths = config_paths(args)
+        sources = {c.id: p for c, p in zip(cfgs, paths, strict=True)} if paths else None
         return asyncio.run(main_async(cfgs, ssl_context=ctx, lease_s=lease_s,
-                                      advertise=args.advertise, instance=args.instance))
+                                      advertise=args.advertise, instance=args.instance,
+                                      sources=sources))
     except OSError as exc:
         print(f"qhall serve: {exc}", file=sys.stderr)
         return 1

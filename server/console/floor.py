@@ -86,8 +86,10 @@ def build(hall: Hall, config: HallConfig, faults: Mapping[str, Mapping[str, Any]
     counters = []
     for cs in hall.counter_states():
         cfg = config.counter(cs.number)
-        counters.append(_counter(cs, cfg.name if cfg else str(cs.number), by_id,
-                                 per_counter.get(cs.number, []), now, tz))
+        entry = _counter(cs, cfg.name if cfg else str(cs.number), by_id,
+                         per_counter.get(cs.number, []), now, tz)
+        entry["services"] = list(cfg.services) if cfg else []  # today's (with assignments)
+        counters.append(entry)
     waiting = sorted((t for t in every if t.status == "waiting"),
                      key=lambda t: (t.issued_at, t.id))
     oldest_of: dict[str, Ticket] = {}

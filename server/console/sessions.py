@@ -27,7 +27,7 @@ from server.config import HallConfig, Staff
 from server.store import ConsoleSessionRow, Store
 
 __all__ = ["CONSOLE_ROLES", "COOKIE", "GRANT_S", "Active", "Grants", "Sessions", "cookie_of",
-           "may_use_console"]
+           "may_use_console", "session_allowed"]
 
 #: Staff roles that may use the console.
 CONSOLE_ROLES = ("supervisor", "admin")
@@ -38,9 +38,17 @@ GRANT_S = 30.0
 
 
 def may_use_console(staff: Staff | None) -> bool:
-    """A staff member with a console role and a password set."""
-    return (staff is not None and bool(staff.password_hash)
+    """A staff member, not disabled, with a console role and a password set
+    (or to be set at this login: ``reset`` names it)."""
+    return (staff is not None and not staff.disabled
+            and bool(staff.password_hash or "password" in staff.reset)
             and any(r in CONSOLE_ROLES for r in staff.roles))
+
+
+def session_allowed(staff: Staff | None) -> bool:
+    """Whether a session of ``staff`` stays open: console access and no
+    password reset pending (a reset ends the sessions opened before it)."""
+    return may_use_console(staff) and staff is not None and "password" not in staff.reset
 
 
 def digest(token: str) -> str:
@@ -96,11 +104,15 @@ class Active:
 class Sessions:
     """The hall's console sessions, kept in the store."""
 
-    def __init__(self, config: HallConfig, store: Store,
+    def __init__(self, config: Callable[[], HallConfig], store: Store,
                  clock: Callable[[], dt.datetime]) -> None:
-        self.config = config
+        self._config = config  # the hall's configuration now (it changes live)
         self.rows = store.console
         self.clock = clock
+
+    @property
+    def config(self) -> HallConfig:
+        return self._config()
 
     def open(self, staff: Staff) -> str:
         """A new session for ``staff``; returns the cookie value."""
@@ -122,7 +134,7 @@ class Sessions:
         if self.idle_left(row) <= 0:
             return None
         staff = self.config.staff_member(row.staff)
-        if not may_use_console(staff):
+        if not session_allowed(staff):
             return None
         assert staff is not None
         return Active(staff, row.csrf, row.digest)
@@ -143,3 +155,8 @@ class Sessions:
 
     def end(self, active: Active) -> None:
         self.rows.end_session(self.config.id, active.digest, self.clock())
+
+    def purge(self) -> int:
+        """Delete ended sessions and those idle past the timeout; returns how many."""
+        limit = dt.timedelta(seconds=self.config.console.idle_timeout_s)
+        return self.rows.purge_sessions(self.config.id, self.clock() - limit)

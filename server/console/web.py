@@ -26,7 +26,7 @@ import html
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -35,16 +35,25 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from server.authpool import AuthPool, PoolBusy
-from server.config import ConfigError
+from server.authpool import DUMMY_HASH, AuthPool, PoolBusy
+from server.config import ConfigError, HallConfig, Staff
 from server.console import alerts, floor
 from server.console.actions import Actions
-from server.console.sessions import COOKIE, Active, Grants, Sessions, cookie_of, may_use_console
+from server.console.admin import Admin
+from server.console.sessions import (
+    COOKIE,
+    Active,
+    Grants,
+    Sessions,
+    cookie_of,
+    may_use_console,
+    session_allowed,
+)
 from server.core import CoreError
 from server.features import report
 from server.features.ratings import FollowUps
 from server.service import HallService, Unavailable
-from server.store import StoreError
+from server.store import StaleState, StoreError
 from server.web import headers as http_headers
 
 __all__ = ["Console", "Host", "REFRESH_S"]
@@ -66,6 +75,13 @@ DAYS_LISTED = 31
 DAY_COLUMNS = ("served", "ratings", "satisfaction_rate", "bad_ratings", "open_followups")
 #: An ended or idle session's close code (the page shows the login form again).
 CLOSE_EXPIRED = 4401
+#: A CSV computed for the 报表 tab waits this long for its download.
+CSV_KEEP_S = 300.0
+CSV_KEY = "_csv"
+#: How often the newest configuration version is looked up (qhall config import).
+CONFIG_POLL_S = 5.0
+#: Shortest console password set at first login.
+MIN_PASSWORD = 8
 
 
 class Host(Protocol):
@@ -75,6 +91,8 @@ class Host(Protocol):
     auth: AuthPool
 
     def broadcast(self, events: list[dict[str, Any]]) -> None: ...
+
+    def reconfigured(self, old: HallConfig, new: HallConfig) -> None: ...
 
 
 @functools.cache
@@ -92,11 +110,23 @@ class Console:
     def __init__(self, host: Host) -> None:
         self.host = host
         self.service = host.service
-        self.config = host.service.config
         self.clock = host.service.clock
-        self.sessions = Sessions(self.config, host.service.store, self.clock)
+        self.sessions = Sessions(lambda: self.service.config, host.service.store, self.clock)
         self.grants = Grants()
         self.actions = Actions(host.service, self.clock)
+        self.admin = Admin(host.service, host, self.clock)
+        # A counter login with a reset PIN: the PIN typed becomes the PIN.
+        self.service.secret_set = self._secret_set
+        self._tasks: set[asyncio.Task[None]] = set()
+        # CSV texts the 报表 tab computed off the loop: (digest, from, to) -> (text, until).
+        self._csv_ready: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._next_purge = 0.0
+        self._next_poll = 0.0
+        #: Where the browser reaches this console: ``/console``, or
+        #: ``/console/<hall-id>`` when one process serves several halls
+        #: (server/halls.py sets it; the session cookie's Path is this, so a
+        #: session of one hall is never even sent to another's console).
+        self.base = "/console"
         # Its own admission bound on the server's auth threads.
         self.pool = AuthPool(queue=16, share=host.auth)
         self.live: dict[ServerConnection, Active] = {}
@@ -106,6 +136,23 @@ class Console:
         self._sending: set[ServerConnection] = set()
         self._stale: set[ServerConnection] = set()
         self._last_push = float("-inf")
+
+    @property
+    def config(self) -> HallConfig:
+        """The hall's configuration now (the admin pages change it live)."""
+        return self.service.config
+
+    def _secret_set(self, staff_id: str, what: str, plain: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._store_secret(staff_id, what, plain))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _store_secret(self, staff_id: str, what: str, plain: str) -> None:
+        try:
+            await self.admin.set_secret(staff_id, what, plain)
+        except (CoreError, StoreError, ValueError) as exc:
+            log.error("could not store the %s %s set at login: %s", what, staff_id, exc)
 
     # ------------------------------------------------------------------ HTTP
     def route(self, conn: ServerConnection, request: Request, path: str) -> Response | None:
@@ -127,7 +174,7 @@ class Console:
             return None
         if path == "/console/report.csv":
             if active is None:
-                return conn.respond(401, "请先登录 log in at /console first\n")
+                return conn.respond(401, f"请先登录 log in at {self.base} first\n")
             return self._csv(conn, active, query)
         return conn.respond(404, "not found\n")
 
@@ -138,6 +185,7 @@ class Console:
                              "roles": list(active.staff.roles)}, ensure_ascii=False)
             meta = (f'<meta name="qhall-csrf" content="{html.escape(active.csrf)}">'
                     f'<meta name="qhall-me" content="{html.escape(me)}">')
+        meta += f'<meta name="qhall-base" content="{html.escape(self.base)}">'
         body = (_page_template().replace("<!--SESSION-->", meta)
                 .replace("<!--HALL-->", html.escape(self.config.name)))
         resp = conn.respond(200, body)
@@ -148,24 +196,29 @@ class Console:
     def _redeem(self, conn: ServerConnection, grant: str) -> Response:
         token = self.grants.redeem(grant) if grant else None
         resp = conn.respond(303, "")
-        http_headers.set_header(resp, "Location", "/console")
+        http_headers.set_header(resp, "Location", self.base)
         if token is not None:
             secure = "; Secure" if conn.transport.get_extra_info("ssl_object") else ""
             http_headers.set_header(
                 resp, "Set-Cookie",
-                f"{COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict{secure}")
+                f"{COOKIE}={token}; Path={self.base}; HttpOnly; SameSite=Strict{secure}")
         return resp
 
     def _csv(self, conn: ServerConnection, active: Active,
              query: dict[str, list[str]]) -> Response:
         try:
             first, last = self._period(query.get("from", [""])[0], query.get("to", [""])[0])
-            rep = report.build(self.config, self.service.store, first, last, self.clock())
+            ready = self._csv_ready.pop((active.digest, str(first), str(last)), None)
+            if ready is not None and ready[1] >= time.monotonic():
+                text = ready[0]  # the 报表 tab computed it off the event loop
+            else:
+                text = report.to_csv(report.build(self.config, self.service.store, first,
+                                                  last, self.clock()))
         except (ValueError, ConfigError) as exc:
             return conn.respond(400, f"{exc}\n")
         self.service.store.console.add_audit(self.config.id, self.clock(), active.staff.id,
                                              "report_csv", f"{first}..{last}", {})
-        resp = conn.respond(200, report.to_csv(rep))
+        resp = conn.respond(200, text)
         http_headers.set_header(resp, "Content-Type", "text/csv; charset=utf-8")
         http_headers.set_header(resp, "Content-Disposition",
                                 f'attachment; filename="qhall-{first}-{last}.csv"')
@@ -183,10 +236,10 @@ class Console:
         return start, end
 
     # ------------------------------------------------------------- websocket
-    @staticmethod
-    def owns(ws: ServerConnection) -> bool:
+    def owns(self, ws: ServerConnection) -> bool:
         """Whether this websocket is the console's."""
-        return ws.request is not None and urlsplit(ws.request.path).path == "/console/ws"
+        return ws.request is not None and \
+            urlsplit(ws.request.path).path in ("/console/ws", f"{self.base}/ws")
 
     async def serve(self, ws: ServerConnection) -> None:
         """Run one console websocket to its end."""
@@ -233,18 +286,36 @@ class Console:
             return _error(None, "rate_limited",
                           "密码错误次数过多，请稍后再试 too many wrong passwords; try again later")
         staff = self.config.staff_member(staff_id)
-        ok = False
-        if staff is not None and may_use_console(staff):
+        if not may_use_console(staff):
+            staff = None
+        # A password reset (Staff.reset): the password typed now becomes it.
+        setting = staff is not None and "password" in staff.reset
+        # Every attempt costs one scrypt check, also for an unknown id or one
+        # without console access (the dummy hash): timing tells nobody who
+        # may use the console.
+        hashed = staff.password_hash if staff is not None and not setting else DUMMY_HASH
+        try:
+            ok = await self.pool.verify(password, hashed)
+        except PoolBusy:
+            return _error(None, "rate_limited", "服务器正忙 the server is busy; try again")
+        ok = (ok or setting) and staff is not None
+        if ok and setting and staff is not None:
+            if len(password) < MIN_PASSWORD:
+                return _error(None, "bad_request",
+                              f"新密码至少 {MIN_PASSWORD} 个字符 the new password needs "
+                              f"{MIN_PASSWORD}+ characters")
             try:
-                ok = await self.pool.verify(password, staff.password_hash)
-            except PoolBusy:
-                return _error(None, "rate_limited", "服务器正忙 the server is busy; try again")
+                await self.admin.set_secret(staff.id, "password", password)
+            except (CoreError, StoreError) as exc:
+                return _error(None, "internal", f"密码未能保存 the password was not stored: {exc}")
+            staff = self.config.staff_member(staff.id)
         if not ok or staff is None:
             limits.pin_failed(where, staff_id if staff is not None else None)
             return _error(None, "unauthorized",
                           "工号或密码错误，或无控制台权限 wrong id or password, or no console role")
         limits.hello_ok(address)
         limits.pin_ok(staff.id)
+        self._purge()
         token = self.sessions.open(staff)
         self.service.store.console.add_audit(self.config.id, self.clock(), staff.id, "login",
                                              f"staff:{staff.id}", {"address": address})
@@ -268,22 +339,28 @@ class Console:
                 await ws.send(json.dumps(_error(None, "bad_request", "JSON object expected")))
                 continue
             reply = self._request(active, msg)
-            if callable(reply):
+            if asyncio.iscoroutine(reply):
+                reply = await reply  # a configuration change (its hashing off the loop)
+            elif callable(reply):
                 # Reading a period's events from the store: off the event loop.
                 reply = await asyncio.to_thread(reply)
+                self._keep_csv(active.digest, reply)
             await ws.send(json.dumps(reply, ensure_ascii=False))
             if reply.get("type") == "ok" and msg.get("do") == "logout":
                 await ws.close(CLOSE_EXPIRED, "logged out")
                 return
 
     def _request(self, active: Active, msg: dict[str, Any]
-                 ) -> dict[str, Any] | Callable[[], dict[str, Any]]:
-        """The reply, or (a report) the function that computes it off the loop."""
+                 ) -> dict[str, Any] | Callable[[], dict[str, Any]] \
+            | Coroutine[Any, Any, dict[str, Any]]:
+        """The reply, or (a report) the function that computes it off the loop,
+        or (a configuration change) the coroutine that makes it."""
         rid = msg.get("id")
         if not active.csrf_ok(msg.get("csrf")):
             return _error(rid, "forbidden",
                           "CSRF 令牌无效，请刷新页面 missing or wrong CSRF token; reload the page")
-        if self.sessions.left(active) <= 0:
+        if self.sessions.left(active) <= 0 or not session_allowed(
+                self.config.staff_member(active.staff.id)):
             return _error(rid, "unauthorized", "会话已过期 the session has expired; log in again")
         self.sessions.touch(active)
         do = msg.get("do")
@@ -303,10 +380,15 @@ class Console:
                         "followups": self.service.feature(FollowUps).list(None)}
             if do == "report":
                 return functools.partial(self._report, rid, msg)
+            if do in ("config", "config_edit", "config_undo"):
+                return self._configure(rid, active, msg)
+            if do == "assign":
+                return self._assign(rid, active, msg)
             if do == "audit":
                 rows = self.service.store.console.audit_log(self.config.id, 100)
                 return {"type": "ok", "re": rid, "audit": [
-                    {"at": r.at.astimezone(self.config.tz).isoformat(timespec="seconds"),
+                    {"id": r.id,
+                     "at": r.at.astimezone(self.config.tz).isoformat(timespec="seconds"),
                      "staff": r.staff, "action": r.action, "target": r.target,
                      "detail": r.detail} for r in rows]}
             if self.service.failed is not None:
@@ -319,6 +401,94 @@ class Console:
         if result.events:
             self.host.broadcast(result.events)
         return {"type": "ok", "re": rid, **result.message}
+
+    async def _configure(self, rid: Any, active: Active, msg: dict[str, Any]) -> dict[str, Any]:
+        """``config`` (read), ``config_edit``, ``config_undo``: admin only."""
+        staff = self.config.staff_member(active.staff.id) or active.staff
+        do = msg.get("do")
+        try:
+            if "admin" not in staff.roles:
+                return _error(rid, "forbidden",
+                              "只有管理员可以查看和修改配置 admins only")
+            if do == "config":
+                return {"type": "ok", "re": rid, **self.admin.view()}
+            if do == "config_edit":
+                done = await self.admin.edit(staff, msg)
+                if msg.get("op") == "staff_disable":
+                    self._close_counters_of(staff, str(msg.get("staff")))
+            else:
+                entry = msg.get("audit")
+                if not isinstance(entry, int) or isinstance(entry, bool):
+                    return _error(rid, "bad_request", "audit must be an audit entry id")
+                done = await self.admin.undo(staff, entry)
+        except CoreError as exc:
+            return _error(rid, exc.code, str(exc))
+        except (StoreError, StaleState):
+            return _error(rid, "internal", "数据库不可用 the database is unavailable; try again")
+        self._schedule_push()
+        return {"type": "ok", "re": rid, **done, **self.admin.view()}
+
+    def _close_counters_of(self, by: Staff, staff_id: str) -> None:
+        """A disabled staff member's open or paused counters are closed (each
+        an audited ``close``, as from the floor)."""
+        for state in self.service.hall.counter_states():
+            if state.state != "closed" and state.staff_id == staff_id:
+                try:
+                    result = self.actions.run(by, {"do": "close", "counter": state.number})
+                except (CoreError, StoreError, Unavailable) as exc:
+                    log.warning("counter %d of disabled %s not closed: %s", state.number,
+                                staff_id, exc)
+                    continue
+                if result.events:
+                    self.host.broadcast(result.events)
+
+    def _assign(self, rid: Any, active: Active, msg: dict[str, Any]) -> dict[str, Any]:
+        """``assign``: services for a counter today (an extra counter for a service)."""
+        counter, services = msg.get("counter"), msg.get("services")
+        if not isinstance(counter, int) or isinstance(counter, bool) \
+                or not isinstance(services, list) \
+                or not all(isinstance(s, str) and s for s in services) or len(services) > 50:
+            return _error(rid, "bad_request", "counter (number) and services (ids) needed")
+        if self.service.failed is not None:
+            return _error(rid, "internal", "大厅暂不可用 the hall is unavailable; try again")
+        try:
+            done = self.admin.assign(active.staff, counter, tuple(services))
+        except CoreError as exc:
+            return _error(rid, exc.code, str(exc))
+        except StoreError:
+            return _error(rid, "internal", "数据库不可用 the database is unavailable; try again")
+        self._schedule_push()
+        return {"type": "ok", "re": rid, **done}
+
+    def upkeep(self) -> None:
+        """Periodic (the server's ticker): at most every :data:`CONFIG_POLL_S`,
+        serve a configuration version another process stored meanwhile."""
+        now = time.monotonic()
+        if now < self._next_poll:
+            return
+        self._next_poll = now + CONFIG_POLL_S
+        try:
+            if self.admin.follow():
+                self._schedule_push()
+        except StoreError as exc:
+            log.warning("cannot read the configuration versions: %s", exc)
+
+    def _purge(self) -> None:
+        """Ended and timed-out sessions go (at most once a minute, at a login)."""
+        now = time.monotonic()
+        if now >= self._next_purge:
+            self._next_purge = now + 60.0
+            self.sessions.purge()
+
+    def _keep_csv(self, session: str, reply: dict[str, Any]) -> None:
+        """Keep a report's CSV for its download (GET report.csv), on the loop."""
+        text = reply.pop(CSV_KEY, None)
+        if text is None:
+            return
+        now = time.monotonic()
+        for key in [k for k, (_t, until) in self._csv_ready.items() if until < now]:
+            del self._csv_ready[key]
+        self._csv_ready[(session, reply["from"], reply["to"])] = (text, now + CSV_KEEP_S)
 
     def _report(self, rid: Any, msg: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -335,7 +505,9 @@ class Console:
             days.append({"date": str(day), **{k: hall[k] for k in DAY_COLUMNS}})
             day += dt.timedelta(days=1)
         return {"type": "ok", "re": rid, "from": str(first), "to": str(last),
-                "rows": [f.row() for f in rep.all_rows()], "scores": rep.scores, "days": days}
+                "rows": [f.row() for f in rep.all_rows()], "scores": rep.scores, "days": days,
+                # The CSV of this period, for the download link (kept by _keep_csv).
+                CSV_KEY: report.to_csv(rep)}
 
     # ------------------------------------------------------------------ push
     def committed(self, events: list[dict[str, Any]]) -> None:
@@ -379,6 +551,10 @@ class Console:
         now = self.clock()
         svc = self.service
         view = floor.build(svc.hall, self.config, svc.faults, now)
+        for c in view["counters"]:  # services assigned for today (an extra counter)
+            configured = svc.base_config.counter(c["number"])
+            c["assigned"] = configured is not None and \
+                tuple(c["services"]) != configured.services
         cases = svc.feature(FollowUps).list("open")
         found = alerts.evaluate(view, self.config, cases,
                                 svc.store.console.acks(self.config.id))

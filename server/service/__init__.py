@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from server.authpool import SecretCheck, TokenCache
+from server.authpool import DUMMY_HASH, SecretCheck, TokenCache
 from server.config import Device, HallConfig
-from server.core import CoreError, Event, Hall, NotFound
+from server.core import CoreError, Event, Hall, NotFound, dayplan
 from server.core.forecast import ROUTE_EVENTS
 from server.limits import HallLimits
 from server.service.api import (
@@ -61,6 +61,8 @@ IDEMPOTENCY_S = 15 * 60
 REPLIES_PER_DEVICE = 12_000
 #: Most remembered replies in all (each is kept as its encoded JSON text).
 REPLIES_MAX = 100_000
+#: Shortest PIN a staff member may set at a first login after a reset.
+MIN_NEW_PIN = 4
 #: What every request of a group hears when the group's transaction failed.
 GROUP_FAILED = ("数据库未能保存这些请求，没有任何更改，请重试 "
                 "the database did not store these requests; nothing changed; try again")
@@ -90,6 +92,13 @@ class HallService(Context):
         features: Iterable[FeatureFactory] = (),
     ) -> None:
         super().__init__(config, store, clock)
+        #: The configuration as stored; :attr:`config` is it with today's
+        #: counter assignments laid over it (server/core/dayplan.py).
+        self.base_config = config
+        #: The stored configuration version served (0: none; the entry point
+        #: and the console's admin set it, server/console/versions.py).
+        self.config_version = 0
+        self.config = self._day_config(self._local_day())
         self.monotonic = monotonic
         self.features: list[Feature] = []
         self.hall = self._load()
@@ -107,6 +116,11 @@ class HallService(Context):
         self.failed: str | None = None
         self._next_recovery = 0.0
         self.faults: dict[str, dict[str, Any]] = {}
+        #: Called with (staff id, "pin", the PIN typed) after a counter login
+        #: of a staff member whose PIN was reset (``Staff.reset``): the
+        #: console stores the PIN's hash as a new configuration version.
+        #: None: a reset PIN cannot be set here, so such a login is refused.
+        self.secret_set: Callable[[str, str, str], None] | None = None
         # Replies remembered before a restart: loaded once, so a cache miss
         # never costs a database read (one server process per hall).
         for device, rid, text in store.live_replies(config.id):
@@ -155,6 +169,78 @@ class HallService(Context):
         for feature in self.features:
             feature.loaded(hall)
         return hall
+
+    # ------------------------------------------------------- configuration
+    def _day_config(self, day: dt.date) -> HallConfig:
+        return dayplan.assign(self.base_config,
+                              self.store.configs.assignments(self.base_config.id, day))
+
+    def _restore(self, config: HallConfig) -> Hall:
+        loaded = self.store.load(config.id, self._local_day())
+        return Hall.restore(config, self.clock, tickets=loaded.tickets,
+                            counters=loaded.counters, last_numbers=loaded.last_numbers)
+
+    def _switch_config(self, config: HallConfig) -> None:
+        old = self.config
+        self.config = config
+        for feature in self.features:
+            if getattr(feature, "config", None) is old:
+                feature.config = config  # type: ignore[attr-defined]
+
+    def prepare_assignment(self, counter: int, services: tuple[str, ...]) -> Hall:
+        """The core with ``services`` assigned to ``counter`` for today (an
+        extra counter for a service; empty: its configured services again),
+        built from the store now; adopt it with :meth:`adopt_config` after
+        the assignment is stored.
+
+        Raises:
+            CoreError: no such counter, an unknown or route service.
+            ValueError, StoreError: as :meth:`prepare_config`.
+        """
+        if services:
+            dayplan.check(self.base_config, counter, services)
+        elif self.base_config.counter(counter) is None:
+            raise NotFound(f"no counter {counter}")
+        assigned = self.store.configs.assignments(self.base_config.id, self._local_day())
+        assigned[counter] = services
+        return self._restore(dayplan.assign(self.base_config,
+                                            {n: s for n, s in assigned.items() if s}))
+
+    def prepare_config(self, config: HallConfig) -> Hall:
+        """The core as it would be under ``config`` (with today's counter
+        assignments laid over it), built from the store now.
+
+        Nothing changes yet: the caller stores the new configuration version,
+        then hands the result to :meth:`adopt_config` in the same event-loop
+        turn (no request runs in between, so the store still holds what this
+        core was built from).
+
+        Raises:
+            ValueError: ``config`` does not fit the hall's state (a counter
+                or service the day's tickets or counters still use is gone).
+            StoreError: the store cannot be read.
+        """
+        if config.id != self.config.id:
+            raise ValueError(f"the hall id cannot change ({self.config.id!r} -> {config.id!r})")
+        if self.group is not None:
+            raise RuntimeError("a configuration is applied between groups, never inside one")
+        return self._restore(dayplan.assign(
+            config, self.store.configs.assignments(config.id, self._local_day())))
+
+    def adopt_config(self, config: HallConfig, hall: Hall) -> None:
+        """Serve ``config`` (as stored; ``hall.config`` is it for today) from
+        now on, with the core :meth:`prepare_config` or
+        :meth:`prepare_assignment` built (call only after the change committed).
+
+        Staff and devices take effect at the next login or hello; services
+        and counters with the new core. Features that keep the configuration
+        (``feature.config``) get the new one and are told the new core.
+        """
+        self.base_config = config
+        self._switch_config(hall.config)
+        self.hall = hall
+        for feature in self.features:
+            feature.loaded(hall)
 
     def reload(self) -> None:
         """Rebuild the core from the store (after a failed transaction).
@@ -222,7 +308,7 @@ class HallService(Context):
         """
         device = self.config.device(device_id)
         if device is None:
-            return SecretCheck(token, _DUMMY_HASH, lambda _ok: None)
+            return SecretCheck(token, DUMMY_HASH, lambda _ok: None)
         if self.tokens.known(device.id, device.token_hash, token):
             return device
 
@@ -514,9 +600,24 @@ class HallService(Context):
         if locked is not None:
             return Reply(protocol.error(msg["id"], "rate_limited", locked))
         staff = self.config.staff_member(staff_id)
+        if staff is not None and staff.disabled:
+            staff = None  # answered like an unknown id, after the same scrypt work
+        # A reset PIN (Staff.reset): the PIN typed now becomes the PIN. The
+        # scrypt check still runs (on the dummy hash, its verdict unused) so
+        # the answer takes as long as any login.
+        setting = (staff is not None and "pin" in staff.reset
+                   and self.secret_set is not None)
+        if staff is not None and "pin" in staff.reset and not setting:
+            staff = None
+        if setting and len(msg["pin"].strip()) < MIN_NEW_PIN:
+            return Reply(protocol.error(msg["id"], "bad_request",
+                                        f"请设置至少 {MIN_NEW_PIN} 位的新 PIN "
+                                        f"the new PIN needs {MIN_NEW_PIN}+ characters"))
+
         # scrypt runs wherever the caller puts it (the server: off the event
         # loop); the login is then decided on the state as it is by then.
-        def finish(pin_ok: bool) -> Reply:
+        def finish(verdict: bool) -> Reply:
+            pin_ok = verdict or setting
             if staff is None or not pin_ok:
                 self.limits.pin_failed(device_id, staff.id if staff is not None else None)
                 return Reply(protocol.error(msg["id"], "unauthorized", "wrong staff id or PIN"))
@@ -536,10 +637,15 @@ class HallService(Context):
                     events += self.hall.open_counter(counter, staff.id, staff.name)
                 return events
 
-            return self.run_command(session, msg["id"], run,
-                               lambda _: {"staff": {"id": staff.id, "name": staff.name}})
+            reply = self.run_command(session, msg["id"], run,
+                                     lambda _: {"staff": {"id": staff.id, "name": staff.name}})
+            if setting and self.secret_set is not None and reply.message.get("type") != "error":
+                set_pin = self.secret_set
+                self.after_commit(lambda: set_pin(staff.id, "pin", msg["pin"]))
+            return reply
 
-        return SecretCheck(msg["pin"], staff.pin_hash if staff else _DUMMY_HASH, finish)
+        hashed = staff.pin_hash if staff is not None and not setting else DUMMY_HASH
+        return SecretCheck(msg["pin"], hashed, finish)
 
     def _counters_of(self, staff_id: str, besides: int) -> list[int]:
         """Counters other than ``besides`` open (or paused) with ``staff_id`` logged in."""
@@ -668,6 +774,10 @@ class HallService(Context):
         events = self.hall.close_day()
         self._day = day
         wire = self.commit_upkeep(events, "closing the day")
+        try:  # yesterday's extra counters end with it
+            self._switch_config(self._day_config(day))
+        except StoreError as exc:
+            log.error("cannot read today's counter layout: %s", exc)
         self.reload()  # also reads the new day's bookings (Feature.loaded)
         return wire
 
@@ -720,9 +830,3 @@ class HallService(Context):
         """How many replies are remembered now."""
         return self._reply_count
 
-
-
-_DUMMY_HASH = (
-    "scrypt$n=16384,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$"
-    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-)

@@ -14,6 +14,7 @@ Modules, by what they hold:
 * ``bookings.py``, ``followups.py``: appointment and follow-up rows with their
   guarded writes (``Write``, run inside ``commit(..., extra=...)``);
 * ``console.py``: the supervisor console's sessions, audit log and alert acks;
+* ``configs.py``: the hall configuration's versions (TOML text);
 * ``convert.py``: values <-> rows (naive UTC in the database, aware outside).
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from server.store.bookings import BookingRow, PersonDay
 from server.store.commit import Write
+from server.store.configs import ConfigVersion
 from server.store.console import AuditRow, ConsoleSessionRow
 from server.store.errors import StaleState, StoreError
 from server.store.followups import FollowUpRow
@@ -35,6 +37,7 @@ __all__ = [
     "TICKET_COLUMNS",
     "AuditRow",
     "BookingRow",
+    "ConfigVersion",
     "ConsoleSessionRow",
     "FollowUpRow",
     "Loaded",

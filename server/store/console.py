@@ -93,6 +93,16 @@ class ConsoleRows:
                                       t.c.ended_at.is_(None))
             conn.execute(live.values(ended_at=naive_utc(at, "at")))
 
+    def purge_sessions(self, hall: str, idle_before: dt.datetime) -> int:
+        """Delete the hall's ended sessions and those last used before
+        ``idle_before`` (timed out); returns how many went."""
+        t = console_sessions_t
+        with self._db.transaction(write=True) as conn:
+            gone = conn.execute(sa.delete(t).where(
+                t.c.hall == hall,
+                sa.or_(t.c.ended_at.is_not(None), t.c.seen_at < naive_utc(idle_before, "at"))))
+        return int(gone.rowcount or 0)
+
     # --------------------------------------------------------------- audit
     @staticmethod
     def _audit_values(hall: str, at: dt.datetime, staff: str, action: str, target: str,
@@ -127,6 +137,15 @@ class ConsoleRows:
                                 .order_by(t.c.id.desc()).limit(limit)).all()
         return [AuditRow(r.id, aware_utc(r.at), r.staff, r.action, r.target, json.loads(r.detail))
                 for r in rows]
+
+    def audit_entry(self, hall: str, entry: int) -> AuditRow | None:
+        """One audit row by its id (None: not this hall's, or none)."""
+        t = console_audit_t
+        with self._db.transaction() as conn:
+            r = conn.execute(sa.select(t).where(t.c.hall == hall, t.c.id == entry)).first()
+        if r is None:
+            return None
+        return AuditRow(r.id, aware_utc(r.at), r.staff, r.action, r.target, json.loads(r.detail))
 
     # ---------------------------------------------------------------- acks
     def ack(self, hall: str, alert: str, staff: str, at: dt.datetime) -> bool:

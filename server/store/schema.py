@@ -9,12 +9,13 @@ __all__ = [
     "SCHEMA_REVISION", "TICKET_COLUMNS", "metadata", "halls", "tickets", "numbering",
     "events_t", "counters_t", "replies", "bookings_t", "booking_slots_t", "followups_t",
     "hall_secrets_t", "login_failures_t", "ticket_phones_t", "console_sessions_t",
-    "console_audit_t", "console_acks_t", "notify_outbox_t",
+    "console_audit_t", "console_acks_t", "notify_outbox_t", "hall_configs_t",
+    "counter_days_t",
 ]
 
 #: The newest migration in server/store/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 metadata = sa.MetaData()
 
@@ -261,6 +262,32 @@ console_acks_t = sa.Table(
     sa.Column("alert", sa.String(200), primary_key=True),
     sa.Column("staff", sa.String(64), nullable=False),
     sa.Column("at", sa.DateTime, nullable=False),
+)
+
+#: The hall's configuration as versions of the whole TOML text (migration
+#: 0011, ``server/store/configs.py``): the newest version is the configuration.
+hall_configs_t = sa.Table(
+    "hall_configs",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("staff", sa.String(64), nullable=False),
+    sa.Column("note", sa.String(400), nullable=False),
+)
+
+#: Services assigned to a counter for one hall-local day (migration 0011):
+#: an extra counter for a service today; the configuration is not changed.
+counter_days_t = sa.Table(
+    "counter_days",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("counter", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("services", sa.String(400), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("staff", sa.String(64), nullable=False),
 )
 
 #: Ticket dataclass field -> tickets column (``rank`` is two columns).

@@ -15,6 +15,7 @@ API::
     store.bookings, store.followups, store.phones        # typed rows and guarded writes
     store.outbox, store.stagers[hall_id] = stage         # webhook deliveries (server/notify)
     store.console                                        # console sessions, audit, acks
+    store.configs                                        # configuration versions
     store.close()
 
 ``commit`` is ONE transaction (its steps: server/store/commit.py): tickets
@@ -43,6 +44,7 @@ from server.store import commit as commit_steps
 from server.store import load as reads
 from server.store import logins, replies
 from server.store.bookings import BookingRows
+from server.store.configs import ConfigRows
 from server.store.console import ConsoleRows
 from server.store.convert import check_key
 from server.store.engine import Database
@@ -101,6 +103,8 @@ class Store:
         self.stagers: dict[str, Callable[[list[Event], dt.datetime], Staged | None]] = {}
         #: The supervisor console's sessions, audit log and alert acks.
         self.console = ConsoleRows(self._db)
+        #: The hall configuration's stored versions (server/store/configs.py).
+        self.configs = ConfigRows(self._db)
 
     def close(self) -> None:
         """Close every pooled connection."""

@@ -5,15 +5,17 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import json
+import time
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
 from server.config import HallConfig
-from tests.helpers.server import _hash, dial, small_config
+from tests.helpers.server import WsClient, _hash, dial, small_config
 
-__all__ = ["PASSWORD", "ConsoleClient", "console_config", "get", "login", "open_socket",
-           "try_login"]
+__all__ = ["PASSWORD", "ConsoleClient", "admin_config", "closed_with", "console_config", "get",
+           "login", "open_socket", "try_login"]
 
 PASSWORD = "correct horse 7"
 
@@ -32,6 +34,25 @@ def console_config(database: str, **console: Any) -> HallConfig:
     return dataclasses.replace(cfg, **changes)
 
 
+def admin_config(database: str) -> HallConfig:
+    """:func:`console_config` where s005 陈静 is also an admin (configuration pages)."""
+    cfg = console_config(database)
+    staff = list(cfg.staff)
+    staff[4] = dataclasses.replace(staff[4], roles=("counter", "supervisor", "admin"))
+    return dataclasses.replace(cfg, staff=tuple(staff))
+
+
+def closed_with(client: WsClient, timeout: float = 10) -> int | None:
+    """Read a device's connection until the server closes it; the close code."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            client.recv(timeout=max(0.1, deadline - time.monotonic()))
+    except ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd else None
+    raise AssertionError("the connection stayed open")
+
+
 def get(port: int, path: str, cookie: str | None = None) -> tuple[int, dict[str, str], str]:
     """A plain GET (no redirect followed): status, headers, body."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -42,9 +63,10 @@ def get(port: int, path: str, cookie: str | None = None) -> tuple[int, dict[str,
     return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
 
 
-def open_socket(port: int, cookie: str | None = None) -> ClientConnection:
+def open_socket(port: int, cookie: str | None = None,
+                path: str = "/console/ws") -> ClientConnection:
     headers = {"Cookie": cookie} if cookie else None
-    return dial(f"ws://127.0.0.1:{port}/console/ws", origin=f"http://127.0.0.1:{port}",
+    return dial(f"ws://127.0.0.1:{port}{path}", origin=f"http://127.0.0.1:{port}",
                 additional_headers=headers)
 
 

@@ -9,6 +9,8 @@ import json
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from server.authpool import DUMMY_HASH
+from server.store import ConsoleSessionRow
 from tests.console.client import (
     PASSWORD,
     ConsoleClient,
@@ -128,3 +130,34 @@ def test_logout_ends_the_session(srv):
     client.close()
     assert 'name="qhall-csrf"' not in get(srv.port, "/console", cookie)[2]
     assert ("s005", "logout", "staff:s005") in _audit(srv)
+
+
+def test_every_login_costs_one_scrypt_check_known_id_or_not(srv):
+    # No timing oracle: an unknown id, a counter clerk without console access
+    # and a supervisor with a wrong password all cost the same check.
+    checked: list[str] = []
+    pool = srv.server.console.pool
+    verify = pool.verify
+
+    async def counting(secret: str, hashed: str) -> bool:
+        checked.append(hashed)
+        return await verify(secret, hashed)
+
+    pool.verify = counting
+    for staff in ("s999", "s001", "s005"):
+        assert try_login(srv.port, staff, "wrong password")["code"] == "unauthorized"
+    assert len(checked) == 3
+    assert checked[0] == checked[1] == DUMMY_HASH != checked[2]
+
+
+def test_ended_and_idle_sessions_are_purged(srv):
+    ended = ConsoleClient(srv.port, login(srv.port))
+    assert ended.request("logout")["type"] == "ok"
+    live = login(srv.port)
+    rows = srv.store.console
+    hall = srv.config.id
+    idle_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    rows.open_session(ConsoleSessionRow(hall, "f" * 64, "s005", "c" * 24, idle_at, idle_at))
+    assert srv.call(srv.server.console.sessions.purge) == 2  # the ended and the idle one
+    assert rows.session(hall, "f" * 64) is None
+    assert ConsoleClient(srv.port, live).recv()["type"] == "floor"  # the live one stays
