@@ -135,6 +135,7 @@ class HallRun:
         self.requests = 0
         self.failures: list[str] = []
         self.issue_lag_s = 0.0  # the most a kiosk issued behind its visitor's time
+        self.turned_away = 0  # visitors not issued by the end of the day (server behind)
         self.latency = array.array("d")  # call_next sent -> ticket.called read, per board
         self._sent: dict[str, float] = {}
         self._early: dict[str, list[float]] = defaultdict(list)
@@ -209,12 +210,16 @@ class HallRun:
 
     # ------------------------------------------------------------------- day
     async def drive(self, drain_s: float) -> None:
-        """Run the plan from now; after the last issue, serve what waits for at
-        most ``drain_s`` more; then stop the counters."""
+        """Run the plan from now until its day is over (a visitor a kiosk has
+        not reached by then is turned away: the run stays bounded when the
+        server falls behind); then serve what waits for at most ``drain_s``
+        more and stop the counters."""
         t0 = time.perf_counter()
+        end = t0 + (self.plan[-1].at if self.plan else 0.0) + 1.0
         counters = [asyncio.create_task(self._counter(dev, c.number))
                     for dev, c in zip(self._counters, self.counter_cfg, strict=True)]
-        await asyncio.gather(*(self._kiosk(i, dev, t0) for i, dev in enumerate(self._kiosks)))
+        await asyncio.gather(*(self._kiosk(i, dev, t0, end)
+                               for i, dev in enumerate(self._kiosks)))
         self.issued_all.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), drain_s)
@@ -231,8 +236,11 @@ class HallRun:
                                  f"{reply.get('message', '')}"[:200])
         return reply
 
-    async def _kiosk(self, index: int, dev: LightDevice, t0: float) -> None:
+    async def _kiosk(self, index: int, dev: LightDevice, t0: float, end: float) -> None:
         for v in self.plan[index::len(self._kiosks)]:
+            if time.perf_counter() > end:
+                self.turned_away += 1
+                continue
             delay = t0 + v.at - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -363,14 +371,15 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
         while not done.is_set():
             peak[0] = max(peak[0], rss_mb(pid))
             if progress:
-                progress(f"{sum(len(r.acked) for r in runs.values())} issued, "
+                progress(f"{time.perf_counter() - t0:.0f} s: "
+                         f"{sum(len(r.acked) for r in runs.values())} issued, "
                          f"{sum(r.ended for r in runs.values())} served, "
                          f"RSS {peak[0]:.0f} MB")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), 5.0)
 
-    sampler = asyncio.create_task(sample())
     t0 = time.perf_counter()
+    sampler = asyncio.create_task(sample())
     await asyncio.gather(*(run.drive(drain_s) for run in runs.values()))
     seconds = time.perf_counter() - t0
     done.set()
@@ -397,15 +406,17 @@ def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], se
             problems.setdefault(key, []).extend(f"{run.hall}: {p}" for p in items)
         if run is not idle:
             everyone.extend(run.latency)
-        halls.append({"hall": run.hall, "issued": len(run.acked), "served": run.ended,
+        halls.append({"hall": run.hall, "planned": len(run.plan), "issued": len(run.acked),
+                      "turned_away": run.turned_away, "served": run.ended,
                       "requests": run.requests, "issue_lag_s": round(run.issue_lag_s, 2),
                       "latency_ms": _ms(run.latency),
                       "failed": sorted(k for k, v in found.items() if v)})
     city = [h for h in halls if h["hall"] != IDLE]
     baseline = next(h for h in halls if h["hall"] == IDLE)
     return CityResult(
-        halls=city, baseline={**{k: baseline[k] for k in ("issued", "served", "requests",
-                                                          "issue_lag_s", "failed")},
+        halls=city, baseline={**{k: baseline[k] for k in ("planned", "issued", "turned_away",
+                                                          "served", "requests", "issue_lag_s",
+                                                          "failed")},
                               **baseline["latency_ms"]},
         seconds=seconds, requests=sum(h["requests"] for h in city),
         issued=sum(h["issued"] for h in city), served=sum(h["served"] for h in city),
@@ -487,18 +498,25 @@ def _as_json(result: CityResult) -> dict[str, Any]:
 def _print(console: Any, result: CityResult, table_type: Any) -> None:
     table = table_type(title="Per hall (p50/p99: call→board ms; lag: most a kiosk issued "
                              "behind its visitor's time)", title_justify="left")
-    for col in ("hall", "issued", "served", "requests", "lag s", "p50 ms", "p99 ms",
-                "invariants"):
+    for col in ("hall", "planned", "issued", "served", "requests", "lag s", "p50 ms",
+                "p99 ms", "invariants"):
         table.add_column(col, justify="right")
     for h in [*result.halls, {"hall": f"{IDLE} (baseline, alone)", **_baseline_row(result)}]:
         lat = h["latency_ms"]
-        table.add_row(h["hall"], str(h["issued"]), str(h["served"]), str(h["requests"]),
+        table.add_row(h["hall"], str(h["planned"]), str(h["issued"]), str(h["served"]),
+                      str(h["requests"]),
                       f"{h['issue_lag_s']:.1f}", str(lat.get("p50", "-")),
                       str(lat.get("p99", "-")),
                       "PASS" if not h["failed"] else "FAIL " + ",".join(h["failed"]))
     console.print(table)
     lat, base = result.latency_ms, result.baseline
     ratio = result.ratio
+    planned = sum(h["planned"] for h in result.halls)
+    if result.issued < planned:
+        console.print(f"[yellow]behind[/]: {planned - result.issued:,} of {planned:,} visitors "
+                      f"not issued by the end of the compressed day (the kiosks waited for "
+                      f"answers; at most {max(h['issue_lag_s'] for h in result.halls):.0f} s "
+                      f"late)")
     console.print(
         f"throughput: {result.requests / result.seconds:,.0f} requests/s, "
         f"{result.issued / result.seconds:,.1f} tickets issued/s ({result.issued:,} issued, "
