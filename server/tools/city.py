@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import re
 import tempfile
 import time
@@ -304,6 +305,7 @@ class CityResult:
     served: int
     latency_ms: dict[str, float]
     rss_mb: dict[str, float]
+    cpu_s: dict[str, float]
     connections: int
     problems: dict[str, list[str]]
 
@@ -331,6 +333,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _catch_up(run: HallRun, timeout: float) -> None:
@@ -379,6 +387,7 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
                 await asyncio.wait_for(done.wait(), 5.0)
 
     t0 = time.perf_counter()
+    cpu0 = (cpu_s(pid), time.process_time())
     sampler = asyncio.create_task(sample())
     await asyncio.gather(*(run.drive(drain_s) for run in runs.values()))
     seconds = time.perf_counter() - t0
@@ -386,6 +395,10 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     await sampler
     await asyncio.gather(*(_catch_up(run, 60) for run in runs.values()))
     rss["peak"] = max(peak[0], rss_mb(pid))
+    # Who had the CPU: on a shared machine a starved load generator reads
+    # late and makes the server look slow (printed beside the figures).
+    rss["server_cpu_s"] = cpu_s(pid) - cpu0[0]
+    rss["clients_cpu_s"] = time.process_time() - cpu0[1]
     for run in runs.values():
         run.close()
     return runs, idle, rss, seconds
@@ -420,7 +433,9 @@ def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], se
                               **baseline["latency_ms"]},
         seconds=seconds, requests=sum(h["requests"] for h in city),
         issued=sum(h["issued"] for h in city), served=sum(h["served"] for h in city),
-        latency_ms=_ms(everyone), rss_mb={k: round(v, 1) for k, v in rss.items()},
+        latency_ms=_ms(everyone),
+        rss_mb={k: round(v, 1) for k, v in rss.items() if not k.endswith("cpu_s")},
+        cpu_s={k: round(v, 1) for k, v in rss.items() if k.endswith("cpu_s")},
         connections=sum(len(r.devices) for r in runs.values()), problems=problems)
 
 
@@ -490,7 +505,8 @@ def _as_json(result: CityResult) -> dict[str, Any]:
             "seconds": round(result.seconds, 2), "requests": result.requests,
             "issued": result.issued, "served": result.served,
             "latency_ms": result.latency_ms, "ratio_p99": result.ratio,
-            "rss_mb": result.rss_mb, "connections": result.connections,
+            "rss_mb": result.rss_mb, "cpu_s": result.cpu_s,
+            "connections": result.connections,
             "invariants": {k: not v for k, v in result.problems.items()},
             "problems": result.problems, "ok": result.ok}
 
@@ -532,6 +548,12 @@ def _print(console: Any, result: CityResult, table_type: Any) -> None:
     console.print(f"server RSS: {rss.get('idle', 0):.0f} MB after the baseline, "
                   f"{rss.get('connected', 0):.0f} MB with every device connected, "
                   f"peak {rss.get('peak', 0):.0f} MB")
+    wall, cpu = result.seconds or 1.0, result.cpu_s
+    console.print(f"CPU during the city: server {cpu.get('server_cpu_s', 0):.0f} s "
+                  f"({100 * cpu.get('server_cpu_s', 0) / wall:.0f}% of one core), load "
+                  f"generator {cpu.get('clients_cpu_s', 0):.0f} s "
+                  f"({100 * cpu.get('clients_cpu_s', 0) / wall:.0f}%), over {wall:.0f} s; "
+                  f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     for key, text in {**invariants.INVARIANTS,
                       "requests": "every request answered ok (or queue_empty)"}.items():
         found = result.problems.get(key, [])

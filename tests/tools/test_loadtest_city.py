@@ -117,6 +117,7 @@ def test_a_tiny_city_keeps_every_invariant_and_prints_the_ratio(tmp_path: Path,
         assert h["latency_ms"]["p50"] <= h["latency_ms"]["p99"]
     assert data["baseline"]["n"] > 0 and data["ratio_p99"] > 0
     assert "ratio of the p99s" in text and "PASS every board saw every call" in text
+    assert "CPU during the city: server" in text and data["cpu_s"]["clients_cpu_s"] > 0
 
     # The check reads the real store: cut one call out of hall02's log.
     db = tmp_path / "run" / "hall02.db"
