@@ -4,7 +4,6 @@ checker catching each violation planted in hand-made data."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sqlite3
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from server.tools import city, invariants, loadtest
+from tests.tools.test_loadtest import _args
 
 ZONE = dt.timezone(dt.timedelta(hours=8))
 AT = dt.datetime(2026, 11, 30, 9, 0, tzinfo=ZONE)
@@ -86,15 +86,6 @@ def test_day_plan_is_compressed_into_the_minutes() -> None:
     window = city.busiest(plan, 10.0)
     assert window[0].at == 0 and window[-1].at < 10.0
     assert len(window) >= max(sum(1 for v in plan if s <= v.at < s + 10.0) for s in range(110))
-
-
-def _args(**kw: object) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    loadtest.configure(parser)
-    argv: list[str] = []
-    for k, v in kw.items():
-        argv += ["--" + k.replace("_", "-"), str(v)]
-    return parser.parse_args(argv)
 
 
 @pytest.mark.slow
