@@ -21,7 +21,8 @@ per client). Events committed during one turn of the event loop are flushed
 together once at the end of it with ``websockets.broadcast``: every client
 gets them in seq order, each frame encoded once per format (clients that
 opted in to ``batch`` get them as one frame). A client whose unsent output
-passes :data:`MAX_BUFFER` bytes is closed (1013) and resyncs with ``since``.
+passes :data:`MAX_BUFFER` bytes is closed (1013) and resyncs with ``since``
+(looked at once per :data:`BUFFER_SCAN_S` at most, not per client per flush).
 
 Replay (``hello`` with ``since``) is paced by the reader: pages of
 :data:`REPLAY_PAGE` events are read from the store and written only once the
@@ -93,6 +94,9 @@ def _stopped(task: asyncio.Task[None]) -> None:
 HELLO_TIMEOUT_S = 10.0
 MAX_PER_DEVICE = 4
 MAX_BUFFER = 8 * 1024 * 1024  # unsent bytes before a client counts as too slow
+#: Clients' unsent output is looked at most this often (a look at every flush
+#: would be Python work per client per loop turn, beside the writes).
+BUFFER_SCAN_S = 0.1
 ERROR_BUDGET = 20  # errors allowed per ERROR_WINDOW_S before closing 1008
 ERROR_WINDOW_S = 10.0
 REPLAY_MAX = 50_000
@@ -161,6 +165,8 @@ class Server:
         self._board_html = board_html
         self._pending: list[bytes] = []
         self._flush_scheduled = False
+        self._next_scan = 0.0  # loop time of the next look at clients' buffers
+        self._scan_scheduled = False
         #: True once the store refused a commit because another instance now
         #: owns the hall (server/halls.py sets it): no reply goes out, the
         #: clients move with 1012 and resend to the new owner.
@@ -745,6 +751,18 @@ class Server:
         if self._batched:
             for frame in _batches(pending):
                 broadcast(self._batched, frame, text=True)
+        loop = asyncio.get_running_loop()
+        wait = self._next_scan - loop.time()
+        if wait <= 0:
+            self._scan_buffers()
+        elif not self._scan_scheduled:
+            self._scan_scheduled = True
+            loop.call_later(wait, self._scan_buffers)
+
+    def _scan_buffers(self) -> None:
+        """Close the clients more than :data:`MAX_BUFFER` behind (and note peaks)."""
+        self._scan_scheduled = False
+        self._next_scan = asyncio.get_running_loop().time() + BUFFER_SCAN_S
         for client in list(self.clients):
             size = client.buffered()
             if size > client.peak:

@@ -197,6 +197,9 @@ class Hall:
             sid: shape.queue(0, eta.Estimate(svc.default_service_s), 0, self._tz)
             for sid, svc in self._services.items()
         }
+        # While deferred (a group of requests): the services to estimate at
+        # the group's end, in the order first named (see defer_queue_events).
+        self._deferred: dict[str, None] | None = None
 
     # ================================================================ restore
     @classmethod
@@ -1176,12 +1179,38 @@ class Hall:
         return [Event("ticket.routed", data, t.copy(), prev, counter=cs.copy()),
                 *self._queue_events((old_service, t.service, *cfg.services))]
 
+    def defer_queue_events(self) -> None:
+        """From now on commands only note the services whose ``queue.changed``
+        may be due; :meth:`flush_queue_events` estimates each of them once.
+
+        For a group of requests committed together (``HallService.handle_group``):
+        each request's estimate would be superseded by the next one's, and the
+        estimate is the largest cost of a command. What a board ends up with
+        is the same: each service's queue as of the last command.
+        """
+        if self._deferred is None:
+            self._deferred = {}
+
+    def flush_queue_events(self) -> list[Event]:
+        """End :meth:`defer_queue_events`: ``queue.changed`` for each noted
+        service whose queue object differs from what boards were last told
+        (none when a group left it as it found it)."""
+        pending, self._deferred = self._deferred, None
+        return self._changed(pending or ())
+
     def _queue_events(self, services: Iterable[str]) -> list[Event]:
-        events = []
         # Services no command touched may move too: their stamps left the window.
         moved = self._forecast.advance(_ts(self._now()))
         touched = [r for s in services for r in self._related[s]]
-        for sid in dict.fromkeys([*touched, *sorted(moved)]):
+        named = dict.fromkeys([*touched, *sorted(moved)])
+        if self._deferred is not None:
+            self._deferred.update(named)
+            return []
+        return self._changed(named)
+
+    def _changed(self, services: Iterable[str]) -> list[Event]:
+        events = []
+        for sid in services:
             now = self.queue_wire(sid)
             if self._emitted.get(sid) != now:
                 self._emitted[sid] = now

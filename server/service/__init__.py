@@ -404,14 +404,22 @@ class HallService(Context):
                 raise ValueError(f"{message.get('type')!r} cannot join a group")
         group = Group()
         self.group = group
+        hall = self.hall
+        # Each service's queue.changed is estimated once, at the group's end.
+        hall.defer_queue_events()
         try:
             replies = [self.handle(session, message) for session, message in requests]
         finally:
             self.group = None
+            # The core may have been rebuilt meanwhile (then the group is broken).
+            queue_events = hall.flush_queue_events()
         try:
             if group.broken:
                 raise StoreError("memory was rebuilt while deciding the group")
-            self.commit_group(group)
+            group.trailing = queue_events
+            trailing = self.commit_group(group)
+            if trailing and replies:  # broadcast with the last answer, after every other event
+                replies[-1].events = [*replies[-1].events, *trailing]
         except StaleState:
             log.warning("stale state in a group of %d; reloading, answering each alone",
                         len(requests))

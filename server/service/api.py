@@ -152,6 +152,9 @@ class Group:
     answered: dict[tuple[str, str], Reply] = field(default_factory=dict)
     #: Memory was rebuilt inside the group: its decisions are lost, commit none.
     broken: bool = False
+    #: Events of the whole group, committed after its decisions': the
+    #: ``queue.changed`` the core estimated once at the group's end.
+    trailing: list[Event] = field(default_factory=list)
 
     def coalesced(self) -> list[list[Event]]:
         """Each decision's events with ``queue.changed`` kept only where it is
@@ -293,9 +296,12 @@ class Context:
         else:
             self.group.after.append(change)
 
-    def commit_group(self, group: Group) -> None:
+    def commit_group(self, group: Group) -> list[dict[str, Any]]:
         """Commit every decision of ``group`` in one transaction, then give each
         reply its wire events and make the group's memory changes.
+
+        Returns:
+            The wire events of ``group.trailing`` (no reply holds them).
 
         Raises:
             StaleState: another writer came first (nothing was written).
@@ -303,7 +309,7 @@ class Context:
             In both cases the caller rebuilds memory and answers for the group.
         """
         kept = group.coalesced()
-        events = [ev for evs in kept for ev in evs]
+        events = [ev for evs in kept for ev in evs] + group.trailing
         remember = [item.remember for item in group.decided if item.remember is not None]
         writes = [item.writes for item in group.decided if item.writes is not None]
         if events or remember or writes:
@@ -314,6 +320,7 @@ class Context:
             item.reply.events = [self.wire_event(e) for e in evs]
         for change in group.after:
             change()
+        return [self.wire_event(e) for e in group.trailing]
 
     def commit_upkeep(self, events: list[Event], what: str) -> list[dict[str, Any]]:
         """Commit events no request asked for (ticker, sweeps); on failure log,

@@ -9,6 +9,10 @@ call, start and complete them (a share are no-shows), boards (``"batch":
 true``) watch every event. Nothing is paced: it runs as fast as the server
 answers.
 
+With ``--halls N`` it drives a city instead: N reference halls against one
+``qhall serve`` with many halls, beside one idle hall alone
+(:mod:`server.tools.city`).
+
 At the end it checks the invariants and exits 1 if any fails:
 
 * no ticket lost or served twice: every issued ticket was called exactly once
@@ -26,16 +30,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import json
-import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,18 +41,23 @@ from pathlib import Path
 from typing import Any
 
 from server.config import HallConfig, dumps
-from server.reference import DEMO_PIN, demo_config, demo_token
+from server.reference import DEMO_PIN, demo_token
+from server.tools import city
+from server.tools.loadserver import (
+    free_port,
+    loadtest_config,
+    percentile,
+    start_server,
+    stop_server,
+)
 from server.tools.sim.client import AsyncClient
 
-__all__ = ["LoadResult", "loadtest_config", "run_load", "start_server", "check_event_log",
-           "configure", "run"]
+__all__ = ["LoadResult", "loadtest_config", "run_load", "start_server", "stop_server",
+           "check_event_log", "configure", "run"]
 
-
-def loadtest_config(database: str) -> HallConfig:
-    """The demo hall with every service always open and no daily quota."""
-    cfg = demo_config(database)
-    services = tuple(dataclasses.replace(s, hours=(), daily_quota=None) for s in cfg.services)
-    return dataclasses.replace(cfg, services=services)
+#: Kept for ``qhall chaos`` (server/tools/chaos.py imports them from here).
+_pct = percentile
+_free_port = free_port
 
 
 @dataclass
@@ -295,48 +298,6 @@ def check_event_log(database: str, hall_id: str = "main") -> list[str]:
     return []
 
 
-# ------------------------------------------------------------------ server
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(config_path: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    """``python -m server serve`` on ``port``; returns once /healthz answers."""
-    log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--config", str(config_path),
-         "--port", str(port), "--no-limits", "--quiet-requests",
-         "--log-level", "WARNING"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(),
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.close()
-            raise RuntimeError(f"the server exited ({proc.returncode}): "
-                               + log_path.read_text(errors="replace")[-2000:])
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    log.close()
-                    return proc
-        time.sleep(0.1)
-    proc.kill()
-    log.close()
-    raise RuntimeError("the server did not answer /healthz within 60 s")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 # ------------------------------------------------------------------ CLI
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tickets", type=int, default=7000, help="tickets (default 7000)")
@@ -349,11 +310,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     parser.add_argument("--keep", metavar="DIR",
                         help="keep the config, database and server log in DIR")
-
-
-def _pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))]
+    city = parser.add_argument_group(
+        "a city on one process (--halls)",
+        "--halls N drives N reference halls at once against one qhall serve, each hall's "
+        "day compressed into --minutes, beside one idle hall driven alone in the same run "
+        "(server/tools/city.py); --counters/--boards/--kiosks are per hall")
+    city.add_argument("--halls", type=int, metavar="N",
+                      help="halls served by one qhall serve process (e.g. 20)")
+    city.add_argument("--minutes", type=float, default=10.0,
+                      help="each hall's day compressed into this long (default 10)")
+    city.add_argument("--visitors", type=int, default=7000,
+                      help="visitors per hall and day (default 7000)")
+    city.add_argument("--baseline-minutes", type=float, default=1.0,
+                      help="the idle hall's busiest compressed stretch, driven alone first "
+                           "(default 1)")
 
 
 def latency_table(lat: dict[str, list[float]]) -> list[dict[str, Any]]:
@@ -362,7 +332,7 @@ def latency_table(lat: dict[str, list[float]]) -> list[dict[str, Any]]:
     for kind in sorted(lat):
         v = lat[kind]
         rows.append({"type": kind, "n": len(v),
-                     **{f"p{q}_ms": round(_pct(v, q) * 1000, 2) for q in (50, 90, 99)},
+                     **{f"p{q}_ms": round(percentile(v, q) * 1000, 2) for q in (50, 90, 99)},
                      "max_ms": round(max(v) * 1000, 2)})
     return rows
 
@@ -372,6 +342,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
     from rich.table import Table
 
+    if args.halls is not None:
+        return city.run(args)
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     if args.tickets < 1 or not 0 <= args.no_show_rate <= 1:
@@ -386,7 +358,7 @@ def run(args: argparse.Namespace) -> int:
     config = loadtest_config(database)
     cfg_path = workdir / "hall.toml"
     cfg_path.write_text(dumps(config), encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     try:
         proc = start_server(cfg_path, port, workdir / "server.log")
     except RuntimeError as exc:

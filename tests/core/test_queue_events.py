@@ -79,3 +79,60 @@ def test_a_window_that_drops_nothing_tells_no_one_else() -> None:
     board.heard.clear()
     board.apply(hall.issue("gjj"))
     assert board.heard == ["gjj"] and board.agrees_with(hall)
+
+
+def _history(hall: Hall, clock) -> None:  # noqa: ANN001
+    """Completions at different speeds, so the estimates read real cycle times."""
+    for n in range(8):
+        hall.issue(("gjj", "tax", "bdc")[n % 3])
+    for c in (1, 2, 3):
+        clock.advance(60)
+        hall.call_next(c)
+        clock.advance(200 + 90 * c)
+        hall.complete(c)
+
+
+def _batch(hall: Hall, clock) -> list:  # noqa: ANN001
+    """Commands at one instant, as a group of requests is decided."""
+    events = []
+    for step in (lambda: hall.issue("gjj"), lambda: hall.issue("tax", "priority"),
+                 lambda: hall.call_next(1), lambda: hall.issue("gjj"),
+                 lambda: hall.call_next(3), lambda: hall.pause(2),
+                 lambda: hall.issue("bdc"), lambda: hall.complete(1)):
+        events += step()
+    return events
+
+
+def test_deferred_queue_events_equal_the_last_of_each_command_s_own() -> None:
+    one, one_clock = make_hall()
+    grouped, group_clock = make_hall()
+    for hall, clock in ((one, one_clock), (grouped, group_clock)):
+        _history(hall, clock)
+    board_one, board_group = Board(one), Board(grouped)
+    each = _batch(one, one_clock)
+    grouped.defer_queue_events()
+    deferred = _batch(grouped, group_clock)
+    assert not [ev for ev in deferred if ev.name == "queue.changed"]
+    flushed = grouped.flush_queue_events()
+    assert [ev.name for ev in deferred] == [ev.name for ev in each
+                                            if ev.name != "queue.changed"]
+    last = {ev.data["service"]: ev.data for ev in each if ev.name == "queue.changed"}
+    assert {ev.data["service"]: ev.data for ev in flushed} == last
+    assert sorted(last) == ["bdc", "gjj", "tax"]
+    assert len([ev for ev in each if ev.name == "queue.changed"]) > len(flushed)
+    board_one.apply(each)
+    board_group.apply(deferred + flushed)
+    assert board_group.queues == board_one.queues
+    assert board_group.agrees_with(grouped)
+    # Deferring ends with the flush: the next command tells its own again.
+    assert [ev.name for ev in grouped.issue("gjj")][-1] == "queue.changed"
+
+
+def test_a_group_that_leaves_a_queue_as_it_found_it_tells_nothing() -> None:
+    hall, _clock = make_hall(config(counters=[counter(1, ["gjj"]), counter(2, ["tax"])]))
+    hall.issue("gjj")
+    hall.defer_queue_events()
+    hall.issue("gjj")
+    hall.cancel(next(t.id for t in hall.tickets() if t.number == "A002"))
+    assert hall.flush_queue_events() == []
+    assert hall.flush_queue_events() == []  # nothing deferred any more

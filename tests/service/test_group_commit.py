@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from server.features import default_features
 from server.service import GROUP_FAILED, HallService, Session
 from server.store import Store
-from tests.helpers.server import small_config
+from tests.helpers.server import PIN, small_config
 
 NOW = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC)  # 10:00 in the hall
 
@@ -128,3 +128,69 @@ def test_requests_that_cannot_join_a_group_are_refused(tmp_path):
         with pytest.raises(ValueError, match="login"):
             svc.handle_group([(k1, {"type": "login", "id": "l", "staff": "s001",
                                     "pin": "1234"})])
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def _counter_service(url: str, clock: _Clock) -> tuple[HallService, Store, dict[str, Session]]:
+    cfg = small_config(url)
+    store = Store(cfg.database, clock=clock)
+    svc = HallService(cfg, store, clock=clock, features=default_features())
+    sessions = {d: Session(cfg.device(d)) for d in ("kiosk-1", "kiosk-2", "counter-1",
+                                                      "counter-2", "counter-3", "counter-4")}
+    for n in range(1, 5):
+        reply = svc.handle(sessions[f"counter-{n}"],
+                           {"type": "login", "id": f"l{n}", "staff": f"s00{n}", "pin": PIN})
+        assert reply.message["type"] == "ok", reply.message
+    return svc, store, sessions
+
+
+def test_a_group_s_queue_changed_equals_the_last_of_the_same_requests_one_by_one(tmp_path):
+    clocks = (_Clock(), _Clock())
+    alone, alone_store, s1 = _counter_service(f"sqlite:///{tmp_path / 'a.db'}", clocks[0])
+    grouped, group_store, s2 = _counter_service(f"sqlite:///{tmp_path / 'g.db'}", clocks[1])
+    history = [("kiosk-1", _issue(f"h{n}", ("gjj", "tax", "bdc")[n % 3])) for n in range(9)]
+    history += [(f"counter-{n}", {"type": kind, "id": f"{kind}{n}"})
+                for n in (1, 2, 4) for kind in ("call_next", "complete")]
+    batch = [("kiosk-1", _issue("b1")), ("counter-1", {"type": "call_next", "id": "b2"}),
+             ("kiosk-2", _issue("b3", "tax")), ("counter-3", {"type": "call_next", "id": "b4"}),
+             ("counter-2", {"type": "call_next", "id": "b5"}), ("kiosk-1", _issue("b6", "bdc")),
+             ("counter-1", {"type": "complete", "id": "b7"}),
+             ("counter-4", {"type": "pause", "id": "b8", "reason": "break"}),
+             ("kiosk-2", _issue("b9"))]
+    with alone_store, group_store:
+        for svc, sessions, clock in ((alone, s1, clocks[0]), (grouped, s2, clocks[1])):
+            for i, (device, message) in enumerate(history):  # cycle times of 2-9 minutes
+                clock.now = NOW + dt.timedelta(minutes=i * 3 + (i % 4))
+                assert svc.handle(sessions[device], message).message["type"] == "ok"
+            clock.now += dt.timedelta(minutes=5)
+        one_by_one = [alone.handle(s1[d], m) for d, m in batch]
+        together = grouped.handle_group([(s2[d], m) for d, m in batch])
+        assert [r.message["type"] for r in together] == [r.message["type"] for r in one_by_one]
+        assert all(r.message["type"] == "ok" for r in together), [r.message for r in together]
+
+        def queues(replies: list) -> list[tuple[str, dict[str, Any]]]:
+            return [(e["data"]["service"], e["data"]) for r in replies for e in r.events
+                    if e["name"] == "queue.changed"]
+
+        each, once = queues(one_by_one), queues(together)
+        assert len(each) > len(once) == len(dict(once))  # one per service in the group
+        assert dict(once) == dict(each)  # the same last word for every service
+        assert {s for s, _ in once} == {"gjj", "tax", "bdc"}
+        # Every other event is the same, in the same order.
+        others = [[e["name"] for r in replies for e in r.events if e["name"] != "queue.changed"]
+                  for replies in (one_by_one, together)]
+        assert others[0] == others[1]
+        # And a board fed by the group's events shows the snapshot.
+        snapshot = grouped.snapshot()["queues"]
+        for sid, data in once:
+            assert {k: v for k, v in data.items() if k != "service"} == {
+                k: v for k, v in snapshot[sid].items() if k != "issued"}
+        stored = [e["name"] for e in group_store.events_since(grouped.config.id, 0)]
+        assert stored[-len(once):] == ["queue.changed"] * len(once)

@@ -1,0 +1,569 @@
+"""``qhall loadtest --halls N``: a city of reference halls on ONE ``qhall serve``.
+
+Each hall is the reference hall (the demo config: 67 counters, 20 lobby
+boards, 6 kiosks) always open, with its own SQLite file; one ``qhall serve
+--config-dir`` process serves them all. Each hall's day (``--visitors``,
+7,000 by default, drawn from the reference arrival profile with the hall's
+own seed: services, priority, service times, no-shows) is compressed into
+``--minutes``: kiosks issue each visitor at its compressed arrival time,
+counters call, start, serve for the compressed service time and complete
+(no-shows are marked), boards watch. Every device is a real websocket
+connection (:mod:`server.tools.lightclient`, so ~1,900 of them fit in this
+one client process); loopback only.
+
+First, the baseline in the same run: one more hall of the same kind,
+``idle``, is driven alone (nothing else on the server) through the busiest
+``--baseline-minutes`` of its compressed day. Then the city: every hall at
+once. Printed: throughput, call -> board latency p50/p99 (a counter's
+``call_next`` sent -> the ``ticket.called`` read by each board of its hall)
+per hall and overall beside the idle hall's, the ratio of the p99s (the
+target: within 2x), the server's RSS, and every invariant of
+:mod:`server.tools.invariants` per hall and overall. Exit 1 when an
+invariant fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from server.config import HallConfig, dumps
+from server.reference import DEMO_PIN, demo_config, demo_token
+from server.tools import invariants
+from server.tools.lightclient import LightDevice
+from server.tools.loadserver import (
+    free_port,
+    loadtest_config,
+    percentile,
+    start_server,
+    stop_server,
+)
+
+__all__ = ["CityResult", "HallRun", "Visitor", "city_config", "day_plan", "run_city"]
+
+IDLE = "idle"  # the baseline hall's id
+# The server encodes an event with a fixed key order (server/wire/protocol.py):
+# seqs and called tickets are found without decoding the frame.
+_SEQ = re.compile(rb'"type":"event","seq":(\d+)')
+_CALLED = re.compile(rb'"name":"ticket\.called","at":"[^"]*","data":\{"ticket":\{"id":"([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """One visitor of the compressed day: when (s after the start), what, how long."""
+
+    at: float
+    service: str
+    priority: str
+    service_s: float
+    no_show: bool
+
+
+def city_config(hall_id: str, database: str) -> HallConfig:
+    """The reference hall, always open, as hall ``hall_id``."""
+    return dataclasses.replace(loadtest_config(database), id=hall_id,
+                               name=f"城市压力测试 city hall {hall_id}")
+
+
+def day_plan(visitors: int, seed: int, minutes: float, counters: int = 67) -> list[Visitor]:
+    """The reference day's visitors (of the services the first ``counters``
+    counters serve), their times compressed so the day lasts ``minutes``."""
+    from server.tools.sim.model import SimParams, default_profile, draw_arrivals
+
+    cfg = demo_config()  # with its hours: the day's shape
+    served = {s for c in cfg.counters[:counters] for s in c.services}
+    params = SimParams(seed=seed)
+    day = [a for a in draw_arrivals(cfg, default_profile(cfg, visitors, params=params), params)
+           if a.service in served]
+    if not day:
+        return []
+    first, last = day[0].at, day[-1].at
+    factor = max(1.0, (last - first) / (minutes * 60.0))
+    # Appointments are issued as normal tickets here (no bookings are made).
+    return [Visitor((a.at - first) / factor, a.service,
+                    "priority" if a.priority == "priority" else "normal",
+                    a.service_s / factor, a.no_show) for a in day]
+
+
+def busiest(plan: list[Visitor], seconds: float) -> list[Visitor]:
+    """The visitors of the window of ``seconds`` holding the most arrivals, from 0."""
+    best, start, j = 0, 0, 0
+    for i, v in enumerate(plan):
+        while plan[j].at < v.at - seconds:
+            j += 1
+        if i - j + 1 > best:
+            best, start = i - j + 1, j
+    window = [v for v in plan[start:] if v.at < plan[start].at + seconds] if plan else []
+    return [dataclasses.replace(v, at=v.at - window[0].at) for v in window]
+
+
+@dataclass
+class _Board:
+    view: invariants.BoardView
+    next_seq: int
+    calls: array.array[int] = field(default_factory=lambda: array.array("I"))
+
+
+class HallRun:
+    """One hall's devices and what they saw: kiosks issue on the plan's clock,
+    counters serve, boards note seqs and calls."""
+
+    def __init__(self, hall: str, url: str, config: HallConfig, plan: list[Visitor], *,
+                 counters: int, boards: int, kiosks: int) -> None:
+        self.hall = hall
+        self.url = url
+        self.plan = plan
+        self.counter_cfg = config.counters[:counters]
+        self.boards: dict[str, _Board] = {}
+        self.board_names = [f"board-{i}" for i in range(1, boards + 1)]
+        self.kiosk_names = [f"kiosk-{i}" for i in range(1, kiosks + 1)]
+        self.devices: list[LightDevice] = []
+        self.acked: list[str] = []
+        self.visitors: dict[str, Visitor] = {}
+        self.ended = 0
+        self.requests = 0
+        self.failures: list[str] = []
+        self.issue_lag_s = 0.0  # the most a kiosk issued behind its visitor's time
+        self.turned_away = 0  # visitors not issued by the end of the day (server behind)
+        self.latency = array.array("d")  # call_next sent -> ticket.called read, per board
+        self._sent: dict[str, float] = {}
+        self._early: dict[str, list[float]] = defaultdict(list)
+        self._ids: dict[str, int] = {}
+        self._names: list[str] = []
+        self._wake: dict[int, asyncio.Event] = {}
+        self._served_by: dict[str, list[int]] = defaultdict(list)
+        for c in self.counter_cfg:
+            for s in c.services:
+                self._served_by[s].append(c.number)
+        self.stop = asyncio.Event()
+        self.issued_all = asyncio.Event()
+
+    # ---------------------------------------------------------------- devices
+    async def open(self) -> None:
+        """Connect every device (boards first: they see every call)."""
+        for name in self.board_names:
+            dev = LightDevice(name, demo_token(name), self._board_hook(name))
+            welcome = await dev.open(self.url)
+            seq = int(welcome["seq"])
+            self.boards[name] = _Board(invariants.BoardView(seq, []), seq + 1)
+            self.devices.append(dev)
+        self._kiosks = [LightDevice(n, demo_token(n)) for n in self.kiosk_names]
+        self._counters = [LightDevice(f"counter-{c.number}", demo_token(f"counter-{c.number}"))
+                          for c in self.counter_cfg]
+        for dev in [*self._kiosks, *self._counters]:
+            await dev.open(self.url)
+            self.devices.append(dev)
+
+    def close(self) -> None:
+        for dev in self.devices:
+            dev.close()
+
+    def _board_hook(self, name: str) -> Any:
+        def on_events(data: bytes, now: float) -> None:
+            board = self.boards.get(name)
+            if board is None:
+                return
+            for m in _SEQ.finditer(data):
+                seq = int(m.group(1))
+                if seq == board.next_seq:
+                    board.next_seq += 1
+                elif seq < board.next_seq:
+                    board.view.repeats += 1
+                else:
+                    board.view.gaps += seq - board.next_seq
+                    board.next_seq = seq + 1
+            for m in _CALLED.finditer(data):
+                tid = m.group(1).decode()
+                board.calls.append(self._id(tid))
+                sent = self._sent.get(tid)
+                if sent is None:
+                    self._early[tid].append(now)  # read before the counter's reply
+                else:
+                    self.latency.append(now - sent)
+        return on_events
+
+    def _id(self, tid: str) -> int:
+        n = self._ids.get(tid)
+        if n is None:
+            n = self._ids[tid] = len(self._names)
+            self._names.append(tid)
+        return n
+
+    def last_seq(self) -> int:
+        """The highest seq every board has read so far."""
+        return min((b.next_seq - 1 for b in self.boards.values()), default=0)
+
+    def board_views(self) -> dict[str, invariants.BoardView]:
+        return {name: dataclasses.replace(b.view, calls=[self._names[i] for i in b.calls])
+                for name, b in self.boards.items()}
+
+    # ------------------------------------------------------------------- day
+    async def drive(self, drain_s: float) -> None:
+        """Run the plan from now until its day is over (a visitor a kiosk has
+        not reached by then is turned away: the run stays bounded when the
+        server falls behind); then serve what waits for at most ``drain_s``
+        more and stop the counters."""
+        t0 = time.perf_counter()
+        end = t0 + (self.plan[-1].at if self.plan else 0.0) + 1.0
+        counters = [asyncio.create_task(self._counter(dev, c.number))
+                    for dev, c in zip(self._counters, self.counter_cfg, strict=True)]
+        await asyncio.gather(*(self._kiosk(i, dev, t0, end)
+                               for i, dev in enumerate(self._kiosks)))
+        self.issued_all.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), drain_s)
+        self.stop.set()
+        for event in self._wake.values():
+            event.set()
+        await asyncio.gather(*counters)
+
+    async def _ask(self, dev: LightDevice, kind: str, **fields: Any) -> dict[str, Any]:
+        reply = await dev.request(kind, **fields)
+        self.requests += 1
+        if reply.get("type") != "ok" and reply.get("code") != "queue_empty":
+            self.failures.append(f"{dev.device} {kind}: {reply.get('code')} "
+                                 f"{reply.get('message', '')}"[:200])
+        return reply
+
+    async def _kiosk(self, index: int, dev: LightDevice, t0: float, end: float) -> None:
+        for v in self.plan[index::len(self._kiosks)]:
+            if time.perf_counter() > end:
+                self.turned_away += 1
+                continue
+            delay = t0 + v.at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                self.issue_lag_s = max(self.issue_lag_s, -delay)
+            reply = await self._ask(dev, "issue", service=v.service, priority=v.priority)
+            if reply.get("type") == "ok":
+                tid = str(reply["ticket"]["id"])
+                self.acked.append(tid)
+                self.visitors[tid] = v
+                for n in self._served_by[v.service]:
+                    self._wake[n].set()
+
+    async def _counter(self, dev: LightDevice, number: int) -> None:
+        wake = self._wake[number] = asyncio.Event()
+        index = number - 1
+        if (await self._ask(dev, "login", staff=f"s{index + 1:03d}", pin=DEMO_PIN)
+                ).get("type") != "ok":
+            return
+        while not self.stop.is_set():
+            wake.clear()
+            sent = time.perf_counter()
+            reply = await self._ask(dev, "call_next")
+            if reply.get("type") != "ok":
+                if reply.get("code") != "queue_empty":
+                    return
+                if self.issued_all.is_set() and self.ended >= len(self.acked):
+                    self.stop.set()
+                # Woken by the next issue of one of its services, as a clerk
+                # by the queue count on the screen (no polling: 1,340 idle
+                # counters would be most of the load).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), 30.0)
+                continue
+            tid = str(reply["ticket"]["id"])
+            self._sent[tid] = sent
+            self.latency.extend(t - sent for t in self._early.pop(tid, ()))
+            visitor = self.visitors.get(tid)
+            if visitor is not None and visitor.no_show:
+                steps: tuple[str, ...] = ("no_show",)
+            else:
+                steps = ("start", "complete")
+            for step in steps:
+                if step == "complete" and visitor is not None:
+                    await asyncio.sleep(visitor.service_s)
+                if (await self._ask(dev, step)).get("type") != "ok":
+                    return
+            self.ended += 1
+
+
+# ------------------------------------------------------------------- result
+@dataclass
+class CityResult:
+    """What a city run measured, per hall and overall."""
+
+    halls: list[dict[str, Any]]
+    baseline: dict[str, Any]
+    seconds: float
+    requests: int
+    issued: int
+    served: int
+    latency_ms: dict[str, float]
+    rss_mb: dict[str, float]
+    cpu_s: dict[str, float]
+    connections: int
+    problems: dict[str, list[str]]
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.problems.values())
+
+    @property
+    def ratio(self) -> float | None:
+        base = self.baseline.get("p99")
+        return self.latency_ms["p99"] / base if base else None
+
+
+def _ms(samples: array.array[float]) -> dict[str, float]:
+    values = list(samples)
+    if not values:
+        return {"n": 0}
+    return {"n": len(values), "p50": round(percentile(values, 50) * 1000, 1),
+            "p99": round(percentile(values, 99) * 1000, 1), "max": round(max(values) * 1000, 1)}
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident set (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _catch_up(run: HallRun, timeout: float) -> None:
+    """Wait until every board of the hall read the hall's last event."""
+    last = int((await run._kiosks[0].request("ping"))["seq"])
+    deadline = time.monotonic() + timeout
+    while run.last_seq() < last and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[str, list[Visitor]],
+                   baseline_plan: list[Visitor], *, pid: int, counters: int, boards: int,
+                   kiosks: int, drain_s: float,
+                   progress: Any = None) -> tuple[dict[str, HallRun], HallRun, dict[str, float],
+                                                  float]:
+    """The baseline hall alone, then every city hall at once; the runs, the
+    server's RSS (idle, peak, end) and the city's seconds."""
+    def make(hall: str, plan: list[Visitor]) -> HallRun:
+        return HallRun(hall, f"{base_url}/{hall}", configs[hall], plan,
+                       counters=counters, boards=boards, kiosks=kiosks)
+
+    idle = make(IDLE, baseline_plan)
+    await idle.open()
+    await idle.drive(drain_s)
+    await _catch_up(idle, 30)
+    idle.close()
+    rss = {"idle": rss_mb(pid)}
+    if progress:
+        progress(f"baseline done: {len(idle.acked)} tickets, call->board {_ms(idle.latency)}")
+    runs = {hall: make(hall, plan) for hall, plan in plans.items()}
+    for run in runs.values():
+        await run.open()
+    rss["connected"] = rss_mb(pid)
+    peak = [rss["connected"]]
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb(pid))
+            if progress:
+                progress(f"{time.perf_counter() - t0:.0f} s: "
+                         f"{sum(len(r.acked) for r in runs.values())} issued, "
+                         f"{sum(r.ended for r in runs.values())} served, "
+                         f"RSS {peak[0]:.0f} MB")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 5.0)
+
+    t0 = time.perf_counter()
+    cpu0 = (cpu_s(pid), time.process_time())
+    sampler = asyncio.create_task(sample())
+    await asyncio.gather(*(run.drive(drain_s) for run in runs.values()))
+    seconds = time.perf_counter() - t0
+    done.set()
+    await sampler
+    await asyncio.gather(*(_catch_up(run, 60) for run in runs.values()))
+    rss["peak"] = max(peak[0], rss_mb(pid))
+    # Who had the CPU: on a shared machine a starved load generator reads
+    # late and makes the server look slow (printed beside the figures).
+    rss["server_cpu_s"] = cpu_s(pid) - cpu0[0]
+    rss["clients_cpu_s"] = time.process_time() - cpu0[1]
+    for run in runs.values():
+        run.close()
+    return runs, idle, rss, seconds
+
+
+def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], seconds: float,
+              databases: dict[str, str], zone: Any) -> CityResult:
+    """Per hall and overall figures and invariants (reads each hall's store)."""
+    halls: list[dict[str, Any]] = []
+    problems: dict[str, list[str]] = {key: [] for key in invariants.INVARIANTS}
+    everyone = array.array("d")
+    for run in [*runs.values(), idle]:
+        found = invariants.check(invariants.stored_events(databases[run.hall], run.hall),
+                                 run.acked, run.board_views(), zone)
+        if run.failures:
+            found.setdefault("requests", []).extend(run.failures[:5])
+        for key, items in found.items():
+            problems.setdefault(key, []).extend(f"{run.hall}: {p}" for p in items)
+        if run is not idle:
+            everyone.extend(run.latency)
+        halls.append({"hall": run.hall, "planned": len(run.plan), "issued": len(run.acked),
+                      "turned_away": run.turned_away, "served": run.ended,
+                      "requests": run.requests, "issue_lag_s": round(run.issue_lag_s, 2),
+                      "latency_ms": _ms(run.latency),
+                      "failed": sorted(k for k, v in found.items() if v)})
+    city = [h for h in halls if h["hall"] != IDLE]
+    baseline = next(h for h in halls if h["hall"] == IDLE)
+    return CityResult(
+        halls=city, baseline={**{k: baseline[k] for k in ("planned", "issued", "turned_away",
+                                                          "served", "requests", "issue_lag_s",
+                                                          "failed")},
+                              **baseline["latency_ms"]},
+        seconds=seconds, requests=sum(h["requests"] for h in city),
+        issued=sum(h["issued"] for h in city), served=sum(h["served"] for h in city),
+        latency_ms=_ms(everyone),
+        rss_mb={k: round(v, 1) for k, v in rss.items() if not k.endswith("cpu_s")},
+        cpu_s={k: round(v, 1) for k, v in rss.items() if k.endswith("cpu_s")},
+        connections=sum(len(r.devices) for r in runs.values()), problems=problems)
+
+
+# ---------------------------------------------------------------------- CLI
+def run(args: argparse.Namespace) -> int:
+    """``qhall loadtest --halls N`` (see the module docstring)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, width=120)
+    err = Console(stderr=True, highlight=False)
+    if (args.halls < 1 or args.minutes <= 0 or args.visitors < 1 or args.baseline_minutes <= 0
+            or not 1 <= args.counters <= 67 or not 1 <= args.boards <= 20
+            or not 1 <= args.kiosks <= 6):
+        err.print("qhall loadtest: need --halls >= 1, --minutes > 0, --visitors >= 1, "
+                  "--baseline-minutes > 0, --counters 1..67, --boards 1..20, --kiosks 1..6")
+        return 2
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            workdir = Path(args.keep)
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qhall-city-")))
+        config_dir = workdir / "halls"
+        config_dir.mkdir(exist_ok=True)
+        halls = [f"hall{i:02d}" for i in range(1, args.halls + 1)]
+        databases, configs = {}, {}
+        for hall in [*halls, IDLE]:
+            db = workdir / f"{hall}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            databases[hall] = f"sqlite:///{db}"
+            configs[hall] = city_config(hall, databases[hall])
+            (config_dir / f"{hall}.toml").write_text(dumps(configs[hall]), encoding="utf-8")
+        plans = {hall: day_plan(args.visitors, args.seed + i, args.minutes, args.counters)
+                 for i, hall in enumerate(halls)}
+        baseline_plan = busiest(day_plan(args.visitors, args.seed, args.minutes, args.counters),
+                                args.baseline_minutes * 60)
+        port = free_port()
+        try:
+            proc = start_server(["--config-dir", str(config_dir)], port, workdir / "server.log")
+        except RuntimeError as exc:
+            err.print(f"qhall loadtest: {exc}", markup=False)
+            return 1
+        drain_s = max(30.0, 0.2 * args.minutes * 60)
+        console.print(f"city: {args.halls} halls x ({args.counters} counters, {args.boards} "
+                      f"boards, {args.kiosks} kiosks), ~{args.visitors:,} visitors each, day "
+                      f"compressed into {args.minutes:g} min, on one qhall serve (pid "
+                      f"{proc.pid}); baseline: hall {IDLE!r} alone for "
+                      f"{args.baseline_minutes:g} min of its busiest compressed time")
+        try:
+            runs, idle, rss, seconds = asyncio.run(run_city(
+                f"ws://127.0.0.1:{port}/ws", configs, plans, baseline_plan, pid=proc.pid,
+                counters=args.counters, boards=args.boards, kiosks=args.kiosks,
+                drain_s=drain_s, progress=lambda text: err.print(text, markup=False)))
+        finally:
+            stop_server(proc)
+        result = summarize(runs, idle, rss, seconds, databases, configs[IDLE].tz)
+        _print(console, result, Table)
+        if args.json:
+            Path(args.json).write_text(json.dumps(_as_json(result), indent=2), encoding="utf-8")
+        return 0 if result.ok else 1
+
+
+def _as_json(result: CityResult) -> dict[str, Any]:
+    return {"halls": result.halls, "baseline": result.baseline,
+            "seconds": round(result.seconds, 2), "requests": result.requests,
+            "issued": result.issued, "served": result.served,
+            "latency_ms": result.latency_ms, "ratio_p99": result.ratio,
+            "rss_mb": result.rss_mb, "cpu_s": result.cpu_s,
+            "connections": result.connections,
+            "invariants": {k: not v for k, v in result.problems.items()},
+            "problems": result.problems, "ok": result.ok}
+
+
+def _print(console: Any, result: CityResult, table_type: Any) -> None:
+    table = table_type(title="Per hall (p50/p99: call→board ms; lag: most a kiosk issued "
+                             "behind its visitor's time)", title_justify="left")
+    for col in ("hall", "planned", "issued", "served", "requests", "lag s", "p50 ms",
+                "p99 ms", "invariants"):
+        table.add_column(col, justify="right")
+    for h in [*result.halls, {"hall": f"{IDLE} (baseline, alone)", **_baseline_row(result)}]:
+        lat = h["latency_ms"]
+        table.add_row(h["hall"], str(h["planned"]), str(h["issued"]), str(h["served"]),
+                      str(h["requests"]),
+                      f"{h['issue_lag_s']:.1f}", str(lat.get("p50", "-")),
+                      str(lat.get("p99", "-")),
+                      "PASS" if not h["failed"] else "FAIL " + ",".join(h["failed"]))
+    console.print(table)
+    lat, base = result.latency_ms, result.baseline
+    ratio = result.ratio
+    planned = sum(h["planned"] for h in result.halls)
+    if result.issued < planned:
+        console.print(f"[yellow]behind[/]: {planned - result.issued:,} of {planned:,} visitors "
+                      f"not issued by the end of the compressed day (the kiosks waited for "
+                      f"answers; at most {max(h['issue_lag_s'] for h in result.halls):.0f} s "
+                      f"late)")
+    console.print(
+        f"throughput: {result.requests / result.seconds:,.0f} requests/s, "
+        f"{result.issued / result.seconds:,.1f} tickets issued/s ({result.issued:,} issued, "
+        f"{result.served:,} served in {result.seconds:.0f} s) over {result.connections:,} "
+        f"connections")
+    console.print(f"call→board (every board of the hall): city p50 {lat.get('p50', '-')} ms, "
+                  f"p99 {lat.get('p99', '-')} ms (n={lat.get('n', 0):,}); one idle hall alone "
+                  f"(same run): p50 {base.get('p50', '-')} ms, p99 {base.get('p99', '-')} ms "
+                  f"(n={base.get('n', 0):,}); ratio of the p99s "
+                  + (f"{ratio:.2f}x" if ratio is not None else "- (no samples)")
+                  + " (target: within 2x)")
+    rss = result.rss_mb
+    console.print(f"server RSS: {rss.get('idle', 0):.0f} MB after the baseline, "
+                  f"{rss.get('connected', 0):.0f} MB with every device connected, "
+                  f"peak {rss.get('peak', 0):.0f} MB")
+    wall, cpu = result.seconds or 1.0, result.cpu_s
+    console.print(f"CPU during the city: server {cpu.get('server_cpu_s', 0):.0f} s "
+                  f"({100 * cpu.get('server_cpu_s', 0) / wall:.0f}% of one core), load "
+                  f"generator {cpu.get('clients_cpu_s', 0):.0f} s "
+                  f"({100 * cpu.get('clients_cpu_s', 0) / wall:.0f}%), over {wall:.0f} s; "
+                  f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    for key, text in {**invariants.INVARIANTS,
+                      "requests": "every request answered ok (or queue_empty)"}.items():
+        found = result.problems.get(key, [])
+        console.print(f"{'[green]PASS[/]' if not found else '[red]FAIL[/]'} {text}"
+                      + (f" ({len(found)} violation(s))" if found else ""))
+        for p in found[:10]:
+            console.print(f"    {p}", markup=False)
+
+
+def _baseline_row(result: CityResult) -> dict[str, Any]:
+    b = result.baseline
+    return {**b, "latency_ms": b}
+

@@ -1,0 +1,129 @@
+"""qhall loadtest --halls: a tiny city (2 halls and the idle baseline hall on
+one real ``qhall serve``) with every invariant computed, and the invariant
+checker catching each violation planted in hand-made data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.tools import city, invariants, loadtest
+from tests.tools.test_loadtest import _args
+
+ZONE = dt.timezone(dt.timedelta(hours=8))
+AT = dt.datetime(2026, 11, 30, 9, 0, tzinfo=ZONE)
+
+
+def _ev(seq: int, name: str, tid: str, number: str = "", service: str = "gjj",
+        at: dt.datetime = AT) -> dict[str, Any]:
+    ticket = {"id": tid, "number": number or f"A{seq:03d}", "service": service}
+    return {"seq": seq, "name": name, "at": at, "data": {"ticket": ticket}}
+
+
+def _good() -> tuple[list[dict[str, Any]], list[str], dict[str, invariants.BoardView]]:
+    """Two tickets issued, called, one transferred and called again; two boards."""
+    events = [_ev(1, "ticket.issued", "t1", "A001"), _ev(2, "ticket.issued", "t2", "A002"),
+              _ev(3, "ticket.called", "t1", "A001"), _ev(4, "ticket.transferred", "t1", "A001"),
+              _ev(5, "ticket.called", "t2", "A002"), _ev(6, "ticket.called", "t1", "A001"),
+              _ev(7, "ticket.completed", "t1", "A001")]
+    boards = {"board-1": invariants.BoardView(0, ["t1", "t2", "t1"]),
+              # joined after seq 4: it owes only the later calls
+              "board-2": invariants.BoardView(4, ["t2", "t1"])}
+    return events, ["t1", "t2"], boards
+
+
+def _failing(events: list[dict[str, Any]], acked: list[str],
+             boards: dict[str, invariants.BoardView]) -> dict[str, list[str]]:
+    found = invariants.check(events, acked, boards, ZONE)
+    return {k: v for k, v in found.items() if v}
+
+
+def test_clean_data_passes_every_invariant() -> None:
+    found = invariants.check(*_good(), ZONE)
+    assert set(found) == set(invariants.INVARIANTS)
+    assert all(v == [] for v in found.values())
+
+
+def test_each_planted_violation_is_named() -> None:
+    events, acked, boards = _good()
+    # The same number twice for a service on one day (a day later it is fine).
+    dup = [*events, _ev(8, "ticket.issued", "t3", "A001"),
+           _ev(9, "ticket.issued", "t4", "A002", at=AT + dt.timedelta(days=1)),
+           _ev(10, "ticket.issued", "t5", "A001", service="tax")]
+    assert list(_failing(dup, acked, boards)) == ["numbers"]
+    assert "1 number(s)" in _failing(dup, acked, boards)["numbers"][0]
+    # A ticket called again with no return to waiting between.
+    again = [*events, _ev(8, "ticket.called", "t2", "A002")]
+    assert list(_failing(again, acked, boards)) == ["called_once", "boards"]
+    # A gap in the stored log.
+    gap = [e for e in events if e["seq"] != 5]
+    assert "seq" in _failing(gap, acked, boards)
+    # A board that missed a call, one that saw one twice, one out of order.
+    for seen in (["t1", "t2"], ["t1", "t2", "t2", "t1"], ["t2", "t1", "t1"]):
+        bad = {**boards, "board-1": invariants.BoardView(0, seen)}
+        assert list(_failing(events, acked, bad)) == ["boards"], seen
+    # A board whose seq stream skipped or repeated a seq.
+    skipped = {**boards, "board-2": invariants.BoardView(4, ["t2", "t1"], gaps=1)}
+    assert list(_failing(events, acked, skipped)) == ["seq"]
+    # A ticket acknowledged to a kiosk that the store does not hold.
+    assert list(_failing(events, [*acked, "ghost"], boards)) == ["acked"]
+
+
+def test_day_plan_is_compressed_into_the_minutes() -> None:
+    plan = city.day_plan(700, seed=3, minutes=2.0)
+    assert 550 < len(plan) < 850  # Poisson; the joint-approval routes (~2%) are left out
+    few = city.day_plan(700, seed=3, minutes=2.0, counters=10)
+    assert 0 < len(few) < len(plan)  # only what the first 10 counters serve
+    assert {v.service for v in few} <= {s for c in loadtest.loadtest_config("sqlite://")
+                                       .counters[:10] for s in c.services}
+    assert plan[0].at == 0 and plan[-1].at == pytest.approx(120.0)
+    assert {v.priority for v in plan} <= {"normal", "priority"}
+    window = city.busiest(plan, 10.0)
+    assert window[0].at == 0 and window[-1].at < 10.0
+    assert len(window) >= max(sum(1 for v in plan if s <= v.at < s + 10.0) for s in range(110))
+
+
+@pytest.mark.slow
+def test_a_tiny_city_keeps_every_invariant_and_prints_the_ratio(tmp_path: Path,
+                                                                  capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "city.json"
+    rc = loadtest.run(_args(halls=2, visitors=120, minutes=0.25, baseline_minutes=0.1,
+                            counters=8, boards=2, kiosks=2, json=out, keep=tmp_path / "run"))
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    data = json.loads(out.read_text())
+    assert data["ok"] and all(data["invariants"].values())
+    assert set(data["invariants"]) == set(invariants.INVARIANTS)
+    assert [h["hall"] for h in data["halls"]] == ["hall01", "hall02"]
+    assert data["issued"] == sum(h["issued"] for h in data["halls"]) > 0
+    assert data["connections"] == 2 * (8 + 2 + 2)
+    # Every board of each hall saw each call: samples = calls x boards.
+    for h in data["halls"]:
+        assert h["latency_ms"]["n"] > 0 and h["latency_ms"]["n"] % 2 == 0
+        assert h["latency_ms"]["p50"] <= h["latency_ms"]["p99"]
+    assert data["baseline"]["n"] > 0 and data["ratio_p99"] > 0
+    assert "ratio of the p99s" in text and "PASS every board saw every call" in text
+    assert "CPU during the city: server" in text and data["cpu_s"]["clients_cpu_s"] > 0
+
+    # The check reads the real store: cut one call out of hall02's log.
+    db = tmp_path / "run" / "hall02.db"
+    with sqlite3.connect(db) as conn:
+        tables = [r[0] for r in conn.execute("select name from sqlite_master where type='table'")]
+        events = next(t for t in tables if t.startswith("event"))
+        (seq,) = conn.execute(f"select min(seq) from {events} where name = 'ticket.called'"
+                              ).fetchone()
+        conn.execute(f"delete from {events} where seq = ?", (seq,))
+    stored = invariants.stored_events(f"sqlite:///{db}", "hall02")
+    found = invariants.check(stored, [], {}, ZONE)
+    assert found["seq"] and f"first [{seq}]" in found["seq"][0]
+
+
+def test_bad_city_arguments_exit_2(capsys) -> None:  # noqa: ANN001
+    assert loadtest.run(_args(halls=0)) == 2
+    assert loadtest.run(_args(halls=2, boards=21)) == 2
+    assert "--halls >= 1" in capsys.readouterr().err
