@@ -241,7 +241,7 @@ class ClientSession:
         device: this device's id in the hall configuration.
         token: this device's secret.
         timeout_s: per-request timeout, also the bound on opening a
-            connection and getting the welcome.
+            connection and, once it is open, on getting the welcome.
         backoff: ``(first, max)`` reconnect delay in seconds (see
             :func:`reconnect_delay`).
         max_queued: how many requests may wait while not online; beyond that
@@ -400,6 +400,11 @@ class ClientSession:
         """The socket asked for by :class:`Connect` is open: say hello."""
         self._move("connected")
         self._note(f"open {self.url}, hello sent")
+        # The welcome gets a whole timeout from here: a server that upgraded
+        # the socket is up (a frozen one never gets this far), only busy -
+        # a new owner loading its halls and checking every device's token -
+        # and leaving it for a standby helps nobody.
+        self._deadline = self.clock() + self.timeout_s
         self._hello_id = uuid.uuid4().hex
         hello = {"type": "hello", "id": self._hello_id, "protocol": PROTOCOL_VERSION,
                  "device": self.device, "token": self.token, "since": self.last_seq}

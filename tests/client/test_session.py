@@ -398,3 +398,15 @@ def test_standby_refusals_retry_within_the_standby_cap_whatever_the_backoff(cloc
     session.lost(None, "refused")  # a failure of another kind backs off as before
     deadline = session.next_deadline()
     assert deadline is not None and deadline - clock.now > STANDBY_BACKOFF_MAX_S
+
+
+def test_the_welcome_gets_a_whole_timeout_once_the_socket_is_open(clock):
+    # A slow upgrade (a busy new owner) does not eat into the welcome's time.
+    session = make(clock, urls=[A, B])
+    session.open()
+    clock.now += 4.0
+    session.connected()
+    clock.now += 4.9
+    assert session.tick() == [] and session.state == HELLO
+    clock.now += 0.1
+    assert session.tick() == [Drop(), Status("offline")]
