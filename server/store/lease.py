@@ -117,6 +117,11 @@ _END_STUCK = sa.text(
     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
     "WHERE datname = current_database() AND application_name = :app "
     f"AND pid <> pg_backend_pid() AND xact_start < {_NOW} - make_interval(secs => :age)")
+_STUCK = sa.text(
+    "SELECT application_name, state, wait_event_type, wait_event, "
+    f"round(extract(epoch FROM {_NOW} - xact_start)), left(query, 60) "
+    "FROM pg_stat_activity WHERE datname = current_database() "
+    f"AND xact_start < {_NOW} - make_interval(secs => :age)")
 #: How long a lease operation waits for a row lock before it counts as failed:
 #: commits hold the row (FOR SHARE) for milliseconds; the lease loop runs on
 #: the event loop, which must not stall for long.
@@ -268,6 +273,13 @@ class LeaseBook:
             self.release(hall)
         with self.store.transaction(write=True) as conn:
             conn.execute(_FORGET_INSTANCE, {"me": self.instance})
+
+    def stuck_sessions(self, age_s: float) -> list[str]:
+        """Database sessions in a transaction for over ``age_s`` (diagnostics:
+        who holds what a takeover waits for): name, state, wait, age, query."""
+        with self.store.transaction() as conn:
+            rows = conn.execute(_STUCK, {"age": age_s}).fetchall()
+        return [" ".join(str(x) for x in row) for row in rows]
 
     @staticmethod
     def share(halls: int, instances: int) -> int:

@@ -142,6 +142,8 @@ def test_a_takeover_ends_the_stuck_transaction_of_an_owner_whose_lease_ran_out(
     try:
         stuck.execute("SELECT epoch FROM hall_leases WHERE hall = 'h1' FOR SHARE")
         _until(lambda: not b.owner("h1").live)  # type: ignore[union-attr]
+        # What chaos prints about a slow takeover: who sits in a transaction.
+        assert any(line.startswith("qhall a ") for line in b.stuck_sessions(LEASE_S / 2))
         assert _until(lambda: b.acquire("h1", "ws://b")) == 2
         with pytest.raises(psycopg.OperationalError):
             stuck.execute("SELECT 1")
