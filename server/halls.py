@@ -46,7 +46,7 @@ from websockets.http11 import Request, Response
 from server.config import Failover, HallConfig
 from server.owner import Action, Input, OwnerMachine, State
 from server.store import Store, StoreError
-from server.store.lease import LeaseBook, lock_sqlite
+from server.store.lease import Holder, LeaseBook, lock_sqlite
 from server.web import headers as http_headers
 from server.web import pages
 from server.web.bodies import BodyConnection
@@ -297,13 +297,13 @@ class Halls:
                 stranded = slot.free_since is not None and now - slot.free_since >= self.lease_s
                 if not (orphan or stranded):
                     slot.owner_url = holder.url if holder is not None and live else None
-                    machine.feed(Input.TAKEN, now)
+                    machine.feed(Input.TAKEN, now, expires_in=_expires_in(holder))
                     return
             epoch = book.acquire(slot.id, self.hall_url(slot.id))
             if epoch is None:
                 holder = book.owner(slot.id)
                 slot.owner_url = holder.url if holder is not None and holder.live else None
-                machine.feed(Input.TAKEN, time.monotonic())
+                machine.feed(Input.TAKEN, time.monotonic(), expires_in=_expires_in(holder))
                 return
         except StoreError as exc:
             log.warning("hall %s: cannot read its lease: %s", slot.id, exc)
@@ -564,6 +564,11 @@ class Halls:
             await ws.close(protocol.CLOSE_TRY_AGAIN, "standby")
         except ConnectionClosed:
             pass
+
+
+def _expires_in(holder: Holder | None) -> float | None:
+    """How long a live holder's lease still runs (None: not held or unknown)."""
+    return holder.expires_in if holder is not None and holder.live else None
 
 
 def merge_metrics(texts: dict[str, str]) -> str:

@@ -23,7 +23,12 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Action", "Input", "OwnerMachine", "State", "TRANSITIONS", "TransitionError"]
+__all__ = ["EXPIRY_MARGIN_S", "Action", "Input", "OwnerMachine", "State", "TRANSITIONS",
+           "TransitionError"]
+
+
+#: A standby tries to take a lease this long after it runs out.
+EXPIRY_MARGIN_S = 0.05
 
 
 class State(enum.StrEnum):
@@ -105,9 +110,12 @@ class OwnerMachine:
         return Action.ACQUIRE if self.state is State.STANDBY else Action.RENEW
 
     def feed(self, event: Input, now: float, *, started: float | None = None,
-             epoch: int | None = None) -> State:
+             epoch: int | None = None, expires_in: float | None = None) -> State:
         """Apply an outcome; ``started`` is when the store call began (a
-        renewal extends trust from then, not from its answer)."""
+        renewal extends trust from then, not from its answer). With
+        ``TAKEN``, ``expires_in`` is how long the holder's lease still runs:
+        the next try comes right after it, if that is before the next poll
+        (a takeover need not wait up to a poll past the expiry)."""
         try:
             after = TRANSITIONS[(self.state, event)]
         except KeyError:
@@ -124,7 +132,10 @@ class OwnerMachine:
             # Ask again soon; an owner keeps its trust only until it runs out.
             self._next = now + min(self.poll_s, self.renew_s)
         elif event is Input.TAKEN:
-            self._next = now + self.poll_s
+            wait = self.poll_s
+            if expires_in is not None:
+                wait = min(wait, max(EXPIRY_MARGIN_S, expires_in + EXPIRY_MARGIN_S))
+            self._next = now + wait
         elif event is Input.STEPPED_DOWN:
             self.epoch = None
             self._trusted_until = float("-inf")

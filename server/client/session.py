@@ -44,6 +44,7 @@ States and transitions (``TRANSITIONS`` below is the table the code obeys)::
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import random
@@ -70,6 +71,21 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The close code of a connection that ended without a closing handshake.
+CLOSE_ABNORMAL = 1006
+#: Connection steps kept in ``ClientSession.trail``.
+TRAIL = 64
+#: A URL that could not be reached (refused, reset, or no HTTP answer in
+#: time: a dead or frozen server) is passed over for this long while another
+#: URL is worth a try, even when a standby names it as the owner: a standby
+#: names a dead owner until its lease runs out (up to a lease, 10 s), and a
+#: frozen one costs a whole timeout per visit.
+AVOID_S = 10.0
+#: After a standby's refusal the next try comes within this, whatever the
+#: backoff: a standby means the hall is about to have an owner again (a
+#: takeover takes about a lease), and a device must not sleep through it.
+STANDBY_BACKOFF_MAX_S = 1.5
 
 # Session states.
 IDLE = "idle"              # not wanted: before open(), after close() or a refusal
@@ -225,7 +241,7 @@ class ClientSession:
         device: this device's id in the hall configuration.
         token: this device's secret.
         timeout_s: per-request timeout, also the bound on opening a
-            connection and getting the welcome.
+            connection and, once it is open, on getting the welcome.
         backoff: ``(first, max)`` reconnect delay in seconds (see
             :func:`reconnect_delay`).
         max_queued: how many requests may wait while not online; beyond that
@@ -242,6 +258,9 @@ class ClientSession:
         index: which of them the current (or next) connection goes to.
         last_seq: the seq of the last event delivered (or covered by a welcome).
         welcome: the last welcome, None before the first.
+        trail: the last connection steps as ``(clock seconds, what)``
+            (connect, lost, standby, no welcome, welcome...): why a device
+            was offline, for diagnostics (``qhall chaos`` prints the worst).
 
     Raises:
         ValueError: on a bad url, device, token or timing argument.
@@ -286,6 +305,8 @@ class ClientSession:
         self._covered = -1  # the current welcome's snapshot covers events <= this seq
         self._early: list[dict[str, Any]] = []  # events seen before the welcome
         self._pending: dict[str, _Pending] = {}  # in request order
+        self._unreachable: dict[int, float] = {}  # url index -> when it last could not be reached
+        self.trail: collections.deque[tuple[float, str]] = collections.deque(maxlen=TRAIL)
 
     # -- reading ------------------------------------------------------------
     @property
@@ -378,6 +399,12 @@ class ClientSession:
     def connected(self) -> list[Action]:
         """The socket asked for by :class:`Connect` is open: say hello."""
         self._move("connected")
+        self._note(f"open {self.url}, hello sent")
+        # The welcome gets a whole timeout from here: a server that upgraded
+        # the socket is up (a frozen one never gets this far), only busy -
+        # a new owner loading its halls and checking every device's token -
+        # and leaving it for a standby helps nobody.
+        self._deadline = self.clock() + self.timeout_s
         self._hello_id = uuid.uuid4().hex
         hello = {"type": "hello", "id": self._hello_id, "protocol": PROTOCOL_VERSION,
                  "device": self.device, "token": self.token, "since": self.last_seq}
@@ -391,10 +418,14 @@ class ClientSession:
         """The socket failed to open or ended by itself (``code``: its close code)."""
         if self.state not in (CONNECTING, HELLO, ONLINE):
             return []  # a socket we already dropped
+        if self.state == CONNECTING or code in (None, CLOSE_ABNORMAL):
+            # Refused, reset or cut: the server is down, not stepping aside.
+            self._unreachable[self.index] = self.clock()
         why = {CLOSE_SERVICE_RESTART: "server restarting or stepping down",
                CLOSE_TRY_AGAIN: "server busy or standby"}.get(code or 0, reason or "closed")
         log.info("client %s: connection to %s lost (%s%s)", self.device, self.url,
                  f"{code}: " if code else "", why)
+        self._note(f"lost {self.url} ({f'{code}: ' if code else ''}{why})")
         return self._fail_attempt(self._next_index(), drop=False)
 
     def receive(self, text: str | bytes) -> list[Action]:
@@ -429,10 +460,18 @@ class ClientSession:
             elif self.state in (CONNECTING, HELLO):
                 log.warning("client %s: no welcome from %s within %.1f s", self.device, self.url,
                             self.timeout_s)
+                self._note(f"no welcome from {self.url} within {self.timeout_s:g} s")
+                if self.state == CONNECTING:
+                    # Not even an HTTP answer: a frozen server (the kernel
+                    # still accepts its TCP connections).
+                    self._unreachable[self.index] = self.clock()
                 out += self._fail_attempt(self._next_index(), drop=True)
         return out
 
     # -- internals -----------------------------------------------------------
+    def _note(self, what: str) -> None:
+        self.trail.append((self.clock(), what))
+
     def _move(self, trigger: str) -> None:
         try:
             self.state = TRANSITIONS[self.state, trigger]
@@ -459,6 +498,7 @@ class ClientSession:
     def _connect(self) -> list[Action]:
         self._reset_connection()
         self._deadline = self.clock() + self.timeout_s
+        self._note(f"connect {self.url}")
         return [*self._status_actions(), Connect(self.url)]
 
     def _reset_connection(self) -> None:
@@ -468,19 +508,39 @@ class ClientSession:
         for entry in self._pending.values():
             entry.sent = False  # resent with the same id after the next welcome
 
-    def _next_index(self) -> int:
-        return (self.index + 1) % len(self.urls)
+    def _reachable(self, index: int) -> bool:
+        """Whether ``urls[index]`` is worth a try (not found down just now)."""
+        failed = self._unreachable.get(index)
+        return failed is None or self.clock() - failed >= AVOID_S
 
-    def _fail_attempt(self, index: int, *, drop: bool, trigger: str = "failed") -> list[Action]:
-        """Leave the current connection; the next attempt goes to ``urls[index]``."""
+    def _next_index(self) -> int:
+        """The next URL in turn that is worth a try (this one last); when none
+        is, the one found down the longest ago."""
+        n = len(self.urls)
+        order = [(self.index + k) % n for k in range(1, n + 1)]
+        for index in order:
+            if self._reachable(index):
+                return index
+        return min(order, key=lambda i: self._unreachable.get(i, float("-inf")))
+
+    def _fail_attempt(self, index: int, *, drop: bool, trigger: str = "failed",
+                      standby: bool = False) -> list[Action]:
+        """Leave the current connection; the next attempt goes to ``urls[index]``.
+
+        The backoff grows once per round of the URLs (the next server may
+        well be up), and stays short after a standby's refusal.
+        """
         if self.state == ONLINE:
             self._attempt = 0  # a connection that worked: start the backoff over
         self._move(trigger)
         self._reset_connection()
         self.index = index
-        delay = reconnect_delay(self._attempt, self.backoff, self.rand)
+        first, most = self.backoff
+        cap = min(most, max(first, STANDBY_BACKOFF_MAX_S)) if standby else most
+        delay = reconnect_delay(self._attempt // len(self.urls), (first, cap), self.rand)
         self._attempt += 1
         self._deadline = self.clock() + delay
+        self._note(f"next: {self.url} in {delay:.1f} s")
         return [*([Drop()] if drop else []), *self._status_actions()]
 
     def _fail_pending(self, code: str, message: str) -> list[Action]:
@@ -527,6 +587,7 @@ class ClientSession:
         if code in REFUSAL_CODES:
             log.error("client %s: server refused hello: %s (%s)", self.device, code,
                       msg.get("message"))
+            self._note(f"refused by {self.url}: {code}")
             self._move("refused")
             self._reset_connection()
             out.append(Drop(polite=True))
@@ -537,19 +598,27 @@ class ClientSession:
         index = self._next_index()
         if code == STANDBY:
             owner = msg.get("owner")
-            if isinstance(owner, str) and owner in self.urls:
+            # Not to an owner just found down: a standby names a dead owner
+            # until its lease runs out.
+            if isinstance(owner, str) and owner in self.urls \
+                    and self._reachable(self.urls.index(owner)):
                 index = self.urls.index(owner)
             log.info("client %s: %s is a standby (owner %r); trying %s", self.device, self.url,
                      owner, self.urls[index])
+            self._note(f"standby {self.url} (owner {owner})")
+            out += self._fail_attempt(index, drop=True, standby=True)
+            return
         else:
             # bad_request, rate_limited, internal...: worth another try later.
             log.warning("client %s: hello failed: %s (%s)", self.device, code, msg.get("message"))
+            self._note(f"hello failed at {self.url}: {code}")
         out += self._fail_attempt(index, drop=True)
 
     def _on_welcome(self, msg: dict[str, Any], out: list[Action]) -> None:
         seq = msg.get("seq")
         if not _is_int(seq) or seq < 0 or not isinstance(msg.get("role"), str):
             log.warning("client %s: malformed welcome, reconnecting: %.200r", self.device, msg)
+            self._note(f"malformed welcome from {self.url}")
             out += self._fail_attempt(self._next_index(), drop=True)
             return
         if self.last_seq is not None and seq < self.last_seq:
@@ -562,6 +631,8 @@ class ClientSession:
             self.last_seq = seq
         self._covered = seq
         self.welcome = msg
+        self._unreachable.pop(self.index, None)
+        self._note(f"welcome from {self.url} (seq {seq})")
         self._move("welcome")
         self._attempt = 0
         self._deadline = None
@@ -591,6 +662,7 @@ class ClientSession:
             # them: reconnect (same server) with since=last; it replays them
             # or sends a snapshot that is authoritative.
             log.warning("client %s: event gap (%d after %d), resyncing", self.device, seq, last)
+            self._note(f"event gap ({seq} after {last}) on {self.url}")
             out += self._fail_attempt(self.index, drop=True, trigger="resync")
             return
         self.last_seq = seq

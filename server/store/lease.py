@@ -11,8 +11,18 @@ longer this process's (:meth:`LeaseBook.fence`, installed as
 ``Store.fence``). The share lock makes the check and the commit atomic
 against a takeover: the taker's UPDATE waits for commits in flight, and a
 commit that starts after it sees the new epoch. So an old owner that wakes up
-writes nothing, however long it slept. No consensus of our own: PostgreSQL's
-row locks and one clock (the database's) decide.
+writes nothing, however long it slept.
+
+One catch: an owner frozen in the middle of a commit can hold the row
+where no PostgreSQL timeout ends it (``idle_in_transaction_session_timeout``
+only covers a backend idle between statements; one frozen mid-pipeline or
+mid-result is "active" and waits for its client forever). So every
+connection is named after its instance (``application_name``), and a taker
+whose UPDATE finds the row of an expired owner locked ends that owner's
+transactions older than half a lease (:meth:`LeaseBook.acquire`), then
+takes the hall: its lease is over, whatever it was doing is fenced anyway.
+No consensus of our own: PostgreSQL's row locks and one clock (the
+database's) decide.
 
 Several processes sharing many halls register in ``instances`` (a heartbeat
 row each); a process takes a free hall only while it holds fewer than its
@@ -36,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import logging
 import math
 import os
 from pathlib import Path
@@ -44,9 +55,11 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from server.store import Store, StoreError
+from server.store import StaleState, Store, StoreError
 
-__all__ = ["AlreadyServed", "Fenced", "Holder", "LeaseBook", "lock_sqlite"]
+__all__ = ["AlreadyServed", "Fenced", "Holder", "LeaseBook", "application_name", "lock_sqlite"]
+
+log = logging.getLogger("qhall.lease")
 
 
 class Fenced(StoreError):
@@ -65,6 +78,8 @@ class Holder:
     url: str | None
     epoch: int
     live: bool
+    #: seconds until the lease runs out by the database's clock (None: not held)
+    expires_in: float | None = None
 
 
 _NOW = "clock_timestamp()"
@@ -86,8 +101,8 @@ _RELEASE = sa.text(
     "UPDATE hall_leases SET expires_at = NULL, owner = NULL "
     "WHERE hall = :hall AND epoch = :epoch AND owner = :me")
 _READ = sa.text(
-    f"SELECT owner, url, epoch, (expires_at IS NOT NULL AND expires_at >= {_NOW}) "
-    "FROM hall_leases WHERE hall = :hall")
+    f"SELECT owner, url, epoch, (expires_at IS NOT NULL AND expires_at >= {_NOW}), "
+    f"extract(epoch FROM expires_at - {_NOW}) FROM hall_leases WHERE hall = :hall")
 _FENCE = sa.text("SELECT epoch FROM hall_leases WHERE hall = :hall FOR SHARE")
 _HEARTBEAT = sa.text(
     f"INSERT INTO instances (id, url, seen_at) VALUES (:me, :url, {_NOW}) "
@@ -97,6 +112,25 @@ _LIVE_INSTANCES = sa.text(
     f"ON l.owner = i.id AND l.expires_at >= {_NOW} "
     f"WHERE i.seen_at >= {_NOW} - make_interval(secs => :lease) GROUP BY i.id")
 _FORGET_INSTANCE = sa.text("DELETE FROM instances WHERE id = :me")
+# The transactions of an instance whose lease ran out, stuck past half a lease.
+_END_STUCK = sa.text(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND application_name = :app "
+    f"AND pid <> pg_backend_pid() AND xact_start < {_NOW} - make_interval(secs => :age)")
+_STUCK = sa.text(
+    "SELECT application_name, state, wait_event_type, wait_event, "
+    f"round(extract(epoch FROM {_NOW} - xact_start)), left(query, 60) "
+    "FROM pg_stat_activity WHERE datname = current_database() "
+    f"AND xact_start < {_NOW} - make_interval(secs => :age)")
+#: How long a lease operation waits for a row lock before it counts as failed:
+#: commits hold the row (FOR SHARE) for milliseconds; the lease loop runs on
+#: the event loop, which must not stall for long.
+LOCK_WAIT_S = 1.0
+
+
+def application_name(instance: str) -> str:
+    """The ``application_name`` of an instance's database connections."""
+    return f"qhall {instance}"[:63]  # PostgreSQL keeps 63 bytes (ids are ASCII)
 
 
 class LeaseBook:
@@ -133,18 +167,48 @@ class LeaseBook:
         # freeze, so this costs the takeover nothing, and leaves a live
         # owner's transactions (a load on a busy machine) plenty of time.
         idle_ms = int(max(1.0, self.lease_s / 2) * 1000)
-        self._lock_ms = int(max(0.5, self.lease_s / 2) * 1000)
+        self._lock_ms = int(min(LOCK_WAIT_S, self.lease_s / 4) * 1000)
+        name = application_name(instance)
 
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             with dbapi_connection.cursor() as cursor:
                 cursor.execute(f"SET idle_in_transaction_session_timeout = {idle_ms}")
+                cursor.execute("SELECT set_config('application_name', %s, false)", (name,))
             dbapi_connection.commit()
 
         sa.event.listen(store._engine, "connect", _on_connect)
         store._engine.dispose()  # connections opened before (the migration) get it too
 
     def acquire(self, hall: str, url: str | None) -> int | None:
-        """Take the hall if nobody live holds it; its new epoch, or None."""
+        """Take the hall if nobody live holds it; its new epoch, or None.
+
+        Raises:
+            StaleState: the row stayed locked (a commit in flight); tried
+                again at the next poll. When its holder's lease has run out,
+                that holder's stuck transactions are ended first
+                (:meth:`end_stuck`) and the hall taken at once.
+        """
+        try:
+            return self._acquire(hall, url)
+        except StaleState:
+            ended = self.end_stuck(hall)
+            if not ended:
+                raise
+            log.warning("hall %s: ended %d stuck transaction(s) of its expired owner", hall, ended)
+        return self._acquire(hall, url)
+
+    def end_stuck(self, hall: str) -> int:
+        """End the transactions of the hall's expired owner older than half a
+        lease (a frozen process's, holding the lease row); how many."""
+        holder = self.owner(hall)
+        if holder is None or holder.live or holder.owner in (None, self.instance):
+            return 0
+        with self.store.transaction(write=True) as conn:
+            ended = conn.execute(_END_STUCK, {"app": application_name(holder.owner),
+                                              "age": self.lease_s / 2}).fetchall()
+        return sum(1 for row in ended if row[0])
+
+    def _acquire(self, hall: str, url: str | None) -> int | None:
         with self.store.transaction(write=True) as conn:
             self._bounded(conn)
             conn.execute(_ENSURE, {"hall": hall})
@@ -190,7 +254,8 @@ class LeaseBook:
             row = conn.execute(_READ, {"hall": hall}).fetchone()
         if row is None:
             return None
-        return Holder(row[0], row[1], int(row[2]), bool(row[3]))
+        return Holder(row[0], row[1], int(row[2]), bool(row[3]),
+                      None if row[4] is None else float(row[4]))
 
     def heartbeat(self, url: str | None) -> dict[str, int]:
         """Say this process is alive; every live process (itself included)
@@ -208,6 +273,13 @@ class LeaseBook:
             self.release(hall)
         with self.store.transaction(write=True) as conn:
             conn.execute(_FORGET_INSTANCE, {"me": self.instance})
+
+    def stuck_sessions(self, age_s: float) -> list[str]:
+        """Database sessions in a transaction for over ``age_s`` (diagnostics:
+        who holds what a takeover waits for): name, state, wait, age, query."""
+        with self.store.transaction() as conn:
+            rows = conn.execute(_STUCK, {"age": age_s}).fetchall()
+        return [" ".join(str(x) for x in row) for row in rows]
 
     @staticmethod
     def share(halls: int, instances: int) -> int:

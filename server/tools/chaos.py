@@ -6,12 +6,15 @@ hall configurations (the load-test hall, always open) in one directory and
 leases). Every hall gets simulated kiosks, counters and lobby boards, each an
 :class:`~server.client.aio.AsyncClient` given every instance's URL, so it
 fails over like a real device. ``--kills`` times, spread over ``--minutes``,
-one instance is SIGKILLed (then restarted) or SIGSTOPped (then SIGCONTed a
-lease later: it must step down, committing nothing). At the end it prints
-failovers, the takeover time of each hall that lost its owner
-(p50/p99/max), requests that failed and were retried, the longest time a
-client was offline, and every invariant (:func:`check_hall`). Printed, not
-asserted: the exit status is 0 unless the run itself broke.
+one instance is SIGKILLed or SIGSTOPped, and restarted or SIGCONTed once
+every hall it owned has a new owner (a woken one must step down, committing
+nothing). At the end it prints failovers, the takeover time of each hall
+that lost its owner (p50/p99/max), requests that failed and were retried,
+the longest time a client was offline with the worst outages' connection
+steps, every invariant (:func:`check_hall`) and the machine's load average.
+Printed, not asserted. The run always ends: kills still due get at most
+``KILL_GRACE_S`` more, and the stop is bounded (``STOP_GRACE_S`` per step);
+what misbehaved is printed as NOTE lines and makes the exit status 1.
 
 The pieces are used by the failover tests too: :class:`Instance` (one serve
 process), :class:`HallLoad` (one hall's simulated devices) and
@@ -70,6 +73,9 @@ class Instance:
         self.log_path = log_path
         self.lease_s = lease_s
         self.stopped = False
+        #: it answered HTTP since it was last spawned (a starting process
+        #: does not count as a healthy instance yet)
+        self.ready = False
         self.proc: subprocess.Popen[bytes] | None = None
 
     def url(self, hall: str | None = None) -> str:
@@ -77,6 +83,31 @@ class Instance:
 
     def start(self, timeout: float = 60.0) -> Instance:
         """Spawn it; return once it listens (owner or standby)."""
+        self.spawn()
+        deadline = time.monotonic() + timeout
+        while not self.listening():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not listen within {timeout:g} s")
+            time.sleep(0.05)
+        return self
+
+    def listening(self) -> bool:
+        """Whether it answers HTTP now.
+
+        Raises:
+            RuntimeError: the process has exited (its log's end in the message).
+        """
+        assert self.proc is not None
+        if self.healthz()[0] != 0:
+            self.ready = True
+            return True
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited ({self.proc.returncode}): "
+                               + self.output()[-2000:])
+        return False
+
+    def spawn(self) -> None:
+        """Start the process (it listens a moment later: :meth:`listening`)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps its copy
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", *self.config_args,
@@ -86,15 +117,7 @@ class Instance:
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         log.close()
         self.stopped = False
-        deadline = time.monotonic() + timeout
-        while self.healthz()[0] == 0:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}): "
-                                   + self.output()[-2000:])
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not listen within {timeout:g} s")
-            time.sleep(0.05)
-        return self
+        self.ready = False
 
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -138,6 +161,25 @@ class Instance:
 
 
 # ---------------------------------------------------------------------- load
+#: Offline intervals at least this long are kept (with the client's steps).
+OUTAGE_KEEP_S = 10.0
+#: The issue's target: no device offline longer than this.
+OFFLINE_TARGET_S = 20.0
+#: Connection steps printed per outage (its last ones).
+SHOWN_STEPS = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class Outage:
+    """A device not online for ``seconds`` (``ended``: it came back), and
+    its session's connection steps over that time (seconds from its start)."""
+
+    device: str
+    seconds: float
+    ended: bool
+    steps: list[str]
+
+
 @dataclasses.dataclass
 class HallLoad:
     """One hall's simulated devices: kiosks issue, counters call and complete,
@@ -160,17 +202,30 @@ class HallLoad:
     board_seq: dict[str, int] = dataclasses.field(default_factory=dict)
     offline_max_s: float = 0.0
     offline_worst: str = ""  # which device, for the printout
+    #: every time a device was offline OUTAGE_KEEP_S or longer, with its steps
+    outages: list[Outage] = dataclasses.field(default_factory=list)
     clients: list[AsyncClient] = dataclasses.field(default_factory=list)
+    #: set by :meth:`run`: once set, a failed request is not asked again
+    stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Open every device, drive them until ``stop``, then close the writers."""
+        """Open every device, drive them until ``stop``, then close the writers.
+
+        Once ``stop`` is set nothing is retried any more, so this ends within
+        about a request timeout (a device still opening gives up too).
+        """
+        self.stop = stop
         rng = random.Random(self.hall)
-        boards = []
         for name in BOARDS:
             self.boards[name] = []
-            boards.append(await self._open(name, on_event=self._board(name)))
-        kiosks = [await self._open(name) for name in KIOSKS]
-        counters = [await self._open(f"counter-{n}") for n in COUNTERS]
+            if await self._open(name, on_event=self._board(name)) is None:
+                return
+        names = [*KIOSKS, *(f"counter-{n}" for n in COUNTERS)]
+        opened = [await self._open(name) for name in names]
+        writers = [client for client in opened if client is not None]
+        if len(writers) < len(names):
+            return  # stopped while opening: close_boards() closes what did open
+        kiosks, counters = writers[:len(KIOSKS)], writers[len(KIOSKS):]
         tasks = [asyncio.create_task(self._kiosk(k, stop, rng)) for k in kiosks]
         tasks += [asyncio.create_task(self._counter(c, i, stop)) for i, c in enumerate(counters)]
         tasks.append(asyncio.create_task(self._watch(stop)))
@@ -179,13 +234,16 @@ class HallLoad:
             await client.close()
 
     async def close_boards(self) -> None:
+        """Close every client still open (the boards, after :meth:`run`)."""
         for client in self.clients:
             await client.close()
 
-    async def _open(self, device: str, on_event: Any = None) -> AsyncClient:
+    async def _open(self, device: str, on_event: Any = None) -> AsyncClient | None:
         """A connected client; a device starting while an instance is frozen
         (its hello unanswered) starts over from the next URL."""
         for attempt in itertools.count():
+            if self.stop.is_set():
+                return None  # the run ended before this device came up
             k = attempt % len(self.urls)
             client = AsyncClient(device, on_event, token=demo_token(device),
                                  timeout_s=self.timeout_s, backoff=(0.2, 2.0))
@@ -197,7 +255,7 @@ class HallLoad:
                 continue
             self.clients.append(client)
             return client
-        raise AssertionError("unreachable")
+        return None  # unreachable: count() is endless
 
     def _board(self, name: str) -> Any:
         def on_event(message: dict[str, Any]) -> None:
@@ -211,7 +269,7 @@ class HallLoad:
         while True:
             reply = await client.request(kind, **fields)
             code = reply.get("code") if reply.get("type") == "error" else None
-            if code not in ("timeout", "offline", "internal"):
+            if code not in ("timeout", "offline", "internal") or self.stop.is_set():
                 return reply
             self.failed[code] += 1
             self.retried += 1
@@ -251,7 +309,7 @@ class HallLoad:
                 await asyncio.wait_for(stop.wait(), 0.5)
 
     async def _watch(self, stop: asyncio.Event) -> None:
-        """The longest time any of this hall's clients was not online."""
+        """Every time one of this hall's clients was not online for long."""
         since: dict[int, float] = {}
         while not stop.is_set():
             now = time.monotonic()
@@ -259,9 +317,8 @@ class HallLoad:
                 online = client.session is not None and client.session.online
                 if online:
                     start = since.pop(i, None)
-                    if start is not None and now - start > self.offline_max_s:
-                        self.offline_max_s = now - start
-                        self.offline_worst = f"{self.hall} {client.device}"
+                    if start is not None:
+                        self._offline(client, start, now, ended=True)
                 else:
                     since.setdefault(i, now)
             with contextlib.suppress(TimeoutError):
@@ -269,9 +326,20 @@ class HallLoad:
         # A device still offline at the end counts too (it never came back).
         now = time.monotonic()
         for i, start in since.items():
-            if now - start > self.offline_max_s:
-                self.offline_max_s = now - start
-                self.offline_worst = f"{self.hall} {self.clients[i].device} (still offline)"
+            self._offline(self.clients[i], start, now, ended=False)
+
+    def _offline(self, client: AsyncClient, start: float, end: float, *, ended: bool) -> None:
+        seconds = end - start
+        if seconds < OUTAGE_KEEP_S:
+            return
+        steps = [] if client.session is None else [
+            f"{at - start:+6.1f} s {what}" for at, what in client.session.trail
+            if at >= start - 1.0]
+        self.outages.append(Outage(f"{self.hall} {client.device}", seconds, ended, steps))
+        if seconds > self.offline_max_s:
+            self.offline_max_s = seconds
+            self.offline_worst = f"{self.hall} {client.device}" + (
+                "" if ended else " (still offline)")
 
 
 # ----------------------------------------------------------------- invariants
@@ -335,146 +403,309 @@ def check_hall(database: str, hall: str, load: HallLoad,
     return problems
 
 
-async def wait_boards(loads: list[HallLoad], database: str, timeout: float = 60.0) -> None:
-    """Wait until every board has seen its hall's last stored event."""
+async def wait_boards(loads: list[HallLoad], database: str,
+                      timeout: float = 60.0) -> list[str]:
+    """Wait until every board has seen its hall's last stored event; the
+    boards still behind after ``timeout`` (``hall board seq/last``).
+
+    The last seq is read again each round: a request the server had read
+    before the devices stopped may still be committed after that.
+    """
     from server.store import Store
 
     store = Store(database)
+    deadline = time.monotonic() + timeout
     try:
-        last = {load.hall: store.last_seq(load.hall) for load in loads}
+        while True:
+            last = {load.hall: store.last_seq(load.hall) for load in loads}
+            behind = [f"{load.hall} {b} {load.board_seq.get(b, 0)}/{last[load.hall]}"
+                      for load in loads for b in load.boards
+                      if load.board_seq.get(b, 0) < last[load.hall]]
+            if not behind or time.monotonic() > deadline:
+                return behind
+            await asyncio.sleep(0.3)
     finally:
         store.close()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(load.board_seq.get(b, 0) >= last[load.hall]
-               for load in loads for b in load.boards):
-            return
-        await asyncio.sleep(0.1)
 
 
 # ------------------------------------------------------------------ the run
+#: Kills still due when the load's time is up get at most this much longer
+#: (a kill waits while fewer than two instances are healthy).
+KILL_GRACE_S = 120.0
+#: After the kills: how long every hall gets to have an owner again, the
+#: devices to finish (nothing is retried once stopped) and the boards to
+#: catch up, each.
+STOP_GRACE_S = 60.0
+#: A victim stays down (killed or frozen) at least this part of a lease, and
+#: until every hall it owned has a new owner: a woken one must step down.
+DOWN_MIN_LEASES = 0.5
+#: A takeover slower than this many leases is looked into (noted).
+SLOW_TAKEOVER_LEASES = 3
+
+
 @dataclasses.dataclass
 class Disruption:
-    instance: str
+    instance: Instance
     how: str
     at: float
-    halls: list[str]
+    halls: list[str]  # halls it owned that have no new owner yet
+    reported: bool = False  # a slow takeover's database sessions were noted
 
 
-async def _chaos(args: argparse.Namespace, workdir: Path, database: str) -> int:
-    from server.store import Store
-    from server.store.lease import LeaseBook
-    from server.tools.pgcluster import free_port
+@dataclasses.dataclass
+class Tally:
+    """What the run did, printed at its end whatever happened."""
 
-    rng = random.Random(args.seed)
-    halls = [f"hall{i:02d}" for i in range(1, args.halls + 1)]
-    config_dir = workdir / "halls"
-    config_dir.mkdir(exist_ok=True)
-    for hall in halls:
-        (config_dir / f"{hall}.toml").write_text(dumps(chaos_config(hall, database)),
-                                                 encoding="utf-8")
-    instances = [Instance(f"i{n}", ["--config-dir", str(config_dir)], free_port(),
-                          workdir / f"i{n}.log", args.lease_s) for n in range(args.instances)]
-    monitor = Store(database)
-    book = LeaseBook(monitor, "chaos-monitor", args.lease_s)  # reads only
+    asked: int
+    kills: int = 0
+    how: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    takeovers: list[float] = dataclasses.field(default_factory=list)
+    #: what misbehaved in the run itself (printed; the exit status is 1)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
-    def owners() -> dict[str, str | None]:
+
+class _Run:
+    """One chaos run: the instances, the lease monitor, the kills."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path, database: str) -> None:
+        from server.store import Store
+        from server.store.lease import LeaseBook
+        from server.tools.pgcluster import free_port
+
+        self.args = args
+        self.database = database
+        self.rng = random.Random(args.seed)
+        self.halls = [f"hall{i:02d}" for i in range(1, args.halls + 1)]
+        config_dir = workdir / "halls"
+        config_dir.mkdir(exist_ok=True)
+        for hall in self.halls:
+            (config_dir / f"{hall}.toml").write_text(dumps(chaos_config(hall, database)),
+                                                     encoding="utf-8")
+        self.instances = [Instance(f"i{n}", ["--config-dir", str(config_dir)], free_port(),
+                                   workdir / f"i{n}.log", args.lease_s)
+                          for n in range(args.instances)]
+        self.monitor = Store(database)
+        self.book = LeaseBook(self.monitor, "chaos-monitor", args.lease_s)  # reads only
+        self.tally = Tally(args.kills)
+        self.down: list[Disruption] = []
+
+    def owners(self) -> dict[str, str | None]:
         found = {}
-        for hall in halls:
-            holder = book.owner(hall)
+        for hall in self.halls:
+            holder = self.book.owner(hall)
             found[hall] = holder.owner if holder is not None and holder.live else None
         return found
 
-    try:
-        for inst in instances:
-            await asyncio.to_thread(inst.start)
-        deadline = time.monotonic() + 60
-        while None in (await asyncio.to_thread(owners)).values():
+    async def start(self) -> None:
+        for inst in self.instances:
+            inst.spawn()
+        deadline = time.monotonic() + STOP_GRACE_S
+        while None in (await asyncio.to_thread(self.owners)).values():
             if time.monotonic() > deadline:
-                raise RuntimeError("not every hall got an owner within 60 s")
+                raise RuntimeError(f"not every hall got an owner within {STOP_GRACE_S:g} s")
             await asyncio.sleep(0.2)
-        print(f"qhall chaos: {args.instances} instances, {args.halls} halls, "
-              f"lease {args.lease_s:g} s; load for {args.minutes:g} min, {args.kills} kills",
-              flush=True)
-        loads = [HallLoad(hall, [inst.url(hall) for inst in instances],
-                          issue_every_s=args.issue_every_s) for hall in halls]
-        stop = asyncio.Event()
-        runs = [asyncio.create_task(load.run(stop)) for load in loads]
-        takeovers: list[float] = []
-        failovers = 0
-        disruptions: list[Disruption] = []
+
+    async def disrupt(self) -> None:
+        """Kill or freeze an instance every ``minutes / kills``, restart or wake
+        each once its halls have new owners; until the time (plus at most
+        KILL_GRACE_S for kills still due) is up."""
+        args, tally = self.args, self.tally
         start = time.monotonic()
         end = start + args.minutes * 60
         gap = args.minutes * 60 / max(1, args.kills)
-        kills = 0
-        how_many: collections.Counter[str] = collections.Counter()
-        while time.monotonic() < end or kills < args.kills:
-            if kills < args.kills and time.monotonic() >= start + kills * gap:
-                healthy = [i for i in instances if i.alive and not i.stopped]
-                if len(healthy) > 1:
-                    victim = rng.choice(healthy)
-                    held = [h for h, o in (await asyncio.to_thread(owners)).items()
-                            if o == victim.name]
-                    how = rng.choice(["SIGKILL", "SIGSTOP"])
-                    victim.signal(signal.Signals[how])
-                    how_many[how] += 1
-                    disruptions.append(Disruption(victim.name, how, time.monotonic(), held))
-                    kills += 1
-            # Follow up: a taken-over hall, a killed instance restarted, a frozen one woken.
+        while True:
             now = time.monotonic()
-            current = await asyncio.to_thread(owners)
-            for d in disruptions:
-                for hall in list(d.halls):
-                    if current.get(hall) not in (None, d.instance):
-                        takeovers.append(now - d.at)
-                        failovers += 1
-                        d.halls.remove(hall)
-                inst = next(i for i in instances if i.name == d.instance)
-                if now - d.at > args.lease_s * 1.5 and not d.halls:
-                    if d.how == "SIGKILL" and not inst.alive:
-                        await asyncio.to_thread(inst.start)
-                    elif d.how == "SIGSTOP" and inst.stopped:
-                        inst.signal(signal.SIGCONT)
-            disruptions = [d for d in disruptions if d.halls or (
-                d.how == "SIGKILL" and not next(i for i in instances if i.name == d.instance).alive)
-                or (d.how == "SIGSTOP" and next(i for i in instances if i.name == d.instance)
-                    .stopped)]
+            due = tally.kills < args.kills and now < end + KILL_GRACE_S
+            if now >= end and not due:
+                break
+            if due and now >= start + tally.kills * gap:
+                await self._kill_one()
+            await self._follow_up()
             await asyncio.sleep(0.2)
-        for inst in instances:
+        if tally.kills < args.kills:
+            tally.notes.append(f"only {tally.kills} of {args.kills} kills: fewer than two "
+                               f"instances were healthy when the others were due")
+
+    async def _kill_one(self) -> None:
+        healthy = [i for i in self.instances if i.alive and not i.stopped and i.ready]
+        if len(healthy) < 2:
+            return  # one must stay up: the kill waits
+        victim = self.rng.choice(healthy)
+        held = [h for h, o in (await asyncio.to_thread(self.owners)).items()
+                if o == victim.name]
+        how = self.rng.choice(["SIGKILL", "SIGSTOP"])
+        victim.signal(signal.Signals[how])
+        self.tally.how[how] += 1
+        self.tally.kills += 1
+        self.down.append(Disruption(victim, how, time.monotonic(), held))
+
+    async def _follow_up(self) -> None:
+        """Time the takeovers; restart a killed instance, wake a frozen one."""
+        for inst in self.instances:
+            if inst.alive and not inst.ready and not inst.stopped:
+                with contextlib.suppress(RuntimeError):  # exited: noted below
+                    await asyncio.to_thread(inst.listening)
+        current = await asyncio.to_thread(self.owners)
+        now = time.monotonic()
+        for d in self.down:
+            for hall in list(d.halls):
+                if current.get(hall) not in (None, d.instance.name):
+                    self.tally.takeovers.append(now - d.at)
+                    d.halls.remove(hall)
+            if d.halls and not d.reported and now - d.at > SLOW_TAKEOVER_LEASES * self.args.lease_s:
+                d.reported = True
+                sessions = await asyncio.to_thread(self.book.stuck_sessions,
+                                                    self.args.lease_s / 2)
+                self.tally.notes.append(
+                    f"{d.halls} of {d.instance.name} ({d.how}) not taken over after "
+                    f"{now - d.at:.0f} s; database sessions in a transaction for over "
+                    f"{self.args.lease_s / 2:g} s: {sessions or 'none'}")
+            if d.halls or now - d.at < DOWN_MIN_LEASES * self.args.lease_s:
+                continue
+            if d.how == "SIGKILL" and not d.instance.alive:
+                d.instance.spawn()  # not waited for: the kills go on meanwhile
+            elif d.how == "SIGSTOP" and d.instance.stopped:
+                d.instance.signal(signal.SIGCONT)
+        self.down = [d for d in self.down if d.halls or (
+            d.instance.stopped if d.how == "SIGSTOP" else not d.instance.alive)]
+        for inst in self.instances:
+            if not inst.alive and not any(d.instance is inst for d in self.down):
+                code = inst.proc.returncode if inst.proc is not None else None
+                self.tally.notes.append(f"{inst.name} exited by itself ({code}); restarted")
+                inst.spawn()
+
+    async def recover(self) -> None:
+        """Wake and restart every victim; wait (bounded) until every hall has a
+        live owner again."""
+        for inst in self.instances:
             if inst.stopped:
                 inst.signal(signal.SIGCONT)
             elif not inst.alive:
-                await asyncio.to_thread(inst.start)
-        stop.set()
-        await asyncio.gather(*runs)
-        await wait_boards(loads, database)
-        for load in loads:
-            await load.close_boards()
+                inst.spawn()
+        deadline = time.monotonic() + STOP_GRACE_S
+        while time.monotonic() < deadline:
+            await self._follow_up()
+            if None not in (await asyncio.to_thread(self.owners)).values() and not self.down:
+                return
+            await asyncio.sleep(0.2)
+        orphans = [h for h, o in (await asyncio.to_thread(self.owners)).items() if o is None]
+        self.tally.notes.append(f"{STOP_GRACE_S:g} s after the last kill, halls without an "
+                                f"owner: {orphans or '-'}; halls not yet taken over: "
+                                f"{[h for d in self.down for h in d.halls] or '-'}")
+
+    def close(self) -> None:
+        for inst in self.instances:
+            inst.terminate()
+        self.monitor.close()
+
+
+async def _stop_loads(runs: list[asyncio.Task[None]], stop: asyncio.Event,
+                      notes: list[str]) -> None:
+    """Stop the devices; those not done within STOP_GRACE_S are cancelled (noted)."""
+    stop.set()
+    if runs:
+        done, pending = await asyncio.wait(runs, timeout=STOP_GRACE_S)
+        for task in pending:
+            task.cancel()
+        if pending:
+            notes.append(f"{len(pending)} hall(s) had devices still busy {STOP_GRACE_S:g} s "
+                         "after the stop (cancelled)")
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                notes.append(f"a hall's devices failed: {task.exception()!r}")
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _close_loads(loads: list[HallLoad], notes: list[str]) -> None:
+    """Close every device still open (bounded per hall)."""
+    for load in loads:
+        try:
+            async with asyncio.timeout(STOP_GRACE_S):
+                await load.close_boards()
+        except TimeoutError:
+            notes.append(f"{load.hall}: closing its clients took over {STOP_GRACE_S:g} s")
+
+
+async def _chaos(args: argparse.Namespace, workdir: Path, database: str) -> int:
+    began = time.monotonic()
+    load_before = os.getloadavg()
+    run = _Run(args, workdir, database)
+    tally = run.tally
+    loads = [HallLoad(hall, [inst.url(hall) for inst in run.instances],
+                      issue_every_s=args.issue_every_s) for hall in run.halls]
+    problems: list[str] | None = None
+    runs: list[asyncio.Task[None]] = []
+    stop = asyncio.Event()
+    try:
+        await run.start()
+        print(f"qhall chaos: {args.instances} instances, {args.halls} halls, "
+              f"lease {args.lease_s:g} s; load for {args.minutes:g} min, {args.kills} kills",
+              flush=True)
+        runs = [asyncio.create_task(load.run(stop)) for load in loads]
+        await run.disrupt()
+        await run.recover()
+        await _stop_loads(runs, stop, tally.notes)
+        behind = await wait_boards(loads, database, STOP_GRACE_S)
+        if behind:
+            tally.notes.append(f"boards behind their hall's last event after "
+                               f"{STOP_GRACE_S:g} s: {behind}")
+        await _close_loads(loads, tally.notes)
+    except Exception as exc:  # the figures so far are printed all the same
+        tally.notes.append(f"the run broke: {exc!r}")
+        await _stop_loads(runs, stop, tally.notes)
+        await _close_loads(loads, tally.notes)
+    finally:
+        await asyncio.to_thread(run.close)
+    try:
         problems = [p for load in loads for p in check_hall(database, load.hall, load)]
-        acked = sum(len(load.acked) for load in loads)
-        failed: collections.Counter[str] = collections.Counter()
-        for load in loads:
-            failed.update(load.failed)
-        print(f"kills: {kills} ({dict(how_many)}); "
-              f"failovers (halls that changed owner): {failovers}")
-        if takeovers:
-            print(f"takeover s: p50 {_pct(takeovers, 50):.1f}  p99 {_pct(takeovers, 99):.1f}  "
-                  f"max {max(takeovers):.1f}")
-        print(f"tickets acknowledged: {acked}; requests failed and retried: "
-              f"{sum(load.retried for load in loads)} {dict(failed)}")
-        worst = max(loads, key=lambda load: load.offline_max_s)
-        print(f"longest a client was offline: {worst.offline_max_s:.1f} s "
-              f"({worst.offline_worst or '-'})")
+    except Exception as exc:
+        tally.notes.append(f"the invariants could not be checked: {exc!r}")
+    _report(args, tally, loads, problems, time.monotonic() - began, load_before)
+    return 1 if tally.notes else 0
+
+
+def _report(args: argparse.Namespace, tally: Tally, loads: list[HallLoad],
+            problems: list[str] | None, took_s: float,
+            load_before: tuple[float, float, float]) -> None:
+    print(f"kills: {tally.kills} ({dict(tally.how)}); "
+          f"failovers (halls that changed owner): {len(tally.takeovers)}")
+    takeovers = tally.takeovers
+    if takeovers:
+        print(f"takeover s: p50 {_pct(takeovers, 50):.1f}  p99 {_pct(takeovers, 99):.1f}  "
+              f"max {max(takeovers):.1f}")
+    acked = sum(len(load.acked) for load in loads)
+    failed: collections.Counter[str] = collections.Counter()
+    for load in loads:
+        failed.update(load.failed)
+    print(f"tickets acknowledged: {acked}; requests failed and retried: "
+          f"{sum(load.retried for load in loads)} {dict(failed)}")
+    outages = sorted((o for load in loads for o in load.outages),
+                     key=lambda o: o.seconds, reverse=True)
+    worst = max(loads, key=lambda load: load.offline_max_s)
+    over = [o for o in outages if o.seconds > OFFLINE_TARGET_S]
+    print(f"longest a client was offline: {worst.offline_max_s:.1f} s "
+          f"({worst.offline_worst or '-'}); offline over {OFFLINE_TARGET_S:g} s: {len(over)} "
+          f"time(s); {OUTAGE_KEEP_S:g} s or more: {len(outages)}")
+    for outage in outages[:3]:
+        print(f"  {outage.device} offline {outage.seconds:.1f} s"
+              f"{'' if outage.ended else ' (still offline at the end)'}:")
+        for step in outage.steps[-SHOWN_STEPS:]:
+            print(f"    {step}")
+    if problems is None:
+        print("invariants: not checked")
+    else:
         print(f"invariants (acknowledged tickets exist, no number twice a day, no ticket "
               f"called twice, seqs contiguous, boards saw every call once): "
               f"{'all hold' if not problems else f'{len(problems)} violated'}")
         for p in problems:
             print(f"  VIOLATED {p}")
-        return 0
-    finally:
-        for inst in instances:
-            inst.terminate()
-        monitor.close()
+    after = os.getloadavg()
+    print(f"run took {took_s / 60:.1f} min; machine load average (1, 5, 15 min) "
+          f"{' '.join(f'{x:.1f}' for x in load_before)} at the start, "
+          f"{' '.join(f'{x:.1f}' for x in after)} at the end")
+    for note in tally.notes:
+        print(f"  NOTE {note}")
+    sys.stdout.flush()
 
 
 # ---------------------------------------------------------------------- CLI
@@ -490,6 +721,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="each kiosk's pause between tickets (default 1)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", metavar="DIR", help="keep the configs and logs in DIR")
+    parser.add_argument("--client-log", metavar="FILE",
+                        help="write every simulated device's connection log (INFO) to FILE")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -504,8 +737,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"qhall chaos: {reason}", file=sys.stderr)
         return 2
     # Clients losing their server is the point here: their warnings would
-    # drown the figures.
-    logging.getLogger("server.client").setLevel(logging.ERROR)
+    # drown the figures (--client-log keeps them in a file instead).
+    client_log = logging.getLogger("server.client")
+    if args.client_log:
+        client_log.propagate = False
+        handler = logging.FileHandler(args.client_log, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        client_log.addHandler(handler)
+        client_log.setLevel(logging.INFO)
+    else:
+        client_log.setLevel(logging.ERROR)
     os.environ.setdefault("QHALL_PII_KEY", "c4" * 32)  # throwaway halls' personal-data key
     with contextlib.ExitStack() as stack:
         if args.keep:

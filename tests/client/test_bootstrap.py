@@ -59,3 +59,16 @@ def test_unreadable_or_empty_token_file(tmp_path):
         resolve_server_options(parse("--token-file", str(tmp_path / "empty")))
     with pytest.raises(ValueError, match="device id"):
         resolve_server_options(parse("--demo", device_default=None))
+
+
+@pytest.mark.parametrize("app", ["kiosk.app", "counter.app", "display.app",
+                                 "display.rating.cli"])
+def test_every_device_app_takes_several_servers_for_failover(app):
+    # qhall kiosk / counter / display / evaluator: the same --server list, in order.
+    import importlib
+
+    parser = argparse.ArgumentParser()
+    importlib.import_module(app).configure(parser)
+    args = parser.parse_args(["--server", "ws://a:8765/ws,ws://b:8765/ws", "--demo",
+                              "--device", "counter-1"])
+    assert resolve_server_options(args).urls == ("ws://a:8765/ws", "ws://b:8765/ws")

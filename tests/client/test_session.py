@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from server.client.session import (
+    AVOID_S,
     CONNECTING,
     HELLO,
     IDLE,
     ONLINE,
+    STANDBY_BACKOFF_MAX_S,
     TRANSITIONS,
     WAITING,
     Answered,
@@ -306,13 +308,15 @@ def test_failed_attempts_back_off_exponentially_and_a_welcome_resets_it(clock):
     session = make(clock, urls=[A, B])
     session.open()
     waits = []
-    for _ in range(6):
+    for _ in range(10):
         session.lost(None, "connection refused")
         deadline = session.next_deadline()
         assert deadline is not None
         waits.append(deadline - clock.now)
         reconnect(session, clock)
-    assert waits == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]  # (1 s, 8 s) at the lowest jitter
+    # (1 s, 8 s) at the lowest jitter, growing once per round of the two URLs
+    # (the other server may well be up): never more than the 8 s cap.
+    assert waits == [0.5, 0.5, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     online(session)
     session.lost(CLOSE_TRY_AGAIN)
     assert session.next_deadline() == clock.now + 0.5
@@ -324,3 +328,85 @@ def test_reconnect_delay_is_exponential_jittered_and_bounded():
     assert low == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
     assert [round(h, 3) for h in high] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
     assert reconnect_delay(10_000, (0.5, 10.0)) <= 10.0
+
+
+def _standby(session: ClientSession, owner: str | None) -> list:
+    hello = sent(session.connected())[0]
+    return session.receive(json.dumps({"type": "error", "re": hello["id"], "code": "standby",
+                                       "owner": owner, "message": "standby"}))
+
+
+def test_a_standby_naming_an_owner_just_found_down_sends_us_round_instead(clock):
+    # A dies (SIGKILL: its socket is cut); B and C stand by and name A until
+    # A's lease runs out: the device tries C, not A again, until AVOID_S.
+    session = make(clock, urls=[A, B, C])
+    session.open()
+    online(session)
+    session.lost(None, "connection reset")
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    _standby(session, A)
+    assert of(Connect, reconnect(session, clock)) == [Connect(C)]
+    _standby(session, A)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]  # A still passed over
+    clock.now += AVOID_S
+    _standby(session, A)
+    assert of(Connect, reconnect(session, clock)) == [Connect(A)]  # worth a try again
+
+
+def test_a_frozen_url_no_http_answer_is_passed_over_in_the_round(clock):
+    session = make(clock, urls=[A, B, C])
+    session.open()
+    clock.now += 5.0  # A accepted TCP and never answered: a frozen server
+    assert session.tick() == [Drop(), Status("offline")]
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    session.connected()
+    session.lost(CLOSE_TRY_AGAIN)  # B upgraded, then closed as busy: up, not down
+    assert of(Connect, reconnect(session, clock)) == [Connect(C)]
+    session.connected()
+    session.lost(CLOSE_TRY_AGAIN)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]  # not A
+    # Every URL found down: the one found down the longest ago.
+    only = make(clock, urls=[A, B])
+    only.open()
+    only.lost(None, "refused")
+    assert of(Connect, reconnect(only, clock)) == [Connect(B)]
+    only.lost(None, "refused")
+    assert of(Connect, reconnect(only, clock)) == [Connect(A)]
+
+
+def test_a_server_that_answered_slowly_is_not_passed_over(clock):
+    # Upgraded, hello sent, no welcome in time: a loaded new owner, alive.
+    session = make(clock, urls=[A, B])
+    session.open()
+    session.connected()
+    clock.now += 5.0
+    session.tick()
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    _standby(session, A)
+    assert of(Connect, reconnect(session, clock)) == [Connect(A)]
+
+
+def test_standby_refusals_retry_within_the_standby_cap_whatever_the_backoff(clock):
+    session = ClientSession([A, B], "counter-3", "tok", clock=clock, rand=lambda: 0.999999,
+                            timeout_s=5.0, backoff=(1.0, 30.0))
+    session.open()
+    for _ in range(12):  # long after the backoff would have grown past the cap
+        _standby(session, None)
+        deadline = session.next_deadline()
+        assert deadline is not None and deadline - clock.now <= STANDBY_BACKOFF_MAX_S
+        reconnect(session, clock)
+    session.lost(None, "refused")  # a failure of another kind backs off as before
+    deadline = session.next_deadline()
+    assert deadline is not None and deadline - clock.now > STANDBY_BACKOFF_MAX_S
+
+
+def test_the_welcome_gets_a_whole_timeout_once_the_socket_is_open(clock):
+    # A slow upgrade (a busy new owner) does not eat into the welcome's time.
+    session = make(clock, urls=[A, B])
+    session.open()
+    clock.now += 4.0
+    session.connected()
+    clock.now += 4.9
+    assert session.tick() == [] and session.state == HELLO
+    clock.now += 0.1
+    assert session.tick() == [Drop(), Status("offline")]

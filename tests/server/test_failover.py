@@ -154,3 +154,41 @@ def test_a_second_process_on_one_sqlite_file_refuses_to_start(tmp_path: Path) ->
     finally:
         first.terminate()
         second.terminate()
+
+
+@pytest.mark.postgres
+def test_a_woken_old_owner_answers_nothing_it_held_writes_nothing_and_closes_1012(
+        pair, hall) -> None:
+    a, b = pair
+    with connect(a.url(), open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "hello", "id": "h1", "protocol": 1, "device": "kiosk-2",
+                            "token": demo_token("kiosk-2"), "since": None}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
+        a.signal(signal.SIGSTOP)
+        # Waits in the frozen owner's socket buffer while the standby takes over.
+        ws.send(json.dumps({"type": "issue", "id": "held-1", "service": "qydj"}))
+        until(lambda: b.healthz() == (200, "ok\n"), TAKEOVER_DEADLINE_S,
+              "the standby did not take over")
+        a.signal(signal.SIGCONT)
+        frames: list[dict] = []
+        with pytest.raises(ConnectionClosed):
+            while True:
+                frames.append(json.loads(ws.recv(timeout=TAKEOVER_DEADLINE_S)))
+        assert ws.close_code == 1012  # stepping down: the client moves on
+        assert [f for f in frames if f.get("re") == "held-1"] == []
+    until(lambda: a.healthz() == (503, "standby\n"), TAKEOVER_DEADLINE_S,
+          "the old owner did not step down")
+    with Store(hall) as store:
+        assert store.recall_reply("main", "kiosk-2", "held-1") is None  # a wrote nothing
+    # The same id resent to the new owner is done there, once.
+    with connect(b.url(), open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "hello", "id": "h2", "protocol": 1, "device": "kiosk-2",
+                            "token": demo_token("kiosk-2"), "since": None}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
+        ws.send(json.dumps({"type": "issue", "id": "held-1", "service": "qydj"}))
+        reply = next(f for f in iter(lambda: json.loads(ws.recv(timeout=10)), None)
+                     if f.get("re") == "held-1")
+        assert reply["type"] == "ok"
+    with Store(hall) as store:
+        assert json.loads(store.recall_reply("main", "kiosk-2", "held-1") or "{}") \
+            ["ticket"]["id"] == reply["ticket"]["id"]

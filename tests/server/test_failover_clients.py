@@ -81,15 +81,18 @@ def test_the_qt_link_follows_a_real_failover(qtbot, pair) -> None:
 
 
 @pytest.mark.browser
-def test_the_web_board_follows_a_real_failover(pair, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP])
+def test_the_web_board_follows_a_real_failover(pair, tmp_path: Path, how) -> None:
+    # SIGSTOP: the frozen owner keeps the board's socket open and answers
+    # nothing; only the board's own pings tell it to move.
     if not os.path.exists(CHROMIUM):
         pytest.skip("chromium is not installed")
     a, b = pair
     with chromium(tmp_path / "profile") as page_ws:
-        asyncio.run(_drive(page_ws, a, b))
+        asyncio.run(_drive(page_ws, a, b, how))
 
 
-async def _drive(page_ws: str, a: Instance, b: Instance) -> None:
+async def _drive(page_ws: str, a: Instance, b: Instance, how: signal.Signals) -> None:
     async with connect(page_ws, max_size=2**26) as ws:
         cdp = Cdp(ws)
         await cdp.send("Page.navigate",
@@ -100,7 +103,7 @@ async def _drive(page_ws: str, a: Instance, b: Instance) -> None:
         assert await cdp.js("window.qhallBoard.server()") == a.url()
         first = await asyncio.to_thread(_call_one, a.url())
         await cdp.wait_for(f"{NEWEST} === '{first}'")
-        a.signal(signal.SIGKILL)
+        a.signal(how)
         await asyncio.to_thread(until, lambda: b.healthz() == (200, "ok\n"),
                                 TAKEOVER_DEADLINE_S, "the standby did not take over")
         second = await asyncio.to_thread(_call_one, b.url())

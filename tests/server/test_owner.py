@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from server.owner import TRANSITIONS, Action, Input, OwnerMachine, State, TransitionError
+from server.owner import (
+    EXPIRY_MARGIN_S,
+    TRANSITIONS,
+    Action,
+    Input,
+    OwnerMachine,
+    State,
+    TransitionError,
+)
 
 
 def test_a_standby_polls_takes_the_hall_and_renews_on_time() -> None:
@@ -18,6 +26,16 @@ def test_a_standby_polls_takes_the_hall_and_renews_on_time() -> None:
     assert m.serving(2.0) and m.due(4.9) is None and m.due(5.0) is Action.RENEW
     m.feed(Input.RENEWED, 5.1, started=5.0)
     assert m.serving(13.9) and not m.serving(14.0)  # trust runs from when the renewal began
+
+
+def test_a_standby_tries_again_right_after_the_holders_lease_runs_out() -> None:
+    m = OwnerMachine(lease_s=9.0)
+    m.feed(Input.TAKEN, 0.0, expires_in=0.5)  # the owner stopped renewing
+    assert m.due(0.5) is None and m.due(0.5 + EXPIRY_MARGIN_S) is Action.ACQUIRE
+    m.feed(Input.TAKEN, 1.0, expires_in=7.0)  # a live owner: the usual poll
+    assert m.due(2.7) is None and m.due(2.8) is Action.ACQUIRE
+    m.feed(Input.TAKEN, 3.0, expires_in=-1.0)  # already over (clock skew): at once, nearly
+    assert m.due(3.0 + EXPIRY_MARGIN_S) is Action.ACQUIRE
 
 
 def test_an_owner_that_cannot_renew_steps_down_when_its_lease_runs_out() -> None:

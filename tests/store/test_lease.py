@@ -125,3 +125,31 @@ def test_a_second_process_on_one_sqlite_file_is_refused(tmp_path) -> None:
         again.close()
     with Store("sqlite://") as memory:
         assert lock_sqlite(memory) is None
+
+
+@pytest.mark.postgres
+def test_a_takeover_ends_the_stuck_transaction_of_an_owner_whose_lease_ran_out(
+        two, pg_url: str) -> None:
+    # a's commit froze holding the lease row (FOR SHARE) where no PostgreSQL
+    # timeout ends it (this connection has none, like a backend frozen
+    # mid-statement): b's takeover ends it instead of waiting forever.
+    import psycopg
+
+    a, b = two
+    a.acquire("h1", "ws://a")
+    stuck = psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"),
+                            application_name="qhall a")  # named as a's connections are
+    try:
+        stuck.execute("SELECT epoch FROM hall_leases WHERE hall = 'h1' FOR SHARE")
+        _until(lambda: not b.owner("h1").live)  # type: ignore[union-attr]
+        # What chaos prints about a slow takeover: who sits in a transaction.
+        assert any(line.startswith("qhall a ") for line in b.stuck_sessions(LEASE_S / 2))
+        assert _until(lambda: b.acquire("h1", "ws://b")) == 2
+        with pytest.raises(psycopg.OperationalError):
+            stuck.execute("SELECT 1")
+    finally:
+        stuck.close()
+    holder = b.owner("h1")
+    assert holder is not None and (holder.owner, holder.epoch, holder.live) == ("b", 2, True)
+    # A live owner's transactions are never ended: its lease has not run out.
+    assert b.end_stuck("h1") == 0 and a.end_stuck("h1") == 0

@@ -30,3 +30,5 @@ def test_a_small_chaos_run_reports_every_invariant_holding(tmp_path: Path) -> No
     assert "takeover s: p50" in out
     assert "all hold" in out, out
     assert "VIOLATED" not in out
+    assert "longest a client was offline" in out and "machine load average" in out
+    assert "NOTE" not in out, out  # the run itself misbehaved in no way (exit status 0)
