@@ -55,7 +55,10 @@ _NEW = ("ticket.issued",)
 def _ticket_id(ev: Event) -> str | None:
     if ev.ticket is not None:
         return ev.ticket.id
-    tid = (ev.data.get("ticket") or {}).get("id")
+    # Only a ticket event's ``ticket`` is a wire ticket: a device fault's
+    # ``ticket`` is the id text the device reported (possibly anything).
+    ticket = ev.data.get("ticket")
+    tid = ticket.get("id") if isinstance(ticket, dict) else None
     return str(tid) if tid is not None else None
 
 

@@ -170,3 +170,37 @@ def test_bad_rating_goes_to_the_supervisor_webhook(tmp_path, sink_factory) -> No
     body = sink.received[0]
     assert (body["event"], body["score"], body["counter"], body["phone"]) == (
         "rating.bad", 1, 2, None)
+
+
+
+def test_a_fault_naming_a_ticket_commits_in_a_group_with_ticket_events(tmp_path) -> None:
+    """A fault's ``ticket`` is the text a device reported, not a wire ticket:
+    the webhook watcher (run inside the commit) must not take it for one.
+    The fuzzer found a group of ``issue`` + ``report_fault`` answered
+    ``internal`` (the watcher only looks at commits that hold ticket events)."""
+    import datetime as dt
+
+    from server.features import default_features
+    from server.notify.sender import load_sinks
+    from server.notify.watch import Watcher
+    from server.service import HallService, Session
+    from server.store import Store
+
+    now = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC)
+    cfg = dataclasses.replace(small_config(f"sqlite:///{tmp_path / 'g.db'}"), notify=(
+        Notify("http://127.0.0.1:9/hook", ("ticket.called",), secret=SECRET.decode()),))
+    store = Store(cfg.database, clock=lambda: now)
+    with store:
+        svc = HallService(cfg, store, clock=lambda: now, features=default_features())
+        watcher = Watcher(cfg, load_sinks(cfg), lambda: svc.hall, store, lambda: None,
+                          lambda: now)
+        store.stagers[cfg.id] = watcher.stage
+        kiosk = Session(cfg.device("kiosk-1"))
+        replies = svc.handle_group([
+            (kiosk, {"type": "issue", "id": "i1", "service": "gjj"}),
+            (kiosk, {"type": "report_fault", "id": "f1", "kind": "paper_out",
+                     "message": "缺纸", "ticket": "A001"}),
+        ])
+        assert [r.message["type"] for r in replies] == ["ok", "ok"], replies
+        names = [e["name"] for e in store.events_since(cfg.id, 0)]
+        assert "ticket.issued" in names and "device.fault" in names
