@@ -1,4 +1,5 @@
-"""The console's rows: sessions by digest, the audit log, alert acks."""
+"""The console's rows: sessions by digest, the audit log, alert acks (SQLite and
+PostgreSQL: the ``store`` fixture of tests/store/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,9 @@ import datetime as dt
 
 import pytest
 
-from server.store import ConsoleSessionRow, Store
+from server.store import ConsoleSessionRow
 
 T0 = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(f"sqlite:///{tmp_path / 'c.db'}") as s:
-        yield s
 
 
 def test_sessions_touch_and_end(store):
