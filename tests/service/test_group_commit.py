@@ -128,3 +128,21 @@ def test_requests_that_cannot_join_a_group_are_refused(tmp_path):
         with pytest.raises(ValueError, match="login"):
             svc.handle_group([(k1, {"type": "login", "id": "l", "staff": "s001",
                                     "pin": "1234"})])
+
+
+def test_a_group_that_lost_a_race_is_answered_again_one_by_one(tmp_path, caplog):
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    svc, store, k1, k2 = _service(url)
+    other, other_store, o1, _ = _service(url)     # another writer of the same hall
+    with store, other_store:
+        assert other.handle(o1, _issue("x")).message["ticket"]["number"] == "A001"
+        with caplog.at_level("WARNING", logger="qhall.service"):
+            replies = svc.handle_group([(k1, _issue("a")), (k2, _issue("b", "tax"))])
+        assert "stale state in a group of 2" in caplog.text
+        # decided again on the state as stored: after the other writer's A001
+        assert [r.message["re"] for r in replies] == ["a", "b"]
+        assert [r.message["ticket"]["number"] for r in replies] == ["A002", "B001"]
+        assert [e["name"] for e in replies[0].events][0] == "ticket.issued"
+        stored = [e["data"]["ticket"]["number"] for e in store.events_since(svc.config.id, 0)
+                  if e["name"] == "ticket.issued"]
+        assert stored == ["A001", "A002", "B001"]
