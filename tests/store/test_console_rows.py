@@ -48,3 +48,20 @@ def test_an_alert_is_acknowledged_once(store):
     assert rows.ack("h", "paused:1:x", "s006", T0) is False
     assert rows.acks("h") == {"paused:1:x": ("s005", T0)}
     assert rows.acks("other") == {}
+
+
+def test_audit_rows_are_bounded_and_their_detail_is_canonical_json(store):
+    rows = store.console
+    rows.add_audit("h", T0, "s" * 64, "a" * 64, "t" * 250, {"z": 1, "reason": "午休"})
+    got = rows.audit_log("h")[0]
+    assert (got.staff, got.action, got.target) == ("s" * 64, "a" * 64, "t" * 200)
+    with store.transaction() as conn:
+        text = conn.exec_driver_sql("SELECT detail FROM console_audit").scalar()
+    assert text == '{"reason": "午休", "z": 1}'     # readable in the table, keys in order
+    for bad in ({"staff": "s" * 65}, {"action": "a" * 65}, {"hall": ""}, {"action": ""}):
+        args = {"hall": "h", "staff": "s005", "action": "login"} | bad
+        with pytest.raises(ValueError):
+            rows.audit(args["hall"], T0, args["staff"], args["action"], "x", {})
+    with pytest.raises(ValueError, match="at must be timezone-aware"):
+        rows.add_audit("h", T0.replace(tzinfo=None), "s005", "login", "x", {})
+    assert len(rows.audit_log("h")) == 1
