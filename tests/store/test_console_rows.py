@@ -58,9 +58,10 @@ def test_audit_rows_are_bounded_and_their_detail_is_canonical_json(store):
     with store.transaction() as conn:
         text = conn.exec_driver_sql("SELECT detail FROM console_audit").scalar()
     assert text == '{"reason": "午休", "z": 1}'     # readable in the table, keys in order
-    for bad in ({"staff": "s" * 65}, {"action": "a" * 65}, {"hall": ""}, {"action": ""}):
+    for bad, named in (({"staff": "s" * 65}, "staff must"), ({"action": "a" * 65}, "action must"),
+                       ({"hall": ""}, "hall_id must"), ({"action": ""}, "action must")):
         args = {"hall": "h", "staff": "s005", "action": "login"} | bad
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=named):   # the refusal names the field
             rows.audit(args["hall"], T0, args["staff"], args["action"], "x", {})
     with pytest.raises(ValueError, match="at must be timezone-aware"):
         rows.add_audit("h", T0.replace(tzinfo=None), "s005", "login", "x", {})
