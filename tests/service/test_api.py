@@ -200,8 +200,11 @@ def test_a_groups_writes_and_events_commit_in_one_transaction_at_the_hall_clock(
     seen: list[tuple[str, object]] = []
 
     def write(tag: str):
-        def run(conn: object) -> None:
+        audit = store.console.audit(ctx.config.id, NOW, "s001", tag, "x", {})
+
+        def run(conn) -> None:
             seen.append((tag, conn))
+            audit(conn)                                       # a real row, on that connection
         return run
 
     group = Group()
@@ -223,6 +226,7 @@ def test_a_groups_writes_and_events_commit_in_one_transaction_at_the_hall_clock(
     ctx.group = None
     ctx.commit_group(only_writes)
     assert [tag for tag, _ in seen] == ["a", "b", "c"]
+    assert [r.action for r in store.console.audit_log(ctx.config.id)] == ["c", "b", "a"]
     upkeep = Group()
     ctx.group = upkeep
     ctx.commit(lambda: Decision([Event("queue.changed", {"service": "gjj"})]))
