@@ -150,15 +150,19 @@ def test_a_hall_that_cannot_reload_says_why_and_logs_its_recovery(
 
 
 def test_the_store_probe_recovers_at_once_when_the_database_is_back(
-        desk: Desk, monkeypatch) -> None:
+        desk: Desk, monkeypatch, caplog) -> None:
     real_seq, real_load = desk.store.last_seq, desk.store.load
 
     def down(*args, **kwargs):
-        raise StoreError("connection refused")
+        raise StoreError("x" * 300 + "\nsecond line")
 
     monkeypatch.setattr(desk.store, "last_seq", down)
     monkeypatch.setattr(desk.store, "load", down)
-    assert desk.svc.check_store() is False
+    with caplog.at_level(logging.ERROR, logger="qhall.service"):
+        assert desk.svc.check_store() is False
+    # the first line of the error, cut at 200 characters, in the log and /healthz
+    assert desk.svc.failed == "the database is unreachable: " + "x" * 200
+    assert caplog.messages == [desk.svc.failed]
     desk.svc.recover()                                 # a try: memory cannot be rebuilt
     assert desk.svc.failed is not None
     monkeypatch.setattr(desk.store, "last_seq", real_seq)
