@@ -281,3 +281,13 @@ def test_the_service_day_is_the_halls_local_date(db_url: str) -> None:
     with Store(db_url, clock=clock) as store:
         svc = HallService(cfg, store, clock=clock, monotonic=clock.monotonic)
         assert svc.today() == dt.date(2026, 11, 27)
+
+
+def test_logging_in_closes_the_counter_left_open_before_or_after_this_one(desk: Desk) -> None:
+    ok(desk, "counter-3", "login", "l3", staff="s001", pin=PIN)
+    ok(desk, "counter-1", "login", "l1", staff="s001", pin=PIN)   # a counter numbered after
+    assert desk.svc.hall.counter_state(3).state == "closed"
+    assert desk.svc.hall.counter_state(1).staff_id == "s001"
+    ok(desk, "counter-4", "login", "l4", staff="s001", pin=PIN)   # and one numbered before
+    assert [desk.svc.hall.counter_state(n).state for n in (1, 3, 4)] == [
+        "closed", "closed", "open"]
