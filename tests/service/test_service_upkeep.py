@@ -18,7 +18,7 @@ from server.service import IDEMPOTENCY_S, HallService, Session, Unavailable
 from server.store import Store, StoreError
 from server.wire import protocol
 from tests.helpers.fakes import FakeClock
-from tests.helpers.server import PIN, small_config
+from tests.helpers.server import PIN, TOKEN, small_config
 from tests.service.test_service_rules import Desk, utc
 
 # gjj (counter 2) -> tax (counter 3): one number, two steps.
@@ -291,3 +291,9 @@ def test_logging_in_closes_the_counter_left_open_before_or_after_this_one(desk: 
     ok(desk, "counter-4", "login", "l4", staff="s001", pin=PIN)   # and one numbered before
     assert [desk.svc.hall.counter_state(n).state for n in (1, 3, 4)] == [
         "closed", "closed", "open"]
+
+
+def test_a_device_authenticates_again_with_its_known_token(desk: Desk) -> None:
+    first = desk.svc.authenticate("board-1", TOKEN("board-1"))
+    again = desk.svc.authenticate("board-1", TOKEN("board-1"))   # answered from the cache
+    assert first is not None and again == first and again.id == "board-1"
