@@ -125,3 +125,42 @@ def test_a_kiosk_scan_requeue_of_an_absent_remote_ticket_is_its_arrival() -> Non
     assert [e.name for e in events] == ["ticket.arrived"]
     with pytest.raises(IllegalMove):  # present now: re-queue is for no-shows only
         hall.requeue(t.id)
+
+
+def test_a_kiosk_tickets_arrival_is_refused_with_what_staff_can_act_on() -> None:
+    hall, clock = one_counter_hall()
+    kiosk = hall.issue("gjj")[0].ticket
+    assert kiosk is not None
+    with pytest.raises(IllegalMove, match="A001 was taken at the hall; it needs no arrival") \
+            as refused:
+        hall.arrived(kiosk.id)
+    assert (refused.value.command, refused.value.state) == ("arrive", "waiting")
+    assert refused.value.ticket.id == kiosk.id
+
+
+def test_moving_back_and_expiring_are_events_of_no_counter_one_version_on() -> None:
+    hall, clock = one_counter_hall(requeue_places=1)
+    remote = hall.issue("gjj", remote=True)[0].ticket
+    assert remote is not None
+    for _ in range(6):
+        take(hall, clock)
+    versions = [remote.version]
+    seen, expired_at = [], None
+    for _ in range(6):
+        for e in hall.call_next(1):
+            if e.data.get("ticket", {}).get("number") == "A001":
+                seen.append(e)
+                if e.name == "ticket.cancelled":
+                    expired_at = clock()
+        hall.complete(1)
+        clock.advance(60)
+    assert [e.name for e in seen] == ["ticket.deferred"] * MAX_DEFERRALS + ["ticket.cancelled"]
+    assert [e.data["places"] for e in seen[:-1]] == [1] * MAX_DEFERRALS
+    assert seen[-1].data["reason"] == "absent"
+    assert all(e.counter is None and e.data.get("counter") is None for e in seen)
+    for e in seen:                                   # each event steps the version by one
+        assert e.prev_version == versions[-1] and e.ticket is not None
+        versions.append(e.ticket.version)
+        assert versions[-1] == versions[-2] + 1
+    t = hall.ticket(remote.id)
+    assert t is not None and expired_at is not None and t.finished_at == expired_at

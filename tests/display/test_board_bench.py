@@ -18,4 +18,4 @@ def test_board_bench_times_each_call(qapp: object, tmp_path: Path) -> None:
     assert len(to_paint) == len(round_trip) == 3
     # The board's share is part of the whole path; both are real durations.
     for board_ms, total_ms in zip(to_paint, round_trip, strict=True):
-        assert 0 < board_ms <= total_ms < 10_000
+        assert 0 < board_ms <= total_ms

@@ -25,6 +25,7 @@ from server.tools.pgcluster import PgCluster
 from tests.conftest import TEST_PII_KEY
 from tests.helpers.failover import TAKEOVER_DEADLINE_S, serve_pair, until
 from tests.helpers.server import PIN, TOKEN, WsClient, small_config
+from tests.helpers.tools import unavailable
 from tests.web.test_webboard import CHROMIUM, Cdp, chromium
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -86,7 +87,7 @@ def test_the_web_board_follows_a_real_failover(pair, tmp_path: Path, how) -> Non
     # SIGSTOP: the frozen owner keeps the board's socket open and answers
     # nothing; only the board's own pings tell it to move.
     if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed")
+        unavailable("chromium is not installed (apt install chromium)")
     a, b = pair
     with chromium(tmp_path / "profile") as page_ws:
         asyncio.run(_drive(page_ws, a, b, how))

@@ -34,6 +34,7 @@ from server.tools.pgcluster import PgCluster, free_port
 from tests.conftest import TEST_PII_KEY
 from tests.helpers.failover import until
 from tests.helpers.server import TOKEN, WsClient, dial, small_config
+from tests.helpers.tools import unavailable
 from tests.web.test_webboard import CHROMIUM, Cdp, chromium
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,7 +196,7 @@ def test_owner_page_url_from_a_lease_row() -> None:
 @pytest.mark.browser
 def test_a_halls_web_board_talks_to_its_own_socket(two_halls: Instance, tmp_path: Path) -> None:
     if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed")
+        unavailable("chromium is not installed (apt install chromium)")
     proc = two_halls
 
     async def drive(page_ws: str) -> None:

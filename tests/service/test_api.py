@@ -15,6 +15,7 @@ from server.service.api import (
     COMMIT_ATTEMPTS,
     Context,
     Decision,
+    Group,
     Handler,
     Reply,
     Session,
@@ -188,3 +189,47 @@ def test_without_the_feature_its_request_is_not_available(url: str, store: Store
 def test_a_request_answered_twice_is_refused(url: str, store: Store, features):
     with pytest.raises(ValueError, match="answered twice"):
         HallService(small_config(url), store, clock=FakeClock(NOW), features=features)
+
+
+def test_a_groups_writes_and_events_commit_in_one_transaction_at_the_hall_clock(
+        url: str, store: Store):
+    # The context's clock runs an hour ahead of the store's: the group's events
+    # carry the hall's time, as a single commit's do.
+    later = NOW + dt.timedelta(hours=1)
+    ctx = CountingContext(small_config(url), store, FakeClock(later))
+    seen: list[tuple[str, object]] = []
+
+    def write(tag: str):
+        audit = store.console.audit(ctx.config.id, NOW, "s001", tag, "x", {})
+
+        def run(conn) -> None:
+            seen.append((tag, conn))
+            audit(conn)                                       # a real row, on that connection
+        return run
+
+    group = Group()
+    ctx.group = group
+    answer = ctx.commit(lambda: Decision([Event("ticket.issued", {}, _ticket(), None)],
+                                         {"n": 1}, writes=write("a")), (_kiosk(ctx), "g1"))
+    ctx.commit(lambda: Decision([], writes=write("b")))      # writes alone are a change
+    ctx.group = None
+    assert seen == [] and answer.events == []                # nothing until the group commits
+    ctx.commit_group(group)
+    assert [tag for tag, _ in seen] == ["a", "b"] and seen[0][1] is seen[1][1]
+    assert [e["at"] for e in store.events_since(ctx.config.id, 0)] == [later]
+    assert [e["name"] for e in answer.events] == ["ticket.issued"]
+    assert store.recall_reply(ctx.config.id, "kiosk-1", "g1") is not None
+    # a group of writes only, and one of events nobody asked for, commit too
+    only_writes = Group()
+    ctx.group = only_writes
+    ctx.commit(lambda: Decision([], writes=write("c")))
+    ctx.group = None
+    ctx.commit_group(only_writes)
+    assert [tag for tag, _ in seen] == ["a", "b", "c"]
+    assert [r.action for r in store.console.audit_log(ctx.config.id)] == ["c", "b", "a"]
+    upkeep = Group()
+    ctx.group = upkeep
+    ctx.commit(lambda: Decision([Event("queue.changed", {"service": "gjj"})]))
+    ctx.group = None
+    ctx.commit_group(upkeep)
+    assert store.last_seq(ctx.config.id) == 2

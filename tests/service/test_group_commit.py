@@ -194,3 +194,38 @@ def test_a_group_s_queue_changed_equals_the_last_of_the_same_requests_one_by_one
                 k: v for k, v in snapshot[sid].items() if k != "issued"}
         stored = [e["name"] for e in group_store.events_since(grouped.config.id, 0)]
         assert stored[-len(once):] == ["queue.changed"] * len(once)
+def test_a_group_that_lost_a_race_is_answered_again_one_by_one(tmp_path, caplog):
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    svc, store, k1, k2 = _service(url)
+    other, other_store, o1, _ = _service(url)     # another writer of the same hall
+    with store, other_store:
+        assert other.handle(o1, _issue("x")).message["ticket"]["number"] == "A001"
+        with caplog.at_level("WARNING", logger="qhall.service"):
+            replies = svc.handle_group([(k1, _issue("a")), (k2, _issue("b", "tax"))])
+        assert "stale state in a group of 2" in caplog.text
+        # decided again on the state as stored: after the other writer's A001
+        assert [r.message["re"] for r in replies] == ["a", "b"]
+        assert [r.message["ticket"]["number"] for r in replies] == ["A002", "B001"]
+        assert [e["name"] for e in replies[0].events][0] == "ticket.issued"
+        stored = [e["data"]["ticket"]["number"] for e in store.events_since(svc.config.id, 0)
+                  if e["name"] == "ticket.issued"]
+        assert stored == ["A001", "A002", "B001"]
+
+
+def test_a_group_whose_memory_was_rebuilt_midway_commits_none_of_it(tmp_path, monkeypatch):
+    svc, store, k1, k2 = _service(f"sqlite:///{tmp_path / 'g.db'}")
+    with store:
+        before = svc.last_seq
+
+        def broken(service: str, priority: str = "normal", **kw):
+            raise RuntimeError("a bug in the middle of a group")
+
+        monkeypatch.setattr(svc.hall, "issue", broken)     # this core only: reload drops it
+        replies = svc.handle_group([(k1, _issue("a")), (k2, _issue("b")), (k1, _issue("c"))])
+        # the first decision was made on memory that is gone: none of the group stands
+        assert [(r.message["type"], r.message["code"]) for r in replies] == [
+            ("error", "internal")] * 3
+        assert {r.message["message"] for r in replies} == {GROUP_FAILED}
+        assert svc.last_seq == before and store.events_since(svc.config.id, before) == []
+        again = svc.handle(k1, _issue("a"))                # not remembered: a resend runs
+        assert again.message["ticket"]["number"] == "A001"

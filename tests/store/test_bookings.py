@@ -188,3 +188,74 @@ def test_a_cancelled_legacy_row_keeps_no_person_day(store: Store) -> None:
                  extra=store.bookings.book(booking("CODE0001", "n" * 40), 2, rekey=(old, who)))
     got = store.bookings.get(HALL, "LEGACY01")
     assert got is not None and got.person_day is None and got.person == "n" * 40
+
+
+def _twin_elsewhere(store: Store, row: BookingRow) -> BookingRow:
+    """The same code and person in hall "east": a write to ``row`` must not touch it."""
+    twin = dataclasses.replace(row, hall="east")
+    store.commit("east", [Event("booking.made", {})], at=NOW, extra=store.bookings.book(twin, 2))
+    return twin
+
+
+def test_what_deciding_a_booking_reads_is_this_halls_rows_of_those_persons(store: Store) -> None:
+    rows = _many(store)
+    later = SLOT + dt.timedelta(hours=1)
+    _twin_elsewhere(store, rows["CODE0003"])
+    store.commit(HALL, [], at=later,
+                 extra=store.bookings.mark_missed(HALL, ["CODE0003"], later))
+    store.commit(HALL, [], at=NOW, extra=store.bookings.cancel(rows["CODE0004"], NOW))
+    store.commit(HALL, [], at=later,
+                 extra=store.bookings.check_in(rows["CODE0002"], "late", "t2", later))
+    seen = store.bookings.person_day(HALL, ["p1", "p2", "p3", "p4"], ["p1:2026-11-27"],
+                                     "gjj", later)
+    # misses, late arrivals and open bookings count; a cancelled one does not
+    assert sorted(seen.history) == [("gjj", SLOT, "missed"), ("gjj", later, "booked"),
+                                    ("tax", SLOT, "late")]
+    assert (seen.holder, seen.booked) == ("CODE0001", 1)      # CODE0004 gave its place back
+    # another hall's rows of the same person and day are not this hall's
+    east = store.bookings.person_day("east", ["p3"], ["p3:2026-11-27"], "gjj", SLOT)
+    assert (east.history, east.holder, east.booked) == ([("gjj", SLOT, "booked")],
+                                                        "CODE0003", 2)  # and CODE0009
+    nobody = store.bookings.person_day(HALL, ["p9"], ["p9:2026-11-27"], "tax", later)
+    assert (nobody.history, nobody.holder, nobody.booked) == ([], None, 0)
+    assert store.bookings.person_day(HALL, ["p9"], [], "tax", SLOT).booked == 1
+
+
+def test_the_sweep_reads_and_marks_this_halls_booked_rows_whose_slot_began(
+        store: Store) -> None:
+    rows = _many(store)
+    later = SLOT + dt.timedelta(hours=1)
+    twin = _twin_elsewhere(store, rows["CODE0003"])
+    # strictly before: a slot starting at that moment has not begun to be missed
+    assert sorted(r.code for r in store.bookings.booked_before(HALL, later)) == [
+        "CODE0002", "CODE0003"]
+    assert store.bookings.booked_before(HALL, SLOT) == []
+    store.commit(HALL, [], at=NOW,
+                 extra=store.bookings.check_in(rows["CODE0002"], "checked_in", "t2", NOW))
+    assert [r.code for r in store.bookings.booked_before(HALL, later)] == ["CODE0003"]
+    swept = later + dt.timedelta(minutes=1)
+    store.commit(HALL, [], at=swept, extra=store.bookings.mark_missed(
+        HALL, ["CODE0003", "CODE0002", "CODE0009"], swept))
+    missed = store.bookings.get(HALL, "CODE0003")
+    assert missed is not None and (missed.status, missed.updated_at) == ("missed", swept)
+    checked = store.bookings.get(HALL, "CODE0002")       # checked in: not a miss
+    assert checked is not None and (checked.status, checked.ticket) == ("checked_in", "t2")
+    assert store.bookings.get("east", "CODE0003") == twin
+    assert sorted(r.code for r in store.bookings.booked_before("east", later)) == [
+        "CODE0003", "CODE0009"]
+
+
+def test_a_check_in_or_cancel_changes_this_halls_booking_only(store: Store) -> None:
+    rows = _many(store)
+    twin = _twin_elsewhere(store, rows["CODE0003"])
+    store.commit(HALL, [], at=NOW,
+                 extra=store.bookings.check_in(rows["CODE0003"], "checked_in", "t1", NOW))
+    store.commit(HALL, [], at=NOW, extra=store.bookings.cancel(rows["CODE0001"], NOW))
+    assert store.bookings.get("east", "CODE0003") == twin
+    assert store.bookings.taken("east", "gjj", [SLOT]) == {SLOT: 2}
+    store.commit("east", [], at=NOW, extra=store.bookings.cancel(twin, NOW))
+    got = store.bookings.get(HALL, "CODE0003")
+    assert got is not None and (got.status, got.ticket, got.updated_at) == (
+        "checked_in", "t1", NOW)
+    assert store.bookings.taken(HALL, "gjj", [SLOT]) == {SLOT: 1}
+    assert store.bookings.taken("east", "gjj", [SLOT]) == {SLOT: 1}

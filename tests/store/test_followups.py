@@ -45,3 +45,27 @@ def test_one_case_per_ticket(store: Store) -> None:
         store.commit(HALL, [], at=T0,
                      extra=store.followups.insert(dataclasses.replace(case("c2"), ticket="t-c1")))
     assert [c.id for c in store.followups.with_status(HALL)] == ["c1"]
+
+
+def test_open_at_its_edges_and_per_hall_oldest_then_by_id(store: Store) -> None:
+    a, b = case("c2"), case("c1")                      # opened at the same moment
+    late = case("c3", T0 + dt.timedelta(hours=1))
+    east = dataclasses.replace(case("c1"), hall="east", ticket="t-east")
+    for row in (late, a, b):
+        store.commit(HALL, [], at=T0, extra=store.followups.insert(row))
+    store.commit("east", [], at=T0, extra=store.followups.insert(east))
+    assert [c.id for c in store.followups.with_status(HALL)] == ["c1", "c2", "c3"]
+    assert store.followups.open_at(HALL, T0) == []    # opened at that moment: not before it
+    assert store.followups.open_at(HALL, T0 + dt.timedelta(microseconds=1)) == [b, a]
+    closed_at = T0 + dt.timedelta(hours=2)
+    closed = dataclasses.replace(b, status="closed", closed_at=closed_at, closed_by="admin-1",
+                                 note="已回访")
+    store.commit(HALL, [], at=closed_at, extra=store.followups.close(closed))
+    # still open at its closing moment, gone one microsecond later
+    assert store.followups.open_at(HALL, closed_at) == [closed, a, late]
+    assert store.followups.open_at(HALL, closed_at + dt.timedelta(microseconds=1)) == [a, late]
+    # the other hall's case of the same id is neither listed nor closed here
+    assert store.followups.get("east", "c1") == east
+    assert store.followups.open_at("east", closed_at + dt.timedelta(hours=1)) == [east]
+    with pytest.raises(ValueError, match="moment"):
+        store.followups.open_at(HALL, closed_at.replace(tzinfo=None))

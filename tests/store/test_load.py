@@ -10,7 +10,7 @@ from server.core.model import Event
 from server.store import (
     Store,
 )
-from tests.store.samples import T0
+from tests.store.samples import DAY, T0, issued, new_ticket
 
 
 def test_events_by_time_range_in_batches(store: Store) -> None:
@@ -39,3 +39,23 @@ def test_the_range_from_the_first_event_by_name_and_its_refusals(store: Store) -
         list(store.events("main", naive, end))
     with pytest.raises(ValueError, match="end must be timezone-aware"):
         list(store.events("main", T0, naive))
+
+
+def test_the_hall_of_a_check_code_is_the_newest_among_the_halls_asked(store: Store) -> None:
+    today = new_ticket(1, tid="main-1")                     # check "kgjj1"
+    store.commit("main", issued(today))
+    earlier = new_ticket(1, day=DAY - dt.timedelta(days=1), tid="east-1")
+    store.commit("east", issued(earlier))                   # the same code, a day before
+    store.commit("west", issued(new_ticket(1, service="tax", prefix="B", tid="west-1")))
+    assert store.hall_of_check("kgjj1", ["east", "main"]) == "main"
+    assert store.hall_of_check("kgjj1", iter(["east"])) == "east"
+    assert store.hall_of_check("kgjj1", ["west"]) is None   # another code there
+    assert store.hall_of_check("ktax1", ["main", "east", "west"]) == "west"
+    assert store.hall_of_check("kgjj1", []) is None
+    # not a possible code: no read at all
+    for bad in ("", "k" * 33, None, 7):
+        assert store.hall_of_check(bad, ["main"]) is None  # type: ignore[arg-type]
+    long_ok = new_ticket(2, tid="main-2")
+    long_ok.check = "c" * 32
+    store.commit("main", issued(long_ok))
+    assert store.hall_of_check("c" * 32, ["main"]) == "main"

@@ -1,0 +1,78 @@
+"""The remote tickets' phones (store.phones) on SQLite and PostgreSQL.
+
+The rules the phone feature relies on: a phone row commits with its ticket or
+not at all; "active tickets of this phone" means this hall, this service and
+a ticket still waiting, called or serving; erasing a number keeps its hash and
+touches only the hall and the tickets named.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from server.store import StaleState, Store
+from tests.store.samples import DAY, changed, issued, new_ticket
+
+HASH, OTHER_HASH = "h" * 64, "g" * 64
+
+
+def _remote(store: Store, n: int, *, hall: str = "main", service: str = "gjj",
+            phone_hash: str = HASH, phone: str = "13812345678"):
+    t = new_ticket(n, service=service, prefix=service[0].upper(), tid=f"{hall}-{service}-{n}")
+    store.commit(hall, issued(t),
+                 extra=store.phones.add(hall, t.id, phone_hash, phone, service, DAY))
+    return t
+
+
+def test_a_phone_row_commits_with_its_ticket_or_not_at_all(store: Store) -> None:
+    first = _remote(store, 1)
+    clash = new_ticket(1, tid="another-id")   # the same number of the same day: refused
+    with pytest.raises(StaleState):
+        store.commit("main", issued(clash),
+                     extra=store.phones.add("main", clash.id, HASH, "13900000000", "gjj", DAY))
+    assert store.phones.live("main") == {first.id: "13812345678"}
+    assert store.phones.active_tickets("main", HASH, "gjj") == [first.id]
+
+
+def test_active_tickets_are_of_this_hall_phone_and_service_and_still_active(
+        store: Store) -> None:
+    waiting = _remote(store, 1)
+    called = _remote(store, 2)
+    store.commit("main", [changed(called, status="called", counter=1)[1]])
+    done = _remote(store, 3)
+    store.commit("main", [changed(done, "ticket.cancelled", status="cancelled")[1]])
+    _remote(store, 1, service="tax")                       # another service
+    _remote(store, 4, phone_hash=OTHER_HASH)               # another phone
+    _remote(store, 1, hall="east")                         # another hall, same phone
+    assert sorted(store.phones.active_tickets("main", HASH, "gjj")) == sorted(
+        [waiting.id, called.id])
+    assert store.phones.active_tickets("main", HASH, "bdc") == []
+    assert store.phones.active_tickets("east", HASH, "gjj") == ["east-gjj-1"]
+
+
+def test_erase_forgets_the_numbers_named_in_this_hall_only_and_keeps_the_hashes(
+        store: Store) -> None:
+    a, b = _remote(store, 1), _remote(store, 2)
+    east = _remote(store, 1, hall="east")
+    store.phones.erase("main", [])                         # nothing named: nothing erased
+    store.phones.erase("east", [a.id])                     # not a ticket of that hall
+    assert store.phones.live("main") == {a.id: "13812345678", b.id: "13812345678"}
+    store.phones.erase("main", iter([a.id]))
+    assert store.phones.live("main") == {b.id: "13812345678"}
+    assert store.phones.live("east") == {east.id: "13812345678"}
+    # the hash stays: the erased ticket still counts as the phone's active one
+    assert sorted(store.phones.active_tickets("main", HASH, "gjj")) == sorted([a.id, b.id])
+
+
+def test_erase_ended_clears_the_numbers_of_ended_tickets_of_this_hall(store: Store) -> None:
+    active = _remote(store, 1)
+    served = _remote(store, 2)
+    store.commit("main", [changed(served, "ticket.completed", status="done")[1]])
+    gone = _remote(store, 3)
+    store.commit("main", [changed(gone, "ticket.cancelled", status="cancelled")[1]])
+    east = _remote(store, 1, hall="east")
+    store.commit("east", [changed(east, "ticket.cancelled", status="cancelled")[1]])
+    assert store.phones.erase_ended("main") == 2
+    assert store.phones.live("main") == {active.id: "13812345678"}
+    assert store.phones.live("east") == {east.id: "13812345678"}
+    assert store.phones.erase_ended("main") == 0           # already erased: not counted again
