@@ -8,6 +8,8 @@ touches only the hall and the tickets named.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from server.store import StaleState, Store
@@ -30,7 +32,7 @@ def test_a_phone_row_commits_with_its_ticket_or_not_at_all(store: Store) -> None
     with pytest.raises(StaleState):
         store.commit("main", issued(clash),
                      extra=store.phones.add("main", clash.id, HASH, "13900000000", "gjj", DAY))
-    assert store.phones.live("main") == {first.id: "13812345678"}
+    assert store.phones.live("main")[0] == {first.id: "13812345678"}
     assert store.phones.active_tickets("main", HASH, "gjj") == [first.id]
 
 
@@ -54,17 +56,19 @@ def test_erase_forgets_the_numbers_named_in_this_hall_only_and_keeps_the_hashes(
         store: Store) -> None:
     a, b = _remote(store, 1), _remote(store, 2)
     east = _remote(store, 1, hall="east")
-    store.phones.erase("main", [])                         # nothing named: nothing erased
-    store.phones.erase("east", [a.id])                     # not a ticket of that hall
-    assert store.phones.live("main") == {a.id: "13812345678", b.id: "13812345678"}
-    store.phones.erase("main", iter([a.id]))
-    assert store.phones.live("main") == {b.id: "13812345678"}
-    assert store.phones.live("east") == {east.id: "13812345678"}
+    with store.transaction(write=True) as conn:
+        store.phones.erase_in(conn, "main", [])            # nothing named: nothing erased
+        store.phones.erase_in(conn, "east", [a.id])        # not a ticket of that hall
+    assert store.phones.live("main")[0] == {a.id: "13812345678", b.id: "13812345678"}
+    with store.transaction(write=True) as conn:
+        store.phones.erase_in(conn, "main", iter([a.id]))
+    assert store.phones.live("main")[0] == {b.id: "13812345678"}
+    assert store.phones.live("east")[0] == {east.id: "13812345678"}
     # the hash stays: the erased ticket still counts as the phone's active one
     assert sorted(store.phones.active_tickets("main", HASH, "gjj")) == sorted([a.id, b.id])
 
 
-def test_erase_ended_clears_the_numbers_of_ended_tickets_of_this_hall(store: Store) -> None:
+def test_erase_lapsed_clears_the_numbers_of_ended_tickets_of_this_hall(store: Store) -> None:
     active = _remote(store, 1)
     served = _remote(store, 2)
     store.commit("main", [changed(served, "ticket.completed", status="done")[1]])
@@ -72,7 +76,9 @@ def test_erase_ended_clears_the_numbers_of_ended_tickets_of_this_hall(store: Sto
     store.commit("main", [changed(gone, "ticket.cancelled", status="cancelled")[1]])
     east = _remote(store, 1, hall="east")
     store.commit("east", [changed(east, "ticket.cancelled", status="cancelled")[1]])
-    assert store.phones.erase_ended("main") == 2
-    assert store.phones.live("main") == {active.id: "13812345678"}
-    assert store.phones.live("east") == {east.id: "13812345678"}
-    assert store.phones.erase_ended("main") == 0           # already erased: not counted again
+    window_end = dt.datetime.combine(DAY, dt.time(0), tzinfo=dt.UTC)
+    assert sorted(store.phones.erase_lapsed("main", DAY, window_end)) == sorted(
+        [served.id, gone.id])
+    assert store.phones.live("main")[0] == {active.id: "13812345678"}
+    assert store.phones.live("east")[0] == {east.id: "13812345678"}
+    assert store.phones.erase_lapsed("main", DAY, window_end) == []  # already erased
