@@ -418,8 +418,13 @@ class HallService(Context):
                 raise StoreError("memory was rebuilt while deciding the group")
             group.trailing = queue_events
             trailing = self.commit_group(group)
-            if trailing and replies:  # broadcast with the last answer, after every other event
-                replies[-1].events = [*replies[-1].events, *trailing]
+            if trailing and replies:
+                # After every other event: with the last answer that has events
+                # of its own. A later answer without events (an error, a query)
+                # is sent after those go out (serve.py flushes first), so a
+                # refused counter sees the new queue before its "conflict".
+                last = max((i for i, r in enumerate(replies) if r.events), default=-1)
+                replies[last].events = [*replies[last].events, *trailing]
         except StaleState:
             log.warning("stale state in a group of %d; reloading, answering each alone",
                         len(requests))

@@ -229,3 +229,21 @@ def test_a_group_whose_memory_was_rebuilt_midway_commits_none_of_it(tmp_path, mo
         assert svc.last_seq == before and store.events_since(svc.config.id, before) == []
         again = svc.handle(k1, _issue("a"))                # not remembered: a resend runs
         assert again.message["ticket"]["number"] == "A001"
+
+
+def test_a_group_s_queue_changed_goes_with_the_last_answer_that_has_events(tmp_path):
+    """A refused request after the winner (two counters race for the last
+    ticket) carries no events: the server sends the new queue before the
+    refusal, so the loser's "conflict" is not overwritten by it."""
+    svc, store, sessions = _counter_service(f"sqlite:///{tmp_path / 'g.db'}", _Clock())
+    with store:
+        assert svc.handle(sessions["kiosk-1"], _issue("i1")).message["type"] == "ok"
+        first, second = svc.handle_group([
+            (sessions["counter-2"], {"type": "call_next", "id": "c2"}),
+            (sessions["counter-1"], {"type": "call_next", "id": "c1"}),
+        ])
+        assert first.message["type"] == "ok"
+        assert second.message["type"] == "error"
+        assert second.events == []
+        names = [e["name"] for e in first.events]
+        assert names[0] == "ticket.called" and names[-1] == "queue.changed"
