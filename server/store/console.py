@@ -80,18 +80,17 @@ class ConsoleRows:
 
     def touch(self, hall: str, digest: str, at: dt.datetime) -> None:
         """The session was used at ``at`` (its idle time starts again)."""
-        t = console_sessions_t
-        with self._db.transaction(write=True) as conn:
-            live = sa.update(t).where(t.c.hall == hall, t.c.digest == digest,
-                                      t.c.ended_at.is_(None))
-            conn.execute(live.values(seen_at=naive_utc(at, "at")))
+        self._set_live(hall, digest, seen_at=naive_utc(at, "at"))
 
     def end_session(self, hall: str, digest: str, at: dt.datetime) -> None:
+        self._set_live(hall, digest, ended_at=naive_utc(at, "at"))
+
+    def _set_live(self, hall: str, digest: str, **values: dt.datetime) -> None:
+        """Set ``values`` on the session if it has not ended."""
         t = console_sessions_t
         with self._db.transaction(write=True) as conn:
-            live = sa.update(t).where(t.c.hall == hall, t.c.digest == digest,
-                                      t.c.ended_at.is_(None))
-            conn.execute(live.values(ended_at=naive_utc(at, "at")))
+            conn.execute(sa.update(t).where(t.c.hall == hall, t.c.digest == digest,
+                                            t.c.ended_at.is_(None)).values(**values))
 
     def purge_sessions(self, hall: str, idle_before: dt.datetime) -> int:
         """Delete the hall's ended sessions and those last used before
