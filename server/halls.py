@@ -78,6 +78,9 @@ log = logging.getLogger("qhall.halls")
 #: it) after the owner's last renewal, well inside the contract's 15 s.
 DEFAULT_LEASE_S = Failover.lease_s
 HELLO_TIMEOUT_S = 10.0
+#: Between two halls taken in one takeover, the event loop gets this long to
+#: answer the devices already waiting (the first hall's among them).
+TAKE_GAP_S = 0.1
 _HALL_PATHS = ("ws", "board", "healthz")
 #: websockets options of every listener (one hall's or several halls').
 SERVE_OPTIONS: dict[str, Any] = {
@@ -184,7 +187,8 @@ class Halls:
         for slot in self.slots.values():
             if slot.machine is None:
                 self._own(slot)
-        self.step(time.monotonic())
+        # No device waits on a process that is starting: take what it should at once.
+        self.step(time.monotonic(), one_take=False)
         self._task = asyncio.get_running_loop().create_task(self._lease_loop())
         return bound
 
@@ -227,12 +231,25 @@ class Halls:
         while True:
             await asyncio.sleep(tick)
             try:
-                self.step(time.monotonic())
+                while self.step(time.monotonic()):
+                    # A hall was just taken and more are due: the loop answers
+                    # the upgrades and hellos waiting (that hall's devices among
+                    # them) before the next hall is loaded.
+                    await asyncio.sleep(TAKE_GAP_S)
             except Exception:
                 log.exception("lease upkeep failed")
 
-    def step(self, now: float) -> None:
-        """One pass over the leases: heartbeat, take, renew, step down, balance."""
+    def step(self, now: float, *, one_take: bool = True) -> bool:
+        """One pass over the leases: heartbeat, take, renew, step down, balance.
+
+        With ``one_take`` at most one hall is taken per pass: loading a hall
+        (its day's tickets, the core, the ETA) runs on the event loop, and a
+        process taking a dead one's seven halls in one go kept every device
+        of every hall waiting for all seven loads (no upgrade answered, so
+        devices gave up on the new owner and went round the standbys).
+        Returns True when a hall was taken and another is still due (call
+        again after giving the loop a turn).
+        """
         for url, book in self.books.items():
             if now >= self._next_heartbeat[url]:
                 try:
@@ -242,9 +259,16 @@ class Halls:
                     log.warning("heartbeat failed: %s", exc)
         slots = [s for s in self.slots.values() if s.machine is not None]
         random.shuffle(slots)  # processes starting together do not race for the same hall
+        took = more = False
         for slot in slots:
-            self._step_slot(slot, now)
+            machine = slot.machine
+            assert machine is not None
+            if took and machine.due(now) is Action.ACQUIRE:
+                more = True  # renewals and step-downs of every hall still go now
+                continue
+            took = self._step_slot(slot, now) and one_take
         self._balance(slots, now)
+        return more
 
     def _owned(self, url: str) -> int:
         return sum(1 for s in self.slots.values()
@@ -254,7 +278,8 @@ class Halls:
         halls = sum(1 for s in self.slots.values() if s.config.database == url)
         return LeaseBook.share(halls, len(self._live.get(url) or {"": 0}))
 
-    def _step_slot(self, slot: Slot, now: float) -> None:
+    def _step_slot(self, slot: Slot, now: float) -> bool:
+        """Do what the slot's machine asks now; True when it took the hall."""
         machine, book = slot.machine, slot.book
         assert machine is not None and book is not None
         if slot.id in book.fenced and machine.state is State.OWNING:
@@ -269,16 +294,18 @@ class Halls:
             except StoreError as exc:
                 log.warning("hall %s: cannot renew the lease: %s", slot.id, exc)
                 machine.feed(Input.FAILED, time.monotonic())
-                return
+                return False
             machine.feed(Input.RENEWED if kept else Input.LOST, time.monotonic(),
                          started=started)
             if not kept:
                 log.warning("hall %s: another instance owns it now; stepping down", slot.id)
                 self._step_down(slot, time.monotonic())
         elif action is Action.ACQUIRE:
-            self._try_acquire(slot, now)
+            return self._try_acquire(slot, now)
+        return False
 
-    def _try_acquire(self, slot: Slot, now: float) -> None:
+    def _try_acquire(self, slot: Slot, now: float) -> bool:
+        """Take the hall if this process should and can; True when it did."""
         machine, book = slot.machine, slot.book
         assert machine is not None and book is not None
         url = slot.config.database
@@ -298,17 +325,17 @@ class Halls:
                 if not (orphan or stranded):
                     slot.owner_url = holder.url if holder is not None and live else None
                     machine.feed(Input.TAKEN, now, expires_in=_expires_in(holder))
-                    return
+                    return False
             epoch = book.acquire(slot.id, self.hall_url(slot.id))
             if epoch is None:
                 holder = book.owner(slot.id)
                 slot.owner_url = holder.url if holder is not None and holder.live else None
                 machine.feed(Input.TAKEN, time.monotonic(), expires_in=_expires_in(holder))
-                return
+                return False
         except StoreError as exc:
             log.warning("hall %s: cannot read its lease: %s", slot.id, exc)
             machine.feed(Input.FAILED, time.monotonic())
-            return
+            return False
         try:
             self._own(slot)
         except Exception:
@@ -318,13 +345,14 @@ class Halls:
             except StoreError:
                 pass
             machine.feed(Input.FAILED, time.monotonic())
-            return
+            return False
         machine.feed(Input.ACQUIRED, time.monotonic(), started=started, epoch=epoch)
         # Halls taken from a dead process come before the dead one's heartbeat
         # ages out of the live count: do not give one straight back.
         self._next_yield = max(self._next_yield, time.monotonic() + 1.5 * self.lease_s)
         log.warning("hall %s: now the owner (epoch %d), loaded in %.2f s",
                     slot.id, epoch, time.monotonic() - started)
+        return True
 
     def _own(self, slot: Slot) -> None:
         """Load the hall from the store and serve it."""

@@ -1,0 +1,140 @@
+"""A process taking several halls at once (a dead instance's) serves each as soon as it is loaded.
+
+In-process :class:`server.halls.Halls` on a throwaway PostgreSQL: a "dead"
+instance holds three halls' leases (short, never renewed); when they run out
+the live process takes all three in one lease pass. Loading a hall runs on
+the event loop, so between two loads the loop must get a turn: the upgrades
+and hellos of the hall just loaded are answered before the next hall loads
+(before, a takeover of seven halls kept every device waiting for all seven).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from server.config import HallConfig
+from server import halls as halls_module
+from server.halls import Halls
+from server.reference import demo_token
+from server.serve import Server, build_server
+from server.store import Store
+from server.store.lease import LeaseBook
+from server.tools.chaos import chaos_config
+from server.tools.pgcluster import PgCluster
+from tests.conftest import TEST_PII_KEY
+
+pytestmark = pytest.mark.postgres
+
+DEAD_LEASE_S = 1.0
+LEASE_S = 3.0
+HALLS = ("east", "west", "north")
+
+
+@pytest.fixture
+def database(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
+    return pg_cluster.create_database(f"tk{uuid.uuid4().hex[:12]}")
+
+
+def _held_by_a_dead_instance(database: str, configs: list[HallConfig]) -> None:
+    """Every hall's lease taken by an instance that will never renew it."""
+    store = Store(database)
+    try:
+        book = LeaseBook(store, "dead", DEAD_LEASE_S)
+        for cfg in configs:
+            assert book.acquire(cfg.id, f"ws://127.0.0.1:9/ws/{cfg.id}") is not None
+    finally:
+        store.close()
+
+
+async def _take_over(database: str, on_build) -> Halls:
+    configs = [chaos_config(h, database) for h in HALLS]
+    _held_by_a_dead_instance(database, configs)
+
+    def make(cfg: HallConfig, store: Store) -> Server:
+        on_build(cfg.id)
+        return build_server(cfg, store)
+
+    halls = Halls(configs, make, lease_s=LEASE_S, instance="alive")
+    await halls.start("127.0.0.1", 0)
+    assert not any(s.server for s in halls.slots.values()), "the dead one's leases still ran"
+    return halls
+
+
+async def _until(what, timeout: float, why: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, why
+        await asyncio.sleep(0.05)
+
+
+def test_the_event_loop_gets_a_turn_between_two_halls_of_one_takeover(database: str) -> None:
+    """Each load schedules a callback; the next load finds it has run."""
+    ran: list[str] = []
+    seen_at_build: list[list[str]] = []
+
+    def on_build(hall: str) -> None:
+        seen_at_build.append(list(ran))
+        asyncio.get_running_loop().call_soon(ran.append, hall)
+
+    async def main() -> list[str]:
+        halls = await _take_over(database, on_build)
+        try:
+            await _until(lambda: all(s.server for s in halls.slots.values()), 30,
+                         "the halls were not taken over")
+            return [s.id for s in halls.slots.values() if s.server is not None]
+        finally:
+            await halls.stop()
+            halls.close()
+
+    owned = asyncio.run(main())
+    assert sorted(owned) == sorted(HALLS)
+    # Without the turn all three loads ran in one go: each saw [].
+    assert [len(seen) for seen in seen_at_build] == [0, 1, 2], seen_at_build
+
+
+def test_the_first_halls_device_is_welcomed_before_the_last_hall_is_loaded(
+        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device of the first hall taken, waiting on the new owner, gets its
+    welcome while the other halls of the takeover are still to be loaded
+    (the gap between two loads widened, so a slow machine still fits a
+    welcome in it; before, the loads ran back to back whatever the gap)."""
+    from server.client.aio import AsyncClient
+
+    monkeypatch.setattr(halls_module, "TAKE_GAP_S", 3.0, raising=False)
+
+    order: list[str] = []
+    port: list[int] = []
+    device: list[asyncio.Task[None]] = []
+
+    async def connect(hall: str) -> None:
+        client = AsyncClient("board-1", None, token=demo_token("board-1"), timeout_s=30.0)
+        await client.open(f"ws://127.0.0.1:{port[0]}/ws/{hall}")
+        order.append(f"welcome {hall}")
+        await client.close()
+
+    def on_build(hall: str) -> None:
+        order.append(f"load {hall}")
+        if len(order) == 1:
+            # The first hall's device is already waiting for its welcome
+            # when the hall is loaded (it was named by a standby).
+            device.append(asyncio.get_running_loop().create_task(connect(hall)))
+
+    async def main() -> None:
+        halls = await _take_over(database, on_build)
+        assert halls.ws_server is not None
+        port.append(int(next(iter(halls.ws_server.sockets)).getsockname()[1]))
+        try:
+            await _until(lambda: len(order) == 4, 60, f"no welcome and three loads: {order}")
+            await device[0]
+        finally:
+            await halls.stop()
+            halls.close()
+
+    asyncio.run(main())
+    first = order[0].split()[1]
+    assert order.index(f"welcome {first}") < 3, order
