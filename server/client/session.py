@@ -68,6 +68,7 @@ __all__ = [
     "IDLE", "CONNECTING", "HELLO", "ONLINE", "WAITING", "TRANSITIONS",
     "Action", "Connect", "Send", "Drop", "Status", "Welcomed", "Delivered", "Answered",
     "Refused", "ClientSession", "SessionError", "parse_urls", "reconnect_delay",
+    "OWNER_PATIENCE_S",
 ]
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,15 @@ AVOID_S = 10.0
 #: backoff: a standby means the hall is about to have an owner again (a
 #: takeover takes about a lease), and a device must not sleep through it.
 STANDBY_BACKOFF_MAX_S = 1.5
+#: Once a socket to the server a standby has just named as the hall's owner
+#: is open, its welcome may take this long (not just the timeout). That
+#: server is up - it answered the upgrade - and only busy: a new owner
+#: loading the halls it took and welcoming all their devices at once. Leaving
+#: it sent the device round the standbys (each names it again) only to queue
+#: its hello at the back once more: devices cycled for a minute. A dead owner
+#: still ends the socket (closed, or no pong), and a frozen one costs at most
+#: this.
+OWNER_PATIENCE_S = 15.0
 
 # Session states.
 IDLE = "idle"              # not wanted: before open(), after close() or a refusal
@@ -306,6 +316,7 @@ class ClientSession:
         self._early: list[dict[str, Any]] = []  # events seen before the welcome
         self._pending: dict[str, _Pending] = {}  # in request order
         self._unreachable: dict[int, float] = {}  # url index -> when it last could not be reached
+        self._named: int | None = None  # url index a standby named as the owner, for the next try
         self.trail: collections.deque[tuple[float, str]] = collections.deque(maxlen=TRAIL)
 
     # -- reading ------------------------------------------------------------
@@ -327,6 +338,14 @@ class ClientSession:
     def pending(self) -> int:
         """How many requests wait for an answer."""
         return len(self._pending)
+
+    def welcome_wait(self) -> float:
+        """How long an open socket waits for its welcome: ``timeout_s``, or
+        :data:`OWNER_PATIENCE_S` when this URL is the owner a standby named
+        just before (see there)."""
+        if self._named is not None and self._named == self.index:
+            return max(self.timeout_s, OWNER_PATIENCE_S)
+        return self.timeout_s
 
     def next_deadline(self) -> float | None:
         """When ``tick()`` has something to do (clock seconds), or None."""
@@ -352,6 +371,7 @@ class ClientSession:
         """Disconnect, stop reconnecting, fail pending requests with ``offline``."""
         had_socket = self.state in (CONNECTING, HELLO, ONLINE)
         self._move("close")
+        self._named = None
         self._reset_connection()
         out: list[Action] = [Drop(polite=True)] if had_socket else []
         out += self._fail_pending("offline", "link closed")
@@ -399,12 +419,15 @@ class ClientSession:
     def connected(self) -> list[Action]:
         """The socket asked for by :class:`Connect` is open: say hello."""
         self._move("connected")
-        self._note(f"open {self.url}, hello sent")
+        wait = self.welcome_wait()
+        self._note(f"open {self.url}, hello sent"
+                   + (f" (the owner named by a standby: {wait:g} s for a welcome)"
+                      if wait > self.timeout_s else ""))
         # The welcome gets a whole timeout from here: a server that upgraded
         # the socket is up (a frozen one never gets this far), only busy -
         # a new owner loading its halls and checking every device's token -
         # and leaving it for a standby helps nobody.
-        self._deadline = self.clock() + self.timeout_s
+        self._deadline = self.clock() + wait
         self._hello_id = uuid.uuid4().hex
         hello = {"type": "hello", "id": self._hello_id, "protocol": PROTOCOL_VERSION,
                  "device": self.device, "token": self.token, "since": self.last_seq}
@@ -458,9 +481,10 @@ class ClientSession:
                 self._move("retry")
                 out += self._connect()
             elif self.state in (CONNECTING, HELLO):
+                waited = self.welcome_wait() if self.state == HELLO else self.timeout_s
                 log.warning("client %s: no welcome from %s within %.1f s", self.device, self.url,
-                            self.timeout_s)
-                self._note(f"no welcome from {self.url} within {self.timeout_s:g} s")
+                            waited)
+                self._note(f"no welcome from {self.url} within {waited:g} s")
                 if self.state == CONNECTING:
                     # Not even an HTTP answer: a frozen server (the kernel
                     # still accepts its TCP connections).
@@ -532,6 +556,7 @@ class ClientSession:
         """
         if self.state == ONLINE:
             self._attempt = 0  # a connection that worked: start the backoff over
+        self._named = None  # a standby names it again below
         self._move(trigger)
         self._reset_connection()
         self.index = index
@@ -598,15 +623,18 @@ class ClientSession:
         index = self._next_index()
         if code == STANDBY:
             owner = msg.get("owner")
+            named = self.urls.index(owner) if isinstance(owner, str) and owner in self.urls \
+                else None
             # Not to an owner just found down: a standby names a dead owner
             # until its lease runs out.
-            if isinstance(owner, str) and owner in self.urls \
-                    and self._reachable(self.urls.index(owner)):
-                index = self.urls.index(owner)
+            if named is not None and self._reachable(named):
+                index = named
             log.info("client %s: %s is a standby (owner %r); trying %s", self.device, self.url,
                      owner, self.urls[index])
             self._note(f"standby {self.url} (owner {owner})")
             out += self._fail_attempt(index, drop=True, standby=True)
+            if index == named:
+                self._named = named  # its welcome earns OWNER_PATIENCE_S
             return
         else:
             # bad_request, rate_limited, internal...: worth another try later.
@@ -632,6 +660,7 @@ class ClientSession:
         self._covered = seq
         self.welcome = msg
         self._unreachable.pop(self.index, None)
+        self._named = None
         self._note(f"welcome from {self.url} (seq {seq})")
         self._move("welcome")
         self._attempt = 0

@@ -13,6 +13,7 @@ from server.client.session import (
     HELLO,
     IDLE,
     ONLINE,
+    OWNER_PATIENCE_S,
     STANDBY_BACKOFF_MAX_S,
     TRANSITIONS,
     WAITING,
@@ -410,3 +411,54 @@ def test_the_welcome_gets_a_whole_timeout_once_the_socket_is_open(clock):
     assert session.tick() == [] and session.state == HELLO
     clock.now += 0.1
     assert session.tick() == [Drop(), Status("offline")]
+
+
+# -- patience with the owner a standby named ---------------------------------------
+def test_the_owner_a_standby_named_gets_owner_patience_for_its_welcome(clock):
+    # B stands by and names A; A upgrades the socket and is busy (a new owner
+    # welcoming the devices of every hall it just took): the device waits for
+    # A's welcome instead of going round the standbys again.
+    session = make(clock, urls=[A, B])
+    session.open()
+    session.lost(None, "refused")  # A was down a moment ago (before it took over)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    clock.now += AVOID_S  # A's takeover: B now names it and it is worth a try
+    _standby(session, A)
+    assert of(Connect, reconnect(session, clock)) == [Connect(A)]
+    assert session.welcome_wait() == OWNER_PATIENCE_S > 5.0
+    hello = sent(session.connected())[0]
+    clock.now += OWNER_PATIENCE_S - 0.1
+    assert session.tick() == [] and session.state == HELLO  # 5 s would have left it
+    session.receive(welcome_for(session, hello, 12))
+    assert session.state == ONLINE
+    assert session.welcome_wait() == 5.0  # the patience was for that one try
+
+
+def test_owner_patience_ends_at_its_deadline_and_is_not_given_to_other_urls(clock):
+    session = make(clock, urls=[A, B, C])
+    session.open()
+    assert session.welcome_wait() == 5.0  # nobody named A
+    _standby(session, C)  # A names C
+    assert of(Connect, reconnect(session, clock)) == [Connect(C)]
+    session.connected()
+    clock.now += OWNER_PATIENCE_S
+    assert session.tick() == [Drop(), Status("offline")]  # a frozen owner costs this much
+    assert of(Connect, reconnect(session, clock)) == [Connect(A)]
+    assert session.welcome_wait() == 5.0  # the next URL was not named
+    # A standby naming an owner the device passes over (found down) gives no patience.
+    session.lost(None, "refused")  # A down
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    _standby(session, A)
+    assert of(Connect, reconnect(session, clock)) == [Connect(C)]
+    assert session.welcome_wait() == 5.0
+
+
+def test_owner_patience_is_for_the_welcome_only_not_the_upgrade(clock):
+    # No HTTP answer at all (a frozen owner): the connect timeout as before.
+    session = make(clock, urls=[A, B])
+    session.open()
+    _standby(session, B)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    clock.now += 5.0
+    assert session.tick() == [Drop(), Status("offline")]
+    assert of(Connect, reconnect(session, clock)) == [Connect(A)]
