@@ -93,11 +93,12 @@ def _port(server) -> int:
     return int(next(iter(server.sockets)).getsockname()[1])
 
 
-async def _until(what, timeout: float, why: str) -> None:
+async def _until(what, timeout: float, why) -> None:
+    """Poll ``what`` until true; ``why()`` says what went wrong at the deadline."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not what():
-        assert loop.time() < deadline, why
+        assert loop.time() < deadline, why()
         await asyncio.sleep(0.05)
 
 
@@ -120,9 +121,9 @@ def test_a_device_waits_for_the_welcome_of_the_owner_a_standby_named(hall) -> No
             fake.delay = 5.0
             await fake.step_down()  # the client goes to the standby, which names the owner
             await _until(lambda: fake.welcomed == 2, 30,
-                         f"no second welcome: {client.session.trail}")
+                         lambda: f"no second welcome: {list(client.session.trail)}")
             await _until(lambda: client.session is not None and client.session.online, 5,
-                         "not online after the welcome")
+                         lambda: "not online after the welcome")
             steps = [what for _, what in client.session.trail]
             await client.close()
         assert fake.visits == 2, steps  # not round the standby and back

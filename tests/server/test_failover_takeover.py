@@ -16,8 +16,8 @@ import uuid
 
 import pytest
 
-from server.config import HallConfig
 from server import halls as halls_module
+from server.config import HallConfig
 from server.halls import Halls
 from server.reference import demo_token
 from server.serve import Server, build_server
