@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import logging
 import random
@@ -110,6 +111,10 @@ class Slot:
         self.owner_url: str | None = None  # the owner's URL when another owns it
         self.took_over = 0  # times this process became the owner
         self.free_since: float | None = None  # first seen without a live owner
+        #: Taken (the lease is ours) but not loaded yet: set while it waits its
+        #: turn (:meth:`Halls.load_next`); its hellos wait for ``loaded``.
+        self.pending = False
+        self.loaded: asyncio.Event | None = None
 
     @property
     def id(self) -> str:
@@ -187,8 +192,9 @@ class Halls:
         for slot in self.slots.values():
             if slot.machine is None:
                 self._own(slot)
-        # No device waits on a process that is starting: take what it should at once.
-        self.step(time.monotonic(), one_take=False)
+        self.step(time.monotonic())
+        while self.load_next():
+            pass  # no device waits on a process that is starting: load them at once
         self._task = asyncio.get_running_loop().create_task(self._lease_loop())
         return bound
 
@@ -231,24 +237,22 @@ class Halls:
         while True:
             await asyncio.sleep(tick)
             try:
-                while self.step(time.monotonic()):
-                    # A hall was just taken and more are due: the loop answers
-                    # the upgrades and hellos waiting (that hall's devices among
-                    # them) before the next hall is loaded.
+                self.step(time.monotonic())
+                while self.load_next():
+                    # More halls taken wait to be loaded: the loop answers the
+                    # upgrades and hellos waiting (the hall just loaded's
+                    # devices among them) before the next one, and keeps the
+                    # leases renewed meanwhile.
                     await asyncio.sleep(TAKE_GAP_S)
+                    self.step(time.monotonic())
             except Exception:
                 log.exception("lease upkeep failed")
 
-    def step(self, now: float, *, one_take: bool = True) -> bool:
+    def step(self, now: float) -> None:
         """One pass over the leases: heartbeat, take, renew, step down, balance.
 
-        With ``one_take`` at most one hall is taken per pass: loading a hall
-        (its day's tickets, the core, the ETA) runs on the event loop, and a
-        process taking a dead one's seven halls in one go kept every device
-        of every hall waiting for all seven loads (no upgrade answered, so
-        devices gave up on the new owner and went round the standbys).
-        Returns True when a hall was taken and another is still due (call
-        again after giving the loop a turn).
+        A hall taken here is only queued for loading (:meth:`load_next`): its
+        lease is ours at once, so standbys name this process right away.
         """
         for url, book in self.books.items():
             if now >= self._next_heartbeat[url]:
@@ -259,27 +263,35 @@ class Halls:
                     log.warning("heartbeat failed: %s", exc)
         slots = [s for s in self.slots.values() if s.machine is not None]
         random.shuffle(slots)  # processes starting together do not race for the same hall
-        took = more = False
         for slot in slots:
-            machine = slot.machine
-            assert machine is not None
-            if took and machine.due(now) is Action.ACQUIRE:
-                more = True  # renewals and step-downs of every hall still go now
-                continue
-            took = self._step_slot(slot, now) and one_take
+            self._step_slot(slot, now)
         self._balance(slots, now)
-        return more
+
+    def load_next(self) -> bool:
+        """Load one hall taken and not loaded yet; True when another still waits.
+
+        Loading a hall (its day's tickets, the core, the ETA) runs on the
+        event loop. A process that took a dead one's seven halls used to load
+        them in one go: no upgrade or hello of any hall was answered until all
+        seven were loaded, so devices gave up on the new owner and went round
+        the standbys (the 61.5 s outages of the full chaos run). One at a
+        time, with the loop's turn between, each hall's devices are welcomed
+        as soon as *that* hall is loaded.
+        """
+        waiting = [s for s in self.slots.values() if s.pending]
+        if waiting:
+            self._load(waiting[0])
+        return len(waiting) > 1
 
     def _owned(self, url: str) -> int:
         return sum(1 for s in self.slots.values()
-                   if s.config.database == url and s.server is not None)
+                   if s.config.database == url and (s.server is not None or s.pending))
 
     def _share(self, url: str) -> int:
         halls = sum(1 for s in self.slots.values() if s.config.database == url)
         return LeaseBook.share(halls, len(self._live.get(url) or {"": 0}))
 
-    def _step_slot(self, slot: Slot, now: float) -> bool:
-        """Do what the slot's machine asks now; True when it took the hall."""
+    def _step_slot(self, slot: Slot, now: float) -> None:
         machine, book = slot.machine, slot.book
         assert machine is not None and book is not None
         if slot.id in book.fenced and machine.state is State.OWNING:
@@ -294,18 +306,17 @@ class Halls:
             except StoreError as exc:
                 log.warning("hall %s: cannot renew the lease: %s", slot.id, exc)
                 machine.feed(Input.FAILED, time.monotonic())
-                return False
+                return
             machine.feed(Input.RENEWED if kept else Input.LOST, time.monotonic(),
                          started=started)
             if not kept:
                 log.warning("hall %s: another instance owns it now; stepping down", slot.id)
                 self._step_down(slot, time.monotonic())
         elif action is Action.ACQUIRE:
-            return self._try_acquire(slot, now)
-        return False
+            self._try_acquire(slot, now)
 
-    def _try_acquire(self, slot: Slot, now: float) -> bool:
-        """Take the hall if this process should and can; True when it did."""
+    def _try_acquire(self, slot: Slot, now: float) -> None:
+        """Take the hall if this process should and can (then queued for loading)."""
         machine, book = slot.machine, slot.book
         assert machine is not None and book is not None
         url = slot.config.database
@@ -325,34 +336,49 @@ class Halls:
                 if not (orphan or stranded):
                     slot.owner_url = holder.url if holder is not None and live else None
                     machine.feed(Input.TAKEN, now, expires_in=_expires_in(holder))
-                    return False
+                    return
             epoch = book.acquire(slot.id, self.hall_url(slot.id))
             if epoch is None:
                 holder = book.owner(slot.id)
                 slot.owner_url = holder.url if holder is not None and holder.live else None
                 machine.feed(Input.TAKEN, time.monotonic(), expires_in=_expires_in(holder))
-                return False
+                return
         except StoreError as exc:
             log.warning("hall %s: cannot read its lease: %s", slot.id, exc)
             machine.feed(Input.FAILED, time.monotonic())
-            return False
-        try:
-            self._own(slot)
-        except Exception:
-            log.exception("hall %s: taken but could not be loaded; giving it back", slot.id)
-            try:
-                book.release(slot.id)
-            except StoreError:
-                pass
-            machine.feed(Input.FAILED, time.monotonic())
-            return False
+            return
         machine.feed(Input.ACQUIRED, time.monotonic(), started=started, epoch=epoch)
+        slot.free_since = None
+        slot.owner_url = None
+        slot.pending = True
+        slot.loaded = asyncio.Event()
         # Halls taken from a dead process come before the dead one's heartbeat
         # ages out of the live count: do not give one straight back.
         self._next_yield = max(self._next_yield, time.monotonic() + 1.5 * self.lease_s)
-        log.warning("hall %s: now the owner (epoch %d), loaded in %.2f s",
-                    slot.id, epoch, time.monotonic() - started)
-        return True
+        log.warning("hall %s: taken (epoch %d) in %.2f s; loading it", slot.id, epoch,
+                    time.monotonic() - started)
+
+    def _load(self, slot: Slot) -> None:
+        """Load a hall taken (its hellos waiting meanwhile are let through)."""
+        machine = slot.machine
+        assert machine is not None
+        slot.pending = False
+        started = time.monotonic()
+        try:
+            if machine.state is not State.OWNING:
+                return  # lost before its turn (stepped down meanwhile)
+            try:
+                self._own(slot)
+            except Exception:
+                log.exception("hall %s: taken but could not be loaded; giving it back", slot.id)
+                machine.feed(Input.YIELD, time.monotonic())
+                self._step_down(slot, time.monotonic())
+                return
+            log.warning("hall %s: now the owner (epoch %s), loaded in %.2f s", slot.id,
+                        machine.epoch, time.monotonic() - started)
+        finally:
+            if slot.loaded is not None:
+                slot.loaded.set()
 
     def _own(self, slot: Slot) -> None:
         """Load the hall from the store and serve it."""
@@ -379,6 +405,9 @@ class Halls:
         if slot.server is not None:
             slot.server.detach(protocol.CLOSE_SERVICE_RESTART, "no longer the owner of this hall")
             slot.server = None
+        slot.pending = False
+        if slot.loaded is not None:
+            slot.loaded.set()  # its waiting hellos are refused as a standby's
         try:
             book.release(slot.id)  # only if still ours (a yield, a local expiry)
         except StoreError:
@@ -564,6 +593,11 @@ class Halls:
         if slot is None:
             await ws.close(1011, "no hall")
             return
+        if slot.pending and slot.loaded is not None:
+            # Taken, its turn to load still to come: a standby names this
+            # process already, so its devices wait here rather than go round.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(slot.loaded.wait(), HELLO_TIMEOUT_S)
         server = slot.server
         if server is not None and server.accepting:
             await server.handle(ws)

@@ -5,7 +5,9 @@ instance holds three halls' leases (short, never renewed); when they run out
 the live process takes all three in one lease pass. Loading a hall runs on
 the event loop, so between two loads the loop must get a turn: the upgrades
 and hellos of the hall just loaded are answered before the next hall loads
-(before, a takeover of seven halls kept every device waiting for all seven).
+(before, a takeover of seven halls kept every device waiting for all seven),
+and a hello for a hall taken but still waiting its turn waits for it (a
+standby names this process as soon as the lease is taken).
 """
 
 from __future__ import annotations
@@ -138,3 +140,48 @@ def test_the_first_halls_device_is_welcomed_before_the_last_hall_is_loaded(
     asyncio.run(main())
     first = order[0].split()[1]
     assert order.index(f"welcome {first}") < 3, order
+
+
+def test_a_hello_for_a_hall_taken_but_not_loaded_yet_waits_for_its_load(
+        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device of the last hall, connecting while the first one loads, is
+    welcomed once its hall is loaded: never refused as if by a standby."""
+    from server.client.aio import AsyncClient
+
+    monkeypatch.setattr(halls_module, "TAKE_GAP_S", 1.0, raising=False)
+    order: list[str] = []
+    port: list[int] = []
+    steps: list[str] = []
+    device: list[asyncio.Task[None]] = []
+
+    async def connect(hall: str) -> None:
+        client = AsyncClient("board-1", None, token=demo_token("board-1"), timeout_s=30.0)
+        try:
+            await client.open(f"ws://127.0.0.1:{port[0]}/ws/{hall}")
+            order.append(f"welcome {hall}")
+        finally:
+            assert client.session is not None
+            steps.extend(what for _, what in client.session.trail)
+            await client.close()
+
+    def on_build(hall: str) -> None:
+        order.append(f"load {hall}")
+
+    async def main() -> None:
+        halls = await _take_over(database, on_build)
+        assert halls.ws_server is not None
+        port.append(int(next(iter(halls.ws_server.sockets)).getsockname()[1]))
+        try:
+            await _until(lambda: any(s.pending for s in halls.slots.values()), 30,
+                         "the halls were not taken")
+            last = next(s.id for s in reversed(halls.slots.values()) if s.pending)
+            device.append(asyncio.get_running_loop().create_task(connect(last)))
+            await _until(lambda: len(order) == 4, 60, f"no welcome and three loads: {order}")
+            await device[0]
+        finally:
+            await halls.stop()
+            halls.close()
+        assert order[-1] == f"welcome {last}", order
+        assert not [s for s in steps if s.startswith("standby")], steps
+
+    asyncio.run(main())
