@@ -428,6 +428,8 @@ class Halls:
             # at its next poll (a hall given back to nobody would wait).
             if self._owned(url) > share and any(n < share for n in others.values()):
                 mine = [s for s in slots if s.config.database == url and s.server is not None]
+                if not mine:
+                    return  # every hall over the share is still loading: later
                 slot = mine[0]
                 assert slot.machine is not None
                 log.warning("hall %s: more than my share (%d); giving it back", slot.id,
