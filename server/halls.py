@@ -206,6 +206,9 @@ class Halls:
         if self.ws_server is not None:
             self.ws_server.server.close()
         for slot in self.slots.values():
+            if slot.pending and slot.loaded is not None:
+                slot.pending = False
+                slot.loaded.set()  # its waiting hellos are refused, not left to time out
             if slot.server is not None:
                 await slot.server.drain()
                 slot.server.detach(1001, "server shutting down")
