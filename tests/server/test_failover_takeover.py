@@ -31,7 +31,7 @@ from tests.conftest import TEST_PII_KEY
 
 pytestmark = pytest.mark.postgres
 
-DEAD_LEASE_S = 1.0
+DEAD_LEASE_S = 4.0
 LEASE_S = 3.0
 HALLS = ("east", "west", "north")
 
@@ -54,16 +54,24 @@ def _held_by_a_dead_instance(database: str, configs: list[HallConfig]) -> None:
 
 
 async def _take_over(database: str, on_build) -> Halls:
+    """A started process whose three halls a dead instance holds (taken over
+    once those leases run out, a few seconds later)."""
     configs = [chaos_config(h, database) for h in HALLS]
-    _held_by_a_dead_instance(database, configs)
 
     def make(cfg: HallConfig, store: Store) -> Server:
         on_build(cfg.id)
         return build_server(cfg, store)
 
-    halls = Halls(configs, make, lease_s=LEASE_S, instance="alive")
-    await halls.start("127.0.0.1", 0)
-    assert not any(s.server for s in halls.slots.values()), "the dead one's leases still ran"
+    halls = Halls(configs, make, lease_s=LEASE_S, instance="alive")  # connects, migrates
+    try:
+        _held_by_a_dead_instance(database, configs)
+        await halls.start("127.0.0.1", 0)
+        assert not any(s.server or s.pending for s in halls.slots.values()), \
+            "the dead one's leases ran out before the start (a very slow machine)"
+    except BaseException:
+        await halls.stop()
+        halls.close()
+        raise
     return halls
 
 
