@@ -93,15 +93,20 @@ def test_the_web_board_follows_a_real_failover(pair, tmp_path: Path, how) -> Non
         asyncio.run(_drive(page_ws, a, b, how))
 
 
+async def open_board(cdp: Cdp, http: str, servers: list[str], timeout: float) -> str:
+    """Open ``http``/board as board-1 given ``servers``; once online, the URL it is on."""
+    await cdp.send("Page.navigate", url=f"{http}/board#device=board-1&token=tok-board-1"
+                                        f"&mute=1&servers={','.join(servers)}")
+    await cdp.wait_for("document.getElementById('status')?.dataset.state === 'online'",
+                       timeout=timeout)
+    return str(await cdp.js("window.qhallBoard.server()"))
+
+
 async def _drive(page_ws: str, a: Instance, b: Instance, how: signal.Signals) -> None:
     async with connect(page_ws, max_size=2**26) as ws:
         cdp = Cdp(ws)
-        await cdp.send("Page.navigate",
-                       url=f"http://127.0.0.1:{a.port}/board#device=board-1&token=tok-board-1"
-                           f"&mute=1&servers={b.url()},{a.url()}")
-        await cdp.wait_for("document.getElementById('status')?.dataset.state === 'online'",
-                           timeout=20)
-        assert await cdp.js("window.qhallBoard.server()") == a.url()
+        assert await open_board(cdp, f"http://127.0.0.1:{a.port}", [b.url(), a.url()],
+                                timeout=20) == a.url()
         first = await asyncio.to_thread(_call_one, a.url())
         await cdp.wait_for(f"{NEWEST} === '{first}'")
         a.signal(how)

@@ -28,6 +28,7 @@ from server.client.aio import AsyncClient
 from server.client.session import OWNER_PATIENCE_S
 from tests.helpers.server import TOKEN, RunningServer, small_config
 from tests.helpers.tools import unavailable
+from tests.server.test_failover_clients import open_board
 from tests.web.test_webboard import CHROMIUM, Cdp, chromium
 
 
@@ -144,13 +145,9 @@ def test_the_web_board_waits_for_the_welcome_of_the_owner_a_standby_named(
     async def main(page_ws: str) -> None:
         fake = StandbyAndSlowOwner(hall.url, delay=17.0)
         async with fake.running(), connect(page_ws, max_size=2**26) as ws:
-            cdp = Cdp(ws)
-            await cdp.send("Page.navigate",
-                           url=f"{hall.http}/board#device=board-1&token={TOKEN('board-1')}"
-                               f"&mute=1&servers={fake.standby_url},{fake.owner_url}")
-            await cdp.wait_for("document.getElementById('status')?.dataset.state === 'online'",
-                               timeout=40)
-            assert await cdp.js("window.qhallBoard.server()") == fake.owner_url
+            on = await open_board(Cdp(ws), hall.http, [fake.standby_url, fake.owner_url],
+                                  timeout=40)
+            assert on == fake.owner_url
         assert fake.visits == 1 and fake.welcomed == 1
 
     with chromium(tmp_path / "profile") as page_ws:
