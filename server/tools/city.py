@@ -32,7 +32,6 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from server.tools.loadserver import (
     start_server,
     stop_server,
 )
+from server.tools.workdir import workdir as work_in
 
 __all__ = ["CityResult", "HallRun", "Visitor", "city_config", "day_plan", "run_city"]
 
@@ -454,11 +454,7 @@ def run(args: argparse.Namespace) -> int:
                   "--baseline-minutes > 0, --counters 1..67, --boards 1..20, --kiosks 1..6")
         return 2
     with contextlib.ExitStack() as stack:
-        if args.keep:
-            workdir = Path(args.keep)
-            workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qhall-city-")))
+        workdir = work_in(stack, args.keep, "qhall-city-")
         config_dir = workdir / "halls"
         config_dir.mkdir(exist_ok=True)
         halls = [f"hall{i:02d}" for i in range(1, args.halls + 1)]
