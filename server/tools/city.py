@@ -55,6 +55,9 @@ from server.tools.workdir import workdir as work_in
 __all__ = ["CityResult", "HallRun", "Visitor", "city_config", "day_plan", "run_city"]
 
 IDLE = "idle"  # the baseline hall's id
+#: A sleeping counter asks anyway after this long (a safety net: the
+#: harness's count of waiting tickets wakes it otherwise).
+SLEEP_NET_S = 120.0
 # The server encodes an event with a fixed key order (server/wire/protocol.py):
 # seqs and called tickets are found without decoding the frame.
 _SEQ = re.compile(rb'"type":"event","seq":(\d+)')
@@ -276,10 +279,12 @@ class HallRun:
                 # so: the count ran ahead): it sleeps until an issue wakes it,
                 # one counter per ticket (server/tools/wakeup.py; no polling:
                 # 1,340 idle counters would be most of the load). The timeout
-                # is a safety net: then it asks anyway.
+                # is a safety net (it then asks anyway), long: at 30 s the
+                # city's 1,340 mostly idle counters would ask up to 45 times
+                # a second for nothing.
                 heard_empty = False
                 try:
-                    await asyncio.wait_for(self.wakeups.sleep(number).wait(), 30.0)
+                    await asyncio.wait_for(self.wakeups.sleep(number).wait(), SLEEP_NET_S)
                     continue
                 except TimeoutError:
                     self.wakeups.claim(number)
