@@ -22,7 +22,12 @@ kiosks. Measures:
 6. the hall service alone (no network, same SQLite settings as the server):
    issues committed one transaction per request beside the same issues in
    groups of 96 (``HallService.handle_group``: what 6 kiosks pipelining 16
-   each hand it per loop turn); ``--service-only`` runs just this.
+   each hand it per loop turn); and whole tickets (issue, ``call_next``,
+   ``start``, ``complete``) on all 67 counters, in groups of 67 beside one
+   transaction each, as CPU ms per ticket: the figure to compare across
+   code, since it hardly depends on the disk (session 5: the rates above
+   swing with the fsync time of a shared machine); ``--service-only`` runs
+   just this.
 
 Targets (printed, never asserted; issue 19): >= 2,400 issues/s and >= 0.3x
 the raw commit loop; call→display p99 within 1.5x of the bare broadcast p99;
@@ -338,12 +343,57 @@ def service_rate(tmp: Path, group: int, seconds: float) -> float:
         return done / (time.perf_counter() - t0)
 
 
+def lifecycle_cpu(tmp: Path, grouped: bool, seconds: float) -> tuple[float, float]:
+    """Whole tickets through ``HallService`` alone on all 67 counters: each
+    round issues one ticket per counter, then every counter sends
+    ``call_next``, ``start``, ``complete`` (4 requests a ticket, counter rows
+    written by 3 of them). ``grouped``: each step of the round is one group
+    (one loop turn's worth); else one transaction per request. Returns (CPU
+    ms per ticket, tickets/s)."""
+    from server.features import default_features
+    from server.reference import DEMO_PIN
+    from server.service import HallService, Session
+    from server.store import Store
+
+    cfg = bench_config(f"sqlite:///{tmp}/cycle-{grouped}.db", 0)
+    with Store(cfg.database) as store:
+        svc = HallService(cfg, store, features=default_features())
+        kiosk = Session(cfg.device("kiosk-1"))
+        desks = [Session(cfg.device(f"counter-{c.number}")) for c in cfg.counters]
+        for i, desk in enumerate(desks):
+            svc.handle(desk, {"type": "login", "id": f"l{i}", "staff": cfg.staff[i].id,
+                              "pin": DEMO_PIN})
+        done = rounds = 0
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        while time.perf_counter() - t0 < seconds or rounds < 4:
+            if rounds == 1:  # the first round warms the caches up: not counted
+                done, cpu0, t0 = 0, time.process_time(), time.perf_counter()
+            steps = [[(kiosk, {"type": "issue", "id": f"i{rounds}-{j}",
+                               "service": c.services[0]}) for j, c in enumerate(cfg.counters)]]
+            steps += [[(d, {"type": kind, "id": f"{kind}{rounds}-{j}"})
+                       for j, d in enumerate(desks)] for kind in ("call_next", "start", "complete")]
+            for asked in steps:
+                replies = (svc.handle_group(asked) if grouped
+                           else [svc.handle(*one) for one in asked])
+            done += sum(1 for r in replies if r.message["type"] == "ok")
+            rounds += 1
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    return 1000 * cpu / max(1, done), done / wall
+
+
 def print_service_rates(seconds: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         one = service_rate(Path(tmp), 1, seconds)
         grouped = service_rate(Path(tmp), 96, seconds)
+        alone_ms, alone_rate = lifecycle_cpu(Path(tmp), False, seconds)
+        group_ms, group_rate = lifecycle_cpu(Path(tmp), True, seconds)
     print(f"hall service alone: {one:,.0f} issues/s one transaction each; "
           f"{grouped:,.0f} issues/s in groups of 96 ({grouped / one:.1f}x)")
+    # CPU per whole ticket is what the city's server spends; unlike the rates
+    # it hardly depends on the disk's fsync time (compare it across code).
+    print(f"hall service alone, whole tickets on 67 counters (issue, call_next, start, "
+          f"complete): {group_ms:.2f} ms CPU per ticket in groups of 67 ({group_rate:,.0f} "
+          f"tickets/s), {alone_ms:.2f} ms one transaction each ({alone_rate:,.0f}/s)")
 
 
 def rss_mb(pid: int) -> float:

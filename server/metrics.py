@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -53,6 +55,26 @@ class Metrics:
             registry=r)
         self.up = Gauge("qhall_up", "1 when the hall can serve (as /healthz), else 0",
                         registry=r)
+        # Labelled children, looked up once: ``labels()`` takes a lock and
+        # builds a key on every call, and a request needs three of them.
+        self._answered: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._waiting: dict[str, Any] = {}
+
+    def answered(self, kind: str, outcome: str, seconds: float) -> None:
+        """One request answered: counted by type and outcome, its time observed."""
+        children = self._answered.get((kind, outcome))
+        if children is None:
+            children = self._answered[(kind, outcome)] = (
+                self.requests.labels(kind, outcome), self.latency.labels(kind))
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def waiting_now(self, service: str, count: int) -> None:
+        """Tickets waiting for ``service`` now."""
+        child = self._waiting.get(service)
+        if child is None:
+            child = self._waiting[service] = self.waiting.labels(service)
+        child.set(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -632,7 +632,8 @@ class Server:
                 self._answer(item.client, item.kind, item.answer, [], item.started)
             else:
                 reply = next(replies)
-                self._answer(item.client, item.kind, reply.message, reply.events, item.started)
+                self._answer(item.client, item.kind, reply.message, reply.events, item.started,
+                             reply.text)
 
     def _answer_alone(self, item: _Item) -> None:
         reply = self.service.begin(item.client.session, item.message)
@@ -640,20 +641,21 @@ class Server:
             item.client.checking = True
             asyncio.get_running_loop().create_task(self._answer_after_check(item, reply))
             return
-        self._answer(item.client, item.kind, reply.message, reply.events, item.started)
+        self._answer(item.client, item.kind, reply.message, reply.events, item.started,
+                     reply.text)
 
     async def _answer_after_check(self, item: _Item, check: SecretCheck[Reply]) -> None:
         client = item.client
         try:
             reply = check.finish(await self._verify(check, self.pins))
-            reply_msg, events = reply.message, reply.events
+            reply_msg, events, text = reply.message, reply.events, reply.text
         except PoolBusy:
-            reply_msg, events = protocol.error(
+            reply_msg, events, text = protocol.error(
                 item.message.get("id"), "rate_limited", "服务器正忙，请稍后再试 the server is "
-                "busy checking other logins; try again in a moment"), []
+                "busy checking other logins; try again in a moment"), [], None
         finally:
             client.checking = False
-        self._answer(client, item.kind, reply_msg, events, item.started)
+        self._answer(client, item.kind, reply_msg, events, item.started, text)
         # The connection's frames that waited for this answer, in order.
         while client.held and not client.checking:
             frame, started = client.held.popleft()
@@ -663,7 +665,8 @@ class Server:
             asyncio.get_running_loop().call_soon(self._run_inbox)
 
     def _answer(self, client: Client, kind: str, reply_msg: dict[str, Any],
-                events: list[dict[str, Any]], started: float) -> None:
+                events: list[dict[str, Any]], started: float, text: str | None = None) -> None:
+        """Send one reply (``text``: it already encoded, as the service keeps it)."""
         session = client.session
         if self.fenced():
             self.detach(protocol.CLOSE_SERVICE_RESTART, "no longer the owner of this hall")
@@ -677,14 +680,14 @@ class Server:
             # an answer before its cause (and counts it twice). Replies with
             # events keep the once-per-turn batching of the hot path.
             self._flush()
-        if not client.push(protocol.encode_bytes(reply_msg)) and not client.closing:
+        frame = text.encode() if text is not None else protocol.encode_bytes(reply_msg)
+        if not client.push(frame) and not client.closing:
             self._too_slow(client)
         if events:
             self.broadcast(events)
         outcome = "ok" if reply_msg["type"] == "ok" else reply_msg["code"]
         elapsed = time.perf_counter() - started
-        self.metrics.requests.labels(kind, outcome).inc()
-        self.metrics.latency.labels(kind).observe(elapsed)
+        self.metrics.answered(kind, outcome, elapsed)
         if reqlog.isEnabledFor(logging.INFO):
             reqlog.info(json.dumps({
                 "device": session.device.id, "type": kind, "outcome": outcome,
@@ -732,7 +735,7 @@ class Server:
         for e in events:
             if e["name"] == "queue.changed":
                 d = e["data"]
-                self.metrics.waiting.labels(d["service"]).set(d["waiting"])
+                self.metrics.waiting_now(d["service"], d["waiting"])
             elif e["name"] == "device.fault":
                 d = e["data"]
                 self.metrics.faults.labels(d["device"], d["kind"]).set(
@@ -788,7 +791,7 @@ class Server:
 
     def _update_waiting(self) -> None:
         for sid, q in self.service.hall.snapshot()["queues"].items():
-            self.metrics.waiting.labels(sid).set(q["waiting"])
+            self.metrics.waiting_now(sid, q["waiting"])
 
     async def _ticker(self) -> None:
         while True:

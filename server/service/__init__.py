@@ -124,7 +124,7 @@ class HallService(Context):
         # Replies remembered before a restart: loaded once, so a cache miss
         # never costs a database read (one server process per hall).
         for device, rid, text in store.live_replies(config.id):
-            self._remember((device, rid), protocol.decode(text))
+            self._remember((device, rid), text)
         self._handlers: dict[str, Handler] = {}
         for build in features:
             feature = build(self)
@@ -470,11 +470,11 @@ class HallService(Context):
         if spec.mutating:
             cached = self._cached_reply(key)
             if cached is not None:
-                return Reply(cached)
+                return cached
             first = self.group.answered.get(key) if self.group is not None else None
             if first is not None:
                 # Resent inside its own group: the same answer, committed with it.
-                return Reply(first.message)
+                return Reply(first.message, text=first.text)
         if spec.needs_staff and self._staff_at(session) is None:
             return Reply(protocol.error(rid, "unauthorized", "log in first (staff id and PIN)"))
         handler = self._handlers.get(kind) or getattr(self, f"_do_{kind}", None)
@@ -490,7 +490,7 @@ class HallService(Context):
                 # The same request may have been answered while this one waited.
                 cached = self._cached_reply(key)
                 if cached is not None:
-                    return Reply(cached)
+                    return cached
             if not self.recover():
                 return Reply(protocol.error(rid, "internal",
                                             "the hall is unavailable (database); try again"))
@@ -524,13 +524,15 @@ class HallService(Context):
             reply = Reply(protocol.error(rid, "internal", "internal error; try again"))
         if isinstance(reply, SecretCheck):
             return reply
-        reply.message["re"] = rid
+        if reply.message.get("re") != rid:
+            reply.message["re"] = rid
+            reply.text = None
         if spec.mutating and reply.message.get("code") not in ("internal", "rate_limited"):
             key = (session.device.id, rid)
-            message = reply.message
+            answer = reply
             if self.group is not None:
                 self.group.answered[key] = reply
-            self.after_commit(lambda: self._remember(key=key, message=message))
+            self.after_commit(lambda: self._remember(key=key, text=answer.encoded()))
         return reply
 
     def run_command(self, session: Session, rid: str, run: Callable[[], list[Event]],
@@ -803,17 +805,18 @@ class HallService(Context):
         mine = self._replies.get(device)
         return rid is not None and mine is not None and rid in mine
 
-    def _cached_reply(self, key: tuple[str, str]) -> dict[str, Any] | None:
+    def _cached_reply(self, key: tuple[str, str]) -> Reply | None:
         mine = self._replies.get(key[0])
         hit = mine.get(key[1]) if mine is not None else None
-        return protocol.decode(hit[1]) if hit is not None else None
+        return Reply(protocol.decode(hit[1]), text=hit[1]) if hit is not None else None
 
-    def _remember(self, key: tuple[str, str], message: dict[str, Any]) -> None:
+    def _remember(self, key: tuple[str, str], text: str) -> None:
+        """Keep the reply (its JSON text, as sent) to ``key`` for resends."""
         device, rid = key
         mine = self._replies.setdefault(device, collections.OrderedDict())
         if rid not in mine:
             self._reply_count += 1
-        mine[rid] = (self.monotonic() + IDEMPOTENCY_S, protocol.encode(message))
+        mine[rid] = (self.monotonic() + IDEMPOTENCY_S, text)
         mine.move_to_end(rid)
         # Bounded per device (no device can push out the others' replies) and
         # in all (the largest device gives way). The per-device cap is what

@@ -115,6 +115,16 @@ class Reply:
 
     message: dict[str, Any]
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: ``message`` as JSON text once encoded (for the idempotency store, the
+    #: memory of replies and the wire alike: one encode per reply). Whoever
+    #: changes ``message`` after :meth:`encoded` sets it back to None.
+    text: str | None = None
+
+    def encoded(self) -> str:
+        """The message as JSON text (``protocol.encode``), encoded once."""
+        if self.text is None:
+            self.text = protocol.encode(self.message)
+        return self.text
 
     @property
     def outcome(self) -> str:
@@ -264,11 +274,11 @@ class Context:
             if not decision.events and decision.writes is None:
                 return Reply(message)  # nothing changed: nothing to remember either
             remember = None
+            reply = Reply(message)
             if request is not None:
-                remember = (request[0].device.id, request[1], protocol.encode(message))
+                remember = (request[0].device.id, request[1], reply.encoded())
             if self.group is not None:
                 # Committed with the whole group; the events join the reply then.
-                reply = Reply(message)
                 self.group.decided.append(
                     _Decided(reply, decision.events, remember, decision.writes))
                 return reply
@@ -285,7 +295,8 @@ class Context:
             except Exception:
                 self.reload()
                 raise
-            return Reply(message, [self.wire_event(e) for e in decision.events])
+            reply.events = [self.wire_event(e) for e in decision.events]
+            return reply
         raise RuntimeError(f"could not commit after {COMMIT_ATTEMPTS} attempts")
 
     def after_commit(self, change: Callable[[], None]) -> None:

@@ -10,7 +10,7 @@ transaction, which then only executes statements (:func:`write`):
    the numbering row (``last_number = n - 1 -> n``; inserted for number 1)
    and is inserted; a changed one is written ``WHERE version = prev``;
 3. the event rows;
-4. :func:`write_counters`: each counter an event carries (``Event.counter``,
+4. the counter rows: each counter an event carries (``Event.counter``,
    the core's state after it) is upserted, the last state winning;
 5. the idempotency replies (one per request of a group), then the caller's own ``extra`` writes.
 
@@ -30,8 +30,7 @@ from sqlalchemy.engine import Connection
 from server.core.model import Event
 from server.store.convert import check_key, counter_row, ticket_params
 from server.store.errors import StaleState
-from server.store.prepared import PURGE_REPLIES, REPLY_INSERT, Prepared, Raw, dialect_of
-from server.store.schema import counters_t
+from server.store.prepared import PURGE_REPLIES, Prepared, Raw
 
 __all__ = ["Batch", "TicketWrite", "Write", "prepare", "write"]
 
@@ -120,13 +119,14 @@ def write(conn: Connection, sql: dict[str, Prepared], batch: Batch, purge: bool)
         write_tickets(raw, sql, batch.hall, batch.tickets)
         if batch.events:
             raw.executemany(sql["event_insert"], batch.events)
+        if batch.counters:
+            raw.executemany(sql["counter_upsert"], list(batch.counters.values()))
+        if batch.replies:
+            if purge:
+                conn.execute(PURGE_REPLIES, {"now": batch.when})
+            raw.executemany(sql["reply_insert"], batch.replies)
     finally:
         raw.close()
-    write_counters(conn, batch.counters)
-    if batch.replies:
-        if purge:
-            conn.execute(PURGE_REPLIES, {"now": batch.when})
-        conn.execute(REPLY_INSERT, batch.replies)
     if batch.extra is not None:
         batch.extra(conn)
 
@@ -182,10 +182,3 @@ def take_number(raw: Raw, sql: dict[str, Prepared], params: dict[str, Any]) -> N
         )
 
 
-def write_counters(conn: Connection, rows: dict[int, dict[str, Any]]) -> None:
-    """Upsert each counter's state as the core left it."""
-    for row in rows.values():
-        stmt = dialect_of(conn).insert(counters_t).values(row)
-        updates = {k: v for k, v in row.items() if k not in ("hall", "number")}
-        conn.execute(stmt.on_conflict_do_update(index_elements=["hall", "number"],
-                                                set_=updates))

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
-from server.store.schema import events_t, halls, numbering, replies, tickets
+from server.store.schema import counters_t, events_t, halls, numbering, replies, tickets
 
 __all__ = ["PURGE_REPLIES", "REPLY_INSERT", "Prepared", "Raw", "compile_all", "dialect_of"]
 
@@ -107,6 +107,15 @@ def dialect_of(conn_or_backend: Connection | str) -> Any:
     return pg_dialect if name == "postgresql" else sqlite_dialect
 
 
+def _counter_upsert(dialect_name: str) -> Any:
+    """Insert a counter row, or overwrite every column but its key (the last state wins)."""
+    insert = dialect_of(dialect_name).insert(counters_t)
+    return insert.on_conflict_do_update(
+        index_elements=["hall", "number"],
+        set_={c.name: insert.excluded[c.name] for c in counters_t.c
+              if c.name not in ("hall", "number")})
+
+
 def compile_all(dialect: sa.Dialect) -> dict[str, Prepared]:
     """Every hot-path statement, compiled for ``dialect``."""
     hall_first = dialect_of(dialect.name).insert(halls).on_conflict_do_nothing()
@@ -114,4 +123,5 @@ def compile_all(dialect: sa.Dialect) -> dict[str, Prepared]:
         "advance_seq": _ADVANCE_SEQ, "hall_first": hall_first, "ticket_insert": _TICKET_INSERT,
         "ticket_update": _TICKET_UPDATE, "number_first": _NUMBER_FIRST,
         "number_cas": _NUMBER_CAS, "event_insert": _EVENT_INSERT,
+        "counter_upsert": _counter_upsert(dialect.name), "reply_insert": REPLY_INSERT,
     }.items()}

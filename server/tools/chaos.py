@@ -35,7 +35,6 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -47,6 +46,7 @@ from server.config import HallConfig, dumps
 from server.reference import DEMO_PIN, demo_token
 from server.tools import invariants
 from server.tools.loadtest import _pct, loadtest_config
+from server.tools.workdir import workdir as work_in
 
 __all__ = ["HallLoad", "Instance", "chaos_config", "check_hall", "configure", "run"]
 
@@ -710,11 +710,7 @@ def run(args: argparse.Namespace) -> int:
         client_log.setLevel(logging.ERROR)
     os.environ.setdefault("QHALL_PII_KEY", "c4" * 32)  # throwaway halls' personal-data key
     with contextlib.ExitStack() as stack:
-        if args.keep:
-            workdir = Path(args.keep)
-            workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qhall-chaos-")))
+        workdir = work_in(stack, args.keep, "qhall-chaos-")
         cluster = stack.enter_context(PgCluster())
         database = cluster.create_database("chaos")
         return asyncio.run(_chaos(args, workdir, database))

@@ -32,7 +32,6 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -50,10 +49,15 @@ from server.tools.loadserver import (
     start_server,
     stop_server,
 )
+from server.tools.wakeup import Wakeups
+from server.tools.workdir import workdir as work_in
 
 __all__ = ["CityResult", "HallRun", "Visitor", "city_config", "day_plan", "run_city"]
 
 IDLE = "idle"  # the baseline hall's id
+#: A sleeping counter asks anyway after this long (a safety net: the
+#: harness's count of waiting tickets wakes it otherwise).
+SLEEP_NET_S = 120.0
 # The server encodes an event with a fixed key order (server/wire/protocol.py):
 # seqs and called tickets are found without decoding the frame.
 _SEQ = re.compile(rb'"type":"event","seq":(\d+)')
@@ -134,6 +138,7 @@ class HallRun:
         self.visitors: dict[str, Visitor] = {}
         self.ended = 0
         self.requests = 0
+        self.empty = 0  # call_next answered queue_empty
         self.failures: list[str] = []
         self.issue_lag_s = 0.0  # the most a kiosk issued behind its visitor's time
         self.turned_away = 0  # visitors not issued by the end of the day (server behind)
@@ -142,11 +147,11 @@ class HallRun:
         self._early: dict[str, list[float]] = defaultdict(list)
         self._ids: dict[str, int] = {}
         self._names: list[str] = []
-        self._wake: dict[int, asyncio.Event] = {}
-        self._served_by: dict[str, list[int]] = defaultdict(list)
+        served_by: dict[str, list[int]] = defaultdict(list)
         for c in self.counter_cfg:
             for s in c.services:
-                self._served_by[s].append(c.number)
+                served_by[s].append(c.number)
+        self.wakeups = Wakeups(served_by)
         self.stop = asyncio.Event()
         self.issued_all = asyncio.Event()
 
@@ -222,17 +227,23 @@ class HallRun:
         await asyncio.gather(*(self._kiosk(i, dev, t0, end)
                                for i, dev in enumerate(self._kiosks)))
         self.issued_all.set()
+        self._maybe_done()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), drain_s)
         self.stop.set()
-        for event in self._wake.values():
-            event.set()
+        self.wakeups.wake_all()
         await asyncio.gather(*counters)
+
+    def _maybe_done(self) -> None:
+        if self.issued_all.is_set() and self.ended >= len(self.acked):
+            self.stop.set()
 
     async def _ask(self, dev: LightDevice, kind: str, **fields: Any) -> dict[str, Any]:
         reply = await dev.request(kind, **fields)
         self.requests += 1
-        if reply.get("type") != "ok" and reply.get("code") != "queue_empty":
+        if reply.get("code") == "queue_empty":
+            self.empty += 1
+        elif reply.get("type") != "ok":
             self.failures.append(f"{dev.device} {kind}: {reply.get('code')} "
                                  f"{reply.get('message', '')}"[:200])
         return reply
@@ -252,30 +263,41 @@ class HallRun:
                 tid = str(reply["ticket"]["id"])
                 self.acked.append(tid)
                 self.visitors[tid] = v
-                for n in self._served_by[v.service]:
-                    self._wake[n].set()
+                self.wakeups.issued(v.service)
 
     async def _counter(self, dev: LightDevice, number: int) -> None:
-        wake = self._wake[number] = asyncio.Event()
+        self.wakeups.join(number)
         index = number - 1
         if (await self._ask(dev, "login", staff=f"s{index + 1:03d}", pin=DEMO_PIN)
                 ).get("type") != "ok":
             return
+        heard_empty = False
         while not self.stop.is_set():
-            wake.clear()
+            if heard_empty or not self.wakeups.claim(number):
+                # Nobody waits for its services (as the harness counts, like
+                # the queue count on a clerk's screen; or the server just said
+                # so: the count ran ahead): it sleeps until an issue wakes it,
+                # one counter per ticket (server/tools/wakeup.py; no polling:
+                # 1,340 idle counters would be most of the load). The timeout
+                # is a safety net (it then asks anyway), long: at 30 s the
+                # city's 1,340 mostly idle counters would ask up to 45 times
+                # a second for nothing.
+                heard_empty = False
+                try:
+                    await asyncio.wait_for(self.wakeups.sleep(number).wait(), SLEEP_NET_S)
+                    continue
+                except TimeoutError:
+                    self.wakeups.claim(number)
             sent = time.perf_counter()
             reply = await self._ask(dev, "call_next")
             if reply.get("type") != "ok":
                 if reply.get("code") != "queue_empty":
                     return
-                if self.issued_all.is_set() and self.ended >= len(self.acked):
-                    self.stop.set()
-                # Woken by the next issue of one of its services, as a clerk
-                # by the queue count on the screen (no polling: 1,340 idle
-                # counters would be most of the load).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), 30.0)
+                self.wakeups.unclaim(number)
+                self._maybe_done()
+                heard_empty = True
                 continue
+            self.wakeups.took(number, str(reply["ticket"]["service"]))
             tid = str(reply["ticket"]["id"])
             self._sent[tid] = sent
             self.latency.extend(t - sent for t in self._early.pop(tid, ()))
@@ -290,6 +312,7 @@ class HallRun:
                 if (await self._ask(dev, step)).get("type") != "ok":
                     return
             self.ended += 1
+            self._maybe_done()
 
 
 # ------------------------------------------------------------------- result
@@ -302,6 +325,9 @@ class CityResult:
     seconds: float
     requests: int
     issued: int
+    queue_empty: int
+    #: Seconds the city's day was compressed into (its offered load's clock).
+    day_s: float
     served: int
     latency_ms: dict[str, float]
     rss_mb: dict[str, float]
@@ -312,6 +338,12 @@ class CityResult:
     @property
     def ok(self) -> bool:
         return not any(self.problems.values())
+
+    @property
+    def offered_tickets_per_s(self) -> float:
+        """Tickets per second the compressed day asks for (every planned visitor)."""
+        planned = sum(h["planned"] for h in self.halls)
+        return planned / self.day_s if self.day_s > 0 else 0.0
 
     @property
     def ratio(self) -> float | None:
@@ -421,7 +453,8 @@ def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], se
             everyone.extend(run.latency)
         halls.append({"hall": run.hall, "planned": len(run.plan), "issued": len(run.acked),
                       "turned_away": run.turned_away, "served": run.ended,
-                      "requests": run.requests, "issue_lag_s": round(run.issue_lag_s, 2),
+                      "requests": run.requests, "queue_empty": run.empty,
+                      "issue_lag_s": round(run.issue_lag_s, 2),
                       "latency_ms": _ms(run.latency),
                       "failed": sorted(k for k, v in found.items() if v)})
     city = [h for h in halls if h["hall"] != IDLE]
@@ -432,7 +465,9 @@ def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], se
                                                           "failed")},
                               **baseline["latency_ms"]},
         seconds=seconds, requests=sum(h["requests"] for h in city),
-        issued=sum(h["issued"] for h in city), served=sum(h["served"] for h in city),
+        issued=sum(h["issued"] for h in city), queue_empty=sum(h["queue_empty"] for h in city),
+        day_s=max((r.plan[-1].at for r in runs.values() if r.plan), default=0.0),
+        served=sum(h["served"] for h in city),
         latency_ms=_ms(everyone),
         rss_mb={k: round(v, 1) for k, v in rss.items() if not k.endswith("cpu_s")},
         cpu_s={k: round(v, 1) for k, v in rss.items() if k.endswith("cpu_s")},
@@ -454,11 +489,7 @@ def run(args: argparse.Namespace) -> int:
                   "--baseline-minutes > 0, --counters 1..67, --boards 1..20, --kiosks 1..6")
         return 2
     with contextlib.ExitStack() as stack:
-        if args.keep:
-            workdir = Path(args.keep)
-            workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qhall-city-")))
+        workdir = work_in(stack, args.keep, "qhall-city-")
         config_dir = workdir / "halls"
         config_dir.mkdir(exist_ok=True)
         halls = [f"hall{i:02d}" for i in range(1, args.halls + 1)]
@@ -504,6 +535,9 @@ def _as_json(result: CityResult) -> dict[str, Any]:
     return {"halls": result.halls, "baseline": result.baseline,
             "seconds": round(result.seconds, 2), "requests": result.requests,
             "issued": result.issued, "served": result.served,
+            "queue_empty": result.queue_empty,
+            "requests_per_ticket": round(result.requests / max(1, result.issued), 2),
+            "offered_tickets_per_s": round(result.offered_tickets_per_s, 1),
             "latency_ms": result.latency_ms, "ratio_p99": result.ratio,
             "rss_mb": result.rss_mb, "cpu_s": result.cpu_s,
             "connections": result.connections,
@@ -533,6 +567,13 @@ def _print(console: Any, result: CityResult, table_type: Any) -> None:
                       f"not issued by the end of the compressed day (the kiosks waited for "
                       f"answers; at most {max(h['issue_lag_s'] for h in result.halls):.0f} s "
                       f"late)")
+    per_ticket = result.requests / max(1, result.issued)
+    console.print(
+        f"offered: {result.offered_tickets_per_s:,.1f} tickets/s (every visitor of the "
+        f"compressed days, ~{result.offered_tickets_per_s * per_ticket:,.0f} requests/s at "
+        f"this run's {per_ticket:.2f} requests per ticket, {result.queue_empty:,} of them "
+        f"queue_empty); answered below: when it is less, the server (one process) is "
+        f"the limit, not the target")
     console.print(
         f"throughput: {result.requests / result.seconds:,.0f} requests/s, "
         f"{result.issued / result.seconds:,.1f} tickets issued/s ({result.issued:,} issued, "

@@ -306,6 +306,11 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+#: The one decoder of frames (``json.loads`` with hooks builds a new one per call).
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_int=_parse_int,
+                            parse_float=_parse_float, parse_constant=_parse_constant)
+
+
 def _text_problem(text: str) -> str | None:
     if len(text) > MAX_STRING:
         return f"is longer than {MAX_STRING} characters"
@@ -376,8 +381,7 @@ def decode(frame: str | bytes) -> dict[str, Any]:
     if len(frame) > MAX_FRAME:
         raise ProtocolError("bad_request", "frame larger than 64 KiB")
     try:
-        message = json.loads(frame, object_pairs_hook=_object, parse_int=_parse_int,
-                             parse_float=_parse_float, parse_constant=_parse_constant)
+        message = _DECODER.decode(frame)
     except _Refused as exc:
         raise ProtocolError("bad_request", str(exc)) from None
     except (ValueError, RecursionError):

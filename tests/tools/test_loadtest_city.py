@@ -102,6 +102,10 @@ def test_a_tiny_city_keeps_every_invariant_and_prints_the_ratio(tmp_path: Path,
     assert [h["hall"] for h in data["halls"]] == ["hall01", "hall02"]
     assert data["issued"] == sum(h["issued"] for h in data["halls"]) > 0
     assert data["connections"] == 2 * (8 + 2 + 2)
+    # One counter woken per ticket, asking only for a waiting one: about the
+    # 4 requests a ticket needs (issue, call_next, start, complete), not 10.
+    assert data["requests_per_ticket"] < 5.0, data["requests_per_ticket"]
+    assert "offered:" in text and "requests per ticket" in text
     # Every board of each hall saw each call: samples = calls x boards.
     for h in data["halls"]:
         assert h["latency_ms"]["n"] > 0 and h["latency_ms"]["n"] % 2 == 0
