@@ -82,3 +82,34 @@ def test_erase_lapsed_clears_the_numbers_of_ended_tickets_of_this_hall(store: St
     assert store.phones.live("main")[0] == {active.id: "13812345678"}
     assert store.phones.live("east")[0] == {east.id: "13812345678"}
     assert store.phones.erase_lapsed("main", DAY, window_end) == []  # already erased
+
+
+def test_kept_numbers_of_the_tickets_named_in_this_hall(store: Store) -> None:
+    a, b = _remote(store, 1), _remote(store, 2, phone="13900000002")
+    _remote(store, 3)
+    east = _remote(store, 1, hall="east", phone="13700000001")
+    with store.transaction(write=True) as conn:
+        store.phones.erase_in(conn, "main", [b.id])
+    with store.transaction() as conn:
+        assert store.phones.kept(conn, "main", []) == {}
+        # b's number is erased, the third is not named, east's is another hall's
+        assert store.phones.kept(conn, "main", iter([a.id, b.id, east.id])) == {
+            a.id: "13812345678"}
+        assert store.phones.kept(conn, "east", [east.id]) == {east.id: "13700000001"}
+
+
+def test_soon_is_marked_and_unmarked_for_the_tickets_named_in_this_hall(store: Store) -> None:
+    a, b = _remote(store, 1), _remote(store, 2)
+    east = _remote(store, 1, hall="east")
+    with store.transaction(write=True) as conn:
+        store.phones.mark_soon(conn, "main", [], True)           # nothing named
+        store.phones.mark_soon(conn, "east", [a.id], True)       # not that hall's ticket
+    assert store.phones.live("main")[1] == set()
+    with store.transaction(write=True) as conn:
+        store.phones.mark_soon(conn, "main", iter([a.id, b.id]), True)
+        store.phones.mark_soon(conn, "east", [east.id], True)
+    assert store.phones.live("main")[1] == {a.id, b.id}
+    with store.transaction(write=True) as conn:
+        store.phones.mark_soon(conn, "main", [b.id], False)     # queued no more
+    assert store.phones.live("main")[1] == {a.id}
+    assert store.phones.live("east")[1] == {east.id}
