@@ -47,7 +47,7 @@ def test_a_change_made_on_an_older_version_is_refused_and_writes_nothing(store):
     # based_on=0: made on the running configuration of a hall with no version.
     assert rows.add("h", "a = 1\n", T0, "s005", "", based_on=0,
                     extra=_audit(store, "h", "config")) == 1
-    with pytest.raises(StaleState):
+    with pytest.raises(StaleState, match="changed meanwhile .version 1, the change was made on 0"):
         rows.add("h", "a = 2\n", T0, "s005", "", based_on=0,
                  extra=_audit(store, "h", "config_undo"))
     assert rows.newest_number("h") == 1
@@ -67,10 +67,13 @@ def test_the_audit_row_goes_with_the_version_or_neither(store):
     with pytest.raises(ValueError):
         rows.add("h", "a = 1\n", T0, "s005", "", extra=broken)
     assert rows.newest("h") is None
-    with pytest.raises(ValueError):
+    # Each refusal names its field (what the console shows an admin).
+    with pytest.raises(ValueError, match="hall_id must"):
         rows.add("", "a = 1\n", T0, "s005", "")  # no hall
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="staff must be a non-empty string of at most 64"):
         rows.add("h", "a = 1\n", T0, "s" * 65, "")  # a staff id past its column
+    with pytest.raises(ValueError, match="at must be timezone-aware"):
+        rows.add("h", "a = 1\n", T0.replace(tzinfo=None), "s005", "")
     rows.add("h", "a = 1\n", T0, "s005", "", extra=_audit(store, "h", "config"))
     assert [(r.action, r.at) for r in store.console.audit_log("h")] == [("config", T0)]
 
@@ -105,6 +108,10 @@ def test_an_assignment_and_its_audit_row_go_together(store):
     with pytest.raises(ValueError):
         rows.assign("h", DAY, 4, (), T0, "s005", extra=broken)
     assert rows.assignments("h", DAY) == {4: ("gjj",)}  # the old one stays
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="staff must"):
         rows.assign("h", DAY, 3, ("tax",), T0, "")  # no staff
+    with pytest.raises(ValueError, match="hall_id must"):
+        rows.assign("", DAY, 3, ("tax",), T0, "s005")
+    with pytest.raises(ValueError, match="at must be timezone-aware"):
+        rows.assign("h", DAY, 3, ("tax",), T0.replace(tzinfo=None), "s005")
     assert rows.assignments("h", DAY) == {4: ("gjj",)}
