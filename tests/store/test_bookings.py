@@ -283,3 +283,21 @@ def test_erase_lapsed_forgets_the_numbers_no_ticket_will_need(store: Store) -> N
     assert store.bookings.erase_lapsed(HALL, cut) == 0
     with pytest.raises(ValueError, match="slots_before must be timezone-aware"):
         store.bookings.erase_lapsed(HALL, cut.replace(tzinfo=None))
+
+
+def test_check_in_moves_the_number_to_the_ticket_only_when_asked(store: Store) -> None:
+    kept = dataclasses.replace(booking("KEEP0001", "p1"), phone="13800000001")
+    plain = dataclasses.replace(booking("PLAIN001", "p2"), phone="13800000002")
+    silent = booking("SILENT01", "p3")  # no number: nothing to move
+    for row in (kept, plain, silent):
+        made(store, row, capacity=3)
+    for row, ticket, keep in ((kept, "t1", True), (plain, "t2", False), (silent, "t3", True)):
+        store.commit(HALL, [], at=NOW,
+                     extra=store.bookings.check_in(row, "checked_in", ticket, NOW,
+                                                   keep_phone=keep))
+        assert store.bookings.get(HALL, row.code).phone is None  # erased from the booking
+    with store.transaction() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT hall, ticket, phone_hash, phone, service, day FROM ticket_phones").all()
+    assert [(*r[:5], str(r[5])) for r in rows] == [
+        (HALL, "t1", "ph", "13800000001", "gjj", str(DAY))]
