@@ -291,11 +291,13 @@ def test_check_in_moves_the_number_to_the_ticket_only_when_asked(store: Store) -
     silent = booking("SILENT01", "p3")  # no number: nothing to move
     for row in (kept, plain, silent):
         made(store, row, capacity=3)
-    for row, ticket, keep in ((kept, "t1", True), (plain, "t2", False), (silent, "t3", True)):
-        store.commit(HALL, [], at=NOW,
-                     extra=store.bookings.check_in(row, "checked_in", ticket, NOW,
-                                                   keep_phone=keep))
-        assert store.bookings.get(HALL, row.code).phone is None  # erased from the booking
+    later = NOW + dt.timedelta(minutes=5)
+    for row, ticket, keep in ((kept, "t1", {"keep_phone": True}), (plain, "t2", {}),
+                              (silent, "t3", {"keep_phone": True})):
+        store.commit(HALL, [], at=later,
+                     extra=store.bookings.check_in(row, "checked_in", ticket, later, **keep))
+        got = store.bookings.get(HALL, row.code)
+        assert got.phone is None and got.updated_at == later  # erased from the booking
     with store.transaction() as conn:
         rows = conn.exec_driver_sql(
             "SELECT hall, ticket, phone_hash, phone, service, day FROM ticket_phones").all()
