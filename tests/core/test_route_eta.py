@@ -6,6 +6,9 @@ head of its queue and its cycle. ROUTE_CFG: gh (cycle 600 s, counters 1 and
 
 from __future__ import annotations
 
+import pytest
+
+from tests.core.builders import at
 from tests.core.test_routes import issue, route_hall
 
 
@@ -50,3 +53,20 @@ def test_the_current_steps_wait_is_the_tickets_own_estimate() -> None:
     hall.no_show(1)
     assert hall.call_next(1)[0].ticket.id == t.id
     assert hall.route_eta_s(t) == 1200
+
+
+@pytest.mark.parametrize(("clock", "whole"), [
+    ((11, 59, 59), 1200),           # xf still open: its step joins at once
+    ((12, 0, 0), 5400 + 1200),      # xf's morning ends at 12:00 (exclusive): wait to 13:30
+    ((12, 30, 0), 3600 + 1200),
+    ((13, 29, 59), 1 + 1200),
+    ((13, 30, 0), 1200),            # open again from 13:30 (inclusive)
+    ((8, 0, 0), 1800 + 1200),       # before the day's first opening
+    ((17, 30, 0), 1200),            # after the last interval: it runs on (no later opening)
+])
+def test_a_later_step_outside_its_hours_waits_until_it_opens(clock, whole) -> None:
+    # xf (08:30-12:00, 13:30-17:30) is the third step: nobody is reached there
+    # before it opens, whatever the steps before take.
+    hall = route_hall(at(*clock))
+    t = issue(hall, "jj")
+    assert hall.route_eta_s(t) == whole
