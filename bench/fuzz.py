@@ -1,6 +1,7 @@
 """Frame fuzzer: raw JSON text against a real server, for every request of every role.
 
-Run: ``python -m bench.fuzz [--frames 100000] [--batch 50] [--seed N]``
+Run: ``python -m bench.fuzz [--frames 100000] [--console-frames 10000] [--batch 50]
+[--seed N]``
 
 Starts the real ``qhall serve`` (the demo hall, every service open all day,
 SQLite in a temp dir, no kiosk rate) and sends generated frames: every
@@ -18,6 +19,17 @@ batch a fresh kiosk connects and issues a ticket. Any other outcome (an
 ``internal`` error, a 1011 close, a changed digest, a refused probe) is a
 failure. Prints frames/s and every failure; exit status 1 when any.
 
+Remote tickets (taken over HTTP after every batch) put their check codes and
+numbers among the frames' values, so a kiosk's ``requeue`` reaches the
+arrival path (``{ticket, arrived: true}``) in mixed batches and hostile ones
+carrying those codes must leave the citizen not present.
+
+:class:`ConsoleFuzzer` does the same on ``/console/ws`` for the console's
+``config``, ``config_edit``, ``config_undo`` and ``assign`` requests, sent
+with an admin's session cookie and CSRF token: a hostile frame gets an
+``error`` reply (never a dropped connection) and leaves the configuration
+version, the audit log and the hall's snapshot as they were.
+
 ``tests/server/test_fuzz.py`` runs 10,000 frames of the same machinery.
 """
 
@@ -26,19 +38,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import http.client
+import itertools
 import json
 import random
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from server.wire import protocol
 
-__all__ = ["FrameMaker", "Fuzzer", "Hall", "Outcome", "main"]
+__all__ = ["ConsoleFuzzer", "ConsoleSession", "FrameMaker", "Fuzzer", "Hall", "Outcome",
+           "console_session", "main", "remote_taker"]
 
 #: Escapes and characters no request may carry (each makes a frame refused).
 BAD_ESCAPES = ("\\ud800", "\\udfff", "\\ud83d", "\\ude00x", "\\u0000", "\\u0007", "\\u001f",
@@ -78,6 +95,25 @@ class Hall:
     probe: str  # a kiosk that issues after every batch
     probe_service: str
     watcher: str  # a display whose welcome gives the snapshot digest
+    #: Takes one remote ticket (the citizen's phone, over HTTP); None: no remote tickets.
+    remote: Callable[[], dict[str, Any]] | None = None
+
+
+#: Phone numbers of the remote tickets (one process's takers share them).
+_PHONES = itertools.count(13800000000)
+
+
+def remote_taker(http: str, hall_id: str, service: str) -> Callable[[], dict[str, Any]]:
+    """A function that takes a remote ticket of ``service`` at ``http`` (the
+    server's ``http://host:port``) as a citizen's phone does; returns the ticket."""
+    def take() -> dict[str, Any]:
+        # A new phone each time: one phone holds one active ticket of a service.
+        body = json.dumps({"service": service, "phone": str(next(_PHONES))}).encode()
+        req = urllib.request.Request(f"{http}/api/v1/halls/{hall_id}/tickets", body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return dict(json.loads(r.read()))
+    return take
 
 
 class FrameMaker:
@@ -94,6 +130,9 @@ class FrameMaker:
         self.hall = hall
         self.ids = 0
         self.tickets: list[str] = ["0" * 32]
+        # Remote tickets' check codes and numbers join these (kiosk requeue = arrival).
+        self.checks: list[str] = ["NOSUCH00"]
+        self.numbers: list[str] = ["A001", "Z999"]
 
     def _id(self) -> str:
         self.ids += 1
@@ -113,6 +152,7 @@ class FrameMaker:
             "pin": (self.hall.pin, "0000", "12345"), "ticket": self.tickets,
             "date": ("2026-12-01", "2026-13-40"), "slot": ("2026-12-01T09:00",),
             "phone": ("13812345678", "12"), "name": ("王芳", "李 强"),
+            "check": self.checks, "number": self.numbers,
         }.get(name, NICE_TEXT)
         text = r.choice(values)
         if rule.multiline and r.random() < 0.3:
@@ -219,6 +259,7 @@ class Outcome:
     frames: int = 0
     refused: int = 0
     accepted: int = 0
+    arrivals: int = 0  # replies {ticket, arrived: true} (a remote ticket's kiosk requeue)
     reconnects: int = 0
     failures: list[str] = dataclasses.field(default_factory=list)
 
@@ -304,6 +345,10 @@ class Fuzzer:
                 self.maker.tickets.append(reply["ticket"]["id"])
         finally:
             ws.close()
+        if self.hall.remote is not None:
+            remote = self.hall.remote()
+            self.maker.checks.append(remote["check"])
+            self.maker.numbers.append(remote["number"])
 
     def _send(self, role: str, chunk: list[tuple[str, bool]]) -> None:
         """Send frames to ``role``'s device pipelined, then read one reply each.
@@ -340,6 +385,7 @@ class Fuzzer:
                                     f"{frame[:120]!r}")
             if reply["type"] == "ok":
                 out.accepted += 1
+                out.arrivals += reply.get("arrived") is True
                 ticket = reply.get("ticket")
                 if isinstance(ticket, dict) and "id" in ticket:
                     self.maker.tickets.append(ticket["id"])
@@ -416,17 +462,248 @@ class Fuzzer:
         return self.outcome
 
 
+# ------------------------------------------------------------- console
+
+
+@dataclasses.dataclass
+class ConsoleSession:
+    """A logged-in console of the hall under test (an admin's)."""
+
+    port: int
+    cookie: str  # the session cookie, ``name=value``
+    csrf: str    # the page's CSRF token
+    services: tuple[str, ...]
+    counters: tuple[int, ...]
+
+
+def _get(port: int, path: str, cookie: str = "") -> tuple[int, dict[str, str], str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def _console_socket(port: int, cookie: str = "") -> ClientConnection:
+    # Same origin only: the console refuses a socket from another page.
+    headers = {"Cookie": cookie} if cookie else None
+    return connect(f"ws://127.0.0.1:{port}/console/ws", origin=Origin(f"http://127.0.0.1:{port}"),
+                   additional_headers=headers, open_timeout=10, max_size=2**22,
+                   max_queue=None).__enter__()
+
+
+def console_session(port: int, staff: str, password: str, services: tuple[str, ...],
+                    counters: tuple[int, ...]) -> ConsoleSession:
+    """Log in as a browser does: login on the socket, the grant traded for the
+    cookie, the CSRF token read from the page."""
+    with _console_socket(port) as ws:
+        ws.send(json.dumps({"type": "login", "staff": staff, "password": password}))
+        reply = json.loads(ws.recv(30))
+    if reply.get("type") != "ok":
+        raise RuntimeError(f"console login refused: {reply}")
+    _status, headers, _ = _get(port, f"/console/session?grant={reply['grant']}")
+    cookie = headers["set-cookie"].split(";")[0]
+    _status, _, page = _get(port, "/console", cookie)
+    csrf = page.split('name="qhall-csrf" content="', 1)[1].split('"', 1)[0]
+    return ConsoleSession(port, cookie, csrf, services, counters)
+
+
+class ConsoleFuzzer:
+    """Raw JSON text at the console's configuration and assignment requests.
+
+    Hostile batches: every frame has one defect (bad text, numbers, nesting,
+    keys, wrong types or values, a missing or wrong CSRF token, a frame that
+    is no JSON object or too large); each must be answered ``error`` with a
+    refusal code, and the configuration version, the newest audit entry and
+    the hall's snapshot (``digest``) must not move. Mixed batches add valid
+    requests (they may change the hall). Any dropped connection or
+    ``internal`` error is a failure.
+    """
+
+    KINDS = ("config", "config_edit", "config_undo", "assign")
+    REFUSALS = {"bad_request", "forbidden", "not_found"}
+    CHUNK = 20
+
+    def __init__(self, session: ConsoleSession, rng: random.Random,
+                 digest: Callable[[], str]) -> None:
+        self.session = session
+        self.rng = rng
+        self.digest = digest
+        self.maker = FrameMaker(rng, Hall(url="", token=str, pin="", services=(), staff=(),
+                                          devices={}, probe="", probe_service="", watcher=""))
+        self.audits: list[int] = []
+        self.outcome = Outcome()
+        self.ws: ClientConnection | None = None
+
+    # -- frames ------------------------------------------------------------
+    def _valid(self, do: str) -> list[tuple[str, str]]:
+        r, s = self.rng, self.session
+        if do == "assign":
+            services = r.sample(s.services, r.randint(0, 2))
+            return [("counter", str(r.choice(s.counters))), ("services", json.dumps(services))]
+        if do == "config_undo":
+            return [("audit", str(r.choice(self.audits or [1])))]
+        if do == "config_edit":
+            if r.random() < 0.5:
+                return [("op", '"service"'), ("service", jstr(r.choice(s.services))),
+                        ("zone", jstr(r.choice(["", "二楼 2F", "A区"])))]
+            return [("op", '"counter"'), ("number", str(r.choice(s.counters))),
+                    ("services", json.dumps(r.sample(s.services, r.randint(1, 2))))]
+        return []
+
+    def _wrong(self, do: str) -> tuple[str, str]:
+        """A field of ``do`` with a value of the wrong type, or naming nothing."""
+        r = self.rng
+        table = {
+            "assign": [("counter", v) for v in ('"4"', "true", "2.5", "[4]", "999", "0",
+                                                 "9007199254740991", "null")]
+            + [("services", v) for v in ('"gjj"', "[1]", '[""]', '["nope"]', '[["gjj"]]',
+                                         '{"gjj":1}', "null", json.dumps(["gjj"] * 51))],
+            "config_undo": [("audit", v) for v in ('"1"', "true", "0", "-1", "2.5",
+                                                    "2147483648", "9007199254740991",
+                                                    "999999", "null", "[1]")],
+            "config_edit": [("op", v) for v in ("7", '"nope"', '"staff_secret"', "null",
+                                                 '"service_rename"')]
+            + [("service", v) for v in ('"nope"', "7", "null")]
+            + [("daily_quota", v) for v in ('"5"', "true", "2.5")]
+            + [("appointments", v) for v in ('"yes"', "1")]
+            + [("hours", v) for v in ('"9-17"', "[1]", '["25:00-26:00"]')]
+            + [("zone", v) for v in ("7", json.dumps("z" * 201))],
+            "config": [("csrf", v) for v in ('"wrong"', '""', "null", "7")],
+        }
+        return r.choice(table[do])
+
+    def request(self, do: str, hostile: bool) -> str:
+        r = self.rng
+        pairs = [("id", jstr(self.maker._id())), ("csrf", jstr(self.session.csrf)),
+                 ("do", jstr(do)), *self._valid(do)]
+        if not hostile:
+            return jobj(pairs)
+        defect = r.randrange(7)
+        if defect == 0:  # bad text, numbers or nesting in a field or the id
+            name = r.choice([p[0] for p in pairs])
+            pairs = [p for p in pairs if p[0] != name] + [(name, self.maker._bad_value(None))]
+        elif defect == 1:  # wrong type or value (an edit the rules refuse)
+            name, value = self._wrong(do)
+            if do == "config_edit" and name != "op":
+                # A service edit (a counter edit would ignore a service's fields).
+                pairs = [p for p in pairs if p[0] not in ("op", "service", "zone", "number",
+                                                          "services")]
+                pairs += [("op", '"service"'), ("service", jstr(self.session.services[0]))]
+            pairs = [p for p in pairs if p[0] != name] + [(name, value)]
+        elif defect == 2:  # the CSRF token missing or wrong
+            pairs = [p for p in pairs if p[0] != "csrf"]
+            if r.random() < 0.7:
+                pairs.append(("csrf", r.choice(['"x"', jstr(self.session.csrf[:-1]), "1",
+                                                '"\\ud800"'])))
+        elif defect == 3:  # a key twice
+            pairs.append(r.choice(pairs))
+        elif defect == 4:  # a bad key
+            return jobj(pairs)[:-1] + ',"k' + r.choice(BAD_ESCAPES) + '":1}'
+        elif defect == 5:  # no JSON object, or too large
+            return r.choice(BAD_FRAMES + ('{"do":"config","pad":"' + "x" * 17000 + '"}',))
+        else:  # a hostile do
+            pairs = [p for p in pairs if p[0] != "do"] + [
+                ("do", r.choice(['"\\ud800"', "7", '"config\\u0000"', "null", '"CONFIG"']))]
+        r.shuffle(pairs)
+        return jobj(pairs)
+
+    # -- checks ------------------------------------------------------------
+    def _socket(self) -> ClientConnection:
+        if self.ws is None:
+            self.ws = _console_socket(self.session.port, self.session.cookie)
+        return self.ws
+
+    def _reply(self, ws: ClientConnection) -> dict[str, Any]:
+        while True:
+            msg = json.loads(ws.recv(30))
+            if msg.get("type") != "floor":  # the floor is pushed between replies
+                return dict(msg)
+
+    def state(self) -> tuple[Any, ...]:
+        """The configuration version, the newest audit entry and the hall's digest."""
+        ws = self._socket()
+        ws.send(jobj([("id", '"state"'), ("csrf", jstr(self.session.csrf)),
+                      ("do", '"config"')]))
+        config = self._reply(ws)
+        ws.send(jobj([("id", '"audit"'), ("csrf", jstr(self.session.csrf)),
+                      ("do", '"audit"')]))
+        audit = self._reply(ws)
+        if config.get("type") != "ok" or audit.get("type") != "ok":
+            raise RuntimeError(f"the console cannot read its state: {config} {audit}")
+        entries = [a["id"] for a in audit["audit"] if a["action"] in ("config", "config_undo")]
+        self.audits = entries[:5] or self.audits
+        newest = audit["audit"][0]["id"] if audit["audit"] else 0
+        return config["version"], newest, self.digest()
+
+    def batch(self, size: int, hostile: bool) -> None:
+        out = self.outcome
+        before = self.state() if hostile else None
+        frames = [(self.request(self.rng.choice(self.KINDS), hostile), hostile)
+                  for _ in range(size)]
+        for start in range(0, len(frames), self.CHUNK):
+            chunk = frames[start:start + self.CHUNK]
+            ws = self._socket()
+            out.frames += len(chunk)
+            for frame, _ in chunk:
+                ws.send(frame)
+            for frame, bad in chunk:
+                try:
+                    reply = self._reply(ws)
+                except ConnectionClosed as exc:
+                    self.ws = None
+                    out.failures.append(f"console: connection lost ({exc.rcvd}) after "
+                                        f"{frame[:120]!r}")
+                    break
+                if reply.get("type") == "ok":
+                    out.accepted += 1
+                    if bad:
+                        out.failures.append(f"console: hostile frame accepted: {frame[:120]!r}")
+                    continue
+                out.refused += 1
+                if reply.get("code") == "internal" or (bad and reply.get("code")
+                                                        not in self.REFUSALS):
+                    out.failures.append(f"console: {reply.get('code')} "
+                                        f"({reply.get('message')}) for {frame[:120]!r}")
+        if before is not None:
+            after = self.state()
+            if after != before:
+                out.failures.append(f"console: a hostile batch changed the hall: "
+                                    f"(version, audit, digest) {before[:2]} -> {after[:2]}, "
+                                    f"digest {'same' if before[2] == after[2] else 'changed'}")
+
+    def run(self, frames: int, batch: int = 100) -> Outcome:
+        n = 0
+        while self.outcome.frames < frames:
+            self.batch(min(batch, frames - self.outcome.frames), hostile=n % 2 == 0)
+            n += 1
+        if self.ws is not None:
+            self.ws.close()
+        return self.outcome
+
+
 # ---------------------------------------------------------------- CLI
 
 
+#: The console password of the demo hall's first staff member (made an admin here).
+CONSOLE_PASSWORD = "fuzz console 20"
+
+
 def _demo_hall(url: str) -> tuple[Any, Hall]:
+    from server.auth import hash_secret
     from server.reference import DEMO_PIN, demo_config, demo_token
 
     cfg = demo_config("sqlite://")
     open_all_day = tuple(dataclasses.replace(s, hours=(), daily_quota=None)
                          for s in cfg.services)
-    cfg = dataclasses.replace(cfg, services=open_all_day)
-    roles = {}
+    admin = dataclasses.replace(cfg.staff[0], roles=("counter", "supervisor", "admin"),
+                                password_hash=hash_secret(CONSOLE_PASSWORD))
+    # Remote tickets without the per-address hourly bound (0 = none).
+    cfg = dataclasses.replace(cfg, services=open_all_day, staff=(admin, *cfg.staff[1:]),
+                              limits=dataclasses.replace(cfg.limits, remote_issues_per_hour=0))
+    roles: dict[str, str] = {}
     for d in cfg.devices:
         roles.setdefault(d.role, d.id)
     kiosks = [d.id for d in cfg.devices if d.role == "kiosk"]
@@ -435,7 +712,9 @@ def _demo_hall(url: str) -> tuple[Any, Hall]:
                 services=tuple(s.id for s in cfg.services)[:4] + ("nope",),
                 staff=tuple(s.id for s in cfg.staff)[:3] + ("s999",),
                 devices=roles, probe=kiosks[-1], probe_service=cfg.services[0].id,
-                watcher=displays[-1])
+                watcher=displays[-1],
+                remote=remote_taker(url.replace("ws://", "http://").removesuffix("/ws"),
+                                    cfg.id, cfg.services[-1].id))
     return cfg, hall
 
 
@@ -453,6 +732,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--console-frames", type=int, default=10_000,
+                        help="frames at the console's config/config_edit/config_undo/assign")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     with socket.socket() as s:
@@ -483,8 +764,14 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.05)
             print(f"fuzzing {args.frames} frames (seed {seed}, batches of {args.batch})")
             started = time.perf_counter()
-            outcome = Fuzzer(hall, random.Random(seed)).run(args.frames, args.batch)
+            fuzzer = Fuzzer(hall, random.Random(seed))
+            outcome = fuzzer.run(args.frames, args.batch)
             elapsed = time.perf_counter() - started
+            console = ConsoleFuzzer(
+                console_session(port, cfg.staff[0].id, CONSOLE_PASSWORD,
+                                tuple(s.id for s in cfg.services),
+                                tuple(c.number for c in cfg.counters)),
+                random.Random(seed), fuzzer.digest).run(args.console_frames, args.batch)
         finally:
             server.terminate()
             server.wait(15)
@@ -494,12 +781,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"frames:     {outcome.frames}  ({outcome.frames / elapsed:,.0f} frames/s, "
           f"{elapsed:.1f} s)")
     print(f"refused:    {outcome.refused}   accepted: {outcome.accepted}   "
-          f"reconnects: {outcome.reconnects}")
+          f"reconnects: {outcome.reconnects}   arrivals: {outcome.arrivals}")
+    print(f"console:    {console.frames} frames, refused {console.refused}, "
+          f"accepted {console.accepted}")
     print(f"tracebacks in the server log: {tracebacks}")
-    for failure in outcome.failures[:50]:
+    failures = outcome.failures + console.failures
+    for failure in failures[:50]:
         print(f"FAILURE: {failure}")
-    print(f"failures:   {len(outcome.failures)}")
-    return 1 if outcome.failures or tracebacks else 0
+    print(f"failures:   {len(failures)}")
+    return 1 if failures or tracebacks else 0
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ from server.features.ratings import FollowUps
 from server.service import HallService, Unavailable
 from server.store import StaleState, StoreError
 from server.web import headers as http_headers
+from server.wire import protocol
 
 __all__ = ["Console", "Host", "REFRESH_S"]
 
@@ -265,7 +266,7 @@ class Console:
                 await ws.close(1008, "no login")
                 return
             msg = _decode(frame)
-            if msg is None or msg.get("type") != "login":
+            if isinstance(msg, protocol.ProtocolError) or msg.get("type") != "login":
                 # A device token, a hello, anything else: nothing opens here.
                 await ws.send(json.dumps(_error(None, "unauthorized", "请先登录 log in first")))
                 await ws.close(1008, "unauthorized")
@@ -335,8 +336,10 @@ class Console:
                 await ws.send(self._floor_text())
                 continue
             msg = _decode(frame)
-            if msg is None:
-                await ws.send(json.dumps(_error(None, "bad_request", "JSON object expected")))
+            if isinstance(msg, protocol.ProtocolError):
+                # Named by its id when that one could be read cleanly.
+                await ws.send(json.dumps(_error(msg.re, "bad_request", msg.message),
+                                         ensure_ascii=False))
                 continue
             reply = self._request(active, msg)
             if asyncio.iscoroutine(reply):
@@ -418,7 +421,9 @@ class Console:
                     self._close_counters_of(staff, str(msg.get("staff")))
             else:
                 entry = msg.get("audit")
-                if not isinstance(entry, int) or isinstance(entry, bool):
+                # (an id past the column's 32 bits is no entry: PostgreSQL would refuse it)
+                if not isinstance(entry, int) or isinstance(entry, bool) \
+                        or not 0 < entry < 2**31:
                     return _error(rid, "bad_request", "audit must be an audit entry id")
                 done = await self.admin.undo(staff, entry)
         except CoreError as exc:
@@ -568,11 +573,21 @@ def _peer(conn: ServerConnection) -> str:
     return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
 
-def _decode(frame: str | bytes) -> dict[str, Any] | None:
+def _decode(frame: str | bytes) -> dict[str, Any] | protocol.ProtocolError:
+    """The request object, or why the frame is refused (``bad_request``).
+
+    The device protocol's decoder (server/wire/protocol.py) checks every value
+    to the end: a lone surrogate, a control character, a number past 2**53,
+    NaN, a duplicate key or deep nesting is refused here, so no reply echoes
+    text that cannot be sent and no request reaches SQL with an integer the
+    database cannot hold.
+    """
     if not isinstance(frame, str) or len(frame) > MAX_REQUEST:
-        return None
+        return protocol.ProtocolError(
+            "bad_request", f"请求格式错误 bad request: a JSON text frame of at most "
+            f"{MAX_REQUEST} characters, please")
     try:
-        msg = json.loads(frame)
-    except ValueError:
-        return None
-    return msg if isinstance(msg, dict) else None
+        return protocol.decode(frame)
+    except protocol.ProtocolError as exc:
+        exc.message = f"请求格式错误 bad request: {exc.message}"
+        return exc

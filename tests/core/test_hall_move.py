@@ -58,3 +58,39 @@ def test_refused_moves_change_nothing():
     hall.call_next(1)
     with pytest.raises(IllegalMove):
         hall.move(t["id"], service="tax")
+
+
+def test_a_move_hands_the_store_the_ticket_and_its_version_before():
+    # The store writes Event.ticket and checks prev_version (optimistic concurrency).
+    hall, now = _hall()
+    t = hall.issue("gjj")[0].data["ticket"]
+    before = hall.ticket(t["id"]).version
+    now[0] += dt.timedelta(minutes=3)
+    event = hall.move(t["id"], service="tax")[0]
+    live = hall.ticket(t["id"])
+    assert event.ticket == live and event.ticket is not live  # a copy, after the move
+    assert (event.prev_version, live.version) == (before, before + 1)
+    assert event.ticket.service == "tax"
+
+
+def test_a_moved_ticket_waits_by_issue_time_not_by_move_time():
+    hall, now = _hall()
+    early = hall.issue("gjj")[0].data["ticket"]
+    now[0] += dt.timedelta(minutes=5)
+    hall.issue("tax")
+    now[0] += dt.timedelta(minutes=5)
+    hall.move(early["id"], service="tax")  # moved last, issued first: first in line
+    assert hall.waiting("tax") == 2
+    hall.open_counter(3, "s003", "张伟")
+    assert hall.call_next(3)[0].data["ticket"]["id"] == early["id"]
+
+
+def test_a_ticket_no_longer_waiting_is_refused_with_what_it_is():
+    hall, _ = _hall()
+    t = hall.issue("gjj")[0].data["ticket"]
+    hall.open_counter(1, "s001", "王芳")
+    hall.call_next(1)
+    with pytest.raises(IllegalMove, match="called") as refused:
+        hall.move(t["id"], service="tax")
+    assert refused.value.code == "conflict"
+    assert t["number"] in str(refused.value)

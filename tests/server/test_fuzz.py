@@ -3,7 +3,10 @@
 The machinery is ``bench/fuzz.py`` (``python -m bench.fuzz`` is the 100,000
 frame soak); here hypothesis drives its choices. Every request type of every
 role and hello frames; hostile batches must leave the hall's snapshot digest
-unchanged, and after every batch a fresh kiosk connects and issues.
+unchanged, and after every batch a fresh kiosk connects and issues and a
+citizen takes a remote ticket (whose QR code a kiosk's ``requeue`` then
+reads: the arrival path). The console's configuration and assignment
+requests get the same treatment on ``/console/ws``.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.fuzz import FrameMaker, Fuzzer, Hall
+from bench.fuzz import ConsoleFuzzer, FrameMaker, Fuzzer, Hall, console_session, remote_taker
 from server.config import dumps
 from server.wire import protocol
-from tests.helpers.server import PIN, TOKEN, free_port, small_config
+from tests.console.client import PASSWORD, admin_config
+from tests.helpers.server import PIN, TOKEN, free_port
 from tests.server.test_process import Proc
 
 FRAMES = 10_000
@@ -27,7 +31,8 @@ RUNS = 5
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
-    cfg = small_config(f"sqlite:///{tmp / 'fuzz.db'}")
+    # The small hall; s005 is an admin with a console password.
+    cfg = admin_config(f"sqlite:///{tmp / 'fuzz.db'}")
     path = tmp / "hall.toml"
     path.write_text(dumps(cfg), encoding="utf-8")
     proc = Proc(path, free_port())
@@ -36,12 +41,14 @@ def served(tmp_path_factory):
     proc.p.wait(15)
 
 
-def _hall(url: str) -> Hall:
+def _hall(url: str, remote: bool = False) -> Hall:
+    http = url.replace("ws://", "http://").removesuffix("/ws")
     return Hall(url=url, token=TOKEN, pin=PIN, services=("gjj", "tax", "bdc", "nope"),
                 staff=("s001", "s002", "s999"),
                 devices={"kiosk": "kiosk-1", "counter": "counter-1", "display": "board-1",
                          "evaluator": "evaluator-1", "admin": "admin-1"},
-                probe="kiosk-2", probe_service="gjj", watcher="board-2")
+                probe="kiosk-2", probe_service="gjj", watcher="board-2",
+                remote=remote_taker(http, "main", "tax") if remote else None)
 
 
 def test_frame_maker_covers_every_request_type_and_defect():
@@ -64,8 +71,26 @@ def test_frame_maker_covers_every_request_type_and_defect():
 def test_ten_thousand_generated_frames(served, seed):
     # Hypothesis picks the seeds (and reports the failing one); the frames
     # come from FrameMaker's own choices, thousands per run.
-    fuzzer = Fuzzer(_hall(served.url), random.Random(seed))
+    fuzzer = Fuzzer(_hall(served.url, remote=True), random.Random(seed))
     outcome = fuzzer.run(FRAMES // RUNS, batch=100)
     assert outcome.failures == []
+    assert outcome.refused > outcome.accepted > 0
+    # Kiosk requeues of remote tickets' codes took the arrival path.
+    assert outcome.arrivals > 0
+    assert "Traceback" not in served.output()
+
+
+def test_console_frames_are_refused_and_change_nothing(served):
+    """config / config_edit / config_undo / assign on /console/ws as raw JSON
+    text from a logged-in admin: every hostile frame an error reply on a
+    connection that stays open, the configuration version, the audit log
+    and the hall's snapshot unchanged by a hostile batch."""
+    port = int(served.url.split(":")[2].split("/")[0])
+    session = console_session(port, "s005", PASSWORD, ("gjj", "tax", "bdc"), (1, 2, 3, 4))
+    watcher = Fuzzer(_hall(served.url), random.Random(0))
+    fuzzer = ConsoleFuzzer(session, random.Random(20), watcher.digest)
+    outcome = fuzzer.run(2000, batch=100)
+    assert outcome.failures == []
+    # Mixed batches' valid edits and assignments went through too.
     assert outcome.refused > outcome.accepted > 0
     assert "Traceback" not in served.output()

@@ -247,3 +247,21 @@ def test_a_group_s_queue_changed_goes_with_the_last_answer_that_has_events(tmp_p
         assert second.events == []
         names = [e["name"] for e in first.events]
         assert names[0] == "ticket.called" and names[-1] == "queue.changed"
+
+
+def test_the_groups_queue_changed_goes_with_the_last_answer_that_has_events(tmp_path):
+    # After every other event, and never on a refusal or a query that comes
+    # later in the group (serve.py sends those after the events go out).
+    svc, store, k1, k2 = _service(f"sqlite:///{tmp_path / 'g.db'}")
+    counter = Session(svc.config.device("counter-2"))
+    with store:
+        replies = svc.handle_group([
+            (k1, _issue("a")), (k2, _issue("b")),
+            (counter, {"type": "call_next", "id": "c"}),   # not logged in: refused
+            (k1, {"type": "ping", "id": "q"})])
+        assert [r.message["type"] for r in replies] == ["ok", "ok", "error", "ok"]
+        names = [[e["name"] for e in r.events] for r in replies]
+        assert names == [["ticket.issued"], ["ticket.issued", "queue.changed"], [], []]
+        # A group with no events of its own sends none.
+        quiet = svc.handle_group([(k1, {"type": "ping", "id": "q2"})])
+        assert quiet[0].events == []

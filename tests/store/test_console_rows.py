@@ -111,3 +111,36 @@ def test_an_alert_is_acknowledged_once_per_hall(store):
     assert rows.acks("h") == {"paused:1:x": ("s005", T0), "paused:2:x": ("s006", T0)}
     with pytest.raises(ValueError, match="hall_id must"):
         rows.ack("", "paused:1:x", "s005", T0)
+
+
+def test_one_audit_entry_by_id_of_its_own_hall_only(store):
+    rows = store.console
+    rows.add_audit("h", T0, "s005", "config", "config", {"from": 1, "to": 2})
+    rows.add_audit("other", T0, "s009", "config", "config", {"from": 7})
+    mine, theirs = rows.audit_log("h")[0], rows.audit_log("other")[0]
+    entry = rows.audit_entry("h", mine.id)
+    assert entry == mine
+    assert (entry.at, entry.staff, entry.action, entry.target, entry.detail) == (
+        T0, "s005", "config", "config", {"from": 1, "to": 2})
+    assert rows.audit_entry("h", theirs.id) is None       # another hall's entry
+    assert rows.audit_entry("other", theirs.id).detail == {"from": 7}
+    assert rows.audit_entry("h", max(mine.id, theirs.id) + 1) is None
+
+
+def test_purge_drops_ended_and_idle_sessions_of_the_hall(store):
+    rows = store.console
+    idle_before = T0 + dt.timedelta(minutes=30)
+    live, ended, idle, edge = "a" * 64, "b" * 64, "c" * 64, "d" * 64
+    rows.open_session(ConsoleSessionRow("h", live, "s001", "x", T0, T0 + dt.timedelta(hours=1)))
+    rows.open_session(ConsoleSessionRow("h", ended, "s002", "x", T0, T0 + dt.timedelta(hours=1)))
+    rows.end_session("h", ended, T0 + dt.timedelta(hours=1))
+    rows.open_session(ConsoleSessionRow("h", idle, "s003", "x", T0, T0))
+    rows.open_session(ConsoleSessionRow("h", edge, "s004", "x", T0, idle_before))  # used at it
+    rows.open_session(ConsoleSessionRow("other", idle, "s009", "x", T0, T0))
+    assert rows.purge_sessions("h", idle_before) == 2
+    assert rows.session("h", ended) is None and rows.session("h", idle) is None
+    assert rows.session("h", live) is not None and rows.session("h", edge) is not None
+    assert rows.session("other", idle) is not None  # another hall's: its own purge
+    assert rows.purge_sessions("h", idle_before) == 0
+    with pytest.raises(ValueError, match="at must be timezone-aware"):
+        rows.purge_sessions("h", idle_before.replace(tzinfo=None))

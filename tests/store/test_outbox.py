@@ -75,3 +75,32 @@ def test_a_failed_attempt_waits_and_done_rows_go(store: Store) -> None:
     assert [d.attempts for d in store.outbox.due("main", "sink", later, 10)] == [1]
     assert store.outbox.orphans("main", ["another-sink"]) == [first.event]
     assert store.outbox.count("main") == 0
+
+
+def _queue(store: Store, hall: str, rows: list[tuple[str, str, str, bytes]],
+           now: dt.datetime) -> None:
+    with store.transaction(write=True) as conn:
+        store.outbox.insert(conn, hall, rows, now)
+
+
+def test_deliveries_are_per_hall_and_sink_oldest_first_up_to_the_limit(store: Store) -> None:
+    now = utcnow()
+    _queue(store, "main", [("a", "ticket.called", f"d{i}", f'{{"n":{i}}}'.encode())
+                           for i in range(3)], now)
+    _queue(store, "main", [("b", "ticket.soon", "db", b"{}")], now)
+    _queue(store, "east", [("a", "ticket.called", "de", b"{}")], now - dt.timedelta(hours=1))
+    _queue(store, "main", [], now)  # nothing to queue: nothing written
+    due = store.outbox.due("main", "a", now, 2)
+    assert [(d.sink, d.event, d.delivery, d.body, d.attempts) for d in due] == [
+        ("a", "ticket.called", "d0", b'{"n":0}', 0), ("a", "ticket.called", "d1", b'{"n":1}', 0)]
+    assert abs((due[0].created_at - now).total_seconds()) < 1
+    assert store.outbox.due("main", "a", now - dt.timedelta(seconds=5), 10) == []  # not yet
+    assert store.outbox.waiting("main", "a")[0] == 3
+    assert store.outbox.waiting("main", "b")[0] == 1
+    assert store.outbox.waiting("east", "a")[0] == 1
+    assert store.outbox.waiting("main", "none") == (0, None)
+    # A webhook dropped from this hall's configuration: its rows go, another hall's stay.
+    assert store.outbox.orphans("main", ["b"]) == ["ticket.called"] * 3
+    assert store.outbox.count("main") == 1 and store.outbox.count("east") == 1
+    assert store.outbox.orphans("main", []) == ["ticket.soon"]  # no webhook left
+    assert store.outbox.count("east") == 1

@@ -82,3 +82,62 @@ def test_erase_lapsed_clears_the_numbers_of_ended_tickets_of_this_hall(store: St
     assert store.phones.live("main")[0] == {active.id: "13812345678"}
     assert store.phones.live("east")[0] == {east.id: "13812345678"}
     assert store.phones.erase_lapsed("main", DAY, window_end) == []  # already erased
+
+
+def test_kept_numbers_of_the_tickets_named_in_this_hall(store: Store) -> None:
+    a, b = _remote(store, 1), _remote(store, 2, phone="13900000002")
+    _remote(store, 3)
+    east = _remote(store, 1, hall="east", phone="13700000001")
+    with store.transaction(write=True) as conn:
+        store.phones.erase_in(conn, "main", [b.id])
+    with store.transaction() as conn:
+        assert store.phones.kept(conn, "main", []) == {}
+        # b's number is erased, the third is not named, east's is another hall's
+        assert store.phones.kept(conn, "main", iter([a.id, b.id, east.id])) == {
+            a.id: "13812345678"}
+        assert store.phones.kept(conn, "east", [east.id]) == {east.id: "13700000001"}
+
+
+def test_soon_is_marked_and_unmarked_for_the_tickets_named_in_this_hall(store: Store) -> None:
+    a, b = _remote(store, 1), _remote(store, 2)
+    east = _remote(store, 1, hall="east")
+    with store.transaction(write=True) as conn:
+        store.phones.mark_soon(conn, "main", [], True)           # nothing named
+        store.phones.mark_soon(conn, "east", [a.id], True)       # not that hall's ticket
+    assert store.phones.live("main")[1] == set()
+    with store.transaction(write=True) as conn:
+        store.phones.mark_soon(conn, "main", iter([a.id, b.id]), True)
+        store.phones.mark_soon(conn, "east", [east.id], True)
+    assert store.phones.live("main")[1] == {a.id, b.id}
+    with store.transaction(write=True) as conn:
+        store.phones.mark_soon(conn, "main", [b.id], False)     # queued no more
+    assert store.phones.live("main")[1] == {a.id}
+    assert store.phones.live("east")[1] == {east.id}
+
+
+def test_a_no_show_keeps_its_number_through_its_return_window(store: Store) -> None:
+    window_end = dt.datetime.combine(DAY, dt.time(2, 0), tzinfo=dt.UTC)
+    missed_early = _remote(store, 1)
+    store.commit("main", [changed(missed_early, "ticket.no_show", status="no_show",
+                                  finished_at=window_end - dt.timedelta(seconds=1))[1]])
+    missed_at = _remote(store, 2)   # missed exactly at the window's end: still in it
+    store.commit("main", [changed(missed_at, "ticket.no_show", status="no_show",
+                                  finished_at=window_end)[1]])
+    missed_late = _remote(store, 3)
+    store.commit("main", [changed(missed_late, "ticket.no_show", status="no_show",
+                                  finished_at=window_end + dt.timedelta(minutes=5))[1]])
+    cancelled_late = _remote(store, 4)  # ended otherwise: no window to wait for
+    store.commit("main", [changed(cancelled_late, "ticket.cancelled", status="cancelled",
+                                  finished_at=window_end + dt.timedelta(minutes=5))[1]])
+    assert sorted(store.phones.erase_lapsed("main", DAY, window_end)) == sorted(
+        [missed_early.id, cancelled_late.id])
+    assert sorted(store.phones.live("main")[0]) == sorted([missed_at.id, missed_late.id])
+
+
+def test_the_next_day_erases_every_number_of_the_days_before(store: Store) -> None:
+    waiting = _remote(store, 1)  # still waiting when the day ended
+    window_end = dt.datetime.combine(DAY, dt.time(2, 0), tzinfo=dt.UTC)
+    assert store.phones.erase_lapsed("main", DAY, window_end) == []
+    assert store.phones.erase_lapsed("main", DAY + dt.timedelta(days=1), window_end) == [
+        waiting.id]
+    assert store.phones.live("main")[0] == {}

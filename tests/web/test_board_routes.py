@@ -4,31 +4,20 @@ Chromium: one number, announced at each step's counter in turn."""
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.helpers.server import PIN, RunningServer, WsClient
-from tests.helpers.tools import unavailable
-from tests.server.test_routes_e2e import route_config
-from tests.web.test_webboard import CHROMIUM, Cdp, chromium
+from tests.helpers.routehall import RouteHall
+from tests.helpers.server import RunningServer, WsClient
+from tests.web.test_webboard import Cdp
 
 
 @pytest.mark.browser
-def test_the_board_calls_one_number_at_each_step(tmp_path: Path) -> None:
-    if not os.path.exists(CHROMIUM):
-        unavailable("chromium is not installed (apt-get install chromium)")
-    with RunningServer(route_config(f"sqlite:///{tmp_path / 'hall.db'}")) as srv, \
-            chromium(tmp_path / "profile") as page_ws:
-        desks = {n: srv.client(f"counter-{n}") for n in (2, 3, 4)}
-        for n, desk in desks.items():
-            assert desk.request("login", staff=f"s00{n}", pin=PIN)["type"] == "ok"
-        with srv.client("kiosk-1") as kiosk:
-            asyncio.run(_drive(srv, kiosk, desks, page_ws))
-        for desk in desks.values():
-            desk.close()
+def test_the_board_calls_one_number_at_each_step(route_hall: RouteHall) -> None:
+    srv = route_hall.srv
+    with srv.client("kiosk-1") as kiosk:
+        asyncio.run(_drive(srv, kiosk, route_hall.desks, route_hall.page_ws))
 
 
 async def _drive(srv: RunningServer, kiosk: WsClient, desks: dict[int, WsClient],

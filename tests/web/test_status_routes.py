@@ -5,18 +5,14 @@ of each step as it is called, without a reload."""
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 
 from server.web.status import status_page
-from tests.helpers.server import PIN, RunningServer, WsClient
-from tests.helpers.tools import unavailable
-from tests.server.test_routes_e2e import route_config
+from tests.helpers.routehall import RouteHall
+from tests.helpers.server import RunningServer, WsClient
 from tests.web.test_phone_pages import as_phone
-from tests.web.test_webboard import CHROMIUM, chromium
 
 
 def test_a_waiting_case_shows_its_step_and_the_whole_route() -> None:
@@ -39,19 +35,11 @@ def test_an_ordinary_ticket_has_no_step_rows_and_a_called_case_no_route_wait() -
 
 
 @pytest.mark.browser
-def test_the_live_page_follows_the_case_step_by_step(tmp_path: Path) -> None:
-    if not os.path.exists(CHROMIUM):
-        unavailable("chromium is not installed (apt-get install chromium)")
-    with RunningServer(route_config(f"sqlite:///{tmp_path / 'hall.db'}")) as srv, \
-            chromium(tmp_path / "profile") as page_ws:
-        desks = {n: srv.client(f"counter-{n}") for n in (2, 3, 4)}
-        for n, desk in desks.items():
-            assert desk.request("login", staff=f"s00{n}", pin=PIN)["type"] == "ok"
-        with srv.client("kiosk-1") as kiosk:
-            ticket = kiosk.request("issue", service="jl")["ticket"]
-        asyncio.run(_drive(srv, ticket["check"], desks, page_ws))
-        for desk in desks.values():
-            desk.close()
+def test_the_live_page_follows_the_case_step_by_step(route_hall: RouteHall) -> None:
+    srv = route_hall.srv
+    with srv.client("kiosk-1") as kiosk:
+        ticket = kiosk.request("issue", service="jl")["ticket"]
+    asyncio.run(_drive(srv, ticket["check"], route_hall.desks, route_hall.page_ws))
 
 
 async def _drive(srv: RunningServer, check: str, desks: dict[int, WsClient],

@@ -1,0 +1,86 @@
+"""Counter login rules in-process (HallService, SQLite and PostgreSQL): a reset
+PIN is set by the login that follows only where something can store it, and
+must be long enough; a disabled member is refused; a login that moves a
+member closes the counters it replaces, in the reply's events."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from server.features import default_features
+from server.service import MIN_NEW_PIN, HallService, Session
+from server.store import Store
+from tests.helpers.fakes import FakeClock
+from tests.helpers.server import PIN, small_config
+from tests.service.test_service_rules import utc
+
+
+class Hall:
+    def __init__(self, db_url: str) -> None:
+        cfg = small_config(db_url)
+        staff = list(cfg.staff)
+        staff[2] = dataclasses.replace(staff[2], reset=("pin",))        # s003: PIN reset
+        staff[3] = dataclasses.replace(staff[3], disabled=True)         # s004: disabled
+        self.config = dataclasses.replace(cfg, staff=tuple(staff))
+        self.clock = FakeClock(utc(1, 0))
+        self.store = Store(db_url, clock=self.clock)
+        self.svc = HallService(self.config, self.store, clock=self.clock,
+                               monotonic=self.clock.monotonic, features=default_features())
+        self.set: list[tuple[str, str, str]] = []
+
+    def login(self, counter: int, staff: str, pin: str, rid: str):
+        return self.svc.handle(Session(self.config.device(f"counter-{counter}")),
+                               {"type": "login", "id": rid, "staff": staff, "pin": pin})
+
+
+@pytest.fixture
+def hall(db_url: str) -> Iterator[Hall]:
+    h = Hall(db_url)
+    yield h
+    h.store.close()
+
+
+def test_a_reset_pin_cannot_be_set_where_nothing_stores_it(hall: Hall) -> None:
+    assert hall.svc.secret_set is None
+    refused = hall.login(3, "s003", PIN, "l1").message
+    assert (refused["type"], refused["code"]) == ("error", "unauthorized")
+    assert hall.svc.hall.snapshot_counter(3)["state"] == "closed"
+
+
+def test_the_login_after_a_reset_sets_a_long_enough_pin(hall: Hall) -> None:
+    hall.svc.secret_set = lambda staff, what, plain: hall.set.append((staff, what, plain))
+    short = "1" * (MIN_NEW_PIN - 1)
+    refused = hall.login(3, "s003", f" {short} ", "l1").message
+    assert (refused["type"], refused["code"]) == ("error", "bad_request")
+    assert f"{MIN_NEW_PIN}+" in refused["message"]
+    assert hall.set == [] and hall.svc.hall.snapshot_counter(3)["state"] == "closed"
+    new_pin = "9" * MIN_NEW_PIN  # any PIN of that length: it becomes the PIN
+    done = hall.login(3, "s003", new_pin, "l2")
+    assert done.message["type"] == "ok" and done.message["staff"]["id"] == "s003"
+    assert hall.set == [("s003", "pin", new_pin)]
+    assert hall.svc.hall.snapshot_counter(3)["staff"]["id"] == "s003"
+    # A member without a reset still needs the PIN they have.
+    wrong = hall.login(1, "s001", new_pin, "l3").message
+    assert wrong["code"] == "unauthorized" and hall.set == [("s003", "pin", new_pin)]
+
+
+def test_a_disabled_member_is_refused_with_the_right_pin(hall: Hall) -> None:
+    refused = hall.login(4, "s004", PIN, "l1").message
+    assert (refused["type"], refused["code"]) == ("error", "unauthorized")
+
+
+def test_a_login_reports_every_counter_it_closes_and_the_one_it_opens(hall: Hall) -> None:
+    assert hall.login(1, "s001", PIN, "a").message["type"] == "ok"
+    assert hall.login(2, "s002", PIN, "b").message["type"] == "ok"
+    # s001 moves to counter 2: their counter 1 closes, s002's counter 2 closes, 2 opens.
+    moved = hall.login(2, "s001", PIN, "c")
+    changes = [(e["name"], e["data"]["counter"]) for e in moved.events
+               if e["name"].startswith("counter.")]
+    assert sorted(changes) == [("counter.closed", 1), ("counter.closed", 2),
+                               ("counter.opened", 2)]
+    assert changes[-1] == ("counter.opened", 2)
+    assert hall.svc.hall.snapshot_counter(1)["state"] == "closed"
+    assert hall.svc.hall.snapshot_counter(2)["staff"]["id"] == "s001"
