@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from server.store.schema import counters_t, events_t, halls, numbering, replies, tickets
 
-__all__ = ["PURGE_REPLIES", "REPLY_INSERT", "Prepared", "Raw", "compile_all", "dialect_of"]
+__all__ = ["PURGE_REPLIES", "Prepared", "Raw", "compile_all", "dialect_of"]
 
 # --------------------------------------------------------------------------
 # Statements, built once. bindparam names differ from column names where
@@ -43,7 +43,7 @@ _NUMBER_CAS = (
     .values(last_number=_b("n_next"))
 )
 _EVENT_INSERT = events_t.insert()
-REPLY_INSERT = replies.insert()
+_REPLY_INSERT = replies.insert()
 PURGE_REPLIES = sa.delete(replies).where(replies.c.expires_at < _b("now"))
 
 
@@ -123,5 +123,5 @@ def compile_all(dialect: sa.Dialect) -> dict[str, Prepared]:
         "advance_seq": _ADVANCE_SEQ, "hall_first": hall_first, "ticket_insert": _TICKET_INSERT,
         "ticket_update": _TICKET_UPDATE, "number_first": _NUMBER_FIRST,
         "number_cas": _NUMBER_CAS, "event_insert": _EVENT_INSERT,
-        "counter_upsert": _counter_upsert(dialect.name), "reply_insert": REPLY_INSERT,
+        "counter_upsert": _counter_upsert(dialect.name), "reply_insert": _REPLY_INSERT,
     }.items()}
