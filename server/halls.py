@@ -43,6 +43,7 @@ from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State as WsState
 
 from server.config import Failover, HallConfig
 from server.owner import Action, Input, OwnerMachine, State
@@ -79,6 +80,17 @@ log = logging.getLogger("qhall.halls")
 #: it) after the owner's last renewal, well inside the contract's 15 s.
 DEFAULT_LEASE_S = Failover.lease_s
 HELLO_TIMEOUT_S = 10.0
+#: A standby holds a hello (no refusal yet) while the owner's lease, as it
+#: last read it, runs out within this fraction of a lease (or no live owner
+#: is known): the owner is dead, frozen or gone, and the standby learns who
+#: serves next before the device could. A live owner renews every third of
+#: a lease and a standby reads at least every fifth, so a live owner's lease
+#: reads as running for at least 7/15 of one: it is held for at most until
+#: the standby's next read (a renewal a little late) and then refused.
+HOLD_WITHIN = 0.5
+#: Beyond the wait for the lease to run out, a held hello waits this long
+#: for the taking (a read, one UPDATE, every standby trying at once).
+HOLD_MARGIN_S = 1.0
 #: Between two halls taken in one takeover, the event loop gets this long to
 #: answer the devices already waiting (the first hall's among them).
 TAKE_GAP_S = 0.1
@@ -115,10 +127,30 @@ class Slot:
         #: turn (:meth:`Halls.load_next`); its hellos wait for ``loaded``.
         self.pending = False
         self.loaded: asyncio.Event | None = None
+        #: When the owner's lease runs out (monotonic, as last read); None
+        #: when no live owner is known (or this process owns the hall).
+        self.owner_expires: float | None = None
+        #: Set (and replaced) whenever a lease pass looked at the hall: the
+        #: hellos it holds look again (:meth:`Halls._hold`).
+        self.changed = asyncio.Event()
 
     @property
     def id(self) -> str:
         return self.config.id
+
+    def holds(self, now: float, within: float) -> bool:
+        """Whether a hello here is held rather than refused at ``now``: a
+        standby whose owner's lease runs out within ``within`` seconds (or
+        that knows no live owner)."""
+        if self.machine is None or self.machine.state is not State.STANDBY \
+                or self.pending or self.server is not None:
+            return False
+        return self.owner_expires is None or self.owner_expires - now <= within
+
+    def looked(self) -> None:
+        """A lease pass read or changed the hall: wake the hellos held here."""
+        changed, self.changed = self.changed, asyncio.Event()
+        changed.set()
 
     def serving(self, now: float) -> bool:
         if self.server is None or not self.server.accepting:
@@ -162,6 +194,9 @@ class Halls:
         #: per database: live processes -> halls each owns (at the last heartbeat)
         self._live: dict[str, dict[str, int]] = {}
         self._next_yield = 0.0
+        #: hellos held by standbys now, per source address (docs/SECURITY.md)
+        self._held: collections.Counter[str] = collections.Counter()
+        self._stopping = False
         try:
             for cfg in configs:
                 store = self.stores.get(cfg.database)
@@ -205,7 +240,9 @@ class Halls:
             self._task.cancel()
         if self.ws_server is not None:
             self.ws_server.server.close()
+        self._stopping = True
         for slot in self.slots.values():
+            slot.looked()  # its held hellos are refused now
             if slot.pending and slot.loaded is not None:
                 slot.pending = False
                 slot.loaded.set()  # its waiting hellos are refused, not left to time out
@@ -228,6 +265,11 @@ class Halls:
             store.close()
         for lock in self._locks:
             lock.close()
+
+    @property
+    def held(self) -> int:
+        """Hellos standbys of this process hold now (:meth:`_hold`)."""
+        return sum(self._held.values())
 
     def hall_url(self, hall: str) -> str:
         """The URL a standby names for this hall: ``/ws`` when this process
@@ -268,6 +310,7 @@ class Halls:
         random.shuffle(slots)  # processes starting together do not race for the same hall
         for slot in slots:
             self._step_slot(slot, now)
+            slot.looked()
         self._balance(slots, now)
 
     def load_next(self) -> bool:
@@ -337,13 +380,13 @@ class Halls:
                 # (the one that was is frozen) is served after a lease anyway.
                 stranded = slot.free_since is not None and now - slot.free_since >= self.lease_s
                 if not (orphan or stranded):
-                    slot.owner_url = holder.url if holder is not None and live else None
+                    _saw(slot, holder, time.monotonic())
                     machine.feed(Input.TAKEN, now, expires_in=_expires_in(holder))
                     return
             epoch = book.acquire(slot.id, self.hall_url(slot.id))
             if epoch is None:
                 holder = book.owner(slot.id)
-                slot.owner_url = holder.url if holder is not None and holder.live else None
+                _saw(slot, holder, time.monotonic())
                 machine.feed(Input.TAKEN, time.monotonic(), expires_in=_expires_in(holder))
                 return
         except StoreError as exc:
@@ -353,6 +396,7 @@ class Halls:
         machine.feed(Input.ACQUIRED, time.monotonic(), started=started, epoch=epoch)
         slot.free_since = None
         slot.owner_url = None
+        slot.owner_expires = None
         slot.pending = True
         slot.loaded = asyncio.Event()
         # Halls taken from a dead process come before the dead one's heartbeat
@@ -400,6 +444,7 @@ class Halls:
         server.attach()
         slot.server = server
         slot.owner_url = None
+        slot.owner_expires = None
         slot.took_over += 1
 
     def _step_down(self, slot: Slot, now: float) -> None:
@@ -598,6 +643,8 @@ class Halls:
         if slot is None:
             await ws.close(1011, "no hall")
             return
+        started = time.monotonic()
+        await self._hold(ws, slot)
         if slot.pending and slot.loaded is not None:
             # Taken, its turn to load still to come: a standby names this
             # process already, so its devices wait here rather than go round.
@@ -607,12 +654,56 @@ class Halls:
         if server is not None and server.accepting:
             await server.handle(ws)
             return
-        await self._refuse(ws, slot)
+        # The hello has 10 s from the upgrade, a hold included (a held
+        # device's hello is already here).
+        await self._refuse(ws, slot, max(0.5, HELLO_TIMEOUT_S - (time.monotonic() - started)))
 
-    async def _refuse(self, ws: ServerConnection, slot: Slot) -> None:
+    async def _hold(self, ws: ServerConnection, slot: Slot) -> None:
+        """Hold a hello to a standby whose owner's lease is running out.
+
+        Refused now, the device would be told of an owner that is dead (its
+        lease not yet run out) and have to guess where to go. Held, it is
+        welcomed on this socket if this process takes the hall (then it
+        waits for the load, as any hello of a hall taken), or refused
+        naming whoever took it, as soon as a lease pass has seen either;
+        at most until the lease has run out plus a poll and a margin. The
+        hello is not read meanwhile: the hall's server (or the refusal)
+        reads it. A held hello costs a waiting coroutine on the socket's
+        own handler (no task of its own); per source address at most the
+        hall's ``hellos_per_min`` are held at once (0: no limit, as
+        ``--no-limits``), the rest refused at once as before.
+        """
+        now = time.monotonic()
+        within = HOLD_WITHIN * self.lease_s
+        if self._stopping or not slot.holds(now, within):
+            return
+        peer = ws.remote_address
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        most = slot.config.limits.hellos_per_min
+        if most and self._held[address] >= most:
+            return
+        poll = slot.machine.poll_s if slot.machine is not None else 0.0
+        deadline = now + min(HELLO_TIMEOUT_S, within + poll + HOLD_MARGIN_S)
+        self._held[address] += 1
+        try:
+            while not self._stopping and slot.holds(time.monotonic(), within) \
+                    and ws.state is WsState.OPEN:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(left):
+                        await slot.changed.wait()
+        finally:
+            self._held[address] -= 1
+            if not self._held[address]:
+                del self._held[address]
+
+    async def _refuse(self, ws: ServerConnection, slot: Slot,
+                      wait_s: float = HELLO_TIMEOUT_S) -> None:
         """A hello to a standby: error ``standby`` naming the owner, close 1013."""
         try:
-            frame = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT_S)
+            frame = await asyncio.wait_for(ws.recv(), wait_s)
         except (TimeoutError, ConnectionClosed):
             await ws.close(protocol.CLOSE_TRY_AGAIN, "standby")
             return
@@ -631,6 +722,14 @@ class Halls:
             await ws.close(protocol.CLOSE_TRY_AGAIN, "standby")
         except ConnectionClosed:
             pass
+
+
+def _saw(slot: Slot, holder: Holder | None, at: float) -> None:
+    """Note who owns the hall, as just read at ``at``, and when its lease runs out."""
+    live = holder is not None and holder.live
+    slot.owner_url = holder.url if holder is not None and live else None
+    expires_in = _expires_in(holder)
+    slot.owner_expires = None if expires_in is None else at + expires_in
 
 
 def _expires_in(holder: Holder | None) -> float | None:
