@@ -25,7 +25,15 @@ Rules:
   1012/1013, a dead socket, no welcome in time, a hello error) moves to the
   next URL after ``reconnect_delay``. A hello refused with ``standby`` moves to
   the owner it names when that is one of our URLs (a device token is never
-  sent to an address the operator did not configure), else to the next one.
+  sent to an address the operator did not configure), else to the next one;
+  when that owner was found down just now, it stays on (says hello again to)
+  that standby: the owner's lease is running out, and the standby knows
+  first who serves next (it holds such a hello until it has taken the hall
+  or seen who did), where any other URL's state is unknown.
+* The welcome may take :data:`OWNER_PATIENCE_S` instead of the timeout once
+  the socket is open, at the owner a standby named, at the standby stayed
+  on, and at any URL while another was found down lately (a takeover is
+  under way: a new owner loading, a standby holding the hello).
 * ``unauthorized`` / ``unsupported_protocol`` stop the session: reconnecting
   cannot help, and a misconfigured device must not hammer the server.
 
@@ -94,7 +102,11 @@ STANDBY_BACKOFF_MAX_S = 1.5
 #: it sent the device round the standbys (each names it again) only to queue
 #: its hello at the back once more: devices cycled for a minute. A dead owner
 #: still ends the socket (closed, or no pong), and a frozen one costs at most
-#: this.
+#: this. The same patience goes to a standby that named an owner found down
+#: (the device stays on it: it holds the hello until it has taken the hall
+#: or seen who did, about a lease at most) and to any server while a URL was
+#: found down within AVOID_S: during a takeover a server that answered the
+#: upgrade is a standby holding the hello or a new owner loading.
 OWNER_PATIENCE_S = 15.0
 
 # Session states.
@@ -342,8 +354,11 @@ class ClientSession:
     def welcome_wait(self) -> float:
         """How long an open socket waits for its welcome: ``timeout_s``, or
         :data:`OWNER_PATIENCE_S` when this URL is the owner a standby named
-        just before (see there)."""
-        if self._named is not None and self._named == self.index:
+        just before or the standby stayed on, or while a URL was found down
+        within :data:`AVOID_S` (see there)."""
+        now = self.clock()
+        if (self._named is not None and self._named == self.index) \
+                or any(now - failed < AVOID_S for failed in self._unreachable.values()):
             return max(self.timeout_s, OWNER_PATIENCE_S)
         return self.timeout_s
 
@@ -626,15 +641,21 @@ class ClientSession:
             named = self.urls.index(owner) if isinstance(owner, str) and owner in self.urls \
                 else None
             # Not to an owner just found down: a standby names a dead owner
-            # until its lease runs out.
-            if named is not None and self._reachable(named):
+            # until its lease runs out. Nor round the other URLs (one may be
+            # frozen, costing a timeout): this standby knows first who serves
+            # next, and holds the hello once the lease is nearly out.
+            stay = named is not None and not self._reachable(named)
+            if stay:
+                index = self.index
+            elif named is not None:
                 index = named
             log.info("client %s: %s is a standby (owner %r); trying %s", self.device, self.url,
                      owner, self.urls[index])
-            self._note(f"standby {self.url} (owner {owner})")
+            self._note(f"standby {self.url} (owner {owner}"
+                       + (", found down: staying)" if stay else ")"))
             out += self._fail_attempt(index, drop=True, standby=True)
-            if index == named:
-                self._named = named  # its welcome earns OWNER_PATIENCE_S
+            if stay or index == named:
+                self._named = index  # its welcome earns OWNER_PATIENCE_S
             return
         else:
             # bad_request, rate_limited, internal...: worth another try later.

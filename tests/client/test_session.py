@@ -337,21 +337,54 @@ def _standby(session: ClientSession, owner: str | None) -> list:
                                        "owner": owner, "message": "standby"}))
 
 
-def test_a_standby_naming_an_owner_just_found_down_sends_us_round_instead(clock):
-    # A dies (SIGKILL: its socket is cut); B and C stand by and name A until
-    # A's lease runs out: the device tries C, not A again, until AVOID_S.
+def test_a_standby_naming_an_owner_just_found_down_keeps_the_device_on_it(clock):
+    # A dies (SIGKILL: its socket is cut); B stands by and names A until A's
+    # lease runs out. C's state is unknown (frozen, it costs a whole
+    # timeout): the device says hello to B again, within the standby cap, and
+    # gives its welcome OWNER_PATIENCE_S (B holds that hello until it has
+    # taken the hall or seen who did). Before, it went round to C.
     session = make(clock, urls=[A, B, C])
     session.open()
     online(session)
     session.lost(None, "connection reset")
     assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    for _ in range(4):
+        _standby(session, A)
+        deadline = session.next_deadline()
+        assert deadline is not None and deadline - clock.now <= STANDBY_BACKOFF_MAX_S
+        assert of(Connect, reconnect(session, clock)) == [Connect(B)]  # not C, not A
+        assert session.welcome_wait() == OWNER_PATIENCE_S
+    hello = sent(session.connected())[0]
+    clock.now += OWNER_PATIENCE_S - 0.1
+    assert session.tick() == [] and session.state == HELLO  # held: 5 s would have left
+    session.receive(welcome_for(session, hello, 12))  # B took the hall
+    assert session.state == ONLINE and session.url == B
+    steps = [what for _, what in session.trail]
+    assert f"standby {B} (owner {A}, found down: staying)" in steps, steps
+
+
+def test_a_held_hello_refused_naming_the_new_owner_goes_there(clock):
+    # B held the hello and saw C take the hall: C is named, not found down.
+    session = make(clock, urls=[A, B, C])
+    session.open()
+    online(session)
+    session.lost(None, "connection reset")
+    reconnect(session, clock)
     _standby(session, A)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    _standby(session, C)
     assert of(Connect, reconnect(session, clock)) == [Connect(C)]
-    _standby(session, A)
-    assert of(Connect, reconnect(session, clock)) == [Connect(B)]  # A still passed over
+    assert session.welcome_wait() == OWNER_PATIENCE_S
+
+
+def test_the_dead_owner_is_worth_a_try_again_after_avoid_s(clock):
+    session = make(clock, urls=[A, B, C])
+    session.open()
+    session.lost(None, "connection refused")  # A down
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
     clock.now += AVOID_S
-    _standby(session, A)
-    assert of(Connect, reconnect(session, clock)) == [Connect(A)]  # worth a try again
+    _standby(session, A)  # restarted, A took the hall back
+    assert of(Connect, reconnect(session, clock)) == [Connect(A)]
 
 
 def test_a_frozen_url_no_http_answer_is_passed_over_in_the_round(clock):
@@ -444,11 +477,25 @@ def test_owner_patience_ends_at_its_deadline_and_is_not_given_to_other_urls(cloc
     clock.now += OWNER_PATIENCE_S
     assert session.tick() == [Drop(), Status("offline")]  # a frozen owner costs this much
     assert of(Connect, reconnect(session, clock)) == [Connect(A)]
-    assert session.welcome_wait() == 5.0  # the next URL was not named
-    # A standby naming an owner the device passes over (found down) gives no patience.
-    session.lost(None, "refused")  # A down
+    assert session.welcome_wait() == 5.0  # the next URL was not named, none found down
+
+
+def test_while_a_url_was_found_down_lately_every_welcome_gets_owner_patience(clock):
+    # A's socket was cut: a takeover is under way, and the next server that
+    # answers the upgrade is a standby holding the hello or a new owner
+    # loading; once AVOID_S has passed, the timeout again.
+    session = make(clock, urls=[A, B, C])
+    session.open()
+    online(session)
+    session.lost(None, "connection reset")
     assert of(Connect, reconnect(session, clock)) == [Connect(B)]
-    _standby(session, A)
+    assert session.welcome_wait() == OWNER_PATIENCE_S
+    hello = sent(session.connected())[0]
+    clock.now += 5.0
+    assert session.tick() == [] and session.state == HELLO
+    session.receive(welcome_for(session, hello, 12))
+    clock.now += AVOID_S
+    session.lost(CLOSE_TRY_AGAIN)  # up, busy: nothing found down
     assert of(Connect, reconnect(session, clock)) == [Connect(C)]
     assert session.welcome_wait() == 5.0
 
