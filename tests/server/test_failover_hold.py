@@ -14,6 +14,7 @@ early: what is tested is which answer comes, not when.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 import uuid
@@ -61,9 +62,12 @@ async def _until(what, timeout: float, why) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _standby(database: str, dead: LeaseBook) -> Halls:
+async def _standby(database: str, dead: LeaseBook, hellos_per_min: int | None = None) -> Halls:
     """A started process standing by for HALL, which ``dead`` holds."""
     config: HallConfig = chaos_config(HALL, database)
+    if hellos_per_min is not None:
+        config = dataclasses.replace(config, limits=dataclasses.replace(
+            config.limits, hellos_per_min=hellos_per_min))
     halls = Halls([config], build_server, lease_s=LEASE_S, instance="alive")  # migrates
     try:
         assert dead.acquire(HALL, DEAD_URL) is not None
@@ -84,18 +88,24 @@ def _dead_book(database: str) -> tuple[Store, LeaseBook]:
     return store, LeaseBook(store, "dead", DEAD_LEASE_S)
 
 
+async def _hello(halls: Halls, rid: str = "h1"):
+    """A device's socket to the standby, its hello sent."""
+    assert halls.ws_server is not None
+    port = int(next(iter(halls.ws_server.sockets)).getsockname()[1])
+    ws = await connect(f"ws://127.0.0.1:{port}/ws")
+    await ws.send(json.dumps({"type": "hello", "id": rid, "protocol": 1,
+                              "device": "board-1", "token": demo_token("board-1"),
+                              "since": None}))
+    return ws
+
+
 async def _held_hello(halls: Halls):
     """A device's socket to the standby with its hello sent, once the
     standby holds it (the hall still not taken)."""
-    assert halls.ws_server is not None
-    port = int(next(iter(halls.ws_server.sockets)).getsockname()[1])
     slot = halls.slots[HALL]
     assert slot.holds(time.monotonic(), HOLD_WITHIN * LEASE_S), \
         "the dead owner's lease runs out within the hold window"
-    ws = await connect(f"ws://127.0.0.1:{port}/ws")
-    await ws.send(json.dumps({"type": "hello", "id": "h1", "protocol": 1,
-                              "device": "board-1", "token": demo_token("board-1"),
-                              "since": None}))
+    ws = await _hello(halls)
     await _until(lambda: halls.held == 1, 10,
                  lambda: f"the hello was not held (state {slot.machine and slot.machine.state})")
     assert slot.machine is not None and slot.machine.state is State.STANDBY
@@ -165,3 +175,33 @@ def test_a_held_hello_is_refused_naming_the_instance_that_took_the_hall(
     # Before: refused at once naming the dead owner.
     assert (reply["type"], reply["code"], reply["re"]) == ("error", "standby", "h1"), reply
     assert reply["owner"] == OTHER_URL and code == 1013
+
+
+def test_a_source_address_has_at_most_its_hellos_per_min_held_at_once(database: str) -> None:
+    """Holding costs the standby a socket each: an address past its hello
+    budget is refused at once (naming the owner it knows), as before."""
+    store, dead = _dead_book(database)
+
+    async def main() -> dict:
+        halls = await _standby(database, dead, hellos_per_min=1)
+        try:
+            first = await _held_hello(halls)
+            try:
+                second = await _hello(halls, "h2")
+                async with asyncio.timeout(60):
+                    reply = json.loads(await second.recv())
+                await second.close()
+                assert halls.held == 1 and halls.slots[HALL].server is None
+            finally:
+                await first.close()
+            return reply
+        finally:
+            await halls.stop()
+            halls.close()
+
+    try:
+        reply = asyncio.run(main())
+    finally:
+        store.close()
+    assert (reply["type"], reply["code"], reply["re"]) == ("error", "standby", "h2"), reply
+    assert reply["owner"] == DEAD_URL
