@@ -329,6 +329,8 @@ class ClientSession:
         self._pending: dict[str, _Pending] = {}  # in request order
         self._unreachable: dict[int, float] = {}  # url index -> when it last could not be reached
         self._named: int | None = None  # url index a standby named as the owner, for the next try
+        self._stayed = False  # ... and that index is the standby itself (its owner found down)
+        self._welcome_s = self.timeout_s  # the current socket's wait for its welcome
         self.trail: collections.deque[tuple[float, str]] = collections.deque(maxlen=TRAIL)
 
     # -- reading ------------------------------------------------------------
@@ -356,11 +358,16 @@ class ClientSession:
         :data:`OWNER_PATIENCE_S` when this URL is the owner a standby named
         just before or the standby stayed on, or while a URL was found down
         within :data:`AVOID_S` (see there)."""
+        return max(self.timeout_s, OWNER_PATIENCE_S) if self._patience() else self.timeout_s
+
+    def _patience(self) -> str | None:
+        """Why this URL's welcome earns :data:`OWNER_PATIENCE_S` (None: it does not)."""
+        if self._named is not None and self._named == self.index:
+            return "the standby stayed on" if self._stayed else "the owner named by a standby"
         now = self.clock()
-        if (self._named is not None and self._named == self.index) \
-                or any(now - failed < AVOID_S for failed in self._unreachable.values()):
-            return max(self.timeout_s, OWNER_PATIENCE_S)
-        return self.timeout_s
+        if any(now - failed < AVOID_S for failed in self._unreachable.values()):
+            return "a server was found down: a takeover is under way"
+        return None
 
     def next_deadline(self) -> float | None:
         """When ``tick()`` has something to do (clock seconds), or None."""
@@ -434,9 +441,9 @@ class ClientSession:
     def connected(self) -> list[Action]:
         """The socket asked for by :class:`Connect` is open: say hello."""
         self._move("connected")
-        wait = self.welcome_wait()
+        wait = self._welcome_s = self.welcome_wait()
         self._note(f"open {self.url}, hello sent"
-                   + (f" (the owner named by a standby: {wait:g} s for a welcome)"
+                   + (f" ({self._patience()}: {wait:g} s for a welcome)"
                       if wait > self.timeout_s else ""))
         # The welcome gets a whole timeout from here: a server that upgraded
         # the socket is up (a frozen one never gets this far), only busy -
@@ -496,7 +503,7 @@ class ClientSession:
                 self._move("retry")
                 out += self._connect()
             elif self.state in (CONNECTING, HELLO):
-                waited = self.welcome_wait() if self.state == HELLO else self.timeout_s
+                waited = self._welcome_s if self.state == HELLO else self.timeout_s
                 log.warning("client %s: no welcome from %s within %.1f s", self.device, self.url,
                             waited)
                 self._note(f"no welcome from {self.url} within {waited:g} s")
@@ -656,6 +663,7 @@ class ClientSession:
             out += self._fail_attempt(index, drop=True, standby=True)
             if stay or index == named:
                 self._named = index  # its welcome earns OWNER_PATIENCE_S
+                self._stayed = stay
             return
         else:
             # bad_request, rate_limited, internal...: worth another try later.
