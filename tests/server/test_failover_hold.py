@@ -83,9 +83,24 @@ async def _standby(database: str, dead: LeaseBook, hellos_per_min: int | None = 
     return halls
 
 
-def _dead_book(database: str) -> tuple[Store, LeaseBook]:
+def _on_a_standby(database: str, scenario, hellos_per_min: int | None = None):
+    """Run ``scenario(halls, dead)`` on a started standby of HALL that a
+    dead instance (``dead``, a LeaseBook) holds; its result."""
     store = Store(database)
-    return store, LeaseBook(store, "dead", DEAD_LEASE_S)
+    dead = LeaseBook(store, "dead", DEAD_LEASE_S)
+
+    async def main():
+        halls = await _standby(database, dead, hellos_per_min)
+        try:
+            return await scenario(halls, dead)
+        finally:
+            await halls.stop()
+            halls.close()
+
+    try:
+        return asyncio.run(main())
+    finally:
+        store.close()
 
 
 async def _hello(halls: Halls, rid: str = "h1"):
@@ -115,62 +130,45 @@ async def _held_hello(halls: Halls):
 
 def test_a_standby_holds_the_hello_and_welcomes_it_once_it_has_taken_the_hall(
         database: str) -> None:
-    store, dead = _dead_book(database)
-
-    async def main() -> dict:
-        halls = await _standby(database, dead)
+    async def scenario(halls: Halls, dead: LeaseBook) -> dict:
+        ws = await _held_hello(halls)
         try:
-            ws = await _held_hello(halls)
-            try:
-                async with asyncio.timeout(60):
-                    reply = json.loads(await ws.recv())
-            finally:
-                await ws.close()
-            assert halls.slots[HALL].server is not None  # it took the hall meanwhile
-            assert halls.held == 0
-            return reply
+            async with asyncio.timeout(60):
+                reply = json.loads(await ws.recv())
         finally:
-            await halls.stop()
-            halls.close()
+            await ws.close()
+        assert halls.slots[HALL].server is not None  # it took the hall meanwhile
+        assert halls.held == 0
+        return reply
 
-    try:
-        reply = asyncio.run(main())
-    finally:
-        store.close()
+    reply = _on_a_standby(database, scenario)
     # Before: {"type": "error", "code": "standby", "owner": DEAD_URL} at once.
     assert reply["type"] == "welcome" and reply["re"] == "h1", reply
 
 
 def test_a_held_hello_is_refused_naming_the_instance_that_took_the_hall(
         database: str) -> None:
-    store, dead = _dead_book(database)
     other_store = Store(database)
     other = LeaseBook(other_store, "other", 60.0)
 
-    async def main() -> tuple[dict, int | None]:
-        halls = await _standby(database, dead)
+    async def scenario(halls: Halls, dead: LeaseBook) -> tuple[dict, int | None]:
+        ws = await _held_hello(halls)
         try:
-            ws = await _held_hello(halls)
-            try:
-                # The dead owner's lease passes to another instance (no await
-                # in between: the standby cannot take the hall first).
-                dead.release(HALL)
-                assert other.acquire(HALL, OTHER_URL) is not None
-                async with asyncio.timeout(60):
-                    reply = json.loads(await ws.recv())
-                    await ws.wait_closed()
-            finally:
-                await ws.close()
-            assert halls.slots[HALL].server is None  # still a standby
-            return reply, ws.close_code
+            # The dead owner's lease passes to another instance (no await in
+            # between: the standby cannot take the hall first).
+            dead.release(HALL)
+            assert other.acquire(HALL, OTHER_URL) is not None
+            async with asyncio.timeout(60):
+                reply = json.loads(await ws.recv())
+                await ws.wait_closed()
         finally:
-            await halls.stop()
-            halls.close()
+            await ws.close()
+        assert halls.slots[HALL].server is None  # still a standby
+        return reply, ws.close_code
 
     try:
-        reply, code = asyncio.run(main())
+        reply, code = _on_a_standby(database, scenario)
     finally:
-        store.close()
         other_store.close()
     # Before: refused at once naming the dead owner.
     assert (reply["type"], reply["code"], reply["re"]) == ("error", "standby", "h1"), reply
@@ -180,28 +178,18 @@ def test_a_held_hello_is_refused_naming_the_instance_that_took_the_hall(
 def test_a_source_address_has_at_most_its_hellos_per_min_held_at_once(database: str) -> None:
     """Holding costs the standby a socket each: an address past its hello
     budget is refused at once (naming the owner it knows), as before."""
-    store, dead = _dead_book(database)
-
-    async def main() -> dict:
-        halls = await _standby(database, dead, hellos_per_min=1)
+    async def scenario(halls: Halls, dead: LeaseBook) -> dict:
+        first = await _held_hello(halls)
         try:
-            first = await _held_hello(halls)
-            try:
-                second = await _hello(halls, "h2")
-                async with asyncio.timeout(60):
-                    reply = json.loads(await second.recv())
-                await second.close()
-                assert halls.held == 1 and halls.slots[HALL].server is None
-            finally:
-                await first.close()
-            return reply
+            second = await _hello(halls, "h2")
+            async with asyncio.timeout(60):
+                reply = json.loads(await second.recv())
+            await second.close()
+            assert halls.held == 1 and halls.slots[HALL].server is None
         finally:
-            await halls.stop()
-            halls.close()
+            await first.close()
+        return reply
 
-    try:
-        reply = asyncio.run(main())
-    finally:
-        store.close()
+    reply = _on_a_standby(database, scenario, hellos_per_min=1)
     assert (reply["type"], reply["code"], reply["re"]) == ("error", "standby", "h2"), reply
     assert reply["owner"] == DEAD_URL
