@@ -14,7 +14,10 @@ hall has a lease; a :class:`Slot` per hall runs the sans-I/O machine of
 load the hall from the store (a :class:`~server.serve.Server` for it),
 renew, or step down (clients closed with 1012, memory dropped). While a
 hall is owned elsewhere, a hello gets ``standby`` naming the owner's URL
-and a close 1013, and its ``/healthz`` answers 503 ``standby``.
+and a close 1013, and its ``/healthz`` answers 503 ``standby``; while the
+owner's lease is running out (or no live owner is known) the hello is held
+instead, until this process has taken the hall (welcomed on that socket) or
+seen who did (refused naming that one): :meth:`Halls._hold`.
 
 Balance among processes sharing halls: a process takes a free hall only
 while it owns fewer than its share (``ceil(halls / live processes)``), and
