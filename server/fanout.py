@@ -33,7 +33,9 @@ from collections.abc import Iterable
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import OPEN, Protocol, Side
 
-__all__ = ["Frames", "text_frames", "write_all"]
+from server.wire import protocol as wire
+
+__all__ = ["Frames", "batches", "text_frames", "write_all"]
 
 log = logging.getLogger("qhall.fanout")
 
@@ -49,6 +51,23 @@ class Frames:
     def __init__(self, messages: list[bytes]) -> None:
         self.messages = messages
         self.data = text_frames(messages)
+
+
+def batches(messages: list[bytes]) -> list[bytes]:
+    """Join encoded messages into ``batch`` frames, each below the frame limit."""
+    if len(messages) == 1:
+        return messages
+    frames: list[bytes] = []
+    parts: list[bytes] = []
+    size = 40
+    for m in messages:
+        if parts and size + len(m) + 1 > wire.MAX_FRAME:
+            frames.append(b'{"type":"batch","messages":[' + b",".join(parts) + b"]}")
+            parts, size = [], 40
+        parts.append(m)
+        size += len(m) + 1
+    frames.append(b'{"type":"batch","messages":[' + b",".join(parts) + b"]}")
+    return frames
 
 
 def text_frames(messages: list[bytes]) -> bytes:

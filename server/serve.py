@@ -499,7 +499,7 @@ class Server:
                 return False
             frames = [protocol.encode_bytes(self._stored_event(ev)) for ev in page]
             if client.batch and len(frames) > 1:
-                frames = _batches(frames)
+                frames = fanout.batches(frames)
             ok = True
             for frame in frames:
                 ok = client.push(frame)
@@ -755,7 +755,7 @@ class Server:
         if self._plain:
             fanout.write_all(self._plain, fanout.Frames(pending))
         if self._batched:
-            fanout.write_all(self._batched, fanout.Frames(_batches(pending)))
+            fanout.write_all(self._batched, fanout.Frames(fanout.batches(pending)))
         loop = asyncio.get_running_loop()
         wait = self._next_scan - loop.time()
         if wait <= 0:
@@ -823,23 +823,6 @@ class _Item:
     message: dict[str, Any]
     started: float
     answer: dict[str, Any] | None = None
-
-
-def _batches(messages: list[bytes]) -> list[bytes]:
-    """Join encoded messages into ``batch`` frames, each below the frame limit."""
-    if len(messages) == 1:
-        return messages
-    frames: list[bytes] = []
-    parts: list[bytes] = []
-    size = 40
-    for m in messages:
-        if parts and size + len(m) + 1 > protocol.MAX_FRAME:
-            frames.append(b'{"type":"batch","messages":[' + b",".join(parts) + b"]}")
-            parts, size = [], 40
-        parts.append(m)
-        size += len(m) + 1
-    frames.append(b'{"type":"batch","messages":[' + b",".join(parts) + b"]}")
-    return frames
 
 
 def _address(conn: ServerConnection) -> str:
