@@ -93,8 +93,8 @@ def sink(port: int, n: int) -> None:
         sel.register(s, selectors.EVENT_READ)
     print("ready", flush=True)
     while True:
-        for key, _ in sel.select():
-            sock = key.fileobj
+        for ready, _ in sel.select():
+            sock = ready.fileobj
             assert isinstance(sock, socket.socket)
             if not sock.recv(1 << 16):
                 return  # the server went away: the run is over
