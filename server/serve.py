@@ -18,9 +18,10 @@ connection waits; what does not fit is refused at once (``rate_limited``).
 
 Output is written straight into each connection's transport (no writer task
 per client). Events committed during one turn of the event loop are flushed
-together once at the end of it with ``websockets.broadcast``: every client
-gets them in seq order, each frame encoded once per format (clients that
-opted in to ``batch`` get them as one frame). A client whose unsent output
+together once at the end of it (``server/fanout.py``): every client gets
+them in seq order, each event encoded and its frames serialised once per
+format and written to each connection in one write (clients that opted in
+to ``batch`` get them as one frame). A client whose unsent output
 passes :data:`MAX_BUFFER` bytes is closed (1013) and resyncs with ``since``
 (looked at once per :data:`BUFFER_SCAN_S` at most, not per client per flush).
 
@@ -57,11 +58,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server as WsServer
-from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from server import fanout
 from server.authpool import LOGIN_QUEUE, AuthPool, PoolBusy, SecretCheck
 from server.config import HallConfig, Limits
 from server.console import Console, versions
@@ -497,7 +499,7 @@ class Server:
                 return False
             frames = [protocol.encode_bytes(self._stored_event(ev)) for ev in page]
             if client.batch and len(frames) > 1:
-                frames = _batches(frames)
+                frames = fanout.batches(frames)
             ok = True
             for frame in frames:
                 ok = client.push(frame)
@@ -747,13 +749,13 @@ class Server:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        # Each frame is encoded once per format; websockets writes it to
-        # every open connection of that format with no task per client.
-        for frame in pending:
-            broadcast(self._plain, frame, text=True)
+        # Each event is encoded once and its frames serialised once per
+        # format; each open connection of that format gets the same bytes in
+        # one write (server/fanout.py), with no task per client.
+        if self._plain:
+            fanout.write_all(self._plain, fanout.Frames(pending))
         if self._batched:
-            for frame in _batches(pending):
-                broadcast(self._batched, frame, text=True)
+            fanout.write_all(self._batched, fanout.Frames(fanout.batches(pending)))
         loop = asyncio.get_running_loop()
         wait = self._next_scan - loop.time()
         if wait <= 0:
@@ -821,23 +823,6 @@ class _Item:
     message: dict[str, Any]
     started: float
     answer: dict[str, Any] | None = None
-
-
-def _batches(messages: list[bytes]) -> list[bytes]:
-    """Join encoded messages into ``batch`` frames, each below the frame limit."""
-    if len(messages) == 1:
-        return messages
-    frames: list[bytes] = []
-    parts: list[bytes] = []
-    size = 40
-    for m in messages:
-        if parts and size + len(m) + 1 > protocol.MAX_FRAME:
-            frames.append(b'{"type":"batch","messages":[' + b",".join(parts) + b"]}")
-            parts, size = [], 40
-        parts.append(m)
-        size += len(m) + 1
-    frames.append(b'{"type":"batch","messages":[' + b",".join(parts) + b"]}")
-    return frames
 
 
 def _address(conn: ServerConnection) -> str:
