@@ -318,6 +318,8 @@ class ClientSession:
         self._unreachable: dict[int, float] = {}  # url index -> when it last could not be reached
         self._named: int | None = None  # url index a standby named as the owner, for the next try
         self.trail: collections.deque[tuple[float, str]] = collections.deque(maxlen=TRAIL)
+        #: hello refusals by code (rate_limited, standby...), for the load tools
+        self.hello_errors: collections.Counter[str] = collections.Counter()
 
     # -- reading ------------------------------------------------------------
     @property
@@ -609,6 +611,7 @@ class ClientSession:
 
     def _on_hello_error(self, msg: dict[str, Any], out: list[Action]) -> None:
         code = msg.get("code")
+        self.hello_errors[str(code)] += 1
         if code in REFUSAL_CODES:
             log.error("client %s: server refused hello: %s (%s)", self.device, code,
                       msg.get("message"))

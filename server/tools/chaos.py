@@ -41,6 +41,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from server.auth import hash_secret
 from server.client.aio import AsyncClient
 from server.config import HallConfig, dumps
 from server.reference import DEMO_PIN, demo_token
@@ -60,6 +61,19 @@ def chaos_config(hall_id: str, database: str) -> HallConfig:
     """The load-test hall (demo hall, always open) as hall ``hall_id``."""
     return dataclasses.replace(loadtest_config(database), id=hall_id,
                                name=f"压力测试大厅 chaos hall {hall_id}")
+
+
+def real_tokens(cfg: HallConfig, hashes: dict[str, str]) -> HallConfig:
+    """``cfg`` with every device's token hashed at the production scrypt cost
+    (the demo hashes are cheap: a takeover's token checks would cost nothing).
+    The tokens stay the demo ones; ``hashes`` (device -> hash) is filled and
+    reused, so each device id is hashed once per run."""
+    devices = []
+    for d in cfg.devices:
+        if d.id not in hashes:
+            hashes[d.id] = hash_secret(demo_token(d.id))
+        devices.append(dataclasses.replace(d, token_hash=hashes[d.id]))
+    return dataclasses.replace(cfg, devices=tuple(devices))
 
 
 # ------------------------------------------------------------------ instance
@@ -206,6 +220,8 @@ class HallLoad:
     #: every time a device was offline OUTAGE_KEEP_S or longer, with its steps
     outages: list[Outage] = dataclasses.field(default_factory=list)
     clients: list[AsyncClient] = dataclasses.field(default_factory=list)
+    #: devices that only stay connected (``--all-devices``: the rest of the hall's)
+    idle: tuple[str, ...] = ()
     #: set by :meth:`run`: once set, a failed request is not asked again
     stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
@@ -226,6 +242,8 @@ class HallLoad:
         writers = [client for client in opened if client is not None]
         if len(writers) < len(names):
             return  # stopped while opening: close_boards() closes what did open
+        if None in await asyncio.gather(*(self._open(name) for name in self.idle)):
+            return
         kiosks, counters = writers[:len(KIOSKS)], writers[len(KIOSKS):]
         tasks = [asyncio.create_task(self._kiosk(k, stop, rng)) for k in kiosks]
         tasks += [asyncio.create_task(self._counter(c, i, stop)) for i, c in enumerate(counters)]
@@ -439,9 +457,12 @@ class _Run:
         self.halls = [f"hall{i:02d}" for i in range(1, args.halls + 1)]
         config_dir = workdir / "halls"
         config_dir.mkdir(exist_ok=True)
+        hashes: dict[str, str] = {}
         for hall in self.halls:
-            (config_dir / f"{hall}.toml").write_text(dumps(chaos_config(hall, database)),
-                                                     encoding="utf-8")
+            cfg = chaos_config(hall, database)
+            if args.real_tokens:
+                cfg = real_tokens(cfg, hashes)
+            (config_dir / f"{hall}.toml").write_text(dumps(cfg), encoding="utf-8")
         self.instances = [Instance(f"i{n}", ["--config-dir", str(config_dir)], free_port(),
                                    workdir / f"i{n}.log", args.lease_s)
                           for n in range(args.instances)]
@@ -592,8 +613,11 @@ async def _chaos(args: argparse.Namespace, workdir: Path, database: str) -> int:
     load_before = os.getloadavg()
     run = _Run(args, workdir, database)
     tally = run.tally
+    busy = {*KIOSKS, *BOARDS, *(f"counter-{n}" for n in COUNTERS)}
+    idle = tuple(d.id for d in chaos_config("x", database).devices
+                 if d.id not in busy) if args.all_devices else ()
     loads = [HallLoad(hall, [inst.url(hall) for inst in run.instances],
-                      issue_every_s=args.issue_every_s) for hall in run.halls]
+                      issue_every_s=args.issue_every_s, idle=idle) for hall in run.halls]
     problems: list[str] | None = None
     runs: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
@@ -640,6 +664,16 @@ def _report(args: argparse.Namespace, tally: Tally, loads: list[HallLoad],
         failed.update(load.failed)
     print(f"tickets acknowledged: {acked}; requests failed and retried: "
           f"{sum(load.retried for load in loads)} {dict(failed)}")
+    hello_errors: collections.Counter[str] = collections.Counter()
+    for load in loads:
+        for client in load.clients:
+            if client.session is not None:
+                hello_errors.update(client.session.hello_errors)
+    tokens = "production-cost" if args.real_tokens else "demo (cheap)"
+    print(f"devices: {sum(len(load.clients) for load in loads)}, {tokens} token hashes; "
+          f"hellos refused "
+          f"(by code, rate_limited = the server busy checking tokens): "
+          f"{dict(hello_errors) or 0}")
     outages = sorted((o for load in loads for o in load.outages),
                      key=lambda o: o.seconds, reverse=True)
     worst = max(loads, key=lambda load: load.offline_max_s)
@@ -681,6 +715,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--issue-every-s", type=float, default=1.0,
                         help="each kiosk's pause between tickets (default 1)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--real-tokens", action="store_true",
+                        help="hash the devices' tokens at the production scrypt cost "
+                             "(default: the demo hall's cheap hashes)")
+    parser.add_argument("--all-devices", action="store_true",
+                        help="connect every device of each hall's configuration (the "
+                             "reference hall's ~90); the ones beyond the 2 kiosks, 3 counters "
+                             "and 2 boards only stay connected")
     parser.add_argument("--keep", metavar="DIR", help="keep the configs and logs in DIR")
     parser.add_argument("--client-log", metavar="FILE",
                         help="write every simulated device's connection log (INFO) to FILE")
