@@ -182,6 +182,8 @@ OUTAGE_KEEP_S = 10.0
 OFFLINE_TARGET_S = 20.0
 #: Connection steps printed per outage (its last ones).
 SHOWN_STEPS = 30
+#: ``--all-devices``: the idle devices of a hall opening at the same time.
+IDLE_OPENING = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,6 +224,9 @@ class HallLoad:
     clients: list[AsyncClient] = dataclasses.field(default_factory=list)
     #: devices that only stay connected (``--all-devices``: the rest of the hall's)
     idle: tuple[str, ...] = ()
+    #: hello refusals by code of the clients that gave up opening
+    hello_errors: collections.Counter[str] = dataclasses.field(
+        default_factory=collections.Counter)
     #: set by :meth:`run`: once set, a failed request is not asked again
     stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
@@ -242,7 +247,15 @@ class HallLoad:
         writers = [client for client in opened if client is not None]
         if len(writers) < len(names):
             return  # stopped while opening: close_boards() closes what did open
-        if None in await asyncio.gather(*(self._open(name) for name in self.idle)):
+        # A few at a time, as devices booting over a morning: opening all at
+        # once only measures how a cold start with a 5 s open timeout churns.
+        gate = asyncio.Semaphore(IDLE_OPENING)
+
+        async def open_idle(name: str) -> AsyncClient | None:
+            async with gate:
+                return await self._open(name)
+
+        if None in await asyncio.gather(*(open_idle(name) for name in self.idle)):
             return
         kiosks, counters = writers[:len(KIOSKS)], writers[len(KIOSKS):]
         tasks = [asyncio.create_task(self._kiosk(k, stop, rng)) for k in kiosks]
@@ -269,6 +282,8 @@ class HallLoad:
             try:
                 await client.open(self.urls[k:] + self.urls[:k])
             except TimeoutError:
+                if client.session is not None:
+                    self.hello_errors.update(client.session.hello_errors)
                 await client.close()
                 self.failed["no welcome"] += 1
                 continue
@@ -666,6 +681,7 @@ def _report(args: argparse.Namespace, tally: Tally, loads: list[HallLoad],
           f"{sum(load.retried for load in loads)} {dict(failed)}")
     hello_errors: collections.Counter[str] = collections.Counter()
     for load in loads:
+        hello_errors.update(load.hello_errors)
         for client in load.clients:
             if client.session is not None:
                 hello_errors.update(client.session.hello_errors)
