@@ -308,6 +308,9 @@ class ClientSession:
         self.index = 0
         self.last_seq: int | None = None
         self.welcome: dict[str, Any] | None = None
+        #: the last welcome's ``resume`` ticket, sent back in the next hello
+        #: (the server then skips the token's scrypt check: failover)
+        self.resume: str | None = None
         self._status = _STATUS[IDLE]
         self._attempt = 0  # failed connection attempts in a row
         self._deadline: float | None = None  # retry due (WAITING) or welcome due
@@ -433,6 +436,8 @@ class ClientSession:
         self._hello_id = uuid.uuid4().hex
         hello = {"type": "hello", "id": self._hello_id, "protocol": PROTOCOL_VERSION,
                  "device": self.device, "token": self.token, "since": self.last_seq}
+        if self.resume is not None:
+            hello["resume"] = self.resume
         if self.batch:
             # Several events may come in one frame (docs/PROTOCOL.md): one
             # frame per burst instead of one per event on a busy hall.
@@ -662,6 +667,8 @@ class ClientSession:
             self.last_seq = seq
         self._covered = seq
         self.welcome = msg
+        resume = msg.get("resume")
+        self.resume = resume if isinstance(resume, str) else None
         self._unreachable.pop(self.index, None)
         self._named = None
         self._note(f"welcome from {self.url} (seq {seq})")
