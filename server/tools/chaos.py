@@ -247,23 +247,42 @@ class HallLoad:
         writers = [client for client in opened if client is not None]
         if len(writers) < len(names):
             return  # stopped while opening: close_boards() closes what did open
-        # A few at a time, as devices booting over a morning: opening all at
-        # once only measures how a cold start with a 5 s open timeout churns.
-        gate = asyncio.Semaphore(IDLE_OPENING)
-
-        async def open_idle(name: str) -> AsyncClient | None:
-            async with gate:
-                return await self._open(name)
-
-        if None in await asyncio.gather(*(open_idle(name) for name in self.idle)):
-            return
         kiosks, counters = writers[:len(KIOSKS)], writers[len(KIOSKS):]
         tasks = [asyncio.create_task(self._kiosk(k, stop, rng)) for k in kiosks]
+        tasks.append(asyncio.create_task(self._open_idle()))
         tasks += [asyncio.create_task(self._counter(c, i, stop)) for i, c in enumerate(counters)]
         tasks.append(asyncio.create_task(self._watch(stop)))
         await asyncio.gather(*tasks)
         for client in kiosks + counters:
             await client.close()
+
+    async def _open_idle(self) -> None:
+        """Connect the idle devices, a few at a time (devices booting over a
+        morning), each one client that keeps trying as a real device does:
+        one that gave up after a timeout and started over would cost a token
+        check per try and never catch up with the kills."""
+        gate = asyncio.Semaphore(IDLE_OPENING)
+
+        async def one(name: str, k: int) -> None:
+            async with gate:
+                client = AsyncClient(name, None, token=demo_token(name),
+                                     timeout_s=self.timeout_s, backoff=(0.2, 2.0))
+                with contextlib.suppress(TimeoutError):
+                    await client.open(self.urls[k:] + self.urls[:k])
+                while client.session is not None and not client.session.online:
+                    if self.stop.is_set():
+                        self._gave_up(client)
+                        await client.close()
+                        return
+                    await asyncio.sleep(0.1)
+                self.clients.append(client)  # watched from its first welcome on
+
+        await asyncio.gather(*(one(name, i % len(self.urls))
+                               for i, name in enumerate(self.idle)))
+
+    def _gave_up(self, client: AsyncClient) -> None:
+        if client.session is not None:
+            self.hello_errors.update(client.session.hello_errors)
 
     async def close_boards(self) -> None:
         """Close every client still open (the boards, after :meth:`run`)."""
@@ -282,8 +301,7 @@ class HallLoad:
             try:
                 await client.open(self.urls[k:] + self.urls[:k])
             except TimeoutError:
-                if client.session is not None:
-                    self.hello_errors.update(client.session.hello_errors)
+                self._gave_up(client)
                 await client.close()
                 self.failed["no welcome"] += 1
                 continue
