@@ -265,6 +265,8 @@ class HallLoad:
 
         async def one(name: str, k: int) -> None:
             async with gate:
+                if self.stop.is_set():
+                    return  # the run ended before this device's turn
                 client = AsyncClient(name, None, token=demo_token(name),
                                      timeout_s=self.timeout_s, backoff=(0.2, 2.0))
                 with contextlib.suppress(TimeoutError):
