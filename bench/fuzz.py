@@ -133,6 +133,8 @@ class FrameMaker:
         # Remote tickets' check codes and numbers join these (kiosk requeue = arrival).
         self.checks: list[str] = ["NOSUCH00"]
         self.numbers: list[str] = ["A001", "Z999"]
+        # The last welcome's resume ticket of each device, sent back whole or spoiled.
+        self.resumes: dict[str, str] = {}
 
     def _id(self) -> str:
         self.ids += 1
@@ -234,6 +236,23 @@ class FrameMaker:
                 ("type", r.choice(['"fly"', '"\\ud800"', "1", '"hello"', '"issue\\u0000"']))]
         return jobj(pairs)
 
+    def resume(self, device: str) -> str:
+        """A hello's ``resume`` of any JSON shape: the device's own ticket, one
+        spoiled or another device's, or no ticket at all. Whatever it is, the
+        hello is then as good as its token (never an error)."""
+        r = self.rng
+        choices = ["7", "null", "true", "[]", '{"r1":1}', "2.5", '""', jstr("r1.1.x"),
+                   jstr("r1.99999999999." + "A" * 43), jstr("r" * 600),
+                   jstr(r.choice(NICE_TEXT))]
+        mine = self.resumes.get(device)
+        if mine is not None:
+            choices += [jstr(mine)] * 4 + [jstr(mine[:-1] + ("B" if mine[-1] == "A" else "A")),
+                                           jstr(mine + "."), jstr(mine.replace("r1.", "r1.1"))]
+        others = [t for d, t in self.resumes.items() if d != device]
+        if others:
+            choices.append(jstr(r.choice(others)))
+        return r.choice(choices)
+
     def hello(self, device: str, hostile: bool) -> str:
         """A hello frame for ``device``; with ``hostile``, one defect."""
         r = self.rng
@@ -241,9 +260,11 @@ class FrameMaker:
                  ("device", jstr(device)), ("token", jstr(self.hall.token(device))),
                  # No replay: a client that stops reading mid-replay is another test.
                  ("since", r.choice(["null", "999999999"]))]
+        if r.random() < 0.5:
+            pairs.append(("resume", self.resume(device)))
         if not hostile:
             return jobj(pairs)
-        field = r.choice(["id", "device", "token", "since", "protocol", "extra"])
+        field = r.choice(["id", "device", "token", "since", "protocol", "extra", "resume"])
         bad = {
             "token": [self._bad_string(), jstr("wrong-token"), '""', "1"],
             "since": ["-1", "1e999", '"0"', "true", "123456789012345678901234567890"],
@@ -288,7 +309,10 @@ class Fuzzer:
         ws = connect(self.hall.url, open_timeout=10, max_size=2**22,
                      max_queue=None).__enter__()
         ws.send(hello)
-        return ws, json.loads(ws.recv(10))
+        first = json.loads(ws.recv(10))
+        if first.get("type") == "welcome" and isinstance(first.get("resume"), str):
+            self.maker.resumes[str(first.get("device"))] = first["resume"]
+        return ws, first
 
     def _conn(self, role: str) -> ClientConnection:
         ws = self.conns.get(role)
@@ -413,6 +437,9 @@ class Fuzzer:
                 out.refused += 1
                 if first.get("code") == "internal":
                     out.failures.append(f"hello got internal: {frame[:120]!r}")
+                elif not hostile and first.get("code") != "rate_limited":
+                    # Its resume (any shape) may only cost the token check.
+                    out.failures.append(f"good hello refused: {first}: {frame[:160]!r}")
                 try:
                     ws.recv(5)
                 except ConnectionClosed as exc:

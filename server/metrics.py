@@ -48,8 +48,8 @@ class Metrics:
         self.replayed = Counter(
             "qhall_replay_events", "Missed events sent to reconnecting clients", registry=r)
         self.auth = Counter(
-            "qhall_auth_checks", "Secret checks (hello tokens, PINs) by outcome: cached, ok, "
-            "failed, refused (pool full)", ["outcome"], registry=r)
+            "qhall_auth_checks", "Secret checks (hello tokens, PINs) by outcome: cached, resumed "
+            "(a welcome's resume ticket), ok, failed, refused (pool full)", ["outcome"], registry=r)
         self.auth_in_flight = Gauge(
             "qhall_auth_in_flight", "Secret checks running or queued in the auth pool",
             registry=r)

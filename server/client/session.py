@@ -320,6 +320,9 @@ class ClientSession:
         self.index = 0
         self.last_seq: int | None = None
         self.welcome: dict[str, Any] | None = None
+        #: the last welcome's ``resume`` ticket, sent back in the next hello
+        #: (the server then skips the token's scrypt check: failover)
+        self.resume: str | None = None
         self._status = _STATUS[IDLE]
         self._attempt = 0  # failed connection attempts in a row
         self._deadline: float | None = None  # retry due (WAITING) or welcome due
@@ -332,6 +335,8 @@ class ClientSession:
         self._stayed = False  # ... and that index is the standby itself (its owner found down)
         self._welcome_s = self.timeout_s  # the current socket's wait for its welcome
         self.trail: collections.deque[tuple[float, str]] = collections.deque(maxlen=TRAIL)
+        #: hello refusals by code (rate_limited, standby...), for the load tools
+        self.hello_errors: collections.Counter[str] = collections.Counter()
 
     # -- reading ------------------------------------------------------------
     @property
@@ -453,6 +458,8 @@ class ClientSession:
         self._hello_id = uuid.uuid4().hex
         hello = {"type": "hello", "id": self._hello_id, "protocol": PROTOCOL_VERSION,
                  "device": self.device, "token": self.token, "since": self.last_seq}
+        if self.resume is not None:
+            hello["resume"] = self.resume
         if self.batch:
             # Several events may come in one frame (docs/PROTOCOL.md): one
             # frame per burst instead of one per event on a busy hall.
@@ -631,6 +638,7 @@ class ClientSession:
 
     def _on_hello_error(self, msg: dict[str, Any], out: list[Action]) -> None:
         code = msg.get("code")
+        self.hello_errors[str(code)] += 1
         if code in REFUSAL_CODES:
             log.error("client %s: server refused hello: %s (%s)", self.device, code,
                       msg.get("message"))
@@ -688,6 +696,8 @@ class ClientSession:
             self.last_seq = seq
         self._covered = seq
         self.welcome = msg
+        resume = msg.get("resume")
+        self.resume = resume if isinstance(resume, str) else None
         self._unreachable.pop(self.index, None)
         self._named = None
         self._note(f"welcome from {self.url} (seq {seq})")

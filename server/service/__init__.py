@@ -44,6 +44,7 @@ from server.service.api import (
     Unavailable,
     utcnow,
 )
+from server.service.resume import ResumeTickets
 from server.store import StaleState, Store, StoreError
 from server.wire import protocol
 from server.wire.protocol import ProtocolError
@@ -109,6 +110,8 @@ class HallService(Context):
         self._reply_count = 0
         self.limits = HallLimits(config.limits, store, config.id, clock, monotonic)
         self.tokens = TokenCache()
+        #: The welcomes' ``resume`` tickets (server/service/resume.py).
+        self.resume = ResumeTickets(store, config.id, clock)
         #: Why the hall cannot serve (None: it can). Set when the store
         #: failed and memory could not be rebuilt from it; while set, no
         #: request or welcome is answered from memory (it may hold a change
@@ -297,6 +300,14 @@ class HallService(Context):
         check = self.begin_authenticate(device_id, token)
         return check.run_inline() if isinstance(check, SecretCheck) else check
 
+    def resume_device(self, device_id: str, token: str, ticket: object) -> Device | None:
+        """The device when ``ticket`` (the hello's ``resume``) is good for these
+        credentials now, checked with one HMAC; None: check the token instead."""
+        device = self.config.device(device_id)
+        if device is None or ticket is None or not self.resume.good(device, token, ticket):
+            return None
+        return device
+
     def begin_authenticate(self, device_id: str,
                            token: str) -> Device | None | SecretCheck[Device | None]:
         """The device, or the scrypt check still to run for it.
@@ -358,8 +369,9 @@ class HallService(Context):
         snap["faults"] = list(self.faults.values())
         return snap
 
-    def welcome(self, session: Session, rid: str) -> dict[str, Any]:
-        """The welcome for a new connection.
+    def welcome(self, session: Session, rid: str, token: str | None = None) -> dict[str, Any]:
+        """The welcome for a new connection; with the ``token`` its hello proved,
+        a ``resume`` ticket for the next hello.
 
         Raises:
             Unavailable: the hall is in the failed state.
@@ -377,7 +389,12 @@ class HallService(Context):
             "hall": self.hall_info(),
             "snapshot": self.snapshot(),
             "seq": self.last_seq,
+            **self._resume_field(session, token),
         }
+
+    def _resume_field(self, session: Session, token: str | None) -> dict[str, str]:
+        ticket = None if token is None else self.resume.give(session.device, token)
+        return {} if ticket is None else {"resume": ticket}
 
     # -------------------------------------------------------------- requests
     def groupable(self, kind: str) -> bool:

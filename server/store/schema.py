@@ -10,12 +10,12 @@ __all__ = [
     "events_t", "counters_t", "replies", "bookings_t", "booking_slots_t", "followups_t",
     "hall_secrets_t", "login_failures_t", "ticket_phones_t", "console_sessions_t",
     "console_audit_t", "console_acks_t", "notify_outbox_t", "hall_configs_t",
-    "counter_days_t",
+    "counter_days_t", "resume_keys_t",
 ]
 
 #: The newest migration in server/store/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0012"
 
 metadata = sa.MetaData()
 
@@ -335,4 +335,13 @@ notify_outbox_t = sa.Table(
     sa.Column("next_at", sa.DateTime, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_notify_outbox_hall_next", "hall", "next_at"),
+)
+
+#: One HMAC key per hall for the resume tickets (0012, ``server/store/resumekeys.py``).
+resume_keys_t = sa.Table(
+    "resume_keys",
+    metadata,
+    sa.Column("hall", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
 )

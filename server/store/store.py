@@ -16,6 +16,7 @@ API::
     store.outbox, store.stagers[hall_id] = stage         # webhook deliveries (server/notify)
     store.console                                        # console sessions, audit, acks
     store.configs                                        # configuration versions
+    store.resume_keys.key(hall_id, now) -> bytes         # the hall's resume-ticket key
     store.close()
 
 ``commit`` is ONE transaction (its steps: server/store/commit.py): tickets
@@ -52,6 +53,7 @@ from server.store.followups import FollowUpRows
 from server.store.outbox import OutboxRows, Staged
 from server.store.phones import PhoneRows
 from server.store.prepared import compile_all
+from server.store.resumekeys import ResumeKeys
 from server.wire.clock import aware_utc, naive_utc, utcnow
 
 __all__ = ["Store"]
@@ -105,6 +107,8 @@ class Store:
         self.console = ConsoleRows(self._db)
         #: The hall configuration's stored versions (server/store/configs.py).
         self.configs = ConfigRows(self._db)
+        #: The per-hall keys of the hellos' resume tickets (server/store/resumekeys.py).
+        self.resume_keys = ResumeKeys(self._db)
 
     def close(self) -> None:
         """Close every pooled connection."""

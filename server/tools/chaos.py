@@ -41,6 +41,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from server.auth import hash_secret
 from server.client.aio import AsyncClient
 from server.config import HallConfig, dumps
 from server.reference import DEMO_PIN, demo_token
@@ -60,6 +61,19 @@ def chaos_config(hall_id: str, database: str) -> HallConfig:
     """The load-test hall (demo hall, always open) as hall ``hall_id``."""
     return dataclasses.replace(loadtest_config(database), id=hall_id,
                                name=f"压力测试大厅 chaos hall {hall_id}")
+
+
+def real_tokens(cfg: HallConfig, hashes: dict[str, str]) -> HallConfig:
+    """``cfg`` with every device's token hashed at the production scrypt cost
+    (the demo hashes are cheap: a takeover's token checks would cost nothing).
+    The tokens stay the demo ones; ``hashes`` (device -> hash) is filled and
+    reused, so each device id is hashed once per run."""
+    devices = []
+    for d in cfg.devices:
+        if d.id not in hashes:
+            hashes[d.id] = hash_secret(demo_token(d.id))
+        devices.append(dataclasses.replace(d, token_hash=hashes[d.id]))
+    return dataclasses.replace(cfg, devices=tuple(devices))
 
 
 # ------------------------------------------------------------------ instance
@@ -168,6 +182,8 @@ OUTAGE_KEEP_S = 10.0
 OFFLINE_TARGET_S = 20.0
 #: Connection steps printed per outage (its last ones).
 SHOWN_STEPS = 30
+#: ``--all-devices``: the idle devices of a hall opening at the same time.
+IDLE_OPENING = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,6 +222,11 @@ class HallLoad:
     #: every time a device was offline OUTAGE_KEEP_S or longer, with its steps
     outages: list[Outage] = dataclasses.field(default_factory=list)
     clients: list[AsyncClient] = dataclasses.field(default_factory=list)
+    #: devices that only stay connected (``--all-devices``: the rest of the hall's)
+    idle: tuple[str, ...] = ()
+    #: hello refusals by code of the clients that gave up opening
+    hello_errors: collections.Counter[str] = dataclasses.field(
+        default_factory=collections.Counter)
     #: set by :meth:`run`: once set, a failed request is not asked again
     stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
@@ -228,11 +249,42 @@ class HallLoad:
             return  # stopped while opening: close_boards() closes what did open
         kiosks, counters = writers[:len(KIOSKS)], writers[len(KIOSKS):]
         tasks = [asyncio.create_task(self._kiosk(k, stop, rng)) for k in kiosks]
+        tasks.append(asyncio.create_task(self._open_idle()))
         tasks += [asyncio.create_task(self._counter(c, i, stop)) for i, c in enumerate(counters)]
         tasks.append(asyncio.create_task(self._watch(stop)))
         await asyncio.gather(*tasks)
         for client in kiosks + counters:
             await client.close()
+
+    async def _open_idle(self) -> None:
+        """Connect the idle devices, a few at a time (devices booting over a
+        morning), each one client that keeps trying as a real device does:
+        one that gave up after a timeout and started over would cost a token
+        check per try and never catch up with the kills."""
+        gate = asyncio.Semaphore(IDLE_OPENING)
+
+        async def one(name: str, k: int) -> None:
+            async with gate:
+                if self.stop.is_set():
+                    return  # the run ended before this device's turn
+                client = AsyncClient(name, None, token=demo_token(name),
+                                     timeout_s=self.timeout_s, backoff=(0.2, 2.0))
+                with contextlib.suppress(TimeoutError):
+                    await client.open(self.urls[k:] + self.urls[:k])
+                while client.session is not None and not client.session.online:
+                    if self.stop.is_set():
+                        self._gave_up(client)
+                        await client.close()
+                        return
+                    await asyncio.sleep(0.1)
+                self.clients.append(client)  # watched from its first welcome on
+
+        await asyncio.gather(*(one(name, i % len(self.urls))
+                               for i, name in enumerate(self.idle)))
+
+    def _gave_up(self, client: AsyncClient) -> None:
+        if client.session is not None:
+            self.hello_errors.update(client.session.hello_errors)
 
     async def close_boards(self) -> None:
         """Close every client still open (the boards, after :meth:`run`)."""
@@ -251,6 +303,7 @@ class HallLoad:
             try:
                 await client.open(self.urls[k:] + self.urls[:k])
             except TimeoutError:
+                self._gave_up(client)
                 await client.close()
                 self.failed["no welcome"] += 1
                 continue
@@ -439,9 +492,12 @@ class _Run:
         self.halls = [f"hall{i:02d}" for i in range(1, args.halls + 1)]
         config_dir = workdir / "halls"
         config_dir.mkdir(exist_ok=True)
+        hashes: dict[str, str] = {}
         for hall in self.halls:
-            (config_dir / f"{hall}.toml").write_text(dumps(chaos_config(hall, database)),
-                                                     encoding="utf-8")
+            cfg = chaos_config(hall, database)
+            if args.real_tokens:
+                cfg = real_tokens(cfg, hashes)
+            (config_dir / f"{hall}.toml").write_text(dumps(cfg), encoding="utf-8")
         self.instances = [Instance(f"i{n}", ["--config-dir", str(config_dir)], free_port(),
                                    workdir / f"i{n}.log", args.lease_s)
                           for n in range(args.instances)]
@@ -592,8 +648,11 @@ async def _chaos(args: argparse.Namespace, workdir: Path, database: str) -> int:
     load_before = os.getloadavg()
     run = _Run(args, workdir, database)
     tally = run.tally
+    busy = {*KIOSKS, *BOARDS, *(f"counter-{n}" for n in COUNTERS)}
+    idle = tuple(d.id for d in chaos_config("x", database).devices
+                 if d.id not in busy) if args.all_devices else ()
     loads = [HallLoad(hall, [inst.url(hall) for inst in run.instances],
-                      issue_every_s=args.issue_every_s) for hall in run.halls]
+                      issue_every_s=args.issue_every_s, idle=idle) for hall in run.halls]
     problems: list[str] | None = None
     runs: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
@@ -640,6 +699,17 @@ def _report(args: argparse.Namespace, tally: Tally, loads: list[HallLoad],
         failed.update(load.failed)
     print(f"tickets acknowledged: {acked}; requests failed and retried: "
           f"{sum(load.retried for load in loads)} {dict(failed)}")
+    hello_errors: collections.Counter[str] = collections.Counter()
+    for load in loads:
+        hello_errors.update(load.hello_errors)
+        for client in load.clients:
+            if client.session is not None:
+                hello_errors.update(client.session.hello_errors)
+    tokens = "production-cost" if args.real_tokens else "demo (cheap)"
+    print(f"devices: {sum(len(load.clients) for load in loads)}, {tokens} token hashes; "
+          f"hellos refused "
+          f"(by code, rate_limited = the server busy checking tokens): "
+          f"{dict(hello_errors) or 0}")
     outages = sorted((o for load in loads for o in load.outages),
                      key=lambda o: o.seconds, reverse=True)
     worst = max(loads, key=lambda load: load.offline_max_s)
@@ -681,6 +751,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--issue-every-s", type=float, default=1.0,
                         help="each kiosk's pause between tickets (default 1)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--real-tokens", action="store_true",
+                        help="hash the devices' tokens at the production scrypt cost "
+                             "(default: the demo hall's cheap hashes)")
+    parser.add_argument("--all-devices", action="store_true",
+                        help="connect every device of each hall's configuration (the "
+                             "reference hall's ~90); the ones beyond the 2 kiosks, 3 counters "
+                             "and 2 boards only stay connected")
     parser.add_argument("--keep", metavar="DIR", help="keep the configs and logs in DIR")
     parser.add_argument("--client-log", metavar="FILE",
                         help="write every simulated device's connection log (INFO) to FILE")

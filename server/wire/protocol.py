@@ -409,7 +409,8 @@ def _check_message(message: dict[str, Any]) -> None:
 
 
 def parse_hello(message: dict[str, Any]) -> dict[str, Any]:
-    """Validate the opening ``hello``; return it with ``since`` normalised."""
+    """Validate the opening ``hello``; return it with ``since`` and ``resume``
+    (a string, else None) normalised."""
     _check_message(message)
     rid = _request_id(message)
     if message.get("type") != "hello":
@@ -433,7 +434,12 @@ def parse_hello(message: dict[str, Any]) -> dict[str, Any]:
     if since is not None and (isinstance(since, bool) or not isinstance(since, int)
                               or since < 0):
         raise ProtocolError("bad_request", "'since' must be null or a seq number >= 0", rid)
-    return {**message, "since": since}
+    # A resume ticket is a shortcut, never a requirement: any other value is
+    # as good as none (the token is checked), never an error.
+    resume = message.get("resume")
+    if not isinstance(resume, str) or not resume or len(resume) > MAX_TEXT:
+        resume = None
+    return {**message, "since": since, "resume": resume}
 
 
 def parse_request(message: dict[str, Any]) -> tuple[str, str, Request]:

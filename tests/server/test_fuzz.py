@@ -65,6 +65,25 @@ def test_frame_maker_covers_every_request_type_and_defect():
             protocol.parse_request(protocol.decode(frame))
 
 
+def test_hellos_carry_a_resume_of_every_shape():
+    """Own, spoiled and other devices' tickets and values of every JSON type:
+    none of them makes a hello that is otherwise good invalid."""
+    maker = FrameMaker(random.Random(11), _hall("ws://unused"))
+    mine, theirs = "r1.1800000000." + "A" * 43, "r1.1800000000." + "B" * 43
+    maker.resumes = {"kiosk-1": mine, "board-1": theirs}
+    hellos = [protocol.decode(maker.hello("kiosk-1", hostile=False)) for _ in range(400)]
+    resumes = [h["resume"] for h in hellos if "resume" in h]
+    assert {type(r).__name__ for r in resumes} == {
+        "str", "int", "float", "bool", "NoneType", "list", "dict"}
+    texts = {r for r in resumes if isinstance(r, str)}
+    assert {mine, theirs} <= texts
+    assert any(t != mine and t.startswith("r1.18") and len(t) == len(mine) for t in texts)
+    for hello in hellos:
+        assert protocol.parse_hello(hello)["device"] == "kiosk-1"
+    hostile = [maker.hello("kiosk-1", hostile=True) for _ in range(400)]
+    assert any('"resume":"\\ud' in frame or '"resume":"\\u00' in frame for frame in hostile)
+
+
 @settings(max_examples=RUNS, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1))

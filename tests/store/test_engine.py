@@ -63,7 +63,7 @@ def test_migrations_create_the_schema_and_are_idempotent(db_url: str) -> None:
                      "replies", "bookings", "booking_slots", "followups", "hall_secrets",
                      "login_failures", "hall_leases", "instances", "ticket_phones",
                      "console_sessions", "console_audit", "console_acks",
-                     "notify_outbox", "hall_configs", "counter_days"}
+                     "notify_outbox", "hall_configs", "counter_days", "resume_keys"}
     assert version == SCHEMA_REVISION
     # again, the fast path (already at head) and the full Alembic path
     with Store(db_url) as store:

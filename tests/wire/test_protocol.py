@@ -66,6 +66,21 @@ def test_hello_ok():
     hello = protocol.parse_hello(
         {"type": "hello", "id": "h1", "protocol": 1, "device": "kiosk-1", "token": "s"})
     assert hello["since"] is None
+    assert hello["resume"] is None
+
+
+@pytest.mark.parametrize("resume", [None, 7, True, 2.5, [], {"a": "r1.1.x"}, "", "r" * 501])
+def test_hello_resume_of_any_other_shape_counts_as_none_and_is_no_error(resume):
+    hello = protocol.parse_hello({"type": "hello", "id": "h1", "protocol": 1,
+                                  "device": "kiosk-1", "token": "s", "resume": resume})
+    assert hello["resume"] is None and hello["token"] == "s"
+
+
+def test_hello_resume_string_is_kept_as_sent():
+    ticket = "r1.1764489600." + "A" * 43
+    hello = protocol.parse_hello({"type": "hello", "id": "h1", "protocol": 1,
+                                  "device": "kiosk-1", "token": "s", "resume": ticket})
+    assert hello["resume"] == ticket
 
 
 @pytest.mark.parametrize(
