@@ -2,7 +2,8 @@
 ``call`` and its state, and the counter by name); a ticket no longer
 waiting has no wait; a counter that worked today (the hall's day, not the
 machine's) is expected back after its break, one never opened is not; a
-route ended early is a change of the counter too; a later step opening
+route ended early is a change of the counter too; a closed counter listed
+first leaves the others supplying; a later step opening
 later today is waited for from the exact start of the day's hours."""
 
 from __future__ import annotations
@@ -78,3 +79,16 @@ def test_a_later_step_is_waited_for_from_the_exact_start_of_the_days_hours() -> 
     # xf (08:30-12:00, 13:30-17:30) is open at 08:30 sharp: the route joins at once
     hall = route_hall(at(8, 30))
     assert hall.route_eta_s(issue(hall, "jj")) == 1200
+
+
+def test_a_closed_counter_listed_first_leaves_the_open_ones_supplying() -> None:
+    # gjj is served by counters 1 and 2; 1 is closed, 2 (tax first, then gjj)
+    # is busy with a tax ticket and one more tax ticket waits: gjj gets
+    # counter 2 after that tax ticket (300 s) and at 1 - 2/1800 x 300 = 2/3
+    # of its time (tax arrivals come first): 300 + 300 / (2/3) = 750 s.
+    hall, _clock = make_hall()
+    hall.close_counter(1)
+    hall.issue("tax")
+    hall.issue("tax")
+    hall.call_next(2)
+    assert hall.issue("gjj")[0].data["ticket"]["eta_s"] == 750
