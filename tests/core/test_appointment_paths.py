@@ -8,7 +8,7 @@ returned from a counter is at the head of its group anyway)."""
 from __future__ import annotations
 
 from server.core import Hall
-from server.core.model import Ticket
+from server.core.model import Event, Ticket
 from tests.core.builders import at, make_hall
 from tests.core.test_routes import ROUTE_CFG
 from tests.helpers.fakes import FakeClock
@@ -32,6 +32,20 @@ def _first_after_slot(hall: Hall, clock: FakeClock, counter: int, sid: str) -> s
     return str(ev.data["ticket"]["id"])
 
 
+def _sent_to_counter_2(hall: Hall, clock: FakeClock) -> str:
+    """The appointment, called at counter 1 and sent to counter 2 only; a normal
+    gjj ticket issued meanwhile waits too."""
+    tid = _appointment(hall, clock, "bdc")
+    hall.call_next(1)
+    hall.issue("gjj")
+    hall.transfer(1, to_counter=2)
+    return tid
+
+
+def _reasons(events: list[Event]) -> list[object]:
+    return [e.data.get("reason") for e in events if e.name == "ticket.transferred"]
+
+
 def test_an_appointment_moved_before_its_slot_waits_for_it_then_goes_first() -> None:
     hall, clock = make_hall()
     tid = _appointment(hall, clock, "bdc")
@@ -50,10 +64,7 @@ def test_an_appointment_transferred_to_a_service_goes_first_there_once_its_slot_
 
 def test_an_appointment_back_from_a_closed_counter_rejoins_its_group() -> None:
     hall, clock = make_hall()
-    tid = _appointment(hall, clock, "bdc")
-    hall.call_next(1)
-    hall.issue("gjj")  # a normal gjj ticket issued before the appointment returns
-    hall.transfer(1, to_counter=2)
+    tid = _sent_to_counter_2(hall, clock)
     hall.close_counter(2)
     assert hall.waiting("gjj") == 2
     assert _first_after_slot(hall, clock, 1, "gjj") == tid
@@ -61,30 +72,22 @@ def test_an_appointment_back_from_a_closed_counter_rejoins_its_group() -> None:
 
 def test_an_appointment_back_from_a_long_paused_counter_rejoins_its_group() -> None:
     hall, clock = make_hall()
-    tid = _appointment(hall, clock, "bdc")
-    hall.call_next(1)
-    hall.issue("gjj")  # a normal gjj ticket issued before the appointment returns
-    hall.transfer(1, to_counter=2)
+    tid = _sent_to_counter_2(hall, clock)
     hall.pause(2)
     clock.advance(hall.config.dispatch.transfer_timeout)
     events = hall.expire_transfers()
-    assert [e.data.get("reason") for e in events if e.name == "ticket.transferred"] == [
-        "transfer_timeout"]
+    assert _reasons(events) == ["transfer_timeout"]
     assert _first_after_slot(hall, clock, 1, "gjj") == tid
 
 
 def test_an_appointment_waiting_for_a_counter_closed_at_restore_rejoins_its_group() -> None:
     hall, clock = make_hall()
-    tid = _appointment(hall, clock, "bdc")
-    hall.call_next(1)
-    hall.issue("gjj")  # a normal gjj ticket issued before the appointment returns
-    hall.transfer(1, to_counter=2)
+    tid = _sent_to_counter_2(hall, clock)
     tickets = hall.tickets()
     # restored with counter 2 closed (not given): the next tick returns its ticket
     restored = Hall.restore(hall.config, clock, tickets, [hall.counter_state(1)])
     events = restored.expire_transfers()
-    assert [e.data.get("reason") for e in events if e.name == "ticket.transferred"] == [
-        "counter_closed"]
+    assert _reasons(events) == ["counter_closed"]
     assert _first_after_slot(restored, clock, 1, "gjj") == tid
 
 
