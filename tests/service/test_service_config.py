@@ -102,3 +102,39 @@ def test_a_new_configuration_is_prepared_with_the_days_assignments(desk: Desk) -
     other = dataclasses.replace(renamed, id="elsewhere")
     with pytest.raises(ValueError, match="hall id cannot change"):
         svc.prepare_config(other)
+
+
+def test_a_hall_rebuilt_for_a_configuration_keeps_its_numbers_and_open_counters(
+        desk: Desk) -> None:
+    # The live change rebuilds the core from the store: the day's numbering
+    # goes on where it was and the counters stay open under their staff.
+    svc = desk.svc
+    numbers = [desk.send("kiosk-1", "issue", f"i{n}", service="gjj").message["ticket"]["number"]
+               for n in range(2)]
+    assert desk.send("counter-1", "login", "l1", staff="s001", pin=PIN).message["type"] == "ok"
+    called = desk.send("counter-1", "call_next", "c1").message["ticket"]
+    hall = svc.prepare_assignment(4, ("gjj", "bdc"))
+    _store_assignment(desk, LOCAL_DAY, 4, ("gjj", "bdc"))
+    svc.adopt_config(svc.base_config, hall)
+    assert svc.hall.snapshot_counter(1)["state"] != "closed"
+    assert svc.hall.snapshot_counter(1)["staff"]["id"] == "s001"
+    assert svc.hall.snapshot_counter(1)["current"]["id"] == called["id"]
+    after = desk.send("kiosk-1", "issue", "i9", service="gjj").message["ticket"]["number"]
+    assert numbers == ["A001", "A002"] and after == "A003"
+
+
+def test_the_day_rollover_serves_the_new_days_assignments(desk: Desk) -> None:
+    # tick() at the hall's midnight: yesterday's extra counters end, the
+    # assignments stored for the new (local) day apply.
+    svc = desk.svc
+    _store_assignment(desk, LOCAL_DAY, 4, ("gjj",))
+    next_day = LOCAL_DAY + dt.timedelta(days=1)
+    _store_assignment(desk, next_day, 2, ("tax",))
+    hall = svc.prepare_assignment(4, ("gjj",))
+    svc.adopt_config(svc.base_config, hall)
+    assert svc.config.counter(4).services == ("gjj",)
+    desk.clock.advance(24 * 3600)
+    svc.tick()
+    assert svc.config.counter(4).services == ("bdc",)   # yesterday's assignment ended
+    assert svc.config.counter(2).services == ("tax",)   # today's applies
+    assert svc.hall.config.counter(2).services == ("tax",)

@@ -84,3 +84,16 @@ def test_a_login_reports_every_counter_it_closes_and_the_one_it_opens(hall: Hall
     assert changes[-1] == ("counter.opened", 2)
     assert hall.svc.hall.snapshot_counter(1)["state"] == "closed"
     assert hall.svc.hall.snapshot_counter(2)["staff"]["id"] == "s001"
+
+
+def test_a_plain_login_stores_no_pin_and_opens_under_the_members_name(hall: Hall) -> None:
+    # Only a reset PIN is stored by a login; the counter shows the member's
+    # configured name (the display and the console print it).
+    hall.svc.secret_set = lambda staff, what, plain: hall.set.append((staff, what, plain))
+    done = hall.login(2, "s002", PIN, "l1")
+    assert done.message["type"] == "ok" and hall.set == []
+    name = next(s.name for s in hall.config.staff if s.id == "s002")
+    assert done.message["staff"] == {"id": "s002", "name": name}
+    assert hall.svc.hall.snapshot_counter(2)["staff"] == {"id": "s002", "name": name}
+    opened = [e for e in done.events if e["name"] == "counter.opened"]
+    assert len(opened) == 1 and opened[0]["data"]["staff"]["name"] == name

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 import server.service as service_module
+from server.authpool import DUMMY_HASH, SecretCheck
 from server.features.booking import Bookings
 from server.service import IDEMPOTENCY_S, HallService, Session
 from server.store import StoreError
@@ -258,6 +259,15 @@ def test_devices_authenticate_by_their_token(desk: Desk) -> None:
     # verified once, the token is known: no check left to run
     assert svc.begin_authenticate("kiosk-1", TOKEN("kiosk-1")) == device
     assert svc.begin_authenticate("kiosk-2", TOKEN("kiosk-1")) is not None  # a check to run
+
+
+def test_an_unknown_device_costs_a_real_check_of_its_token(desk: Desk) -> None:
+    # Same cost as a known device (ids cannot be probed by timing): the token
+    # given is checked against a real scrypt hash, and no device comes of it.
+    check = desk.svc.begin_authenticate("nobody", "some-token")
+    assert isinstance(check, SecretCheck)
+    assert (check.secret, check.hashed) == ("some-token", DUMMY_HASH)
+    assert check.finish(True) is None and check.finish(False) is None
 
 
 def test_a_store_that_cannot_be_read_fails_the_hall_until_it_can(desk: Desk,

@@ -195,6 +195,19 @@ def test_wrong_pins_lock_the_counter_and_the_staff_member(desk: Desk) -> None:
                      pin=PIN).message["code"] == "rate_limited"
 
 
+def test_a_right_pin_starts_the_staff_members_count_again(desk: Desk) -> None:
+    # docs: "The staff member proved their PIN: their own count starts again"
+    # (the device's count stays). s001 mistypes from three counters, one
+    # short of the limit each time, logging in between: never locked.
+    limit = desk.config.limits.pin_failures
+    for round_, counter in enumerate(("counter-1", "counter-2", "counter-3")):
+        for n in range(limit - 1):
+            wrong = desk.send(counter, "login", f"w{round_}{n}", staff="s001", pin="0000")
+            assert wrong.message["code"] == "unauthorized"
+        right = desk.send(counter, "login", f"r{round_}", staff="s001", pin=PIN).message
+        assert right["type"] == "ok", right
+
+
 def test_a_staff_member_logging_in_where_a_counter_was_closed_opens_it_only(
         desk: Desk) -> None:
     ok(desk, "counter-1", "login", "l1", staff="s001", pin=PIN)

@@ -303,3 +303,35 @@ def test_check_in_moves_the_number_to_the_ticket_only_when_asked(store: Store) -
             "SELECT hall, ticket, phone_hash, phone, service, day FROM ticket_phones").all()
     assert [(*r[:5], str(r[5])) for r in rows] == [
         (HALL, "t1", "ph", "13800000001", "gjj", str(DAY))]
+
+
+def test_a_booking_that_ends_unchecked_forgets_its_number(store: Store) -> None:
+    # The phone number is kept only while it may still be needed for a
+    # notification: a cancel or a miss erases it with the status change.
+    cancelled = dataclasses.replace(booking("CANC0001", "p1"), phone="13800000001")
+    missed = dataclasses.replace(booking("MISS0001", "p2"), phone="13800000002")
+    for row in (cancelled, missed):
+        made(store, row)
+    store.commit(HALL, [], at=NOW, extra=store.bookings.cancel(cancelled, NOW))
+    late = SLOT + dt.timedelta(hours=1)
+    store.commit(HALL, [], at=late, extra=store.bookings.mark_missed(HALL, ["MISS0001"], late))
+    got = {code: store.bookings.get(HALL, code) for code in ("CANC0001", "MISS0001")}
+    assert {code: (r.status, r.phone) for code, r in got.items()} == {
+        "CANC0001": ("cancelled", None), "MISS0001": ("missed", None)}
+
+
+def test_a_cancel_and_the_slot_counts_are_per_hall_for_one_code_and_slot(
+        store: Store) -> None:
+    # The same code and slot in two halls (codes are unique per hall only).
+    mine = booking("SAME0001", "p1")
+    made(store, mine)
+    made(store, booking("OTHR0001", "p2"))
+    theirs = dataclasses.replace(mine, hall="east")
+    store.commit("east", [], at=NOW, extra=store.bookings.book(theirs, 2))
+    assert store.bookings.taken(HALL, "gjj", [SLOT]) == {SLOT: 2}
+    assert store.bookings.taken("east", "gjj", [SLOT]) == {SLOT: 1}
+    store.commit("east", [], at=NOW, extra=store.bookings.cancel(theirs, NOW))
+    still = store.bookings.get(HALL, "SAME0001")
+    assert still is not None and still.status == "booked" and still.person_day is not None
+    assert store.bookings.taken(HALL, "gjj", [SLOT]) == {SLOT: 2}
+    assert store.bookings.taken("east", "gjj", [SLOT]) == {SLOT: 0}

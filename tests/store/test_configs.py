@@ -110,6 +110,11 @@ def test_an_assignment_and_its_audit_row_go_together(store):
     assert rows.assignments("h", DAY) == {4: ("gjj",)}  # the old one stays
     with pytest.raises(ValueError, match="staff must"):
         rows.assign("h", DAY, 3, ("tax",), T0, "")  # no staff
+    with pytest.raises(ValueError, match="staff must be a non-empty string of at most 64"):
+        rows.assign("h", DAY, 3, ("tax",), T0, "s" * 65)  # a staff id past its column
+    rows.assign("h", DAY, 3, ("tax",), T0, "s" * 64)  # the column's length is allowed
+    assert rows.assignments("h", DAY) == {3: ("tax",), 4: ("gjj",)}
+    rows.assign("h", DAY, 3, (), T0, "s005")
     with pytest.raises(ValueError, match="hall_id must"):
         rows.assign("", DAY, 3, ("tax",), T0, "s005")
     with pytest.raises(ValueError, match="at must be timezone-aware"):

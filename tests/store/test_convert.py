@@ -98,3 +98,13 @@ def test_event_dicts_and_error_lines() -> None:
     wrapped = RuntimeError("outer")
     wrapped.orig = KeyError("inner")  # type: ignore[attr-defined]
     assert first_line(wrapped) == "'inner'"
+
+
+def test_a_remote_absent_deferred_ticket_comes_back_as_it_was_stored() -> None:
+    # The flags a remote ticket carries (taken over HTTP, not yet present at
+    # the kiosk, moved back twice): a restart must not turn it into a walk-in
+    # ticket that is present and never deferred (the defaults).
+    t = dataclasses.replace(new_ticket(3), remote=True, present=False, deferrals=2)
+    back = ticket_from_row(SimpleNamespace(**ticket_params("main", t)))
+    assert (back.remote, back.present, back.deferrals) == (True, False, 2)
+    assert back == t

@@ -69,3 +69,17 @@ def test_open_at_its_edges_and_per_hall_oldest_then_by_id(store: Store) -> None:
     assert store.followups.open_at("east", closed_at + dt.timedelta(hours=1)) == [east]
     with pytest.raises(ValueError, match="moment"):
         store.followups.open_at(HALL, closed_at.replace(tzinfo=None))
+
+
+def test_cases_come_oldest_first_whatever_their_ids_and_by_id_per_hall(store: Store) -> None:
+    # Case ids are random: the order is the opening time's, the id only
+    # breaks ties; a case id is a case of its own hall only.
+    newer, older = case("a0", T0 + dt.timedelta(hours=1)), case("z9")
+    for row in (newer, older):
+        store.commit(HALL, [], at=T0, extra=store.followups.insert(row))
+    twin = dataclasses.replace(case("z9"), hall="east", ticket="t-east", score=2)
+    store.commit("east", [], at=T0, extra=store.followups.insert(twin))
+    assert store.followups.with_status(HALL) == [older, newer]
+    assert store.followups.open_at(HALL, T0 + dt.timedelta(hours=2)) == [older, newer]
+    assert store.followups.get(HALL, "z9") == older
+    assert store.followups.get("east", "z9") == twin

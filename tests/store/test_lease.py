@@ -6,6 +6,7 @@ waited for by polling with a deadline, never by a fixed sleep.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -125,6 +126,23 @@ def test_a_second_process_on_one_sqlite_file_is_refused(tmp_path) -> None:
         again.close()
     with Store("sqlite://") as memory:
         assert lock_sqlite(memory) is None
+
+
+def test_the_sqlite_lock_file_names_the_process_that_holds_it(tmp_path) -> None:
+    # Operators find the lock beside the database, and the refusal names the
+    # pid to look for; an in-memory database (either spelling) has no file.
+    url = f"sqlite:///{tmp_path / 'hall.db'}"
+    with Store(url) as first, Store(url) as second:
+        held = lock_sqlite(first)
+        assert held is not None
+        assert (tmp_path / "hall.db.qhall-lock").read_text(encoding="utf-8") == f"{os.getpid()}\n"
+        with pytest.raises(AlreadyServed) as err:
+            lock_sqlite(second)
+        assert f"(pid {os.getpid()})" in str(err.value)
+        held.close()
+    for memory_url in ("sqlite://", "sqlite:///:memory:"):
+        with Store(memory_url) as one, Store(memory_url) as two:
+            assert lock_sqlite(one) is None and lock_sqlite(two) is None
 
 
 @pytest.mark.postgres

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -59,3 +60,30 @@ def test_the_hall_of_a_check_code_is_the_newest_among_the_halls_asked(store: Sto
     long_ok.check = "c" * 32
     store.commit("main", issued(long_ok))
     assert store.hall_of_check("c" * 32, ["main"]) == "main"
+
+
+def test_reads_refuse_bad_arguments_and_a_limit_of_one_is_one(store: Store) -> None:
+    for n in (1, 2, 3):
+        store.commit("main", issued(new_ticket(n)), at=T0)
+    with pytest.raises(TypeError, match="day must be a date"):
+        store.load("main", T0)  # a datetime is not a day
+    with pytest.raises(TypeError, match="seq must be an int"):
+        store.events_since("main", True)  # type: ignore[arg-type]  # a bool is not a seq
+    with pytest.raises(ValueError, match="limit must be a positive int"):
+        store.events_since("main", 0, "2")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="limit must be a positive int"):
+        store.events_since("main", 0, 0)
+    assert [e["seq"] for e in store.events_since("main", 0, 1)] == [1]
+    assert [e["seq"] for e in store.events_since("main", 1, 2)] == [2, 3]
+    assert [t.number for t in store.load("main", DAY).tickets] == ["A001", "A002", "A003"]
+
+
+def test_a_days_tickets_load_in_issue_order_then_by_id(store: Store) -> None:
+    # Ticket ids say nothing of the order (remote tickets, other kiosks):
+    # the issue time does, the id only breaks a tie.
+    late = new_ticket(1, tid="a-late")
+    first = dataclasses.replace(new_ticket(2, tid="z-first"), issued_at=T0)
+    tie = dataclasses.replace(new_ticket(3, tid="m-tie"), issued_at=T0)
+    for t in (late, first, tie):  # committed in number order
+        store.commit("main", issued(t), at=T0)
+    assert [t.id for t in store.load("main", DAY).tickets] == ["m-tie", "z-first", "a-late"]

@@ -104,3 +104,31 @@ def test_deliveries_are_per_hall_and_sink_oldest_first_up_to_the_limit(store: St
     assert store.outbox.count("main") == 1 and store.outbox.count("east") == 1
     assert store.outbox.orphans("main", []) == ["ticket.soon"]  # no webhook left
     assert store.outbox.count("east") == 1
+
+
+def test_a_stager_writes_after_the_commits_own_extra_in_one_transaction(
+        store: Store) -> None:
+    # Both the caller's ``extra`` and the hall's stager write: the extra
+    # first (it may refuse the commit before anything is queued), then the
+    # deliveries, on the same connection.
+    order: list[str] = []
+    stager = Stager(store)
+
+    def staging(events: list[Event], at: dt.datetime) -> Staged:
+        staged = stager(events, at)
+
+        def write(conn: object) -> None:
+            order.append("stager")
+            staged.write(conn)
+        return Staged(write, staged.done)
+
+    def extra(conn: object) -> None:
+        order.append("extra")
+        store.outbox.insert(conn, "main", [("x", "extra", "d-x", b"{}")], utcnow())  # type: ignore[arg-type]
+
+    store.stagers["main"] = staging
+    store.commit("main", issued(new_ticket(1)), extra=extra)
+    assert order == ["extra", "stager"] and stager.done == 1
+    assert [d.event for d in store.outbox.due("main", "x", utcnow(), 10)] == ["extra"]
+    assert [d.event for d in store.outbox.due("main", "sink", utcnow(), 10)] == [
+        "ticket.issued", "queue.changed"]

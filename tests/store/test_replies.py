@@ -88,6 +88,8 @@ def test_bad_reply_rows_are_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="expires_at must be timezone-aware"):
         store.remember_reply("main", "kiosk-1", "a", "{}", ends.replace(tzinfo=None))
     assert store.remember_reply("main", "d" * 128, "r" * 128, "{}", ends)  # 128 is allowed
+    with pytest.raises(ValueError, match="request_id"):  # one more is not
+        store.remember_reply("main", "kiosk-1", "r" * 129, "{}", ends)
 
 
 def test_a_request_id_whose_reply_expired_can_be_committed_again(db_url: str) -> None:
@@ -107,3 +109,18 @@ def test_a_request_id_whose_reply_expired_can_be_committed_again(db_url: str) ->
             store.commit("main", issued(new_ticket(3)), reply=("kiosk-1", "r1", '{"n":3}'))
     finally:
         store.close()
+
+
+def test_an_explicit_purge_counts_as_the_commits_last_purge(store: Store) -> None:
+    # purge_replies deletes the expired rows of every hall and starts the
+    # commits' purge interval again: the next commit with a reply, a second
+    # later by the same clock, does not purge a second time (and must work).
+    ends = T0 + dt.timedelta(seconds=1)
+    assert store.remember_reply("main", "kiosk-1", "old", "{}", ends)
+    assert store.purge_replies(T0 + dt.timedelta(seconds=2)) == 1
+    assert store.remember_reply("main", "kiosk-1", "old2", "{}", ends)
+    store.commit("main", issued(new_ticket(1)), reply=("kiosk-1", "r1", "{}"),
+                 at=T0 + dt.timedelta(seconds=3))
+    with store.transaction() as conn:
+        kept = {r[0] for r in conn.exec_driver_sql("SELECT request_id FROM replies").all()}
+    assert kept == {"old2", "r1"}  # within the interval: the expired row waits
