@@ -86,7 +86,8 @@ def test_the_issued_ticket_reads_the_rates_as_of_its_own_command() -> None:
 
 def test_a_restored_hall_reads_no_jump_older_than_the_window() -> None:
     hall, _issued, t = _jump_then_one_waiting(RATE_WINDOW_S + 600)  # the jump is 40 min old
-    again = Hall.restore(hall.config, hall._now, hall.tickets(), hall.counter_states())
+    now = at(9) + dt.timedelta(seconds=RATE_WINDOW_S + 600)
+    again = Hall.restore(hall.config, lambda: now, hall.tickets(), hall.counter_states())
     assert again.wire_ticket(t)["eta_s"] == hall.wire_ticket(t)["eta_s"] == 300
 
 
