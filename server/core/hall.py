@@ -344,8 +344,11 @@ class Hall:
         # (appointments for a later slot are counted once checked in: _overtaking)
         self._forecast.issued(t.service, now, priority == "priority" or (
             slot_start is not None and slot_start <= now))
+        # The issued ticket's ETA (printed on it) reads the rates as of this
+        # command, not of the one before: advance them before estimating it.
+        moved = self._forecast.advance(_ts(now))
         events = [Event("ticket.issued", {"ticket": self.wire_ticket(t)}, t.copy(), None)]
-        events += self._queue_events((t.service,))
+        events += self._queue_events((t.service,), moved)
         return events
 
     def set_appointments(
@@ -1063,8 +1066,9 @@ class Hall:
         if opens is None:
             return e
         until = round((opens - now).total_seconds())
-        if e.eta_s >= until and e.after is not None and e.after >= opens:
-            return e
+        if e.eta_s >= until and e.after is not None and e.after >= opens \
+                and (e.low_s is None or e.low_s >= until):
+            return e  # already no sooner than the opening, range included
         low, high = e.low_s, e.high_s
         if low is not None and low < until:
             low = high = None
@@ -1198,9 +1202,11 @@ class Hall:
         pending, self._deferred = self._deferred, None
         return self._changed(pending or ())
 
-    def _queue_events(self, services: Iterable[str]) -> list[Event]:
-        # Services no command touched may move too: their stamps left the window.
-        moved = self._forecast.advance(_ts(self._now()))
+    def _queue_events(self, services: Iterable[str],
+                      moved: Iterable[str] = ()) -> list[Event]:
+        # Services no command touched may move too: their stamps left the window
+        # (``moved``: those a command's own earlier advance already found).
+        moved = {*moved, *self._forecast.advance(_ts(self._now()))}
         touched = [r for s in services for r in self._related[s]]
         named = dict.fromkeys([*touched, *sorted(moved)])
         if self._deferred is not None:
