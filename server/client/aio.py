@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -22,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from server.client.session import (
     CONNECTING,
+    HELLO,
     Action,
     Answered,
     ClientSession,
@@ -35,12 +37,22 @@ from server.client.session import (
 
 __all__ = ["AsyncClient"]
 
+log = logging.getLogger("qhall.client")
+
 #: A simulated hall's board gets big welcomes and bursts (4 MiB, as before).
 MAX_INCOMING = 2**22
 #: Keepalive ping interval and pong timeout (the Qt link pings every 15 s;
 #: this client also runs the failover drills, where a frozen owner must be
 #: left well inside the 20 s a device may be offline).
 PING_S = 5.0
+#: Until its welcome, a socket is pinged every this many seconds and left
+#: when a pong takes longer: a server frozen (SIGSTOP) after it upgraded the
+#: socket would otherwise keep the device for its whole welcome wait (15 s
+#: where a takeover is under way, ``OWNER_PATIENCE_S``). A server only busy
+#: (a new owner loading halls, holding a hello while the old owner's lease
+#: runs out, checking tokens) pongs at once: websockets answers a ping below
+#: the application, on the event loop's next turn.
+PROBE_S = 3.0
 #: A dropped connection's closing handshake with a frozen peer never ends:
 #: give up on it after this and abort the socket.
 CLOSE_TIMEOUT_S = 1.0
@@ -239,8 +251,10 @@ class AsyncClient:
         self.ws = ws
         outbox: asyncio.Queue[str] = asyncio.Queue()
         self._outbox = outbox
-        writer = asyncio.get_running_loop().create_task(self._write(ws, outbox))
+        loop = asyncio.get_running_loop()
+        writer = loop.create_task(self._write(ws, outbox))
         self._act(self.session.connected())
+        prober = loop.create_task(self._probe(ws))
         try:
             async for frame in ws:
                 if self.ws is not ws:
@@ -258,10 +272,31 @@ class AsyncClient:
             pass
         finally:
             writer.cancel()
+            prober.cancel()
         if self.ws is ws:  # it ended by itself, not by our Drop
             self.ws = None
             self._outbox = None
             self._act(self.session.lost(ws.close_code, ws.close_reason or ""))
+
+    async def _probe(self, ws: ClientConnection) -> None:
+        """Until the welcome, leave a server that answers no ping (:data:`PROBE_S`)."""
+        assert self.session is not None
+        with contextlib.suppress(ConnectionClosed):
+            while self.ws is ws and self.session.state == HELLO:
+                pong = await ws.ping()
+                try:
+                    async with asyncio.timeout(PROBE_S):
+                        await pong
+                except TimeoutError:
+                    if self.ws is ws and self.session.state == HELLO:
+                        log.info("client %s: no pong from %s within %g s: frozen",
+                                 self.device, self.session.url, PROBE_S)
+                        self.ws = None  # _serve's reader must not report it again
+                        self._outbox = None
+                        ws.transport.abort()
+                        self._act(self.session.lost(None, f"no pong within {PROBE_S:g} s"))
+                    return
+                await asyncio.sleep(PROBE_S)  # the next probe, if still no welcome
 
     @staticmethod
     async def _write(ws: ClientConnection, outbox: asyncio.Queue[str]) -> None:
