@@ -65,6 +65,13 @@ __all__ = ["PROTOCOL_VERSION", "MAX_FRAME_BYTES", "REFUSAL_CODES", "Link", "Repl
 
 log = logging.getLogger(__name__)
 
+#: Until its welcome the link pings every this many ms (at most ``ping_ms``)
+#: and leaves a socket whose pong has not come by the next ping: a server
+#: frozen (SIGSTOP) after it upgraded the socket would otherwise keep the
+#: device for its whole welcome wait (15 s where a takeover is under way).
+#: A server only busy or holding the hello pongs at once (below the app).
+PROBE_MS = 3000
+
 
 def _is_int(value: Any) -> TypeGuard[int]:
     # bool is an int subclass; a timeout of True is malformed, not 1.
@@ -129,7 +136,8 @@ class Link(QObject):
             request fails at once with code ``offline``.
         ping_ms: keep-alive ping interval while online; a ping still
             unanswered at the next tick means a dead (half-open) connection.
-            0 disables it.
+            Until the welcome the interval is :data:`PROBE_MS` (or less). 0
+            disables both.
 
     Raises:
         ValueError: on a bad url, device, token or timing argument.
@@ -174,6 +182,7 @@ class Link(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(lambda: self._run(self._session.tick()))
+        self._ping_ms = ping_ms
         self._ping_timer = QTimer(self)
         self._ping_timer.setInterval(ping_ms)
         self._ping_timer.timeout.connect(self._ping)
@@ -315,6 +324,7 @@ class Link(QObject):
                 continue
             elif isinstance(action, Welcomed):
                 if self._ping_enabled:
+                    self._ping_timer.setInterval(self._ping_ms)  # the probe is over
                     self._ping_timer.start()
                 self.welcomed.emit(action.message)
             elif isinstance(action, Delivered):
@@ -362,6 +372,11 @@ class Link(QObject):
     def _on_connected(self, ws: QWebSocket) -> None:
         if ws is self._ws:
             self._run(self._session.connected())
+            if self._ping_enabled and ws is self._ws and not self._session.online:
+                # Probe until the welcome (PROBE_MS): a frozen server is left.
+                self._ping_timer.setInterval(min(PROBE_MS, self._ping_ms))
+                self._ping_timer.start()
+                self._ping()
 
     def _on_state(self, ws: QWebSocket, state: QAbstractSocket.SocketState) -> None:
         if state != QAbstractSocket.SocketState.UnconnectedState or ws is not self._ws:

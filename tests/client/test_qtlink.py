@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from server.client import qtlink
 from server.client import session as session_module
 from server.client.qtlink import MAX_FRAME_BYTES, Link
 from tests.helpers.wsserver import LoopbackServer
@@ -393,3 +394,30 @@ def test_unsupported_protocol_is_refused(qtbot, server, make_link, monkeypatch):
     assert blocker.args[0]["code"] == "unsupported_protocol"
     qtbot.wait(300)
     assert len(server.hellos) == 1
+
+
+def test_a_server_frozen_before_the_welcome_is_left(qtbot, server, make_link, monkeypatch):
+    # The hello arrives, then the server stops reading (a SIGSTOPped process
+    # after the upgrade). The welcome wait is a minute: only the probe before
+    # the welcome can leave it in time.
+    monkeypatch.setattr(qtlink, "PROBE_MS", 200)
+    server.mute_hello = True
+    link = make_link(timeout_ms=60000, ping_ms=15000)
+    link.open()
+    qtbot.waitUntil(lambda: len(server.hellos) == 1, timeout=3000)
+    server.freeze()
+    server.mute_hello = False
+    with qtbot.waitSignal(link.welcomed, timeout=5000):
+        pass
+    assert len(server.hellos) == 2 and link.online
+
+
+def test_a_live_server_slow_to_welcome_keeps_the_link(qtbot, server, make_link, monkeypatch):
+    monkeypatch.setattr(qtlink, "PROBE_MS", 100)
+    server.mute_hello = True
+    link = make_link(timeout_ms=60000, ping_ms=15000)
+    link.open()
+    qtbot.waitUntil(lambda: len(server.hellos) == 1, timeout=3000)
+    qtbot.wait(500)  # five probes, every one answered: still the first socket
+    assert len(server.hellos) == 1 and not link.online
+    link.close()
