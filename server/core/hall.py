@@ -1203,10 +1203,12 @@ class Hall:
         return self._changed(pending or ())
 
     def _queue_events(self, services: Iterable[str],
-                      moved: Iterable[str] = ()) -> list[Event]:
+                      moved: set[str] | None = None) -> list[Event]:
         # Services no command touched may move too: their stamps left the window
-        # (``moved``: those a command's own earlier advance already found).
-        moved = {*moved, *self._forecast.advance(_ts(self._now()))}
+        # (``moved``: what the command's own advance found, when it advanced
+        # the rates earlier to estimate a ticket of its own: not done twice).
+        if moved is None:
+            moved = self._forecast.advance(_ts(self._now()))
         touched = [r for s in services for r in self._related[s]]
         named = dict.fromkeys([*touched, *sorted(moved)])
         if self._deferred is not None:
