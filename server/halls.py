@@ -22,14 +22,21 @@ seen who did (refused naming that one): :meth:`Halls._hold`.
 Balance among processes sharing halls: a process takes a free hall only
 while it owns fewer than its share (``ceil(halls / live processes)``), and
 gives one back per renewal period while it owns more. A hall whose owner
-died (lease expired, not released) is taken whatever the share: being served
-comes before being even.
+died (lease expired, not released) is taken whatever the share, and so is a
+hall left with no owner for ``STRANDED_POLLS`` polls (given back to a
+process that then froze or died): being served comes before being even.
+
+The lease pass's SQL never runs on the event loop (:class:`LeasePass`): the
+loop keeps answering hellos, pongs and welcomes while a lease query waits
+for a row lock (a frozen owner's commit holds the lease row) or for the
+database itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -39,7 +46,7 @@ import ssl
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from websockets.asyncio.server import Server as WsServer
@@ -74,8 +81,10 @@ class Server(Protocol):
     async def handle(self, ws: ServerConnection) -> None: ...
     def metrics_text(self) -> str: ...
 
-__all__ = ["DEFAULT_LEASE_S", "SERVE_OPTIONS", "Halls", "Server", "Slot", "html_response",
-           "lease_of", "merge_metrics", "owner_page_url"]
+__all__ = ["DEFAULT_LEASE_S", "SERVE_OPTIONS", "Halls", "LeasePass", "Server", "Slot",
+           "html_response", "lease_of", "merge_metrics", "owner_page_url"]
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("qhall.halls")
 
@@ -97,6 +106,16 @@ HOLD_MARGIN_S = 1.0
 #: Between two halls taken in one takeover, the event loop gets this long to
 #: answer the devices already waiting (the first hall's among them).
 TAKE_GAP_S = 0.1
+#: A hall with no owner at all (given back for balance, released at a stop)
+#: is left to the processes below their share for this many polls after
+#: this process first read it free; then a process at its share takes it
+#: too. Below-share processes poll every ``poll_s``, so a live one has had
+#: its turn by then: when it has not taken the hall it is frozen or dead
+#: (its heartbeat still counts it live for up to a lease). Before, that
+#: wait was a whole lease, and the hall's devices were offline throughout.
+#: Taking it cannot make two owners (the lease row decides); at worst the
+#: taker holds one more than its share and gives one back later.
+STRANDED_POLLS = 2
 _HALL_PATHS = ("ws", "board", "healthz")
 #: websockets options of every listener (one hall's or several halls').
 SERVE_OPTIONS: dict[str, Any] = {
@@ -166,6 +185,58 @@ class Slot:
         return self.machine is None or self.machine.serving(now)
 
 
+class LeasePass:
+    """Where the lease pass's SQL runs: one worker thread of this process's own.
+
+    The pass used to run its queries on the event loop, hall after hall,
+    each able to wait up to ``LOCK_WAIT_S`` for a row lock: a frozen owner's
+    commit holds the lease row (``FOR SHARE``), and a standby trying to take
+    such a hall stalled its whole process for a second a try (hellos held
+    past their 10 s bound, pongs and welcomes late). Two ways out were
+    weighed. Locks that never wait (``NOWAIT``, ``SKIP LOCKED``) would help
+    a standby but not an owner: a renewal must wait for the owner's own
+    commits, which hold the row for milliseconds many times a second under
+    load (a renewal that never waits fails often, and an owner that cannot
+    renew steps down for nothing); and the queries themselves stay round
+    trips on the loop (twenty halls a pass, a database slow or away for
+    its 10 s connect timeout). So every query of the pass runs here, on a
+    single worker (one query at a time, passes never overlap: the pass's
+    own lock), with a connection of the store's pool; what a query found
+    is applied on the loop (the machines, the slots, their asyncio events).
+    A lock wait now costs the pass, never the loop, and still ends after
+    ``LOCK_WAIT_S`` (a failed try, retried at the next poll).
+
+    Fencing is untouched: every commit still reads the epoch inside its
+    transaction and the store refuses an older one. An owner trusts a
+    renewal from when it was *sent*, and the loop (not the pass) checks
+    that trust every tick: a hall whose renewal is stuck in this thread
+    stops answering when its lease runs out and has its clients closed
+    (1012) then (``Halls._drop_lapsed``), whatever the pass waits for.
+    """
+
+    def __init__(self) -> None:
+        self._worker = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="qhall-lease")
+
+    async def run(self, query: Callable[..., _T], *args: Any) -> _T:
+        """``query(*args)`` in the lease thread; its result (or exception).
+
+        Cancelled, the caller stops waiting but a query already started
+        finishes; the next one runs after it.
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._worker, query, *args)
+
+    def close(self) -> None:
+        """Wait for the query under way (if any); run no more."""
+        self._worker.shutdown(wait=True, cancel_futures=True)
+
+
+def _read_owner(book: LeaseBook, hall: str) -> tuple[Holder | None, float]:
+    """The hall's lease row and when it was read (monotonic): in the lease thread."""
+    holder = book.owner(hall)
+    return holder, time.monotonic()
+
+
 class Halls:
     """Every hall of this process on one listener.
 
@@ -198,6 +269,9 @@ class Halls:
             weakref.WeakKeyDictionary())
         self.ws_server: WsServer | None = None
         self._task: asyncio.Task[None] | None = None
+        #: the lease pass's SQL runs there, off the event loop
+        self.lease_pass = LeasePass()
+        self._pass_lock = asyncio.Lock()
         self._next_heartbeat: dict[str, float] = collections.defaultdict(lambda: float("-inf"))
         #: per database: live processes -> halls each owns (at the last heartbeat)
         self._live: dict[str, dict[str, int]] = {}
@@ -235,8 +309,8 @@ class Halls:
         for slot in self.slots.values():
             if slot.machine is None:
                 self._own(slot)
-        self.step(time.monotonic())
-        while self.load_next():
+        await self.step(time.monotonic())
+        while await self.load_next():
             pass  # no device waits on a process that is starting: load them at once
         self._task = asyncio.get_running_loop().create_task(self._lease_loop())
         return bound
@@ -246,6 +320,8 @@ class Halls:
         over at its next poll, not after the lease runs out)."""
         if self._task is not None:
             self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task  # a lease query under way still ends in its thread
         if self.ws_server is not None:
             self.ws_server.server.close()
         self._stopping = True
@@ -261,7 +337,9 @@ class Halls:
                 slot.server = None
         for book in self.books.values():
             try:
-                book.leave()
+                # After the query under way (one worker): a hall it took is
+                # in the book's epochs by then and released too.
+                await self.lease_pass.run(book.leave)
             except StoreError as exc:
                 log.warning("could not release the leases: %s", exc)
         if self.ws_server is not None:
@@ -269,6 +347,7 @@ class Halls:
             await self.ws_server.wait_closed()
 
     def close(self) -> None:
+        self.lease_pass.close()
         for store in self.stores.values():
             store.close()
         for lock in self._locks:
@@ -287,41 +366,81 @@ class Halls:
     # ---------------------------------------------------------------- leases
     async def _lease_loop(self) -> None:
         tick = min(0.5, self.lease_s / 10)
-        while True:
-            await asyncio.sleep(tick)
-            try:
-                self.step(time.monotonic())
-                while self.load_next():
-                    # More halls taken wait to be loaded: the loop answers the
-                    # upgrades and hellos waiting (the hall just loaded's
-                    # devices among them) before the next one, and keeps the
-                    # leases renewed meanwhile.
-                    await asyncio.sleep(TAKE_GAP_S)
-                    self.step(time.monotonic())
-            except Exception:
-                log.exception("lease upkeep failed")
+        upkeep: asyncio.Task[None] | None = None
+        try:
+            while True:
+                await asyncio.sleep(tick)
+                # Every tick, whatever the pass is waiting for: a hall whose
+                # lease this process can no longer trust is dropped now.
+                self._drop_lapsed(time.monotonic())
+                if upkeep is None or upkeep.done():
+                    upkeep = asyncio.get_running_loop().create_task(self._upkeep())
+        finally:
+            if upkeep is not None and not upkeep.done():
+                upkeep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await upkeep
 
-    def step(self, now: float) -> None:
-        """One pass over the leases: heartbeat, take, renew, step down, balance.
+    async def _upkeep(self) -> None:
+        """One lease pass, then the halls it took loaded one by one."""
+        try:
+            await self.step(time.monotonic())
+            while await self.load_next():
+                # More halls taken wait to be loaded: the loop answers the
+                # upgrades and hellos waiting (the hall just loaded's
+                # devices among them) before the next one, and keeps the
+                # leases renewed meanwhile.
+                await asyncio.sleep(TAKE_GAP_S)
+                await self.step(time.monotonic())
+        except Exception:
+            log.exception("lease upkeep failed")
 
-        A hall taken here is only queued for loading (:meth:`load_next`): its
-        lease is ours at once, so standbys name this process right away.
+    def _drop_lapsed(self, now: float) -> None:
+        """Stop owning every hall whose lease this process can no longer
+        trust (its renewal not back in time: stuck on a lock, the database
+        away): its clients are closed now; the pass releases it and makes
+        it a standby when it next looks (``fenced``: a late answer of the
+        renewal under way is dropped)."""
+        for slot in self.slots.values():
+            machine = slot.machine
+            if machine is None or machine.state is not State.OWNING or machine.serving(now):
+                continue
+            machine.feed(Input.EXPIRED, now)
+            if slot.server is not None:
+                log.warning("hall %s: lease not renewed in time; closing its clients", slot.id)
+                slot.server.detach(protocol.CLOSE_SERVICE_RESTART,
+                                   "no longer the owner of this hall")
+                slot.server = None
+
+    async def step(self, now: float) -> None:
+        """One pass over the leases: heartbeat, renew, take, step down, balance.
+
+        The SQL runs in :attr:`lease_pass`'s thread, the outcomes are
+        applied here on the loop (machines, slots, their events); passes
+        never overlap. The halls this process owns are renewed before any
+        other hall is looked at: a takeover's lock waits never delay a
+        renewal. A hall taken here is only queued for loading
+        (:meth:`load_next`): its lease is ours at once, so standbys name
+        this process right away.
         """
-        for url, book in self.books.items():
-            if now >= self._next_heartbeat[url]:
-                try:
-                    self._live[url] = book.heartbeat(self.advertise)
-                    self._next_heartbeat[url] = now + self.lease_s / 3
-                except StoreError as exc:
-                    log.warning("heartbeat failed: %s", exc)
-        slots = [s for s in self.slots.values() if s.machine is not None]
-        random.shuffle(slots)  # processes starting together do not race for the same hall
-        for slot in slots:
-            self._step_slot(slot, now)
-            slot.looked()
-        self._balance(slots, now)
+        async with self._pass_lock:
+            for url, book in self.books.items():
+                if now >= self._next_heartbeat[url]:
+                    try:
+                        self._live[url] = await self.lease_pass.run(book.heartbeat,
+                                                                    self.advertise)
+                        self._next_heartbeat[url] = now + self.lease_s / 3
+                    except StoreError as exc:
+                        log.warning("heartbeat failed: %s", exc)
+            slots = [s for s in self.slots.values() if s.machine is not None]
+            random.shuffle(slots)  # processes starting together do not race for the same hall
+            slots.sort(key=lambda s: s.machine is None or s.machine.state is State.STANDBY)
+            for slot in slots:
+                await self._step_slot(slot, now)
+                slot.looked()
+            await self._balance(slots, now)
 
-    def load_next(self) -> bool:
+    async def load_next(self) -> bool:
         """Load one hall taken and not loaded yet; True when another still waits.
 
         Loading a hall (its day's tickets, the core, the ETA) runs on the
@@ -334,7 +453,7 @@ class Halls:
         """
         waiting = [s for s in self.slots.values() if s.pending]
         if waiting:
-            self._load(waiting[0])
+            await self._load(waiting[0])
         return len(waiting) > 1
 
     def _owned(self, url: str) -> int:
@@ -345,31 +464,36 @@ class Halls:
         halls = sum(1 for s in self.slots.values() if s.config.database == url)
         return LeaseBook.share(halls, len(self._live.get(url) or {"": 0}))
 
-    def _step_slot(self, slot: Slot, now: float) -> None:
+    async def _step_slot(self, slot: Slot, now: float) -> None:
         machine, book = slot.machine, slot.book
         assert machine is not None and book is not None
         if slot.id in book.fenced and machine.state is State.OWNING:
             machine.feed(Input.FENCED_COMMIT, now)
         action = machine.due(now)
         if action is Action.STEP_DOWN:
-            self._step_down(slot, now)
+            await self._step_down(slot, now)
         elif action is Action.RENEW:
             started = time.monotonic()
             try:
-                kept = book.renew(slot.id)
+                kept = await self.lease_pass.run(book.renew, slot.id)
             except StoreError as exc:
                 log.warning("hall %s: cannot renew the lease: %s", slot.id, exc)
-                machine.feed(Input.FAILED, time.monotonic())
+                if machine.state is State.OWNING:
+                    machine.feed(Input.FAILED, time.monotonic())
                 return
+            if machine.state is not State.OWNING:
+                return  # dropped while the renewal was out (_drop_lapsed): too late
+            # Trust runs from when the renewal was sent, however long its
+            # answer took (the database extended the lease no earlier).
             machine.feed(Input.RENEWED if kept else Input.LOST, time.monotonic(),
                          started=started)
             if not kept:
                 log.warning("hall %s: another instance owns it now; stepping down", slot.id)
-                self._step_down(slot, time.monotonic())
+                await self._step_down(slot, time.monotonic())
         elif action is Action.ACQUIRE:
-            self._try_acquire(slot, now)
+            await self._try_acquire(slot, now)
 
-    def _try_acquire(self, slot: Slot, now: float) -> None:
+    async def _try_acquire(self, slot: Slot, now: float) -> None:
         """Take the hall if this process should and can (then queued for loading)."""
         machine, book = slot.machine, slot.book
         assert machine is not None and book is not None
@@ -377,25 +501,28 @@ class Halls:
         started = time.monotonic()
         try:
             if self._owned(url) >= self._share(url):
-                holder = book.owner(slot.id)
+                holder, read_at = await self.lease_pass.run(_read_owner, book, slot.id)
                 live = holder is not None and holder.live
                 if live:
                     slot.free_since = None
                 elif slot.free_since is None:
                     slot.free_since = now
                 orphan = holder is not None and holder.owner is not None and not live
-                # A hall released for balance that no one under its share took
-                # (the one that was is frozen) is served after a lease anyway.
-                stranded = slot.free_since is not None and now - slot.free_since >= self.lease_s
+                # A hall with no owner that no process under its share took
+                # in time (the one it was given back to is frozen or dead).
+                stranded = slot.free_since is not None \
+                    and now - slot.free_since >= STRANDED_POLLS * machine.poll_s
                 if not (orphan or stranded):
-                    _saw(slot, holder, time.monotonic())
+                    _saw(slot, holder, read_at)
                     machine.feed(Input.TAKEN, now, expires_in=_expires_in(holder))
                     return
-            epoch = book.acquire(slot.id, self.hall_url(slot.id))
+            epoch = await self.lease_pass.run(book.acquire, slot.id, self.hall_url(slot.id))
             if epoch is None:
-                holder = book.owner(slot.id)
-                _saw(slot, holder, time.monotonic())
-                machine.feed(Input.TAKEN, time.monotonic(), expires_in=_expires_in(holder))
+                holder, read_at = await self.lease_pass.run(_read_owner, book, slot.id)
+                _saw(slot, holder, read_at)
+                # The next try counts from the read, on the pass's clock.
+                machine.feed(Input.TAKEN, now + (read_at - started),
+                             expires_in=_expires_in(holder))
                 return
         except StoreError as exc:
             log.warning("hall %s: cannot read its lease: %s", slot.id, exc)
@@ -413,7 +540,7 @@ class Halls:
         log.warning("hall %s: taken (epoch %d) in %.2f s; loading it", slot.id, epoch,
                     time.monotonic() - started)
 
-    def _load(self, slot: Slot) -> None:
+    async def _load(self, slot: Slot) -> None:
         """Load a hall taken (its hellos waiting meanwhile are let through)."""
         machine = slot.machine
         assert machine is not None
@@ -427,7 +554,7 @@ class Halls:
             except Exception:
                 log.exception("hall %s: taken but could not be loaded; giving it back", slot.id)
                 machine.feed(Input.YIELD, time.monotonic())
-                self._step_down(slot, time.monotonic())
+                await self._step_down(slot, time.monotonic())
                 return
             log.warning("hall %s: now the owner (epoch %s), loaded in %.2f s", slot.id,
                         machine.epoch, time.monotonic() - started)
@@ -455,7 +582,7 @@ class Halls:
         slot.owner_expires = None
         slot.took_over += 1
 
-    def _step_down(self, slot: Slot, now: float) -> None:
+    async def _step_down(self, slot: Slot, now: float) -> None:
         machine, book = slot.machine, slot.book
         assert machine is not None and book is not None
         if slot.server is not None:
@@ -465,14 +592,15 @@ class Halls:
         if slot.loaded is not None:
             slot.loaded.set()  # its waiting hellos are refused as a standby's
         try:
-            book.release(slot.id)  # only if still ours (a yield, a local expiry)
+            # Only if still ours (a yield, a local expiry).
+            await self.lease_pass.run(book.release, slot.id)
         except StoreError:
             pass
         book.fenced.discard(slot.id)
         machine.feed(Input.STEPPED_DOWN, now)
         log.warning("hall %s: standby now", slot.id)
 
-    def _balance(self, slots: list[Slot], now: float) -> None:
+    async def _balance(self, slots: list[Slot], now: float) -> None:
         """Give one hall back when this process owns more than its share."""
         if now < self._next_yield:
             return
@@ -481,7 +609,8 @@ class Halls:
             others = {i: n for i, n in (self._live.get(url) or {}).items()
                       if i != self.instance}
             # Only towards a live process below its share: it takes the hall
-            # at its next poll (a hall given back to nobody would wait).
+            # at its next poll (should it be frozen, another takes it after
+            # STRANDED_POLLS polls).
             if self._owned(url) > share and any(n < share for n in others.values()):
                 mine = [s for s in slots if s.config.database == url and s.server is not None]
                 if not mine:
@@ -491,8 +620,8 @@ class Halls:
                 log.warning("hall %s: more than my share (%d); giving it back", slot.id,
                             share)
                 slot.machine.feed(Input.YIELD, now)
-                self._step_down(slot, now)
                 self._next_yield = now + self.lease_s / 3
+                await self._step_down(slot, now)
                 return
 
     # ----------------------------------------------------------------- HTTP

@@ -112,9 +112,11 @@ _LIVE_INSTANCES = sa.text(
     f"ON l.owner = i.id AND l.expires_at >= {_NOW} "
     f"WHERE i.seen_at >= {_NOW} - make_interval(secs => :lease) GROUP BY i.id")
 _FORGET_INSTANCE = sa.text("DELETE FROM instances WHERE id = :me")
-# The transactions of an instance whose lease ran out, stuck past half a lease.
+# The transactions of an instance whose lease ran out, stuck past half a lease;
+# waits (up to :wait ms) until each has ended and released its row locks, so
+# the takeover that follows does not find the row still locked.
 _END_STUCK = sa.text(
-    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "SELECT pg_terminate_backend(pid, CAST(:wait AS bigint)) FROM pg_stat_activity "
     "WHERE datname = current_database() AND application_name = :app "
     f"AND pid <> pg_backend_pid() AND xact_start < {_NOW} - make_interval(secs => :age)")
 _STUCK = sa.text(
@@ -123,8 +125,10 @@ _STUCK = sa.text(
     "FROM pg_stat_activity WHERE datname = current_database() "
     f"AND xact_start < {_NOW} - make_interval(secs => :age)")
 #: How long a lease operation waits for a row lock before it counts as failed:
-#: commits hold the row (FOR SHARE) for milliseconds; the lease loop runs on
-#: the event loop, which must not stall for long.
+#: commits hold the row (FOR SHARE) for milliseconds. The lease pass runs
+#: these in a thread of its own (server/halls.py ``LeasePass``), so a wait
+#: never stalls the event loop; bounded still, as one hall's wait delays
+#: the pass's later halls (an owner renews its own halls first).
 LOCK_WAIT_S = 1.0
 
 
@@ -205,7 +209,8 @@ class LeaseBook:
             return 0
         with self.store.transaction(write=True) as conn:
             ended = conn.execute(_END_STUCK, {"app": application_name(holder.owner),
-                                              "age": self.lease_s / 2}).fetchall()
+                                              "age": self.lease_s / 2,
+                                              "wait": int(LOCK_WAIT_S * 1000)}).fetchall()
         return sum(1 for row in ended if row[0])
 
     def _acquire(self, hall: str, url: str | None) -> int | None:
