@@ -29,7 +29,8 @@ row each); a process takes a free hall only while it holds fewer than its
 even share (``ceil(halls / live instances)``), and gives one back (releases
 the lease after closing its clients) when it holds more than that, so the
 halls of a dead process spread over the others and a process that joins
-gets some.
+gets some (server/halls.py decides, and takes a hall left with no owner
+for two polls whatever its share).
 
 SQLite has no second server to fail over to: a second ``qhall serve`` on
 the same file is refused at start by an exclusive ``flock`` on a lock file
