@@ -413,7 +413,7 @@ class Halls:
                 slot.server = None
 
     async def step(self, now: float) -> None:
-        """One pass over the leases: heartbeat, renew, take, step down, balance.
+        """One pass over the leases: renew, heartbeat, take, step down, balance.
 
         The SQL runs in :attr:`lease_pass`'s thread, the outcomes are
         applied here on the loop (machines, slots, their events); passes
@@ -424,6 +424,13 @@ class Halls:
         this process right away.
         """
         async with self._pass_lock:
+            slots = [s for s in self.slots.values() if s.machine is not None]
+            random.shuffle(slots)  # processes starting together do not race for the same hall
+            owning = [s for s in slots if s.machine is not None
+                      and s.machine.state is not State.STANDBY]
+            for slot in owning:
+                await self._step_slot(slot, now)
+                slot.looked()
             for url, book in self.books.items():
                 if now >= self._next_heartbeat[url]:
                     try:
@@ -432,12 +439,10 @@ class Halls:
                         self._next_heartbeat[url] = now + self.lease_s / 3
                     except StoreError as exc:
                         log.warning("heartbeat failed: %s", exc)
-            slots = [s for s in self.slots.values() if s.machine is not None]
-            random.shuffle(slots)  # processes starting together do not race for the same hall
-            slots.sort(key=lambda s: s.machine is None or s.machine.state is State.STANDBY)
             for slot in slots:
-                await self._step_slot(slot, now)
-                slot.looked()
+                if slot not in owning:
+                    await self._step_slot(slot, now)
+                    slot.looked()
             await self._balance(slots, now)
 
     async def load_next(self) -> bool:

@@ -127,7 +127,10 @@ class OwnerMachine:
             self._next = now + self.renew_s
         elif event is Input.RENEWED:
             self._trusted_until = since + self.lease_s
-            self._next = now + self.renew_s
+            # Renewals keep their period from when each began: one that took
+            # long (a loaded database) does not push the next one towards
+            # the end of the trust it bought.
+            self._next = since + self.renew_s
         elif event is Input.FAILED:
             # Ask again soon; an owner keeps its trust only until it runs out.
             self._next = now + min(self.poll_s, self.renew_s)

@@ -34,7 +34,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from server.halls import STRANDED_POLLS, Halls
-from server.owner import State
+from server.owner import Action, Input, OwnerMachine, State
 from server.reference import demo_token
 from server.serve import build_server
 from server.store import Store
@@ -257,3 +257,16 @@ def test_a_hall_given_back_to_a_frozen_process_is_taken_after_two_polls(
     holder = balancer.owner("west")
     assert holder is not None and holder.owner is None  # released again at stop
     assert holder.epoch == 2  # the balancer's epoch 1, then this process's
+
+
+def test_renewals_keep_their_period_from_when_each_began() -> None:
+    """A renewal that took long (a loaded database, its answer 1.5 s late)
+    does not push the next one towards the end of the trust it bought:
+    before, the next was due a period after the answer, and a second slow
+    pass (the heartbeat first) let the lease lapse while the owner was fine."""
+    machine = OwnerMachine(lease_s=3.0)  # renew every 1 s
+    machine.feed(Input.ACQUIRED, 0.0, started=0.0, epoch=1)
+    assert machine.due(0.99) is None and machine.due(1.0) is Action.RENEW
+    machine.feed(Input.RENEWED, 2.5, started=1.0)  # trusted until 4.0
+    assert machine.due(2.5) is Action.RENEW  # a period after 1.0, not after 2.5
+    assert machine.serving(3.99) and not machine.serving(4.0)
