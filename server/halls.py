@@ -57,7 +57,7 @@ from websockets.protocol import State as WsState
 
 from server.config import Failover, HallConfig
 from server.owner import Action, Input, OwnerMachine, State
-from server.store import Store, StoreError
+from server.store import StaleState, Store, StoreError
 from server.store.lease import Holder, LeaseBook, lock_sqlite
 from server.web import headers as http_headers
 from server.web import pages
@@ -199,12 +199,18 @@ class LeasePass:
     load (a renewal that never waits fails often, and an owner that cannot
     renew steps down for nothing); and the queries themselves stay round
     trips on the loop (twenty halls a pass, a database slow or away for
-    its 10 s connect timeout). So every query of the pass runs here, on a
-    single worker (one query at a time, passes never overlap: the pass's
-    own lock), with a connection of the store's pool; what a query found
-    is applied on the loop (the machines, the slots, their asyncio events).
+    its 10 s connect timeout). So the pass's queries run here, on a single
+    worker (one query at a time, passes never overlap: the pass's own
+    lock), with a connection of the store's pool; what a query found is
+    applied on the loop (the machines, the slots, their asyncio events).
     A lock wait now costs the pass, never the loop, and still ends after
-    ``LOCK_WAIT_S`` (a failed try, retried at the next poll).
+    ``LOCK_WAIT_S`` (a failed try, retried at the next poll). One
+    exception, measured: an owner's renewal is first tried on the loop
+    with no lock wait at all (one round trip, like any commit of the hall;
+    its own row is rarely locked), and only a locked row sends it here. On
+    a busy process a hop to this thread took up to a second (the loop
+    holds the GIL), and a renewal that late let a short lease lapse while
+    the owner was fine.
 
     Fencing is untouched: every commit still reads the epoch inside its
     transaction and the store refuses an older one. An owner trusts a
@@ -480,7 +486,16 @@ class Halls:
         elif action is Action.RENEW:
             started = time.monotonic()
             try:
-                kept = await self.lease_pass.run(book.renew, slot.id)
+                try:
+                    # On the loop, one round trip that waits for no lock: the
+                    # renewal is the one query whose lateness costs the hall,
+                    # and a thread hop on a busy process (the loop holding
+                    # the GIL) can take longer than the query.
+                    kept = book.renew(slot.id, wait=False)
+                except StaleState:
+                    # The row is locked (our own commit in flight, or a
+                    # standby's takeover): wait for it in the lease thread.
+                    kept = await self.lease_pass.run(book.renew, slot.id)
             except StoreError as exc:
                 log.warning("hall %s: cannot renew the lease: %s", slot.id, exc)
                 if machine.state is State.OWNING:

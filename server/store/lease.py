@@ -226,13 +226,18 @@ class LeaseBook:
         self.fenced.discard(hall)
         return int(epoch)
 
-    def renew(self, hall: str) -> bool:
-        """Extend our lease; False when the hall is no longer ours (fenced)."""
+    def renew(self, hall: str, wait: bool = True) -> bool:
+        """Extend our lease; False when the hall is no longer ours (fenced).
+
+        Raises:
+            StaleState: the row stayed locked (``wait=False``: it was locked
+                at all) and nothing was renewed.
+        """
         epoch = self.epochs.get(hall)
         if epoch is None:
             return False
         with self.store.transaction(write=True) as conn:
-            self._bounded(conn)
+            self._bounded(conn, None if wait else 1)
             done = conn.execute(_RENEW, {"hall": hall, "epoch": epoch, "me": self.instance,
                                          "lease": self.lease_s}).rowcount
         if done != 1:
@@ -240,10 +245,10 @@ class LeaseBook:
             return False
         return True
 
-    def _bounded(self, conn: Connection) -> None:
-        # Waiting for a row lock longer than this is a failed try (StaleState),
-        # not a stalled event loop: the lease loop tries again.
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {self._lock_ms}")
+    def _bounded(self, conn: Connection, lock_ms: int | None = None) -> None:
+        # Waiting for a row lock longer than this is a failed try (StaleState):
+        # the lease loop tries again.
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {lock_ms or self._lock_ms}")
 
     def release(self, hall: str) -> None:
         """Give the hall up now (a standby may take it at its next poll)."""
