@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from server.core.model import Event
-from server.store import Store
+from server.store import StaleState, Store
 from server.store.lease import AlreadyServed, Fenced, LeaseBook, lock_sqlite
 from tests.helpers.pg import PgCluster
 
@@ -186,3 +186,21 @@ def test_a_takeover_ends_the_stuck_transaction_of_an_owner_whose_lease_ran_out(
     assert holder is not None and (holder.owner, holder.epoch, holder.live) == ("b", 2, True)
     # A live owner's transactions are never ended: its lease has not run out.
     assert b.end_stuck("h1") == 0 and a.end_stuck("h1") == 0
+
+
+@pytest.mark.postgres
+def test_a_renewal_that_may_not_wait_fails_at_once_on_a_locked_row(two, pg_url: str) -> None:
+    # What the owner tries on its event loop first: a locked row (its own
+    # commit in flight) is a StaleState at once, nothing renewed or lost;
+    # the lease thread then renews with the full wait.
+    import psycopg
+
+    a, _ = two
+    a.acquire("h1", "ws://a")
+    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"),
+                         application_name="a commit in flight") as locker:
+        locker.execute("SELECT epoch FROM hall_leases WHERE hall = 'h1' FOR SHARE")
+        with pytest.raises(StaleState):
+            a.renew("h1", wait=False)
+        assert a.epochs == {"h1": 1}  # still ours: only this try failed
+    assert a.renew("h1", wait=False)
