@@ -18,11 +18,12 @@ frame after the hello that is not a ping stops the reading, so requests sent
 before the welcome are answered after it, in order, as they always were.
 It costs an unauthenticated socket almost nothing: no store, no hall, a
 JSON decode of a frame the server would read anyway, at most
-:data:`EARLY_PINGS` answers per connection (a connection's budget spent,
-its next frames wait as a request does), and the hello is still due
-within the server's hello timeout (10 s) of the first look at the socket,
-whatever it pings; how many such sockets an address may open is bounded by the hello
-limits (every connection is a hello attempt).
+:data:`EARLY_PINGS` answers per connection (the budget spent, the next
+frame is the hello, or after the hello waits as a request does), and the
+hello is still due within the server's hello timeout (10 s) of the first
+look at the socket, whatever it pings; how many such sockets an address
+may open is bounded by the hello limits (every connection is a hello
+attempt).
 
 ``server/serve.py`` reads the hello through :meth:`Early.hello` and answers
 pings while a token is checked; ``server/halls.py`` while a standby holds the
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import weakref
 from collections.abc import Awaitable
@@ -47,8 +47,6 @@ from server.wire import protocol
 from server.wire.protocol import ProtocolError
 
 __all__ = ["EARLY_PINGS", "Early", "early", "welcomed"]
-
-log = logging.getLogger("qhall.prewelcome")
 
 #: Pings answered on one connection before its welcome: the web board
 #: probes every 3 s, and a welcome comes within about 20 s (a held hello, a
