@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from server.halls import Halls
-from server.prewelcome import EARLY_PINGS
+from server.prewelcome import EARLY_PINGS, early, welcomed
 from server.store.lease import LeaseBook
 from tests.helpers.server import TOKEN, RunningServer, free_port, small_config
 from tests.helpers.tools import unavailable
@@ -124,6 +124,47 @@ def test_pings_do_not_stand_in_for_the_hello(hall, monkeypatch: pytest.MonkeyPat
             ws.recv(30)
         assert info.value.rcvd is not None and info.value.rcvd.code == 1008
         assert "no hello" in info.value.rcvd.reason
+
+
+def test_short_waits_lose_no_frame_and_keep_the_order() -> None:
+    """A hold wakes at every lease pass, ending a wait while a frame may be on
+    its way (a read cancelled): nothing is lost, nothing is reordered."""
+    seen: dict[str, Any] = {}
+
+    async def handler(ws: ServerConnection) -> None:
+        reader = early(ws, 30.0)
+        turns = 0
+        while reader.reading:  # many short waits until a request stops the reading
+            await reader.during(asyncio.sleep(0))  # ends at the next loop turn
+            turns += 1
+        seen["turns"] = turns
+        seen["hello"] = json.loads(await reader.hello())
+        after = welcomed(ws)
+        seen["after"] = json.loads(after) if after is not None else None
+        seen["rest"] = [json.loads(frame) async for frame in ws]
+
+    async def main() -> list[dict[str, Any]]:
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = int(next(iter(server.sockets)).getsockname()[1])
+            async with aconnect(f"ws://127.0.0.1:{port}") as ws:
+                await ws.send(_hello())
+                pongs = []
+                for n in range(5):
+                    await ws.send(json.dumps({"type": "ping", "id": f"p{n}"}))
+                    pongs.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+                for frame in ({"type": "nonsense", "id": "r1"}, {"type": "ping", "id": "p5"},
+                              {"type": "nonsense", "id": "r2"}):
+                    await ws.send(json.dumps(frame))
+            async with asyncio.timeout(30):
+                while "rest" not in seen:
+                    await asyncio.sleep(0.01)
+            return pongs
+
+    pongs = asyncio.run(main())
+    assert pongs == [{"type": "ok", "re": f"p{n}"} for n in range(5)]
+    assert seen["hello"]["type"] == "hello" and seen["after"]["id"] == "r1", seen
+    assert [m["id"] for m in seen["rest"]] == ["p5", "r2"], seen
+    assert seen["turns"] > 5, seen  # waits did end with reads under way
 
 
 # --------------------------------------------------------- while held (PostgreSQL)
