@@ -57,6 +57,7 @@ from websockets.protocol import State as WsState
 
 from server.config import Failover, HallConfig
 from server.owner import Action, Input, OwnerMachine, State
+from server.prewelcome import early
 from server.store import Store, StoreError
 from server.store.lease import Holder, LeaseBook, lock_sqlite
 from server.web import headers as http_headers
@@ -791,7 +792,8 @@ class Halls:
             # Taken, its turn to load still to come: a standby names this
             # process already, so its devices wait here rather than go round.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(slot.loaded.wait(), HELLO_TIMEOUT_S)
+                await asyncio.wait_for(early(ws, HELLO_TIMEOUT_S).during(slot.loaded.wait()),
+                                       HELLO_TIMEOUT_S)
         server = slot.server
         if server is not None and server.accepting:
             await server.handle(ws)
@@ -809,9 +811,10 @@ class Halls:
         waits for the load, as any hello of a hall taken), or refused
         naming whoever took it, as soon as a lease pass has seen either;
         at most until the lease has run out plus a poll and a margin. The
-        hello is not read meanwhile: the hall's server (or the refusal)
-        reads it. A held hello costs a waiting coroutine on the socket's
-        own handler (no task of its own); per source address at most the
+        hello is read meanwhile but kept for the hall's server (or the
+        refusal); the device's pings are answered (the web board's probe).
+        A held hello costs a waiting coroutine on the socket's own handler
+        and a reader task while it waits; per source address at most the
         hall's ``hellos_per_min`` are held at once (0: no limit, as
         ``--no-limits``), the rest refused at once as before.
         """
@@ -835,7 +838,9 @@ class Halls:
                     break
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(left):
-                        await slot.changed.wait()
+                        # The hello is read meanwhile (kept for whoever
+                        # answers it) and pings answered: server/prewelcome.py.
+                        await early(ws, HELLO_TIMEOUT_S).during(slot.changed.wait())
         finally:
             self._held[address] -= 1
             if not self._held[address]:
@@ -845,7 +850,7 @@ class Halls:
                       wait_s: float = HELLO_TIMEOUT_S) -> None:
         """A hello to a standby: error ``standby`` naming the owner, close 1013."""
         try:
-            frame = await asyncio.wait_for(ws.recv(), wait_s)
+            frame = await asyncio.wait_for(early(ws, HELLO_TIMEOUT_S).hello(), wait_s)
         except (TimeoutError, ConnectionClosed):
             await ws.close(protocol.CLOSE_TRY_AGAIN, "standby")
             return

@@ -63,7 +63,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from server import fanout
+from server import fanout, prewelcome
 from server.authpool import LOGIN_QUEUE, AuthPool, PoolBusy, SecretCheck
 from server.config import HallConfig, Limits
 from server.console import Console, versions
@@ -356,6 +356,9 @@ class Server:
             return
         client = session_client
         try:
+            early = prewelcome.welcomed(ws)  # a request sent before the welcome
+            if early is not None:
+                self._on_frame(client, early)
             async for frame in ws:
                 if client.closing:
                     # The server's close (its code: 1008, 1013) is on its way;
@@ -371,7 +374,8 @@ class Server:
     async def _open(self, ws: ServerConnection) -> Client | None:
         address = _address(ws)
         try:
-            frame = await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT_S)
+            # Pings before the hello are answered (server/prewelcome.py).
+            frame = await prewelcome.early(ws, HELLO_TIMEOUT_S).hello()
         except TimeoutError:
             self.limits.hello_attempt(address)
             await ws.close(1008, "no hello within 10 s")
@@ -446,7 +450,8 @@ class Server:
             self.metrics.auth.labels("cached").inc()
             return check
         try:
-            verdict = await self._verify(check)
+            # The device may ping meanwhile (server/prewelcome.py).
+            verdict = await prewelcome.early(ws, HELLO_TIMEOUT_S).during(self._verify(check))
         except PoolBusy:
             await ws.send(protocol.encode(protocol.error(
                 hello["id"], "rate_limited",
