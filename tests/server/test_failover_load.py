@@ -27,6 +27,7 @@ from websockets.asyncio.client import connect
 from server import halls as halls_module
 from server.config import HallConfig
 from server.halls import Halls
+from server.owner import State
 from server.reference import demo_token
 from server.serve import Server, build_server
 from server.store import Store
@@ -183,3 +184,43 @@ def test_a_hello_to_a_hall_still_loading_is_told_this_process_owns_it(
     assert refused["type"] == "error" and refused["code"] == "standby", refused
     assert refused["owner"] == own_url, refused
     assert back["type"] == "welcome", back
+
+
+def test_a_hall_lost_while_it_loads_is_not_served(database: str) -> None:
+    """Another instance takes west while its load waits (this process frozen
+    a while, say): once built, west's server is dropped, never attached."""
+    events: list[str] = []
+    thief = "ws://127.0.0.1:10/ws/west"
+
+    def steal() -> None:
+        engine = sa.create_engine(database)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(
+                    "UPDATE hall_leases SET epoch = epoch + 1, owner = 'thief', "
+                    f"url = '{thief}', expires_at = clock_timestamp() + interval '60 s' "
+                    "WHERE hall = 'west'")
+        finally:
+            engine.dispose()
+
+    async def scenario(halls: Halls, lock: TableLock) -> tuple[int, object, str | None]:
+        west = halls.slots["west"]
+        await asyncio.to_thread(steal)
+        # Its next renewal is refused: a standby of the thief's.
+        await _until(lambda: west.machine is not None
+                     and west.machine.state is State.STANDBY, 30, "west was not stepped down")
+        lock.release.set()
+        await _until(lambda: "built west" in events, 30, "west's load did not end")
+        # The loader runs one thing at a time: once this has run, what the
+        # load's end does on the loop has been done.
+        loader = getattr(halls, "_loader", None)
+        if loader is not None:
+            await asyncio.get_running_loop().run_in_executor(loader, lambda: None)
+        return west.took_over, west.server, west.owner_url
+
+    took_over, server, owner = _taking_west_under_a_lock(database, scenario, events)
+    assert events == ["built east", "built west"], events
+    # On the loop, the load ended before the renewal's answer was applied:
+    # west was served (took over once), then stepped down.
+    assert took_over == 0 and server is None, (took_over, server)
+    assert owner in (None, thief), owner
