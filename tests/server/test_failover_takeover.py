@@ -186,7 +186,10 @@ def test_a_hello_for_a_hall_taken_but_not_loaded_yet_waits_for_its_load(
         assert halls.ws_server is not None
         port.append(int(next(iter(halls.ws_server.sockets)).getsockname()[1]))
         try:
-            await _until(lambda: any(s.pending for s in halls.slots.values()), 30,
+            # All taken, one still to load: the last pending is loaded last
+            # (a hall stays pending while it loads, in the load thread).
+            await _until(lambda: all(s.pending or s.server for s in halls.slots.values())
+                         and any(s.pending for s in halls.slots.values()), 30,
                          "the halls were not taken")
             last = next(s.id for s in reversed(halls.slots.values()) if s.pending)
             device.append(asyncio.get_running_loop().create_task(connect(last)))
