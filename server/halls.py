@@ -93,6 +93,12 @@ log = logging.getLogger("qhall.halls")
 #: it) after the owner's last renewal, well inside the contract's 15 s.
 DEFAULT_LEASE_S = Failover.lease_s
 HELLO_TIMEOUT_S = 10.0
+#: A hello to a hall this process has taken and still loads waits for the
+#: load at most until this long after its upgrade, a hold included; then it
+#: is refused naming this process (the owner: the device comes back). Under
+#: the devices' 15 s welcome patience at a server a standby named or a
+#: takeover under way (``server/client/session.py`` ``OWNER_PATIENCE_S``).
+WELCOME_WITHIN_S = 12.0
 #: A standby holds a hello (no refusal yet) while the owner's lease, as it
 #: last read it, runs out within this fraction of a lease (or no live owner
 #: is known): the owner is dead, frozen or gone, and the standby learns who
@@ -278,6 +284,9 @@ class Halls:
         self._task: asyncio.Task[None] | None = None
         #: the lease pass's SQL runs there, off the event loop
         self.lease_pass = LeasePass()
+        #: a hall taken is read from the store and built there (:meth:`_load`)
+        self._loader = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="qhall-load")
         self._pass_lock = asyncio.Lock()
         self._next_heartbeat: dict[str, float] = collections.defaultdict(lambda: float("-inf"))
         #: per database: live processes -> halls each owns (at the last heartbeat)
@@ -315,7 +324,7 @@ class Halls:
             self.advertise = f"{'wss' if ssl_context else 'ws'}://{name}:{bound}"
         for slot in self.slots.values():
             if slot.machine is None:
-                self._own(slot)
+                self._attach(slot, await self._build(slot))
         await self.step(time.monotonic())
         while await self.load_next():
             pass  # no device waits on a process that is starting: load them at once
@@ -355,6 +364,7 @@ class Halls:
 
     def close(self) -> None:
         self.lease_pass.close()
+        self._loader.shutdown(wait=True, cancel_futures=True)  # a load under way ends first
         for store in self.stores.values():
             store.close()
         for lock in self._locks:
@@ -455,13 +465,13 @@ class Halls:
     async def load_next(self) -> bool:
         """Load one hall taken and not loaded yet; True when another still waits.
 
-        Loading a hall (its day's tickets, the core, the ETA) runs on the
-        event loop. A process that took a dead one's seven halls used to load
-        them in one go: no upgrade or hello of any hall was answered until all
-        seven were loaded, so devices gave up on the new owner and went round
-        the standbys (the 61.5 s outages of the full chaos run). One at a
-        time, with the loop's turn between, each hall's devices are welcomed
-        as soon as *that* hall is loaded.
+        A process that took a dead one's seven halls used to load them in
+        one go: no upgrade or hello of any hall was answered until all seven
+        were loaded, so devices gave up on the new owner and went round the
+        standbys (the 61.5 s outages of the full chaos run). One at a time,
+        each hall's devices are welcomed as soon as *that* hall is loaded;
+        and the loading itself (its day's tickets, the core, the ETA) runs in
+        a thread (:meth:`_load`), so the loop answers every device meanwhile.
         """
         waiting = [s for s in self.slots.values() if s.pending]
         if waiting:
@@ -562,31 +572,74 @@ class Halls:
                     time.monotonic() - started)
 
     async def _load(self, slot: Slot) -> None:
-        """Load a hall taken (its hellos waiting meanwhile are let through)."""
+        """Load a hall taken and serve it if it is still ours then (its hellos
+        waiting meanwhile are let through).
+
+        The store's reads and the building of the core run in the load
+        thread (:meth:`_build`); on the loop only what the hall's server
+        attaches (its upkeep, the slot). The loop used to run the whole load:
+        a city instance taking a dead one's halls stalled seconds per hall
+        on a loaded machine, no device of any hall got a pong or a welcome
+        meanwhile, and the halls loaded last were later than the devices'
+        patience. While the thread reads, the lease pass may step the hall
+        down (lost, lapsed, given back) and even take it again: a server
+        built for a lease no longer held is dropped, never attached.
+        """
         machine = slot.machine
         assert machine is not None
-        slot.pending = False
         started = time.monotonic()
+        epoch, loaded = machine.epoch, slot.loaded
         try:
             if machine.state is not State.OWNING:
                 return  # lost before its turn (stepped down meanwhile)
             try:
-                self._own(slot)
+                server = await self._build(slot)
             except Exception:
                 log.exception("hall %s: taken but could not be loaded; giving it back", slot.id)
-                machine.feed(Input.YIELD, time.monotonic())
-                await self._step_down(slot, time.monotonic())
+                if self._ours(slot, epoch, loaded):
+                    machine.feed(Input.YIELD, time.monotonic())
+                    await self._step_down(slot, time.monotonic())
                 return
+            if not self._ours(slot, epoch, loaded):
+                # Never attached, so nothing of it runs; its webhook stager
+                # (``Store.stagers``) stays until the hall's next build here
+                # replaces it, and only such a server commits for the hall.
+                log.warning("hall %s: no longer ours once loaded; not served", slot.id)
+                return
+            self._attach(slot, server)
             log.warning("hall %s: now the owner (epoch %s), loaded in %.2f s", slot.id,
                         machine.epoch, time.monotonic() - started)
         finally:
-            if slot.loaded is not None:
-                slot.loaded.set()
+            if slot.loaded is loaded:  # not taken again meanwhile (a new load's own)
+                slot.pending = False
+                if loaded is not None:
+                    loaded.set()
 
-    def _own(self, slot: Slot) -> None:
-        """Load the hall from the store and serve it."""
+    def _ours(self, slot: Slot, epoch: int | None, loaded: asyncio.Event | None) -> bool:
+        """Whether the lease a load began under is still held, as it was then."""
+        machine = slot.machine
+        return (not self._stopping and machine is not None and machine.state is State.OWNING
+                and machine.epoch == epoch and slot.pending and slot.loaded is loaded)
+
+    async def _build(self, slot: Slot) -> Server:
+        """The hall's server, read from the store and built (not attached).
+
+        On PostgreSQL in the load thread: ``make_server`` reads the store
+        (its engine's pool is shared with the lease thread and the loop) and
+        builds plain objects (asyncio primitives bind to a loop when first
+        awaited, not when made; each server has its own metrics registry);
+        it must not touch the running loop. On SQLite the only process
+        loads its halls once, at its start, on the loop (an in-memory
+        database is one connection per thread).
+        """
+        if slot.book is None:
+            return self.make_server(slot.config, slot.store)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._loader, self.make_server, slot.config, slot.store)
+
+    def _attach(self, slot: Slot, server: Server) -> None:
+        """Serve the hall with ``server`` (on the loop)."""
         slot.free_since = None
-        server = self.make_server(slot.config, slot.store)
         if len(self.slots) > 1:
             server.console.base = f"/console/{quote(slot.id, safe='')}"
         book, machine = slot.book, slot.machine
@@ -803,12 +856,15 @@ class Halls:
             return
         started = time.monotonic()
         await self._hold(ws, slot)
-        if slot.pending and slot.loaded is not None:
-            # Taken, its turn to load still to come: a standby names this
-            # process already, so its devices wait here rather than go round.
+        left = WELCOME_WITHIN_S - (time.monotonic() - started)
+        if slot.pending and slot.loaded is not None and left > 0:
+            # Taken, loading or its turn to come: a standby names this process
+            # already, so its devices wait here rather than go round; within
+            # one bound with the hold (a fresh wait after a hold outlasted the
+            # devices' patience).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(early(ws, HELLO_TIMEOUT_S).during(slot.loaded.wait()),
-                                       HELLO_TIMEOUT_S)
+                                       left)
         server = slot.server
         if server is not None and server.accepting:
             await server.handle(ws)
@@ -863,7 +919,11 @@ class Halls:
 
     async def _refuse(self, ws: ServerConnection, slot: Slot,
                       wait_s: float = HELLO_TIMEOUT_S) -> None:
-        """A hello to a standby: error ``standby`` naming the owner, close 1013."""
+        """A hello to a standby: error ``standby`` naming the owner, close 1013.
+
+        A hall this process has taken and still loads names this process:
+        it is the owner, and the device comes back (not ``owner: null``,
+        which sent it round the standbys)."""
         try:
             frame = await asyncio.wait_for(early(ws, HELLO_TIMEOUT_S).hello(), wait_s)
         except (TimeoutError, ConnectionClosed):
@@ -878,7 +938,7 @@ class Halls:
         reply = protocol.error(rid, protocol.STANDBY,
                                "此服务器为热备，请连接主服务器 this server is a standby for "
                                "the hall; connect to its owner")
-        reply["owner"] = slot.owner_url
+        reply["owner"] = self.hall_url(slot.id) if slot.pending else slot.owner_url
         try:
             await ws.send(protocol.encode(reply))
             await ws.close(protocol.CLOSE_TRY_AGAIN, "standby")

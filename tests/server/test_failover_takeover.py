@@ -2,8 +2,8 @@
 
 In-process :class:`server.halls.Halls` on a throwaway PostgreSQL: a "dead"
 instance holds three halls' leases (short, never renewed); when they run out
-the live process takes all three in one lease pass. Loading a hall runs on
-the event loop, so between two loads the loop must get a turn: the upgrades
+the live process takes all three in one lease pass. Between two loads (each
+in the load thread) the loop must get a turn: the upgrades
 and hellos of the hall just loaded are answered before the next hall loads
 (before, a takeover of seven halls kept every device waiting for all seven),
 and a hello for a hall taken but still waiting its turn waits for it (a
@@ -57,9 +57,11 @@ async def _take_over(database: str, on_build) -> Halls:
     """A started process whose three halls a dead instance holds (taken over
     once those leases run out, a few seconds later)."""
     configs = [chaos_config(h, database) for h in HALLS]
+    loop = asyncio.get_running_loop()
 
     def make(cfg: HallConfig, store: Store) -> Server:
-        on_build(cfg.id)
+        # In the load thread: ``on_build`` runs on the loop, as the load begins.
+        asyncio.run_coroutine_threadsafe(_call(on_build, cfg.id), loop).result()
         return build_server(cfg, store)
 
     halls = Halls(configs, make, lease_s=LEASE_S, instance="alive")  # connects, migrates
@@ -73,6 +75,10 @@ async def _take_over(database: str, on_build) -> Halls:
         halls.close()
         raise
     return halls
+
+
+async def _call(fn, *args) -> None:
+    fn(*args)
 
 
 async def _until(what, timeout: float, why: str) -> None:
@@ -181,8 +187,8 @@ def test_a_hello_for_a_hall_taken_but_not_loaded_yet_waits_for_its_load(
         port.append(int(next(iter(halls.ws_server.sockets)).getsockname()[1]))
         try:
             # Every hall taken (the pass takes them one query at a time, off
-            # the loop), the first one or two loaded at most: the last still
-            # waits its turn.
+            # the loop), one still to load: the last pending is loaded last
+            # (a hall stays pending while it loads, in the load thread).
             await _until(lambda: all(s.pending or s.server for s in halls.slots.values())
                          and any(s.pending for s in halls.slots.values()), 30,
                          "the halls were not taken")
