@@ -22,8 +22,9 @@ frame to the transport as soon as it is made (``send_data`` after each
 send), so bytes written here keep their order with the replies and control
 frames of the same connection. A reply given in the same loop turn rides in
 the same write, ahead of the events (``first``; ``Server._answer``): the
-requesting client gets one send() for both, in the order pushing them would. Backpressure is the transport's: its buffer
-grows, the server's buffer scan closes a client too far behind (1013).
+requesting client gets one send() for both, in the order pushing them would.
+Backpressure is the transport's: its buffer grows, the server's buffer scan
+closes a client too far behind (1013).
 tests/server/test_fanout.py pins this against the installed websockets.
 """
 

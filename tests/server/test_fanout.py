@@ -204,9 +204,10 @@ def test_a_reply_goes_out_in_the_same_write_as_the_events_it_caused(
         monkeypatch.setattr(asyncio.selector_events._SelectorSocketTransport,  # type: ignore[attr-defined]
                             "write", write)
         reply = kiosk.request("issue", id="k1", service="gjj")
-        got = [] if batch else [kiosk.wait_event("ticket.issued"), kiosk.wait_event("queue.changed")]
         if batch:
             got = json.loads(kiosk.ws.recv(timeout=10))["messages"]
+        else:
+            got = [kiosk.wait_event("ticket.issued"), kiosk.wait_event("queue.changed")]
         board.wait_event("queue.changed")
         assert kiosk.request("ping", id="k2")["type"] == "ok"
         monkeypatch.undo()
