@@ -538,12 +538,8 @@ class EventMessage(dict[str, Any]):
     """
 
     __slots__ = ("data_text", "_data")
-
-    def __init__(self, seq: int, name: str, at: str, data: dict[str, Any],
-                 data_text: str | None = None) -> None:
-        super().__init__(type="event", seq=seq, name=name, at=at, data=data)
-        self.data_text = data_text
-        self._data = data
+    data_text: str | None
+    _data: dict[str, Any]  # the data object the text was made of
 
     def encoded_data(self) -> bool:
         """Whether ``data_text`` still stands for this message's ``data``."""
@@ -554,4 +550,7 @@ def event(seq: int, name: str, at: str, data: dict[str, Any],
           data_text: str | None = None) -> dict[str, Any]:
     """An ``event`` message (``data_text``: ``data`` already encoded, see
     :class:`EventMessage`)."""
-    return EventMessage(seq, name, at, data, data_text)
+    # dict's own constructor (no Python __init__: this runs for every event).
+    message = EventMessage(type="event", seq=seq, name=name, at=at, data=data)
+    message.data_text, message._data = data_text, data
+    return message
