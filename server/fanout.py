@@ -20,8 +20,11 @@ protocol (correct, just not shared), and one sending a fragmented message
 is skipped as ``broadcast`` skips it. websockets' own code writes every
 frame to the transport as soon as it is made (``send_data`` after each
 send), so bytes written here keep their order with the replies and control
-frames of the same connection. Backpressure is the transport's: its buffer
-grows, the server's buffer scan closes a client too far behind (1013).
+frames of the same connection. A reply given in the same loop turn rides in
+the same write, ahead of the events (``first``; ``Server._answer``): the
+requesting client gets one send() for both, in the order pushing them would.
+Backpressure is the transport's: its buffer grows, the server's buffer scan
+closes a client too far behind (1013).
 tests/server/test_fanout.py pins this against the installed websockets.
 """
 
@@ -77,8 +80,13 @@ def text_frames(messages: list[bytes]) -> bytes:
     return b"".join(_ENCODER.data_to_send())
 
 
-def write_all(connections: Iterable[ServerConnection], frames: Frames) -> None:
-    """Write ``frames`` to every open connection: one ``transport.write`` each."""
+def write_all(connections: Iterable[ServerConnection], frames: Frames,
+              first: dict[ServerConnection, bytes] | None = None) -> None:
+    """Write ``frames`` to every open connection: one ``transport.write`` each.
+
+    ``first``: frames a connection gets ahead of these in the same write (its
+    replies of this loop turn); each one written is taken out of the dict.
+    """
     data = frames.data
     for conn in connections:
         protocol = conn.protocol
@@ -91,6 +99,8 @@ def write_all(connections: Iterable[ServerConnection], frames: Frames) -> None:
                 for m in frames.messages:  # its frames are its own (e.g. deflate)
                     protocol.send_text(m)
                 conn.send_data()
+            elif first and conn in first:
+                conn.transport.write(first.pop(conn) + data)
             else:
                 conn.transport.write(data)
         except Exception as exc:  # one broken connection must not stop the others

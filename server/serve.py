@@ -124,6 +124,9 @@ class Client:
         #: frames wait here, in order, until it is answered.
         self.checking = False
         self.held: collections.deque[tuple[str | bytes, float]] = collections.deque()
+        #: Replies that go out with this loop turn's flush, ahead of its events,
+        #: in the same write (``Server._answer``: one send() instead of two).
+        self.replies: list[bytes] = []
 
     def push(self, data: str | bytes) -> bool:
         """Write one text frame now; False when the client is gone or too slow."""
@@ -132,12 +135,27 @@ class Client:
         ws = self.ws
         if ws.protocol.state is not State.OPEN:
             return False
+        if self.replies:  # replies waiting for the flush keep their place
+            ws.transport.write(self.take_replies())
         ws.protocol.send_text(data.encode() if isinstance(data, str) else data)
         ws.send_data()
         size = ws.transport.get_write_buffer_size()
         if size > self.peak:
             self.peak = size
         return size <= MAX_BUFFER
+
+    def shares_frames(self) -> bool:
+        """Whether this connection's frames are the shared bytes of the
+        fan-out (open, no extension, no fragmented send: server/fanout.py)."""
+        ws = self.ws
+        return (ws.protocol.state is State.OPEN and not ws.protocol.extensions
+                and ws.send_in_progress is None)
+
+    def take_replies(self) -> bytes:
+        """The waiting replies as websocket frames (and none wait any more)."""
+        data = fanout.text_frames(self.replies)
+        self.replies = []
+        return data
 
     def buffered(self) -> int:
         transport = self.ws.transport
@@ -167,6 +185,8 @@ class Server:
         self._board_html = board_html
         self._pending: list[bytes] = []
         self._flush_scheduled = False
+        self._replying: list[Client] = []  # clients with replies for the flush
+        self._in_turn = False  # answering the inbox: a flush ends this turn
         self._next_scan = 0.0  # loop time of the next look at clients' buffers
         self._scan_scheduled = False
         #: True once the store refused a commit because another instance now
@@ -549,6 +569,8 @@ class Server:
             peers.remove(client)
 
     def _close_client(self, client: Client, code: int, reason: str) -> None:
+        if client.replies and client.shares_frames():
+            client.ws.transport.write(client.take_replies())  # given: they go first
         client.closing = True
         self.metrics.closed.labels(reason.split(";")[0][:40]).inc()
         self._drop(client)
@@ -589,6 +611,18 @@ class Server:
         if self._inbox:  # the rest in the next turn, after the loop's I/O
             self._inbox_scheduled = True
             asyncio.get_running_loop().call_soon(self._run_inbox)
+        self._in_turn = True
+        try:
+            detached = not self._answer_inbox(inbox)
+        finally:
+            self._in_turn = False
+        if detached:
+            return
+        # The turn's work is done: its events go out now, not a loop turn later.
+        self._flush()
+
+    def _answer_inbox(self, inbox: list[tuple[Client, str | bytes, float]]) -> bool:
+        """The body of :meth:`_run_inbox`; False once the hall is fenced."""
         run: list[_Item] = []
         for client, frame, started in inbox:
             if client.closing:
@@ -598,7 +632,7 @@ class Server:
                 continue
             item = self._read(client, frame, started)
             if item is None:  # no longer the owner: detached, nothing is answered
-                return
+                return False
             if item.answer is None and not self.service.groupable(item.kind):
                 self._answer_group(run)
                 run = []
@@ -606,8 +640,7 @@ class Server:
                 continue
             run.append(item)
         self._answer_group(run)
-        # The turn's work is done: its events go out now, not a loop turn later.
-        self._flush()
+        return True
 
     def _read(self, client: Client, frame: str | bytes, started: float) -> _Item | None:
         """Decode a frame; refusals that need no hall (bad frame, limits) are
@@ -692,7 +725,13 @@ class Server:
             # events keep the once-per-turn batching of the hot path.
             self._flush()
         frame = text.encode() if text is not None else protocol.encode_bytes(reply_msg)
-        if not client.push(frame) and not client.closing:
+        if events and self._in_turn and client in self.clients and client.shares_frames():
+            # The flush at the end of this turn writes to this client anyway
+            # (it gets every event): the reply goes in that write, ahead of
+            # the events, as if pushed now (server/fanout.py ``first``).
+            client.replies.append(frame)
+            self._replying.append(client)
+        elif not client.push(frame) and not client.closing:
             self._too_slow(client)
         if events:
             self.broadcast(events)
@@ -753,18 +792,28 @@ class Server:
                     0 if d.get("cleared") else 1)
 
     def _flush(self) -> None:
-        """Write every pending event to every client, in seq order."""
+        """Write every pending event to every client, in seq order (the
+        replies given this turn first, each in its client's write)."""
         self._flush_scheduled = False
         pending, self._pending = self._pending, []
-        if not pending:
+        replying = self._take_replying()
+        if not pending and not replying:
             return
+        first = {c.ws: c.take_replies() for c in replying if c.replies}
         # Each event is encoded once and its frames serialised once per
         # format; each open connection of that format gets the same bytes in
         # one write (server/fanout.py), with no task per client.
-        if self._plain:
-            fanout.write_all(self._plain, fanout.Frames(pending))
-        if self._batched:
-            fanout.write_all(self._batched, fanout.Frames(fanout.batches(pending)))
+        if pending and self._plain:
+            fanout.write_all(self._plain, fanout.Frames(pending), first)
+        if pending and self._batched:
+            fanout.write_all(self._batched, fanout.Frames(fanout.batches(pending)), first)
+        for client in replying:
+            if client.ws in first and client.shares_frames():  # not written above
+                client.ws.transport.write(first.pop(client.ws))
+            size = client.buffered()
+            client.peak = max(client.peak, size)
+            if size > MAX_BUFFER and not client.closing:
+                self._too_slow(client)  # as a pushed reply would be
         loop = asyncio.get_running_loop()
         wait = self._next_scan - loop.time()
         if wait <= 0:
@@ -772,6 +821,10 @@ class Server:
         elif not self._scan_scheduled:
             self._scan_scheduled = True
             loop.call_later(wait, self._scan_buffers)
+
+    def _take_replying(self) -> list[Client]:
+        replying, self._replying = self._replying, []
+        return replying
 
     def _scan_buffers(self) -> None:
         """Close the clients more than :data:`MAX_BUFFER` behind (and note peaks)."""

@@ -126,7 +126,8 @@ class Event:
     for its optimistic-concurrency check. ``counter`` is a copy of the
     counter's state after a change to it (counter.* events and calls), so the
     store can persist counters too. ``seq`` and ``at`` are set when the
-    store has committed the event.
+    store has committed the event, and ``data_text``: ``data`` as the JSON
+    text the store wrote, which the wire frame reuses (encoded once).
     """
 
     name: str
@@ -136,6 +137,7 @@ class Event:
     seq: int | None = None
     at: dt.datetime | None = None
     counter: CounterState | None = None
+    data_text: str | None = field(default=None, compare=False, repr=False)
 
 
 class Layout(NamedTuple):

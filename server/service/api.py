@@ -242,7 +242,7 @@ class Context:
 
     def wire_event(self, ev: Event) -> dict[str, Any]:
         at = (ev.at or self.clock()).astimezone(self.config.tz).isoformat(timespec="seconds")
-        return protocol.event(int(ev.seq or 0), ev.name, at, ev.data)
+        return protocol.event(int(ev.seq or 0), ev.name, at, ev.data, ev.data_text)
 
     def commit(self, decide: Callable[[], Decision],
                request: tuple[Session, str] | None = None) -> Reply:

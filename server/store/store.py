@@ -163,7 +163,8 @@ class Store:
                 remember with ``reply`` (a group commit answers many requests).
 
         Returns:
-            The seq given to each event (also set on ``event.seq``/``event.at``).
+            The seq given to each event (also set on ``event.seq``/``event.at``,
+            and the data's stored JSON text on ``event.data_text``).
 
         Raises:
             StaleState: another writer changed a ticket, took the number, or
@@ -199,8 +200,8 @@ class Store:
             staged.done()
         stamp = aware_utc(when)
         seqs = [row["seq"] for row in batch.events]
-        for event, seq in zip(events, seqs, strict=True):
-            event.seq, event.at = seq, stamp
+        for event, row in zip(events, batch.events, strict=True):
+            event.seq, event.at, event.data_text = row["seq"], stamp, row["data"]
         return seqs
 
     # ---------------------------------------------------------- idempotency

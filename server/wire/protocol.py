@@ -486,8 +486,25 @@ def encode(message: dict[str, Any]) -> str:
     return text
 
 
+_json_str = json.encoder.encode_basestring  # a str as json.dumps(..., ensure_ascii=False) writes it
+
+
 def encode_bytes(message: dict[str, Any]) -> bytes:
-    """:func:`encode` as the UTF-8 bytes of a text frame (never fails on text)."""
+    """:func:`encode` as the UTF-8 bytes of a text frame (never fails on text).
+
+    An :class:`EventMessage` carrying its data's JSON text (the store's) is
+    assembled around that text: the same bytes, the data not encoded again.
+    """
+    if type(message) is EventMessage and message.encoded_data():
+        seq, name, at = message["seq"], message["name"], message["at"]
+        if type(seq) is int and type(name) is str and type(at) is str:
+            # What json.dumps writes for this dict, key by key (ensure_ascii=False).
+            text = (f'{{"type":"event","seq":{seq},"name":{_json_str(name)},'
+                    f'"at":{_json_str(at)},"data":{message.data_text}}}')
+            try:
+                return text.encode("utf-8")
+            except UnicodeEncodeError:
+                pass  # a lone surrogate: the whole frame in \u escapes, as below
     text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
     try:
         return text.encode("utf-8")
@@ -510,6 +527,30 @@ def error(re: str | None, code: str, message: str, **details: Any) -> dict[str, 
     return {**details, "type": "error", "re": re, "code": code, "message": message}
 
 
-def event(seq: int, name: str, at: str, data: dict[str, Any]) -> dict[str, Any]:
-    """An ``event`` message."""
-    return {"type": "event", "seq": seq, "name": name, "at": at, "data": data}
+class EventMessage(dict[str, Any]):
+    """An ``event`` message that may carry ``data`` already as JSON text.
+
+    ``data_text`` is ``json.dumps(data, ensure_ascii=False, separators=(",", ":"))``
+    (what the store wrote for the event row); :func:`encode_bytes` builds the
+    frame around it. Nothing changes a committed event's data, so the text
+    stays true; a message given another key or another ``data`` object is
+    encoded in full.
+    """
+
+    __slots__ = ("data_text", "_data")
+    data_text: str | None
+    _data: dict[str, Any]  # the data object the text was made of
+
+    def encoded_data(self) -> bool:
+        """Whether ``data_text`` still stands for this message's ``data``."""
+        return self.data_text is not None and len(self) == 5 and self.get("data") is self._data
+
+
+def event(seq: int, name: str, at: str, data: dict[str, Any],
+          data_text: str | None = None) -> dict[str, Any]:
+    """An ``event`` message (``data_text``: ``data`` already encoded, see
+    :class:`EventMessage`)."""
+    # dict's own constructor (no Python __init__: this runs for every event).
+    message = EventMessage(type="event", seq=seq, name=name, at=at, data=data)
+    message.data_text, message._data = data_text, data
+    return message

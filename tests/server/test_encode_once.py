@@ -76,3 +76,31 @@ def test_the_stored_and_remembered_reply_is_the_text_sent(tmp_path, encodes) -> 
         kiosk = srv.client("kiosk-1")
         assert kiosk.request("issue", id="one", service="tax") == reply
         kiosk.close()
+
+
+def test_event_data_is_encoded_once_for_the_store_and_the_wire(tmp_path, monkeypatch) -> None:
+    """The event row's JSON text is the one the wire frame carries: the data
+    is not encoded a second time for the clients (one ``json.dumps`` of it)."""
+    dumped: list[Any] = []
+    real_dumps = json.dumps
+
+    def dumps(obj: Any, *args: Any, **kwargs: Any) -> str:
+        dumped.append(obj)
+        return real_dumps(obj, *args, **kwargs)
+
+    cfg = small_config(f"sqlite:///{tmp_path / 'd.db'}")
+    with RunningServer(cfg, clock=lambda: NOW) as srv:
+        board, kiosk = srv.client("board-1"), srv.client("kiosk-1")
+        monkeypatch.setattr(json, "dumps", dumps)
+        assert kiosk.request("issue", service="gjj")["type"] == "ok"
+        issued = board.wait_event("ticket.issued")
+        board.wait_event("queue.changed")
+        monkeypatch.undo()
+        stored = srv.store.events_since(cfg.id, issued["seq"] - 1, limit=1)[0]
+        board.close()
+        kiosk.close()
+    assert stored["data"] == issued["data"]
+    # Encoded on its own (the store's row) or inside a message (the wire).
+    times = sum(1 for obj in dumped if obj == issued["data"]
+                or (isinstance(obj, dict) and obj.get("data") == issued["data"]))
+    assert times == 1

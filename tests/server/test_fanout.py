@@ -182,3 +182,41 @@ def test_a_flush_serialises_its_frames_once_not_once_per_client(tmp_path, serial
         assert serialised == {"ok": 1, "event": 2, "batch": 1}
         for c in [*plain, batched, kiosk]:
             c.close()
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_reply_goes_out_in_the_same_write_as_the_events_it_caused(
+        tmp_path, monkeypatch, batch) -> None:
+    """The requesting client gets its reply and the flush's events in one
+    ``transport.write`` (one send()), the reply first; a reply without events
+    of its own is written at once."""
+    writes: list[bytes] = []
+    real = asyncio.selector_events._SelectorSocketTransport.write  # type: ignore[attr-defined]
+
+    def write(self: Any, data: Any) -> None:
+        writes.append(bytes(data))
+        real(self, data)
+
+    cfg = small_config(f"sqlite:///{tmp_path / 'w.db'}")
+    with RunningServer(cfg) as srv:
+        board = srv.client("board-1")
+        kiosk = srv.client("kiosk-1", batch=batch)
+        monkeypatch.setattr(asyncio.selector_events._SelectorSocketTransport,  # type: ignore[attr-defined]
+                            "write", write)
+        reply = kiosk.request("issue", id="k1", service="gjj")
+        if batch:
+            got = json.loads(kiosk.ws.recv(timeout=10))["messages"]
+        else:
+            got = [kiosk.wait_event("ticket.issued"), kiosk.wait_event("queue.changed")]
+        board.wait_event("queue.changed")
+        assert kiosk.request("ping", id="k2")["type"] == "ok"
+        monkeypatch.undo()
+        board.close()
+        kiosk.close()
+    assert reply["type"] == "ok" and [m["name"] for m in got] == ["ticket.issued", "queue.changed"]
+    with_reply = [w for w in writes if b'"re":"k1"' in w]
+    assert len(with_reply) == 1
+    assert b'"name":"ticket.issued"' in with_reply[0]
+    assert with_reply[0].index(b'"re":"k1"') < with_reply[0].index(b'"name":"ticket.issued"')
+    ping = [w for w in writes if b'"re":"k2"' in w]
+    assert len(ping) == 1 and b'"type":"event"' not in ping[0]
