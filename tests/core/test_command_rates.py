@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from server.config import HallConfig
 from server.core import Hall, NotFound
 from server.core.forecast import RATE_WINDOW_S
-from server.core.model import Event
+from server.core.model import Event, Ticket
 from tests.core.builders import config, counter, make_hall, service
 from tests.helpers.fakes import FakeClock
 
@@ -36,24 +39,33 @@ STALE = 350
 def _hall(*counters: tuple[int, list[str]], **dispatch: Any) -> tuple[Hall, FakeClock]:
     """gjj (A) and tax (B), each 300 s; counter 1 serves gjj only and is busy
     with a priority gjj ticket issued at 09:00 (the jump)."""
-    cfg = config([service("gjj", "A"), service("tax", "B")],
-                 [counter(1, ["gjj"]), *(counter(n, s) for n, s in counters)], **dispatch)
+    return _jump(config([service("gjj", "A"), service("tax", "B")],
+                        [counter(1, ["gjj"]), *(counter(n, s) for n, s in counters)],
+                        **dispatch), "gjj", 1)
+
+
+def _jump(cfg: HallConfig, sid: str, at_counter: int) -> tuple[Hall, FakeClock]:
+    """A hall at 09:00 whose ``at_counter`` is busy with a priority ``sid`` ticket."""
     hall, clock = make_hall(cfg)
-    hall.issue("gjj", "priority")
-    hall.call_next(1)
+    hall.issue(sid, "priority")
+    hall.call_next(at_counter)
     return hall, clock
 
 
-def _eta(events: list[Event], name: str) -> tuple[int, str]:
-    """The ETA in the command's ``name`` event, and its ticket's id."""
+def _eta(events: list[Event], name: str, field: str = "eta_s") -> tuple[int, str]:
+    """An ETA field of the ticket in the command's ``name`` event, and its id."""
     data = next(ev.data for ev in events if ev.name == name)
-    return data["ticket"]["eta_s"], data["ticket"]["id"]
+    return data["ticket"][field], data["ticket"]["id"]
+
+
+def _live(hall: Hall, tid: str) -> Ticket:
+    t = hall.ticket(tid)
+    assert t is not None
+    return t
 
 
 def _now_eta(hall: Hall, tid: str) -> int:
-    t = hall.ticket(tid)
-    assert t is not None
-    return hall.wire_ticket(t)["eta_s"]
+    return hall.wire_ticket(_live(hall, tid))["eta_s"]
 
 
 def test_the_window_as_seen_at_0900_and_right_after_it() -> None:
@@ -95,43 +107,29 @@ def test_a_requeued_ticket_reads_the_rates_as_of_the_requeue() -> None:
     assert eta_s == _now_eta(hall, tid) == FRESH
 
 
-def test_a_ticket_back_from_a_closing_counter_reads_the_rates_as_of_the_close() -> None:
-    # Counter 2 transfers a tax ticket to gjj at counter 3; counter 3 closes later.
+@pytest.mark.parametrize("how", ["close", "ticker"])
+def test_a_ticket_back_from_its_counter_reads_the_rates_as_of_its_return(how: str) -> None:
+    # Counter 2 transfers a tax ticket to gjj at counter 3; later counter 3
+    # closes, or the ticker finds it paused past transfer_timeout (600 s).
     hall, clock = _hall((2, ["tax"]), (3, ["tax"]))
     hall.issue("tax")
     hall.call_next(2)
     tid = hall.transfer(2, service="gjj", to_counter=3)[0].data["ticket"]["id"]
+    if how == "ticker":
+        hall.pause(3)
     clock.advance(LATER)
-    events = hall.close_counter(3)
+    events = hall.close_counter(3) if how == "close" else hall.expire_transfers()
     eta_s, _ = _eta(events, "ticket.transferred")
     assert eta_s == _now_eta(hall, tid) == FRESH
 
 
-def test_a_ticket_back_from_a_long_paused_counter_reads_the_rates_as_of_the_ticker() -> None:
-    hall, clock = _hall((2, ["tax"]), (3, ["tax"]))
-    hall.issue("tax")
-    hall.call_next(2)
-    tid = hall.transfer(2, service="gjj", to_counter=3)[0].data["ticket"]["id"]
-    hall.pause(3)
-    clock.advance(LATER)  # past transfer_timeout (600 s) too
-    eta_s, _ = _eta(hall.expire_transfers(), "ticket.transferred")
-    assert eta_s == _now_eta(hall, tid) == FRESH
-
-
-def test_an_arrived_remote_ticket_reads_the_rates_as_of_its_arrival() -> None:
+@pytest.mark.parametrize("command", ["arrived", "requeue"])
+def test_an_arrived_remote_ticket_reads_the_rates_as_of_its_arrival(command: str) -> None:
+    # 我已到达 on the phone (arrived), or the kiosk's scanner (requeue of its QR).
     hall, clock = _hall()
     tid = hall.issue("gjj", remote=True)[0].data["ticket"]["id"]
     clock.advance(LATER)
-    eta_s, _ = _eta(hall.arrived(tid), "ticket.arrived")
-    assert eta_s == _now_eta(hall, tid) == FRESH
-
-
-def test_an_arrival_scanned_at_a_kiosk_reads_the_rates_as_of_the_scan() -> None:
-    # The kiosk's scanner sends requeue for a remote ticket's QR: its arrival.
-    hall, clock = _hall()
-    tid = hall.issue("gjj", remote=True)[0].data["ticket"]["id"]
-    clock.advance(LATER)
-    eta_s, _ = _eta(hall.requeue(tid), "ticket.arrived")
+    eta_s, _ = _eta(getattr(hall, command)(tid), "ticket.arrived")
     assert eta_s == _now_eta(hall, tid) == FRESH
 
 
@@ -141,25 +139,21 @@ def test_an_arrival_scanned_at_a_kiosk_reads_the_rates_as_of_the_scan() -> None:
 # (and the route's remaining estimate) counts tax's jump while it is in the
 # window.
 
+ROUTE = config([service("gjj", "A"), service("tax", "B"),
+                service("jj", "J", route=("gjj", "tax"))],
+               [counter(1, ["gjj"]), counter(2, ["tax"])])
+
+
 def _route_hall() -> tuple[Hall, FakeClock]:
-    cfg = config([service("gjj", "A"), service("tax", "B"),
-                  service("jj", "J", route=("gjj", "tax"))],
-                 [counter(1, ["gjj"]), counter(2, ["tax"])])
-    hall, clock = make_hall(cfg)
-    hall.issue("tax", "priority")
-    hall.call_next(2)
-    return hall, clock
+    return _jump(ROUTE, "tax", 2)
 
 
 def _route_eta(events: list[Event], name: str) -> tuple[int, str]:
-    data = next(ev.data for ev in events if ev.name == name)
-    return data["ticket"]["eta_route_s"], data["ticket"]["id"]
+    return _eta(events, name, "eta_route_s")
 
 
 def _now_route_eta(hall: Hall, tid: str) -> int | None:
-    t = hall.ticket(tid)
-    assert t is not None
-    return hall.route_eta_s(t)
+    return hall.route_eta_s(_live(hall, tid))
 
 
 def test_a_routed_ticket_reads_the_rates_as_of_the_step_it_left() -> None:
@@ -177,10 +171,7 @@ def test_a_routed_ticket_reads_the_rates_as_of_the_step_it_left() -> None:
 def test_a_ticket_sent_back_reads_the_rates_as_of_route_back() -> None:
     # The route ticket reaches tax (counter 2) first; then a priority gjj ticket
     # keeps counter 1 busy, and counter 2 sends the route ticket back to gjj.
-    cfg = config([service("gjj", "A"), service("tax", "B"),
-                  service("jj", "J", route=("gjj", "tax"))],
-                 [counter(1, ["gjj"]), counter(2, ["tax"])])
-    hall, clock = make_hall(cfg)
+    hall, clock = make_hall(ROUTE)
     tid = hall.issue("jj")[0].data["ticket"]["id"]
     hall.call_next(1)
     clock.advance(300)  # a 300 s step: gjj's mean cycle stays 300 s
@@ -216,21 +207,15 @@ def test_a_route_ticket_called_by_name_reads_the_rates_as_of_the_call() -> None:
     assert route_s == _now_route_eta(hall, tid) == ROUTE_FRESH
 
 
-def test_a_recalled_route_ticket_reads_the_rates_as_of_the_recall() -> None:
+@pytest.mark.parametrize(("command", "event"), [("recall", "ticket.recalled"),
+                                              ("start", "ticket.started")])
+def test_a_called_route_ticket_reads_the_rates_as_of_a_recall_or_start(
+        command: str, event: str) -> None:
     hall, clock = _route_hall()
     hall.issue("jj")
     hall.call_next(1)
     clock.advance(LATER)
-    route_s, tid = _route_eta(hall.recall(1), "ticket.recalled")
-    assert route_s == _now_route_eta(hall, tid) == ROUTE_FRESH
-
-
-def test_a_started_route_ticket_reads_the_rates_as_of_the_start() -> None:
-    hall, clock = _route_hall()
-    hall.issue("jj")
-    hall.call_next(1)
-    clock.advance(LATER)
-    route_s, tid = _route_eta(hall.start(1), "ticket.started")
+    route_s, tid = _route_eta(getattr(hall, command)(1), event)
     assert route_s == _now_route_eta(hall, tid) == ROUTE_FRESH
 
 
