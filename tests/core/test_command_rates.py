@@ -17,6 +17,7 @@ the window moved; a refused command reads nothing new.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from server.config import HallConfig
 from server.core import Hall, NotFound
 from server.core.forecast import RATE_WINDOW_S
 from server.core.model import Event, Ticket
-from tests.core.builders import config, counter, make_hall, service
+from tests.core.builders import at, config, counter, make_hall, service
 from tests.helpers.fakes import FakeClock
 
 #: Seconds from the jump at 09:00 to the command: its stamp has just left the window.
@@ -327,3 +328,22 @@ def test_in_a_group_each_command_reads_its_own_moment_and_the_flush_tells_all() 
     flushed = hall.flush_queue_events()
     gjj = _queue(flushed, "gjj")
     assert gjj is not None and gjj["eta_s"] == FRESH + 300  # the transferred ticket waits too
+
+
+def test_what_a_failed_command_moved_is_told_by_the_next_one() -> None:
+    # The id generator keeps returning an id in use: the issue at 09:30:01
+    # fails after the window moved gjj. The next command (a pause at tax's
+    # counter, which does not serve gjj) still tells gjj's boards.
+    cfg = config([service("gjj", "A"), service("tax", "B")],
+                 [counter(1, ["gjj"]), counter(2, ["tax"])])
+    clock, codes = FakeClock(at(9)), itertools.count()
+    hall = Hall(cfg, clock, ids=lambda: "t1", codes=lambda: f"C{next(codes)}")
+    for c in (1, 2):
+        hall.open_counter(c, f"s{c}", f"员工{c}")
+    hall.issue("gjj", "priority")
+    hall.call_next(1)
+    clock.advance(LATER)
+    with pytest.raises(RuntimeError):
+        hall.issue("tax")
+    gjj = _queue(hall.pause(2), "gjj")
+    assert gjj is not None and gjj["eta_s"] == FRESH
