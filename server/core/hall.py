@@ -76,6 +76,9 @@ Every command returns ``list[Event]`` with the PROTOCOL event names and
 data; ``queue.changed`` follows any change of a service's waiting count or
 ETA (so also of the services sharing a counter with the one that moved, and
 of those whose arrival stamps the command's time pushed out of the rate window).
+Each command that changes the hall reads the arrival rates as of its own
+moment, once, before it builds any ticket's wire (``_begin``): every ETA in
+its events is as of that command; a refused or idle command reads none.
 Per-service waiting tickets live in sorted lists, so a call costs O(log n)
 plus a short memmove, never a scan of the day's tickets.
 """
@@ -200,6 +203,9 @@ class Hall:
         # While deferred (a group of requests): the services to estimate at
         # the group's end, in the order first named (see defer_queue_events).
         self._deferred: dict[str, None] | None = None
+        # The services whose stamps left the rate window when the current
+        # command began (see _begin); its queue events tell their boards.
+        self._moved: set[str] = set()
 
     # ================================================================ restore
     @classmethod
@@ -327,6 +333,7 @@ class Hall:
             raise QuotaReached(
                 f"{svc.name}: today's {svc.daily_quota} tickets are all issued; "
                 "please come back tomorrow or book an appointment")
+        self._begin(now)
         tid = self._new_id()
         check = self._new_check()
         # A route's ticket carries the route's number and waits at its first step.
@@ -344,12 +351,8 @@ class Hall:
         # (appointments for a later slot are counted once checked in: _overtaking)
         self._forecast.issued(t.service, now, priority == "priority" or (
             slot_start is not None and slot_start <= now))
-        # The issued ticket's ETA (printed on it) reads the rates as of this
-        # command, not of the one before: advance them before estimating it.
-        moved = self._forecast.advance(_ts(now))
-        events = [Event("ticket.issued", {"ticket": self.wire_ticket(t)}, t.copy(), None)]
-        events += self._queue_events((t.service,), moved)
-        return events
+        return [Event("ticket.issued", {"ticket": self.wire_ticket(t)}, t.copy(), None),
+                *self._queue_events((t.service,))]
 
     def set_appointments(
         self, service: str, slots: Iterable[tuple[dt.datetime, int]]
@@ -375,6 +378,7 @@ class Hall:
         new = sorted(booked.items())
         if new == self._forecast.booked[svc.id]:
             return []
+        self._begin(self._now())
         self._forecast.booked[svc.id] = new
         return self._queue_events((svc.id,))
 
@@ -407,6 +411,7 @@ class Hall:
         if picked is None:
             raise QueueEmpty(f"nobody present is waiting for {cfg.name}" if absent
                              else f"nobody is waiting for {cfg.name}")
+        self._begin(now)
         cs.streak = next_streak(cs.streak, picked.group, picked.normal_waiting)
         events = self._call(cs, cfg, self._tickets[picked.entry.ticket_id], now)
         if absent:
@@ -438,17 +443,19 @@ class Hall:
             raise Forbidden(f"ticket {t.number} was transferred to counter {t.target_counter}")
         if t.target_counter is None and t.service not in cfg.services:
             raise Forbidden(f"{cfg.name} does not serve {self._services[t.service].name}")
-        return self._call(cs, cfg, t, self._now())
+        return self._call(cs, cfg, t, self._begin(self._now()))
 
     def recall(self, counter: int) -> list[Event]:
         """重呼: announce the counter's called ticket again (``ticket.recalled``)."""
         cs, cfg = self._counter(counter)
         t = self._current(cs, "recall")
         machine.check(t, "recall")
+        self._begin(self._now())
         prev = self._bump(t)
         t.calls += 1
         data = {"ticket": self.wire_ticket(t), "counter": counter, "counter_name": cfg.name}
-        return [Event("ticket.recalled", data, t.copy(), prev, counter=cs.copy())]
+        return [Event("ticket.recalled", data, t.copy(), prev, counter=cs.copy()),
+                *self._queue_events(())]
 
     def start(self, counter: int) -> list[Event]:
         """The citizen has arrived: called -> serving (``ticket.started``)."""
@@ -456,8 +463,8 @@ class Hall:
         t = self._current(cs, "start")
         new = machine.check(t, "start")
         prev = self._bump(t, new)
-        t.started_at = self._now()
-        return [self._ticket_event("ticket.started", t, prev, cs)]
+        t.started_at = self._begin(self._now())
+        return [self._ticket_event("ticket.started", t, prev, cs), *self._queue_events(())]
 
     def complete(self, counter: int) -> list[Event]:
         """办结: the counter's ticket is done (``ticket.completed``)."""
@@ -467,7 +474,7 @@ class Hall:
             return self._route(cs, cfg, t, t.step + 1, "route")
         new = machine.check(t, "complete")
         prev = self._bump(t, new)
-        t.finished_at = self._now()
+        t.finished_at = self._begin(self._now())
         self._forecast.completed(t)
         self._free(cs)
         return [self._ticket_event("ticket.completed", t, prev, cs),
@@ -503,7 +510,7 @@ class Hall:
         reason = self._route_reason(t, reason)
         new = machine.check(t, "route_end")
         prev = self._bump(t, new)
-        t.finished_at = self._now()
+        t.finished_at = self._begin(self._now())
         self._forecast.completed(t)
         self._free(cs)
         return [self._ticket_event("ticket.completed", t, prev, cs, route_ended=True,
@@ -516,7 +523,7 @@ class Hall:
         t = self._current(cs, "no_show")
         new = machine.check(t, "no_show")
         prev = self._bump(t, new)
-        t.finished_at = self._now()
+        t.finished_at = self._begin(self._now())
         self._free(cs)
         return [self._ticket_event("ticket.no_show", t, prev, cs),
                 *self._queue_events((t.service, *cfg.services))]
@@ -550,7 +557,7 @@ class Hall:
                              "ticket there; choose an open counter or a service")
         t = self._current(cs, "transfer")
         new = machine.check(t, "transfer")
-        now = self._now()
+        now = self._begin(self._now())
         old_service = t.service
         placement = self._dispatch.transfer_placement
         if placement == "head":
@@ -593,7 +600,7 @@ class Hall:
             if target.state != "open":
                 raise Closed(f"{target_cfg.name} is {target.state}: nobody would call the "
                              "ticket there; choose an open counter or a service")
-        now = self._now()
+        now = self._begin(self._now())
         old_service = t.service
         self._queues.remove(t)
         prev = self._bump(t)
@@ -628,6 +635,7 @@ class Hall:
             raise Expired(
                 f"ticket {t.number} missed its call more than {window // 60} min ago; "
                 "please take a new ticket")
+        self._begin(now)
         t.target_counter = None
         self._queues.promote((t.service,), now)
         lst = self._queues.group_list(t, now)
@@ -661,6 +669,7 @@ class Hall:
             raise Expired(f"the no-show of {t.number} can only be undone within "
                           f"{NO_SHOW_UNDO_S} s; re-queue it from the missed list instead")
         self._ready_to_call(cs)
+        self._begin(now)
         prev = self._bump(t, new)
         t.finished_at = None
         t.started_at = None
@@ -677,7 +686,7 @@ class Hall:
 
         The server's ticker calls this; [] when nothing is due.
         """
-        now = self._now()
+        now = self._begin(self._now())
         limit = self._dispatch.transfer_timeout
         events: list[Event] = []
         for number, waiting in self._queues.targeted.items():
@@ -716,7 +725,7 @@ class Hall:
         new = machine.check(t, "cancel")
         self._queues.remove(t)
         prev = self._bump(t, new)
-        t.finished_at = self._now()
+        t.finished_at = self._begin(self._now())
         return [self._ticket_event("ticket.cancelled", t, prev, None, counter=None),
                 *self._queue_events((t.service,))]
 
@@ -725,8 +734,9 @@ class Hall:
         cs, cfg = self._counter(counter)
         if not staff_id or not isinstance(staff_id, str):
             raise BadRequest("a staff id is needed to open a counter")
+        now = self._begin(self._now())
         if cs.state != "open":
-            cs.since = self._now()
+            cs.since = now
         cs.state, cs.staff_id, cs.staff_name, cs.reason = "open", staff_id, staff_name, ""
         cs.version += 1
         self._count_open(cfg.services)
@@ -748,7 +758,7 @@ class Hall:
             raise Conflict(
                 f"{cfg.name} still has ticket {t.number} ({t.status}); complete it, "
                 "mark it no-show or transfer it before closing")
-        now = self._now()
+        now = self._begin(self._now())
         cs.state, cs.staff_id, cs.staff_name, cs.reason = "closed", None, None, ""
         cs.since = now
         cs.version += 1
@@ -764,7 +774,7 @@ class Hall:
             raise Conflict(f"{cfg.name} is closed; log in first")
         if cs.state == "paused":
             return []
-        cs.state, cs.reason, cs.since = "paused", reason or "", self._now()
+        cs.state, cs.reason, cs.since = "paused", reason or "", self._begin(self._now())
         cs.version += 1
         self._count_open(cfg.services)
         return [Event("counter.paused", {"counter": counter, "reason": cs.reason},
@@ -778,7 +788,7 @@ class Hall:
             raise Conflict(f"{cfg.name} is closed; log in first")
         if cs.state == "open":
             return []
-        cs.state, cs.reason, cs.since = "open", "", self._now()
+        cs.state, cs.reason, cs.since = "open", "", self._begin(self._now())
         cs.version += 1
         self._count_open(cfg.services)
         return [Event("counter.resumed", {"counter": counter}, counter=cs.copy()),
@@ -800,10 +810,11 @@ class Hall:
         new = machine.check(t, "rate")
         if counter is not None and t.counter != counter:
             raise Forbidden(f"ticket {t.number} was served at counter {t.counter}, not {counter}")
+        self._begin(self._now())
         prev = self._bump(t, new)
         t.rating = score
         data = {"ticket": self.wire_ticket(t), "counter": t.counter, "score": score}
-        return [Event("ticket.rated", data, t.copy(), prev)]
+        return [Event("ticket.rated", data, t.copy(), prev), *self._queue_events(())]
 
     def close_day(self) -> list[Event]:
         """Close out: cancel every waiting or called ticket, so it is reported.
@@ -811,7 +822,7 @@ class Hall:
         Serving tickets are left to finish. Each gets ``ticket.cancelled`` with
         ``reason: "close_day"``; then ``queue.changed`` for every service that changed.
         """
-        now = self._now()
+        now = self._begin(self._now())
         events: list[Event] = []
         open_tickets = [t for t in self._tickets.values() if t.status in ("waiting", "called")]
         for t in sorted(open_tickets, key=lambda t: (t.issued_at, t.seqno, t.id)):
@@ -1165,7 +1176,7 @@ class Hall:
         """Move the counter's route ticket to ``step``: waiting at the head of its
         priority group in that step's service (``ticket.routed``)."""
         new = machine.check(t, command)
-        now = self._now()
+        now = self._begin(self._now())
         old_service, old_step = t.service, t.step
         t.finished_at = now  # the step's counter time joins its service's history
         self._forecast.completed(t)
@@ -1202,13 +1213,24 @@ class Hall:
         pending, self._deferred = self._deferred, None
         return self._changed(pending or ())
 
-    def _queue_events(self, services: Iterable[str],
-                      moved: set[str] | None = None) -> list[Event]:
-        # Services no command touched may move too: their stamps left the window
-        # (``moved``: what the command's own advance found, when it advanced
-        # the rates earlier to estimate a ticket of its own: not done twice).
-        if moved is None:
-            moved = self._forecast.advance(_ts(self._now()))
+    def _begin(self, now: dt.datetime) -> dt.datetime:
+        """A command changes the hall at ``now``: from here on the rates are read
+        as of it (returned, the command's moment).
+
+        Called once per command, once its checks have passed (a refused or
+        idle command reads nothing new) and before it builds any ticket's
+        wire: every ETA in its events reads the arrivals and jumps as they
+        are at its own moment, not at the command before. The services whose
+        estimate moved because stamps left the window are kept for the
+        command's :meth:`_queue_events`.
+        """
+        self._moved |= self._forecast.advance(_ts(now))
+        return now
+
+    def _queue_events(self, services: Iterable[str]) -> list[Event]:
+        # Services no command touched may move too: their stamps left the
+        # window when the command began (``_begin``).
+        moved, self._moved = self._moved, set()
         touched = [r for s in services for r in self._related[s]]
         named = dict.fromkeys([*touched, *sorted(moved)])
         if self._deferred is not None:

@@ -65,7 +65,9 @@ def arrive(hall: Any, t: Ticket) -> list[Event]:
     new = machine.check(t, "arrive")
     if t.present:
         return []
+    hall._begin(hall._now())
     prev = hall._bump(t, new)
     t.present = True
-    return [hall._ticket_event("ticket.arrived", t, prev, None, counter=None)]
+    return [hall._ticket_event("ticket.arrived", t, prev, None, counter=None),
+            *hall._queue_events(())]
 

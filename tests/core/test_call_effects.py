@@ -61,3 +61,11 @@ def test_a_counter_is_open_since_its_login_not_since_a_change_of_staff() -> None
     hall.open_counter(1, "s2", "李强")  # another staff member takes over
     state = hall.counter_state(1)
     assert (state.staff_id, state.since) == ("s2", opened_at)
+
+
+def test_a_login_at_a_paused_counter_clears_its_pause_reason() -> None:
+    hall, _clock = make_hall()
+    hall.pause(1, "午休")
+    hall.open_counter(1, "s9", "员工9")
+    state = hall.counter_state(1)
+    assert (state.state, state.reason) == ("open", "")

@@ -104,3 +104,20 @@ def test_no_part_of_the_range_falls_before_the_opening() -> None:
     assert route["eta_s"] >= 3600 and route["eta_after"] == "2026-11-26T13:30:00+08:00"
     # 13:30 is 3600 s away: nobody is reached at b before then.
     assert route.get("eta_low_s", 3600) >= 3600
+
+
+def test_a_step_already_past_its_opening_without_a_range_is_the_forecasts() -> None:
+    # Counter 1 serves b alone (b's hours are its schedule): at 12:30 it is
+    # open but on its break, back at 13:30. A route ticket waits at b; the
+    # next one would be called 300 s after the opening (b's cycle here is
+    # 300 s), with no range: the forecast's estimate, taken as it is.
+    cfg = config(
+        services=[STEP_CFG.services[0],
+                  service("b", "B", default_service_s=300, hours=STEP_CFG.services[1].hours),
+                  STEP_CFG.services[2]],
+        counters=[counter(1, ["b"]), counter(2, ["a"])])
+    hall, _clock = make_hall(cfg, at(12, 30))
+    hall.issue("r")
+    assert hall.queue_wire("r") == {"waiting": 1, "eta_s": 3600 + 300,
+                                    "eta_after": "2026-11-26T13:30:00+08:00",
+                                    "open_counters": 1}
