@@ -96,9 +96,10 @@ def _config(target: Target) -> str:
     ])
 
 
-def prepare(module: str, keep: bool) -> Path:
-    """A scratch copy of the project whose pyproject asks mutmut for ``module``."""
-    work = SCRATCH / module
+def prepare(module: str, keep: bool, scratch: str | None = None) -> Path:
+    """A scratch copy of the project whose pyproject asks mutmut for ``module``
+    (in ``.mutation/<scratch or module>/``)."""
+    work = SCRATCH / (scratch or module)
     if work.exists() and not keep:
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -246,9 +247,9 @@ def untried(work: Path, globs: list[str]) -> list[str]:
 def run(module: str, jobs: int, keep: bool, show: bool,
         only: list[str], recheck: bool = False,
         tests: list[tuple[str, tuple[str, ...]]] | None = None,
-        full_recheck: bool = True, only_untried: bool = False,
+        full_recheck: bool = True, only_untried: bool = False, scratch: str | None = None,
         ) -> tuple[float, list[tuple[str, str]]]:
-    work = prepare(module, keep or recheck or bool(tests) or only_untried)
+    work = prepare(module, keep or recheck or bool(tests) or only_untried, scratch)
     if recheck:
         print(f"== {module}: trying {forget_survivors(work)} survivors again", flush=True)
     names = list(only)
@@ -315,20 +316,26 @@ def main(argv: list[str] | None = None) -> int:
                              "their tests (reported as 'narrowed', not counted)")
     parser.add_argument("--untried", action="store_true",
                         help="with --only: only the mutants the last run left untried")
+    parser.add_argument("--scratch", metavar="NAME",
+                        help="scratch copy .mutation/NAME instead of .mutation/<module> (one "
+                             "module only; e.g. a `cp -a` of it trying other files at once)")
     args = parser.parse_args(argv)
     if args.untried and not args.only:
         parser.error("--untried needs --only")
+    if args.scratch and len(args.module or MODULES) != 1:
+        parser.error("--scratch needs exactly one --module")
     rules = parse_tests(args.tests)
     scores = {}
     for module in args.module or list(MODULES):
         if args.report:
-            work = SCRATCH / module
+            work = SCRATCH / (args.scratch or module)
             scores[module], left = report(module, statuses(work), narrowed_survivors(work))
             for name, status in left:
                 print(f"  {status:12} {name}")
             continue
         scores[module], _ = run(module, max(1, args.jobs), args.keep, args.show, args.only,
-                                args.recheck, rules, not args.no_full_recheck, args.untried)
+                                args.recheck, rules, not args.no_full_recheck, args.untried,
+                                args.scratch)
     print("\nscore per module: " + ", ".join(f"{m} {s:.1f}%" for m, s in scores.items()))
     return 0
 

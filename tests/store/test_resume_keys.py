@@ -6,6 +6,8 @@ nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +15,7 @@ import sqlalchemy as sa
 from server.store import Store
 from server.store.resumekeys import KEY_BYTES
 from server.store.schema import resume_keys_t
+from tests.helpers.pg import PgCluster
 
 NOW = dt.datetime(2026, 11, 30, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
@@ -41,13 +44,32 @@ def test_one_key_per_hall_made_once_and_shared_by_every_instance(
 
 @pytest.mark.parametrize("hall", ["", "x" * 65, None])
 def test_a_bad_hall_id_is_refused_and_stores_nothing(store: Store, hall: object) -> None:
-    with pytest.raises(ValueError, match="hall_id"):
+    with pytest.raises(ValueError, match="^hall_id must be"):
         store.resume_keys.key(hall, NOW)  # type: ignore[arg-type]
     assert _rows(store) == []
     assert len(store.resume_keys.key("x" * 64, NOW)) == KEY_BYTES  # the longest id is fine
 
 
 def test_a_naive_time_is_refused_and_stores_nothing(store: Store) -> None:
-    with pytest.raises(ValueError, match="now"):
+    with pytest.raises(ValueError, match="^now must be timezone-aware"):
         store.resume_keys.key("h1", dt.datetime(2026, 11, 30, 9, 0))
     assert _rows(store) == []
+
+
+@pytest.mark.postgres
+def test_the_instance_that_loses_the_race_for_a_new_key_reads_the_winners(
+        pg_cluster: PgCluster) -> None:
+    # Two instances make the hall's first key at the same moment: the other
+    # one's row lands between this one's look and its insert (PostgreSQL: no
+    # write lock up front). The loser answers with the winner's key.
+    url = pg_cluster.create_database(f"keys{uuid.uuid4().hex[:12]}")
+    with Store(url) as store, Store(url) as other:
+        won: list[bytes] = []
+
+        def other_first(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            if statement.startswith("INSERT INTO resume_keys") and not won:
+                won.append(other.resume_keys.key("h1", NOW))
+
+        sa.event.listen(store._engine, "before_cursor_execute", other_first)
+        assert store.resume_keys.key("h1", NOW) == won[0]
+        assert _rows(store) == [("h1", won[0].hex(), dt.datetime(2026, 11, 29, 17, 30))]
