@@ -159,15 +159,16 @@ def report(module: str, found: dict[str, str],
     return percent, left
 
 
-def forget_survivors(work: Path) -> int:
+def forget_survivors(work: Path, names: Collection[str] | None = None) -> int:
     """Mark the last run's survivors (and untested ones) as not checked, so the
-    next run tries them again against the current tests; returns how many."""
+    next run tries them again against the current tests (only ``names`` when
+    given); returns how many."""
     forgotten = 0
     for meta in (work / "mutants").rglob("*.py.meta"):
         data = json.loads(meta.read_text(encoding="utf-8"))
         codes = data.get("exit_code_by_key", {})
         for name, code in codes.items():
-            if code in (0, 33):  # mutmut: 0 survived, 33 no tests
+            if code in (0, 33) and (names is None or name in names):  # 0 survived, 33 no tests
                 codes[name] = None
                 forgotten += 1
         meta.write_text(json.dumps(data, indent=4), encoding="utf-8")
@@ -273,6 +274,9 @@ def run(module: str, jobs: int, keep: bool, show: bool,
         if survivors and full_recheck:
             print(f"== {module}: {len(survivors)} survived the narrowed tests; "
                   "trying them with all their tests", flush=True)
+            # Not checked until then: an interrupted recheck leaves them untried,
+            # never "survived" on the narrowed tests' word.
+            forget_survivors(work, set(survivors))
             _mutmut(work, "run", "--max-children", str(jobs), *survivors)
         else:
             pending |= set(survivors)

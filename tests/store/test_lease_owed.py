@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -26,17 +25,11 @@ from server.core.model import Event
 from server.store import StaleState, Store, StoreError
 from server.store.lease import Fenced, LeaseBook
 from tests.helpers.failover import until
-from tests.helpers.pg import PgCluster
 
 pytestmark = pytest.mark.postgres
 
 GATE = 7001  # the advisory lock a frozen owner's transaction waits on
 DEADLINE_S = 10.0
-
-
-@pytest.fixture
-def pg_url(pg_cluster: PgCluster) -> str:
-    return pg_cluster.create_database(f"owed{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture
