@@ -1,7 +1,8 @@
 """Mutation testing with mutmut 3: how many planted bugs the tests catch.
 
     python -m bench.mutation [--module core|protocol|store|service] [--jobs N]
-                             [--keep] [--show]
+                             [--keep] [--show] [--only GLOB] [--untried]
+                             [--tests FUNC_GLOB=PATH[,PATH...]] [--no-full-recheck]
 
 For each module asked for (all four by default) this copies the project to
 ``.mutation/<module>/`` (gitignored), writes that copy's ``[tool.mutmut]``
@@ -15,16 +16,30 @@ tests that target it); ``store`` and ``service`` run their SQLite cases only
 (the PostgreSQL cases run the same assertions). Not part of CI: a full run
 takes tens of minutes on two cores. Survivors judged equivalent or accepted
 are listed, with the reason, in docs/TESTING.md.
+
+A function every test of the selection runs (``Store.commit``) costs a whole
+selection per surviving mutant. ``--tests`` narrows it: the mutants of the
+functions matching ``FUNC_GLOB`` (mutmut's name without ``__mutmut_N``) run
+only those of their tests (as mutmut's last stats run traced them) whose id
+starts with one of the ``PATH`` prefixes. A mutant that survives that is no
+survivor yet: it is tried again with every test reaching its function (the
+map as it was) before the figures are printed (``--no-full-recheck`` skips
+that and prints it as ``narrowed``). The map is put back either way. It needs
+the map of an earlier run (``--keep``); ``--untried`` turns the ``--only``
+globs into the mutants the last run left untried (so the tried ones are not
+run again).
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,9 +96,10 @@ def _config(target: Target) -> str:
     ])
 
 
-def prepare(module: str, keep: bool) -> Path:
-    """A scratch copy of the project whose pyproject asks mutmut for ``module``."""
-    work = SCRATCH / module
+def prepare(module: str, keep: bool, scratch: str | None = None) -> Path:
+    """A scratch copy of the project whose pyproject asks mutmut for ``module``
+    (in ``.mutation/<scratch or module>/``)."""
+    work = SCRATCH / (scratch or module)
     if work.exists() and not keep:
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -127,9 +143,14 @@ def statuses(work: Path) -> dict[str, str]:
     return found
 
 
-def report(module: str, found: dict[str, str]) -> tuple[float, list[tuple[str, str]]]:
-    """The score over the mutants tried, and the survivors (name, status)."""
-    tried = {n: s for n, s in found.items() if s not in UNTRIED}
+def report(module: str, found: dict[str, str],
+           narrowed: Collection[str] = ()) -> tuple[float, list[tuple[str, str]]]:
+    """The score over the mutants tried, and the survivors (name, status); a
+    survivor of a narrowed selection not yet tried with all its tests is
+    ``narrowed`` and counts as not tried."""
+    found = {n: ("narrowed" if n in narrowed and s not in KILLED else s)
+             for n, s in found.items()}
+    tried = {n: s for n, s in found.items() if s not in UNTRIED | {"narrowed"}}
     killed = sum(1 for s in tried.values() if s in KILLED)
     percent = 100.0 * killed / max(1, len(tried))
     left = sorted((n, s) for n, s in tried.items() if s not in KILLED)
@@ -138,29 +159,135 @@ def report(module: str, found: dict[str, str]) -> tuple[float, list[tuple[str, s
     return percent, left
 
 
-def forget_survivors(work: Path) -> int:
+def forget_survivors(work: Path, names: Collection[str] | None = None) -> int:
     """Mark the last run's survivors (and untested ones) as not checked, so the
-    next run tries them again against the current tests; returns how many."""
+    next run tries them again against the current tests (only ``names`` when
+    given); returns how many."""
     forgotten = 0
     for meta in (work / "mutants").rglob("*.py.meta"):
         data = json.loads(meta.read_text(encoding="utf-8"))
         codes = data.get("exit_code_by_key", {})
         for name, code in codes.items():
-            if code in (0, 33):  # mutmut: 0 survived, 33 no tests
+            if code in (0, 33) and (names is None or name in names):  # 0 survived, 33 no tests
                 codes[name] = None
                 forgotten += 1
         meta.write_text(json.dumps(data, indent=4), encoding="utf-8")
     return forgotten
 
 
+#: mutmut's map from functions to the tests that reach them (and their durations).
+STATS = Path("mutants") / "mutmut-stats.json"
+#: Survivors of a narrowed run not yet tried with all their tests (bench's own note).
+NARROWED = "narrowed-survivors.json"
+
+
+def function_of(mutant: str) -> str:
+    """mutmut's function name of a mutant (``...xǁStoreǁcommit__mutmut_7`` -> ``...commit``)."""
+    return mutant.rsplit("__mutmut_", 1)[0]
+
+
+def parse_tests(rules: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """``--tests`` values: ``FUNC_GLOB=PATH[,PATH...]`` -> (glob, prefixes)."""
+    parsed = []
+    for rule in rules:
+        glob, sep, paths = rule.partition("=")
+        prefixes = tuple(p.strip() for p in paths.split(",") if p.strip())
+        if not sep or not glob or not prefixes:
+            raise SystemExit(f"--tests {rule!r}: expected FUNC_GLOB=PATH[,PATH...]")
+        parsed.append((glob, prefixes))
+    return parsed
+
+
+def narrow(work: Path, rules: list[tuple[str, tuple[str, ...]]]) -> dict[str, list[str]]:
+    """Keep, for each function a rule names, only its tests under the rule's
+    paths; returns the functions' full test lists (for :func:`widen`)."""
+    path = work / STATS
+    if not path.exists():
+        raise SystemExit(f"--tests needs the function->test map of an earlier run ({path})")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    by_function: dict[str, list[str]] = data["tests_by_mangled_function_name"]
+    saved: dict[str, list[str]] = {}
+    for glob, prefixes in rules:
+        for name, tests in by_function.items():
+            if not fnmatch.fnmatchcase(name, glob):
+                continue
+            saved.setdefault(name, list(tests))
+            kept = [t for t in saved[name] if t.startswith(prefixes)]
+            if not kept:  # no narrowed test reaches it: every one is kept
+                print(f"  --tests: no test under {', '.join(prefixes)} reaches {name}; "
+                      "all of its tests kept", flush=True)
+                kept = saved[name]
+            by_function[name] = kept
+            print(f"  {name}: {len(kept)} of {len(saved[name])} tests", flush=True)
+    path.write_text(json.dumps(data, indent=4), encoding="utf-8")
+    return saved
+
+
+def widen(work: Path, saved: dict[str, list[str]]) -> None:
+    """Put back the full test lists :func:`narrow` cut (with any test mutmut
+    found reaching the function meanwhile)."""
+    path = work / STATS
+    data = json.loads(path.read_text(encoding="utf-8"))
+    by_function = data["tests_by_mangled_function_name"]
+    for name, tests in saved.items():
+        by_function[name] = sorted(set(tests) | set(by_function.get(name, [])))
+    path.write_text(json.dumps(data, indent=4), encoding="utf-8")
+
+
+def narrowed_survivors(work: Path) -> set[str]:
+    path = work / NARROWED
+    return set(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else set()
+
+
+def untried(work: Path, globs: list[str]) -> list[str]:
+    """The mutants matching ``globs`` the last run left untried."""
+    return sorted(n for n, s in statuses(work).items()
+                  if s in UNTRIED and any(fnmatch.fnmatchcase(n, g) for g in globs))
+
+
 def run(module: str, jobs: int, keep: bool, show: bool,
-        only: list[str], recheck: bool = False) -> tuple[float, list[tuple[str, str]]]:
-    work = prepare(module, keep or recheck)
+        only: list[str], recheck: bool = False,
+        tests: list[tuple[str, tuple[str, ...]]] | None = None,
+        full_recheck: bool = True, only_untried: bool = False, scratch: str | None = None,
+        ) -> tuple[float, list[tuple[str, str]]]:
+    work = prepare(module, keep or recheck or bool(tests) or only_untried, scratch)
     if recheck:
         print(f"== {module}: trying {forget_survivors(work)} survivors again", flush=True)
+    names = list(only)
+    if only_untried:
+        names = untried(work, only)
+        print(f"== {module}: {len(names)} untried mutants match {', '.join(only)}", flush=True)
+        if not names:
+            return report(module, statuses(work))
     print(f"== {module}: mutmut run in {work.relative_to(ROOT)}", flush=True)
-    _mutmut(work, "run", "--max-children", str(jobs), *only)
-    percent, left = report(module, statuses(work))
+    if tests:
+        saved = narrow(work, tests)
+        try:
+            _mutmut(work, "run", "--max-children", str(jobs), *names)
+        finally:
+            widen(work, saved)
+        found = statuses(work)
+        matched = [n for n, s in found.items() if function_of(n) in saved
+                   and (not names or any(n == g or fnmatch.fnmatchcase(n, g) for g in names))]
+        survivors = sorted(n for n in matched if found[n] not in KILLED | UNTRIED)
+        pending = narrowed_survivors(work) - set(matched)
+        if survivors and full_recheck:
+            print(f"== {module}: {len(survivors)} survived the narrowed tests; "
+                  "trying them with all their tests", flush=True)
+            # Not checked until then: an interrupted recheck leaves them untried,
+            # never "survived" on the narrowed tests' word.
+            forget_survivors(work, set(survivors))
+            _mutmut(work, "run", "--max-children", str(jobs), *survivors)
+        else:
+            pending |= set(survivors)
+        (work / NARROWED).write_text(json.dumps(sorted(pending), indent=1), encoding="utf-8")
+    else:
+        _mutmut(work, "run", "--max-children", str(jobs), *names)
+        if names:  # a mutant run again with all its tests is no longer "narrowed"
+            still = {n for n in narrowed_survivors(work)
+                     if not any(n == g or fnmatch.fnmatchcase(n, g) for g in names)}
+            (work / NARROWED).write_text(json.dumps(sorted(still), indent=1), encoding="utf-8")
+    percent, left = report(module, statuses(work), narrowed_survivors(work))
     for name, status in left:
         print(f"  {status:12} {name}")
         if show:
@@ -183,16 +310,36 @@ def main(argv: list[str] | None = None) -> int:
                         help="try only the last run's survivors again, with the current tests")
     parser.add_argument("--report", action="store_true",
                         help="no run: score and survivors of the last run (in .mutation/)")
+    parser.add_argument("--tests", action="append", default=[], metavar="FUNC_GLOB=PATH[,PATH]",
+                        help="run the mutants of these functions against only their tests "
+                             "under PATH (e.g. 'server.store.store.xǁStoreǁcommit="
+                             "tests/store/test_commit.py'); survivors are tried again with "
+                             "all their tests; needs --keep's earlier map")
+    parser.add_argument("--no-full-recheck", action="store_true",
+                        help="with --tests: leave the narrowed survivors untried with all "
+                             "their tests (reported as 'narrowed', not counted)")
+    parser.add_argument("--untried", action="store_true",
+                        help="with --only: only the mutants the last run left untried")
+    parser.add_argument("--scratch", metavar="NAME",
+                        help="scratch copy .mutation/NAME instead of .mutation/<module> (one "
+                             "module only; e.g. a `cp -a` of it trying other files at once)")
     args = parser.parse_args(argv)
+    if args.untried and not args.only:
+        parser.error("--untried needs --only")
+    if args.scratch and len(args.module or MODULES) != 1:
+        parser.error("--scratch needs exactly one --module")
+    rules = parse_tests(args.tests)
     scores = {}
     for module in args.module or list(MODULES):
         if args.report:
-            scores[module], left = report(module, statuses(SCRATCH / module))
+            work = SCRATCH / (args.scratch or module)
+            scores[module], left = report(module, statuses(work), narrowed_survivors(work))
             for name, status in left:
                 print(f"  {status:12} {name}")
             continue
         scores[module], _ = run(module, max(1, args.jobs), args.keep, args.show, args.only,
-                                args.recheck)
+                                args.recheck, rules, not args.no_full_recheck, args.untried,
+                                args.scratch)
     print("\nscore per module: " + ", ".join(f"{m} {s:.1f}%" for m, s in scores.items()))
     return 0
 

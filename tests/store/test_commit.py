@@ -88,6 +88,12 @@ def test_counter_rows_follow_the_core_counter_state(store: Store) -> None:
         6, "open", "s2", "王", since=T0)), Event("counter.paused", {"counter": 6},
         counter=CounterState(6, "paused", "s2", "王", "break", since=T0))])
     assert (state(6).state, state(6).reason) == ("paused", "break")
+    # A counter whose state never changed in this process (no ``since``) is
+    # stamped with the commit's time.
+    at = T0 + dt.timedelta(hours=2)
+    store.commit("main", [Event("counter.opened", {"counter": 7},
+                                counter=CounterState(7, "open", "s3", "张"))], at=at)
+    assert (state(7).state, state(7).since) == ("open", at)
 
 
 def test_same_ticket_on_two_events_written_once(store: Store) -> None:
@@ -196,8 +202,11 @@ def test_bad_events_are_refused_before_writing(store: Store) -> None:
         store.commit("main", [Event("queue.changed", {"x": object()})])
     with pytest.raises(TypeError, match="Event objects"):
         store.commit("main", [{"name": "x"}])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="hall_id"):
+    # Each refusal names the argument at fault.
+    with pytest.raises(ValueError, match="^hall_id must be"):
         store.commit("", [Event("queue.changed", {})])
+    with pytest.raises(ValueError, match="^at must be timezone-aware"):
+        store.commit("main", [Event("queue.changed", {})], at=dt.datetime(2026, 1, 1, 9))
     t = new_ticket(1)
     with pytest.raises(ValueError, match="must be above prev_version"):
         store.commit("main", [Event("ticket.called", {}, t, prev_version=1)])

@@ -15,7 +15,7 @@ from server.core.model import Event
 from server.store import StaleState, Store
 from server.store.outbox import Staged
 from server.wire.clock import utcnow
-from tests.store.samples import issued, new_ticket
+from tests.store.samples import T0, issued, new_ticket
 
 
 class Stager:
@@ -132,3 +132,19 @@ def test_a_stager_writes_after_the_commits_own_extra_in_one_transaction(
     assert [d.event for d in store.outbox.due("main", "x", utcnow(), 10)] == ["extra"]
     assert [d.event for d in store.outbox.due("main", "sink", utcnow(), 10)] == [
         "ticket.issued", "queue.changed"]
+
+
+def test_a_stager_is_told_the_commits_time_in_utc(store: Store) -> None:
+    # Deliveries are stamped by the commit's (the hall's) clock, not the
+    # stager's; a commit without events stages nothing.
+    seen: list[dt.datetime] = []
+    stager = Stager(store)
+
+    def staging(events: list[Event], at: dt.datetime) -> Staged:
+        seen.append(at)
+        return stager(events, at)
+
+    store.stagers["main"] = staging
+    store.commit("main", issued(new_ticket(1)), at=T0)
+    store.commit("main", [], at=T0)
+    assert seen == [T0] and seen[0].tzinfo == dt.UTC

@@ -1,0 +1,199 @@
+"""LeaseBook rules the failover relies on, each through the public API
+(server/store/lease.py's docstrings, docs/DEPLOYMENT.md): a frozen owner's
+own connections are found by their name and ended at a takeover, the taker's
+URL is what a standby reads, only an expired owner is ended, ``expires_in``
+is the time left of a held lease, a release or renew of a hall not held
+changes nothing, ``leave`` frees every hall, a fenced hall taken back is no
+longer fenced, and a hall whose lease row is gone is fenced.
+
+A frozen owner is a transaction of the owner's own store that waits on an
+advisory lock the test holds: an *active* backend, which no PostgreSQL
+timeout ends (the case ``end_stuck`` exists for). Waits poll with a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from server.core.model import Event
+from server.store import StaleState, Store, StoreError
+from server.store.lease import Fenced, LeaseBook
+from tests.helpers.failover import until
+
+pytestmark = pytest.mark.postgres
+
+GATE = 7001  # the advisory lock a frozen owner's transaction waits on
+DEADLINE_S = 10.0
+
+
+@pytest.fixture
+def stores(pg_url: str) -> Iterator[tuple[Store, Store]]:
+    a, b = Store(pg_url), Store(pg_url)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _event(n: int) -> list[Event]:
+    return [Event("queue.changed", {"service": "gjj", "waiting": n, "eta_s": 0})]
+
+
+def _take(book: LeaseBook, hall: str, url: str) -> int | None:
+    try:
+        return book.acquire(hall, url)
+    except StaleState:  # the row is still locked: the next poll tries again
+        return None
+
+
+def _stuck(gate: psycopg.Connection, instance: str) -> bool:
+    """A connection named after ``instance`` waits on the gate (frozen mid-transaction)."""
+    row = gate.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+        "AND wait_event_type = 'Lock' AND xact_start IS NOT NULL",
+        (f"qhall {instance}",)).fetchone()
+    return bool(row and row[0])
+
+
+@contextlib.contextmanager
+def _frozen(book: LeaseBook, pg_url: str, hall: str | None) -> Iterator[psycopg.Connection]:
+    """One transaction of ``book``'s own store stays open and active (holding
+    the hall's lease row FOR SHARE when ``hall`` is given) until the block
+    ends or someone ends its backend; yields the test's gate connection."""
+    gate = psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"),
+                           autocommit=True)
+    gate.execute("SELECT pg_advisory_lock(%s)", (GATE,))
+    failed: list[BaseException] = []
+
+    def frozen() -> None:
+        try:
+            with book.store.transaction() as conn:
+                if hall is not None:
+                    conn.execute(sa.text("SELECT epoch FROM hall_leases WHERE hall = :h FOR SHARE"),
+                                 {"h": hall})
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": GATE})
+        except StoreError as error:  # its backend was ended
+            failed.append(error)
+
+    thread = threading.Thread(target=frozen, daemon=True)
+    thread.start()
+    try:
+        until(lambda: _stuck(gate, book.instance), DEADLINE_S, "the owner never froze")
+        yield gate
+    finally:
+        gate.close()  # lets a transaction still waiting go on
+        thread.join(DEADLINE_S)
+
+
+def test_a_takeover_ends_the_frozen_owners_own_connection_and_records_the_takers_url(
+        stores: tuple[Store, Store], pg_url: str) -> None:
+    # The owner froze inside a transaction of its own store, holding the
+    # lease row: its connections carry its name, by which the taker ends
+    # them, and the taker's URL is what standbys read afterwards.
+    a, b = LeaseBook(stores[0], "a", 0.6), LeaseBook(stores[1], "b", 0.6)
+    assert a.acquire("h1", "ws://a/ws/h1") == 1
+    with _frozen(a, pg_url, "h1") as gate:
+        until(lambda: not b.owner("h1").live, DEADLINE_S,  # type: ignore[union-attr]
+              "a's lease never ran out")
+        taken: dict[str, int | None] = {}
+
+        def took() -> bool:
+            taken["epoch"] = _take(b, "h1", "ws://b/ws/h1")
+            return taken["epoch"] is not None
+
+        until(took, DEADLINE_S, "the frozen owner's transaction was never ended")
+        assert taken["epoch"] == 2
+        assert not _stuck(gate, "a")
+    holder = b.owner("h1")
+    assert holder is not None
+    assert (holder.owner, holder.url, holder.epoch, holder.live) == ("b", "ws://b/ws/h1", 2, True)
+
+
+def test_only_an_expired_owners_transactions_are_ended_and_they_are_counted(
+        stores: tuple[Store, Store], pg_url: str) -> None:
+    lease = 1.2
+    a, b = LeaseBook(stores[0], "a", lease), LeaseBook(stores[1], "b", lease)
+    assert b.end_stuck("never-held") == 0  # no lease row: nothing to end
+    assert a.acquire("h1", "ws://a") == 1
+    with _frozen(a, pg_url, None) as gate:
+        # a's transaction is older than half a lease, but a is alive (renewed):
+        # its work is left alone.
+        until(lambda: any(line.startswith("qhall a ") for line in b.stuck_sessions(lease / 2)),
+              DEADLINE_S, "a's transaction never got old")
+        assert a.renew("h1")
+        assert b.end_stuck("h1") == 0
+        assert _stuck(gate, "a")
+        # a stops renewing: once its lease ran out, its old transaction goes.
+        until(lambda: not b.owner("h1").live, DEADLINE_S,  # type: ignore[union-attr]
+              "a's lease never ran out")
+        assert b.end_stuck("h1") == 1
+        until(lambda: not _stuck(gate, "a"), DEADLINE_S, "the ended backend stayed")
+    assert b.end_stuck("h1") == 0  # nothing left to end
+
+
+def test_expires_in_is_the_time_left_of_a_held_lease_and_none_once_released(
+        stores: tuple[Store, Store]) -> None:
+    a, b = LeaseBook(stores[0], "a", 30), LeaseBook(stores[1], "b", 30)
+    a.acquire("h1", "ws://a")
+    held = a.owner("h1")
+    assert held is not None and held.live
+    assert held.expires_in is not None and 0 < held.expires_in <= 30
+    # Renewing or releasing a hall b does not hold changes nothing.
+    assert not b.renew("h1")
+    b.release("h1")
+    b.release("never-held")
+    after = b.owner("h1")
+    assert after is not None and (after.owner, after.epoch, after.live) == ("a", 1, True)
+    a.release("h1")
+    free = b.owner("h1")
+    assert free is not None and (free.owner, free.live, free.expires_in) == (None, False, None)
+
+
+def test_leave_releases_every_hall_at_once(stores: tuple[Store, Store]) -> None:
+    a, b = LeaseBook(stores[0], "a", 30), LeaseBook(stores[1], "b", 30)
+    assert a.acquire("h1", "ws://a") == 1 and a.acquire("h2", "ws://a") == 1
+    a.leave()
+    assert a.epochs == {}
+    # A 30 s lease: b takes both now only because a gave them up.
+    assert b.acquire("h1", "ws://b") == 2 and b.acquire("h2", "ws://b") == 2
+
+
+def test_a_fenced_hall_taken_back_is_no_longer_fenced(stores: tuple[Store, Store]) -> None:
+    a, b = LeaseBook(stores[0], "a", 30), LeaseBook(stores[1], "b", 30)
+    a.acquire("h1", "ws://a")
+    a.release("h1")
+    assert b.acquire("h1", "ws://b") == 2
+    with pytest.raises(Fenced):
+        a.store.commit("h1", _event(1))
+    assert "h1" in a.fenced
+    b.release("h1")
+    assert a.acquire("h1", "ws://a") == 3
+    assert "h1" not in a.fenced  # the caller would otherwise stop serving it again
+    assert a.store.commit("h1", _event(2)) == [1]
+
+
+def test_a_hall_whose_lease_row_is_gone_is_fenced(stores: tuple[Store, Store]) -> None:
+    # The row deleted by hand (or a database restored from before the hall
+    # was first taken): whatever epoch this process remembers, it owns nothing.
+    a = LeaseBook(stores[0], "a", 30)
+    a.acquire("h1", "ws://a")
+    with a.store.transaction(write=True) as conn:
+        conn.execute(sa.text("DELETE FROM hall_leases WHERE hall = 'h1'"))
+    with pytest.raises(Fenced):
+        a.store.commit("h1", _event(1))
+    assert "h1" in a.fenced and "h1" not in a.epochs
+    assert a.store.events_since("h1", 0) == []
+
+
+def test_a_heartbeat_always_counts_the_asking_instance(stores: tuple[Store, Store]) -> None:
+    # A lease shorter than the heartbeat's own round trip: the database's
+    # window of live instances misses the row just written, yet the answer
+    # still has this process with the halls it holds.
+    a = LeaseBook(stores[0], "a", 1e-6)
+    assert a.acquire("h1", "ws://a") == 1
+    assert a.heartbeat("ws://a") == {"a": 1}
