@@ -13,43 +13,23 @@ stored; a hall that cannot be rebuilt refuses every request until it can.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from server.config import HallConfig
-from server.features import default_features
-from server.service import HallService, Session
 from server.store import Store
 from tests.helpers.booking import booking_config
-from tests.helpers.fakes import FakeClock
 from tests.helpers.server import small_config
-from tests.service.test_service_rules import utc
+from tests.service.test_service_rules import Desk, utc
 
 STORE_FAILED = "internal error; try again"
 UNAVAILABLE = "the hall is unavailable (database); try again"
 
 
-class Hall:
-    """A HallService on a hand-moved clock, with its store at hand."""
-
-    def __init__(self, config: HallConfig, start: dt.datetime) -> None:
-        self.config = config
-        self.clock = FakeClock(start)
-        self.store = Store(config.database, clock=self.clock)
-        self.svc = HallService(config, self.store, clock=self.clock,
-                               monotonic=self.clock.monotonic, features=default_features())
-
-    def send(self, device: str, kind: str, rid: str, **fields):
-        return self.svc.handle(Session(self.config.device(device)),
-                               {"type": kind, "id": rid, **fields})
-
-
 @pytest.fixture
-def hall(db_url: str) -> Iterator[Hall]:
-    h = Hall(small_config(db_url), utc(1, 0))  # 09:00 in Shanghai
+def hall(db_url: str) -> Iterator[Desk]:
+    h = Desk(db_url, utc(1, 0))  # 09:00 in Shanghai
     yield h
     h.store.close()
 
@@ -84,7 +64,7 @@ def rename(store: Store, old: str, new: str) -> None:
 
 # ------------------------------------------------------- a refused commit
 def test_a_request_the_store_refuses_gets_an_honest_error_and_changes_nothing(
-        hall: Hall, caplog) -> None:
+        hall: Desk, caplog) -> None:
     svc = hall.svc
     assert hall.send("kiosk-1", "issue", "warm", service="gjj").message["ticket"]["number"] \
         == "A001"
@@ -115,7 +95,7 @@ def test_a_reset_pin_is_not_stored_when_the_login_is_not_committed(db_url: str) 
     cfg = small_config(db_url)
     staff = list(cfg.staff)
     staff[2] = dataclasses.replace(staff[2], reset=("pin",))  # s003: PIN reset
-    hall = Hall(dataclasses.replace(cfg, staff=tuple(staff)), utc(1, 0))
+    hall = Desk(db_url, utc(1, 0), dataclasses.replace(cfg, staff=tuple(staff)))
     with hall.store:
         stored: list[tuple[str, str, str]] = []
         hall.svc.secret_set = lambda who, what, plain: stored.append((who, what, plain))
@@ -133,9 +113,9 @@ def test_a_reset_pin_is_not_stored_when_the_login_is_not_committed(db_url: str) 
 
 # ----------------------------------------- a lost race that cannot be redone
 def test_a_lost_race_the_hall_cannot_be_rebuilt_after_refuses_until_it_can(
-        hall: Hall) -> None:
+        hall: Desk) -> None:
     svc = hall.svc
-    other = Hall(hall.config, hall.clock())  # another writer of the same hall
+    other = Desk(hall.config.database, hall.clock(), hall.config)  # another writer of the same hall
     with other.store:
         assert other.send("kiosk-2", "issue", "o1", service="gjj").message["ticket"][
             "number"] == "A001"
@@ -161,14 +141,14 @@ def test_a_lost_race_the_hall_cannot_be_rebuilt_after_refuses_until_it_can(
 
 
 # ------------------------------------------- appointments through the service
-def _booking_hall(db_url: str) -> Hall:
+def _booking_hall(db_url: str) -> Desk:
     base = booking_config(db_url)
     slow = dataclasses.replace(base.services[0], default_service_s=1800)
     # Thursday 2026-11-26 09:00 in Shanghai.
-    return Hall(dataclasses.replace(base, services=(slow, *base.services[1:])), utc(1, 0))
+    return Desk(db_url, utc(1, 0), dataclasses.replace(base, services=(slow, *base.services[1:])))
 
 
-def _book(hall: Hall, rid: str, name: str, phone: str) -> str:
+def _book(hall: Desk, rid: str, name: str, phone: str) -> str:
     made = hall.send("booking-1", "book", rid, service="gjj", slot="2026-11-27T11:30",
                      name=name, phone=phone).message
     assert made["type"] == "ok", made
@@ -192,7 +172,7 @@ def test_a_live_configuration_change_feeds_the_new_core_the_days_bookings(
         _book(hall, "b1", "王芳", "13812345678")
         _book(hall, "b2", "李强", "13900001111")
     hall.clock.now = utc(1, 0, day=27)  # Friday 09:00: the bookings' day
-    hall = Hall(hall.config, hall.clock())
+    hall = Desk(db_url, hall.clock(), hall.config)
     with hall.store:
         for n in range(5):
             assert hall.send("kiosk-1", "issue", f"i{n}", service="gjj").message["type"] == "ok"
