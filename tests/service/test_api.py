@@ -185,6 +185,24 @@ def test_without_the_feature_its_request_is_not_available(url: str, store: Store
     assert reply["code"] == "bad_request" and "not available" in reply["message"]
 
 
+class Stray(Echo):
+    """Answers ``stats`` with another request's id, already encoded."""
+
+    def _stats(self, session: Session, msg: dict) -> Reply:
+        reply = Reply(protocol.ok("another-id", stats={}))
+        reply.encoded()
+        return reply
+
+
+def test_a_reply_carries_its_requests_id_whatever_the_handler_built(url: str, store: Store):
+    svc = HallService(small_config(url), store, clock=FakeClock(NOW), features=[Stray])
+    admin = svc.config.device("admin-1")
+    assert admin is not None
+    reply = svc.handle(Session(admin), {"type": "stats", "id": "s1"})
+    assert reply.message == {"type": "ok", "re": "s1", "stats": {}}
+    assert protocol.decode(reply.encoded()) == reply.message  # the text sent says so too
+
+
 @pytest.mark.parametrize("features", [[Echo, Echo], [Issuer]])
 def test_a_request_answered_twice_is_refused(url: str, store: Store, features):
     with pytest.raises(ValueError, match="answered twice"):
