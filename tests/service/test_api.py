@@ -75,6 +75,18 @@ def test_commit_remembers_the_reply_with_the_events(ctx: CountingContext, store:
     assert ctx.reloads == 0
 
 
+def test_an_events_wire_time_is_the_time_it_was_stored_with(url: str, store: Store):
+    # A clock that moves between the commit and the reply (every read is a
+    # second later): the event goes out with its stored time, not a later one.
+    ticks = iter(range(100))
+    ctx = CountingContext(small_config(url), store,
+                          lambda: NOW + dt.timedelta(seconds=next(ticks)))
+    issued = Event("ticket.issued", {"n": 1}, _ticket(), None)
+    reply = ctx.commit(lambda: Decision([issued], {}), (_kiosk(ctx), "r1"))
+    assert [e["at"] for e in store.events_since(ctx.config.id, 0)] == [NOW]  # the first read
+    assert [e["at"] for e in reply.events] == ["2026-11-26T09:00:00+08:00"]  # in the hall's zone
+
+
 def test_a_lost_race_rebuilds_memory_and_decides_again(ctx: CountingContext, store: Store):
     store.commit(ctx.config.id, [Event("ticket.issued", {}, _ticket(), None)])
     changed = dataclasses.replace(_ticket(), status="called", version=2)
