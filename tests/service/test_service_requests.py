@@ -185,6 +185,8 @@ def test_the_welcome_describes_the_hall(desk: Desk) -> None:
     assert (gjj["id"], gjj["prefix"], gjj["category"], gjj["hours"]) == ("gjj", "A", "public", [])
     assert gjj["appointments"] is False
     assert hall["counters"][2] == {"number": 3, "name": "3号窗口", "services": ["tax", "gjj"]}
+    # No token proved (the caller gave none): no resume ticket, not even an empty one.
+    assert "resume" not in welcome
 
 
 def test_a_missing_feature_is_named(desk: Desk) -> None:
