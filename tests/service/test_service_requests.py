@@ -289,3 +289,11 @@ def test_a_store_that_cannot_be_read_fails_the_hall_until_it_can(desk: Desk,
     assert desk.svc.check_store() is True and desk.svc.failed is None
     assert desk.send("kiosk-1", "issue", "i2", service="gjj").message["type"] == "ok"
     assert desk.svc.today() == desk.clock().astimezone(desk.config.tz).date()
+
+
+def test_a_malformed_request_is_refused_by_its_id(desk: Desk) -> None:
+    # The protocol's own checks come first: no service to issue from is a bad request.
+    reply = desk.send("kiosk-1", "issue", "m1")
+    assert (reply.message["type"], reply.message["code"], reply.message["re"]) == (
+        "error", "bad_request", "m1")
+    assert reply.events == [] and not desk.svc.remembers("kiosk-1", "m1")
