@@ -75,6 +75,18 @@ def test_commit_remembers_the_reply_with_the_events(ctx: CountingContext, store:
     assert ctx.reloads == 0
 
 
+def test_an_events_wire_time_is_the_time_it_was_stored_with(url: str, store: Store):
+    # A clock that moves between the commit and the reply (every read is a
+    # second later): the event goes out with its stored time, not a later one.
+    ticks = iter(range(100))
+    ctx = CountingContext(small_config(url), store,
+                          lambda: NOW + dt.timedelta(seconds=next(ticks)))
+    issued = Event("ticket.issued", {"n": 1}, _ticket(), None)
+    reply = ctx.commit(lambda: Decision([issued], {}), (_kiosk(ctx), "r1"))
+    assert [e["at"] for e in store.events_since(ctx.config.id, 0)] == [NOW]  # the first read
+    assert [e["at"] for e in reply.events] == ["2026-11-26T09:00:00+08:00"]  # in the hall's zone
+
+
 def test_a_lost_race_rebuilds_memory_and_decides_again(ctx: CountingContext, store: Store):
     store.commit(ctx.config.id, [Event("ticket.issued", {}, _ticket(), None)])
     changed = dataclasses.replace(_ticket(), status="called", version=2)
@@ -183,6 +195,24 @@ def test_without_the_feature_its_request_is_not_available(url: str, store: Store
     assert admin is not None
     reply = svc.handle(Session(admin), {"type": "stats", "id": "s1"}).message
     assert reply["code"] == "bad_request" and "not available" in reply["message"]
+
+
+class Stray(Echo):
+    """Answers ``stats`` with another request's id, already encoded."""
+
+    def _stats(self, session: Session, msg: dict) -> Reply:
+        reply = Reply(protocol.ok("another-id", stats={}))
+        reply.encoded()
+        return reply
+
+
+def test_a_reply_carries_its_requests_id_whatever_the_handler_built(url: str, store: Store):
+    svc = HallService(small_config(url), store, clock=FakeClock(NOW), features=[Stray])
+    admin = svc.config.device("admin-1")
+    assert admin is not None
+    reply = svc.handle(Session(admin), {"type": "stats", "id": "s1"})
+    assert reply.message == {"type": "ok", "re": "s1", "stats": {}}
+    assert protocol.decode(reply.encoded()) == reply.message  # the text sent says so too
 
 
 @pytest.mark.parametrize("features", [[Echo, Echo], [Issuer]])

@@ -106,6 +106,8 @@ def test_resends_inside_and_across_groups_get_the_first_reply(tmp_path):
         assert one[1].events == []  # its events went out once, with the first
         numbers = [r.message["ticket"]["number"] for r in one]
         assert numbers == ["A001", "A001", "A002", "A003"]  # kiosk-2's r1 is its own
+        # ... and the group stayed one transaction: one queue.changed for its end state.
+        assert [e["name"] for r in one for e in r.events].count("queue.changed") == 1
         two = svc.handle_group([(k1, _issue("r2")), (k2, _issue("r1")), (k1, _issue("r3"))])
         assert [r.message["ticket"]["number"] for r in two] == ["A003", "A002", "A004"]
         assert two[0].events == [] and two[1].events == []

@@ -138,3 +138,26 @@ def test_the_day_rollover_serves_the_new_days_assignments(desk: Desk) -> None:
     assert svc.config.counter(4).services == ("bdc",)   # yesterday's assignment ended
     assert svc.config.counter(2).services == ("tax",)   # today's applies
     assert svc.hall.config.counter(2).services == ("tax",)
+
+
+def test_a_service_started_on_a_day_with_assignments_serves_them(desk: Desk) -> None:
+    # A restart mid-day: the hall's local day's assignments apply from the
+    # start (not the clock's UTC date's); the configured layout stays the base.
+    _store_assignment(desk, LOCAL_DAY, 4, ("gjj",))
+    _store_assignment(desk, UTC_DAY, 2, ("bdc",))
+    ticket = desk.send("kiosk-1", "issue", "i1", service="gjj").message["ticket"]
+    restarted = Desk(desk.config.database, START)
+    try:
+        svc = restarted.svc
+        # The local day's tickets are loaded (the UTC date is the day before).
+        assert svc.hall.ticket(ticket["id"]) is not None
+        assert restarted.send("kiosk-1", "issue", "i2", service="gjj").message["ticket"][
+            "number"] == "A002"
+        assert svc.config.counter(4).services == ("gjj",)
+        assert svc.hall.config.counter(4).services == ("gjj",)
+        assert svc.config.counter(2).services == ("gjj",)
+        assert svc.base_config.counter(4).services == ("bdc",)
+        # No stored configuration version is served until the caller says so.
+        assert svc.config_version == 0
+    finally:
+        restarted.store.close()

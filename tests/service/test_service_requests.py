@@ -185,6 +185,8 @@ def test_the_welcome_describes_the_hall(desk: Desk) -> None:
     assert (gjj["id"], gjj["prefix"], gjj["category"], gjj["hours"]) == ("gjj", "A", "public", [])
     assert gjj["appointments"] is False
     assert hall["counters"][2] == {"number": 3, "name": "3号窗口", "services": ["tax", "gjj"]}
+    # No token proved (the caller gave none): no resume ticket, not even an empty one.
+    assert "resume" not in welcome
 
 
 def test_a_missing_feature_is_named(desk: Desk) -> None:
@@ -287,3 +289,11 @@ def test_a_store_that_cannot_be_read_fails_the_hall_until_it_can(desk: Desk,
     assert desk.svc.check_store() is True and desk.svc.failed is None
     assert desk.send("kiosk-1", "issue", "i2", service="gjj").message["type"] == "ok"
     assert desk.svc.today() == desk.clock().astimezone(desk.config.tz).date()
+
+
+def test_a_malformed_request_is_refused_by_its_id(desk: Desk) -> None:
+    # The protocol's own checks come first: no service to issue from is a bad request.
+    reply = desk.send("kiosk-1", "issue", "m1")
+    assert (reply.message["type"], reply.message["code"], reply.message["re"]) == (
+        "error", "bad_request", "m1")
+    assert reply.events == [] and not desk.svc.remembers("kiosk-1", "m1")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from server.config import HallConfig
 from server.features import default_features
 from server.service import HallService, Session
 from server.store import Store
@@ -27,8 +28,8 @@ def utc(hour: int, minute: int = 0, second: int = 0, day: int = 26) -> dt.dateti
 class Desk:
     """A HallService on a hand-moved UTC clock, driven through ``handle``."""
 
-    def __init__(self, db_url: str, start: dt.datetime) -> None:
-        self.config = small_config(db_url)
+    def __init__(self, db_url: str, start: dt.datetime, config: HallConfig | None = None) -> None:
+        self.config = config or small_config(db_url)
         self.clock = FakeClock(start)
         self.store = Store(db_url, clock=self.clock)
         self.svc = HallService(self.config, self.store, clock=self.clock,
