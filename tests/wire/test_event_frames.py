@@ -48,3 +48,14 @@ def test_a_changed_message_is_encoded_in_full() -> None:
     message["extra"] = True  # a sixth key is encoded too
     assert json.loads(protocol.encode_bytes(message)) == {
         "type": "event", "seq": 1, "name": "x.y", "at": AT, "data": {"a": 1}, "extra": True}
+
+
+@pytest.mark.parametrize("seq, name, at", [("42", "x.y", AT), (42, 7, AT), (42, "x.y", 7),
+                                           (None, "x.y", AT)])
+def test_a_field_of_another_type_is_encoded_in_full(seq: Any, name: Any, at: Any) -> None:
+    # The stored text is spliced in only around an int seq and str name and at:
+    # any other is JSON-encoded as it is ("42" stays a string, not a number).
+    message = protocol.event(seq, name, at, {"a": 1}, '{"a":1}')
+    full = {"type": "event", "seq": seq, "name": name, "at": at, "data": {"a": 1}}
+    assert protocol.encode_bytes(message) == protocol.encode_bytes(dict(full))
+    assert json.loads(protocol.encode_bytes(message)) == full

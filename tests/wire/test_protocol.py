@@ -76,6 +76,14 @@ def test_hello_resume_of_any_other_shape_counts_as_none_and_is_no_error(resume):
     assert hello["resume"] is None and hello["token"] == "s"
 
 
+def test_hello_resume_of_the_longest_length_is_kept():
+    # MAX_TEXT characters are a resume; one more is none (above).
+    resume = "r" * protocol.MAX_TEXT
+    hello = protocol.parse_hello({"type": "hello", "id": "h1", "protocol": 1,
+                                  "device": "kiosk-1", "token": "s", "resume": resume})
+    assert hello["resume"] == resume
+
+
 def test_hello_resume_string_is_kept_as_sent():
     ticket = "r1.1764489600." + "A" * 43
     hello = protocol.parse_hello({"type": "hello", "id": "h1", "protocol": 1,
