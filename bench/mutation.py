@@ -75,8 +75,11 @@ MODULES: dict[str, Target] = {
                     80, skip=("server/store/migrations/*",)),
     # The service's own tests (a HallService driven in-process); the features'
     # server-level tests start a server per test and run too long per mutant.
+    # test_resume_tickets.py is the exception: in-process, fast, and the only
+    # test of server/service/resume.py.
     "service": Target(("server/service/*.py",),
-                      ("tests/service", "-k", "not postgresql"), 80),
+                      ("tests/service", "tests/server/test_resume_tickets.py",
+                       "-k", "not postgresql"), 80),
 }
 
 
