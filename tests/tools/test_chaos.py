@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.postgres
 @pytest.mark.slow
+@pytest.mark.soak  # covered by the command itself; ./run.sh test -m soak
 def test_a_small_chaos_run_reports_every_invariant_holding(tmp_path: Path) -> None:
     reason = pg_unavailable()
     if reason:

@@ -23,6 +23,7 @@ def _args(**kw: object) -> argparse.Namespace:
 
 
 @pytest.mark.slow
+@pytest.mark.soak  # covered by the command itself; ./run.sh test -m soak
 def test_thousand_tickets_keep_every_invariant(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     out = tmp_path / "load.json"
     rc = loadtest.run(_args(tickets=1000, counters=24, boards=4, kiosks=6, json=out,

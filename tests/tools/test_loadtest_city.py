@@ -89,6 +89,7 @@ def test_day_plan_is_compressed_into_the_minutes() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.soak  # covered by the command itself; ./run.sh test -m soak
 def test_a_tiny_city_keeps_every_invariant_and_prints_the_ratio(tmp_path: Path,
                                                                   capsys) -> None:  # noqa: ANN001
     out = tmp_path / "city.json"
