@@ -37,7 +37,7 @@ def pg_cluster() -> Iterator[PgCluster]:
     try:
         yield cluster
     finally:
-        cluster.stop()
+        cluster.stop(remove_later=True)
 
 
 #: The personal-data key of test halls on PostgreSQL (64 hex digits; public).

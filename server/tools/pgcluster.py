@@ -130,15 +130,27 @@ class PgCluster:
             raise
         return self
 
-    def stop(self) -> None:
-        """Stop the server (immediately: the data is thrown away) and delete it."""
+    def stop(self, remove_later: bool = False) -> None:
+        """Stop the server (immediately: the data is thrown away) and delete it.
+
+        ``remove_later``: the files are removed by a detached ``rm -rf`` (a test
+        session's cluster holds every test database: gigabytes, seconds to
+        remove, which the last test would otherwise wait for).
+        """
         if self.dir is None:
             return
         if self._running:
             self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "-w",
                       "stop", check=False)
             self._running = False
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if remove_later:
+            # sh puts rm in the background and exits at once: rm is nobody's
+            # child to wait for (no Popen left running, no zombie).
+            subprocess.run(["sh", "-c", 'rm -rf -- "$1" &', "sh", str(self.dir)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True, check=False, timeout=30)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
 
     def __enter__(self) -> PgCluster:
