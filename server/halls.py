@@ -425,9 +425,7 @@ class Halls:
             machine.feed(Input.EXPIRED, now)
             if slot.server is not None:
                 log.warning("hall %s: lease not renewed in time; closing its clients", slot.id)
-                slot.server.detach(protocol.CLOSE_SERVICE_RESTART,
-                                   "no longer the owner of this hall")
-                slot.server = None
+                _stop_serving(slot)
 
     async def step(self, now: float) -> None:
         """One pass over the leases: renew, heartbeat, take, step down, balance.
@@ -659,9 +657,7 @@ class Halls:
     async def _step_down(self, slot: Slot, now: float) -> None:
         machine, book = slot.machine, slot.book
         assert machine is not None and book is not None
-        if slot.server is not None:
-            slot.server.detach(protocol.CLOSE_SERVICE_RESTART, "no longer the owner of this hall")
-            slot.server = None
+        _stop_serving(slot)
         slot.pending = False
         if slot.loaded is not None:
             slot.loaded.set()  # its waiting hellos are refused as a standby's
@@ -944,6 +940,13 @@ class Halls:
             await ws.close(protocol.CLOSE_TRY_AGAIN, "standby")
         except ConnectionClosed:
             pass
+
+
+def _stop_serving(slot: Slot) -> None:
+    """Close the hall's clients (1012: they move to the new owner) and stop serving it."""
+    if slot.server is not None:
+        slot.server.detach(protocol.CLOSE_SERVICE_RESTART, "no longer the owner of this hall")
+        slot.server = None
 
 
 def _saw(slot: Slot, holder: Holder | None, at: float) -> None:
