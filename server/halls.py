@@ -45,7 +45,7 @@ import socket
 import ssl
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
@@ -57,7 +57,7 @@ from websockets.protocol import State as WsState
 
 from server.config import Failover, HallConfig
 from server.owner import Action, Input, OwnerMachine, State
-from server.prewelcome import early
+from server.prewelcome import early, hello_device
 from server.store import StaleState, Store, StoreError
 from server.store.lease import Holder, LeaseBook, lock_sqlite
 from server.web import headers as http_headers
@@ -110,9 +110,16 @@ HOLD_WITHIN = 0.5
 #: Beyond the wait for the lease to run out, a held hello waits this long
 #: for the taking (a read, one UPDATE, every standby trying at once).
 HOLD_MARGIN_S = 1.0
-#: Between two halls taken in one takeover, the event loop gets this long to
-#: answer the devices already waiting (the first hall's among them).
-TAKE_GAP_S = 0.1
+#: Between two halls one loader loads, the event loop gets this long to
+#: answer the devices already waiting (the hall just loaded's among them).
+TAKE_GAP_S = 0.05
+#: Halls loaded at once on PostgreSQL (each in a thread of the load pool,
+#: a connection of the store's pool each): a city instance taking a dead
+#: one's 15-20 halls loaded them one at a time, the last ones seconds after
+#: their devices had come, and one load stuck (a slow query) held up every
+#: hall behind it. A load mostly waits for the database (its reads) or
+#: builds plain objects; two overlap the waits without starving the loop.
+LOADERS = 2
 #: A hall with no owner at all (given back for balance, released at a stop)
 #: is left to the processes below their share for this many polls after
 #: this process first read it free; then a process at its share takes it
@@ -156,11 +163,18 @@ class Slot:
         self.server: Server | None = None
         self.owner_url: str | None = None  # the owner's URL when another owns it
         self.took_over = 0  # times this process became the owner
+        self.taken_at = 0.0  # when this process last took the lease (monotonic)
         self.free_since: float | None = None  # first seen without a live owner
         #: Taken (the lease is ours) but not loaded yet: set while it waits its
         #: turn (:meth:`Halls.load_next`); its hellos wait for ``loaded``.
         self.pending = False
         self.loaded: asyncio.Event | None = None
+        #: A load of it runs now (:meth:`Halls._load`): not picked again.
+        self.loading = False
+        #: The hellos waiting here now (held, or for the load), each with when
+        #: its connection was upgraded: halls taken whose devices wait are
+        #: loaded first, the longest-waiting first (:func:`_load_order`).
+        self.waits: dict[object, float] = {}
         #: When the owner's lease runs out (monotonic, as last read); None
         #: when no live owner is known (or this process owns the hall).
         self.owner_expires: float | None = None
@@ -180,6 +194,16 @@ class Slot:
                 or self.pending or self.server is not None:
             return False
         return self.owner_expires is None or self.owner_expires - now <= within
+
+    @contextlib.contextmanager
+    def waiting(self, since: float) -> Iterator[None]:
+        """A hello waits here (held, or for the load) for as long as this lasts."""
+        key = object()
+        self.waits[key] = since
+        try:
+            yield
+        finally:
+            del self.waits[key]
 
     def looked(self) -> None:
         """A lease pass read or changed the hall: wake the hellos held here."""
@@ -286,7 +310,9 @@ class Halls:
         self.lease_pass = LeasePass()
         #: a hall taken is read from the store and built there (:meth:`_load`)
         self._loader = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="qhall-load")
+            max_workers=LOADERS, thread_name_prefix="qhall-load")
+        #: the loaders at work (:meth:`_kick_loads`), at most ``LOADERS``
+        self._loads: set[asyncio.Task[None]] = set()
         self._pass_lock = asyncio.Lock()
         self._next_heartbeat: dict[str, float] = collections.defaultdict(lambda: float("-inf"))
         #: per database: live processes -> halls each owns (at the last heartbeat)
@@ -324,10 +350,11 @@ class Halls:
             self.advertise = f"{'wss' if ssl_context else 'ws'}://{name}:{bound}"
         for slot in self.slots.values():
             if slot.machine is None:
-                self._attach(slot, await self._build(slot))
+                self._attach(slot, (await self._build(slot))[0])
         await self.step(time.monotonic())
-        while await self.load_next():
-            pass  # no device waits on a process that is starting: load them at once
+        # No device waits on a process that is starting: load them all now.
+        while unfinished := [t for t in self._loads if not t.done()]:
+            await asyncio.wait(unfinished)
         self._task = asyncio.get_running_loop().create_task(self._lease_loop())
         return bound
 
@@ -341,6 +368,11 @@ class Halls:
         if self.ws_server is not None:
             self.ws_server.server.close()
         self._stopping = True
+        loads = list(self._loads)
+        for task in loads:
+            task.cancel()  # a build under way still ends in its thread (close waits)
+        if loads:
+            await asyncio.wait(loads)
         for slot in self.slots.values():
             slot.looked()  # its held hellos are refused now
             if slot.pending and slot.loaded is not None:
@@ -390,6 +422,7 @@ class Halls:
                 # Every tick, whatever the pass is waiting for: a hall whose
                 # lease this process can no longer trust is dropped now.
                 self._drop_lapsed(time.monotonic())
+                self._kick_loads()
                 if upkeep is None or upkeep.done():
                     upkeep = asyncio.get_running_loop().create_task(self._upkeep())
         finally:
@@ -399,16 +432,9 @@ class Halls:
                     await upkeep
 
     async def _upkeep(self) -> None:
-        """One lease pass, then the halls it took loaded one by one."""
+        """One lease pass (the halls it takes are loaded meanwhile: :meth:`_kick_loads`)."""
         try:
             await self.step(time.monotonic())
-            while await self.load_next():
-                # More halls taken wait to be loaded: the loop answers the
-                # upgrades and hellos waiting (the hall just loaded's
-                # devices among them) before the next one, and keeps the
-                # leases renewed meanwhile.
-                await asyncio.sleep(TAKE_GAP_S)
-                await self.step(time.monotonic())
         except Exception:
             log.exception("lease upkeep failed")
 
@@ -461,20 +487,58 @@ class Halls:
             await self._balance(slots, now)
 
     async def load_next(self) -> bool:
-        """Load one hall taken and not loaded yet; True when another still waits.
+        """Load the next hall taken and not loaded yet (:meth:`_next_load`);
+        True when another still waits."""
+        slot = self._next_load()
+        if slot is not None:
+            await self._load(slot)
+        return self._next_load() is not None
+
+    def _next_load(self) -> Slot | None:
+        """The hall taken to load next: one whose hellos wait (the longest
+        first), else the first in the halls' order; None when none waits."""
+        taken = [s for s in self.slots.values() if s.pending and not s.loading]
+        return min(taken, key=_load_order, default=None)
+
+    def _kick_loads(self) -> None:
+        """Start loading the halls taken: up to ``LOADERS`` at once.
 
         A process that took a dead one's seven halls used to load them in
         one go: no upgrade or hello of any hall was answered until all seven
         were loaded, so devices gave up on the new owner and went round the
-        standbys (the 61.5 s outages of the full chaos run). One at a time,
+        standbys (the 61.5 s outages of the full chaos run). Hall by hall,
         each hall's devices are welcomed as soon as *that* hall is loaded;
-        and the loading itself (its day's tickets, the core, the ETA) runs in
-        a thread (:meth:`_load`), so the loop answers every device meanwhile.
+        the loading itself (its day's tickets, the core, the ETA) runs in a
+        thread (:meth:`_load`), so the loop answers every device meanwhile.
+        A hall starts loading as soon as it is taken, beside the lease pass
+        (which used to finish first, and to run again between two loads),
+        and the halls whose hellos wait come first: their devices are here
+        already, the others' are still being sent here by the standbys.
         """
-        waiting = [s for s in self.slots.values() if s.pending]
-        if waiting:
-            await self._load(waiting[0])
-        return len(waiting) > 1
+        while not self._stopping and len(self._loads) < LOADERS:
+            slot = self._next_load()
+            if slot is None:
+                return
+            slot.loading = True  # picked: no other loader takes it
+            task = asyncio.get_running_loop().create_task(self._loading(slot))
+            self._loads.add(task)
+            task.add_done_callback(self._loads.discard)
+
+    async def _loading(self, slot: Slot) -> None:
+        """One loader: ``slot``, then the next hall to load, until none waits."""
+        try:
+            while True:
+                await self._load(slot)
+                # The loop answers the hellos waiting (the hall just loaded's
+                # among them) before this loader reads the next hall.
+                await asyncio.sleep(TAKE_GAP_S)
+                after = self._next_load() if not self._stopping else None
+                if after is None:
+                    return
+                slot = after
+                slot.loading = True
+        except Exception:
+            log.exception("loading the halls taken failed")
 
     def _owned(self, url: str) -> int:
         return sum(1 for s in self.slots.values()
@@ -563,11 +627,13 @@ class Halls:
         slot.owner_expires = None
         slot.pending = True
         slot.loaded = asyncio.Event()
+        slot.taken_at = time.monotonic()
         # Halls taken from a dead process come before the dead one's heartbeat
         # ages out of the live count: do not give one straight back.
         self._next_yield = max(self._next_yield, time.monotonic() + 1.5 * self.lease_s)
         log.warning("hall %s: taken (epoch %d) in %.2f s; loading it", slot.id, epoch,
                     time.monotonic() - started)
+        self._kick_loads()  # now, not once the rest of the pass is done
 
     async def _load(self, slot: Slot) -> None:
         """Load a hall taken and serve it if it is still ours then (its hellos
@@ -585,13 +651,14 @@ class Halls:
         """
         machine = slot.machine
         assert machine is not None
+        slot.loading = True
         started = time.monotonic()
         epoch, loaded = machine.epoch, slot.loaded
         try:
             if machine.state is not State.OWNING:
                 return  # lost before its turn (stepped down meanwhile)
             try:
-                server = await self._build(slot)
+                server, cpu = await self._build(slot)
             except Exception:
                 log.exception("hall %s: taken but could not be loaded; giving it back", slot.id)
                 if self._ours(slot, epoch, loaded):
@@ -605,9 +672,12 @@ class Halls:
                 log.warning("hall %s: no longer ours once loaded; not served", slot.id)
                 return
             self._attach(slot, server)
-            log.warning("hall %s: now the owner (epoch %s), loaded in %.2f s", slot.id,
-                        machine.epoch, time.monotonic() - started)
+            now = time.monotonic()
+            log.warning("hall %s: now the owner (epoch %s), loaded in %.2f s (%.2f s CPU), "
+                        "%.2f s after it was taken; %d hello(s) waiting", slot.id,
+                        machine.epoch, now - started, cpu, now - slot.taken_at, len(slot.waits))
         finally:
+            slot.loading = False
             if slot.loaded is loaded:  # not taken again meanwhile (a new load's own)
                 slot.pending = False
                 if loaded is not None:
@@ -619,8 +689,9 @@ class Halls:
         return (not self._stopping and machine is not None and machine.state is State.OWNING
                 and machine.epoch == epoch and slot.pending and slot.loaded is loaded)
 
-    async def _build(self, slot: Slot) -> Server:
-        """The hall's server, read from the store and built (not attached).
+    async def _build(self, slot: Slot) -> tuple[Server, float]:
+        """The hall's server, read from the store and built (not attached),
+        and the CPU seconds the building thread spent on it.
 
         On PostgreSQL in the load thread: ``make_server`` reads the store
         (its engine's pool is shared with the lease thread and the loop) and
@@ -631,9 +702,9 @@ class Halls:
         database is one connection per thread).
         """
         if slot.book is None:
-            return self.make_server(slot.config, slot.store)
+            return _timed(self.make_server, slot.config, slot.store)
         return await asyncio.get_running_loop().run_in_executor(
-            self._loader, self.make_server, slot.config, slot.store)
+            self._loader, _timed, self.make_server, slot.config, slot.store)
 
     def _attach(self, slot: Slot, server: Server) -> None:
         """Serve the hall with ``server`` (on the loop)."""
@@ -851,26 +922,42 @@ class Halls:
             await ws.close(1011, "no hall")
             return
         started = time.monotonic()
-        await self._hold(ws, slot)
-        left = WELCOME_WITHIN_S - (time.monotonic() - started)
-        if slot.pending and slot.loaded is not None and left > 0:
-            # Taken, loading or its turn to come: a standby names this process
-            # already, so its devices wait here rather than go round; within
-            # one bound with the hold (a fresh wait after a hold outlasted the
-            # devices' patience).
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(early(ws, HELLO_TIMEOUT_S).during(slot.loaded.wait()),
-                                       left)
+        loading = bounded = False
+        with slot.waiting(started):
+            held, bounded = await self._hold(ws, slot)
+            left = WELCOME_WITHIN_S - (time.monotonic() - started)
+            if slot.pending and slot.loaded is not None:
+                # Taken, loading or its turn to come: a standby names this
+                # process already, so its devices wait here rather than go
+                # round; within one bound with the hold (a fresh wait after a
+                # hold outlasted the devices' patience).
+                loading = True
+                try:
+                    if left <= 0:
+                        raise TimeoutError
+                    await asyncio.wait_for(
+                        early(ws, HELLO_TIMEOUT_S).during(slot.loaded.wait()), left)
+                except TimeoutError:
+                    bounded = True
         server = slot.server
         if server is not None and server.accepting:
+            if held or loading:
+                # The hall's server answers the hello now (its own refusals,
+                # a bad token say, are its own to log).
+                _waited(ws, slot, started, held, loading, "welcomed")
             await server.handle(ws)
             return
         # The hello has 10 s from the upgrade, a hold included (a held
         # device's hello is already here).
-        await self._refuse(ws, slot, max(0.5, HELLO_TIMEOUT_S - (time.monotonic() - started)))
+        named = await self._refuse(ws, slot,
+                                   max(0.5, HELLO_TIMEOUT_S - (time.monotonic() - started)))
+        if held or loading:
+            _waited(ws, slot, started, held, loading,
+                    f"bounded out, {named}" if bounded else named)
 
-    async def _hold(self, ws: ServerConnection, slot: Slot) -> None:
-        """Hold a hello to a standby whose owner's lease is running out.
+    async def _hold(self, ws: ServerConnection, slot: Slot) -> tuple[bool, bool]:
+        """Hold a hello to a standby whose owner's lease is running out;
+        whether it was held, and whether the hold ended by its bound.
 
         Refused now, the device would be told of an owner that is dead (its
         lease not yet run out) and have to guess where to go. Held, it is
@@ -888,12 +975,12 @@ class Halls:
         now = time.monotonic()
         within = HOLD_WITHIN * self.lease_s
         if self._stopping or not slot.holds(now, within):
-            return
+            return False, False
         peer = ws.remote_address
         address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
         most = slot.config.limits.hellos_per_min
         if most and self._held[address] >= most:
-            return
+            return False, False
         poll = slot.machine.poll_s if slot.machine is not None else 0.0
         deadline = now + min(HELLO_TIMEOUT_S, within + poll + HOLD_MARGIN_S)
         self._held[address] += 1
@@ -912,10 +999,15 @@ class Halls:
             self._held[address] -= 1
             if not self._held[address]:
                 del self._held[address]
+        # Ended with the hall still to be held: its bound, not a lease pass.
+        bounded = not self._stopping and ws.state is WsState.OPEN \
+            and slot.holds(time.monotonic(), within)
+        return True, bounded
 
     async def _refuse(self, ws: ServerConnection, slot: Slot,
-                      wait_s: float = HELLO_TIMEOUT_S) -> None:
-        """A hello to a standby: error ``standby`` naming the owner, close 1013.
+                      wait_s: float = HELLO_TIMEOUT_S) -> str:
+        """A hello to a standby: error ``standby`` naming the owner, close 1013;
+        what it did, for the log (``refused naming <owner>``, ``no hello``).
 
         A hall this process has taken and still loads names this process:
         it is the owner, and the device comes back (not ``owner: null``,
@@ -924,7 +1016,7 @@ class Halls:
             frame = await asyncio.wait_for(early(ws, HELLO_TIMEOUT_S).hello(), wait_s)
         except (TimeoutError, ConnectionClosed):
             await ws.close(protocol.CLOSE_TRY_AGAIN, "standby")
-            return
+            return "no hello"
         rid = None
         try:
             hello = protocol.decode(frame) if isinstance(frame, str) else {}
@@ -934,12 +1026,38 @@ class Halls:
         reply = protocol.error(rid, protocol.STANDBY,
                                "此服务器为热备，请连接主服务器 this server is a standby for "
                                "the hall; connect to its owner")
-        reply["owner"] = self.hall_url(slot.id) if slot.pending else slot.owner_url
+        owner = reply["owner"] = self.hall_url(slot.id) if slot.pending else slot.owner_url
         try:
             await ws.send(protocol.encode(reply))
             await ws.close(protocol.CLOSE_TRY_AGAIN, "standby")
         except ConnectionClosed:
-            pass
+            return "device left"
+        return f"refused naming {owner or 'no owner'}"
+
+
+def _waited(ws: ServerConnection, slot: Slot, since: float, held: bool, loading: bool,
+            outcome: str) -> None:
+    """One line per hello that waited here (held, or for the hall's load): who,
+    how long, and how it ended, so a chaos run's instance logs say why a
+    device waited."""
+    how = "held, loading" if held and loading else "held" if held else "loading"
+    log.warning("hall %s: hello of %s waited %.1f s (%s): %s", slot.id,
+                hello_device(ws) or "?", time.monotonic() - since, how, outcome)
+
+
+def _load_order(slot: Slot) -> tuple[bool, float]:
+    """Halls with hellos waiting first, the longest-waiting first; the others
+    keep the halls' order (``min`` is stable)."""
+    return (not slot.waits, min(slot.waits.values(), default=0.0))
+
+
+def _timed(make: Callable[[HallConfig, Store], Server], config: HallConfig,
+           store: Store) -> tuple[Server, float]:
+    """``make(config, store)`` and the CPU seconds this thread spent on it (a
+    load slow for its reads, or for the interpreter)."""
+    began = time.thread_time()
+    server = make(config, store)
+    return server, time.thread_time() - began
 
 
 def _stop_serving(slot: Slot) -> None:

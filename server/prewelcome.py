@@ -46,7 +46,7 @@ from websockets.protocol import State
 from server.wire import protocol
 from server.wire.protocol import ProtocolError
 
-__all__ = ["EARLY_PINGS", "Early", "early", "welcomed"]
+__all__ = ["EARLY_PINGS", "Early", "early", "hello_device", "welcomed"]
 
 #: Pings answered on one connection before its welcome: the web board
 #: probes every 3 s, and a welcome comes within about 20 s (a held hello, a
@@ -74,6 +74,20 @@ def welcomed(ws: ServerConnection) -> Frame | None:
     stopped at (a request sent before the welcome), to be read first."""
     found = _EARLY.pop(ws, None)
     return found.after if found is not None else None
+
+
+def hello_device(ws: ServerConnection) -> str | None:
+    """The ``device`` its hello names, when the hello was read here and names
+    one (for a log line; the hello itself is checked by the hall's server)."""
+    found = _EARLY.get(ws)
+    frame = found.first if found is not None else None
+    if not isinstance(frame, str):
+        return None
+    try:
+        device = json.loads(frame).get("device")
+    except (ValueError, RecursionError, AttributeError):
+        return None
+    return device[:64] if isinstance(device, str) else None
 
 
 class Early:

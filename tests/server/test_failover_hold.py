@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import time
 import uuid
 
@@ -128,8 +129,15 @@ async def _held_hello(halls: Halls):
     return ws
 
 
+def _waited_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The lines the standby logged for hellos that waited (one per outcome)."""
+    return [r.getMessage() for r in caplog.records
+            if r.name == "qhall.halls" and r.levelno == logging.WARNING
+            and " waited " in r.getMessage()]
+
+
 def test_a_standby_holds_the_hello_and_welcomes_it_once_it_has_taken_the_hall(
-        database: str) -> None:
+        database: str, caplog: pytest.LogCaptureFixture) -> None:
     async def scenario(halls: Halls, dead: LeaseBook) -> dict:
         ws = await _held_hello(halls)
         try:
@@ -144,10 +152,15 @@ def test_a_standby_holds_the_hello_and_welcomes_it_once_it_has_taken_the_hall(
     reply = _on_a_standby(database, scenario)
     # Before: {"type": "error", "code": "standby", "owner": DEAD_URL} at once.
     assert reply["type"] == "welcome" and reply["re"] == "h1", reply
+    # One line says why the device waited and how it ended.
+    lines = _waited_lines(caplog)
+    assert len(lines) == 1 and lines[0].startswith(f"hall {HALL}: hello of board-1 waited "), lines
+    assert lines[0].endswith("(held, loading): welcomed") \
+        or lines[0].endswith("(held): welcomed"), lines
 
 
 def test_a_held_hello_is_refused_naming_the_instance_that_took_the_hall(
-        database: str) -> None:
+        database: str, caplog: pytest.LogCaptureFixture) -> None:
     other_store = Store(database)
     other = LeaseBook(other_store, "other", 60.0)
 
@@ -173,6 +186,9 @@ def test_a_held_hello_is_refused_naming_the_instance_that_took_the_hall(
     # Before: refused at once naming the dead owner.
     assert (reply["type"], reply["code"], reply["re"]) == ("error", "standby", "h1"), reply
     assert reply["owner"] == OTHER_URL and code == 1013
+    lines = _waited_lines(caplog)
+    assert len(lines) == 1 and lines[0].startswith(f"hall {HALL}: hello of board-1 waited "), lines
+    assert lines[0].endswith(f"(held): refused naming {OTHER_URL}"), lines
 
 
 def test_a_source_address_has_at_most_its_hellos_per_min_held_at_once(database: str) -> None:

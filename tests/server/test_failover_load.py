@@ -167,7 +167,8 @@ def test_another_halls_device_is_welcomed_while_a_hall_taken_over_loads(
 
 
 def test_a_hello_to_a_hall_still_loading_is_told_this_process_owns_it(
-        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        database: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
     # The wait for the load ends long before the load (the lock) does.
     monkeypatch.setattr(halls_module, "WELCOME_WITHIN_S", 1.0, raising=False)
 
@@ -184,6 +185,10 @@ def test_a_hello_to_a_hall_still_loading_is_told_this_process_owns_it(
     assert refused["type"] == "error" and refused["code"] == "standby", refused
     assert refused["owner"] == own_url, refused
     assert back["type"] == "welcome", back
+    # The log says which hello waited for the load and how it ended.
+    lines = [r.getMessage() for r in caplog.records if " waited " in r.getMessage()]
+    assert [line.split(" waited ")[0] for line in lines] == ["hall west: hello of board-1"], lines
+    assert lines[0].endswith(f"(loading): bounded out, refused naming {own_url}"), lines
 
 
 def test_a_hall_lost_while_it_loads_is_not_served(database: str) -> None:
@@ -211,11 +216,9 @@ def test_a_hall_lost_while_it_loads_is_not_served(database: str) -> None:
                      and west.machine.state is State.STANDBY, 30, "west was not stepped down")
         lock.release.set()
         await _until(lambda: "built west" in events, 30, "west's load did not end")
-        # The loader runs one thing at a time: once this has run, what the
-        # load's end does on the loop has been done.
-        loader = getattr(halls, "_loader", None)
-        if loader is not None:
-            await asyncio.get_running_loop().run_in_executor(loader, lambda: None)
+        # What the load's end does on the loop is done once the hall is no
+        # longer marked as loading.
+        await _until(lambda: not west.loading, 30, "west's load did not end")
         return west.took_over, west.server, west.owner_url
 
     took_over, server, owner = _taking_west_under_a_lock(database, scenario, events)
