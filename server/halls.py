@@ -166,7 +166,7 @@ class Slot:
         self.taken_at = 0.0  # when this process last took the lease (monotonic)
         self.free_since: float | None = None  # first seen without a live owner
         #: Taken (the lease is ours) but not loaded yet: set while it waits its
-        #: turn (:meth:`Halls.load_next`); its hellos wait for ``loaded``.
+        #: turn and loads (:meth:`Halls._kick_loads`); its hellos wait for ``loaded``.
         self.pending = False
         self.loaded: asyncio.Event | None = None
         #: A load of it runs now (:meth:`Halls._load`): not picked again.
@@ -460,39 +460,42 @@ class Halls:
         applied here on the loop (machines, slots, their events); passes
         never overlap. The halls this process owns are renewed before any
         other hall is looked at: a takeover's lock waits never delay a
-        renewal. A hall taken here is only queued for loading
-        (:meth:`load_next`): its lease is ours at once, so standbys name
-        this process right away.
+        renewal. A hall taken here starts loading at once, beside the rest
+        of the pass (:meth:`_kick_loads`): its lease is ours at once, so
+        standbys name this process right away. A pass longer than a poll
+        is logged (a takeover's lock waits, a busy process).
         """
         async with self._pass_lock:
-            slots = [s for s in self.slots.values() if s.machine is not None]
-            random.shuffle(slots)  # processes starting together do not race for the same hall
-            owning = [s for s in slots if s.machine is not None
-                      and s.machine.state is not State.STANDBY]
-            for slot in owning:
+            began = time.monotonic()
+            await self._pass(now)
+            took = time.monotonic() - began
+            if took > self.lease_s / 5:
+                # Longer than a standby's poll: its held hellos learned late
+                # who took their halls (a chaos run's logs say when).
+                log.warning("lease pass took %.1f s", took)
+
+    async def _pass(self, now: float) -> None:
+        """The pass itself (:meth:`step`)."""
+        slots = [s for s in self.slots.values() if s.machine is not None]
+        random.shuffle(slots)  # processes starting together do not race for the same hall
+        owning = [s for s in slots if s.machine is not None
+                  and s.machine.state is not State.STANDBY]
+        for slot in owning:
+            await self._step_slot(slot, now)
+            slot.looked()
+        for url, book in self.books.items():
+            if now >= self._next_heartbeat[url]:
+                try:
+                    self._live[url] = await self.lease_pass.run(book.heartbeat,
+                                                                self.advertise)
+                    self._next_heartbeat[url] = now + self.lease_s / 3
+                except StoreError as exc:
+                    log.warning("heartbeat failed: %s", exc)
+        for slot in slots:
+            if slot not in owning:
                 await self._step_slot(slot, now)
                 slot.looked()
-            for url, book in self.books.items():
-                if now >= self._next_heartbeat[url]:
-                    try:
-                        self._live[url] = await self.lease_pass.run(book.heartbeat,
-                                                                    self.advertise)
-                        self._next_heartbeat[url] = now + self.lease_s / 3
-                    except StoreError as exc:
-                        log.warning("heartbeat failed: %s", exc)
-            for slot in slots:
-                if slot not in owning:
-                    await self._step_slot(slot, now)
-                    slot.looked()
-            await self._balance(slots, now)
-
-    async def load_next(self) -> bool:
-        """Load the next hall taken and not loaded yet (:meth:`_next_load`);
-        True when another still waits."""
-        slot = self._next_load()
-        if slot is not None:
-            await self._load(slot)
-        return self._next_load() is not None
+        await self._balance(slots, now)
 
     def _next_load(self) -> Slot | None:
         """The hall taken to load next: one whose hellos wait (the longest
@@ -730,8 +733,6 @@ class Halls:
         assert machine is not None and book is not None
         _stop_serving(slot)
         slot.pending = False
-        if slot.loaded is not None:
-            slot.loaded.set()  # its waiting hellos are refused as a standby's
         try:
             # Only if still ours (a yield, a local expiry).
             await self.lease_pass.run(book.release, slot.id)
@@ -739,7 +740,19 @@ class Halls:
             pass
         book.fenced.discard(slot.id)
         machine.feed(Input.STEPPED_DOWN, now)
-        log.warning("hall %s: standby now", slot.id)
+        # Who owns it now, read at once: the hall's hellos (those waiting for
+        # a load that will not come, the clients just closed coming back)
+        # are told that owner. Before, this process knew none until its next
+        # poll: it held them for it, or refused them naming no owner.
+        try:
+            holder, read_at = await self.lease_pass.run(_read_owner, book, slot.id)
+            _saw(slot, holder, read_at)
+        except StoreError:
+            pass
+        if slot.loaded is not None:
+            slot.loaded.set()  # its waiting hellos are refused as a standby's
+        slot.looked()
+        log.warning("hall %s: standby now (owner %s)", slot.id, slot.owner_url or "not known")
 
     async def _balance(self, slots: list[Slot], now: float) -> None:
         """Give one hall back when this process owns more than its share."""
