@@ -7,16 +7,24 @@ is short so a takeover takes seconds; waits poll with a deadline.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from websockets.asyncio.client import connect
 
 from server.config import HallConfig, dumps
+from server.reference import demo_token
 from server.tools.chaos import Instance
 from server.tools.pgcluster import free_port
 
-__all__ = ["LEASE_S", "TAKEOVER_DEADLINE_S", "serve_pair", "until"]
+__all__ = ["LEASE_S", "TAKEOVER_DEADLINE_S", "hello_reply", "serve_pair", "steal_lease",
+           "until"]
 
 LEASE_S = 2.0
 #: The contract's takeover bound (15 s) plus room for a loaded test machine.
@@ -28,6 +36,32 @@ def until(what: Callable[[], object], timeout: float, why: str) -> None:
     while not what():
         assert time.monotonic() < deadline, why
         time.sleep(0.05)
+
+
+async def hello_reply(url: str) -> dict[str, Any]:
+    """board-1's hello on a socket to ``url``: the first frame it is answered."""
+    async with connect(url) as ws:
+        await ws.send(json.dumps({"type": "hello", "id": "h1", "protocol": 1,
+                                  "device": "board-1", "token": demo_token("board-1"),
+                                  "since": None}))
+        async with asyncio.timeout(30):
+            reply: dict[str, Any] = json.loads(await ws.recv())
+            return reply
+
+
+def steal_lease(database: str, hall: str, url: str) -> None:
+    """Another instance ("thief", at ``url``) holds the hall's lease for a
+    minute, written straight into the row (as a takeover while the owner
+    was frozen leaves it): the owner's next renewal is refused."""
+    engine = sa.create_engine(database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "UPDATE hall_leases SET epoch = epoch + 1, owner = 'thief', url = :url, "
+                "expires_at = clock_timestamp() + interval '60 s' WHERE hall = :hall"),
+                {"url": url, "hall": hall})
+    finally:
+        engine.dispose()
 
 
 @contextlib.contextmanager

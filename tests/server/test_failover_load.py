@@ -15,26 +15,24 @@ by the very process that owned it.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 import uuid
 
 import pytest
 import sqlalchemy as sa
-from websockets.asyncio.client import connect
 
 from server import halls as halls_module
 from server.config import HallConfig
 from server.halls import Halls
 from server.owner import State
-from server.reference import demo_token
 from server.serve import Server, build_server
 from server.store import Store
 from server.store.lease import LeaseBook
 from server.tools.chaos import chaos_config
 from server.tools.pgcluster import PgCluster
 from tests.conftest import TEST_PII_KEY
+from tests.helpers.failover import hello_reply, steal_lease
 
 pytestmark = pytest.mark.postgres
 
@@ -141,12 +139,7 @@ def _port(halls: Halls) -> int:
 
 async def _hello(halls: Halls, hall: str) -> dict:
     """A device's hello to ``hall`` on this process: its answer."""
-    async with connect(f"ws://127.0.0.1:{_port(halls)}/ws/{hall}") as ws:
-        await ws.send(json.dumps({"type": "hello", "id": "h1", "protocol": 1,
-                                  "device": "board-1", "token": demo_token("board-1"),
-                                  "since": None}))
-        async with asyncio.timeout(30):
-            return json.loads(await ws.recv())
+    return await hello_reply(f"ws://127.0.0.1:{_port(halls)}/ws/{hall}")
 
 
 def test_another_halls_device_is_welcomed_while_a_hall_taken_over_loads(
@@ -197,20 +190,9 @@ def test_a_hall_lost_while_it_loads_is_not_served(database: str) -> None:
     events: list[str] = []
     thief = "ws://127.0.0.1:10/ws/west"
 
-    def steal() -> None:
-        engine = sa.create_engine(database)
-        try:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(
-                    "UPDATE hall_leases SET epoch = epoch + 1, owner = 'thief', "
-                    f"url = '{thief}', expires_at = clock_timestamp() + interval '60 s' "
-                    "WHERE hall = 'west'")
-        finally:
-            engine.dispose()
-
     async def scenario(halls: Halls, lock: TableLock) -> tuple[int, object, str | None]:
         west = halls.slots["west"]
-        await asyncio.to_thread(steal)
+        await asyncio.to_thread(steal_lease, database, "west", thief)
         # Its next renewal is refused: a standby of the thief's.
         await _until(lambda: west.machine is not None
                      and west.machine.state is State.STANDBY, 30, "west was not stepped down")

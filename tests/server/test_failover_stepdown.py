@@ -13,22 +13,19 @@ names the new owner at once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
 
 import pytest
-import sqlalchemy as sa
-from websockets.asyncio.client import connect
 
 from server.halls import Halls
 from server.owner import State
-from server.reference import demo_token
 from server.serve import build_server
 from server.tools.chaos import chaos_config
 from server.tools.pgcluster import PgCluster
 from tests.conftest import TEST_PII_KEY
+from tests.helpers.failover import hello_reply, steal_lease
 
 pytestmark = pytest.mark.postgres
 
@@ -41,19 +38,6 @@ THIEF = f"ws://127.0.0.1:10/ws/{HALL}"
 def database(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
     return pg_cluster.create_database(f"sd{uuid.uuid4().hex[:12]}")
-
-
-def _steal(database: str) -> None:
-    """Another instance's lease on HALL, a minute long."""
-    engine = sa.create_engine(database)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(
-                "UPDATE hall_leases SET epoch = epoch + 1, owner = 'thief', "
-                f"url = '{THIEF}', expires_at = clock_timestamp() + interval '60 s' "
-                f"WHERE hall = '{HALL}'")
-    finally:
-        engine.dispose()
 
 
 class _AtStepDown(logging.Handler):
@@ -88,19 +72,14 @@ def test_an_owner_that_lost_its_hall_names_the_new_owner_as_it_steps_down(
         port = int(next(iter(halls.ws_server.sockets)).getsockname()[1])
         slot = halls.slots[HALL]
         assert slot.server is not None, "the hall was not taken at the start"
-        await asyncio.to_thread(_steal, database)
+        await asyncio.to_thread(steal_lease, database, HALL, THIEF)
         deadline = time.monotonic() + 30
         while not watch.owner:
             assert time.monotonic() < deadline, "the owner did not step down"
             await asyncio.sleep(0.05)
         assert slot.machine is not None and slot.machine.state is State.STANDBY
         # A device of the hall, back right after its 1012.
-        async with connect(f"ws://127.0.0.1:{port}/ws") as ws:
-            await ws.send(json.dumps({"type": "hello", "id": "h1", "protocol": 1,
-                                      "device": "board-1", "token": demo_token("board-1"),
-                                      "since": None}))
-            async with asyncio.timeout(30):
-                return json.loads(await ws.recv())
+        return await hello_reply(f"ws://127.0.0.1:{port}/ws")
 
     logger.addHandler(watch)
     try:
