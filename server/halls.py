@@ -15,15 +15,17 @@ load the hall from the store (a :class:`~server.serve.Server` for it),
 renew, or step down (clients closed with 1012, memory dropped). While a
 hall is owned elsewhere, a hello gets ``standby`` naming the owner's URL
 and a close 1013, and its ``/healthz`` answers 503 ``standby``; while the
-owner's lease is running out (or no live owner is known) the hello is held
+owner's lease is running out (or no live owner is known: none, or one
+whose process is gone, its presence lock with it) the hello is held
 instead, until this process has taken the hall (welcomed on that socket) or
 seen who did (refused naming that one): :meth:`Halls._hold`.
 
 Balance among processes sharing halls: a process takes a free hall only
 while it owns fewer than its share (``ceil(halls / live processes)``), and
 gives one back per renewal period while it owns more. A hall whose owner
-died (lease expired, not released) is taken whatever the share, and so is a
-hall left with no owner for ``STRANDED_POLLS`` polls (given back to a
+died (lease expired, or its presence lock gone: a killed process, taken
+at the next poll, see server/store/lease.py) is taken whatever the share,
+and so is a hall left with no owner for ``STRANDED_POLLS`` polls (given back to a
 process that then froze or died): being served comes before being even.
 
 The lease pass's SQL never runs on the event loop (:class:`LeasePass`): the

@@ -13,6 +13,22 @@ against a takeover: the taker's UPDATE waits for commits in flight, and a
 commit that starts after it sees the new epoch. So an old owner that wakes up
 writes nothing, however long it slept.
 
+A lease alone makes a dead owner's halls wait for its lease to run out,
+and half of chaos's kills are SIGKILL. So each process also holds a session
+advisory lock (its *presence*, a random key it records in every lease row it
+writes, column ``presence``) on a connection of its own, open as long as the
+process lives (:meth:`LeaseBook.keep_present` reopens it if it broke). The
+kernel closes a killed process's sockets, PostgreSQL ends the session and
+its lock goes; a frozen process keeps its sockets and so its lock. A
+standby takes a hall whose lease still runs when no session holds the
+owner's presence lock, decided by the database in the takeover's UPDATE
+itself (two standbys still cannot both take it), and :meth:`LeaseBook.owner`
+reads such an owner as not live. A frozen owner still loses its halls only
+by expiry; if the judgement is ever wrong (the presence connection of a live
+owner broke), the epoch fences the old owner as after any takeover. A row
+with no presence key (NULL: written before migration 0013, or a test's fake
+owner) follows the lease alone.
+
 One catch: an owner frozen in the middle of a commit can hold the row
 where no PostgreSQL timeout ends it (``idle_in_transaction_session_timeout``
 only covers a backend idle between statements; one frozen mid-pipeline or
@@ -39,17 +55,21 @@ next to the database (:func:`lock_sqlite`).
     book = LeaseBook(store, instance="host-a:8765:1234", lease_s=10)
     epoch = book.acquire("hall-1", url="ws://a:8765/ws/hall-1")  # None: it is taken
     book.renew("hall-1")        # False: lost (fenced)
-    book.owner("hall-1")        # Holder(owner, url, epoch, live)
+    book.owner("hall-1")        # Holder(owner, url, epoch, live, expires_in, gone)
+    book.keep_present()         # at each heartbeat: reopen the presence lock if it broke
     book.release("hall-1")
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import logging
 import math
 import os
+import secrets
+import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -81,6 +101,9 @@ class Holder:
     live: bool
     #: seconds until the lease runs out by the database's clock (None: not held)
     expires_in: float | None = None
+    #: the lease still runs but its owner's presence lock is gone (its
+    #: process died): not live, a standby may take the hall now
+    gone: bool = False
 
 
 _NOW = "clock_timestamp()"
@@ -90,20 +113,47 @@ _ENSURE = sa.text(
 # Taking a hall: only when nobody holds it (expired or never held) or we held
 # it ourselves; the epoch moves on either way, so our own earlier epoch (an
 # incarnation that may still have a commit in flight) is fenced too.
+#: The first key of every presence lock (``pg_advisory_lock(int, int)``):
+#: "qhal" in ASCII, so qhall's advisory locks stay apart from anyone else's.
+PRESENCE_SPACE = 0x7168616C
+
+
+def _gone(presence: str) -> str:
+    """SQL: the row's owner has a presence key (column ``presence``) but no
+    session holds that lock: its process is gone (the database ended its
+    sessions when their sockets closed)."""
+    return (f"({presence} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_locks p "
+            "WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 2 "
+            "AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            f"AND p.classid = CAST({PRESENCE_SPACE} AS oid) "
+            f"AND p.objid = CAST({presence} AS oid)))")
+
+
+# Taking a hall: only when nobody holds it (expired, never held, or its owner
+# gone) or we held it ourselves; the epoch moves on either way, so our own
+# earlier epoch (an incarnation that may still have a commit in flight) is
+# fenced too. Returned beside the epoch: the old owner and how long its
+# lease still ran (the log says a dead owner's hall was taken before its
+# lease ran out).
 _ACQUIRE = sa.text(
-    "UPDATE hall_leases SET epoch = epoch + 1, owner = :me, url = :url, "
-    f"expires_at = {_NOW} + make_interval(secs => :lease) "
-    f"WHERE hall = :hall AND (expires_at IS NULL OR expires_at < {_NOW} OR owner = :me) "
-    "RETURNING epoch")
+    "UPDATE hall_leases h SET epoch = h.epoch + 1, owner = :me, url = :url, "
+    f"presence = :presence, expires_at = {_NOW} + make_interval(secs => :lease) "
+    "FROM (SELECT hall, owner, expires_at FROM hall_leases WHERE hall = :hall) o "
+    "WHERE h.hall = o.hall AND (h.expires_at IS NULL OR h.expires_at < "
+    f"{_NOW} OR h.owner = :me OR {_gone('h.presence')}) "
+    f"RETURNING h.epoch, o.owner, extract(epoch FROM o.expires_at - {_NOW})")
 _RENEW = sa.text(
-    f"UPDATE hall_leases SET expires_at = {_NOW} + make_interval(secs => :lease) "
+    f"UPDATE hall_leases SET expires_at = {_NOW} + make_interval(secs => :lease), "
+    "presence = :presence "
     "WHERE hall = :hall AND epoch = :epoch AND owner = :me")
 _RELEASE = sa.text(
-    "UPDATE hall_leases SET expires_at = NULL, owner = NULL "
+    "UPDATE hall_leases SET expires_at = NULL, owner = NULL, presence = NULL "
     "WHERE hall = :hall AND epoch = :epoch AND owner = :me")
 _READ = sa.text(
     f"SELECT owner, url, epoch, (expires_at IS NOT NULL AND expires_at >= {_NOW}), "
-    f"extract(epoch FROM expires_at - {_NOW}) FROM hall_leases WHERE hall = :hall")
+    f"extract(epoch FROM expires_at - {_NOW}), {_gone('presence')} "
+    "FROM hall_leases WHERE hall = :hall")
+_PRESENT_SQL = f"SELECT pg_try_advisory_lock({PRESENCE_SPACE}, %s)"  # DBAPI (psycopg)
 _FENCE = sa.text("SELECT epoch FROM hall_leases WHERE hall = :hall FOR SHARE")
 _HEARTBEAT = sa.text(
     f"INSERT INTO instances (id, url, seen_at) VALUES (:me, :url, {_NOW}) "
@@ -148,12 +198,16 @@ class LeaseBook:
         lease_s: how long a lease lives without renewal (the owner renews at
             a third of it; a standby takes over at most ``lease_s`` plus its
             poll interval after the owner stopped renewing).
+        present: hold a presence lock (see the module's docstring); False:
+            this book's rows follow the lease alone (a reader; a test's
+            stand-in for an owner whose death the database cannot see).
 
     Raises:
         StoreError: the store is not PostgreSQL.
     """
 
-    def __init__(self, store: Store, instance: str, lease_s: float) -> None:
+    def __init__(self, store: Store, instance: str, lease_s: float,
+                 present: bool = True) -> None:
         if store.backend != "postgresql":
             raise StoreError("leases need PostgreSQL (SQLite is one process: see lock_sqlite)")
         self.store = store
@@ -183,6 +237,65 @@ class LeaseBook:
 
         sa.event.listen(store._engine, "connect", _on_connect)
         store._engine.dispose()  # connections opened before (the migration) get it too
+        #: this process's presence lock key (recorded in the rows it writes)
+        self.presence = secrets.randbelow(2**31 - 1) + 1
+        self._present: Any = None  # the DBAPI connection holding the lock
+        self._present_guard = threading.Lock()
+        self._wants_presence = present
+        self.keep_present()
+        # Closing the store (its engine disposed) ends the presence too.
+        sa.event.listen(store._engine, "engine_disposed", lambda _engine: self.absent())
+
+    def keep_present(self) -> bool:
+        """Hold this process's presence lock on a connection of its own,
+        reopened (the lock taken again) if it broke; False when the database
+        cannot be reached now (the lease loop calls again at its next
+        heartbeat; meanwhile a standby may judge this process gone and take
+        its halls, fenced as after any takeover)."""
+        if not self._wants_presence:
+            return False
+        with self._present_guard:
+            if self._present is not None:
+                try:
+                    _ask(self._present, "SELECT 1")
+                    return True
+                except Exception as exc:  # noqa: BLE001 - any DBAPI failure: reopen
+                    log.warning("presence connection broke (%s); reopening it", exc)
+                    self._drop_present()
+            try:
+                connection = self.store._engine.raw_connection()
+                connection.detach()  # closed for real when dropped, never back in the pool
+                # Idle between statements, never in a transaction (nothing
+                # for _END_STUCK or idle_in_transaction_session_timeout to end).
+                connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+                while True:
+                    got = _ask(connection, _PRESENT_SQL, (self.presence,))
+                    if got is not None and got[0]:
+                        break
+                    # Another session holds this key (one chance in 2**31): a new one.
+                    self.presence = secrets.randbelow(2**31 - 1) + 1
+            except Exception as exc:  # noqa: BLE001 - any DBAPI failure: try again later
+                log.warning("cannot hold the presence lock: %s", exc)
+                return False
+            self._present = connection
+            return True
+
+    def _key(self) -> int | None:
+        """The presence key for the rows written now; None (the lease alone
+        decides) while the lock is not held, so no standby judges this
+        process gone for a connection it could not open."""
+        return self.presence if self._present is not None else None
+
+    def absent(self) -> None:
+        """Let the presence lock go (a clean stop; the store closing)."""
+        with self._present_guard:
+            self._drop_present()
+
+    def _drop_present(self) -> None:
+        connection, self._present = self._present, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
 
     def acquire(self, hall: str, url: str | None) -> int | None:
         """Take the hall if nobody live holds it; its new epoch, or None.
@@ -218,13 +331,19 @@ class LeaseBook:
         with self.store.transaction(write=True) as conn:
             self._bounded(conn)
             conn.execute(_ENSURE, {"hall": hall})
-            epoch = conn.execute(_ACQUIRE, {"hall": hall, "me": self.instance, "url": url,
-                                            "lease": self.lease_s}).scalar()
-        if epoch is None:
+            row = conn.execute(_ACQUIRE, {"hall": hall, "me": self.instance, "url": url,
+                                          "lease": self.lease_s,
+                                          "presence": self._key()}).fetchone()
+        if row is None:
             return None
-        self.epochs[hall] = int(epoch)
+        epoch, was, left = int(row[0]), row[1], row[2]
+        if was not in (None, self.instance) and left is not None and float(left) > 0:
+            # Its lease still ran: the database found its presence lock gone.
+            log.warning("hall %s: taken from %s, whose process is gone (no presence lock); "
+                        "its lease still had %.1f s", hall, was, float(left))
+        self.epochs[hall] = epoch
         self.fenced.discard(hall)
-        return int(epoch)
+        return epoch
 
     def renew(self, hall: str, wait: bool = True) -> bool:
         """Extend our lease; False when the hall is no longer ours (fenced).
@@ -239,7 +358,8 @@ class LeaseBook:
         with self.store.transaction(write=True) as conn:
             self._bounded(conn, None if wait else 1)
             done = conn.execute(_RENEW, {"hall": hall, "epoch": epoch, "me": self.instance,
-                                         "lease": self.lease_s}).rowcount
+                                         "lease": self.lease_s,
+                                         "presence": self._key()}).rowcount
         if done != 1:
             self.epochs.pop(hall, None)
             return False
@@ -265,12 +385,15 @@ class LeaseBook:
             row = conn.execute(_READ, {"hall": hall}).fetchone()
         if row is None:
             return None
-        return Holder(row[0], row[1], int(row[2]), bool(row[3]),
-                      None if row[4] is None else float(row[4]))
+        gone = bool(row[3]) and bool(row[5])
+        return Holder(row[0], row[1], int(row[2]), bool(row[3]) and not gone,
+                      None if row[4] is None else float(row[4]), gone)
 
     def heartbeat(self, url: str | None) -> dict[str, int]:
         """Say this process is alive; every live process (itself included)
-        with how many halls it owns now."""
+        with how many halls it owns now. Its presence lock is reopened here
+        if it broke (:meth:`keep_present`)."""
+        self.keep_present()
         with self.store.transaction(write=True) as conn:
             conn.execute(_HEARTBEAT, {"me": self.instance, "url": url})
             rows = conn.execute(_LIVE_INSTANCES, {"lease": self.lease_s}).fetchall()
@@ -284,6 +407,7 @@ class LeaseBook:
             self.release(hall)
         with self.store.transaction(write=True) as conn:
             conn.execute(_FORGET_INSTANCE, {"me": self.instance})
+        self.absent()
 
     def stuck_sessions(self, age_s: float) -> list[str]:
         """Database sessions in a transaction for over ``age_s`` (diagnostics:
@@ -306,6 +430,16 @@ class LeaseBook:
             self.epochs.pop(hall, None)
             raise Fenced(f"hall {hall}: this instance no longer owns it (epoch {mine}, "
                          f"now {current}); nothing written")
+
+
+def _ask(connection: Any, sql: str, args: tuple[Any, ...] = ()) -> Any:
+    """One statement on a raw DBAPI connection: its first row."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql, args)
+        return cursor.fetchone()
+    finally:
+        cursor.close()
 
 
 def lock_sqlite(store: Store) -> IO[str] | None:

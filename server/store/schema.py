@@ -15,7 +15,7 @@ __all__ = [
 
 #: The newest migration in server/store/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0012"
+SCHEMA_REVISION = "0013"
 
 metadata = sa.MetaData()
 
@@ -202,6 +202,7 @@ hall_leases_t = sa.Table(
     sa.Column("owner", sa.String(128)),
     sa.Column("url", sa.Text),
     sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("presence", sa.Integer),  # 0013: the owner's presence lock key
 )
 instances_t = sa.Table(
     "instances",

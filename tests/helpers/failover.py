@@ -58,18 +58,20 @@ def steal_lease(database: str, hall: str, url: str) -> None:
         with engine.begin() as conn:
             conn.execute(sa.text(
                 "UPDATE hall_leases SET epoch = epoch + 1, owner = 'thief', url = :url, "
-                "expires_at = clock_timestamp() + interval '60 s' WHERE hall = :hall"),
+                "presence = NULL, expires_at = clock_timestamp() + interval '60 s' "
+                "WHERE hall = :hall"),
                 {"url": url, "hall": hall})
     finally:
         engine.dispose()
 
 
 @contextlib.contextmanager
-def serve_pair(config: HallConfig, workdir: Path) -> Iterator[tuple[Instance, Instance]]:
+def serve_pair(config: HallConfig, workdir: Path,
+               lease_s: float = LEASE_S) -> Iterator[tuple[Instance, Instance]]:
     path = workdir / "hall.toml"
     path.write_text(dumps(config), encoding="utf-8")
-    a = Instance("a", ["--config", str(path)], free_port(), workdir / "a.log", LEASE_S)
-    b = Instance("b", ["--config", str(path)], free_port(), workdir / "b.log", LEASE_S)
+    a = Instance("a", ["--config", str(path)], free_port(), workdir / "a.log", lease_s)
+    b = Instance("b", ["--config", str(path)], free_port(), workdir / "b.log", lease_s)
     try:
         a.start()
         until(lambda: a.healthz() == (200, "ok\n"), 30, "a did not become the owner")

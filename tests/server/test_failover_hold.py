@@ -88,7 +88,7 @@ def _on_a_standby(database: str, scenario, hellos_per_min: int | None = None):
     """Run ``scenario(halls, dead)`` on a started standby of HALL that a
     dead instance (``dead``, a LeaseBook) holds; its result."""
     store = Store(database)
-    dead = LeaseBook(store, "dead", DEAD_LEASE_S)
+    dead = LeaseBook(store, "dead", DEAD_LEASE_S, present=False)
 
     async def main():
         halls = await _standby(database, dead, hellos_per_min)

@@ -146,7 +146,7 @@ def locks_wait_long(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_standby_welcomes_a_device_while_its_lease_pass_waits_for_a_locked_row(
         database: str, locks_wait_long: None) -> None:
     dead_store = Store(database)
-    dead = LeaseBook(dead_store, "dead", 3.0)
+    dead = LeaseBook(dead_store, "dead", 3.0, present=False)
     halls = Halls([chaos_config("east", database), chaos_config("west", database)],
                   build_server, lease_s=240.0, instance="alive")  # migrates
     try:

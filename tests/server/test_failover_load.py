@@ -110,7 +110,7 @@ def _taking_west_under_a_lock(database: str, scenario, events: list[str]):
         try:
             store = Store(database)
             try:
-                dead = LeaseBook(store, "dead", DEAD_LEASE_S)
+                dead = LeaseBook(store, "dead", DEAD_LEASE_S, present=False)
                 assert dead.acquire("west", "ws://127.0.0.1:9/ws/west") is not None
             finally:
                 store.close()

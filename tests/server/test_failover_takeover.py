@@ -52,7 +52,7 @@ def _held_by_a_dead_instance(database: str, configs: list[HallConfig]) -> None:
     """Every hall's lease taken by an instance that will never renew it."""
     store = Store(database)
     try:
-        book = LeaseBook(store, "dead", DEAD_LEASE_S)
+        book = LeaseBook(store, "dead", DEAD_LEASE_S, present=False)
         for cfg in configs:
             assert book.acquire(cfg.id, f"ws://127.0.0.1:9/ws/{cfg.id}") is not None
     finally:

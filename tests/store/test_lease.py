@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+import sqlalchemy as sa
 
 from server.core.model import Event
 from server.store import StaleState, Store
@@ -204,3 +205,57 @@ def test_a_renewal_that_may_not_wait_fails_at_once_on_a_locked_row(two, pg_url: 
             a.renew("h1", wait=False)
         assert a.epochs == {"h1": 1}  # still ours: only this try failed
     assert a.renew("h1", wait=False)
+
+
+@pytest.fixture
+def long_two(pg_url: str) -> Iterator[tuple[LeaseBook, LeaseBook]]:
+    # A lease far longer than the test: whatever is taken here is taken
+    # before it runs out, by construction and not by a clock.
+    a, b = Store(pg_url), Store(pg_url)
+    yield LeaseBook(a, "a", 600), LeaseBook(b, "b", 600)
+    a.close()
+    b.close()
+
+
+@pytest.mark.postgres
+def test_a_dead_owners_hall_is_taken_before_its_lease_runs_out(long_two, caplog) -> None:
+    a, b = long_two
+    assert a.acquire("h1", "ws://a") == 1
+    assert b.acquire("h1", "ws://b") is None  # a lives: its presence lock is held
+    a.store.close()  # a's process died: every connection of it closed
+    holder = b.owner("h1")
+    assert holder is not None and holder.owner == "a" and holder.gone and not holder.live
+    assert holder.expires_in is not None and holder.expires_in > 0  # the lease still runs
+    with caplog.at_level("WARNING", logger="qhall.lease"):
+        assert b.acquire("h1", "ws://b") == 2
+    assert "taken from a, whose process is gone" in caplog.text
+    holder = b.owner("h1")
+    assert holder is not None and (holder.owner, holder.live, holder.gone) == ("b", True, False)
+
+
+@pytest.mark.postgres
+def test_a_frozen_owner_keeps_its_hall_until_its_lease_runs_out(long_two, pg_url) -> None:
+    import psycopg
+
+    a, b = long_two
+    assert a.acquire("h1", "ws://a") == 1
+    # a froze: it renews nothing, but its connections (its presence) stay.
+    assert b.acquire("h1", "ws://b") is None
+    holder = b.owner("h1")
+    assert holder is not None and holder.live and not holder.gone
+    # Its presence connection broke (the process lives): reopened at the
+    # next heartbeat, the same lock taken again; the hall stays a's.
+    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"),
+                         autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND objid = %s", (a.presence,)).fetchall()
+    assert ended == [(True,)]
+    assert a.heartbeat("ws://a") == {"a": 1}
+    assert b.acquire("h1", "ws://b") is None
+    assert a.renew("h1")
+    # A row without a presence key (written before it existed): the lease alone.
+    a.store.close()
+    with b.store.transaction(write=True) as conn:
+        conn.execute(sa.text("UPDATE hall_leases SET presence = NULL WHERE hall = 'h1'"))
+    assert b.acquire("h1", "ws://b") is None and b.owner("h1").live  # type: ignore[union-attr]
