@@ -108,9 +108,9 @@ STANDBY_BACKOFF_MAX_S = 1.5
 #: or seen who did, about a lease at most) and to any server while a URL was
 #: found down within AVOID_S: during a takeover a server that answered the
 #: upgrade is a standby holding the hello or a new owner loading. So does
-#: any server tried within AVOID_S after one that gave no welcome in its
-#: wait though it answered every probe (alive but silent: a takeover under
-#: way, and the next server is likely the one loading the hall): before,
+#: any other server tried within AVOID_S after one that gave no welcome in
+#: its wait though it answered every probe (alive but silent: a takeover
+#: under way, and the next server is likely the one loading the hall): before,
 #: after a 15 s silence at the standby stayed on, the owner found down had
 #: dropped out of AVOID_S and the next server got the 5 s timeout only.
 OWNER_PATIENCE_S = 15.0
@@ -340,7 +340,8 @@ class ClientSession:
         self._named: int | None = None  # url index a standby named as the owner, for the next try
         self._stayed = False  # ... and that index is the standby itself (its owner found down)
         self._welcome_s = self.timeout_s  # the current socket's wait for its welcome
-        self._silent_at: float | None = None  # when an open socket last got no welcome in time
+        #: (url index, when): the last open socket that got no welcome in time
+        self._silent: tuple[int, float] | None = None
         self.trail: collections.deque[tuple[float, str]] = collections.deque(maxlen=TRAIL)
         #: hello refusals by code (rate_limited, standby...), for the load tools
         self.hello_errors: collections.Counter[str] = collections.Counter()
@@ -379,7 +380,8 @@ class ClientSession:
         now = self.clock()
         if any(now - failed < AVOID_S for failed in self._unreachable.values()):
             return "a server was found down: a takeover is under way"
-        if self._silent_at is not None and now - self._silent_at < AVOID_S:
+        if self._silent is not None and self._silent[0] != self.index \
+                and now - self._silent[1] < AVOID_S:
             return "a server gave no welcome: a takeover is under way"
         return None
 
@@ -530,7 +532,7 @@ class ClientSession:
                 else:
                     # Up (it upgraded the socket, and answered the I/O
                     # layer's probes) but silent: see OWNER_PATIENCE_S.
-                    self._silent_at = self.clock()
+                    self._silent = (self.index, self.clock())
                 out += self._fail_attempt(self._next_index(), drop=True)
         return out
 
@@ -713,7 +715,7 @@ class ClientSession:
         self.resume = resume if isinstance(resume, str) else None
         self._unreachable.pop(self.index, None)
         self._named = None
-        self._silent_at = None
+        self._silent = None
         # Logged too (chaos's --client-log): with the wall time, each outage
         # can be matched with the instance failures under way.
         log.info("client %s: welcome from %s (seq %d)", self.device, self.url, seq)
