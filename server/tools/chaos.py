@@ -779,8 +779,10 @@ def _report_split(kept: list[Outage], found: list[outages.Failure]) -> None:
     print(f"by cause (a failure: an instance killed or frozen until it is back, woken or "
           f"restarted and answering; {len(found)} in all):")
     for name, group in by_class.items():
-        over = sum(1 for o in group if o.seconds > OFFLINE_TARGET_S)
-        print(f"  {name}: over {OFFLINE_TARGET_S:g} s {over}, {OUTAGE_KEEP_S:g} s or more "
+        over = [o for o in group if o.seconds > OFFLINE_TARGET_S]
+        hit = sum(1 for o in over if outages.struck(o.start, o.start + o.seconds, found))
+        print(f"  {name}: over {OFFLINE_TARGET_S:g} s {len(over)} ({hit} with an instance "
+              f"failing while the device was already offline), {OUTAGE_KEEP_S:g} s or more "
               f"{len(group)}" + (f"; longest {group[0].seconds:.1f} s" if group else ""))
     for name, group in by_class.items():
         if not group:

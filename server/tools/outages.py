@@ -20,7 +20,7 @@ import dataclasses
 from collections.abc import Iterable
 
 __all__ = ["SINGLE", "OVERLAPPING", "NO_FAILURE", "CLASSES", "Failure", "failures",
-           "overlapping", "classify"]
+           "overlapping", "classify", "struck"]
 
 SINGLE = "single failure"
 OVERLAPPING = "overlapping failures"
@@ -75,6 +75,12 @@ def failures(events: Iterable[tuple[float, str, str]]) -> list[Failure]:
 def overlapping(start: float, end: float, found: Iterable[Failure]) -> list[Failure]:
     """The failures under way at some moment of the outage ``[start, end]``."""
     return [f for f in found if f.overlaps(start, end)]
+
+
+def struck(start: float, end: float, found: Iterable[Failure]) -> bool:
+    """Whether a failure began while the device was already offline (a kill
+    that lengthened an outage, not the one that began it)."""
+    return any(start < f.began <= end for f in found)
 
 
 def classify(start: float, end: float, found: Iterable[Failure]) -> str:

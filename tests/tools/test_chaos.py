@@ -67,20 +67,27 @@ def test_an_outage_is_classed_by_the_failures_under_way_during_it() -> None:
     assert outages.classify(50.0, 59.9, found) == outages.NO_FAILURE  # i2 not yet
     assert outages.classify(70.0, 80.0, found) == outages.SINGLE  # i2 never back
     assert outages.overlapping(20.0, 61.0, found) == found
+    assert outages.struck(11.0, 31.0, found)  # i1 froze while offline
+    assert not outages.struck(16.0, 31.0, found)  # both were down before it began
 
 
 def test_the_report_splits_the_outages_by_cause(capsys: pytest.CaptureFixture[str]) -> None:
     found = [outages.Failure("i0", "SIGKILL", 10.0, 23.0),
              outages.Failure("i1", "SIGSTOP", 15.0, 26.0)]
     kept = [Outage("hall01 kiosk-1", 25.0, True, ["+0.0 s connect a"], start=12.0),
-            Outage("hall02 board-1", 21.0, True, ["+0.0 s connect b"], start=11.0),
+            Outage("hall02 board-1", 21.0, True, ["+0.0 s connect b"], start=16.0),
             Outage("hall03 counter-1", 12.0, True, ["+0.0 s connect c"], start=24.0),
             Outage("hall01 kiosk-2", 10.5, False, ["+0.0 s connect d"], start=30.0)]
     _report_split(kept, found)
     out = capsys.readouterr().out
-    assert f"  {outages.SINGLE}: over 20 s 0, 10 s or more 1; longest 12.0 s" in out, out
-    assert f"  {outages.OVERLAPPING}: over 20 s 2, 10 s or more 2; longest 25.0 s" in out, out
-    assert f"  {outages.NO_FAILURE}: over 20 s 0, 10 s or more 1; longest 10.5 s" in out, out
+    struck = "with an instance failing while the device was already offline"
+    assert (f"  {outages.SINGLE}: over 20 s 0 (0 {struck}), 10 s or more 1; "
+            "longest 12.0 s") in out, out
+    # hall01 kiosk-1 went offline before i1 froze; hall02 board-1 after it.
+    assert (f"  {outages.OVERLAPPING}: over 20 s 2 (1 {struck}), 10 s or more 2; "
+            "longest 25.0 s") in out, out
+    assert (f"  {outages.NO_FAILURE}: over 20 s 0 (0 {struck}), 10 s or more 1; "
+            "longest 10.5 s") in out, out
     assert (f"  longest, {outages.OVERLAPPING}: hall01 kiosk-1 offline 25.0 s; failures: "
             "i0 SIGKILL -2.0 s, back +11.0 s, i1 SIGSTOP +3.0 s, back +14.0 s") in out, out
     assert "+0.0 s connect a" in out and "+0.0 s connect b" not in out, out
