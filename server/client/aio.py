@@ -46,13 +46,19 @@ MAX_INCOMING = 2**22
 #: left well inside the 20 s a device may be offline).
 PING_S = 5.0
 #: Until its welcome, a socket is pinged every this many seconds and left
-#: when a pong takes longer: a server frozen (SIGSTOP) after it upgraded the
-#: socket would otherwise keep the device for its whole welcome wait (15 s
-#: where a takeover is under way, ``OWNER_PATIENCE_S``). A server only busy
-#: (a new owner loading halls, holding a hello while the old owner's lease
-#: runs out, checking tokens) pongs at once: websockets answers a ping below
-#: the application, on the event loop's next turn.
-PROBE_S = 3.0
+#: when a pong takes longer than :data:`PROBE_TIMEOUT_S`: a server frozen
+#: (SIGSTOP) after it upgraded the socket would otherwise keep the device for
+#: its whole welcome wait (15 s where a takeover is under way,
+#: ``OWNER_PATIENCE_S``). A server only busy (a new owner loading halls,
+#: holding a hello while the old owner's lease runs out, checking tokens)
+#: pongs at once: websockets answers a ping below the application, on the
+#: event loop's next turn. Every 3 s with a 3 s timeout (before), a freeze
+#: could go unseen for 6 s, and one after +9 s of a 15 s wait was never seen
+#: before the welcome deadline (which does not mark the server down); now a
+#: freeze is found within 3 s.
+PROBE_S = 1.0
+#: ... and a probe's pong may take this long (a loaded machine's loop turn).
+PROBE_TIMEOUT_S = 2.0
 #: A dropped connection's closing handshake with a frozen peer never ends:
 #: give up on it after this and abort the socket.
 CLOSE_TIMEOUT_S = 1.0
@@ -281,22 +287,26 @@ class AsyncClient:
     async def _probe(self, ws: ClientConnection) -> None:
         """Until the welcome, leave a server that answers no ping (:data:`PROBE_S`)."""
         assert self.session is not None
+        loop = asyncio.get_running_loop()
         with contextlib.suppress(ConnectionClosed):
             while self.ws is ws and self.session.state == HELLO:
+                sent = loop.time()
                 pong = await ws.ping()
                 try:
-                    async with asyncio.timeout(PROBE_S):
+                    async with asyncio.timeout(PROBE_TIMEOUT_S):
                         await pong
                 except TimeoutError:
                     if self.ws is ws and self.session.state == HELLO:
                         log.info("client %s: no pong from %s within %g s: frozen",
-                                 self.device, self.session.url, PROBE_S)
+                                 self.device, self.session.url, PROBE_TIMEOUT_S)
                         self.ws = None  # _serve's reader must not report it again
                         self._outbox = None
                         ws.transport.abort()
-                        self._act(self.session.lost(None, f"no pong within {PROBE_S:g} s"))
+                        self._act(self.session.lost(None,
+                                                    f"no pong within {PROBE_TIMEOUT_S:g} s"))
                     return
-                await asyncio.sleep(PROBE_S)  # the next probe, if still no welcome
+                # The next probe PROBE_S after this one was sent, if still no welcome.
+                await asyncio.sleep(max(0.0, sent + PROBE_S - loop.time()))
 
     @staticmethod
     async def _write(ws: ClientConnection, outbox: asyncio.Queue[str]) -> None:

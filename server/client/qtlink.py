@@ -66,11 +66,15 @@ __all__ = ["PROTOCOL_VERSION", "MAX_FRAME_BYTES", "REFUSAL_CODES", "Link", "Repl
 log = logging.getLogger(__name__)
 
 #: Until its welcome the link pings every this many ms (at most ``ping_ms``)
-#: and leaves a socket whose pong has not come by the next ping: a server
-#: frozen (SIGSTOP) after it upgraded the socket would otherwise keep the
-#: device for its whole welcome wait (15 s where a takeover is under way).
-#: A server only busy or holding the hello pongs at once (below the app).
-PROBE_MS = 3000
+#: and leaves a socket whose pong has not come within :data:`PROBE_TIMEOUT_MS`:
+#: a server frozen (SIGSTOP) after it upgraded the socket would otherwise
+#: keep the device for its whole welcome wait (15 s where a takeover is under
+#: way). A server only busy or holding the hello pongs at once (below the
+#: app). Every 3 s with a 3 s timeout (before), a freeze after +9 s of a 15 s
+#: wait went unseen until the welcome deadline; now one is found within 3 s.
+PROBE_MS = 1000
+#: ... and a probe's pong may take this long (counted in probe ticks).
+PROBE_TIMEOUT_MS = 2000
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -188,6 +192,7 @@ class Link(QObject):
         self._ping_timer.timeout.connect(self._ping)
         self._ping_enabled = ping_ms > 0
         self._awaiting_pong = False
+        self._ticks_unanswered = 0  # ping ticks since the unanswered ping was sent
 
     # -- properties ---------------------------------------------------------
     @property
@@ -199,6 +204,12 @@ class Link(QObject):
     def urls(self) -> tuple[str, ...]:
         """Every server URL this link may use, in order."""
         return self._session.urls
+
+    @property
+    def trail(self) -> list[str]:
+        """The last connection steps (connect, lost and why, standby, no
+        welcome, welcome...): why the device was offline, for diagnostics."""
+        return [what for _, what in self._session.trail]
 
     @property
     def device(self) -> str:
@@ -396,10 +407,23 @@ class Link(QObject):
         if self._ws is None:
             return
         if self._awaiting_pong:
-            log.warning("link %s: no pong, dropping the connection", self.device)
-            self._ws.abort()
+            self._ticks_unanswered += 1
+            probing = not self._session.online
+            # Online: unanswered at the next tick. Probing: within PROBE_TIMEOUT_MS.
+            allowed = max(1, PROBE_TIMEOUT_MS // max(1, min(PROBE_MS, self._ping_ms))) \
+                if probing else 1
+            if self._ticks_unanswered < allowed:
+                return
+            waited = self._ticks_unanswered * self._ping_timer.interval() / 1000
+            log.warning("link %s: no pong within %g s, dropping the connection",
+                        self.device, waited)
+            # Told to the session here (not via the socket's close), so the
+            # trail says why: the URL is marked down like a refused one.
+            self._drop_socket(polite=False)
+            self._run(self._session.lost(None, f"no pong within {waited:g} s"))
             return
         self._awaiting_pong = True
+        self._ticks_unanswered = 0
         self._ws.ping()
 
     def _on_pong(self, ws: QWebSocket) -> None:

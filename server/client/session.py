@@ -32,8 +32,9 @@ Rules:
   or seen who did), where any other URL's state is unknown.
 * The welcome may take :data:`OWNER_PATIENCE_S` instead of the timeout once
   the socket is open, at the owner a standby named, at the standby stayed
-  on, and at any URL while another was found down lately (a takeover is
-  under way: a new owner loading, a standby holding the hello).
+  on, and at any URL while another was found down lately or gave no welcome
+  in its wait (a takeover is under way: a new owner loading, a standby
+  holding the hello).
 * ``unauthorized`` / ``unsupported_protocol`` stop the session: reconnecting
   cannot help, and a misconfigured device must not hammer the server.
 
@@ -106,7 +107,12 @@ STANDBY_BACKOFF_MAX_S = 1.5
 #: (the device stays on it: it holds the hello until it has taken the hall
 #: or seen who did, about a lease at most) and to any server while a URL was
 #: found down within AVOID_S: during a takeover a server that answered the
-#: upgrade is a standby holding the hello or a new owner loading.
+#: upgrade is a standby holding the hello or a new owner loading. So does
+#: any other server tried within AVOID_S after one that gave no welcome in
+#: its wait though it answered every probe (alive but silent: a takeover
+#: under way, and the next server is likely the one loading the hall): before,
+#: after a 15 s silence at the standby stayed on, the owner found down had
+#: dropped out of AVOID_S and the next server got the 5 s timeout only.
 OWNER_PATIENCE_S = 15.0
 
 # Session states.
@@ -334,6 +340,8 @@ class ClientSession:
         self._named: int | None = None  # url index a standby named as the owner, for the next try
         self._stayed = False  # ... and that index is the standby itself (its owner found down)
         self._welcome_s = self.timeout_s  # the current socket's wait for its welcome
+        #: (url index, when): the last open socket that got no welcome in time
+        self._silent: tuple[int, float] | None = None
         self.trail: collections.deque[tuple[float, str]] = collections.deque(maxlen=TRAIL)
         #: hello refusals by code (rate_limited, standby...), for the load tools
         self.hello_errors: collections.Counter[str] = collections.Counter()
@@ -362,7 +370,7 @@ class ClientSession:
         """How long an open socket waits for its welcome: ``timeout_s``, or
         :data:`OWNER_PATIENCE_S` when this URL is the owner a standby named
         just before or the standby stayed on, or while a URL was found down
-        within :data:`AVOID_S` (see there)."""
+        or gave no welcome within :data:`AVOID_S` (see there)."""
         return max(self.timeout_s, OWNER_PATIENCE_S) if self._patience() else self.timeout_s
 
     def _patience(self) -> str | None:
@@ -372,6 +380,9 @@ class ClientSession:
         now = self.clock()
         if any(now - failed < AVOID_S for failed in self._unreachable.values()):
             return "a server was found down: a takeover is under way"
+        if self._silent is not None and self._silent[0] != self.index \
+                and now - self._silent[1] < AVOID_S:
+            return "a server gave no welcome: a takeover is under way"
         return None
 
     def next_deadline(self) -> float | None:
@@ -518,6 +529,10 @@ class ClientSession:
                     # Not even an HTTP answer: a frozen server (the kernel
                     # still accepts its TCP connections).
                     self._unreachable[self.index] = self.clock()
+                else:
+                    # Up (it upgraded the socket, and answered the I/O
+                    # layer's probes) but silent: see OWNER_PATIENCE_S.
+                    self._silent = (self.index, self.clock())
                 out += self._fail_attempt(self._next_index(), drop=True)
         return out
 
@@ -700,6 +715,10 @@ class ClientSession:
         self.resume = resume if isinstance(resume, str) else None
         self._unreachable.pop(self.index, None)
         self._named = None
+        self._silent = None
+        # Logged too (chaos's --client-log): with the wall time, each outage
+        # can be matched with the instance failures under way.
+        log.info("client %s: welcome from %s (seq %d)", self.device, self.url, seq)
         self._note(f"welcome from {self.url} (seq {seq})")
         self._move("welcome")
         self._attempt = 0

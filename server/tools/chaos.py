@@ -10,8 +10,12 @@ one instance is SIGKILLed or SIGSTOPped, and restarted or SIGCONTed once
 every hall it owned has a new owner (a woken one must step down, committing
 nothing). At the end it prints failovers, the takeover time of each hall
 that lost its owner (p50/p99/max), requests that failed and were retried,
-the longest time a client was offline with the worst outages' connection
-steps, every invariant (:func:`check_hall`) and the machine's load average.
+the longest time a client was offline, the outages split by cause (one
+instance failure under way or several overlapping:
+:mod:`server.tools.outages`) with the longest of each class and its
+connection steps, every invariant (:func:`check_hall`) and the machine's
+load average. ``--client-log`` puts the devices' steps, the instances'
+kills / freezes / wakes / spawns / readies and the outages in one file.
 Printed, not asserted. The run always ends: kills still due get at most
 ``KILL_GRACE_S`` more, and the stop is bounded (``STOP_GRACE_S`` per step);
 what misbehaved is printed as NOTE lines and makes the exit status 1.
@@ -32,6 +36,7 @@ import itertools
 import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,11 +50,16 @@ from server.auth import hash_secret
 from server.client.aio import AsyncClient
 from server.config import HallConfig, dumps
 from server.reference import DEMO_PIN, demo_token
-from server.tools import invariants
+from server.tools import invariants, outages
 from server.tools.loadtest import _pct, loadtest_config
 from server.tools.workdir import workdir as work_in
 
 __all__ = ["HallLoad", "Instance", "chaos_config", "check_hall", "configure", "run"]
+
+#: Every kill, freeze, wake, spawn and ready of an instance (INFO), into the
+#: ``--client-log`` file beside the devices' connection steps, so that each
+#: outage can be matched with the failures under way.
+log = logging.getLogger("server.tools.chaos")
 
 KIOSKS = ("kiosk-1", "kiosk-2")
 COUNTERS = (1, 2, 3)  # serve qydj and gtdj in the demo hall
@@ -92,6 +102,14 @@ class Instance:
         #: does not count as a healthy instance yet)
         self.ready = False
         self.proc: subprocess.Popen[bytes] | None = None
+        #: ``(monotonic seconds, what)``: spawn, ready, SIGKILL, SIGSTOP,
+        #: SIGCONT, exited (the failures :mod:`server.tools.outages` reads)
+        self.events: list[tuple[float, str]] = []
+
+    def note(self, what: str) -> None:
+        """Record (and log, with the wall time) one thing that happened to it."""
+        self.events.append((time.monotonic(), what))
+        log.info("instance %s (port %d): %s", self.name, self.port, what)
 
     def url(self, hall: str | None = None) -> str:
         return f"ws://127.0.0.1:{self.port}/ws" + (f"/{hall}" if hall else "")
@@ -114,6 +132,8 @@ class Instance:
         """
         assert self.proc is not None
         if self.healthz()[0] != 0:
+            if not self.ready:
+                self.note("ready")
             self.ready = True
             return True
         if self.proc.poll() is not None:
@@ -123,16 +143,17 @@ class Instance:
 
     def spawn(self) -> None:
         """Start the process (it listens a moment later: :meth:`listening`)."""
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps its copy
+        out = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps its copy
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server", "serve", *self.config_args,
              "--port", str(self.port), "--no-limits", "--quiet-requests",
              "--log-level", "WARNING", "--lease-s", str(self.lease_s),
              "--instance", self.name, "--advertise", f"ws://127.0.0.1:{self.port}"],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        log.close()
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        out.close()
         self.stopped = False
         self.ready = False
+        self.note(f"spawn (pid {self.proc.pid})")
 
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -150,6 +171,7 @@ class Instance:
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.proc is not None
+        self.note(sig.name)
         self.proc.send_signal(sig)
         if sig is signal.SIGSTOP:
             self.stopped = True
@@ -188,13 +210,15 @@ IDLE_OPENING = 4
 
 @dataclasses.dataclass(frozen=True)
 class Outage:
-    """A device not online for ``seconds`` (``ended``: it came back), and
-    its session's connection steps over that time (seconds from its start)."""
+    """A device not online for ``seconds`` from ``start`` (monotonic;
+    ``ended``: it came back), and its session's connection steps over that
+    time (seconds from its start)."""
 
     device: str
     seconds: float
     ended: bool
     steps: list[str]
+    start: float = 0.0
 
 
 @dataclasses.dataclass
@@ -389,7 +413,8 @@ class HallLoad:
         steps = [] if client.session is None else [
             f"{at - start:+6.1f} s {what}" for at, what in client.session.trail
             if at >= start - 1.0]
-        self.outages.append(Outage(f"{self.hall} {client.device}", seconds, ended, steps))
+        self.outages.append(Outage(f"{self.hall} {client.device}", seconds, ended, steps,
+                                   start))
         if seconds > self.offline_max_s:
             self.offline_max_s = seconds
             self.offline_worst = f"{self.hall} {client.device}" + (
@@ -589,6 +614,7 @@ class _Run:
             if not inst.alive and not any(d.instance is inst for d in self.down):
                 code = inst.proc.returncode if inst.proc is not None else None
                 self.tally.notes.append(f"{inst.name} exited by itself ({code}); restarted")
+                inst.note(f"exited ({code})")
                 inst.spawn()
 
     async def recover(self) -> None:
@@ -680,13 +706,16 @@ async def _chaos(args: argparse.Namespace, workdir: Path, database: str) -> int:
         problems = [p for load in loads for p in check_hall(database, load.hall, load)]
     except Exception as exc:
         tally.notes.append(f"the invariants could not be checked: {exc!r}")
-    _report(args, tally, loads, problems, time.monotonic() - began, load_before)
+    found = outages.failures((at, inst.name, what.split()[0])
+                             for inst in run.instances for at, what in inst.events)
+    _report(args, tally, loads, problems, time.monotonic() - began, load_before, found)
     return 1 if tally.notes else 0
 
 
 def _report(args: argparse.Namespace, tally: Tally, loads: list[HallLoad],
             problems: list[str] | None, took_s: float,
-            load_before: tuple[float, float, float]) -> None:
+            load_before: tuple[float, float, float],
+            found: list[outages.Failure]) -> None:
     print(f"kills: {tally.kills} ({dict(tally.how)}); "
           f"failovers (halls that changed owner): {len(tally.takeovers)}")
     takeovers = tally.takeovers
@@ -710,18 +739,14 @@ def _report(args: argparse.Namespace, tally: Tally, loads: list[HallLoad],
           f"hellos refused "
           f"(by code, rate_limited = the server busy checking tokens): "
           f"{dict(hello_errors) or 0}")
-    outages = sorted((o for load in loads for o in load.outages),
-                     key=lambda o: o.seconds, reverse=True)
+    kept = sorted((o for load in loads for o in load.outages),
+                  key=lambda o: o.seconds, reverse=True)
     worst = max(loads, key=lambda load: load.offline_max_s)
-    over = [o for o in outages if o.seconds > OFFLINE_TARGET_S]
+    over = [o for o in kept if o.seconds > OFFLINE_TARGET_S]
     print(f"longest a client was offline: {worst.offline_max_s:.1f} s "
           f"({worst.offline_worst or '-'}); offline over {OFFLINE_TARGET_S:g} s: {len(over)} "
-          f"time(s); {OUTAGE_KEEP_S:g} s or more: {len(outages)}")
-    for outage in outages[:3]:
-        print(f"  {outage.device} offline {outage.seconds:.1f} s"
-              f"{'' if outage.ended else ' (still offline at the end)'}:")
-        for step in outage.steps[-SHOWN_STEPS:]:
-            print(f"    {step}")
+          f"time(s); {OUTAGE_KEEP_S:g} s or more: {len(kept)}")
+    _report_split(kept, found)
     if problems is None:
         print("invariants: not checked")
     else:
@@ -737,6 +762,51 @@ def _report(args: argparse.Namespace, tally: Tally, loads: list[HallLoad],
     for note in tally.notes:
         print(f"  NOTE {note}")
     sys.stdout.flush()
+
+
+def _report_split(kept: list[Outage], found: list[outages.Failure]) -> None:
+    """The outages by cause (single / overlapping instance failures), the
+    longest of each class with the failures under way and its steps; each
+    outage into the client log too, with wall times."""
+    by_class: dict[str, list[Outage]] = {name: [] for name in outages.CLASSES}
+    for outage in kept:  # longest first
+        end = outage.start + outage.seconds
+        by_class[outages.classify(outage.start, end, found)].append(outage)
+        log.info("outage %s %.1f s from %s: %s", outage.device, outage.seconds,
+                 _wall(outage.start),
+                 ", ".join(_failure(f, outage.start) for f in
+                           outages.overlapping(outage.start, end, found)) or "no failure")
+    print(f"by cause (a failure: an instance killed or frozen until it is back, woken or "
+          f"restarted and answering; {len(found)} in all):")
+    for name, group in by_class.items():
+        over = [o for o in group if o.seconds > OFFLINE_TARGET_S]
+        hit = sum(1 for o in over if outages.struck(o.start, o.start + o.seconds, found))
+        print(f"  {name}: over {OFFLINE_TARGET_S:g} s {len(over)} ({hit} with an instance "
+              f"failing while the device was already offline), {OUTAGE_KEEP_S:g} s or more "
+              f"{len(group)}" + (f"; longest {group[0].seconds:.1f} s" if group else ""))
+    for name, group in by_class.items():
+        if not group:
+            continue
+        outage = group[0]
+        end = outage.start + outage.seconds
+        print(f"  longest, {name}: {outage.device} offline {outage.seconds:.1f} s"
+              f"{'' if outage.ended else ' (still offline at the end)'}; failures: "
+              + (", ".join(_failure(f, outage.start)
+                           for f in outages.overlapping(outage.start, end, found)) or "none"))
+        for step in outage.steps[-SHOWN_STEPS:]:
+            print(f"    {step}")
+
+
+def _failure(failure: outages.Failure, start: float) -> str:
+    """One failure, its times in seconds from ``start`` (an outage's)."""
+    back = "not back" if failure.ended is None else f"back {failure.ended - start:+.1f} s"
+    return f"{failure.instance} {failure.how} {failure.began - start:+.1f} s, {back}"
+
+
+def _wall(monotonic: float) -> str:
+    """A monotonic moment as the wall clock's HH:MM:SS.s (to match the logs)."""
+    at = time.time() - (time.monotonic() - monotonic)
+    return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 10) % 10}"
 
 
 # ---------------------------------------------------------------------- CLI
@@ -760,7 +830,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "and 2 boards only stay connected")
     parser.add_argument("--keep", metavar="DIR", help="keep the configs and logs in DIR")
     parser.add_argument("--client-log", metavar="FILE",
-                        help="write every simulated device's connection log (INFO) to FILE")
+                        help="write every simulated device's connection log (INFO), every "
+                             "kill / freeze / wake / spawn / ready of an instance and every "
+                             "outage of 10 s or more (with the failures under way) to FILE, "
+                             "wall times; the instances' logs are copied beside it "
+                             "(FILE.i0.log ...) unless --keep keeps them")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -778,11 +852,14 @@ def run(args: argparse.Namespace) -> int:
     # drown the figures (--client-log keeps them in a file instead).
     client_log = logging.getLogger("server.client")
     if args.client_log:
-        client_log.propagate = False
+        # The instances' kills, freezes, wakes, spawns and readies go into
+        # the same file (wall times), so each outage can be attributed.
         handler = logging.FileHandler(args.client_log, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        client_log.addHandler(handler)
-        client_log.setLevel(logging.INFO)
+        for logger in (client_log, log):
+            logger.propagate = False
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
     else:
         client_log.setLevel(logging.ERROR)
     os.environ.setdefault("QHALL_PII_KEY", "c4" * 32)  # throwaway halls' personal-data key
@@ -790,4 +867,23 @@ def run(args: argparse.Namespace) -> int:
         workdir = work_in(stack, args.keep, "qhall-chaos-")
         cluster = stack.enter_context(PgCluster())
         database = cluster.create_database("chaos")
-        return asyncio.run(_chaos(args, workdir, database))
+        status = asyncio.run(_chaos(args, workdir, database))
+        _keep_instance_logs(args, workdir)
+        return status
+
+
+def _keep_instance_logs(args: argparse.Namespace, workdir: Path) -> None:
+    """Say where the instances' logs are; with ``--client-log`` and no
+    ``--keep`` (the work dir is removed), copy them beside the client log
+    as ``FILE.i0.log``... first."""
+    logs = sorted(workdir.glob("i*.log"))
+    if args.client_log and not args.keep:
+        kept = []
+        for path in logs:
+            copy = Path(f"{args.client_log}.{path.name}")
+            shutil.copyfile(path, copy)
+            kept.append(copy)
+        logs = kept
+    if args.keep or args.client_log:
+        print(f"instance logs: {' '.join(str(p) for p in logs) or '-'}")
+    sys.stdout.flush()

@@ -401,6 +401,7 @@ def test_a_server_frozen_before_the_welcome_is_left(qtbot, server, make_link, mo
     # after the upgrade). The welcome wait is a minute: only the probe before
     # the welcome can leave it in time.
     monkeypatch.setattr(qtlink, "PROBE_MS", 200)
+    monkeypatch.setattr(qtlink, "PROBE_TIMEOUT_MS", 400)
     server.mute_hello = True
     link = make_link(timeout_ms=60000, ping_ms=15000)
     link.open()
@@ -410,6 +411,30 @@ def test_a_server_frozen_before_the_welcome_is_left(qtbot, server, make_link, mo
     with qtbot.waitSignal(link.welcomed, timeout=5000):
         pass
     assert len(server.hellos) == 2 and link.online
+
+
+def test_a_freeze_after_the_first_pong_is_found_before_a_short_welcome_wait(qtbot, server,
+                                                                           make_link):
+    # The real probe timings. The server answers the first probe, then
+    # freezes. Probing every 3 s and leaving at the next unanswered tick,
+    # the link asked again at +3 s and left at +6 s: the 5 s welcome
+    # deadline came first (and does not mark the server down). Now: a probe
+    # every PROBE_MS, left after PROBE_TIMEOUT_MS, within the wait.
+    assert qtlink.PROBE_MS + qtlink.PROBE_TIMEOUT_MS < 5000
+    server.mute_hello = True
+    link = make_link(timeout_ms=5000, ping_ms=15000)
+    link.open()
+    qtbot.waitUntil(lambda: len(server.hellos) == 1, timeout=3000)
+    # The first probe went out with the hello; its pong proves the server alive.
+    qtbot.waitUntil(lambda: not link._awaiting_pong, timeout=3000)
+    server.freeze()
+    server.mute_hello = False
+    with qtbot.waitSignal(link.welcomed, timeout=10000):
+        pass
+    steps = link.trail
+    timeout_s = qtlink.PROBE_TIMEOUT_MS / 1000
+    assert f"lost {server.url} (no pong within {timeout_s:g} s)" in steps, steps
+    assert not any(s.startswith("no welcome from") for s in steps), steps
 
 
 def test_a_live_server_slow_to_welcome_keeps_the_link(qtbot, server, make_link, monkeypatch):

@@ -475,9 +475,42 @@ def test_owner_patience_ends_at_its_deadline_and_is_not_given_to_other_urls(cloc
     assert of(Connect, reconnect(session, clock)) == [Connect(C)]
     session.connected()
     clock.now += OWNER_PATIENCE_S
-    assert session.tick() == [Drop(), Status("offline")]  # a frozen owner costs this much
+    assert session.tick() == [Drop(), Status("offline")]  # a silent owner costs this much
     assert of(Connect, reconnect(session, clock)) == [Connect(A)]
-    assert session.welcome_wait() == 5.0  # the next URL was not named, none found down
+    # A was not named: it gets the patience only because C was silent just
+    # now (a takeover under way), and only within AVOID_S of that.
+    assert session.welcome_wait() == OWNER_PATIENCE_S
+    clock.now += AVOID_S
+    assert session.welcome_wait() == 5.0
+
+
+def test_after_a_silent_standby_the_next_server_gets_owner_patience(clock):
+    # The chaos run's worst trail (session 7): A (the owner) is killed, B
+    # names A found down, the device stays on B, B answers its probes but no
+    # welcome comes for 15 s. By then A's "found down" is older than
+    # AVOID_S, and the next server (C: likely the one loading the hall) got
+    # the 5 s timeout, not the 15 s a takeover under way earns.
+    session = make(clock, urls=[A, B, C])
+    session.open()
+    online(session)
+    session.lost(None, "connection reset")  # A killed
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    _standby(session, A)  # found down: stay on B
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    session.connected()
+    clock.now += OWNER_PATIENCE_S
+    assert session.tick() == [Drop(), Status("offline")]
+    assert of(Connect, reconnect(session, clock)) == [Connect(C)]
+    assert session.welcome_wait() == OWNER_PATIENCE_S  # before: 5.0
+    hello = sent(session.connected())[0]
+    clock.now += OWNER_PATIENCE_S - 0.1
+    assert session.tick() == [] and session.state == HELLO
+    session.receive(welcome_for(session, hello, 12))
+    steps = [what for _, what in session.trail]
+    assert f"no welcome from {B} within {OWNER_PATIENCE_S:g} s" in steps, steps
+    assert (f"open {C}, hello sent (a server gave no welcome: a takeover is under way: "
+            f"{OWNER_PATIENCE_S:g} s for a welcome)") in steps, steps
+    assert session.welcome_wait() == 5.0  # welcomed: the takeover is over for this device
 
 
 def test_while_a_url_was_found_down_lately_every_welcome_gets_owner_patience(clock):

@@ -8,8 +8,9 @@ the server now answers the application ``ping`` before the welcome too
 welcome, and while a standby holds the hello. Before, a ping as the first
 frame was "not a hello" (``bad_request``, close 1008) and one after the
 hello waited for the welcome, so the board could only wait out its welcome
-patience (15 s) at a frozen server. The web board now probes every 3 s and
-leaves a server whose answer does not come (headless Chromium below).
+patience (15 s) at a frozen server. The web board now probes every 1 s and
+leaves a server whose answer has not come within 2 s (was every 3 s, left at
+the next: a freeze late in a 15 s wait went unseen; headless Chromium below).
 """
 
 from __future__ import annotations
@@ -269,6 +270,6 @@ def test_the_web_board_leaves_a_server_that_answers_no_ping(hall, tmp_path: Path
     assert mine[:3] == [f"connect {silent.url}",
                         f"open {silent.url}, hello sent (a server was found down: 15 s for "
                         "a welcome)",
-                        f"no pong from {silent.url} within 3 s"], steps
+                        f"no pong from {silent.url} within 2 s"], steps
     assert f"connect {hall.url}" in mine and mine[-1].startswith(f"welcome from {hall.url}"), steps
     assert not any(s.startswith(f"no welcome from {silent.url}") for s in steps), steps

@@ -1,4 +1,5 @@
-"""``qhall chaos``, small: three halls, two instances, three kills (printed figures)."""
+"""``qhall chaos``, small: three halls, two instances, three kills (printed figures);
+its outages split by cause (single / overlapping instance failures) on synthetic events."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from server.tools import outages
+from server.tools.chaos import Outage, _report_split
 from server.tools.pgcluster import unavailable as pg_unavailable
 from tests.helpers.tools import unavailable
 
@@ -33,3 +36,60 @@ def test_a_small_chaos_run_reports_every_invariant_holding(tmp_path: Path) -> No
     assert "VIOLATED" not in out
     assert "longest a client was offline" in out and "machine load average" in out
     assert "NOTE" not in out, out  # the run itself misbehaved in no way (exit status 0)
+
+
+# ------------------------------------------- outages by cause (synthetic events)
+def test_failures_run_from_the_kill_or_freeze_until_the_instance_is_back() -> None:
+    events = [
+        (0.0, "i0", "spawn"), (0.5, "i0", "ready"),  # the start: no failure
+        (0.0, "i1", "spawn"), (0.6, "i1", "ready"),
+        (10.0, "i0", "SIGKILL"), (20.0, "i0", "spawn"), (23.0, "i0", "ready"),
+        (15.0, "i1", "SIGSTOP"), (26.0, "i1", "SIGCONT"),
+        (40.0, "i1", "exited"), (40.1, "i1", "spawn"), (42.0, "i1", "ready"),
+        (50.0, "i0", "SIGSTOP"),  # not woken by the end
+    ]
+    assert outages.failures(reversed(events)) == [
+        outages.Failure("i0", "SIGKILL", 10.0, 23.0),  # back when it answers again
+        outages.Failure("i1", "SIGSTOP", 15.0, 26.0),
+        outages.Failure("i1", "exited", 40.0, 42.0),
+        outages.Failure("i0", "SIGSTOP", 50.0, None),
+    ]
+
+
+def test_an_outage_is_classed_by_the_failures_under_way_during_it() -> None:
+    found = [outages.Failure("i0", "SIGKILL", 10.0, 23.0),
+             outages.Failure("i1", "SIGSTOP", 15.0, 26.0),
+             outages.Failure("i2", "SIGSTOP", 60.0, None)]
+    assert outages.classify(11.0, 14.0, found) == outages.SINGLE  # i0 only
+    assert outages.classify(11.0, 31.0, found) == outages.OVERLAPPING  # i1 froze meanwhile
+    assert outages.classify(24.0, 40.0, found) == outages.SINGLE  # i0 back before it began
+    assert outages.classify(27.0, 40.0, found) == outages.NO_FAILURE
+    assert outages.classify(50.0, 59.9, found) == outages.NO_FAILURE  # i2 not yet
+    assert outages.classify(70.0, 80.0, found) == outages.SINGLE  # i2 never back
+    assert outages.overlapping(20.0, 61.0, found) == found
+    assert outages.struck(11.0, 31.0, found)  # i1 froze while offline
+    assert not outages.struck(16.0, 31.0, found)  # both were down before it began
+
+
+def test_the_report_splits_the_outages_by_cause(capsys: pytest.CaptureFixture[str]) -> None:
+    found = [outages.Failure("i0", "SIGKILL", 10.0, 23.0),
+             outages.Failure("i1", "SIGSTOP", 15.0, 26.0)]
+    kept = [Outage("hall01 kiosk-1", 25.0, True, ["+0.0 s connect a"], start=12.0),
+            Outage("hall02 board-1", 21.0, True, ["+0.0 s connect b"], start=16.0),
+            Outage("hall03 counter-1", 12.0, True, ["+0.0 s connect c"], start=24.0),
+            Outage("hall01 kiosk-2", 10.5, False, ["+0.0 s connect d"], start=30.0)]
+    _report_split(kept, found)
+    out = capsys.readouterr().out
+    struck = "with an instance failing while the device was already offline"
+    assert (f"  {outages.SINGLE}: over 20 s 0 (0 {struck}), 10 s or more 1; "
+            "longest 12.0 s") in out, out
+    # hall01 kiosk-1 went offline before i1 froze; hall02 board-1 after it.
+    assert (f"  {outages.OVERLAPPING}: over 20 s 2 (1 {struck}), 10 s or more 2; "
+            "longest 25.0 s") in out, out
+    assert (f"  {outages.NO_FAILURE}: over 20 s 0 (0 {struck}), 10 s or more 1; "
+            "longest 10.5 s") in out, out
+    assert (f"  longest, {outages.OVERLAPPING}: hall01 kiosk-1 offline 25.0 s; failures: "
+            "i0 SIGKILL -2.0 s, back +11.0 s, i1 SIGSTOP +3.0 s, back +14.0 s") in out, out
+    assert "+0.0 s connect a" in out and "+0.0 s connect b" not in out, out
+    assert (f"  longest, {outages.NO_FAILURE}: hall01 kiosk-2 offline 10.5 s "
+            "(still offline at the end); failures: none") in out, out
