@@ -114,7 +114,6 @@ class Watch:
 
     def __init__(self) -> None:
         self.passes = [Pauses() for _ in range(3)]
-        self.collected = [0, 0, 0]
         self.lag = Pauses()
         self._started = 0.0
         self._installed = False
@@ -134,9 +133,7 @@ class Watch:
         if phase == "start":
             self._started = time.perf_counter()
             return
-        generation = info["generation"]
-        self.passes[generation].add(time.perf_counter() - self._started)
-        self.collected[generation] += info["collected"]
+        self.passes[info["generation"]].add(time.perf_counter() - self._started)
 
     def sample_lag(self) -> None:
         """Start noting the running loop's lateness (once per process)."""
@@ -193,9 +190,14 @@ class GcCollector:
         passes = CounterMetricFamily(
             "qhall_gc_collections", "Collection passes per generation since start "
             "(gc.get_stats)", labels=["generation"])
+        collected = CounterMetricFamily(
+            "qhall_gc_collected_objects", "Unreachable objects (reference cycles) freed per "
+            "generation since start (gc.get_stats)", labels=["generation"])
         for generation, stats in enumerate(gc.get_stats()):
             passes.add_metric([str(generation)], stats["collections"])
+            collected.add_metric([str(generation)], stats["collected"])
         yield passes
+        yield collected
         yield _histogram("qhall_gc_pause_seconds",
                          "Collection pass durations per generation, while the server runs "
                          "(each stops the event loop)", ["generation"],

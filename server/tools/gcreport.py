@@ -52,6 +52,7 @@ class Snapshot:
     frozen: float = 0.0
     threshold: tuple[int, ...] = ()
     passes: dict[str, Histogram] = field(default_factory=dict)  # generation -> pauses
+    collected: dict[str, float] = field(default_factory=dict)  # generation -> cycles freed
     lag: Histogram = field(default_factory=Histogram)
 
 
@@ -82,6 +83,8 @@ def parse(text: str) -> Snapshot | None:
                 snap.frozen = s.value
             elif s.name == "qhall_gc_threshold":
                 threshold[labels["generation"]] = int(s.value)
+            elif s.name == "qhall_gc_collected_objects_total":
+                snap.collected[labels["generation"]] = s.value
             elif s.name.startswith(("qhall_gc_pause_seconds", "qhall_loop_lag_seconds")):
                 h = (snap.lag if s.name.startswith("qhall_loop")
                      else snap.passes.setdefault(labels["generation"], Histogram()))
@@ -104,19 +107,23 @@ def report_lines(before: Snapshot, after: Snapshot, seconds: float) -> list[str]
     lines = [f"garbage collector during the city ({seconds:.0f} s): thresholds "
              f"{after.threshold}, {after.frozen:,.0f} objects frozen (permanent generation)"]
     lines.append(f"  {'pass':<14}{'n':>8}{'total ms':>11}{'mean ms':>9}{'p50 ms':>9}"
-                 f"{'p99 ms':>9}{'max ms':>9}")
-    rows = [(f"generation {g}", h.since(before.passes.get(g, Histogram())))
-            for g, h in sorted(after.passes.items())]
-    rows.append(("loop lateness", after.lag.since(before.lag)))
-    for name, h in rows:
+                 f"{'p99 ms':>9}{'max ms':>9}{'freed':>10}")
+    rows: list[tuple[str, Histogram, float | None]] = [
+        (f"generation {g}", h.since(before.passes.get(g, Histogram())),
+         after.collected.get(g, 0.0) - before.collected.get(g, 0.0))
+        for g, h in sorted(after.passes.items())]
+    rows.append(("loop lateness", after.lag.since(before.lag), None))
+    for name, h, freed in rows:
+        tail = "" if freed is None else f"{freed:>10,.0f}"
         if h.count <= 0:
-            lines.append(f"  {name:<14}{0:>8}")
+            lines.append(f"  {name:<14}{0:>8}{'':>55}{tail}")
             continue
         lines.append(f"  {name:<14}{h.count:>8,.0f}{h.total * 1000:>11,.0f}"
                      f"{h.total / h.count * 1000:>9.2f}{_ms(h.quantile(0.5)):>9}"
-                     f"{_ms(h.quantile(0.99)):>9}{_ms(h.most()):>9}")
-    gc_s = sum(h.total for name, h in rows if name.startswith("generation"))
-    lines.append(f"  collector: {gc_s:.2f} s of the loop's time in {seconds:.0f} s; "
-                 f"loop lateness is sampled every 50 ms (a stall of any cause: a pass, "
-                 f"a long turn, the machine giving the core to someone else)")
+                     f"{_ms(h.quantile(0.99)):>9}{_ms(h.most()):>9}{tail}")
+    gc_s = sum(h.total for name, h, _ in rows if name.startswith("generation"))
+    lines.append(f"  collector: {gc_s:.2f} s of the loop's time in {seconds:.0f} s; freed: "
+                 f"objects in reference cycles the passes found; loop lateness is sampled "
+                 f"every 50 ms (a stall of any cause: a pass, a long turn, the machine "
+                 f"giving the core to someone else)")
     return lines
