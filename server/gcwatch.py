@@ -114,8 +114,11 @@ class Watch:
 
     def __init__(self) -> None:
         self.passes = [Pauses() for _ in range(3)]
+        #: the same passes in CPU time of the collecting thread: on a shared
+        #: machine the wall time holds whatever the scheduler did meanwhile
+        self.cpu = [Pauses() for _ in range(3)]
         self.lag = Pauses()
-        self._started = 0.0
+        self._started = (0.0, 0.0)
         self._installed = False
         self._sampler: asyncio.Task[None] | None = None
 
@@ -131,9 +134,12 @@ class Watch:
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            self._started = time.perf_counter()
+            self._started = (time.perf_counter(), time.thread_time())
             return
-        self.passes[info["generation"]].add(time.perf_counter() - self._started)
+        wall, cpu = self._started
+        generation = info["generation"]
+        self.passes[generation].add(time.perf_counter() - wall)
+        self.cpu[generation].add(time.thread_time() - cpu)
 
     def sample_lag(self) -> None:
         """Start noting the running loop's lateness (once per process)."""
@@ -202,6 +208,9 @@ class GcCollector:
                          "Collection pass durations per generation, while the server runs "
                          "(each stops the event loop)", ["generation"],
                          [([str(g)], p) for g, p in enumerate(w.passes)])
+        yield _histogram("qhall_gc_pause_cpu_seconds",
+                         "The same passes in CPU time of the collecting thread",
+                         ["generation"], [([str(g)], p) for g, p in enumerate(w.cpu)])
         yield _histogram("qhall_loop_lag_seconds",
                          f"How late the event loop woke a task sleeping {LAG_INTERVAL_S} s",
                          [], [([], w.lag)])

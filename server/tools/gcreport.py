@@ -52,6 +52,7 @@ class Snapshot:
     frozen: float = 0.0
     threshold: tuple[int, ...] = ()
     passes: dict[str, Histogram] = field(default_factory=dict)  # generation -> pauses
+    cpu: dict[str, Histogram] = field(default_factory=dict)  # the same in CPU time
     collected: dict[str, float] = field(default_factory=dict)  # generation -> cycles freed
     lag: Histogram = field(default_factory=Histogram)
 
@@ -85,9 +86,12 @@ def parse(text: str) -> Snapshot | None:
                 threshold[labels["generation"]] = int(s.value)
             elif s.name == "qhall_gc_collected_objects_total":
                 snap.collected[labels["generation"]] = s.value
-            elif s.name.startswith(("qhall_gc_pause_seconds", "qhall_loop_lag_seconds")):
-                h = (snap.lag if s.name.startswith("qhall_loop")
-                     else snap.passes.setdefault(labels["generation"], Histogram()))
+            elif s.name.startswith(("qhall_gc_pause_", "qhall_loop_lag_seconds")):
+                if s.name.startswith("qhall_loop"):
+                    h = snap.lag
+                else:
+                    into = snap.cpu if s.name.startswith("qhall_gc_pause_cpu") else snap.passes
+                    h = into.setdefault(labels["generation"], Histogram())
                 if s.name.endswith("_bucket"):
                     h.buckets[float(labels["le"])] = s.value
                 elif s.name.endswith("_count"):
@@ -112,6 +116,8 @@ def report_lines(before: Snapshot, after: Snapshot, seconds: float) -> list[str]
         (f"generation {g}", h.since(before.passes.get(g, Histogram())),
          after.collected.get(g, 0.0) - before.collected.get(g, 0.0))
         for g, h in sorted(after.passes.items())]
+    rows += [(f"  (CPU) gen {g}", h.since(before.cpu.get(g, Histogram())), None)
+             for g, h in sorted(after.cpu.items())]
     rows.append(("loop lateness", after.lag.since(before.lag), None))
     for name, h, freed in rows:
         tail = "" if freed is None else f"{freed:>10,.0f}"
@@ -122,7 +128,10 @@ def report_lines(before: Snapshot, after: Snapshot, seconds: float) -> list[str]
                      f"{h.total / h.count * 1000:>9.2f}{_ms(h.quantile(0.5)):>9}"
                      f"{_ms(h.quantile(0.99)):>9}{_ms(h.most()):>9}{tail}")
     gc_s = sum(h.total for name, h, _ in rows if name.startswith("generation"))
-    lines.append(f"  collector: {gc_s:.2f} s of the loop's time in {seconds:.0f} s; freed: "
+    gc_cpu = sum(h.total for name, h, _ in rows if name.startswith("  (CPU)"))
+    lines.append(f"  collector: {gc_s:.2f} s of the loop's wall time ({gc_cpu:.2f} s CPU) "
+                 f"in {seconds:.0f} s; (CPU): the collecting thread's CPU time (the wall "
+                 f"time also holds the waits for a core on a shared machine); freed: "
                  f"objects in reference cycles the passes found; loop lateness is sampled "
                  f"every 50 ms (a stall of any cause: a pass, a long turn, the machine "
                  f"giving the core to someone else)")
