@@ -52,7 +52,8 @@ __all__ = ["BUCKETS", "GcCollector", "LAG_INTERVAL_S", "THRESHOLD", "WATCH", "Pa
 #: Objects allocated (minus freed) before a young pass; the two older
 #: generations keep Python's default (10 passes of the one below).
 THRESHOLD = (10_000, 10, 10)
-#: ``QHALL_GC=default`` leaves Python's collector as it is (for an A/B).
+#: ``QHALL_GC=default`` leaves Python's collector as it is; ``QHALL_GC=N``
+#: (a number) freezes with a young threshold of N instead (for an A/B).
 ENV = "QHALL_GC"
 #: Upper bounds (seconds) of the pause and lateness histograms.
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
@@ -65,9 +66,11 @@ def tune() -> bool:
     """Turn the tuning on for this process (``qhall serve``); False when the
     environment says ``QHALL_GC=default``."""
     global _tuned
-    if os.environ.get(ENV, "").strip().lower() == "default":
+    said = os.environ.get(ENV, "").strip().lower()
+    if said == "default":
         return False
-    gc.set_threshold(*THRESHOLD)
+    young = int(said) if said.isdigit() and int(said) > 0 else THRESHOLD[0]
+    gc.set_threshold(young, *THRESHOLD[1:])
     _tuned = True
     return True
 
