@@ -63,7 +63,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from server import fanout, prewelcome
+from server import fanout, gcwatch, prewelcome
 from server.authpool import LOGIN_QUEUE, AuthPool, PoolBusy, SecretCheck
 from server.config import HallConfig, Limits
 from server.console import Console, versions
@@ -174,6 +174,7 @@ class Server:
         self.service = service
         self.limits = service.limits
         self.metrics = Metrics()
+        self.metrics.registry.register(gcwatch.GcCollector())  # the process's, on every hall
         self.clients: set[Client] = set()
         self.replaying: set[Client] = set()  # authenticated, not yet live
         self.auth = AuthPool()  # hello tokens
@@ -223,6 +224,7 @@ class Server:
         shared: server/halls.py)."""
         self._tick_task = asyncio.get_running_loop().create_task(self._ticker())
         self.citizen.start()
+        gcwatch.hall_loaded()  # qhall serve: its heap so far leaves the collector's passes
 
     def detach(self, code: int, reason: str) -> None:
         """Stop serving the hall on a shared listener: the upkeep stops and every
@@ -231,6 +233,7 @@ class Server:
             return
         self._detached = True
         self.accepting = False
+        gcwatch.hall_dropped()  # qhall serve: this server's cycles collectable again
         self._tick_task.cancel()
         # Webhook deliveries still pending stay in the store's outbox: the
         # hall's next owner sends them (server/notify/sender.py).
@@ -1070,6 +1073,7 @@ async def main_async(cfgs: HallConfig | list[HallConfig], *,
         for slot in halls.slots.values():
             state = "owner" if slot.server is not None else f"standby (owner: {slot.owner_url})"
             print(f"qhall: hall {slot.id} ({slot.config.name}): {state}", flush=True)
+        gcwatch.WATCH.sample_lag()
         if ready is not None:
             ready(port)
         stop = asyncio.Event()
@@ -1082,6 +1086,7 @@ async def main_async(cfgs: HallConfig | list[HallConfig], *,
         await halls.stop()
         return 0
     finally:
+        await gcwatch.WATCH.stop_lag()
         halls.close()
 
 
@@ -1110,6 +1115,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ssl.SSLError) as exc:
         print(f"qhall serve: TLS: {exc}", file=sys.stderr)
         return 2
+    # Before the halls load: their heap is frozen as each attaches (server/gcwatch.py).
+    gcwatch.tune()
+    gcwatch.WATCH.install()
     try:
         paths = config_paths(args)
         sources = {c.id: p for c, p in zip(cfgs, paths, strict=True)} if paths else None

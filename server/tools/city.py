@@ -40,7 +40,7 @@ from typing import Any
 
 from server.config import HallConfig, dumps
 from server.reference import DEMO_PIN, demo_config, demo_token
-from server.tools import invariants
+from server.tools import gcreport, invariants
 from server.tools.lightclient import LightDevice
 from server.tools.loadserver import (
     free_port,
@@ -383,11 +383,13 @@ async def _catch_up(run: HallRun, timeout: float) -> None:
 
 async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[str, list[Visitor]],
                    baseline_plan: list[Visitor], *, pid: int, counters: int, boards: int,
-                   kiosks: int, drain_s: float,
+                   kiosks: int, drain_s: float, gc_lines: list[str] | None = None,
                    progress: Any = None) -> tuple[dict[str, HallRun], HallRun, dict[str, float],
                                                   float]:
     """The baseline hall alone, then every city hall at once; the runs, the
-    server's RSS (idle, peak, end) and the city's seconds."""
+    server's RSS (idle, peak, end) and the city's seconds. ``gc_lines``: the
+    server's collector and loop during the city are appended to it
+    (:mod:`server.tools.gcreport`)."""
     def make(hall: str, plan: list[Visitor]) -> HallRun:
         return HallRun(hall, f"{base_url}/{hall}", configs[hall], plan,
                        counters=counters, boards=boards, kiosks=kiosks)
@@ -418,6 +420,8 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), 5.0)
 
+    metrics = base_url.replace("ws://", "http://", 1).rsplit("/ws", 1)[0] + "/metrics"
+    gc0 = await asyncio.to_thread(gcreport.read, metrics) if gc_lines is not None else None
     t0 = time.perf_counter()
     cpu0 = (cpu_s(pid), time.process_time())
     sampler = asyncio.create_task(sample())
@@ -431,6 +435,12 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     # late and makes the server look slow (printed beside the figures).
     rss["server_cpu_s"] = cpu_s(pid) - cpu0[0]
     rss["clients_cpu_s"] = time.process_time() - cpu0[1]
+    if gc_lines is not None:
+        gc1 = await asyncio.to_thread(gcreport.read, metrics)
+        if gc0 is None or gc1 is None:
+            gc_lines.append("garbage collector: the server's /metrics has no qhall_gc_* figures")
+        else:
+            gc_lines += gcreport.report_lines(gc0, gc1, time.perf_counter() - t0)
     for run in runs.values():
         run.close()
     return runs, idle, rss, seconds
@@ -512,6 +522,7 @@ def run(args: argparse.Namespace) -> int:
             err.print(f"qhall loadtest: {exc}", markup=False)
             return 1
         drain_s = max(30.0, 0.2 * args.minutes * 60)
+        gc_lines: list[str] | None = [] if args.gc_report else None
         console.print(f"city: {args.halls} halls x ({args.counters} counters, {args.boards} "
                       f"boards, {args.kiosks} kiosks), ~{args.visitors:,} visitors each, day "
                       f"compressed into {args.minutes:g} min, on one qhall serve (pid "
@@ -521,11 +532,14 @@ def run(args: argparse.Namespace) -> int:
             runs, idle, rss, seconds = asyncio.run(run_city(
                 f"ws://127.0.0.1:{port}/ws", configs, plans, baseline_plan, pid=proc.pid,
                 counters=args.counters, boards=args.boards, kiosks=args.kiosks,
-                drain_s=drain_s, progress=lambda text: err.print(text, markup=False)))
+                drain_s=drain_s, gc_lines=gc_lines,
+                progress=lambda text: err.print(text, markup=False)))
         finally:
             stop_server(proc)
         result = summarize(runs, idle, rss, seconds, databases, configs[IDLE].tz)
         _print(console, result, Table)
+        for line in gc_lines or ():
+            console.print(line, markup=False)
         if args.json:
             Path(args.json).write_text(json.dumps(_as_json(result), indent=2), encoding="utf-8")
         return 0 if result.ok else 1
@@ -590,8 +604,10 @@ def _print(console: Any, result: CityResult, table_type: Any) -> None:
                   f"{rss.get('connected', 0):.0f} MB with every device connected, "
                   f"peak {rss.get('peak', 0):.0f} MB")
     wall, cpu = result.seconds or 1.0, result.cpu_s
-    console.print(f"CPU during the city: server {cpu.get('server_cpu_s', 0):.0f} s "
-                  f"({100 * cpu.get('server_cpu_s', 0) / wall:.0f}% of one core), load "
+    per_request = 1000 * cpu.get("server_cpu_s", 0) / max(1, result.requests)
+    console.print(f"CPU during the city: server {cpu.get('server_cpu_s', 0):.1f} s "
+                  f"({100 * cpu.get('server_cpu_s', 0) / wall:.0f}% of one core; "
+                  f"{per_request:.3f} ms per request answered), load "
                   f"generator {cpu.get('clients_cpu_s', 0):.0f} s "
                   f"({100 * cpu.get('clients_cpu_s', 0) / wall:.0f}%), over {wall:.0f} s; "
                   f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

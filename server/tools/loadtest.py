@@ -324,6 +324,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     city.add_argument("--baseline-minutes", type=float, default=1.0,
                       help="the idle hall's busiest compressed stretch, driven alone first "
                            "(default 1)")
+    city.add_argument("--gc-report", action="store_true",
+                      help="print the server's garbage-collection passes (count, time, "
+                           "p50/p99/max per generation) and event-loop lateness during "
+                           "the city, read from its /metrics (server/gcwatch.py)")
 
 
 def latency_table(lat: dict[str, list[float]]) -> list[dict[str, Any]]:

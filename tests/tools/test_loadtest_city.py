@@ -93,8 +93,10 @@ def test_day_plan_is_compressed_into_the_minutes() -> None:
 def test_a_tiny_city_keeps_every_invariant_and_prints_the_ratio(tmp_path: Path,
                                                                   capsys) -> None:  # noqa: ANN001
     out = tmp_path / "city.json"
-    rc = loadtest.run(_args(halls=2, visitors=120, minutes=0.25, baseline_minutes=0.1,
-                            counters=8, boards=2, kiosks=2, json=out, keep=tmp_path / "run"))
+    args = _args(halls=2, visitors=120, minutes=0.25, baseline_minutes=0.1,
+                 counters=8, boards=2, kiosks=2, json=out, keep=tmp_path / "run")
+    args.gc_report = True
+    rc = loadtest.run(args)
     text = capsys.readouterr().out
     assert rc == 0, text
     data = json.loads(out.read_text())
@@ -114,6 +116,9 @@ def test_a_tiny_city_keeps_every_invariant_and_prints_the_ratio(tmp_path: Path,
     assert data["baseline"]["n"] > 0 and data["ratio_p99"] > 0
     assert "ratio of the p99s" in text and "PASS every board saw every call" in text
     assert "CPU during the city: server" in text and data["cpu_s"]["clients_cpu_s"] > 0
+    # --gc-report: the server's passes and its loop, read from its /metrics.
+    assert "garbage collector during the city" in text and "loop lateness" in text
+    assert "objects frozen" in text and "no qhall_gc_* figures" not in text
 
     # The check reads the real store: cut one call out of hall02's log.
     db = tmp_path / "run" / "hall02.db"
