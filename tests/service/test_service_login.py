@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from server.authpool import SecretCheck
 from server.features import default_features
 from server.service import MIN_NEW_PIN, HallService, Session
 from server.store import Store
@@ -97,3 +98,21 @@ def test_a_plain_login_stores_no_pin_and_opens_under_the_members_name(hall: Hall
     assert hall.svc.hall.snapshot_counter(2)["staff"] == {"id": "s002", "name": name}
     opened = [e for e in done.events if e["name"] == "counter.opened"]
     assert len(opened) == 1 and opened[0]["data"]["staff"]["name"] == name
+
+
+def test_a_login_resent_while_its_pin_is_checked_counts_one_wrong_pin(hall: Hall) -> None:
+    # The server checks a PIN off the event loop; the same request may arrive
+    # again meanwhile. The check that ends second gets the first one's reply:
+    # one wrong PIN counted, so one short of the limit the right PIN still works.
+    limit = hall.config.limits.pin_failures
+    for n in range(limit - 2):
+        assert hall.login(1, "s001", "0000", f"w{n}").message["code"] == "unauthorized"
+    session = Session(hall.config.device("counter-1"))
+    message = {"type": "login", "id": "again", "staff": "s001", "pin": "0000"}
+    first, resent = hall.svc.begin(session, message), hall.svc.begin(session, dict(message))
+    assert isinstance(first, SecretCheck) and isinstance(resent, SecretCheck)
+    answer = first.run_inline().message
+    assert answer["code"] == "unauthorized"
+    assert resent.run_inline().message == answer
+    right = hall.login(1, "s001", PIN, "right").message
+    assert right["type"] == "ok", right

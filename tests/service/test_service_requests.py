@@ -296,4 +296,5 @@ def test_a_malformed_request_is_refused_by_its_id(desk: Desk) -> None:
     reply = desk.send("kiosk-1", "issue", "m1")
     assert (reply.message["type"], reply.message["code"], reply.message["re"]) == (
         "error", "bad_request", "m1")
+    assert reply.message["message"] == "missing field 'service'"  # says what to fix
     assert reply.events == [] and not desk.svc.remembers("kiosk-1", "m1")

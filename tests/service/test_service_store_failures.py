@@ -18,9 +18,11 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from server.authpool import SecretCheck
+from server.service import Session
 from server.store import Store
 from tests.helpers.booking import booking_config
-from tests.helpers.server import small_config
+from tests.helpers.server import PIN, small_config
 from tests.service.test_service_rules import Desk, utc
 
 STORE_FAILED = "internal error; try again"
@@ -140,6 +142,21 @@ def test_a_lost_race_the_hall_cannot_be_rebuilt_after_refuses_until_it_can(
         stored = [e["data"]["ticket"]["number"] for e in hall.store.events_since(
             svc.config.id, 0) if e["name"] == "ticket.issued"]
         assert stored == ["A001", "A002"]
+
+
+def test_a_hall_that_fails_while_a_pin_is_checked_answers_the_login_unavailable(
+        hall: Desk) -> None:
+    # The PIN check runs off the event loop; the hall may fail meanwhile.
+    session = Session(hall.config.device("counter-1"))
+    check = hall.svc.begin(session, {"type": "login", "id": "l1", "staff": "s001", "pin": PIN})
+    assert isinstance(check, SecretCheck)
+    rename(hall.store, "counters", "counters_away")
+    hall.svc.reload()  # the store cannot be read: the hall is failed
+    assert hall.svc.failed is not None
+    assert check.run_inline().message == {"type": "error", "re": "l1", "code": "internal",
+                                          "message": UNAVAILABLE}
+    rename(hall.store, "counters_away", "counters")
+    assert not hall.svc.remembers("counter-1", "l1")
 
 
 # ------------------------------------------- appointments through the service

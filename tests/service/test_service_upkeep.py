@@ -70,6 +70,8 @@ def test_upkeep_is_committed_at_the_hall_clock_even_when_the_store_keeps_another
                           features=default_features())
         svc.handle(Session(cfg.device("kiosk-1")), {"type": "issue", "id": "i1",
                                                       "service": "gjj"})
+        # a request's commit too (Context.commit), not only the upkeep's
+        assert {e["at"] for e in store.events_since(cfg.id, 0)} == {clock()}
         clock.advance(1)                               # local midnight
         closed = svc.tick()
         assert closed and {e["at"] for e in closed} == {"2026-11-27T00:00:00+08:00"}
