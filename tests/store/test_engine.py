@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 
@@ -14,7 +16,8 @@ from tests.store.samples import DAY, issued, new_ticket
 
 
 @pytest.mark.parametrize("url, message", [
-    ("", "empty"),
+    ("", "database URL is empty"),
+    ("   ", "database URL is empty"),
     ("not a url", "not a database URL"),
     ("mysql://u@localhost/x", "unsupported database 'mysql'"),
 ])
@@ -26,16 +29,43 @@ def test_bad_urls(url: str, message: str) -> None:
 def test_unreachable_databases_give_clean_errors(tmp_path) -> None:
     with pytest.raises(StoreError, match="cannot open or migrate") as info:
         Store(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    # the driver's own reason, first line only, after the URL
+    assert str(info.value).endswith("x.db: unable to open database file")
     assert "SELECT" not in str(info.value)
     with pytest.raises(StoreError, match="cannot open or migrate") as info:
         Store("postgresql://qhall:s3cret@127.0.0.1:1/qhall")
     assert "s3cret" not in str(info.value) and "***" in str(info.value)
+    # a plain postgresql:// URL means psycopg 3, the driver installed (SQLAlchemy
+    # 2.0 would pick psycopg2); the error names the URL as opened
+    assert "database postgresql+psycopg://qhall:***@127.0.0.1:1/qhall: " in str(info.value)
 
 
 def test_in_memory_sqlite_works(tmp_path) -> None:
     with Store("sqlite://") as store:
         store.commit("main", issued(new_ticket(1)))
         assert store.load("main", DAY).last_numbers == {("gjj", DAY): 1}
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+def test_an_in_memory_store_is_one_database_for_every_thread(url: str) -> None:
+    # The server commits off the event loop: another thread must see (and add
+    # to) the same in-memory database, not a fresh empty one of its own.
+    seen: list[object] = []
+
+    def other_thread() -> None:
+        try:
+            seen.append(store.load("main", DAY).last_numbers)
+            store.commit("main", issued(new_ticket(2)))
+        except Exception as error:  # noqa: BLE001 - reported by the assert below
+            seen.append(error)
+
+    with Store(url) as store:
+        store.commit("main", issued(new_ticket(1)))
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert seen == [{("gjj", DAY): 1}]
+        assert store.load("main", DAY).last_numbers == {("gjj", DAY): 2}
 
 
 # --------------------------------------------------------------------------- migrations
