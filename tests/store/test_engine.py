@@ -16,8 +16,8 @@ from tests.store.samples import DAY, issued, new_ticket
 
 
 @pytest.mark.parametrize("url, message", [
-    ("", "database URL is empty"),
-    ("   ", "database URL is empty"),
+    ("", "^database URL is empty$"),
+    ("   ", "^database URL is empty$"),
     ("not a url", "not a database URL"),
     ("mysql://u@localhost/x", "unsupported database 'mysql'"),
 ])
@@ -66,6 +66,33 @@ def test_an_in_memory_store_is_one_database_for_every_thread(url: str) -> None:
         thread.join()
         assert seen == [{("gjj", DAY): 1}]
         assert store.load("main", DAY).last_numbers == {("gjj", DAY): 2}
+
+
+def test_an_in_memory_store_lets_one_thread_at_a_time_into_its_one_connection() -> None:
+    # Every thread shares the one connection: a second thread's transaction
+    # waits for the first to end instead of beginning inside it.
+    order: list[object] = []
+    asking = threading.Event()
+
+    def other_thread() -> None:
+        asking.set()
+        try:
+            with store.transaction() as conn:
+                conn.exec_driver_sql("SELECT 1")
+                order.append("other")
+        except Exception as error:  # noqa: BLE001 - reported by the assert below
+            order.append(error)
+
+    with Store("sqlite://") as store:
+        with store.transaction() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            thread = threading.Thread(target=other_thread)
+            thread.start()
+            asking.wait()
+            thread.join(0.5)  # it waits for this transaction: give it the chance not to
+            order.append("first")
+        thread.join()
+    assert order == ["first", "other"]
 
 
 # --------------------------------------------------------------------------- migrations
