@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import pytest
@@ -146,3 +147,25 @@ def test_migration_head_matches_the_store_tables(store: Store) -> None:
     with store._engine.connect() as conn:
         context = MigrationContext.configure(conn)
         assert compare_metadata(context, metadata) == []
+
+
+def test_a_busy_sqlite_file_is_waited_for_as_long_as_the_store_was_told(tmp_path) -> None:
+    path = tmp_path / "busy.db"
+    with Store(f"sqlite:///{path}", busy_timeout_s=0.05) as store:
+        store.commit("main", issued(new_ticket(1)))
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            with pytest.raises(StoreError, match=r"^database is busy: another process held it "
+                                                 r"for more than 0\.05 s$"):
+                store.commit("main", issued(new_ticket(2)))
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert store.load("main", DAY).last_numbers == {("gjj", DAY): 1}
+
+
+def test_a_store_told_not_to_migrate_leaves_an_empty_database_as_it_is(db_url: str) -> None:
+    with Store(db_url, migrate=False):
+        pass
+    assert _tables(db_url) == (set(), None)
