@@ -28,17 +28,32 @@ that and prints it as ``narrowed``). The map is put back either way. It needs
 the map of an earlier run (``--keep``); ``--untried`` turns the ``--only``
 globs into the mutants the last run left untried (so the tried ones are not
 run again).
+
+``--fork PAIRS`` skips mutmut's runner (a new process and a full pytest
+start-up per mutant, which dominates for the functions every test runs): in
+the scratch copy's ``mutants/`` (an earlier run made them) it imports the
+tests once, starts one PostgreSQL cluster, and forks one child per mutant
+(``MUTANT_UNDER_TEST``) running the tests its line of PAIRS names
+(``NAME TEST [TEST...]``, in that order, with ``-x``). A clean run of each
+set of tests comes first. Each result is appended to ``PAIRS.out`` as
+``NAME EXIT_CODE SECONDS`` (0 survived, 1 killed; a rerun skips the names
+already there). mutmut's own cache is left as it was.
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import importlib
+import itertools
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,6 +313,84 @@ def run(module: str, jobs: int, keep: bool, show: bool,
     return percent, left
 
 
+def fork_run(work: Path, pairs_file: Path) -> int:
+    """Try the mutants of ``pairs_file`` (``NAME TEST [TEST...]`` a line), each in
+    a child forked from this process, against one PostgreSQL cluster; appends
+    ``NAME EXIT_CODE SECONDS`` to ``pairs_file`` + ``.out``. Returns 0, or 1
+    when a clean run fails."""
+    pairs = [line.split() for line in pairs_file.read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.startswith("#")]
+    out_path = Path(f"{pairs_file}.out")
+    done = ({line.split()[0] for line in out_path.read_text(encoding="utf-8").splitlines()
+             if line.strip()} if out_path.exists() else set())
+    mutants = work / "mutants"
+    os.chdir(mutants)
+    sys.path.insert(0, str(mutants))
+    os.environ["MUTANT_UNDER_TEST"] = ""
+    import pytest  # noqa: PLC0415 - only this mode needs it, from the scratch's path
+
+    # Warm imports: the test modules (and what they import) once, in the parent.
+    for path in sorted({a.split("::")[0] for _, *tests in pairs for a in tests}):
+        importlib.import_module(".".join(Path(path).with_suffix("").parts))
+    top = importlib.import_module("tests.conftest")
+    store = importlib.import_module("server.store")
+    assert str(store.__file__).startswith(str(mutants)), store.__file__
+    cluster = importlib.import_module("tests.helpers.pg").PgCluster().start()
+    stop_cluster = cluster.stop
+    cluster.stop = lambda *_a, **_k: None  # the children's session teardown
+
+    class Shared:  # every child's session fixture gets the one cluster
+        def start(self) -> object:
+            return cluster
+
+    setattr(top, "PgCluster", Shared)  # noqa: B010 - a module attribute, patched
+    runs = itertools.count(1)
+    args = ["-x", "-q", "-p", "no:cacheprovider", "--assert=plain", "-o", "addopts=",
+            "-m", "not soak", "-W", "ignore"]
+
+    def one(name: str, tests: list[str]) -> tuple[int, float]:
+        n, start = next(runs), time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.environ["MUTANT_UNDER_TEST"] = name
+            setattr(top, "_db_names", itertools.count(n * 1000))  # noqa: B010 - fresh names a child
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            try:
+                code = int(pytest.main([*args, *tests]))
+            except BaseException:  # noqa: BLE001 - any crash of the child is a kill
+                code = 99
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status), time.monotonic() - start
+
+    def stop(*_: object) -> None:
+        raise SystemExit("stopped")
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        groups: dict[frozenset[str], list[str]] = {}
+        for name, *tests in pairs:
+            if name not in done:
+                groups.setdefault(frozenset(tests), tests)
+        for tests in groups.values():
+            code, secs = one("", tests)
+            print(f"clean run ({code}, {secs:.1f} s): {' '.join(tests)}", flush=True)
+            if code != 0:
+                return 1
+        with out_path.open("a", encoding="utf-8") as out:
+            for name, *tests in pairs:
+                if name not in done:
+                    code, secs = one(name, tests)
+                    print(name, code, f"{secs:.1f}", file=out, flush=True)
+                    print(f"  {'killed' if code else 'SURVIVED'}: {name}", flush=True)
+    finally:
+        stop_cluster()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.mutation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -326,7 +419,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scratch", metavar="NAME",
                         help="scratch copy .mutation/NAME instead of .mutation/<module> (one "
                              "module only; e.g. a `cp -a` of it trying other files at once)")
+    parser.add_argument("--fork", metavar="PAIRS", type=Path,
+                        help="no mutmut run: try the mutants of PAIRS (NAME TEST [TEST...] a "
+                             "line) by forking one warm pytest process per mutant in the "
+                             "scratch copy's mutants/; results in PAIRS.out")
     args = parser.parse_args(argv)
+    if args.fork:
+        if len(args.module or MODULES) != 1:
+            parser.error("--fork needs exactly one --module")
+        module = (args.module or list(MODULES))[0]
+        return fork_run(SCRATCH / (args.scratch or module), args.fork.resolve())
     if args.untried and not args.only:
         parser.error("--untried needs --only")
     if args.scratch and len(args.module or MODULES) != 1:
