@@ -182,6 +182,7 @@ def test_features_are_built_routed_and_fed(url: str, store: Store):
     svc.reload()  # every core built from the store is fed
     reply = svc.handle(Session(admin), {"type": "stats", "id": "s1"})
     assert reply.message["stats"] == {"fed": 2}
+    assert echo.fed[-1] is svc.hall  # the hall rebuilt by the reload, not nothing
     # The protocol's role rules still come first.
     kiosk = svc.handle(_kiosk(svc), {"type": "stats", "id": "s2"}).message
     assert kiosk["code"] == "forbidden"
@@ -194,7 +195,16 @@ def test_without_the_feature_its_request_is_not_available(url: str, store: Store
     admin = svc.config.device("admin-1")
     assert admin is not None
     reply = svc.handle(Session(admin), {"type": "stats", "id": "s1"}).message
-    assert reply["code"] == "bad_request" and "not available" in reply["message"]
+    # Whole: the device matches the refusal to its request by `re`.
+    assert reply == protocol.error("s1", "bad_request", "'stats' is not available here")
+
+
+def test_a_staff_request_before_a_login_is_refused_by_its_id(url: str, store: Store):
+    svc = HallService(small_config(url), store, clock=FakeClock(NOW))
+    counter = svc.config.device("counter-1")
+    assert counter is not None
+    reply = svc.handle(Session(counter), {"type": "call_next", "id": "c1"}).message
+    assert reply == protocol.error("c1", "unauthorized", "log in first (staff id and PIN)")
 
 
 class Stray(Echo):
