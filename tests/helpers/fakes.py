@@ -57,8 +57,14 @@ class FakeLink(QObject):
         self._last_seq: int | None = None
         self._state = "offline"
         self._welcome: dict[str, Any] | None = None
+        self._trail: list[str] = []
 
     # the Link API -----------------------------------------------------
+    @property
+    def trail(self) -> list[str]:
+        """No connection steps: the fake never connects (tests read `sent`)."""
+        return list(self._trail)
+
     @property
     def url(self) -> str:
         return self._urls[0]
