@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,22 @@ from websockets.asyncio.client import connect
 from server.config import HallConfig, dumps
 from server.reference import demo_token
 from server.tools.chaos import Instance
-from server.tools.pgcluster import free_port
+from server.tools.pgcluster import PgCluster, free_port
+from tests.conftest import TEST_PII_KEY
 
-__all__ = ["LEASE_S", "TAKEOVER_DEADLINE_S", "hello_reply", "serve_pair", "steal_lease",
-           "until"]
+__all__ = ["LEASE_S", "TAKEOVER_DEADLINE_S", "fresh_database", "hello_reply", "serve_pair",
+           "steal_lease", "until"]
 
 LEASE_S = 2.0
 #: The contract's takeover bound (15 s) plus room for a loaded test machine.
 TAKEOVER_DEADLINE_S = 30.0
+
+
+def fresh_database(pg_cluster: PgCluster, monkeypatch: Any, prefix: str) -> str:
+    """A new database of the session's cluster, named ``prefix`` + a random
+    tail, with the PII key every ``qhall serve`` and store of it needs."""
+    monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
+    return pg_cluster.create_database(f"{prefix}{uuid.uuid4().hex[:12]}")
 
 
 def until(what: Callable[[], object], timeout: float, why: str) -> None:

@@ -14,7 +14,6 @@ import asyncio
 import json
 import signal
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,16 +27,14 @@ from server.store import Store
 from server.store.lease import LeaseBook
 from server.tools.chaos import HallLoad, Instance, chaos_config, check_hall, wait_boards
 from server.tools.pgcluster import PgCluster, free_port
-from tests.conftest import TEST_PII_KEY
-from tests.helpers.failover import LEASE_S, TAKEOVER_DEADLINE_S, serve_pair, until
+from tests.helpers.failover import LEASE_S, TAKEOVER_DEADLINE_S, fresh_database, serve_pair, until
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def hall(pg_cluster: PgCluster, monkeypatch) -> str:
-    monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
-    return pg_cluster.create_database(f"fo{uuid.uuid4().hex[:12]}")
+    return fresh_database(pg_cluster, monkeypatch, "fo")
 
 
 @pytest.fixture

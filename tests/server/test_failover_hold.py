@@ -18,7 +18,6 @@ import dataclasses
 import json
 import logging
 import time
-import uuid
 
 import pytest
 from websockets.asyncio.client import connect
@@ -33,7 +32,7 @@ from server.store import Store
 from server.store.lease import LeaseBook
 from server.tools.chaos import chaos_config
 from server.tools.pgcluster import PgCluster
-from tests.conftest import TEST_PII_KEY
+from tests.helpers.failover import fresh_database
 
 pytestmark = pytest.mark.postgres
 
@@ -48,12 +47,11 @@ OTHER_URL = f"ws://127.0.0.1:10/ws/{HALL}"
 
 @pytest.fixture
 def database(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
     # A loaded machine must not end a hold (or a load's wait) before the
     # lease pass that ends it: the bounds are not what is tested.
     monkeypatch.setattr(halls_module, "HELLO_TIMEOUT_S", 60.0)
     monkeypatch.setattr(halls_module, "HOLD_MARGIN_S", 60.0)
-    return pg_cluster.create_database(f"hd{uuid.uuid4().hex[:12]}")
+    return fresh_database(pg_cluster, monkeypatch, "hd")
 
 
 async def _until(what, timeout: float, why) -> None:

@@ -25,7 +25,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 
 import psycopg
@@ -42,7 +41,7 @@ from server.store import lease as lease_module
 from server.store.lease import LeaseBook
 from server.tools.chaos import chaos_config
 from server.tools.pgcluster import PgCluster
-from tests.conftest import TEST_PII_KEY
+from tests.helpers.failover import fresh_database
 
 pytestmark = pytest.mark.postgres
 
@@ -52,8 +51,7 @@ DEADLINE_S = 60.0
 
 @pytest.fixture
 def database(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
-    return pg_cluster.create_database(f"lp{uuid.uuid4().hex[:12]}")
+    return fresh_database(pg_cluster, monkeypatch, "lp")
 
 
 def _until(what: Callable[[], object], why: str) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -31,8 +30,7 @@ from server.store import Store
 from server.store.lease import LeaseBook
 from server.tools.chaos import chaos_config
 from server.tools.pgcluster import PgCluster
-from tests.conftest import TEST_PII_KEY
-from tests.helpers.failover import hello_reply, steal_lease
+from tests.helpers.failover import fresh_database, hello_reply, steal_lease
 
 pytestmark = pytest.mark.postgres
 
@@ -48,8 +46,7 @@ LOCK_BOUND_S = 8.0
 
 @pytest.fixture
 def database(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
-    return pg_cluster.create_database(f"ld{uuid.uuid4().hex[:12]}")
+    return fresh_database(pg_cluster, monkeypatch, "ld")
 
 
 class TableLock:

@@ -13,15 +13,19 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import uuid
 from pathlib import Path
 
 import pytest
 
 from server.tools.chaos import chaos_config
 from server.tools.pgcluster import PgCluster
-from tests.conftest import TEST_PII_KEY
-from tests.helpers.failover import TAKEOVER_DEADLINE_S, hello_reply, serve_pair, until
+from tests.helpers.failover import (
+    TAKEOVER_DEADLINE_S,
+    fresh_database,
+    hello_reply,
+    serve_pair,
+    until,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -32,8 +36,7 @@ LEASE_S = 10.0
 
 @pytest.fixture
 def hall(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
-    return pg_cluster.create_database(f"pr{uuid.uuid4().hex[:12]}")
+    return fresh_database(pg_cluster, monkeypatch, "pr")
 
 
 def test_a_sigkilled_owners_hall_is_taken_while_its_lease_still_runs(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 
 import pytest
 
@@ -24,8 +23,7 @@ from server.owner import State
 from server.serve import build_server
 from server.tools.chaos import chaos_config
 from server.tools.pgcluster import PgCluster
-from tests.conftest import TEST_PII_KEY
-from tests.helpers.failover import hello_reply, steal_lease
+from tests.helpers.failover import fresh_database, hello_reply, steal_lease
 
 pytestmark = pytest.mark.postgres
 
@@ -36,8 +34,7 @@ THIEF = f"ws://127.0.0.1:10/ws/{HALL}"
 
 @pytest.fixture
 def database(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
-    return pg_cluster.create_database(f"sd{uuid.uuid4().hex[:12]}")
+    return fresh_database(pg_cluster, monkeypatch, "sd")
 
 
 class _AtStepDown(logging.Handler):

@@ -19,7 +19,6 @@ import asyncio
 import json
 import threading
 import time
-import uuid
 
 import pytest
 from websockets.asyncio.client import connect as ws_connect
@@ -33,7 +32,7 @@ from server.store import Store
 from server.store.lease import LeaseBook
 from server.tools.chaos import chaos_config
 from server.tools.pgcluster import PgCluster
-from tests.conftest import TEST_PII_KEY
+from tests.helpers.failover import fresh_database
 
 pytestmark = pytest.mark.postgres
 
@@ -44,8 +43,7 @@ HALLS = ("east", "west", "north")
 
 @pytest.fixture
 def database(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("QHALL_PII_KEY", TEST_PII_KEY)
-    return pg_cluster.create_database(f"tk{uuid.uuid4().hex[:12]}")
+    return fresh_database(pg_cluster, monkeypatch, "tk")
 
 
 def _held_by_a_dead_instance(database: str, configs: list[HallConfig]) -> None:
