@@ -112,6 +112,8 @@ class Display:
         self.ws = ws
         self.called: dict[str, float] = {}
         self.events = 0
+        self.frames = 0
+        self.bytes = 0
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -120,6 +122,8 @@ class Display:
         try:
             async for frame in self.ws:
                 now = time.perf_counter()
+                self.frames += 1
+                self.bytes += len(frame)
                 self.events += frame.count('"type":"event"')
                 if '"ticket.called"' in frame or '"type":"bare"' in frame:
                     for called, bare in _CALLED.findall(frame):
@@ -159,8 +163,20 @@ class Requester:
         return await fut
 
 
+def cpu_s(pid: int) -> tuple[float, float]:
+    """A process's CPU seconds so far: user, system (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_since(pid: int, before: tuple[float, float]) -> tuple[float, float]:
+    now = cpu_s(pid)
+    return now[0] - before[0], now[1] - before[1]
+
+
 async def run_qhall(url: str, displays: int, counters: int, seconds: float,
-                    samples: int) -> dict:
+                    samples: int, pid: int) -> dict:
     from server.reference import demo_config, demo_token
 
     cfg = demo_config()
@@ -199,6 +215,8 @@ async def run_qhall(url: str, displays: int, counters: int, seconds: float,
             done, _ = await asyncio.wait(window)
             issued += sum(1 for d in done if d.result()["type"] == "ok")
 
+    frames0, bytes0 = boards[0].frames, boards[0].bytes
+    cpu0, server0 = time.process_time(), cpu_s(pid)
     t0 = time.perf_counter()
     await asyncio.gather(*(kiosk_loop(k, n * 7) for n, k in enumerate(kiosks)))
     elapsed = time.perf_counter() - t0
@@ -214,6 +232,8 @@ async def run_qhall(url: str, displays: int, counters: int, seconds: float,
     else:
         print(f"warning: boards did not converge: {sorted(counts)[:3]}..{max(counts)}")
     settle = time.perf_counter() - settle0 - 0.2
+    cpu = {"client": time.process_time() - cpu0, "server": cpu_since(pid, server0),
+           "frames": boards[0].frames - frames0, "bytes": boards[0].bytes - bytes0}
 
     # Replies queue behind events: let every counter drain its backlog
     # (a ping's reply comes after everything queued before it).
@@ -236,7 +256,91 @@ async def run_qhall(url: str, displays: int, counters: int, seconds: float,
         lat.append(max(b.called[tid] for b in boards) - t)
         await r.request("complete")
     await asyncio.gather(*(x.ws.close() for x in [*boards, *kiosks, *(r for _, r in desks)]))
-    return {"issued": issued, "issue_s": elapsed, "settle_s": settle, "lat": lat}
+    return {"issued": issued, "issue_s": elapsed, "settle_s": settle, "lat": lat, **cpu}
+
+
+async def run_light(url: str, displays: int, counters: int, seconds: float, pid: int,
+                    procs: int) -> dict:
+    """The issue phase with the receivers out of this process: the displays
+    and counters in ``procs`` child processes of light clients
+    (bench/displays.py: every frame received, every device's seqs checked),
+    the 6 kiosks here, light clients too. The server's connections and
+    fan-out are the same as in :func:`run_qhall`."""
+    from server.reference import demo_config, demo_token
+    from server.tools.lightclient import LightDevice
+
+    cfg = demo_config()
+    desks = [f"counter-{c.number}" for c in cfg.counters[:counters]]
+    children = []
+    for n in range(procs):
+        first, last = displays * n // procs, displays * (n + 1) // procs
+        mine = desks[len(desks) * n // procs:len(desks) * (n + 1) // procs]
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "bench.displays", url, str(first), str(last - first), *mine],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+    try:
+        for child in children:
+            assert child.stdout is not None
+            line = await asyncio.to_thread(child.stdout.readline)
+            if not line.startswith('{"ready"'):
+                raise SystemExit(f"a display process failed to connect: {line!r}")
+        kiosks = [LightDevice(f"kiosk-{i}", demo_token(f"kiosk-{i}")) for i in range(1, 7)]
+        for k in kiosks:
+            await k.open(url)
+        services = [s.id for s in cfg.services]
+        issued = 0
+        stop_at = time.perf_counter() + seconds
+
+        async def kiosk_loop(k: LightDevice, offset: int) -> None:
+            nonlocal issued
+            i = offset
+            window: set[asyncio.Task] = set()
+            while window or time.perf_counter() < stop_at:
+                while len(window) < 16 and time.perf_counter() < stop_at:
+                    i += 1
+                    window.add(asyncio.ensure_future(
+                        k.request("issue", service=services[i % len(services)])))
+                done, window = await asyncio.wait(window, return_when=asyncio.FIRST_COMPLETED)
+                issued += sum(1 for d in done if d.result()["type"] == "ok")
+
+        cpu0, server0 = time.process_time(), cpu_s(pid)
+        t0 = time.perf_counter()
+        await asyncio.gather(*(kiosk_loop(k, n * 7) for n, k in enumerate(kiosks)))
+        elapsed = time.perf_counter() - t0
+        # The hall's last seq: every event up to it is committed (each kiosk
+        # had its last reply), so every device must receive exactly these.
+        probe = LightDevice(f"bench-board-{displays}", "bench")
+        target = int((await probe.open(url))["seq"])
+        probe.close()
+        results = []
+        for child in children:
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.write(f"{target}\n")
+            child.stdin.flush()
+        for child in children:
+            assert child.stdout is not None
+            results.append(json.loads(await asyncio.to_thread(child.stdout.readline)))
+        server = cpu_since(pid, server0)
+        for k in kiosks:
+            k.close()
+    finally:
+        for child in children:
+            if child.stdin is not None:
+                child.stdin.close()  # a child still waiting for its target ends
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    problems = [p for r in results for p in r["problems"]]
+    if problems:
+        raise SystemExit(f"light displays: not every device saw every event once: {problems}")
+    return {"issued": issued, "issue_s": elapsed,
+            "settle_s": max(r["caught_up"] for r in results) - (t0 + elapsed),
+            "client": time.process_time() - cpu0, "children": sum(r["cpu"] for r in results),
+            "server": server, "devices": sum(r["devices"] for r in results),
+            "events": sum(r["events"] for r in results),
+            "frames": sum(r["frames"] for r in results),
+            "bytes": sum(r["bytes"] for r in results) / sum(r["devices"] for r in results)}
 
 
 BARE_SERVER = r"""
@@ -396,6 +500,20 @@ def print_service_rates(seconds: float) -> None:
           f"tickets/s), {alone_ms:.2f} ms one transaction each ({alone_rate:,.0f}/s)")
 
 
+def print_costs(res: dict, frames_each: float, client_cpu: float) -> None:
+    """CPU per issue of the server and of the clients, and the group size
+    (each device gets one frame per flush, one flush per group commit)."""
+    window = res["issue_s"] + max(0.0, res["settle_s"])
+    user, system = res["server"]
+    server = user + system
+    print(f"  server CPU {1000 * server / res['issued']:.3f} ms per issue, {system / server:.0%} "
+          f"of it in the kernel ({server / window:.0%} of a core over the phase and catch-up); "
+          f"{res['bytes'] / res['issued']:,.0f} bytes to each device per issue; clients' "
+          f"CPU {1000 * client_cpu / res['issued']:.3f} ms per issue ({client_cpu / window:.0%} "
+          f"of a core); {frames_each:,.0f} frames per device = "
+          f"{res['issued'] / max(1.0, frames_each):.1f} issues per flush")
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process, in MB (Linux /proc)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -439,6 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--connections", type=int, default=2000,
                     help="display connections held open to read the server's RSS (0: skip)")
+    ap.add_argument("--display-procs", type=int, default=2,
+                    help="processes holding the light displays of the second issue phase "
+                         "(0: skip it)")
     ap.add_argument("--service-only", action="store_true",
                     help="only the hall service alone, per request vs grouped")
     args = ap.parse_args(argv)
@@ -449,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = raw_commit_loop(Path(tmp) / "raw.db", 2.0)
-        cfg = bench_config(f"sqlite:///{tmp}/bench.db", args.displays + args.connections)
+        cfg = bench_config(f"sqlite:///{tmp}/bench.db",
+                           args.displays + max(1, args.connections))  # +1: the seq probe
         path = Path(tmp) / "hall.toml"
         path.write_text(dumps(cfg), encoding="utf-8")
         port = _free_port()
@@ -465,7 +587,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _wait_port(port, server)
             res = asyncio.run(run_qhall(f"ws://127.0.0.1:{port}/ws", args.displays,
-                                        args.counters, args.seconds, args.samples))
+                                        args.counters, args.seconds, args.samples,
+                                        server.pid))
+            light = (asyncio.run(run_light(f"ws://127.0.0.1:{port}/ws", args.displays,
+                                           args.counters, args.seconds, server.pid,
+                                           args.display_procs))
+                     if args.display_procs else None)
             rss = (asyncio.run(hold_connections(f"ws://127.0.0.1:{port}/ws", args.displays,
                                                 args.connections, server.pid))
                    if args.connections else None)
@@ -484,11 +611,23 @@ def main(argv: list[str] | None = None) -> int:
 
     rate = res["issued"] / res["issue_s"]
     print(f"hall: {args.displays} displays, {args.counters} counters, 6 kiosks")
-    print(f"issue throughput: {res['issued']} tickets in {res['issue_s']:.2f} s = "
-          f"{rate:,.0f} issues/s (target >= 2,400); boards caught up "
-          f"{max(0.0, res['settle_s']):.2f} s after the last reply")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"issue throughput (every client in this process, websockets' asyncio client): "
+          f"{res['issued']} tickets in {res['issue_s']:.2f} s = {rate:,.0f} issues/s "
+          f"(target >= 2,400); boards caught up {max(0.0, res['settle_s']):.2f} s after "
+          f"the last reply")
+    print_costs(res, res["frames"], res["client"])
     print(f"raw SQLite commit loop (WAL, synchronous=FULL, one row per transaction): "
           f"{raw:,.0f} commits/s; qhall/raw {rate / raw:.2f}x (target >= 0.3x)")
+    if light is not None:
+        lrate = light["issued"] / light["issue_s"]
+        print(f"issue throughput, light receivers ({light['devices']} displays and counters "
+              f"in {args.display_procs} processes of light clients, every device saw every "
+              f"event once: {light['events']:,} events checked): {light['issued']} tickets in "
+              f"{light['issue_s']:.2f} s = {lrate:,.0f} issues/s; qhall/raw {lrate / raw:.2f}x; "
+              f"caught up {max(0.0, light['settle_s']):.2f} s after the last reply")
+        print_costs(light, light["frames"] / light["devices"],
+                    light["client"] + light["children"])
     lat = [x * 1000 for x in res["lat"]]
     blat = [x * 1000 for x in bare_lat]
     print(f"{'call -> every display (ms)':<32}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}")
