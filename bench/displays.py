@@ -5,10 +5,11 @@ COUNT [COUNTER ...]`` connects the display devices ``bench-board-FIRST`` ..
 ``bench-board-(FIRST+COUNT-1)`` and the named counter devices (hello only,
 no login: a counter receives every event of its hall either way), each a
 :class:`~server.tools.lightclient.LightDevice` asking for ``batch`` frames.
-Every frame is received; its events' ``seq`` numbers are read with a regex
-(the server writes ``"type":"event","seq":N`` first, server/wire/protocol.py)
-and checked as they arrive: each device must see ``welcome seq + 1``, ``+ 2``,
-... with no gap and no repeat.
+Every frame is received and checked as it arrives (:class:`Watch`): each
+device must see ``welcome seq + 1``, ``+ 2``, ... up to the hall's last seq,
+with no gap and no repeat (the server writes ``"type":"event","seq":N`` at
+the head of each event, server/wire/protocol.py, so a frame's first and
+last seq and its event count are found without decoding it).
 
 Protocol with the parent, one JSON line each way: the child prints
 ``{"ready": true}`` once connected; the parent writes the hall's last seq;
@@ -30,7 +31,14 @@ import time
 
 from server.tools.lightclient import LightDevice
 
-_SEQ = re.compile(rb'"type":"event","seq":(\d+)')
+_MARK = b'"type":"event","seq":'
+_DIGITS = re.compile(rb"\d+")
+
+
+def _seq_at(data: bytes, at: int) -> int:
+    """The seq of the event whose mark starts at ``at``."""
+    match = _DIGITS.match(data, at + len(_MARK))
+    return int(match.group()) if match else -1
 
 #: How long the devices may take to catch up after the parent's last seq.
 CATCH_UP_S = 120.0
@@ -51,17 +59,29 @@ class Watch:
         self.problem: str | None = None
 
     def on_events(self, data: bytes, at: float) -> None:
+        # Per frame, not per event (a display gets ~60 events per batch frame
+        # at full load): the frame's first and last seq and its event count.
+        # The server numbers a frame's events consecutively, so a gap, a
+        # repeat or a lost event shows as first != last seen + 1 or as
+        # last - first + 1 != count (only a repeat and a gap cancelling out
+        # inside one frame would pass).
         self.frames += 1
         self.bytes += len(data)
         self.at = at
-        for match in _SEQ.finditer(data):
-            seq = int(match.group(1))
-            if self.last is not None and seq != self.last + 1 and self.problem is None:
-                self.problem = f"{self.device}: seq {seq} after {self.last}"
-            if self.first is None:
-                self.first = seq
-            self.last = seq
-            self.events += 1
+        count = data.count(_MARK)
+        if not count:
+            return
+        first = _seq_at(data, data.find(_MARK))
+        last = first if count == 1 else _seq_at(data, data.rfind(_MARK))
+        if self.problem is None:
+            if self.last is not None and first != self.last + 1:
+                self.problem = f"{self.device}: seq {first} after {self.last}"
+            elif last - first + 1 != count:
+                self.problem = f"{self.device}: {count} events numbered {first}..{last}"
+        if self.first is None:
+            self.first = first
+        self.last = last
+        self.events += count
 
     def check(self, target: int) -> str | None:
         """None when the device saw exactly ``start + 1 .. target`` once each."""

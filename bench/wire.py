@@ -1,43 +1,46 @@
 """Server benchmark: issue throughput and call→display latency under a full hall.
 
-Run: ``python -m bench.wire [--displays 200] [--counters 67] [--seconds 5]``
+Run: ``python -m bench.wire [--displays 200] [--counters 67] [--seconds 5]
+[--display-procs 1]``
 
 Starts the real ``qhall serve`` in its own process (the reference hall's
 services, always open, SQLite file in a temp dir, no kiosk rate limit) and,
 in this process, 200 display connections, 67 logged-in counters and 6
 kiosks. Measures:
 
-1. issue throughput: 6 kiosks pipelining ``issue`` for N seconds while every
-   display receives every event (displays opt in to ``batch`` frames,
-   docs/PROTOCOL.md);
+1. issue throughput: 6 kiosks pipelining ``issue`` (16 each in flight) for
+   N seconds while every display receives every event (displays opt in to
+   ``batch`` frames, docs/PROTOCOL.md), every client in this process on
+   websockets' asyncio client (the figure of sessions 1-8);
+1b. (session 9) the same issue phase again on the same server, the 200
+   displays and 67 counters moved to ``--display-procs`` processes of light
+   clients (bench/displays.py: every frame received, each device's seqs
+   checked: every event once, in order, up to the hall's last seq; the run
+   stops with an error otherwise) and the 6 kiosks here as light clients.
+   The server has the same 273 connections and fan-out. It runs second, on a
+   hall holding the first phase's tickets. For both phases it prints the
+   server's CPU per issue (user + kernel, from /proc), the clients' CPU per
+   issue (this process, plus the display processes for 1b), the bytes each
+   device received per issue and the group size (issues per flush: each
+   device gets one frame per flush, one flush per group commit);
 2. call→display latency: a counter sends ``call_next``; the sample is the
    time until *every* display has the matching ``ticket.called``;
-3. the same fan-out over a bare ``websockets`` broadcast server of the same
-   size (the transport's own limit), in the same run, for comparison;
-4. the raw commit loop of the disk: one small row per SQLite transaction,
-   WAL journal, ``synchronous=FULL`` (an fsync per commit), in the same temp
-   dir: the ceiling of one-transaction-per-request, which group commit beats
-   by committing a loop turn's requests together;
-5. the server's RSS with ``--connections`` (2,000) display connections open;
-6. the hall service alone (no network, same SQLite settings as the server):
-   issues committed one transaction per request beside the same issues in
-   groups of 96 (``HallService.handle_group``: what 6 kiosks pipelining 16
-   each hand it per loop turn); and whole tickets (issue, ``call_next``,
-   ``start``, ``complete``) on all 67 counters, in groups of 67 beside one
-   transaction each, as CPU ms per ticket: the figure to compare across
-   code, since it hardly depends on the disk (session 5: the rates above
-   swing with the fsync time of a shared machine); ``--service-only`` runs
-   just this.
-
 Targets (printed, never asserted; issue 19): >= 2,400 issues/s and >= 0.3x
 the raw commit loop; call→display p99 within 1.5x of the bare broadcast p99;
 server RSS <= 150 MB with 2,000 connections.
 
-On a 2-core machine the client side (273 connections in this one process)
-shares the CPU with the server and is the first to saturate: profiled with
-``QHALL_BENCH_PROFILE=FILE``, the server spends a good part of the issue
-phase idle in epoll. The issue figure is therefore a lower bound of the
-server's own capacity.
+What limits the issue phase (session 9, docs/PERFORMANCE.md): CPU, on
+both sides. The server spends 0.44-1.0 ms CPU per issue (the lower figure
+on a quiet machine; ~20% of it in the kernel, sending ~500 bytes to each
+of the 273 devices per issue), so even with a core of its own it would
+answer at most ~2,300 issues/s; the clients spend as much again (0.5-1.0
+ms per issue), and on 2 cores the two share the CPU. The loop waits on
+fsync only ~6% of its wall time; it is idle in epoll ~15%. The old
+figure (1) is therefore not a lower bound of the server alone: it is the
+rate the 2 cores reach with the harness on them, as is (1b) with lighter
+receivers. More display processes do not help on an oversubscribed
+machine (each is one more runnable process sharing the cores with the
+server): the default is one.
 """
 
 from __future__ import annotations
@@ -557,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--connections", type=int, default=2000,
                     help="display connections held open to read the server's RSS (0: skip)")
-    ap.add_argument("--display-procs", type=int, default=2,
+    ap.add_argument("--display-procs", type=int, default=1,
                     help="processes holding the light displays of the second issue phase "
                          "(0: skip it)")
     ap.add_argument("--service-only", action="store_true",
@@ -622,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     if light is not None:
         lrate = light["issued"] / light["issue_s"]
         print(f"issue throughput, light receivers ({light['devices']} displays and counters "
-              f"in {args.display_procs} processes of light clients, every device saw every "
+              f"in {args.display_procs} process(es) of light clients, every device saw every "
               f"event once: {light['events']:,} events checked): {light['issued']} tickets in "
               f"{light['issue_s']:.2f} s = {lrate:,.0f} issues/s; qhall/raw {lrate / raw:.2f}x; "
               f"caught up {max(0.0, light['settle_s']):.2f} s after the last reply")
