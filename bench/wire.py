@@ -57,11 +57,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.stats import percentile
+from server.tools.lightclient import LightDevice
 from server.tools.sim.client import hello
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,6 +180,30 @@ def cpu_since(pid: int, before: tuple[float, float]) -> tuple[float, float]:
     return now[0] - before[0], now[1] - before[1]
 
 
+async def pipeline_issues(kiosks: Sequence[Requester | LightDevice], services: list[str],
+                          seconds: float) -> tuple[int, float]:
+    """Each kiosk keeps 16 ``issue`` requests in flight for ``seconds``, then
+    waits for its last replies; (tickets issued, seconds taken)."""
+    issued = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def kiosk_loop(k: Requester | LightDevice, offset: int) -> None:
+        nonlocal issued
+        i = offset
+        window: set[asyncio.Future] = set()
+        while window or time.perf_counter() < stop_at:
+            while len(window) < 16 and time.perf_counter() < stop_at:
+                i += 1
+                window.add(asyncio.ensure_future(
+                    k.request("issue", service=services[i % len(services)])))
+            done, window = await asyncio.wait(window, return_when=asyncio.FIRST_COMPLETED)
+            issued += sum(1 for d in done if d.result()["type"] == "ok")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(kiosk_loop(k, n * 7) for n, k in enumerate(kiosks)))
+    return issued, time.perf_counter() - t0
+
+
 async def run_qhall(url: str, displays: int, counters: int, seconds: float,
                     samples: int, pid: int) -> dict:
     from server.reference import demo_config, demo_token
@@ -200,29 +226,9 @@ async def run_qhall(url: str, displays: int, counters: int, seconds: float,
     services = [s.id for s in cfg.services]
 
     # 1. issue throughput
-    issued = 0
-    stop_at = time.perf_counter() + seconds
-
-    async def kiosk_loop(k: Requester, offset: int) -> None:
-        nonlocal issued
-        i = offset
-        window: set[asyncio.Task] = set()
-        while time.perf_counter() < stop_at:
-            while len(window) < 16:
-                i += 1
-                window.add(asyncio.ensure_future(
-                    k.request("issue", service=services[i % len(services)])))
-            done, window = await asyncio.wait(window, return_when=asyncio.FIRST_COMPLETED)
-            issued += sum(1 for d in done if d.result()["type"] == "ok")
-        if window:
-            done, _ = await asyncio.wait(window)
-            issued += sum(1 for d in done if d.result()["type"] == "ok")
-
     frames0, bytes0 = boards[0].frames, boards[0].bytes
     cpu0, server0 = time.process_time(), cpu_s(pid)
-    t0 = time.perf_counter()
-    await asyncio.gather(*(kiosk_loop(k, n * 7) for n, k in enumerate(kiosks)))
-    elapsed = time.perf_counter() - t0
+    issued, elapsed = await pipeline_issues(kiosks, services, seconds)
     # let the boards catch up, then measure how long that took
     total_events = None
     settle0 = time.perf_counter()
@@ -270,7 +276,6 @@ async def run_light(url: str, displays: int, counters: int, seconds: float, pid:
     the 6 kiosks here, light clients too. The server's connections and
     fan-out are the same as in :func:`run_qhall`."""
     from server.reference import demo_config, demo_token
-    from server.tools.lightclient import LightDevice
 
     cfg = demo_config()
     desks = [f"counter-{c.number}" for c in cfg.counters[:counters]]
@@ -291,25 +296,9 @@ async def run_light(url: str, displays: int, counters: int, seconds: float, pid:
         for k in kiosks:
             await k.open(url)
         services = [s.id for s in cfg.services]
-        issued = 0
-        stop_at = time.perf_counter() + seconds
-
-        async def kiosk_loop(k: LightDevice, offset: int) -> None:
-            nonlocal issued
-            i = offset
-            window: set[asyncio.Task] = set()
-            while window or time.perf_counter() < stop_at:
-                while len(window) < 16 and time.perf_counter() < stop_at:
-                    i += 1
-                    window.add(asyncio.ensure_future(
-                        k.request("issue", service=services[i % len(services)])))
-                done, window = await asyncio.wait(window, return_when=asyncio.FIRST_COMPLETED)
-                issued += sum(1 for d in done if d.result()["type"] == "ok")
-
         cpu0, server0 = time.process_time(), cpu_s(pid)
-        t0 = time.perf_counter()
-        await asyncio.gather(*(kiosk_loop(k, n * 7) for n, k in enumerate(kiosks)))
-        elapsed = time.perf_counter() - t0
+        issued, elapsed = await pipeline_issues(kiosks, services, seconds)
+        t0 = time.perf_counter() - elapsed
         # The hall's last seq: every event up to it is committed (each kiosk
         # had its last reply), so every device must receive exactly these.
         probe = LightDevice(f"bench-board-{displays}", "bench")
