@@ -164,6 +164,13 @@ class Slot:
         self.machine = OwnerMachine(lease_s) if book is not None else None
         self.server: Server | None = None
         self.owner_url: str | None = None  # the owner's URL when another owns it
+        #: The live owner (URL, epoch) as last read; when it took the hall at
+        #: the earliest (monotonic: the read before the one that first saw
+        #: it; None: it owned the hall at this process's first read, when it
+        #: took it is not known here); when the lease row was last read.
+        self.owner_key: tuple[str | None, int] | None = None
+        self.owner_since: float | None = None
+        self.read_at: float | None = None
         self.took_over = 0  # times this process became the owner
         self.taken_at = 0.0  # when this process last took the lease (monotonic)
         self.free_since: float | None = None  # first seen without a live owner
@@ -196,6 +203,14 @@ class Slot:
                 or self.pending or self.server is not None:
             return False
         return self.owner_expires is None or self.owner_expires - now <= within
+
+    def owned_for(self, now: float) -> float | None:
+        """How long the live owner has held the hall at most, by this
+        process's reads (it took it after the read before the one that first
+        saw it: a poll at most before); None when not known."""
+        if self.owner_url is None or self.owner_since is None:
+            return None
+        return max(0.0, now - self.owner_since)
 
     @contextlib.contextmanager
     def waiting(self, since: float) -> Iterator[None]:
@@ -1042,6 +1057,13 @@ class Halls:
                                "此服务器为热备，请连接主服务器 this server is a standby for "
                                "the hall; connect to its owner")
         owner = reply["owner"] = self.hall_url(slot.id) if slot.pending else slot.owner_url
+        held_for = None if slot.pending else slot.owned_for(time.monotonic())
+        if held_for is not None:
+            # How long that owner has held the hall, at most: a device that
+            # found it down before it took the hall (a restarted or woken
+            # process) goes to it instead of waiting here for a lease that
+            # will not run out (docs/PROTOCOL.md, `owner_for`).
+            reply["owner_for"] = round(held_for, 1)
         try:
             await ws.send(protocol.encode(reply))
             await ws.close(protocol.CLOSE_TRY_AGAIN, "standby")
@@ -1086,6 +1108,13 @@ def _saw(slot: Slot, holder: Holder | None, at: float) -> None:
     """Note who owns the hall, as just read at ``at``, and when its lease runs out."""
     live = holder is not None and holder.live
     slot.owner_url = holder.url if holder is not None and live else None
+    key = (holder.url, holder.epoch) if holder is not None and live else None
+    if key != slot.owner_key or slot.read_at is None:
+        # A new owner (or epoch): it took the hall after the previous read.
+        # At the first read its taking is older than this process: unknown.
+        slot.owner_since = slot.read_at if key is not None else None
+        slot.owner_key = key
+    slot.read_at = at
     expires_in = _expires_in(holder)
     slot.owner_expires = None if expires_in is None else at + expires_in
 

@@ -90,3 +90,50 @@ def test_an_owner_that_lost_its_hall_names_the_new_owner_as_it_steps_down(
     # Refused at once, not held until a poll told it who the owner is.
     held = [r.getMessage() for r in caplog.records if " waited " in r.getMessage()]
     assert held == [], held
+
+
+def test_a_standby_says_how_long_an_owner_it_saw_take_the_hall_has_held_it(
+        database: str) -> None:
+    # A device that found an owner down stays at the standby naming it
+    # (waiting for its lease to run out) unless the standby says the owner
+    # took the hall since (`owner_for`): restarted or woken, it is up. The
+    # standby says so only for an owner it saw take the hall: not for the one
+    # it first read (when that one took it is not known here).
+    halls = Halls([chaos_config(HALL, database)], build_server, lease_s=LEASE_S,
+                  instance="alive")
+    second = f"ws://127.0.0.1:11/ws/{HALL}"
+
+    async def main() -> tuple[dict, dict, float]:
+        try:
+            return await scenario()
+        finally:
+            await halls.stop()
+
+    async def until_owner(url: str) -> None:
+        deadline = time.monotonic() + 30
+        while halls.slots[HALL].owner_url != url:
+            assert time.monotonic() < deadline, f"{url} not read as the owner"
+            await asyncio.sleep(0.05)
+
+    async def scenario() -> tuple[dict, dict, float]:
+        await halls.start("127.0.0.1", 0)
+        assert halls.ws_server is not None
+        port = int(next(iter(halls.ws_server.sockets)).getsockname()[1])
+        await asyncio.to_thread(steal_lease, database, HALL, THIEF)
+        await until_owner(THIEF)  # read as it stepped down: its first read
+        first_seen = time.monotonic()
+        first = await hello_reply(f"ws://127.0.0.1:{port}/ws")
+        await asyncio.to_thread(steal_lease, database, HALL, second)
+        await until_owner(second)  # seen take the hall at a standby's poll
+        reply = await hello_reply(f"ws://127.0.0.1:{port}/ws")
+        return first, reply, time.monotonic() - first_seen
+
+    try:
+        first, reply, since_first = asyncio.run(main())
+    finally:
+        halls.close()
+    assert (first["code"], first["owner"]) == ("standby", THIEF) and "owner_for" not in first
+    assert (reply["code"], reply["owner"]) == ("standby", second), reply
+    # It took the hall after the standby's read before the one that saw it,
+    # and that read was no earlier than the one that first saw THIEF.
+    assert 0 <= reply["owner_for"] <= since_first + 0.05, (reply, since_first)
