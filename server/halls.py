@@ -132,6 +132,8 @@ LOADERS = 2
 #: Taking it cannot make two owners (the lease row decides); at worst the
 #: taker holds one more than its share and gives one back later.
 STRANDED_POLLS = 2
+#: Lease passes whose durations set how early an owned hall is renewed.
+PASSES_KEPT = 8
 _HALL_PATHS = ("ws", "board", "healthz")
 #: websockets options of every listener (one hall's or several halls').
 SERVE_OPTIONS: dict[str, Any] = {
@@ -331,6 +333,9 @@ class Halls:
         #: the loaders at work (:meth:`_kick_loads`), at most ``LOADERS``
         self._loads: set[asyncio.Task[None]] = set()
         self._pass_lock = asyncio.Lock()
+        #: How long the last passes took (seconds): owned halls whose renewal
+        #: falls due before the next pass could reach them renew in this one.
+        self._took: collections.deque[float] = collections.deque(maxlen=PASSES_KEPT)
         self._next_heartbeat: dict[str, float] = collections.defaultdict(lambda: float("-inf"))
         #: per database: live processes -> halls each owns (at the last heartbeat)
         self._live: dict[str, dict[str, int]] = {}
@@ -430,8 +435,12 @@ class Halls:
         return f"{self.advertise}/ws" if len(self.slots) == 1 else f"{self.advertise}/ws/{hall}"
 
     # ---------------------------------------------------------------- leases
+    def _tick(self) -> float:
+        """The lease loop's period: lapsed halls dropped, a pass started if none runs."""
+        return min(0.5, self.lease_s / 10)
+
     async def _lease_loop(self) -> None:
-        tick = min(0.5, self.lease_s / 10)
+        tick = self._tick()
         upkeep: asyncio.Task[None] | None = None
         try:
             while True:
@@ -486,6 +495,7 @@ class Halls:
             began = time.monotonic()
             await self._pass(now)
             took = time.monotonic() - began
+            self._took.append(took)
             if took > self.lease_s / 5:
                 # Longer than a standby's poll: its held hellos learned late
                 # who took their halls (a chaos run's logs say when).
@@ -497,8 +507,16 @@ class Halls:
         random.shuffle(slots)  # processes starting together do not race for the same hall
         owning = [s for s in slots if s.machine is not None
                   and s.machine.state is not State.STANDBY]
-        for slot in owning:
-            await self._step_slot(slot, now)
+        # The next pass starts a pass and a tick from now, and reaches a
+        # hall up to a pass after that: a renewal due before then is made
+        # now. Before, one due just after a pass began waited for the next
+        # pass and then for its place in it: renewals came up to renew_s plus
+        # two passes and a tick apart. On a busy machine (load 6 on two
+        # cores, passes of 2-3 s) that passed a 5 s lease, and two live
+        # processes took each other's halls (one 6-min run: 5 halls).
+        ahead = max(self._took, default=0.0) + self._tick()
+        for slot in sorted(owning, key=_renewal_order):
+            await self._step_slot(slot, now, ahead)
             slot.looked()
         for url, book in self.books.items():
             if now >= self._next_heartbeat[url]:
@@ -568,12 +586,14 @@ class Halls:
         halls = sum(1 for s in self.slots.values() if s.config.database == url)
         return LeaseBook.share(halls, len(self._live.get(url) or {"": 0}))
 
-    async def _step_slot(self, slot: Slot, now: float) -> None:
+    async def _step_slot(self, slot: Slot, now: float, ahead: float = 0.0) -> None:
         machine, book = slot.machine, slot.book
         assert machine is not None and book is not None
         if slot.id in book.fenced and machine.state is State.OWNING:
             machine.feed(Input.FENCED_COMMIT, now)
         action = machine.due(now)
+        if action is None and machine.renewal_due_by(now + min(ahead, machine.renew_s)):
+            action = Action.RENEW  # due before the next pass could renew it
         if action is Action.STEP_DOWN:
             await self._step_down(slot, now)
         elif action is Action.RENEW:
@@ -1080,6 +1100,12 @@ def _waited(ws: ServerConnection, slot: Slot, since: float, held: bool, loading:
     how = "held, loading" if held and loading else "held" if held else "loading"
     log.warning("hall %s: hello of %s waited %.1f s (%s): %s", slot.id,
                 hello_device(ws) or "?", time.monotonic() - since, how, outcome)
+
+
+def _renewal_order(slot: Slot) -> float:
+    """Owned halls renew the least recently renewed first (``random.shuffle``
+    left one renewed first in a pass last in the next)."""
+    return slot.machine.next_renewal if slot.machine is not None else 0.0
 
 
 def _load_order(slot: Slot) -> tuple[bool, float]:
