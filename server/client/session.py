@@ -92,7 +92,7 @@ TRAIL = 64
 #: A URL that could not be reached (refused, reset, or no HTTP answer in
 #: time: a dead or frozen server) is passed over for this long while another
 #: URL is worth a try, even when a standby names it as the owner: a standby
-#: names a dead owner until its lease runs out (up to a lease, 10 s), and a
+#: names a dead owner until its lease runs out (up to a lease, 5 s by default), and a
 #: frozen one costs a whole timeout per visit.
 AVOID_S = 10.0
 #: After a standby's refusal the next try comes within this, whatever the
