@@ -13,10 +13,12 @@ names the new owner at once.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from server.halls import Halls
 from server.owner import State
@@ -24,6 +26,7 @@ from server.serve import build_server
 from server.tools.chaos import chaos_config
 from server.tools.pgcluster import PgCluster
 from tests.helpers.failover import fresh_database, hello_reply, steal_lease
+from tests.helpers.server import TOKEN, RunningServer, dial, small_config
 
 pytestmark = pytest.mark.postgres
 
@@ -137,3 +140,35 @@ def test_a_standby_says_how_long_an_owner_it_saw_take_the_hall_has_held_it(
     # It took the hall after the standby's read before the one that saw it,
     # and that read was no earlier than the one that first saw THIEF.
     assert 0 <= reply["owner_for"] <= since_first + 0.05, (reply, since_first)
+
+
+def test_a_hello_whose_hall_steps_down_during_its_token_check_is_closed_not_welcomed(
+        tmp_path) -> None:
+    # The hall's server is detached (its lease lapsed, stepping down) while a
+    # hello's token is checked: detach() closes the clients it knows, not this
+    # one. Before, the welcome went out anyway and the device stayed on a
+    # server that sent it nothing ever (a chaos run: a board saw none of 514
+    # calls). Now it is closed 1012 and moves on.
+    srv = RunningServer(small_config(f"sqlite:///{tmp_path / 'hall.db'}")).start()
+    try:
+        server = srv.server
+        checked = server._authenticate
+
+        async def checked_then_detached(ws, hello):
+            device = await checked(ws, hello)
+            server.detach(1012, "no longer the owner of this hall")
+            return device
+
+        srv.call(lambda: setattr(server, "_authenticate", checked_then_detached))
+        ws = dial(srv.url)
+        try:
+            ws.send(json.dumps({"type": "hello", "id": "h1", "protocol": 1, "device": "board-1",
+                                "token": TOKEN("board-1"), "since": None}))
+            with pytest.raises(ConnectionClosed):
+                frame = ws.recv(timeout=10)
+                raise AssertionError(f"answered: {frame}")
+            assert ws.close_code == 1012
+        finally:
+            ws.close()
+    finally:
+        srv.stop()
