@@ -307,10 +307,13 @@ class Failover:
         lease_s: how long the hall's owner lease lives without renewal; a
             standby takes over at most about 1.2x this after the owner
             stops. ``qhall serve --lease-s`` overrides it; the halls of one
-            process share one lease length.
+            process share one lease length. 5 s: a frozen owner is seen
+            only as renewals that stop, so the lease is the detection time
+            of a freeze (docs/DEPLOYMENT.md argues the number and when to
+            raise it).
     """
 
-    lease_s: float = 10.0
+    lease_s: float = 5.0
 
 
 #: [failover] lease_s bounds: under a second renews faster than a busy

@@ -132,6 +132,8 @@ LOADERS = 2
 #: Taking it cannot make two owners (the lease row decides); at worst the
 #: taker holds one more than its share and gives one back later.
 STRANDED_POLLS = 2
+#: Lease passes whose durations set how early an owned hall is renewed.
+PASSES_KEPT = 8
 _HALL_PATHS = ("ws", "board", "healthz")
 #: websockets options of every listener (one hall's or several halls').
 SERVE_OPTIONS: dict[str, Any] = {
@@ -164,6 +166,13 @@ class Slot:
         self.machine = OwnerMachine(lease_s) if book is not None else None
         self.server: Server | None = None
         self.owner_url: str | None = None  # the owner's URL when another owns it
+        #: The live owner (URL, epoch) as last read; when it took the hall at
+        #: the earliest (monotonic: the read before the one that first saw
+        #: it; None: it owned the hall at this process's first read, when it
+        #: took it is not known here); when the lease row was last read.
+        self.owner_key: tuple[str | None, int] | None = None
+        self.owner_since: float | None = None
+        self.read_at: float | None = None
         self.took_over = 0  # times this process became the owner
         self.taken_at = 0.0  # when this process last took the lease (monotonic)
         self.free_since: float | None = None  # first seen without a live owner
@@ -196,6 +205,14 @@ class Slot:
                 or self.pending or self.server is not None:
             return False
         return self.owner_expires is None or self.owner_expires - now <= within
+
+    def owned_for(self, now: float) -> float | None:
+        """How long the live owner has held the hall at most, by this
+        process's reads (it took it after the read before the one that first
+        saw it: a poll at most before); None when not known."""
+        if self.owner_url is None or self.owner_since is None:
+            return None
+        return max(0.0, now - self.owner_since)
 
     @contextlib.contextmanager
     def waiting(self, since: float) -> Iterator[None]:
@@ -316,6 +333,9 @@ class Halls:
         #: the loaders at work (:meth:`_kick_loads`), at most ``LOADERS``
         self._loads: set[asyncio.Task[None]] = set()
         self._pass_lock = asyncio.Lock()
+        #: How long the last passes took (seconds): owned halls whose renewal
+        #: falls due before the next pass could reach them renew in this one.
+        self._took: collections.deque[float] = collections.deque(maxlen=PASSES_KEPT)
         self._next_heartbeat: dict[str, float] = collections.defaultdict(lambda: float("-inf"))
         #: per database: live processes -> halls each owns (at the last heartbeat)
         self._live: dict[str, dict[str, int]] = {}
@@ -415,8 +435,12 @@ class Halls:
         return f"{self.advertise}/ws" if len(self.slots) == 1 else f"{self.advertise}/ws/{hall}"
 
     # ---------------------------------------------------------------- leases
+    def _tick(self) -> float:
+        """The lease loop's period: lapsed halls dropped, a pass started if none runs."""
+        return min(0.5, self.lease_s / 10)
+
     async def _lease_loop(self) -> None:
-        tick = min(0.5, self.lease_s / 10)
+        tick = self._tick()
         upkeep: asyncio.Task[None] | None = None
         try:
             while True:
@@ -471,6 +495,7 @@ class Halls:
             began = time.monotonic()
             await self._pass(now)
             took = time.monotonic() - began
+            self._took.append(took)
             if took > self.lease_s / 5:
                 # Longer than a standby's poll: its held hellos learned late
                 # who took their halls (a chaos run's logs say when).
@@ -482,8 +507,16 @@ class Halls:
         random.shuffle(slots)  # processes starting together do not race for the same hall
         owning = [s for s in slots if s.machine is not None
                   and s.machine.state is not State.STANDBY]
-        for slot in owning:
-            await self._step_slot(slot, now)
+        # The next pass starts a pass and a tick from now, and reaches a
+        # hall up to a pass after that: a renewal due before then is made
+        # now. Before, one due just after a pass began waited for the next
+        # pass and then for its place in it: renewals came up to renew_s plus
+        # two passes and a tick apart. On a busy machine (load 6 on two
+        # cores, passes of 2-3 s) that passed a 5 s lease, and two live
+        # processes took each other's halls (one 6-min run: 5 halls).
+        ahead = max(self._took, default=0.0) + self._tick()
+        for slot in sorted(owning, key=_renewal_order):
+            await self._step_slot(slot, now, ahead)
             slot.looked()
         for url, book in self.books.items():
             if now >= self._next_heartbeat[url]:
@@ -553,12 +586,14 @@ class Halls:
         halls = sum(1 for s in self.slots.values() if s.config.database == url)
         return LeaseBook.share(halls, len(self._live.get(url) or {"": 0}))
 
-    async def _step_slot(self, slot: Slot, now: float) -> None:
+    async def _step_slot(self, slot: Slot, now: float, ahead: float = 0.0) -> None:
         machine, book = slot.machine, slot.book
         assert machine is not None and book is not None
         if slot.id in book.fenced and machine.state is State.OWNING:
             machine.feed(Input.FENCED_COMMIT, now)
         action = machine.due(now)
+        if action is None and machine.renewal_due_by(now + min(ahead, machine.renew_s)):
+            action = Action.RENEW  # due before the next pass could renew it
         if action is Action.STEP_DOWN:
             await self._step_down(slot, now)
         elif action is Action.RENEW:
@@ -1042,6 +1077,13 @@ class Halls:
                                "此服务器为热备，请连接主服务器 this server is a standby for "
                                "the hall; connect to its owner")
         owner = reply["owner"] = self.hall_url(slot.id) if slot.pending else slot.owner_url
+        held_for = None if slot.pending else slot.owned_for(time.monotonic())
+        if held_for is not None:
+            # How long that owner has held the hall, at most: a device that
+            # found it down before it took the hall (a restarted or woken
+            # process) goes to it instead of waiting here for a lease that
+            # will not run out (docs/PROTOCOL.md, `owner_for`).
+            reply["owner_for"] = round(held_for, 1)
         try:
             await ws.send(protocol.encode(reply))
             await ws.close(protocol.CLOSE_TRY_AGAIN, "standby")
@@ -1058,6 +1100,12 @@ def _waited(ws: ServerConnection, slot: Slot, since: float, held: bool, loading:
     how = "held, loading" if held and loading else "held" if held else "loading"
     log.warning("hall %s: hello of %s waited %.1f s (%s): %s", slot.id,
                 hello_device(ws) or "?", time.monotonic() - since, how, outcome)
+
+
+def _renewal_order(slot: Slot) -> float:
+    """Owned halls renew the least recently renewed first (``random.shuffle``
+    left one renewed first in a pass last in the next)."""
+    return slot.machine.next_renewal if slot.machine is not None else 0.0
 
 
 def _load_order(slot: Slot) -> tuple[bool, float]:
@@ -1086,6 +1134,13 @@ def _saw(slot: Slot, holder: Holder | None, at: float) -> None:
     """Note who owns the hall, as just read at ``at``, and when its lease runs out."""
     live = holder is not None and holder.live
     slot.owner_url = holder.url if holder is not None and live else None
+    key = (holder.url, holder.epoch) if holder is not None and live else None
+    if key != slot.owner_key or slot.read_at is None:
+        # A new owner (or epoch): it took the hall after the previous read.
+        # At the first read its taking is older than this process: unknown.
+        slot.owner_since = slot.read_at if key is not None else None
+        slot.owner_key = key
+    slot.read_at = at
     expires_in = _expires_in(holder)
     slot.owner_expires = None if expires_in is None else at + expires_in
 

@@ -109,6 +109,16 @@ class OwnerMachine:
             return None
         return Action.ACQUIRE if self.state is State.STANDBY else Action.RENEW
 
+    @property
+    def next_renewal(self) -> float:
+        """When the next renewal (or try) falls due (monotonic)."""
+        return self._next
+
+    def renewal_due_by(self, when: float) -> bool:
+        """Whether an owner's next renewal falls due by ``when``: renewed
+        early by a caller that will not look again before then."""
+        return self.state is State.OWNING and when >= self._next
+
     def feed(self, event: Input, now: float, *, started: float | None = None,
              epoch: int | None = None, expires_in: float | None = None) -> State:
         """Apply an outcome; ``started`` is when the store call began (a

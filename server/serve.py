@@ -426,6 +426,14 @@ class Server:
         device = await self._authenticate(ws, hello)
         if device is None:
             return None
+        if not self.accepting:
+            # Detached (stepped down) while this hello was read or its token
+            # checked: detach() closed the clients it knew, not this one, and
+            # a welcome now left the device on a server that sends it nothing
+            # ever (a chaos run: a board welcomed 0.14 s after its hall's
+            # lease lapsed saw none of 514 calls). It moves on, as they did.
+            await ws.close(protocol.CLOSE_SERVICE_RESTART, "no longer serving this hall")
+            return None
         self.limits.hello_ok(address)
         session = Session(device)
         client = Client(ws, session, batch=hello.get("batch") is True)

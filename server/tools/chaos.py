@@ -48,7 +48,7 @@ from typing import Any
 
 from server.auth import hash_secret
 from server.client.aio import AsyncClient
-from server.config import HallConfig, dumps
+from server.config import Failover, HallConfig, dumps
 from server.reference import DEMO_PIN, demo_token
 from server.tools import invariants, outages
 from server.tools.loadtest import _pct, loadtest_config
@@ -816,8 +816,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the run")
     parser.add_argument("--kills", type=int, default=100,
                         help="SIGKILLs and SIGSTOPs of instances, spread over the run")
-    parser.add_argument("--lease-s", type=float, default=10.0,
-                        help="the instances' owner lease (default 10, as in production)")
+    parser.add_argument("--lease-s", type=float, default=Failover.lease_s,
+                        help=f"the instances' owner lease (default {Failover.lease_s:g}, "
+                             "as in production)")
     parser.add_argument("--issue-every-s", type=float, default=1.0,
                         help="each kiosk's pause between tickets (default 1)")
     parser.add_argument("--seed", type=int, default=1)

@@ -186,3 +186,27 @@ def test_async_client_follows_a_failover_and_resends_with_the_same_id(db, cleanu
             await board.close()
 
     asyncio.run(main())
+
+
+def test_link_goes_to_an_owner_found_down_that_took_the_hall_since(qtbot, cleanup):
+    # The owner was found down (refused: restarting); the standby names it
+    # and says it took the hall 0 s ago, after it was found down: the link
+    # goes back to it. Before, it stayed on the standby, refused again and
+    # again, until the owner's "found down" was AVOID_S (10 s) old.
+    owner = LoopbackServer({"board-1": ("tok-board-1", "board", None)})
+    owner.start()
+    owner.stop()  # its port known, nothing listening: found down
+    cleanup.append(owner.shutdown)
+    standby = standby_of(owner.url, cleanup)
+    standby.standby_owner_for = 0.0
+    link = Link([owner.url, standby.url], "board-1", "tok-board-1", **FAST)
+    cleanup.append(link.close)
+    link.open()
+    qtbot.waitUntil(lambda: len(standby.hellos) >= 1, timeout=10000)
+    with qtbot.waitSignal(link.welcomed, timeout=10000):
+        owner.start()  # restarted, and took the hall
+    assert link.url == owner.url
+    steps = link.trail
+    assert f"standby {standby.url} (owner {owner.url}, found down but took the hall " \
+           "since: going)" in steps, steps
+    assert not any("found down: staying" in step for step in steps), steps

@@ -331,10 +331,10 @@ def test_reconnect_delay_is_exponential_jittered_and_bounded():
     assert reconnect_delay(10_000, (0.5, 10.0)) <= 10.0
 
 
-def _standby(session: ClientSession, owner: str | None) -> list:
+def _standby(session: ClientSession, owner: str | None, **extra: Any) -> list:
     hello = sent(session.connected())[0]
     return session.receive(json.dumps({"type": "error", "re": hello["id"], "code": "standby",
-                                       "owner": owner, "message": "standby"}))
+                                       "owner": owner, "message": "standby", **extra}))
 
 
 def test_a_standby_naming_an_owner_just_found_down_keeps_the_device_on_it(clock):
@@ -361,6 +361,41 @@ def test_a_standby_naming_an_owner_just_found_down_keeps_the_device_on_it(clock)
     assert session.state == ONLINE and session.url == B
     steps = [what for _, what in session.trail]
     assert f"standby {B} (owner {A}, found down: staying)" in steps, steps
+
+
+def test_an_owner_found_down_that_took_the_hall_since_is_tried_at_once(clock):
+    # A is killed (found down), restarts and takes the hall back 3 s later.
+    # B names A as long as A renews, saying A has held the hall 1 s: A took
+    # it after it was found down, so the device goes to A. Before, it stayed
+    # on B (which refused again and again) until A's "found down" was
+    # AVOID_S old: in chaos runs three quarters of the time spent at standbys.
+    session = make(clock, urls=[A, B, C])
+    session.open()
+    online(session)
+    session.lost(None, "connection reset")  # A found down now
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    clock.now += 3.0
+    _standby(session, A, owner_for=1.0)
+    assert of(Connect, reconnect(session, clock)) == [Connect(A)]
+    assert session.welcome_wait() == OWNER_PATIENCE_S  # the owner a standby named
+    steps = [what for _, what in session.trail]
+    assert f"standby {B} (owner {A}, found down but took the hall since: going)" in steps
+
+
+@pytest.mark.parametrize("owner_for", [5.0, None, "1", True, -1.0])
+def test_an_owner_found_down_that_held_the_hall_before_keeps_the_device_on_the_standby(
+        clock, owner_for):
+    # A froze holding the hall (its lease still runs): B says A has held it
+    # longer than since it was found down, or says nothing (it does not know
+    # when A took it), or says nonsense: stay on B, as before.
+    session = make(clock, urls=[A, B, C])
+    session.open()
+    online(session)
+    session.lost(None, "connection reset")
+    reconnect(session, clock)
+    clock.now += 3.0
+    _standby(session, A, **({} if owner_for is None else {"owner_for": owner_for}))
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
 
 
 def test_a_held_hello_refused_naming_the_new_owner_goes_there(clock):

@@ -52,6 +52,7 @@ class LoopbackServer:
         mute_hello: when True, hellos get no answer at all.
         standby: when True, hellos are refused as by a standby instance.
         standby_owner: the ``owner`` URL such a refusal names (None: unknown).
+        standby_owner_for: the refusal's ``owner_for`` (None: not sent).
     """
 
     def __init__(self, devices: dict[str, tuple[str, str, int | None]] | None = None) -> None:
@@ -67,6 +68,7 @@ class LoopbackServer:
         self.mute_hello = False
         self.standby = False
         self.standby_owner: str | None = None
+        self.standby_owner_for: float | None = None
         self._replies: dict[tuple[str, str], dict[str, Any]] = {}
         self._conns: set[ServerConnection] = set()
         self._live: set[ServerConnection] = set()
@@ -208,9 +210,11 @@ class LoopbackServer:
             await conn.wait_closed()
             return None
         if self.standby:
-            await self._send(conn, {"type": "error", "re": hid, "code": "standby",
-                                    "owner": self.standby_owner,
-                                    "message": "this instance is a standby"})
+            refusal = {"type": "error", "re": hid, "code": "standby",
+                       "owner": self.standby_owner, "message": "this instance is a standby"}
+            if self.standby_owner_for is not None:
+                refusal["owner_for"] = self.standby_owner_for
+            await self._send(conn, refusal)
             await conn.close(1013, "standby")
             return None
         if hello.get("type") != "hello":

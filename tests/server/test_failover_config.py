@@ -18,9 +18,9 @@ from tests.test_config import BASE
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_lease_defaults_to_ten_seconds_and_reads_a_number() -> None:
-    assert parse(BASE).failover == Failover(10.0) and DEFAULT_LEASE_S == 10.0
-    assert parse(BASE + "\n[failover]\nlease_s = 5\n").failover.lease_s == 5.0
+def test_lease_defaults_to_five_seconds_and_reads_a_number() -> None:
+    assert parse(BASE).failover == Failover(5.0) and DEFAULT_LEASE_S == 5.0
+    assert parse(BASE + "\n[failover]\nlease_s = 10\n").failover.lease_s == 10.0
     assert parse(BASE + "\n[failover]\nlease_s = 2.5\n").failover.lease_s == 2.5
 
 
@@ -57,7 +57,7 @@ def test_the_halls_of_one_process_share_one_lease() -> None:
 
 
 def test_serve_refuses_halls_that_disagree_on_the_lease(tmp_path: Path) -> None:
-    one = parse(BASE + "\n[failover]\nlease_s = 5\n")
+    one = parse(BASE + "\n[failover]\nlease_s = 10\n")
     paths = []
     for n, config in enumerate([one, dataclasses.replace(one, id="two", failover=Failover())]):
         path = tmp_path / f"h{n}.toml"

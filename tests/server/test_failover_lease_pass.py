@@ -268,3 +268,33 @@ def test_renewals_keep_their_period_from_when_each_began() -> None:
     machine.feed(Input.RENEWED, 2.5, started=1.0)  # trusted until 4.0
     assert machine.due(2.5) is Action.RENEW  # a period after 1.0, not after 2.5
     assert machine.serving(3.99) and not machine.serving(4.0)
+
+
+def test_a_renewal_due_before_the_next_pass_can_reach_it_is_made_now(database: str) -> None:
+    """Passes of several seconds (a busy machine): a hall whose renewal falls
+    due before the next pass could renew it is renewed in this one. Before,
+    it waited for the next pass (a pass and a tick later) and its place in
+    it: renewals came up to renew_s plus two passes apart, past a 5 s lease
+    at load 6 on two cores, and two live processes took each other's halls."""
+    halls = Halls([chaos_config("east", database)], build_server, lease_s=30.0,
+                  instance="alive")  # renew every 10 s
+
+    async def main() -> tuple[float, float, float]:
+        await halls.start("127.0.0.1", 0)
+        try:
+            machine = halls.slots["east"].machine
+            assert machine is not None and machine.state is State.OWNING
+            halls._took.append(12.0)  # a pass of 12 s on record: the next may take that long
+            now = time.monotonic()
+            before = machine.next_renewal
+            await halls.step(now)
+            return now, before, machine.next_renewal
+        finally:
+            await halls.stop()
+
+    try:
+        now, before, after = asyncio.run(main())
+    finally:
+        halls.close()
+    assert now < before, "the renewal was due already: the test shows nothing"
+    assert after > before  # renewed in this pass, ahead of its time

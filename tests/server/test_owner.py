@@ -71,3 +71,11 @@ def test_moves_that_are_not_in_the_table_are_refused() -> None:
         OwnerMachine(lease_s=0)
     with pytest.raises(ValueError):
         OwnerMachine(lease_s=3.0, renew_s=3.0)
+
+
+def test_an_owner_says_whether_its_renewal_falls_due_by_a_time() -> None:
+    machine = OwnerMachine(lease_s=3.0)  # renew every 1 s
+    assert not machine.renewal_due_by(100.0)  # a standby renews nothing
+    machine.feed(Input.ACQUIRED, 0.0, epoch=1)
+    assert machine.next_renewal == 1.0
+    assert not machine.renewal_due_by(0.99) and machine.renewal_due_by(1.0)

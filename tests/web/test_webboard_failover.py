@@ -77,3 +77,46 @@ async def _drive(page_ws: str, standby: LoopbackServer, servers: list[RunningSer
                               ".map(e => e.textContent).filter(Boolean)")
         assert recent[:1] == [first] and recent.count(first) == 1
         await asyncio.to_thread(counter.close)
+
+
+@pytest.mark.browser
+def test_web_board_goes_to_an_owner_found_down_that_took_the_hall_since(tmp_path):
+    # The owner A was found down (refused: restarting); the standby B names
+    # it, saying A took the hall 0 s ago, so after it was found down: the
+    # board goes back to A at once. Before, it stayed on B, refused again and
+    # again, until A's "found down" was AVOID_MS (10 s) old.
+    page = RunningServer(small_config(f"sqlite:///{tmp_path / 'page.db'}")).start()
+    owner = LoopbackServer({"board-1": ("tok-board-1", "board", None)})
+    owner.start()
+    owner.stop()  # its port known, nothing listening: found down
+    standby = LoopbackServer()
+    standby.standby = True
+    standby.standby_owner = owner.url
+    standby.standby_owner_for = 0.0
+    standby.start()
+    try:
+        with chromium(tmp_path / "profile") as page_ws:
+            asyncio.run(_back_to_owner(page_ws, page, owner, standby))
+    finally:
+        standby.shutdown()
+        owner.shutdown()
+        page.stop()
+
+
+async def _back_to_owner(page_ws: str, page: RunningServer, owner: LoopbackServer,
+                         standby: LoopbackServer) -> None:
+    async with connect(page_ws, max_size=2**26) as ws:
+        cdp = Cdp(ws)
+        await cdp.send("Page.navigate", url=f"{page.http}/board#device=board-1&"
+                                            f"token=tok-board-1&mute=1&servers={owner.url},"
+                                            f"{standby.url}")
+        await cdp.wait_for(f"window.qhallBoard.trail.some(s => s[1].startsWith("
+                           f"'standby {standby.url}'))")
+        await asyncio.to_thread(owner.start)  # restarted, and took the hall
+        await cdp.wait_for("document.getElementById('status')?.dataset.state === 'online'")
+        assert await cdp.js("window.qhallBoard.server()") == owner.url
+        steps = await cdp.js("window.qhallBoard.trail.map(s => s[1])")
+        going = f"standby {standby.url} (owner {owner.url}, found down but took the hall " \
+                "since: going)"
+        assert going in steps, steps
+        assert f"standby {standby.url} (owner {owner.url}, found down: staying)" not in steps
