@@ -197,3 +197,71 @@ def test_a_heartbeat_always_counts_the_asking_instance(stores: tuple[Store, Stor
     a = LeaseBook(stores[0], "a", 1e-6)
     assert a.acquire("h1", "ws://a") == 1
     assert a.heartbeat("ws://a") == {"a": 1}
+
+
+
+@pytest.mark.parametrize("wait", [True, False], ids=["default", "no-wait"])
+def test_a_renewal_waits_for_a_commit_holding_the_lease_row_only_by_default(
+        stores: tuple[Store, Store], pg_url: str, wait: bool) -> None:
+    # renew()'s default (the lease thread's) waits for a commit in flight
+    # holding the lease row, up to its lock bound (1 s with this lease), and
+    # then renews; wait=False (the event loop's first try) fails at once,
+    # so a row freed while it would still be waiting does not save it.
+    a = LeaseBook(stores[0], "a", 30)
+    assert a.acquire("h1", "ws://a") == 1
+    outcome: list[object] = []
+
+    def renew() -> None:
+        try:
+            outcome.append(a.renew("h1") if wait else a.renew("h1", wait=False))
+        except StaleState as error:
+            outcome.append(error)
+
+    url = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as watcher, psycopg.connect(url) as commit:
+        commit.execute("SELECT epoch FROM hall_leases WHERE hall = 'h1' FOR SHARE")
+        thread = threading.Thread(target=renew, daemon=True)
+        thread.start()
+        until(lambda: outcome or _stuck(watcher, "a"), DEADLINE_S,
+              "the renewal neither waited nor failed")
+        if wait:
+            assert outcome == []  # waiting for the row, not failed at once
+        commit.commit()  # the commit in flight ends: the row is free
+        thread.join(DEADLINE_S)
+    assert len(outcome) == 1 and a.epochs == {"h1": 1}  # still ours either way
+    if wait:
+        assert outcome == [True]
+    else:
+        assert isinstance(outcome[0], StaleState)
+
+
+def test_a_renewal_waiting_behind_a_takeover_learns_the_hall_is_lost(
+        stores: tuple[Store, Store], pg_url: str) -> None:
+    # A takeover (the _ACQUIRE update, here by hand and held open) commits
+    # while a's default renewal waits for the row: the renewal reads the
+    # row as committed (a new epoch, another owner) and answers False, the
+    # hall no longer ours, rather than a conflict to try again.
+    a = LeaseBook(stores[0], "a", 30)
+    assert a.acquire("h1", "ws://a") == 1
+    outcome: list[object] = []
+
+    def renew() -> None:
+        try:
+            outcome.append(a.renew("h1"))
+        except StaleState as error:
+            outcome.append(error)
+
+    url = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as watcher, psycopg.connect(url) as taker:
+        taker.execute("UPDATE hall_leases SET epoch = epoch + 1, owner = 'b', url = 'ws://b' "
+                      "WHERE hall = 'h1'")
+        thread = threading.Thread(target=renew, daemon=True)
+        thread.start()
+        until(lambda: outcome or _stuck(watcher, "a"), DEADLINE_S,
+              "the renewal neither waited nor failed")
+        assert outcome == []
+        taker.commit()
+        thread.join(DEADLINE_S)
+    assert outcome == [False] and a.epochs == {}
+    holder = a.owner("h1")
+    assert holder is not None and (holder.owner, holder.epoch) == ("b", 2)
