@@ -265,3 +265,49 @@ def test_a_renewal_waiting_behind_a_takeover_learns_the_hall_is_lost(
     assert outcome == [False] and a.epochs == {}
     holder = a.owner("h1")
     assert holder is not None and (holder.owner, holder.epoch) == ("b", 2)
+
+
+def test_a_takeover_waiting_behind_another_answers_taken(
+        stores: tuple[Store, Store], pg_url: str) -> None:
+    # Two standbys race for a free hall: the one whose takeover waits for
+    # the other's row lock reads the row as committed (a live owner) and
+    # answers None (taken), rather than a conflict to try again.
+    b = LeaseBook(stores[1], "b", 30)
+    url = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    outcome: list[object] = []
+
+    def take() -> None:
+        try:
+            outcome.append(b.acquire("h1", "ws://b"))
+        except StaleState as error:
+            outcome.append(error)
+
+    with psycopg.connect(url, autocommit=True) as watcher, psycopg.connect(url) as other:
+        other.execute("INSERT INTO hall_leases (hall, epoch) VALUES ('h1', 0)")
+        other.commit()
+        other.execute("UPDATE hall_leases SET epoch = epoch + 1, owner = 'c', url = 'ws://c', "
+                      "expires_at = clock_timestamp() + interval '30 seconds' WHERE hall = 'h1'")
+        thread = threading.Thread(target=take, daemon=True)
+        thread.start()
+        until(lambda: outcome or _stuck(watcher, "b"), DEADLINE_S,
+              "the takeover neither waited nor failed")
+        assert outcome == []
+        other.commit()
+        thread.join(DEADLINE_S)
+    assert outcome == [None] and b.epochs == {}
+    holder = b.owner("h1")
+    assert holder is not None and (holder.owner, holder.epoch, holder.live) == ("c", 1, True)
+
+
+def test_only_a_lease_taken_from_a_gone_owner_before_it_ran_out_is_logged(
+        stores: tuple[Store, Store], caplog: pytest.LogCaptureFixture) -> None:
+    # The warning names a takeover the presence lock allowed early; a lease
+    # that ran out, or a hall taken back by its own owner, is no such case.
+    a, b = LeaseBook(stores[0], "a", 0.6), LeaseBook(stores[1], "b", 0.6)
+    with caplog.at_level("WARNING", logger="qhall.lease"):
+        assert a.acquire("h1", "ws://a") == 1
+        assert a.acquire("h1", "ws://a") == 2  # its own hall, its lease still running
+        until(lambda: not b.owner("h1").live, DEADLINE_S,  # type: ignore[union-attr]
+              "a's lease never ran out")
+        assert b.acquire("h1", "ws://b") == 3  # a lives (its presence held): the lease ran out
+    assert "whose process is gone" not in caplog.text
