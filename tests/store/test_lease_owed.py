@@ -311,3 +311,15 @@ def test_only_a_lease_taken_from_a_gone_owner_before_it_ran_out_is_logged(
               "a's lease never ran out")
         assert b.acquire("h1", "ws://b") == 3  # a lives (its presence held): the lease ran out
     assert "whose process is gone" not in caplog.text
+
+
+def test_a_gone_owner_whose_lease_ran_out_is_only_expired(stores: tuple[Store, Store]) -> None:
+    # Holder.gone: the lease still runs but its owner's presence lock is
+    # gone. Once the lease ran out too, the row is plainly expired.
+    a, b = LeaseBook(stores[0], "a", 0.6), LeaseBook(stores[1], "b", 0.6)
+    assert a.acquire("h1", "ws://a") == 1
+    stores[0].close()  # a's process died: its presence lock went with its connections
+    until(lambda: b.owner("h1").expires_in < 0, DEADLINE_S,  # type: ignore[union-attr, operator]
+          "a's lease never ran out")
+    holder = b.owner("h1")
+    assert holder is not None and (holder.owner, holder.live, holder.gone) == ("a", False, False)
