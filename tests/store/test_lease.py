@@ -237,7 +237,7 @@ def test_a_dead_owners_hall_is_taken_before_its_lease_runs_out(long_two, caplog)
 
 
 @pytest.mark.postgres
-def test_a_frozen_owner_keeps_its_hall_until_its_lease_runs_out(long_two, pg_url) -> None:
+def test_a_frozen_owner_keeps_its_hall_until_its_lease_runs_out(long_two, pg_url, caplog) -> None:
     import psycopg
 
     a, b = long_two
@@ -254,7 +254,11 @@ def test_a_frozen_owner_keeps_its_hall_until_its_lease_runs_out(long_two, pg_url
             "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' "
             "AND objid = %s", (a.presence,)).fetchall()
     assert ended == [(True,)]
-    assert a.heartbeat("ws://a") == {"a": 1}
+    with caplog.at_level("WARNING", logger="qhall.lease"):
+        assert a.heartbeat("ws://a") == {"a": 1}
+    # The operator is told why, with the driver's own reason.
+    assert any(re.fullmatch(r"presence connection broke \((?!None\)).+\); reopening it", m, re.S)
+               for m in caplog.messages), caplog.messages
     assert b.acquire("h1", "ws://b") is None
     assert a.renew("h1")
     # A row without a presence key (written before it existed): the lease alone.
