@@ -14,6 +14,7 @@ timeout ends (the case ``end_stuck`` exists for). Waits poll with a deadline.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 
@@ -351,3 +352,57 @@ def test_one_presence_lock_a_process_kept_across_heartbeats(
         assert _presence_locks(watcher) == held  # the same key on the same connection
         assert not reader.keep_present()
         assert _presence_locks(watcher) == held
+
+
+def _end_presence(watcher: psycopg.Connection, book: LeaseBook) -> None:
+    """End the backend holding ``book``'s presence lock (its connection broke)."""
+    ended = watcher.execute(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND classid = %s AND objid = %s", (PRESENCE_SPACE, book.presence)).fetchall()
+    assert ended == [(True,)]
+
+
+def test_a_presence_key_held_by_another_session_is_replaced(
+        stores: tuple[Store, Store], pg_url: str) -> None:
+    # The presence connection broke and another session took its key (one
+    # chance in 2**31): the reopened connection takes a new key, and the
+    # rows written afterwards carry it.
+    a = LeaseBook(stores[0], "a", 30)
+    url = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as watcher:
+        old = a.presence
+        _end_presence(watcher, a)
+        watcher.execute("SELECT pg_advisory_lock(%s, %s)", (PRESENCE_SPACE, old))
+        assert a.heartbeat("ws://a") == {"a": 0}
+        assert a.presence != old
+        keys = {(key, name) for key, name, _ in _presence_locks(watcher)}
+        assert keys == {(old, ""), (a.presence, "qhall a")}
+        assert a.acquire("h1", "ws://a") == 1
+        row = watcher.execute("SELECT presence FROM hall_leases WHERE hall = 'h1'").fetchone()
+        assert row == (a.presence,)
+
+
+def test_a_presence_lock_that_cannot_be_taken_again_is_reported_and_retried(
+        stores: tuple[Store, Store], pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    # The presence connection broke and the database takes no new connection:
+    # keep_present says so (False), the log says why, the rows written
+    # meanwhile carry no key (the lease alone decides), and the next call
+    # takes the lock again.
+    a = LeaseBook(stores[0], "a", 30)
+    name = pg_url.rsplit("/", 1)[1]
+    admin_url = pg_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
+    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:
+        _end_presence(admin, a)
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            with caplog.at_level("WARNING", logger="qhall.lease"):
+                assert a.keep_present() is False
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    assert any(re.fullmatch(r"cannot hold the presence lock: (?!None$).+", m, re.S)
+               for m in caplog.messages), caplog.messages
+    assert a.acquire("h1", "ws://a") == 1
+    assert a.owner("h1").live  # type: ignore[union-attr]
+    with a.store.transaction() as conn:
+        assert conn.execute(sa.text("SELECT presence FROM hall_leases")).scalar() is None
+    assert a.keep_present() is True
