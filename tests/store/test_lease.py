@@ -126,7 +126,7 @@ def test_release_hands_over_at_once_and_heartbeats_count_instances(two) -> None:
 def test_leases_need_postgresql(tmp_path) -> None:
     with Store(f"sqlite:///{tmp_path / 'x.db'}") as store, pytest.raises(Exception) as err:
         LeaseBook(store, "a", 1.0)
-    assert "PostgreSQL" in str(err.value)
+    assert str(err.value) == "leases need PostgreSQL (SQLite is one process: see lock_sqlite)"
 
 
 def test_a_second_process_on_one_sqlite_file_is_refused(tmp_path) -> None:

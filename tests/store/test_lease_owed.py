@@ -406,3 +406,25 @@ def test_a_presence_lock_that_cannot_be_taken_again_is_reported_and_retried(
     with a.store.transaction() as conn:
         assert conn.execute(sa.text("SELECT presence FROM hall_leases")).scalar() is None
     assert a.keep_present() is True
+
+
+def test_an_owners_transaction_left_idle_is_ended_by_the_database(
+        stores: tuple[Store, Store], pg_url: str) -> None:
+    # A lease's connections end a transaction left idle for half a lease
+    # (at least 1 s): a frozen owner's half-done commit frees the lease row.
+    a = LeaseBook(stores[0], "a", 0.6)
+    assert a.acquire("h1", "ws://a") == 1
+    url = pg_url.replace("postgresql+psycopg://", "postgresql://")
+
+    def idle() -> int:
+        row = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'qhall a' "
+            "AND state = 'idle in transaction'").fetchone()
+        return int(row[0]) if row else 0
+
+    with psycopg.connect(url, autocommit=True) as watcher:
+        with pytest.raises(StoreError), a.store.transaction() as conn:
+            conn.execute(sa.text("SELECT epoch FROM hall_leases WHERE hall = 'h1' FOR SHARE"))
+            until(lambda: idle() == 1, DEADLINE_S, "the transaction never sat idle")
+            until(lambda: idle() == 0, DEADLINE_S, "the idle transaction was never ended")
+            conn.execute(sa.text("SELECT 1"))  # its session is gone
