@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -201,6 +201,26 @@ def test_a_heartbeat_always_counts_the_asking_instance(stores: tuple[Store, Stor
 
 
 
+def _waiting(call: Callable[[], object], watcher: psycopg.Connection,
+             instance: str) -> tuple[threading.Thread, list[object]]:
+    """``call`` (a lease statement of ``instance``) on a thread of its own,
+    once it waits for a row lock or has ended; its result (or StaleState)
+    lands in the list."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except StaleState as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    until(lambda: outcome or _stuck(watcher, instance), DEADLINE_S,
+          f"{instance}'s statement neither waited nor failed")
+    return thread, outcome
+
+
 @pytest.mark.parametrize("wait", [True, False], ids=["default", "no-wait"])
 def test_a_renewal_waits_for_a_commit_holding_the_lease_row_only_by_default(
         stores: tuple[Store, Store], pg_url: str, wait: bool) -> None:
@@ -210,21 +230,12 @@ def test_a_renewal_waits_for_a_commit_holding_the_lease_row_only_by_default(
     # so a row freed while it would still be waiting does not save it.
     a = LeaseBook(stores[0], "a", 30)
     assert a.acquire("h1", "ws://a") == 1
-    outcome: list[object] = []
-
-    def renew() -> None:
-        try:
-            outcome.append(a.renew("h1") if wait else a.renew("h1", wait=False))
-        except StaleState as error:
-            outcome.append(error)
-
     url = pg_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url, autocommit=True) as watcher, psycopg.connect(url) as commit:
         commit.execute("SELECT epoch FROM hall_leases WHERE hall = 'h1' FOR SHARE")
-        thread = threading.Thread(target=renew, daemon=True)
-        thread.start()
-        until(lambda: outcome or _stuck(watcher, "a"), DEADLINE_S,
-              "the renewal neither waited nor failed")
+        thread, outcome = _waiting(
+            (lambda: a.renew("h1")) if wait else (lambda: a.renew("h1", wait=False)),
+            watcher, "a")
         if wait:
             assert outcome == []  # waiting for the row, not failed at once
         commit.commit()  # the commit in flight ends: the row is free
@@ -244,22 +255,11 @@ def test_a_renewal_waiting_behind_a_takeover_learns_the_hall_is_lost(
     # hall no longer ours, rather than a conflict to try again.
     a = LeaseBook(stores[0], "a", 30)
     assert a.acquire("h1", "ws://a") == 1
-    outcome: list[object] = []
-
-    def renew() -> None:
-        try:
-            outcome.append(a.renew("h1"))
-        except StaleState as error:
-            outcome.append(error)
-
     url = pg_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url, autocommit=True) as watcher, psycopg.connect(url) as taker:
         taker.execute("UPDATE hall_leases SET epoch = epoch + 1, owner = 'b', url = 'ws://b' "
                       "WHERE hall = 'h1'")
-        thread = threading.Thread(target=renew, daemon=True)
-        thread.start()
-        until(lambda: outcome or _stuck(watcher, "a"), DEADLINE_S,
-              "the renewal neither waited nor failed")
+        thread, outcome = _waiting(lambda: a.renew("h1"), watcher, "a")
         assert outcome == []
         taker.commit()
         thread.join(DEADLINE_S)
@@ -275,23 +275,12 @@ def test_a_takeover_waiting_behind_another_answers_taken(
     # answers None (taken), rather than a conflict to try again.
     b = LeaseBook(stores[1], "b", 30)
     url = pg_url.replace("postgresql+psycopg://", "postgresql://")
-    outcome: list[object] = []
-
-    def take() -> None:
-        try:
-            outcome.append(b.acquire("h1", "ws://b"))
-        except StaleState as error:
-            outcome.append(error)
-
     with psycopg.connect(url, autocommit=True) as watcher, psycopg.connect(url) as other:
         other.execute("INSERT INTO hall_leases (hall, epoch) VALUES ('h1', 0)")
         other.commit()
         other.execute("UPDATE hall_leases SET epoch = epoch + 1, owner = 'c', url = 'ws://c', "
                       "expires_at = clock_timestamp() + interval '30 seconds' WHERE hall = 'h1'")
-        thread = threading.Thread(target=take, daemon=True)
-        thread.start()
-        until(lambda: outcome or _stuck(watcher, "b"), DEADLINE_S,
-              "the takeover neither waited nor failed")
+        thread, outcome = _waiting(lambda: b.acquire("h1", "ws://b"), watcher, "b")
         assert outcome == []
         other.commit()
         thread.join(DEADLINE_S)
