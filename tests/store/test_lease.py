@@ -7,6 +7,7 @@ waited for by polling with a deadline, never by a fixed sleep.
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -125,7 +126,7 @@ def test_release_hands_over_at_once_and_heartbeats_count_instances(two) -> None:
 def test_leases_need_postgresql(tmp_path) -> None:
     with Store(f"sqlite:///{tmp_path / 'x.db'}") as store, pytest.raises(Exception) as err:
         LeaseBook(store, "a", 1.0)
-    assert "PostgreSQL" in str(err.value)
+    assert str(err.value) == "leases need PostgreSQL (SQLite is one process: see lock_sqlite)"
 
 
 def test_a_second_process_on_one_sqlite_file_is_refused(tmp_path) -> None:
@@ -228,13 +229,15 @@ def test_a_dead_owners_hall_is_taken_before_its_lease_runs_out(long_two, caplog)
     assert holder.expires_in is not None and holder.expires_in > 0  # the lease still runs
     with caplog.at_level("WARNING", logger="qhall.lease"):
         assert b.acquire("h1", "ws://b") == 2
-    assert "taken from a, whose process is gone" in caplog.text
+    # The whole line, as an operator reads it: which hall, from whom, how early.
+    assert any(re.fullmatch(r"hall h1: taken from a, whose process is gone \(no presence lock\); "
+                            r"its lease still had \d+\.\d s", m) for m in caplog.messages)
     holder = b.owner("h1")
     assert holder is not None and (holder.owner, holder.live, holder.gone) == ("b", True, False)
 
 
 @pytest.mark.postgres
-def test_a_frozen_owner_keeps_its_hall_until_its_lease_runs_out(long_two, pg_url) -> None:
+def test_a_frozen_owner_keeps_its_hall_until_its_lease_runs_out(long_two, pg_url, caplog) -> None:
     import psycopg
 
     a, b = long_two
@@ -251,7 +254,11 @@ def test_a_frozen_owner_keeps_its_hall_until_its_lease_runs_out(long_two, pg_url
             "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' "
             "AND objid = %s", (a.presence,)).fetchall()
     assert ended == [(True,)]
-    assert a.heartbeat("ws://a") == {"a": 1}
+    with caplog.at_level("WARNING", logger="qhall.lease"):
+        assert a.heartbeat("ws://a") == {"a": 1}
+    # The operator is told why, with the driver's own reason.
+    broke = r"presence connection broke \((?!None\)|%s\)).+\); reopening it"
+    assert any(re.fullmatch(broke, m, re.S) for m in caplog.messages), caplog.messages
     assert b.acquire("h1", "ws://b") is None
     assert a.renew("h1")
     # A row without a presence key (written before it existed): the lease alone.
