@@ -691,18 +691,19 @@ class ClientSession:
             # until its lease runs out. Nor round the other URLs (one may be
             # frozen, costing a timeout): this standby knows first who serves
             # next, and holds the hello once the lease is nearly out.
-            stay = named is not None and not self._reachable(named) \
-                and not self._took_since_down(named, msg.get("owner_for"))
+            took = stay = False
+            if named is not None and not self._reachable(named):
+                took = self._took_since_down(named, msg.get("owner_for"))
+                stay = not took
             if stay:
                 index = self.index
             elif named is not None:
                 index = named
-            fresh = named is not None and not stay and not self._reachable(named)
             log.info("client %s: %s is a standby (owner %r); trying %s", self.device, self.url,
                      owner, self.urls[index])
             self._note(f"standby {self.url} (owner {owner}"
                        + (", found down: staying)" if stay else
-                          ", found down but took the hall since: going)" if fresh else ")"))
+                          ", found down but took the hall since: going)" if took else ")"))
             out += self._fail_attempt(index, drop=True, standby=True)
             if stay or index == named:
                 self._named = index  # its welcome earns OWNER_PATIENCE_S
