@@ -408,6 +408,12 @@ class HallLoad:
 
     def _offline(self, client: AsyncClient, start: float, end: float, *, ended: bool) -> None:
         seconds = end - start
+        # The longest counts every outage, a short one too (it used to count
+        # only the kept ones, so a run without a 10-s outage printed 0.0 s).
+        if seconds > self.offline_max_s:
+            self.offline_max_s = seconds
+            self.offline_worst = f"{self.hall} {client.device}" + (
+                "" if ended else " (still offline)")
         if seconds < OUTAGE_KEEP_S:
             return
         steps = [] if client.session is None else [
@@ -415,10 +421,6 @@ class HallLoad:
             if at >= start - 1.0]
         self.outages.append(Outage(f"{self.hall} {client.device}", seconds, ended, steps,
                                    start))
-        if seconds > self.offline_max_s:
-            self.offline_max_s = seconds
-            self.offline_worst = f"{self.hall} {client.device}" + (
-                "" if ended else " (still offline)")
 
 
 # ----------------------------------------------------------------- invariants

@@ -93,3 +93,26 @@ def test_the_report_splits_the_outages_by_cause(capsys: pytest.CaptureFixture[st
     assert "+0.0 s connect a" in out and "+0.0 s connect b" not in out, out
     assert (f"  longest, {outages.NO_FAILURE}: hall01 kiosk-2 offline 10.5 s "
             "(still offline at the end); failures: none") in out, out
+
+
+def test_the_longest_offline_counts_an_outage_shorter_than_the_kept_ones() -> None:
+    """A run whose every outage is under OUTAGE_KEEP_S printed "longest a
+    client was offline: 0.0 s"; the longest now counts every outage, and only
+    those of OUTAGE_KEEP_S or more are kept with their steps."""
+    from types import SimpleNamespace
+
+    from server.tools.chaos import OUTAGE_KEEP_S, HallLoad
+
+    load = HallLoad("hall01", [])
+    short = SimpleNamespace(device="board-1", session=None)
+    load._offline(short, 100.0, 106.8, ended=True)  # type: ignore[arg-type]
+    assert load.offline_max_s == pytest.approx(6.8)
+    assert load.offline_worst == "hall01 board-1"
+    assert load.outages == []  # under OUTAGE_KEEP_S: counted, not kept
+    longer = SimpleNamespace(device="kiosk-1", session=None)
+    load._offline(longer, 200.0, 200.0 + OUTAGE_KEEP_S + 1, ended=False)  # type: ignore[arg-type]
+    assert load.offline_max_s == pytest.approx(OUTAGE_KEEP_S + 1)
+    assert load.offline_worst == "hall01 kiosk-1 (still offline)"
+    assert [o.device for o in load.outages] == ["hall01 kiosk-1"]
+    load._offline(short, 300.0, 301.0, ended=True)  # type: ignore[arg-type]
+    assert load.offline_max_s == pytest.approx(OUTAGE_KEEP_S + 1)  # a shorter one changes nothing
