@@ -15,7 +15,7 @@ __all__ = [
 
 #: The newest migration in server/store/migrations/versions (checked by the tests):
 #: a database already there skips loading Alembic at all.
-SCHEMA_REVISION = "0013"
+SCHEMA_REVISION = "0014"
 
 metadata = sa.MetaData()
 
@@ -210,6 +210,7 @@ instances_t = sa.Table(
     sa.Column("id", sa.String(128), primary_key=True),
     sa.Column("url", sa.Text),
     sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("presence", sa.Integer),  # 0014: the instance's presence lock key
 )
 
 #: The phone of a remote ticket (migration 0008; ``server/store/phones.py``):
