@@ -668,8 +668,10 @@ class Halls:
         slot.pending = True
         slot.loaded = asyncio.Event()
         slot.taken_at = time.monotonic()
-        # Halls taken from a dead process come before the dead one's heartbeat
-        # ages out of the live count: do not give one straight back.
+        # Halls taken from a frozen process (or one of a release without
+        # migration 0014's presence key) come before its heartbeat ages out
+        # of the live count: do not give one straight back. (A killed
+        # process's presence lock goes at once, and so does its count.)
         self._next_yield = max(self._next_yield, time.monotonic() + 1.5 * self.lease_s)
         log.warning("hall %s: taken (epoch %d) in %.2f s; loading it", slot.id, epoch,
                     time.monotonic() - started)

@@ -41,7 +41,9 @@ No consensus of our own: PostgreSQL's row locks and one clock (the
 database's) decide.
 
 Several processes sharing many halls register in ``instances`` (a heartbeat
-row each); a process takes a free hall only while it holds fewer than its
+row each, with the process's presence key since migration 0014: one whose
+presence lock is gone no longer counts as live, however recent its last
+heartbeat); a process takes a free hall only while it holds fewer than its
 even share (``ceil(halls / live instances)``), and gives one back (releases
 the lease after closing its clients) when it holds more than that, so the
 halls of a dead process spread over the others and a process that joins
@@ -156,12 +158,21 @@ _READ = sa.text(
 _PRESENT_SQL = f"SELECT pg_try_advisory_lock({PRESENCE_SPACE}, %s)"  # DBAPI (psycopg)
 _FENCE = sa.text("SELECT epoch FROM hall_leases WHERE hall = :hall FOR SHARE")
 _HEARTBEAT = sa.text(
-    f"INSERT INTO instances (id, url, seen_at) VALUES (:me, :url, {_NOW}) "
-    f"ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, seen_at = {_NOW}")
+    "INSERT INTO instances (id, url, seen_at, presence) "
+    f"VALUES (:me, :url, {_NOW}, :presence) "
+    f"ON CONFLICT (id) DO UPDATE SET url = EXCLUDED.url, seen_at = {_NOW}, "
+    "presence = EXCLUDED.presence")
+# Live: a heartbeat within a lease, and, when the row names a presence key
+# (migration 0014), that lock still held: a killed process drops out of the
+# even-share count at once, not a lease after its last heartbeat. A frozen
+# one keeps its lock and ages out by its heartbeat; a row with no key (an
+# instance of an older release, or one without its lock at that heartbeat)
+# follows the heartbeat alone.
 _LIVE_INSTANCES = sa.text(
     "SELECT i.id, count(l.hall) FROM instances i LEFT JOIN hall_leases l "
     f"ON l.owner = i.id AND l.expires_at >= {_NOW} "
-    f"WHERE i.seen_at >= {_NOW} - make_interval(secs => :lease) GROUP BY i.id")
+    f"WHERE i.seen_at >= {_NOW} - make_interval(secs => :lease) "
+    f"AND NOT {_gone('i.presence')} GROUP BY i.id")
 _FORGET_INSTANCE = sa.text("DELETE FROM instances WHERE id = :me")
 # The transactions of an instance whose lease ran out, stuck past half a lease;
 # waits (up to :wait ms) until each has ended and released its row locks, so
@@ -392,10 +403,14 @@ class LeaseBook:
     def heartbeat(self, url: str | None) -> dict[str, int]:
         """Say this process is alive; every live process (itself included)
         with how many halls it owns now. Its presence lock is reopened here
-        if it broke (:meth:`keep_present`)."""
+        if it broke (:meth:`keep_present`) and its key written on its row: a
+        process counts as live while its heartbeat is younger than a lease
+        and, when its row names a presence key, that lock is still held
+        (a killed process drops out at once)."""
         self.keep_present()
         with self.store.transaction(write=True) as conn:
-            conn.execute(_HEARTBEAT, {"me": self.instance, "url": url})
+            conn.execute(_HEARTBEAT, {"me": self.instance, "url": url,
+                                      "presence": self._key()})
             rows = conn.execute(_LIVE_INSTANCES, {"lease": self.lease_s}).fetchall()
         live = {str(row[0]): int(row[1]) for row in rows}
         live.setdefault(self.instance, len(self.epochs))
