@@ -6,6 +6,10 @@ lock (server/store/lease.py) goes at once: the standby takes the hall at
 its next poll, not once the lease has run out. The proof is the database's
 own reading at the takeover (how long the dead owner's ``expires_at`` still
 ran, in the standby's log), not a clock in the test.
+
+The last test is the even share (in-process :class:`server.halls.Halls`, one
+lease pass driven by hand): a killed process, its heartbeat still recent,
+no longer counts among those the halls are divided by.
 """
 
 from __future__ import annotations
@@ -13,10 +17,16 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from server.halls import Halls
+from server.serve import build_server
+from server.store import Store
+from server.store.lease import PRESENCE_SPACE, LeaseBook
 from server.tools.chaos import chaos_config
 from server.tools.pgcluster import PgCluster
 from tests.helpers.failover import (
@@ -52,3 +62,48 @@ def test_a_sigkilled_owners_hall_is_taken_while_its_lease_still_runs(
                           r"its lease still had (\d+\.\d) s", b.output())
         assert taken is not None, b.output()[-3000:]
         assert float(taken.group(1)) > 0
+
+
+def _presence_held(store: Store, key: int) -> bool:
+    with store.transaction() as conn:
+        return bool(conn.execute(sa.text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = CAST(:space AS oid) AND objid = CAST(:key AS oid) "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+            {"space": PRESENCE_SPACE, "key": key}).scalar())
+
+
+def test_a_killed_process_leaves_the_even_share_at_the_survivors_next_pass(hall: str) -> None:
+    """Three processes share three halls: b owns one, c none yet, and c is
+    killed (its presence lock goes with its connections; its heartbeat, a
+    moment old, would count it live for a lease more). The survivor's next
+    pass divides the halls by the two left, a share of two: it takes both
+    free halls at once. Before, a share of one (three live): it took one and
+    left the other free for ``STRANDED_POLLS`` polls, its devices waiting."""
+    database = hall
+    peers = [Store(database), Store(database)]
+    b, c = LeaseBook(peers[0], "b", 600.0), LeaseBook(peers[1], "c", 600.0)
+    names = ("east", "west", "north")
+    halls = Halls([chaos_config(h, database) for h in names], build_server, lease_s=10.0,
+                  instance="alive")
+    halls.advertise = "ws://127.0.0.1:9"  # not listening: one pass driven by hand
+
+    async def main() -> dict[str, bool]:
+        await halls.step(time.monotonic())
+        taken = {h: halls.slots[h].pending for h in names}
+        await halls.stop()
+        return taken
+
+    try:
+        assert b.acquire("east", "ws://127.0.0.1:10/ws/east") == 1
+        assert c.heartbeat("ws://127.0.0.1:11") == {"c": 0}
+        assert b.heartbeat("ws://127.0.0.1:10") == {"b": 1, "c": 0}
+        key = c.presence
+        peers[1].close()  # c SIGKILLed
+        until(lambda: not _presence_held(peers[0], key), 10, "c's presence lock stayed")
+        taken = asyncio.run(main())
+    finally:
+        halls.close()
+        for store in peers:
+            store.close()
+    assert taken == {"east": False, "west": True, "north": True}, taken
