@@ -27,6 +27,7 @@ from pathlib import Path
 
 from server.core.model import Event, Ticket
 from server.store import StaleState, Store
+from server.store.engine import sqlite_sync
 
 __all__ = ["main", "run_ops"]
 
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--procs must be 1..24 (one ticket prefix letter each)")
 
     with tempfile.TemporaryDirectory(prefix="qhall-bench-") as tmp:
-        bench("SQLite file (WAL, synchronous=NORMAL)",
+        # the store's own setting (QHALL_SQLITE_SYNC, default FULL: server/store/engine.py)
+        bench(f"SQLite file (WAL, synchronous={sqlite_sync()})",
               lambda n: f"sqlite:///{Path(tmp) / n}.db", args.ops, args.procs)
 
     if args.no_postgres:

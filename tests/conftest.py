@@ -11,6 +11,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp/qhall-xdg-runtime")
 os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
 
+# SQLite: the store syncs its WAL at every commit by default (synchronous=FULL,
+# server/store/engine.py sqlite_sync, docs/DEPLOYMENT.md). That made a
+# commit-heavy subset of the tests ~40% slower, and no test is about power
+# loss, so the tests run synchronous=NORMAL (child processes inherit it). Set
+# QHALL_SQLITE_SYNC=full to run them as shipped; tests/store/test_engine.py
+# checks the default itself.
+os.environ.setdefault("QHALL_SQLITE_SYNC", "normal")
+
 # --------------------------------------------------------------- databases
 # Every test that takes ``db_url`` runs twice: on a SQLite file and on a
 # fresh database of one throwaway PostgreSQL cluster per session

@@ -156,7 +156,8 @@ _READ = sa.text(
     f"extract(epoch FROM expires_at - {_NOW}), {_gone('presence')} "
     "FROM hall_leases WHERE hall = :hall")
 _PRESENT_SQL = f"SELECT pg_try_advisory_lock({PRESENCE_SPACE}, %s)"  # DBAPI (psycopg)
-_FENCE = sa.text("SELECT epoch FROM hall_leases WHERE hall = :hall FOR SHARE")
+# DBAPI (psycopg), on the commit's own connection: no SQLAlchemy statement per commit.
+_FENCE_SQL = "SELECT epoch FROM hall_leases WHERE hall = %s FOR SHARE"
 _HEARTBEAT = sa.text(
     "INSERT INTO instances (id, url, seen_at, presence) "
     f"VALUES (:me, :url, {_NOW}, :presence) "
@@ -439,7 +440,8 @@ class LeaseBook:
     def fence(self, conn: Connection, hall: str) -> None:
         """Inside a commit's transaction: refuse unless we own the hall's current epoch."""
         mine = self.epochs.get(hall)
-        current = conn.execute(_FENCE, {"hall": hall}).scalar()
+        row = _ask(conn.connection.dbapi_connection, _FENCE_SQL, (hall,))
+        current = row[0] if row is not None else None
         if mine is None or current is None or int(current) != mine:
             self.fenced.add(hall)
             self.epochs.pop(hall, None)

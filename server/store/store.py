@@ -190,7 +190,7 @@ class Store:
         # expired is free again, even when that clock runs ahead of this process.
         now_mono = aware_utc(when).timestamp()
         purge = bool(reply_rows) and abs(now_mono - self._last_purge) > _PURGE_EVERY_S
-        with self._db.transaction(write=True) as conn:
+        with self._db.writer() as conn:  # the held connection: no pool checkout per commit
             if self.fence is not None:
                 self.fence(conn, hall_id)  # an older owner's epoch writes nothing
             commit_steps.write(conn, self._sql, batch, purge)
