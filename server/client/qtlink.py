@@ -403,7 +403,8 @@ class Link(QObject):
         reason = ws.closeReason() or ws.errorString()
         # Qt sets the error before it reports the state (errorOccurred comes
         # after). The session heeds gone while connecting only.
-        gone = ws.error() in _GONE_ERRORS
+        # (PySide6's stubs know only the deprecated signal of that name.)
+        gone = ws.error() in _GONE_ERRORS  # type: ignore[operator]
         self._drop_socket(polite=False)
         self._run(self._session.lost(code, reason, gone=gone))
 
