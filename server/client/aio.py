@@ -324,7 +324,6 @@ class AsyncClient:
                 await ws.send(await outbox.get())
 
 
-
 def _gone(exc: BaseException) -> bool:
     """Whether a failed opening found nothing listening: the connect refused
     or reset (the server process is dead), here or as the error's cause."""
