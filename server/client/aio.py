@@ -67,6 +67,10 @@ CLOSE_TIMEOUT_S = 1.0
 class AsyncClient:
     """One protocol-v1 websocket client: requests with futures, events to a callback.
 
+    Opening a socket (connect and upgrade) may take ``OPEN_S`` (the session's
+    ``open_wait()``); a refused or reset connect tells the session the URL is
+    gone (see ``GONE_STAY_S``).
+
     Args:
         device: the device id.
         on_event: called with every event message, once each, in seq order.
@@ -76,7 +80,8 @@ class AsyncClient:
             not even decoded (a counter only needs ``queue.changed``): in a
             busy hall, decoding every broadcast is most of a client's work.
         timeout_s: per-request timeout (the reply is then an ``error`` with
-            code ``timeout``), also the bound on getting a welcome.
+            code ``timeout``), also the bound on getting a welcome once the
+            socket is open.
         backoff: ``(first, max)`` reconnect delay in seconds.
         ping_s: keepalive: a ping every ``ping_s`` seconds while connected,
             and the connection is dropped (the session moves to the next URL)
@@ -236,12 +241,16 @@ class AsyncClient:
             if url is None:
                 continue
             try:
+                # The session's OPEN_S deadline bounds the opening too; this
+                # one only ends the attempt it gave up on.
                 ws = await connect(url, max_size=MAX_INCOMING, compression=None,
-                                   open_timeout=self.timeout_s, ping_interval=self.ping_s,
-                                   ping_timeout=self.ping_s, close_timeout=CLOSE_TIMEOUT_S)
+                                   open_timeout=self.session.open_wait(),
+                                   ping_interval=self.ping_s, ping_timeout=self.ping_s,
+                                   close_timeout=CLOSE_TIMEOUT_S)
             except (OSError, TimeoutError, WebSocketException) as exc:
                 if self._connect_to is None and self.session.state == CONNECTING:
-                    self._act(self.session.lost(None, str(exc) or type(exc).__name__))
+                    self._act(self.session.lost(None, str(exc) or type(exc).__name__,
+                                                gone=_gone(exc)))
                 # else: the session gave up on this attempt already (its own
                 # deadline) and asked for another: that one is not failed.
                 continue
@@ -314,3 +323,15 @@ class AsyncClient:
             while True:
                 await ws.send(await outbox.get())
 
+
+def _gone(exc: BaseException) -> bool:
+    """Whether a failed opening found nothing listening: the connect refused
+    or reset (the server process is dead), here or as the error's cause."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a cause chain, not a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError | ConnectionResetError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

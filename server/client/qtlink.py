@@ -75,6 +75,12 @@ log = logging.getLogger(__name__)
 PROBE_MS = 1000
 #: ... and a probe's pong may take this long (counted in probe ticks).
 PROBE_TIMEOUT_MS = 2000
+#: Socket errors of an opening that found nothing listening (refused, or
+#: reset: Qt reports a reset as the remote host closing): the URL is gone
+#: (``server.client.session.GONE_STAY_S``). The opening itself is bounded
+#: by the session (``OPEN_S``).
+_GONE_ERRORS = (QAbstractSocket.SocketError.ConnectionRefusedError,
+                QAbstractSocket.SocketError.RemoteHostClosedError)
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -130,8 +136,9 @@ class Link(QObject):
         device: this device's id in the hall configuration.
         token: this device's secret.
         parent: Qt parent.
-        timeout_ms: per-request timeout, also the bound on opening a
-            connection and getting the welcome.
+        timeout_ms: per-request timeout, also the bound on getting the
+            welcome once the socket is open; opening it (connect and
+            upgrade) may take ``OPEN_S`` (3 s) or ``timeout_ms`` when shorter.
         backoff: ``(first, max)`` reconnect delay in seconds. The n-th failed
             attempt in a row waits ``min(max, first * 2**n)`` scaled by a
             random factor in [0.5, 1] so a hall of clients does not reconnect
@@ -394,8 +401,12 @@ class Link(QObject):
             return
         code = int(ws.closeCode().value) if ws.closeCode() is not None else None
         reason = ws.closeReason() or ws.errorString()
+        # Qt sets the error before it reports the state (errorOccurred comes
+        # after). The session heeds gone while connecting only.
+        # (PySide6's stubs know only the deprecated signal of that name.)
+        gone = ws.error() in _GONE_ERRORS  # type: ignore[operator]
         self._drop_socket(polite=False)
-        self._run(self._session.lost(code, reason))
+        self._run(self._session.lost(code, reason, gone=gone))
 
     def _on_text(self, ws: QWebSocket, text: str) -> None:
         if ws is not self._ws:

@@ -33,6 +33,11 @@ Rules:
   standby says that owner took the hall after it was found down (its
   ``owner_for``): restarted or woken, it is up, and the standby would name
   it for as long as it renews.
+* A URL found down is passed over for a while (:data:`AVOID_S`), a URL
+  found *gone* (its connect refused or reset: nothing listens there) only
+  :data:`GONE_STAY_S`; the opening handshake may take :data:`OPEN_S`. When
+  the owner a standby named turns out gone, the device goes back to that
+  standby.
 * The welcome may take :data:`OWNER_PATIENCE_S` instead of the timeout once
   the socket is open, at the owner a standby named, at the standby stayed
   on, and at any URL while another was found down lately or gave no welcome
@@ -80,7 +85,7 @@ __all__ = [
     "IDLE", "CONNECTING", "HELLO", "ONLINE", "WAITING", "TRANSITIONS",
     "Action", "Connect", "Send", "Drop", "Status", "Welcomed", "Delivered", "Answered",
     "Refused", "ClientSession", "SessionError", "parse_urls", "reconnect_delay",
-    "OWNER_PATIENCE_S",
+    "OWNER_PATIENCE_S", "OPEN_S", "AVOID_S", "GONE_STAY_S",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,12 +94,28 @@ log = logging.getLogger(__name__)
 CLOSE_ABNORMAL = 1006
 #: Connection steps kept in ``ClientSession.trail``.
 TRAIL = 64
-#: A URL that could not be reached (refused, reset, or no HTTP answer in
-#: time: a dead or frozen server) is passed over for this long while another
-#: URL is worth a try, even when a standby names it as the owner: a standby
-#: names a dead owner until its lease runs out (up to a lease, 5 s by default), and a
-#: frozen one costs a whole timeout per visit.
+# -- failover timings: the web board (server/web/board.html) has the same
+# values in ms (tests/web/test_webboard.py keeps them equal).
+#: The opening handshake (TCP connect and the websocket upgrade's HTTP
+#: answer) may take this long, or the request timeout when that is shorter.
+#: A live server answers an upgrade in milliseconds (tens under load); a
+#: frozen one (SIGSTOP: the kernel still accepts its TCP connections) never
+#: does, and a device used to wait the whole request timeout (5 s in chaos)
+#: there before trying the next URL. On expiry the URL is found down.
+OPEN_S = 3.0
+#: A URL found down (no HTTP answer within OPEN_S, a socket cut or left
+#: unanswered: a frozen or dead server) is passed over for this long while
+#: another URL is worth a try, even when a standby names it as the owner: a
+#: standby names a dead owner until its lease runs out (up to a lease, 5 s
+#: by default), and a frozen one costs OPEN_S per visit.
 AVOID_S = 10.0
+#: ... but a URL found *gone* (its connect refused or reset: nothing listens
+#: there, the process is dead) only this long: trying it again costs nothing
+#: (the refusal is immediate), and a killed instance is restarted within
+#: seconds. This holds for the owner a standby names too: found gone, it is
+#: tried again once this has passed (and, if still gone, the device goes
+#: back to that standby, not round the other URLs).
+GONE_STAY_S = 2.0
 #: After a standby's refusal the next try comes within this, whatever the
 #: backoff: a standby means the hall is about to have an owner again (a
 #: takeover takes about a lease), and a device must not sleep through it.
@@ -271,8 +292,9 @@ class ClientSession:
         urls: server URLs (``parse_urls`` input): tried in turn.
         device: this device's id in the hall configuration.
         token: this device's secret.
-        timeout_s: per-request timeout, also the bound on opening a
-            connection and, once it is open, on getting the welcome.
+        timeout_s: per-request timeout, also the bound on getting the
+            welcome once the socket is open; opening it may take
+            :data:`OPEN_S` (or ``timeout_s`` when shorter).
         backoff: ``(first, max)`` reconnect delay in seconds (see
             :func:`reconnect_delay`).
         max_queued: how many requests may wait while not online; beyond that
@@ -340,8 +362,10 @@ class ClientSession:
         self._early: list[dict[str, Any]] = []  # events seen before the welcome
         self._pending: dict[str, _Pending] = {}  # in request order
         self._unreachable: dict[int, float] = {}  # url index -> when it last could not be reached
+        self._gone: set[int] = set()  # ... and those whose connect was refused or reset then
         self._named: int | None = None  # url index a standby named as the owner, for the next try
         self._stayed = False  # ... and that index is the standby itself (its owner found down)
+        self._named_by: int | None = None  # ... and the standby that named it (not stayed on)
         self._welcome_s = self.timeout_s  # the current socket's wait for its welcome
         #: (url index, when): the last open socket that got no welcome in time
         self._silent: tuple[int, float] | None = None
@@ -368,6 +392,11 @@ class ClientSession:
     def pending(self) -> int:
         """How many requests wait for an answer."""
         return len(self._pending)
+
+    def open_wait(self) -> float:
+        """How long opening a socket (connect and upgrade) may take: :data:`OPEN_S`,
+        or ``timeout_s`` when shorter."""
+        return min(OPEN_S, self.timeout_s)
 
     def welcome_wait(self) -> float:
         """How long an open socket waits for its welcome: ``timeout_s``, or
@@ -412,7 +441,7 @@ class ClientSession:
         """Disconnect, stop reconnecting, fail pending requests with ``offline``."""
         had_socket = self.state in (CONNECTING, HELLO, ONLINE)
         self._move("close")
-        self._named = None
+        self._named = self._named_by = None
         self._reset_connection()
         out: list[Action] = [Drop(polite=True)] if had_socket else []
         out += self._fail_pending("offline", "link closed")
@@ -480,18 +509,32 @@ class ClientSession:
             hello["batch"] = True
         return [Send(json.dumps(hello, ensure_ascii=False))]
 
-    def lost(self, code: int | None = None, reason: str = "") -> list[Action]:
-        """The socket failed to open or ended by itself (``code``: its close code)."""
+    def lost(self, code: int | None = None, reason: str = "", *,
+             gone: bool = False) -> list[Action]:
+        """The socket failed to open or ended by itself (``code``: its close code).
+
+        ``gone``: the I/O layer's connect was refused or reset (nothing
+        listens there); heeded while connecting only. The URL is then passed
+        over for :data:`GONE_STAY_S`, not :data:`AVOID_S`.
+        """
         if self.state not in (CONNECTING, HELLO, ONLINE):
             return []  # a socket we already dropped
+        gone = gone and self.state == CONNECTING
         if self.state == CONNECTING or code in (None, CLOSE_ABNORMAL):
             # Refused, reset or cut: the server is down, not stepping aside.
-            self._unreachable[self.index] = self.clock()
+            self._found_down(gone=gone)
         why = {CLOSE_SERVICE_RESTART: "server restarting or stepping down",
                CLOSE_TRY_AGAIN: "server busy or standby"}.get(code or 0, reason or "closed")
         log.info("client %s: connection to %s lost (%s%s)", self.device, self.url,
                  f"{code}: " if code else "", why)
-        self._note(f"lost {self.url} ({f'{code}: ' if code else ''}{why})")
+        self._note(f"lost {self.url} ({f'{code}: ' if code else ''}{why})"
+                   + (f", gone: passed over {GONE_STAY_S:g} s" if gone else ""))
+        back = self._named_by if gone and self._named == self.index else None
+        if back is not None:
+            # The owner a standby named is gone (its lease not yet out): that
+            # standby, not a URL of unknown state, learns first who serves next.
+            self._note(f"back to the standby {self.urls[back]}")
+            return self._fail_attempt(back, drop=False, standby=True)
         return self._fail_attempt(self._next_index(), drop=False)
 
     def receive(self, text: str | bytes) -> list[Action]:
@@ -524,15 +567,18 @@ class ClientSession:
                 self._move("retry")
                 out += self._connect()
             elif self.state in (CONNECTING, HELLO):
-                waited = self._welcome_s if self.state == HELLO else self.timeout_s
-                log.warning("client %s: no welcome from %s within %.1f s", self.device, self.url,
-                            waited)
-                self._note(f"no welcome from {self.url} within {waited:g} s")
                 if self.state == CONNECTING:
                     # Not even an HTTP answer: a frozen server (the kernel
-                    # still accepts its TCP connections).
-                    self._unreachable[self.index] = self.clock()
+                    # still accepts its TCP connections). See OPEN_S.
+                    waited = self.open_wait()
+                    log.warning("client %s: no upgrade from %s within %.1f s", self.device,
+                                self.url, waited)
+                    self._note(f"no upgrade from {self.url} within {waited:g} s")
+                    self._found_down()
                 else:
+                    log.warning("client %s: no welcome from %s within %.1f s", self.device,
+                                self.url, self._welcome_s)
+                    self._note(f"no welcome from {self.url} within {self._welcome_s:g} s")
                     # Up (it upgraded the socket, and answered the I/O
                     # layer's probes) but silent: see OWNER_PATIENCE_S.
                     self._silent = (self.index, self.clock())
@@ -568,7 +614,7 @@ class ClientSession:
 
     def _connect(self) -> list[Action]:
         self._reset_connection()
-        self._deadline = self.clock() + self.timeout_s
+        self._deadline = self.clock() + self.open_wait()
         self._note(f"connect {self.url}")
         return [*self._status_actions(), Connect(self.url)]
 
@@ -579,10 +625,20 @@ class ClientSession:
         for entry in self._pending.values():
             entry.sent = False  # resent with the same id after the next welcome
 
+    def _found_down(self, *, gone: bool = False) -> None:
+        """The current URL could not be reached (``gone``: its connect was refused or reset)."""
+        self._unreachable[self.index] = self.clock()
+        if gone:
+            self._gone.add(self.index)
+        else:
+            self._gone.discard(self.index)
+
     def _reachable(self, index: int) -> bool:
-        """Whether ``urls[index]`` is worth a try (not found down just now)."""
+        """Whether ``urls[index]`` is worth a try (not found down just now:
+        within :data:`AVOID_S`, or :data:`GONE_STAY_S` when found gone)."""
         failed = self._unreachable.get(index)
-        return failed is None or self.clock() - failed >= AVOID_S
+        stay = GONE_STAY_S if index in self._gone else AVOID_S
+        return failed is None or self.clock() - failed >= stay
 
     def _took_since_down(self, index: int, owner_for: object) -> bool:
         """Whether the owner at ``urls[index]`` took the hall after it was
@@ -617,7 +673,7 @@ class ClientSession:
         """
         if self.state == ONLINE:
             self._attempt = 0  # a connection that worked: start the backoff over
-        self._named = None  # a standby names it again below
+        self._named = self._named_by = None  # a standby names it again below
         self._move(trigger)
         self._reset_connection()
         self.index = index
@@ -704,10 +760,12 @@ class ClientSession:
             self._note(f"standby {self.url} (owner {owner}"
                        + (", found down: staying)" if stay else
                           ", found down but took the hall since: going)" if took else ")"))
+            here = self.index
             out += self._fail_attempt(index, drop=True, standby=True)
             if stay or index == named:
                 self._named = index  # its welcome earns OWNER_PATIENCE_S
                 self._stayed = stay
+                self._named_by = None if stay else here
             return
         else:
             # bad_request, rate_limited, internal...: worth another try later.
@@ -735,7 +793,8 @@ class ClientSession:
         resume = msg.get("resume")
         self.resume = resume if isinstance(resume, str) else None
         self._unreachable.pop(self.index, None)
-        self._named = None
+        self._gone.discard(self.index)
+        self._named = self._named_by = None
         self._silent = None
         # Logged too (chaos's --client-log): with the wall time, each outage
         # can be matched with the instance failures under way.

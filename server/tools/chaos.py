@@ -10,7 +10,8 @@ one instance is SIGKILLed or SIGSTOPped, and restarted or SIGCONTed once
 every hall it owned has a new owner (a woken one must step down, committing
 nothing). At the end it prints failovers, the takeover time of each hall
 that lost its owner (p50/p99/max), requests that failed and were retried,
-the longest time a client was offline, the outages split by cause (one
+counter logins refused (by code; a counter asks again, with backoff), the
+longest time a client was offline, the outages split by cause (one
 instance failure under way or several overlapping:
 :mod:`server.tools.outages`) with the longest of each class and its
 connection steps, every invariant (:func:`check_hall`) and the machine's
@@ -206,6 +207,14 @@ OFFLINE_TARGET_S = 20.0
 SHOWN_STEPS = 30
 #: ``--all-devices``: the idle devices of a hall opening at the same time.
 IDLE_OPENING = 4
+#: Request errors asked again (a new id) while they last: no server answered.
+NO_SERVER = ("timeout", "offline", "internal")
+#: A counter's login the server refused (``unauthorized`` from a new owner
+#: during a failover, ``rate_limited``...) is asked this many times in all,
+#: LOGIN_BACKOFF_S apart (doubling up to the second figure); then the counter
+#: goes on, and a call refused ``unauthorized`` (logged out) logs it in again.
+LOGIN_TRIES = 5
+LOGIN_BACKOFF_S = (0.5, 4.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,8 +242,8 @@ class HallLoad:
     hall: str
     urls: list[str]
     issue_every_s: float = 1.0
-    #: per request and per connection attempt (a frozen instance accepts TCP
-    #: and never answers: this bounds the wait before the next URL)
+    #: per request and per welcome wait (opening a socket may take the
+    #: clients' OPEN_S: a frozen instance accepts TCP and never answers)
     timeout_s: float = 5.0
     acked: list[str] = dataclasses.field(default_factory=list)
     failed: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
@@ -251,6 +260,11 @@ class HallLoad:
     #: hello refusals by code of the clients that gave up opening
     hello_errors: collections.Counter[str] = dataclasses.field(
         default_factory=collections.Counter)
+    #: counter logins the server refused, by code (each try counted)
+    logins_refused: collections.Counter[str] = dataclasses.field(
+        default_factory=collections.Counter)
+    #: logins given up after LOGIN_TRIES refusals
+    logins_given_up: int = 0
     #: set by :meth:`run`: once set, a failed request is not asked again
     stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
@@ -347,7 +361,7 @@ class HallLoad:
         while True:
             reply = await client.request(kind, **fields)
             code = reply.get("code") if reply.get("type") == "error" else None
-            if code not in ("timeout", "offline", "internal") or self.stop.is_set():
+            if code not in NO_SERVER or self.stop.is_set():
                 return reply
             self.failed[code] += 1
             self.retried += 1
@@ -364,9 +378,31 @@ class HallLoad:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.issue_every_s)
 
+    async def _login(self, client: AsyncClient, login: dict[str, str]) -> bool:
+        """Log a counter in, asking again while the server refuses (at most
+        LOGIN_TRIES times, with backoff), each refusal counted by code: a
+        counter must not go on calling logged out (every call refused)."""
+        delay, most = LOGIN_BACKOFF_S
+        for attempt in range(1, LOGIN_TRIES + 1):
+            reply = await self._ask(client, "login", **login)
+            if reply.get("type") == "ok":
+                return True
+            code = str(reply.get("code"))
+            if code in NO_SERVER:  # the run is stopping: not a refusal
+                return False
+            self.logins_refused[code] += 1
+            if attempt == LOGIN_TRIES or self.stop.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), delay)
+            delay = min(most, delay * 2)
+        if not self.stop.is_set():
+            self.logins_given_up += 1
+        return False
+
     async def _counter(self, client: AsyncClient, index: int, stop: asyncio.Event) -> None:
         login = {"staff": f"s{index + 1:03d}", "pin": DEMO_PIN}
-        await self._ask(client, "login", **login)
+        await self._login(client, login)
         while not stop.is_set():
             reply = await self._ask(client, "call_next")
             if reply["type"] == "ok":
@@ -379,10 +415,12 @@ class HallLoad:
                 self.failed["conflict"] += 1
                 done = await self._ask(client, "complete")
                 if done.get("code") == "conflict":
-                    await self._ask(client, "login", **login)
+                    await self._login(client, login)
                 continue
             if reply.get("code") != "queue_empty":
                 self.failed[str(reply.get("code"))] += 1
+            if reply.get("code") == "unauthorized" and not stop.is_set():
+                await self._login(client, login)  # logged out (the login refused)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
 
@@ -741,6 +779,7 @@ def _report(args: argparse.Namespace, tally: Tally, loads: list[HallLoad],
           f"hellos refused "
           f"(by code, rate_limited = the server busy checking tokens): "
           f"{dict(hello_errors) or 0}")
+    _report_logins(loads)
     kept = sorted((o for load in loads for o in load.outages),
                   key=lambda o: o.seconds, reverse=True)
     worst = max(loads, key=lambda load: load.offline_max_s)
@@ -764,6 +803,17 @@ def _report(args: argparse.Namespace, tally: Tally, loads: list[HallLoad],
     for note in tally.notes:
         print(f"  NOTE {note}")
     sys.stdout.flush()
+
+
+def _report_logins(loads: list[HallLoad]) -> None:
+    """Counter logins the server refused, by code (a counter logged out is
+    asked to log in again, LOGIN_TRIES times at most per go)."""
+    refused: collections.Counter[str] = collections.Counter()
+    for load in loads:
+        refused.update(load.logins_refused)
+    given_up = sum(load.logins_given_up for load in loads)
+    print(f"counter logins refused: {sum(refused.values())} by code {dict(refused)}; "
+          f"given up after {LOGIN_TRIES} tries: {given_up}")
 
 
 def _report_split(kept: list[Outage], found: list[outages.Failure]) -> None:

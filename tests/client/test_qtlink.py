@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
 from server.client import qtlink
 from server.client import session as session_module
 from server.client.qtlink import MAX_FRAME_BYTES, Link
+from server.client.session import GONE_STAY_S, OPEN_S
+from tests.helpers.deadurls import frozen_url, refused_url
 from tests.helpers.wsserver import LoopbackServer
 
 FAST = {"timeout_ms": 2000, "backoff": (0.02, 0.1)}
@@ -435,6 +438,49 @@ def test_a_freeze_after_the_first_pong_is_found_before_a_short_welcome_wait(qtbo
     timeout_s = qtlink.PROBE_TIMEOUT_MS / 1000
     assert f"lost {server.url} (no pong within {timeout_s:g} s)" in steps, steps
     assert not any(s.startswith("no welcome from") for s in steps), steps
+
+
+@pytest.fixture
+def two_url_link(server):
+    """A link given ``first`` then the loopback server, 12 s request timeout."""
+    links: list[Link] = []
+
+    def make(first: str) -> Link:
+        link = Link([first, server.url], "kiosk-1", "kiosk-secret", timeout_ms=12000,
+                    backoff=(0.02, 0.1))
+        links.append(link)
+        return link
+
+    yield make
+    for link in links:
+        link.close()
+        link.deleteLater()
+
+
+def test_a_frozen_url_costs_open_s_before_the_next_is_tried(qtbot, server, two_url_link):
+    # A SIGSTOPped server: the kernel accepts TCP, nothing answers the
+    # upgrade. Before, the link waited its whole timeout (12 s here) there.
+    with frozen_url() as frozen:
+        link = two_url_link(frozen)
+        t0 = time.monotonic()
+        with qtbot.waitSignal(link.welcomed, timeout=int((OPEN_S + 2) * 1000)):
+            link.open()
+        assert time.monotonic() - t0 >= OPEN_S - 0.2
+        assert link.url == server.url
+        steps = link.trail
+        assert f"no upgrade from {frozen} within {OPEN_S:g} s" in steps, steps
+
+
+def test_a_refused_url_is_gone_and_passed_over_only_gone_stay_s(qtbot, server, two_url_link):
+    # Nothing listens (a killed server): refused at once; tried again after
+    # GONE_STAY_S, not AVOID_S (a killed instance is restarted in seconds).
+    refused = refused_url()
+    link = two_url_link(refused)
+    with qtbot.waitSignal(link.welcomed, timeout=3000):
+        link.open()
+    steps = link.trail
+    assert any(s.startswith(f"lost {refused} (") and
+               s.endswith(f", gone: passed over {GONE_STAY_S:g} s") for s in steps), steps
 
 
 def test_a_live_server_slow_to_welcome_keeps_the_link(qtbot, server, make_link, monkeypatch):

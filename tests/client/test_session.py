@@ -10,9 +10,11 @@ import pytest
 from server.client.session import (
     AVOID_S,
     CONNECTING,
+    GONE_STAY_S,
     HELLO,
     IDLE,
     ONLINE,
+    OPEN_S,
     OWNER_PATIENCE_S,
     STANDBY_BACKOFF_MAX_S,
     TRANSITIONS,
@@ -577,3 +579,113 @@ def test_owner_patience_is_for_the_welcome_only_not_the_upgrade(clock):
     clock.now += 5.0
     assert session.tick() == [Drop(), Status("offline")]
     assert of(Connect, reconnect(session, clock)) == [Connect(A)]
+
+
+# -- opening bounded by OPEN_S; a URL found gone vs found down ----------------------
+def test_the_opening_takes_at_most_open_s_whatever_the_request_timeout(clock):
+    # A frozen server (SIGSTOP) accepts TCP and never answers the upgrade; a
+    # live one answers in milliseconds. The device waited the whole request
+    # timeout there (5 s in chaos) before trying the next URL.
+    assert OPEN_S < 5.0
+    session = make(clock, urls=[A, B])
+    session.open()
+    assert session.open_wait() == OPEN_S
+    due = session.next_deadline()
+    assert due == clock.now + OPEN_S
+    clock.now = due - 0.01
+    assert session.tick() == [] and session.state == CONNECTING
+    clock.now = due
+    assert session.tick() == [Drop(), Status("offline")]
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    steps = [what for _, what in session.trail]
+    assert f"no upgrade from {A} within {OPEN_S:g} s" in steps, steps
+    # The welcome still gets the whole timeout once the socket is open.
+    hello = sent(session.connected())[0]
+    clock.now += 5.0 - 0.01
+    assert session.tick() == [] and session.state == HELLO
+    session.receive(welcome_for(session, hello, 3))
+    # A request timeout shorter than OPEN_S bounds the opening too.
+    short = ClientSession(A, "counter-3", "tok", clock=clock, timeout_s=1.0)
+    short.open()
+    assert short.open_wait() == 1.0 and short.next_deadline() == clock.now + 1.0
+
+
+def _back_on(session: ClientSession, url: str) -> None:
+    """Up at ``url`` (it upgraded, then closed as busy): where next?"""
+    assert session.url == url
+    session.connected()
+    session.lost(CLOSE_TRY_AGAIN)
+
+
+def test_a_gone_url_is_tried_again_after_gone_stay_s_a_frozen_one_after_avoid_s(clock):
+    # Gone (refused or reset at connect): nothing listens, the process is
+    # dead; it is restarted within seconds and a refusal costs nothing.
+    assert GONE_STAY_S < AVOID_S
+    session = make(clock, urls=[A, B])
+    session.open()
+    session.lost(None, "connection refused", gone=True)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    _back_on(session, B)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]  # A: not yet
+    clock.now += GONE_STAY_S
+    _back_on(session, B)
+    assert of(Connect, reconnect(session, clock)) == [Connect(A)]
+    steps = [what for _, what in session.trail]
+    assert (f"lost {A} (connection refused), gone: passed over {GONE_STAY_S:g} s"
+            in steps), steps
+    # Silent (no answer to the upgrade within OPEN_S: frozen): AVOID_S.
+    clock.now += OPEN_S
+    assert session.tick() == [Drop(), Status("offline")]
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    clock.now += GONE_STAY_S
+    _back_on(session, B)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]  # A: not after 2 s
+    clock.now = session._unreachable[0] + AVOID_S
+    _back_on(session, B)
+    assert of(Connect, reconnect(session, clock)) == [Connect(A)]
+
+
+def test_gone_is_heeded_only_while_connecting(clock):
+    # A socket cut once open is found down as before (AVOID_S): only a
+    # refused or reset connect says nothing listens there.
+    session = make(clock, urls=[A, B])
+    session.open()
+    online(session)
+    session.lost(None, "connection reset", gone=True)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    clock.now += GONE_STAY_S
+    _back_on(session, B)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+
+
+def test_an_owner_found_gone_is_named_again_after_gone_stay_s_not_avoid_s(clock):
+    # A killed: its connect refused. B names A until A's lease runs out:
+    # within GONE_STAY_S the device stays on B (as for any owner found down);
+    # after it, it goes to A (restarted, or refused again at no cost), and if
+    # A is still gone, back to B within the standby cap, not round to C (of
+    # unknown state: frozen, it costs OPEN_S).
+    session = make(clock, urls=[A, B, C])
+    session.open()
+    session.lost(None, "connection refused", gone=True)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]
+    _standby(session, A)
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]  # staying
+    clock.now += GONE_STAY_S
+    _standby(session, A)
+    assert of(Connect, reconnect(session, clock)) == [Connect(A)]
+    session.lost(None, "connection refused", gone=True)
+    deadline = session.next_deadline()
+    assert deadline is not None and deadline - clock.now <= STANDBY_BACKOFF_MAX_S
+    assert of(Connect, reconnect(session, clock)) == [Connect(B)]  # not C
+    steps = [what for _, what in session.trail]
+    assert f"back to the standby {B}" in steps, steps
+    # Found down otherwise (no answer to the upgrade: frozen): as before,
+    # the device stays on the standby until AVOID_S has passed.
+    frozen = make(clock, urls=[A, B, C])
+    frozen.open()
+    clock.now += OPEN_S
+    frozen.tick()
+    assert of(Connect, reconnect(frozen, clock)) == [Connect(B)]
+    clock.now += GONE_STAY_S
+    _standby(frozen, A)
+    assert of(Connect, reconnect(frozen, clock)) == [Connect(B)]  # staying

@@ -1,16 +1,19 @@
 """``qhall chaos``, small: three halls, two instances, three kills (printed figures);
-its outages split by cause (single / overlapping instance failures) on synthetic events."""
+its outages split by cause (single / overlapping instance failures) on synthetic events;
+a counter's refused login asked again and counted (a scripted client)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from server.tools import outages
-from server.tools.chaos import Outage, _report_split
+from server.tools import chaos, outages
+from server.tools.chaos import HallLoad, Outage, _report_split
 from server.tools.pgcluster import unavailable as pg_unavailable
 from tests.helpers.tools import unavailable
 
@@ -116,3 +119,82 @@ def test_the_longest_offline_counts_an_outage_shorter_than_the_kept_ones() -> No
     assert [o.device for o in load.outages] == ["hall01 kiosk-1"]
     load._offline(short, 300.0, 301.0, ended=True)  # type: ignore[arg-type]
     assert load.offline_max_s == pytest.approx(OUTAGE_KEEP_S + 1)  # a shorter one changes nothing
+
+
+# ------------------------------------------------- counter logins (fake client)
+class _ScriptedClient:
+    """Answers each request with the next reply of its script (by kind); once
+    the script is done, sets ``stop`` and answers ``queue_empty``."""
+
+    def __init__(self, script: list[tuple[str, dict[str, Any]]], stop: asyncio.Event) -> None:
+        self.script = list(script)
+        self.stop = stop
+        self.asked: list[str] = []
+
+    async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
+        self.asked.append(kind)
+        if not self.script:
+            self.stop.set()
+            return {"type": "error", "code": "queue_empty"}
+        expected, reply = self.script.pop(0)
+        assert kind == expected, (kind, expected, self.asked)
+        return reply
+
+
+def _refused(code: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": code}
+
+
+OK = {"type": "ok"}
+
+
+def _run_counter(load: HallLoad, client: _ScriptedClient) -> None:
+    async def main() -> None:
+        load.stop = client.stop
+        await load._counter(client, 0, client.stop)  # type: ignore[arg-type]
+
+    asyncio.run(main())
+
+
+def test_a_refused_counter_login_is_asked_again_with_backoff_and_counted(monkeypatch) -> None:
+    # unauthorized from a new owner during a failover, then rate_limited: the
+    # counter logs in on the third try (the reply was ignored before: the
+    # counter went on calling, logged out, every call refused).
+    monkeypatch.setattr(chaos, "LOGIN_BACKOFF_S", (0.01, 0.02))
+    load = HallLoad("hall01", [])
+    client = _ScriptedClient([("login", _refused("unauthorized")),
+                              ("login", _refused("rate_limited")),
+                              ("login", OK), ("call_next", _refused("queue_empty"))],
+                             asyncio.Event())
+    _run_counter(load, client)
+    assert client.asked[:4] == ["login", "login", "login", "call_next"]
+    assert load.logins_refused == {"unauthorized": 1, "rate_limited": 1}
+    assert load.logins_given_up == 0
+
+
+def test_a_counter_login_is_given_up_after_login_tries_and_asked_again_when_logged_out(
+        monkeypatch) -> None:
+    monkeypatch.setattr(chaos, "LOGIN_BACKOFF_S", (0.01, 0.02))
+    load = HallLoad("hall01", [])
+    refusals = [("login", _refused("unauthorized"))] * chaos.LOGIN_TRIES
+    client = _ScriptedClient([*refusals, ("call_next", _refused("unauthorized")),
+                              ("login", OK), ("call_next", _refused("queue_empty"))],
+                             asyncio.Event())
+    _run_counter(load, client)
+    assert client.asked[:chaos.LOGIN_TRIES + 3] == [
+        *["login"] * chaos.LOGIN_TRIES, "call_next", "login", "call_next"]
+    assert load.logins_refused == {"unauthorized": chaos.LOGIN_TRIES}
+    assert load.logins_given_up == 1
+    assert load.failed["unauthorized"] == 1  # the call refused, logged out
+
+
+def test_the_report_prints_refused_counter_logins_by_code(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = HallLoad("hall01", []), HallLoad("hall02", [])
+    first.logins_refused.update({"unauthorized": 2})
+    second.logins_refused.update({"unauthorized": 1, "rate_limited": 1})
+    second.logins_given_up = 1
+    chaos._report_logins([first, second])
+    out = capsys.readouterr().out
+    assert ("counter logins refused: 4 by code {'unauthorized': 3, 'rate_limited': 1}; "
+            f"given up after {chaos.LOGIN_TRIES} tries: 1") in out, out

@@ -42,6 +42,22 @@ def test_board_html_is_self_contained():
     assert "location.protocol" in html and "/ws" in html and "speechSynthesis" in html
 
 
+def test_board_failover_timings_are_the_clients():
+    """The board's failover timings (ms) are the Python clients' (s) by value:
+    server/client/session.py's table, the asyncio client's and Qt link's probe."""
+    from server.client import aio, qtlink, session
+
+    html = board_html()
+    ms = {name: int(value) for name, value in re.findall(r"\b([A-Z_]+_MS) = (\d+)\b", html)}
+    assert ms["OPEN_MS"] == session.OPEN_S * 1000
+    assert ms["AVOID_MS"] == session.AVOID_S * 1000
+    assert ms["GONE_STAY_MS"] == session.GONE_STAY_S * 1000
+    assert ms["STANDBY_MAX_MS"] == session.STANDBY_BACKOFF_MAX_S * 1000
+    assert ms["OWNER_PATIENCE_MS"] == session.OWNER_PATIENCE_S * 1000
+    assert ms["PROBE_MS"] == aio.PROBE_S * 1000 == qtlink.PROBE_MS
+    assert ms["PROBE_TIMEOUT_MS"] == aio.PROBE_TIMEOUT_S * 1000 == qtlink.PROBE_TIMEOUT_MS
+
+
 class Cdp:
     """A minimal Chrome DevTools Protocol client for one page target."""
 

@@ -10,10 +10,13 @@ minimal websockets server (tests/helpers/wsserver.py, ``standby=True``).
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from websockets.asyncio.client import connect
 
+from server.client.session import GONE_STAY_S, OPEN_S
+from tests.helpers.deadurls import frozen_url, refused_url
 from tests.helpers.server import PIN, RunningServer, small_config
 from tests.helpers.wsserver import LoopbackServer
 from tests.web.test_webboard import Cdp, _ticket_called, chromium
@@ -120,3 +123,70 @@ async def _back_to_owner(page_ws: str, page: RunningServer, owner: LoopbackServe
                 "since: going)"
         assert going in steps, steps
         assert f"standby {standby.url} (owner {owner.url}, found down: staying)" not in steps
+
+
+@pytest.mark.browser
+def test_web_board_leaves_a_frozen_server_after_open_ms_and_a_refused_one_is_gone(tmp_path):
+    # A frozen server (the kernel accepts TCP, the upgrade is never
+    # answered): left after OPEN_MS; before, after SILENT_MS (10-15 s). A
+    # refused one (killed): gone, passed over GONE_STAY_MS only.
+    page = RunningServer(small_config(f"sqlite:///{tmp_path / 'page.db'}")).start()
+    try:
+        with frozen_url() as frozen, chromium(tmp_path / "profile") as page_ws:
+            asyncio.run(_past_dead_servers(page_ws, page, frozen, refused_url()))
+    finally:
+        page.stop()
+
+
+async def _past_dead_servers(page_ws: str, page: RunningServer, frozen: str,
+                             refused: str) -> None:
+    async with connect(page_ws, max_size=2**26) as ws:
+        cdp = Cdp(ws)
+        t0 = time.monotonic()
+        await cdp.send("Page.navigate", url=f"{page.http}/board#device=board-1&"
+                                            f"token=tok-board-1&mute=1&servers={frozen},"
+                                            f"{refused},{page.url}")
+        await cdp.wait_for("document.getElementById('status')?.dataset.state === 'online'",
+                           timeout=OPEN_S + 5)
+        assert time.monotonic() - t0 < OPEN_S + 4  # OPEN_S, two backoffs, a welcome
+        assert await cdp.js("window.qhallBoard.server()") == page.url
+        steps = await cdp.js("window.qhallBoard.trail.map(s => s[1])")
+        assert f"no upgrade from {frozen} within {OPEN_S:g} s" in steps, steps
+        assert f"lost {refused} (1006), gone: passed over {GONE_STAY_S:g} s" in steps, steps
+
+
+@pytest.mark.browser
+def test_web_board_goes_back_to_the_standby_when_the_owner_it_named_is_gone(tmp_path):
+    # The standby B names A, whose port refuses connections (killed, its
+    # lease not yet out): the board goes back to B (which learns first who
+    # serves next), not on to C, of unknown state (frozen here: 3 s lost).
+    page = RunningServer(small_config(f"sqlite:///{tmp_path / 'page.db'}")).start()
+    owner = refused_url()
+    standby = LoopbackServer()
+    standby.standby = True
+    standby.standby_owner = owner
+    standby.start()
+    try:
+        with frozen_url() as third, chromium(tmp_path / "profile") as page_ws:
+            asyncio.run(_back_to_standby(page_ws, page, standby, owner, third))
+    finally:
+        standby.shutdown()
+        page.stop()
+
+
+async def _back_to_standby(page_ws: str, page: RunningServer, standby: LoopbackServer,
+                           owner: str, third: str) -> None:
+    async with connect(page_ws, max_size=2**26) as ws:
+        cdp = Cdp(ws)
+        await cdp.send("Page.navigate", url=f"{page.http}/board#device=board-1&"
+                                            f"token=tok-board-1&mute=1&servers={standby.url},"
+                                            f"{owner},{third}")
+        back = f"back to the standby {standby.url}"
+        steps_js = "window.qhallBoard.trail.map(s => s[1])"
+        await cdp.wait_for(f"(t => t.indexOf({back!r}) >= 0 && "
+                           f"t.length > t.indexOf({back!r}) + 1)({steps_js})")
+        steps = await cdp.js(steps_js)
+        assert f"lost {owner} (1006), gone: passed over {GONE_STAY_S:g} s" in steps, steps
+        at = steps.index(back)
+        assert steps[at + 1] == f"connect {standby.url}", steps
+        assert f"connect {third}" not in steps, steps
