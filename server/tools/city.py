@@ -19,8 +19,8 @@ once. Printed: throughput, call -> board latency p50/p99 (a counter's
 per hall and overall beside the idle hall's, the ratio of the p99s (the
 target: within 2x), the server's RSS, the server's and the load
 generator's CPU over the city (they share this machine's cores: a NOTE says
-when the two needed more than 90% of them, and the city's figure then
-measures the machine), and every invariant of
+when the two needed more than 90% of them, or the whole machine was that
+busy, and the city's figure then measures the machine), and every invariant of
 :mod:`server.tools.invariants` per hall and overall. Exit 1 when an
 invariant fails.
 """
@@ -57,7 +57,7 @@ from server.tools.wakeup import Wakeups
 from server.tools.workdir import workdir as work_in
 
 __all__ = ["CityResult", "HallRun", "Visitor", "city_config", "cores_needed", "cpu_report",
-           "day_plan", "run_city"]
+           "day_plan", "machine_busy_s", "run_city"]
 
 IDLE = "idle"  # the baseline hall's id
 #: A sleeping counter asks anyway after this long (a safety net: the
@@ -390,6 +390,13 @@ def generator_cpu_s() -> float:
     return total
 
 
+def machine_busy_s() -> float:
+    """CPU seconds every process of the machine has used, summed over its
+    cores (Linux /proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 #: Above this share of the machine's cores, server plus load generator are
 #: CPU-bound together: the city's latency then measures the machine.
 CORES_NOTE_SHARE = 0.9
@@ -401,11 +408,15 @@ def cores_needed(server_s: float, generator_s: float, wall_s: float) -> float:
 
 
 def cpu_report(server_s: float, generator_s: float, wall_s: float, cores: int, *,
-               requests: int = 0, loadavg: tuple[float, ...] = ()) -> list[str]:
+               requests: int = 0, loadavg: tuple[float, ...] = (),
+               machine_s: float | None = None) -> list[str]:
     """The lines printed about who had the CPU over the city's window: the
     server's and the load generator's CPU seconds, the cores the two needed
     together ((server + generator) / wall) against the machine's ``cores``,
-    and a NOTE when that is more than :data:`CORES_NOTE_SHARE` of them."""
+    and a NOTE when that is more than :data:`CORES_NOTE_SHARE` of them.
+    ``machine_s``: the CPU seconds of every process over the window (other
+    work on a shared machine included); a NOTE too when that is above the
+    share while the two alone are not."""
     wall, cores = max(wall_s, 1e-9), max(1, cores)
     need = cores_needed(server_s, generator_s, wall_s)
     per_request = (f"; {1000 * server_s / requests:.3f} ms per request answered"
@@ -415,11 +426,17 @@ def cpu_report(server_s: float, generator_s: float, wall_s: float, cores: int, *
              f"({100 * generator_s / wall:.0f}% of one core), over {wall_s:.0f} s"
              + (f"; load average {' '.join(f'{x:.1f}' for x in loadavg)}" if loadavg else ""),
              f"cores needed (server + generator CPU / wall): {need:.2f} of {cores} "
-             f"({need / cores:.0%} of the machine)"]
+             f"({need / cores:.0%} of the machine)"
+             + (f"; every process of the machine: {machine_s / wall:.2f} "
+                f"({machine_s / wall / cores:.0%})" if machine_s is not None else "")]
     if need > CORES_NOTE_SHARE * cores:
         lines.append(f"NOTE: server and load generator together needed {need / cores:.0%} of "
                      f"the {cores} cores: the machine cannot carry both: the city figure "
                      f"measures the machine, not the server alone")
+    elif machine_s is not None and machine_s / wall > CORES_NOTE_SHARE * cores:
+        lines.append(f"NOTE: the machine was {machine_s / wall / cores:.0%} busy, other "
+                     f"processes included: it could not carry the city and the rest: the "
+                     f"city figure measures the machine, not the server alone")
     return lines
 
 
@@ -473,7 +490,7 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     metrics = base_url.replace("ws://", "http://", 1).rsplit("/ws", 1)[0] + "/metrics"
     gc0 = await asyncio.to_thread(gcreport.read, metrics) if gc_lines is not None else None
     t0 = time.perf_counter()
-    cpu0 = (cpu_s(pid), generator_cpu_s())
+    cpu0 = (cpu_s(pid), generator_cpu_s(), machine_busy_s())
     sampler = asyncio.create_task(sample())
     await asyncio.gather(*(run.drive(drain_s) for run in runs.values()))
     seconds = time.perf_counter() - t0
@@ -485,7 +502,8 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     # late and makes the server look slow (printed beside the figures).
     rss["server_cpu_s"] = cpu_s(pid) - cpu0[0]
     rss["clients_cpu_s"] = generator_cpu_s() - cpu0[1]
-    rss["cpu_wall_s"] = time.perf_counter() - t0  # the window both CPU figures cover
+    rss["machine_cpu_s"] = machine_busy_s() - cpu0[2]
+    rss["cpu_wall_s"] = time.perf_counter() - t0  # the window the CPU figures cover
     if gc_lines is not None:
         gc1 = await asyncio.to_thread(gcreport.read, metrics)
         if gc0 is None or gc1 is None:
@@ -497,7 +515,7 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     return runs, idle, rss, seconds
 
 
-_CPU_KEYS = ("server_cpu_s", "clients_cpu_s", "cpu_wall_s")
+_CPU_KEYS = ("server_cpu_s", "clients_cpu_s", "machine_cpu_s", "cpu_wall_s")
 
 
 def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], seconds: float,
@@ -608,14 +626,22 @@ def _as_json(result: CityResult) -> dict[str, Any]:
             "offered_tickets_per_s": round(result.offered_tickets_per_s, 1),
             "latency_ms": result.latency_ms, "ratio_p99": result.ratio,
             "rss_mb": result.rss_mb, "cpu_s": result.cpu_s,
-            "cores": {"available": os.cpu_count() or 1,
-                      "needed": round(cores_needed(
-                          result.cpu_s.get("server_cpu_s", 0.0),
-                          result.cpu_s.get("clients_cpu_s", 0.0),
-                          result.cpu_s.get("cpu_wall_s") or result.seconds or 1.0), 2)},
+            "cores": _cores(result),
             "connections": result.connections,
             "invariants": {k: not v for k, v in result.problems.items()},
             "problems": result.problems, "ok": result.ok}
+
+
+def _cores(result: CityResult) -> dict[str, Any]:
+    """The cores the server and the load generator needed over the city's
+    window, and those every process of the machine kept busy."""
+    cpu = result.cpu_s
+    wall = cpu.get("cpu_wall_s") or result.seconds or 1.0
+    out: dict[str, Any] = {"available": os.cpu_count() or 1, "needed": round(cores_needed(
+        cpu.get("server_cpu_s", 0.0), cpu.get("clients_cpu_s", 0.0), wall), 2)}
+    if "machine_cpu_s" in cpu:
+        out["machine_busy"] = round(cpu["machine_cpu_s"] / wall, 2)
+    return out
 
 
 def _print(console: Any, result: CityResult, table_type: Any) -> None:
@@ -666,7 +692,7 @@ def _print(console: Any, result: CityResult, table_type: Any) -> None:
     for line in cpu_report(cpu.get("server_cpu_s", 0.0), cpu.get("clients_cpu_s", 0.0),
                            cpu.get("cpu_wall_s") or result.seconds or 1.0,
                            os.cpu_count() or 1, requests=result.requests,
-                           loadavg=os.getloadavg()):
+                           loadavg=os.getloadavg(), machine_s=cpu.get("machine_cpu_s")):
         console.print(line, markup=False)
     for key, text in {**invariants.INVARIANTS,
                       "requests": "every request answered ok (or queue_empty)"}.items():
