@@ -1,7 +1,7 @@
 """Server benchmark: issue throughput and call→display latency under a full hall.
 
 Run: ``python -m bench.wire [--displays 200] [--counters 67] [--seconds 5]
-[--display-procs 1] [--window 16]``
+[--display-procs 1] [--window 16] [--connections 2000] [--rss-tickets 7000]``
 
 Starts the real ``qhall serve`` in its own process (the reference hall's
 services, always open, SQLite file in a temp dir, no kiosk rate limit) and,
@@ -26,6 +26,12 @@ kiosks. Measures:
    device gets one frame per flush, one flush per group commit);
 2. call→display latency: a counter sends ``call_next``; the sample is the
    time until *every* display has the matching ``ticket.called``;
+3. (session 11) server RSS on a FRESH ``qhall serve`` (its own SQLite
+   file) whose hall holds ``--rss-tickets`` tickets (7,000 by default: the
+   reference hall's day), issued over the wire by the 6 kiosks before any
+   display connects: idle, then with ``--connections`` display connections
+   open. (Until session 10 it ran on the server the issue phases had just
+   filled with 25-40k tickets, 4-6 reference days in one hall: 167 MB.)
 Targets (printed, never asserted; issue 19): >= 2,400 issues/s and >= 0.3x
 the raw commit loop; call→display p99 within 1.5x of the bare broadcast p99;
 server RSS <= 150 MB with 2,000 connections.
@@ -184,19 +190,25 @@ def cpu_since(pid: int, before: tuple[float, float]) -> tuple[float, float]:
 
 
 async def pipeline_issues(kiosks: Sequence[Requester | LightDevice], services: list[str],
-                          seconds: float, window_size: int) -> tuple[int, float]:
-    """Each kiosk keeps ``window_size`` ``issue`` requests in flight for ``seconds``, then
+                          seconds: float, window_size: int,
+                          limit: int | None = None) -> tuple[int, float]:
+    """Each kiosk keeps ``window_size`` ``issue`` requests in flight for ``seconds``
+    (and, with ``limit``, until the kiosks together sent that many), then
     waits for its last replies; (tickets issued, seconds taken)."""
-    issued = 0
+    issued = sent = 0
     stop_at = time.perf_counter() + seconds
 
+    def more() -> bool:
+        return time.perf_counter() < stop_at and (limit is None or sent < limit)
+
     async def kiosk_loop(k: Requester | LightDevice, offset: int) -> None:
-        nonlocal issued
+        nonlocal issued, sent
         i = offset
         window: set[asyncio.Future] = set()
-        while window or time.perf_counter() < stop_at:
-            while len(window) < window_size and time.perf_counter() < stop_at:
+        while window or more():
+            while len(window) < window_size and more():
                 i += 1
+                sent += 1
                 window.add(asyncio.ensure_future(
                     k.request("issue", service=services[i % len(services)])))
             done, window = await asyncio.wait(window, return_when=asyncio.FIRST_COMPLETED)
@@ -517,6 +529,26 @@ def rss_mb(pid: int) -> float:
     raise SystemExit("no VmRSS in /proc")
 
 
+async def issue_tickets(url: str, tickets: int, window: int) -> int:
+    """The 6 kiosks (light clients, ``window`` requests in flight each) issue
+    ``tickets`` tickets over the wire, nothing else connected; how many the
+    server acknowledged."""
+    from server.reference import demo_config, demo_token
+
+    kiosks = [LightDevice(f"kiosk-{i}", demo_token(f"kiosk-{i}")) for i in range(1, 7)]
+    for k in kiosks:
+        await k.open(url)
+    try:
+        services = [s.id for s in demo_config().services]
+        issued, _ = await pipeline_issues(kiosks, services, float("inf"), window,
+                                          limit=tickets)
+    finally:
+        for k in kiosks:
+            k.close()
+    await asyncio.sleep(0.5)  # the server lets the kiosks' connections go
+    return issued
+
+
 async def hold_connections(url: str, first: int, count: int, pid: int) -> tuple[float, float]:
     """Open ``count`` more display connections; the server's RSS before and with them."""
     before = rss_mb(pid)
@@ -544,14 +576,56 @@ def _wait_port(port: int, proc: subprocess.Popen) -> None:
     raise SystemExit("server did not start")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _serve(path: Path, port: int, pre: Sequence[str] = ()) -> subprocess.Popen:
+    """``qhall serve`` on ``path``'s hall, no limits, quiet; once it listens."""
+    server = subprocess.Popen(
+        [sys.executable, *pre, "-m", "server", "serve", "--config", str(path),
+         "--port", str(port), "--no-limits", "--quiet-requests", "--log-level", "WARNING"],
+        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL)
+    try:
+        _wait_port(port, server)
+    except BaseException:
+        server.kill()
+        server.wait(20)
+        raise
+    return server
+
+
+def rss_phase(tmp: Path, tickets: int, connections: int, window: int) -> str:
+    """Phase 3: a fresh server whose hall holds ``tickets`` tickets (issued
+    over the wire), its RSS idle and with ``connections`` display
+    connections open; the line printed."""
+    from server.config import dumps
+
+    path = tmp / "rss-hall.toml"
+    path.write_text(dumps(bench_config(f"sqlite:///{tmp}/rss.db", connections)),
+                    encoding="utf-8")
+    port = _free_port()
+    server = _serve(path, port)
+    try:
+        url = f"ws://127.0.0.1:{port}/ws"
+        issued = asyncio.run(issue_tickets(url, tickets, window))
+        idle, with_them = asyncio.run(hold_connections(url, 0, connections, server.pid))
+    finally:
+        server.terminate()
+        server.wait(20)
+    return (f"server RSS (a fresh server, its hall holding {issued:,} tickets issued over "
+            f"the wire, --rss-tickets {tickets}): {idle:.0f} MB idle, {with_them:.0f} MB with "
+            f"{connections:,} display connections open (target <= 150 MB with 2,000)")
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--displays", type=int, default=200)
     ap.add_argument("--counters", type=int, default=67)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--connections", type=int, default=2000,
-                    help="display connections held open to read the server's RSS (0: skip)")
+                    help="display connections held open to read the server's RSS (0: skip); "
+                         "on a fresh server holding --rss-tickets tickets")
+    ap.add_argument("--rss-tickets", type=int, default=7000,
+                    help="tickets the fresh RSS server's hall holds, issued over the wire "
+                         "before the connections open (default 7000: a reference day)")
     ap.add_argument("--window", type=int, default=16,
                     help="issue requests each of the 6 kiosks keeps in flight")
     ap.add_argument("--display-procs", type=int, default=1,
@@ -559,7 +633,14 @@ def main(argv: list[str] | None = None) -> int:
                          "(0: skip it)")
     ap.add_argument("--service-only", action="store_true",
                     help="only the hall service alone, per request vs grouped")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
     args = ap.parse_args(argv)
+    if args.rss_tickets < 0 or args.connections < 0:
+        ap.error("--rss-tickets and --connections must be >= 0")
     print_service_rates(min(args.seconds, 3.0))
     if args.service_only:
         return 0
@@ -567,22 +648,15 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = raw_commit_loop(Path(tmp) / "raw.db", 2.0)
-        cfg = bench_config(f"sqlite:///{tmp}/bench.db",
-                           args.displays + max(1, args.connections))  # +1: the seq probe
+        cfg = bench_config(f"sqlite:///{tmp}/bench.db", args.displays + 1)  # +1: the seq probe
         path = Path(tmp) / "hall.toml"
         path.write_text(dumps(cfg), encoding="utf-8")
         port = _free_port()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # QHALL_BENCH_PROFILE=FILE runs the server under cProfile (for tuning).
         prof = os.environ.get("QHALL_BENCH_PROFILE")
-        pre = ["-m", "cProfile", "-o", prof] if prof else []
-        server = subprocess.Popen(
-            [sys.executable, *pre, "-m", "server", "serve", "--config", str(path),
-             "--port", str(port), "--no-limits", "--quiet-requests",
-             "--log-level", "WARNING"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        server = _serve(path, port, ["-m", "cProfile", "-o", prof] if prof else [])
         try:
-            _wait_port(port, server)
             res = asyncio.run(run_qhall(f"ws://127.0.0.1:{port}/ws", args.displays,
                                         args.counters, args.seconds, args.samples,
                                         server.pid, args.window))
@@ -590,12 +664,11 @@ def main(argv: list[str] | None = None) -> int:
                                            args.counters, args.seconds, server.pid,
                                            args.display_procs, args.window))
                      if args.display_procs else None)
-            rss = (asyncio.run(hold_connections(f"ws://127.0.0.1:{port}/ws", args.displays,
-                                                args.connections, server.pid))
-                   if args.connections else None)
         finally:
             server.terminate()
             server.wait(20)
+        rss = (rss_phase(Path(tmp), args.rss_tickets, args.connections, args.window)
+               if args.connections else None)
         bport = _free_port()
         bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bport)], env=env)
         try:
@@ -636,8 +709,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"p99 ratio qhall/bare: {ratio:.2f} (target <= 1.5); qhall p99 "
           f"{percentile(lat, 99):.2f} ms; mean {statistics.fmean(lat):.2f} ms")
     if rss is not None:
-        print(f"server RSS: {rss[0]:.0f} MB idle, {rss[1]:.0f} MB with {args.connections:,} "
-              "more display connections open (target <= 150 MB with 2,000)")
+        print(rss)
     return 0
 
 

@@ -17,7 +17,10 @@ First, the baseline in the same run: one more hall of the same kind,
 once. Printed: throughput, call -> board latency p50/p99 (a counter's
 ``call_next`` sent -> the ``ticket.called`` read by each board of its hall)
 per hall and overall beside the idle hall's, the ratio of the p99s (the
-target: within 2x), the server's RSS, and every invariant of
+target: within 2x), the server's RSS, the server's and the load
+generator's CPU over the city (they share this machine's cores: a NOTE says
+when the two needed more than 90% of them, or the whole machine was that
+busy, and the city's figure then measures the machine), and every invariant of
 :mod:`server.tools.invariants` per hall and overall. Exit 1 when an
 invariant fails.
 """
@@ -32,6 +35,7 @@ import dataclasses
 import json
 import os
 import re
+import resource
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -52,7 +56,8 @@ from server.tools.loadserver import (
 from server.tools.wakeup import Wakeups
 from server.tools.workdir import workdir as work_in
 
-__all__ = ["CityResult", "HallRun", "Visitor", "city_config", "day_plan", "run_city"]
+__all__ = ["CityResult", "HallRun", "Visitor", "city_config", "cores_needed", "cpu_report",
+           "day_plan", "machine_busy_s", "run_city"]
 
 IDLE = "idle"  # the baseline hall's id
 #: A sleeping counter asks anyway after this long (a safety net: the
@@ -373,6 +378,68 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def generator_cpu_s() -> float:
+    """CPU seconds (user + system) the load generator has used: this process
+    (every thread) plus its children that ended. The server is a child too,
+    but it is reaped only after the measured window (``stop_server``), so a
+    difference taken inside the window holds none of its CPU."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every process of the machine has used, summed over its
+    cores (Linux /proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+#: Above this share of the machine's cores, server plus load generator are
+#: CPU-bound together: the city's latency then measures the machine.
+CORES_NOTE_SHARE = 0.9
+
+
+def cores_needed(server_s: float, generator_s: float, wall_s: float) -> float:
+    """The cores server and load generator kept busy together over ``wall_s``."""
+    return (server_s + generator_s) / max(wall_s, 1e-9)
+
+
+def cpu_report(server_s: float, generator_s: float, wall_s: float, cores: int, *,
+               requests: int = 0, loadavg: tuple[float, ...] = (),
+               machine_s: float | None = None) -> list[str]:
+    """The lines printed about who had the CPU over the city's window: the
+    server's and the load generator's CPU seconds, the cores the two needed
+    together ((server + generator) / wall) against the machine's ``cores``,
+    and a NOTE when that is more than :data:`CORES_NOTE_SHARE` of them.
+    ``machine_s``: the CPU seconds of every process over the window (other
+    work on a shared machine included); a NOTE too when that is above the
+    share while the two alone are not."""
+    wall, cores = max(wall_s, 1e-9), max(1, cores)
+    need = cores_needed(server_s, generator_s, wall_s)
+    per_request = (f"; {1000 * server_s / requests:.3f} ms per request answered"
+                   if requests else "")
+    lines = [f"CPU during the city: server {server_s:.1f} s ({100 * server_s / wall:.0f}% of one "
+             f"core{per_request}), load generator {generator_s:.1f} s "
+             f"({100 * generator_s / wall:.0f}% of one core), over {wall_s:.0f} s"
+             + (f"; load average {' '.join(f'{x:.1f}' for x in loadavg)}" if loadavg else ""),
+             f"cores needed (server + generator CPU / wall): {need:.2f} of {cores} "
+             f"({need / cores:.0%} of the machine)"
+             + (f"; every process of the machine: {machine_s / wall:.2f} "
+                f"({machine_s / wall / cores:.0%})" if machine_s is not None else "")]
+    if need > CORES_NOTE_SHARE * cores:
+        lines.append(f"NOTE: server and load generator together needed {need / cores:.0%} of "
+                     f"the {cores} cores: the machine cannot carry both: the city figure "
+                     f"measures the machine, not the server alone")
+    elif machine_s is not None and machine_s / wall > CORES_NOTE_SHARE * cores:
+        lines.append(f"NOTE: the machine was {machine_s / wall / cores:.0%} busy, other "
+                     f"processes included: it could not carry the city and the rest: the "
+                     f"city figure measures the machine, not the server alone")
+    return lines
+
+
 async def _catch_up(run: HallRun, timeout: float) -> None:
     """Wait until every board of the hall read the hall's last event."""
     last = int((await run._kiosks[0].request("ping"))["seq"])
@@ -423,7 +490,7 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     metrics = base_url.replace("ws://", "http://", 1).rsplit("/ws", 1)[0] + "/metrics"
     gc0 = await asyncio.to_thread(gcreport.read, metrics) if gc_lines is not None else None
     t0 = time.perf_counter()
-    cpu0 = (cpu_s(pid), time.process_time())
+    cpu0 = (cpu_s(pid), generator_cpu_s(), machine_busy_s())
     sampler = asyncio.create_task(sample())
     await asyncio.gather(*(run.drive(drain_s) for run in runs.values()))
     seconds = time.perf_counter() - t0
@@ -434,7 +501,9 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     # Who had the CPU: on a shared machine a starved load generator reads
     # late and makes the server look slow (printed beside the figures).
     rss["server_cpu_s"] = cpu_s(pid) - cpu0[0]
-    rss["clients_cpu_s"] = time.process_time() - cpu0[1]
+    rss["clients_cpu_s"] = generator_cpu_s() - cpu0[1]
+    rss["machine_cpu_s"] = machine_busy_s() - cpu0[2]
+    rss["cpu_wall_s"] = time.perf_counter() - t0  # the window the CPU figures cover
     if gc_lines is not None:
         gc1 = await asyncio.to_thread(gcreport.read, metrics)
         if gc0 is None or gc1 is None:
@@ -444,6 +513,9 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     for run in runs.values():
         run.close()
     return runs, idle, rss, seconds
+
+
+_CPU_KEYS = ("server_cpu_s", "clients_cpu_s", "machine_cpu_s", "cpu_wall_s")
 
 
 def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], seconds: float,
@@ -479,8 +551,8 @@ def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], se
         day_s=max((r.plan[-1].at for r in runs.values() if r.plan), default=0.0),
         served=sum(h["served"] for h in city),
         latency_ms=_ms(everyone),
-        rss_mb={k: round(v, 1) for k, v in rss.items() if not k.endswith("cpu_s")},
-        cpu_s={k: round(v, 1) for k, v in rss.items() if k.endswith("cpu_s")},
+        rss_mb={k: round(v, 1) for k, v in rss.items() if k not in _CPU_KEYS},
+        cpu_s={k: round(v, 1) for k, v in rss.items() if k in _CPU_KEYS},
         connections=sum(len(r.devices) for r in runs.values()), problems=problems)
 
 
@@ -554,9 +626,22 @@ def _as_json(result: CityResult) -> dict[str, Any]:
             "offered_tickets_per_s": round(result.offered_tickets_per_s, 1),
             "latency_ms": result.latency_ms, "ratio_p99": result.ratio,
             "rss_mb": result.rss_mb, "cpu_s": result.cpu_s,
+            "cores": _cores(result),
             "connections": result.connections,
             "invariants": {k: not v for k, v in result.problems.items()},
             "problems": result.problems, "ok": result.ok}
+
+
+def _cores(result: CityResult) -> dict[str, Any]:
+    """The cores the server and the load generator needed over the city's
+    window, and those every process of the machine kept busy."""
+    cpu = result.cpu_s
+    wall = cpu.get("cpu_wall_s") or result.seconds or 1.0
+    out: dict[str, Any] = {"available": os.cpu_count() or 1, "needed": round(cores_needed(
+        cpu.get("server_cpu_s", 0.0), cpu.get("clients_cpu_s", 0.0), wall), 2)}
+    if "machine_cpu_s" in cpu:
+        out["machine_busy"] = round(cpu["machine_cpu_s"] / wall, 2)
+    return out
 
 
 def _print(console: Any, result: CityResult, table_type: Any) -> None:
@@ -603,14 +688,12 @@ def _print(console: Any, result: CityResult, table_type: Any) -> None:
     console.print(f"server RSS: {rss.get('idle', 0):.0f} MB after the baseline, "
                   f"{rss.get('connected', 0):.0f} MB with every device connected, "
                   f"peak {rss.get('peak', 0):.0f} MB")
-    wall, cpu = result.seconds or 1.0, result.cpu_s
-    per_request = 1000 * cpu.get("server_cpu_s", 0) / max(1, result.requests)
-    console.print(f"CPU during the city: server {cpu.get('server_cpu_s', 0):.1f} s "
-                  f"({100 * cpu.get('server_cpu_s', 0) / wall:.0f}% of one core; "
-                  f"{per_request:.3f} ms per request answered), load "
-                  f"generator {cpu.get('clients_cpu_s', 0):.0f} s "
-                  f"({100 * cpu.get('clients_cpu_s', 0) / wall:.0f}%), over {wall:.0f} s; "
-                  f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    cpu = result.cpu_s
+    for line in cpu_report(cpu.get("server_cpu_s", 0.0), cpu.get("clients_cpu_s", 0.0),
+                           cpu.get("cpu_wall_s") or result.seconds or 1.0,
+                           os.cpu_count() or 1, requests=result.requests,
+                           loadavg=os.getloadavg(), machine_s=cpu.get("machine_cpu_s")):
+        console.print(line, markup=False)
     for key, text in {**invariants.INVARIANTS,
                       "requests": "every request answered ok (or queue_empty)"}.items():
         found = result.problems.get(key, [])

@@ -5,8 +5,11 @@ checker catching each violation planted in hand-made data."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +119,10 @@ def test_a_tiny_city_keeps_every_invariant_and_prints_the_ratio(tmp_path: Path,
     assert data["baseline"]["n"] > 0 and data["ratio_p99"] > 0
     assert "ratio of the p99s" in text and "PASS every board saw every call" in text
     assert "CPU during the city: server" in text and data["cpu_s"]["clients_cpu_s"] > 0
+    assert "cores needed (server + generator CPU / wall)" in text
+    assert data["cores"]["available"] >= 1 and data["cores"]["needed"] > 0
+    assert data["cores"]["machine_busy"] >= data["cores"]["needed"] - 0.05
+    assert data["cpu_s"]["cpu_wall_s"] >= data["seconds"] - 0.1
     # --gc-report: the server's passes and its loop, read from its /metrics.
     assert "garbage collector during the city" in text and "loop lateness" in text
     assert "objects frozen" in text and "no qhall_gc_* figures" not in text
@@ -131,6 +138,86 @@ def test_a_tiny_city_keeps_every_invariant_and_prints_the_ratio(tmp_path: Path,
     stored = invariants.stored_events(f"sqlite:///{db}", "hall02")
     found = invariants.check(stored, [], {}, ZONE)
     assert found["seq"] and f"first [{seq}]" in found["seq"][0]
+
+
+def test_cpu_report_counts_the_cores_both_need() -> None:
+    lines = city.cpu_report(30.0, 20.0, 100.0, 2, requests=10_000, loadavg=(1.0, 0.5, 0.3))
+    assert lines == [
+        "CPU during the city: server 30.0 s (30% of one core; 3.000 ms per request "
+        "answered), load generator 20.0 s (20% of one core), over 100 s; "
+        "load average 1.0 0.5 0.3",
+        "cores needed (server + generator CPU / wall): 0.50 of 2 (25% of the machine)"]
+    assert city.cores_needed(30.0, 20.0, 100.0) == pytest.approx(0.5)
+
+
+def test_cpu_report_notes_a_machine_that_cannot_carry_both() -> None:
+    # 90% of 2 cores is 1.8: at it no note, above it the note.
+    assert len(city.cpu_report(100.0, 80.0, 100.0, 2)) == 2
+    lines = city.cpu_report(114.0, 76.0, 100.0, 2)
+    assert lines[1] == ("cores needed (server + generator CPU / wall): 1.90 of 2 "
+                        "(95% of the machine)")
+    assert lines[2] == ("NOTE: server and load generator together needed 95% of the 2 cores: "
+                        "the machine cannot carry both: the city figure measures the machine, "
+                        "not the server alone")
+    # The same load on 4 cores is no note; no requests: no per-request figure.
+    assert len(city.cpu_report(114.0, 76.0, 100.0, 4)) == 2
+    assert "per request" not in city.cpu_report(1.0, 1.0, 10.0, 2)[0]
+
+
+def test_cpu_report_notes_a_machine_busy_with_other_work() -> None:
+    # The two need half the machine; every process together 95% of it.
+    lines = city.cpu_report(50.0, 50.0, 100.0, 2, machine_s=190.0)
+    assert lines[1] == ("cores needed (server + generator CPU / wall): 1.00 of 2 (50% of the "
+                        "machine); every process of the machine: 1.90 (95%)")
+    assert lines[2] == ("NOTE: the machine was 95% busy, other processes included: it could "
+                        "not carry the city and the rest: the city figure measures the "
+                        "machine, not the server alone")
+    assert len(city.cpu_report(50.0, 50.0, 100.0, 2, machine_s=120.0)) == 2
+    # The pair's own note comes first; one note only.
+    assert city.cpu_report(100.0, 90.0, 100.0, 2, machine_s=199.0)[2].startswith(
+        "NOTE: server and load generator together needed 95%")
+    assert len(city.cpu_report(100.0, 90.0, 100.0, 2, machine_s=199.0)) == 3
+
+
+def test_the_generator_cpu_is_this_process_cpu() -> None:
+    before = city.generator_cpu_s()
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    assert city.generator_cpu_s() - before >= 0.04
+    busy = city.machine_busy_s()
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    assert city.machine_busy_s() - busy >= 0.04  # this process is one of the machine's
+
+
+def test_the_city_printout_carries_both_cpus_and_the_note() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    result = city.CityResult(
+        halls=[{"hall": "hall01", "planned": 10, "issued": 10, "served": 10, "requests": 40,
+                "issue_lag_s": 0.0, "latency_ms": {"n": 2, "p50": 1.0, "p99": 2.0},
+                "failed": []}],
+        baseline={"planned": 5, "issued": 5, "turned_away": 0, "served": 5, "requests": 20,
+                  "issue_lag_s": 0.0, "failed": [], "n": 2, "p50": 1.0, "p99": 1.0},
+        seconds=10.0, requests=40, issued=10, queue_empty=0, day_s=10.0, served=10,
+        latency_ms={"n": 2, "p50": 1.0, "p99": 2.0}, rss_mb={"idle": 50.0},
+        cpu_s={"server_cpu_s": 12.0, "clients_cpu_s": 9.0, "machine_cpu_s": 22.0,
+               "cpu_wall_s": 11.0},
+        connections=3, problems={})
+    console = Console(file=io.StringIO(), width=400, highlight=False)
+    city._print(console, result, Table)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "load generator 9.0 s (82% of one core), over 11 s" in text
+    cores = os.cpu_count() or 1
+    assert f"cores needed (server + generator CPU / wall): 1.91 of {cores}" in text
+    assert "every process of the machine: 2.00" in text
+    assert ("the machine cannot carry both" in text) == (21.0 / 11.0 > 0.9 * cores)
+    assert ("NOTE" in text) == (2.0 > 0.9 * cores)
+    data = city._as_json(result)
+    assert data["cores"] == {"available": cores, "needed": 1.91, "machine_busy": 2.0}
 
 
 def test_bad_city_arguments_exit_2(capsys) -> None:  # noqa: ANN001
