@@ -30,8 +30,9 @@ def server():
 def make_link(server, qtbot):
     links: list[Link] = []
 
-    def make(device: str = "kiosk-1", token: str = "kiosk-secret", **kw) -> Link:
-        link = Link(server.url, device, token, **{**FAST, **kw})
+    def make(device: str = "kiosk-1", token: str = "kiosk-secret",
+             urls: list[str] | None = None, **kw) -> Link:
+        link = Link(urls or server.url, device, token, **{**FAST, **kw})
         links.append(link)
         return link
 
@@ -441,20 +442,9 @@ def test_a_freeze_after_the_first_pong_is_found_before_a_short_welcome_wait(qtbo
 
 
 @pytest.fixture
-def two_url_link(server):
+def two_url_link(server, make_link):
     """A link given ``first`` then the loopback server, 12 s request timeout."""
-    links: list[Link] = []
-
-    def make(first: str) -> Link:
-        link = Link([first, server.url], "kiosk-1", "kiosk-secret", timeout_ms=12000,
-                    backoff=(0.02, 0.1))
-        links.append(link)
-        return link
-
-    yield make
-    for link in links:
-        link.close()
-        link.deleteLater()
+    return lambda first: make_link(urls=[first, server.url], timeout_ms=12000)
 
 
 def test_a_frozen_url_costs_open_s_before_the_next_is_tried(qtbot, server, two_url_link):

@@ -21,6 +21,8 @@ from websockets.asyncio.client import connect
 
 from server.config import HallConfig, dumps
 from server.reference import demo_token
+from server.store import Store
+from server.store.lease import PRESENCE_SPACE
 from server.tools.chaos import Instance
 from server.tools.pgcluster import PgCluster, free_port
 from tests.conftest import TEST_PII_KEY
@@ -93,3 +95,14 @@ def serve_pair(config: HallConfig, workdir: Path,
     finally:
         a.terminate()
         b.terminate()
+
+
+def presence_held(store: Store, key: int) -> bool:
+    """Whether some session holds the presence lock ``key`` now (the two-key
+    advisory lock: ``objsubid = 2``)."""
+    with store.transaction() as conn:
+        return bool(conn.execute(sa.text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND objsubid = 2 AND classid = CAST(:space AS oid) AND objid = CAST(:key AS oid) "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+            {"space": PRESENCE_SPACE, "key": key}).scalar())

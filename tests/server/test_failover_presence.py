@@ -21,18 +21,18 @@ import time
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from server.halls import Halls
 from server.serve import build_server
 from server.store import Store
-from server.store.lease import PRESENCE_SPACE, LeaseBook
+from server.store.lease import LeaseBook
 from server.tools.chaos import chaos_config
 from server.tools.pgcluster import PgCluster
 from tests.helpers.failover import (
     TAKEOVER_DEADLINE_S,
     fresh_database,
     hello_reply,
+    presence_held,
     serve_pair,
     until,
 )
@@ -64,15 +64,6 @@ def test_a_sigkilled_owners_hall_is_taken_while_its_lease_still_runs(
         assert float(taken.group(1)) > 0
 
 
-def _presence_held(store: Store, key: int) -> bool:
-    with store.transaction() as conn:
-        return bool(conn.execute(sa.text(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND classid = CAST(:space AS oid) AND objid = CAST(:key AS oid) "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
-            {"space": PRESENCE_SPACE, "key": key}).scalar())
-
-
 def test_a_killed_process_leaves_the_even_share_at_the_survivors_next_pass(hall: str) -> None:
     """Three processes share three halls: b owns one, c none yet, and c is
     killed (its presence lock goes with its connections; its heartbeat, a
@@ -102,7 +93,7 @@ def test_a_killed_process_leaves_the_even_share_at_the_survivors_next_pass(hall:
         assert b.heartbeat("ws://127.0.0.1:10") == {"b": 1, "c": 0}
         key = c.presence
         peers[1].close()  # c SIGKILLed
-        until(lambda: not _presence_held(peers[0], key), 10, "c's presence lock stayed")
+        until(lambda: not presence_held(peers[0], key), 10, "c's presence lock stayed")
         taken = asyncio.run(main())
     finally:
         halls.close()

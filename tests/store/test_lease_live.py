@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from server.store import Store
 from server.store.lease import PRESENCE_SPACE, LeaseBook
-from tests.helpers.failover import until
+from tests.helpers.failover import presence_held, until
 
 pytestmark = pytest.mark.postgres
 
@@ -36,16 +36,6 @@ def stores(pg_url: str) -> Iterator[list[Store]]:
     yield made
     for store in made:
         store.close()
-
-
-def _held(store: Store, key: int) -> bool:
-    """Whether some session holds the presence lock ``key`` now."""
-    with store.transaction() as conn:
-        return bool(conn.execute(sa.text(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND objsubid = 2 AND classid = CAST(:space AS oid) AND objid = CAST(:key AS oid) "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
-            {"space": PRESENCE_SPACE, "key": key}).scalar())
 
 
 def _row(store: Store, instance: str) -> tuple[int | None, bool]:
@@ -66,7 +56,8 @@ def test_a_killed_instance_leaves_the_count_at_once_though_its_heartbeat_is_fres
     assert a.heartbeat("ws://a") == {"a": 0, "c": 1}
     key = c.presence
     stores[1].close()  # c was SIGKILLed: every connection of it closed, its presence lock too
-    until(lambda: not _held(stores[0], key), DEADLINE_S, "c's presence lock was never released")
+    until(lambda: not presence_held(stores[0], key), DEADLINE_S,
+          "c's presence lock was never released")
     assert _row(stores[0], "c") == (key, True)  # its row still says it was here a moment ago
     assert a.heartbeat("ws://a") == {"a": 0}  # yet only a is live: c's halls are a's share
 
@@ -107,5 +98,5 @@ def test_a_live_instance_is_counted_with_its_halls_while_its_lock_is_held(
     # ... and at its next heartbeat (the lock taken again) it counts again,
     # with both its halls (their leases still run).
     assert c.heartbeat("ws://c") == {"a": 0, "c": 2}
-    assert _held(stores[0], c.presence) and _row(stores[0], "c") == (c.presence, True)
+    assert presence_held(stores[0], c.presence) and _row(stores[0], "c") == (c.presence, True)
     assert a.heartbeat("ws://a") == {"a": 0, "c": 2}
