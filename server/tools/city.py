@@ -632,11 +632,16 @@ def _as_json(result: CityResult) -> dict[str, Any]:
             "problems": result.problems, "ok": result.ok}
 
 
+def _cpu_wall(result: CityResult) -> float:
+    """The wall seconds the CPU figures cover (the city's own, for a result
+    made before they were timed apart)."""
+    return result.cpu_s.get("cpu_wall_s") or result.seconds or 1.0
+
+
 def _cores(result: CityResult) -> dict[str, Any]:
     """The cores the server and the load generator needed over the city's
     window, and those every process of the machine kept busy."""
-    cpu = result.cpu_s
-    wall = cpu.get("cpu_wall_s") or result.seconds or 1.0
+    cpu, wall = result.cpu_s, _cpu_wall(result)
     out: dict[str, Any] = {"available": os.cpu_count() or 1, "needed": round(cores_needed(
         cpu.get("server_cpu_s", 0.0), cpu.get("clients_cpu_s", 0.0), wall), 2)}
     if "machine_cpu_s" in cpu:
@@ -690,7 +695,7 @@ def _print(console: Any, result: CityResult, table_type: Any) -> None:
                   f"peak {rss.get('peak', 0):.0f} MB")
     cpu = result.cpu_s
     for line in cpu_report(cpu.get("server_cpu_s", 0.0), cpu.get("clients_cpu_s", 0.0),
-                           cpu.get("cpu_wall_s") or result.seconds or 1.0,
+                           _cpu_wall(result),
                            os.cpu_count() or 1, requests=result.requests,
                            loadavg=os.getloadavg(), machine_s=cpu.get("machine_cpu_s")):
         console.print(line, markup=False)
