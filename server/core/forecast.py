@@ -113,6 +113,10 @@ class Forecast:
         #: moves when something happens (and boards hear of it), not as the
         #: window slides between commands.
         self.rates_at = 0.0
+        # At most every list's oldest stamp: while it is still in the window
+        # no stamp can leave it (_expire's own test), so most commands skip
+        # advance()'s pass over every service.
+        self._oldest_at = math.inf
         # Whose estimate reads a service's issue stamps: the services after it
         # on an ordered counter they share (its arrivals come first there).
         self._arrival_readers: dict[str, set[str]] = {sid: set() for sid in self._services}
@@ -135,9 +139,11 @@ class Forecast:
     # -- what the hall tells it -------------------------------------------
     def issued(self, sid: str, now: dt.datetime, jumps: bool) -> None:
         """A ticket of ``sid`` was issued now; ``jumps``: ahead of the normal group."""
-        self._arrivals[sid].append(_ts(now))
+        stamp = _ts(now)
+        self._arrivals[sid].append(stamp)
         if jumps:
-            self._jumps[sid].append(_ts(now))
+            self._jumps[sid].append(stamp)
+        self._oldest_at = min(self._oldest_at, stamp)
 
     def completed(self, t: Timed) -> None:
         """A ticket was completed: its service and cycle times join the history."""
@@ -154,12 +160,20 @@ class Forecast:
         """
         self.rates_at = now
         moved: set[str] = set()
+        if not self._oldest_at < now - RATE_WINDOW_S:
+            return moved  # no list's oldest stamp is out of the window yet
         for sid in self._services:
             if _expire(self._jumps[sid], now):
                 moved.add(sid)
             if _expire(self._arrivals[sid], now):
                 moved |= self._arrival_readers[sid]
+        self._oldest_at = self._oldest()
         return moved
+
+    def _oldest(self) -> float:
+        # The oldest stamp still counted (inf without any).
+        return min((stamps[0] for lists in (self._arrivals, self._jumps)
+                    for stamps in lists.values() if stamps), default=math.inf)
 
     # -- what it answers ----------------------------------------------------
     def mean_service_s(self, sid: str) -> float:
@@ -340,6 +354,7 @@ class Forecast:
         for sid in self._services:
             self._arrivals[sid] = deque(sorted(arrivals[sid]))
             self._jumps[sid] = deque(sorted(jumps[sid]))
+        self._oldest_at = self._oldest()
         moments = [_ts(m) for t in self._tickets.values()
                    for m in (t.issued_at, t.called_at, t.started_at, t.finished_at) if m]
         self.rates_at = max(moments, default=_ts(self._now()))  # ~ the last command

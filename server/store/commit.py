@@ -6,9 +6,11 @@ transaction, which then only executes statements (:func:`write`):
 1. :func:`assign_seqs` advances the hall's ``last_seq`` by the number of
    events (the UPDATE row-locks the hall on PostgreSQL, so concurrent commits
    of one hall queue up there and each gets the next block of seqs);
-2. :func:`write_tickets`: a new ticket takes its number by compare-and-set on
-   the numbering row (``last_number = n - 1 -> n``; inserted for number 1)
-   and is inserted; a changed one is written ``WHERE version = prev``;
+2. :func:`write_tickets`: new tickets take their numbers by compare-and-set
+   on the numbering row (``last_number = n - 1 -> n``; inserted for number
+   1), a run of consecutive numbers of one series in one step (``first - 1
+   -> last``: a group of issues), and are inserted in one ``executemany``;
+   then a changed one is written ``WHERE version = prev``;
 3. the event rows;
 4. the counter rows: each counter an event carries (``Event.counter``,
    the core's state after it) is upserted, the last state winning;
@@ -146,16 +148,50 @@ def assign_seqs(raw: Raw, sql: dict[str, Prepared], hall: str,
 
 def write_tickets(raw: Raw, sql: dict[str, Prepared], hall: str,
                   ops: list[TicketWrite]) -> None:
+    """New tickets (their numbers taken, then one insert for all), then the
+    updates in order (an update never needs to come before an insert)."""
+    new = [op.params for op in ops if op.new]
+    if new:
+        take_numbers(raw, sql, new)
+        raw.executemany(sql["ticket_insert"], new)
     for op in ops:
         if op.new:
-            take_number(raw, sql, op.params)
-            raw.execute(sql["ticket_insert"], op.params)
             continue
         params = {**op.params, "t_id": op.params["id"], "t_hall": hall, "t_prev": op.prev}
         if raw.execute(sql["ticket_update"], params).rowcount != 1:
             raise StaleState(
                 f"ticket {params['number']} ({params['t_id']}) changed since version {op.prev}"
             )
+
+
+def take_numbers(raw: Raw, sql: dict[str, Prepared], rows: list[dict[str, Any]]) -> None:
+    """Take the numbers of these new tickets: a run of consecutive numbers of one
+    series (a group of issues) in one statement, anything else one by one
+    (:func:`take_number`: a gap or a repeat is then refused there)."""
+    series: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = {}
+    for params in rows:
+        if params["seqno"] < 1:
+            raise ValueError(
+                f"ticket {params['id']}: number must start at 1, got {params['seqno']}")
+        key = (params["hall"], params.get("route_id") or params["service"], params["day"])
+        series.setdefault(key, []).append(params)
+    for (hall, service, day), run in series.items():
+        first, last = run[0]["seqno"], run[-1]["seqno"]
+        if [p["seqno"] for p in run] != list(range(first, last + 1)):
+            for params in run:
+                take_number(raw, sql, params)
+            continue
+        if first == 1:  # a concurrent first issue collides on the primary key
+            raw.execute(sql["number_first"], {"hall": hall, "service": service, "day": day,
+                                              "last_number": last})
+            continue
+        done = raw.execute(sql["number_cas"], {
+            "n_hall": hall, "n_service": service, "n_day": day,
+            "n_prev": first - 1, "n_next": last}).rowcount
+        if done != 1:
+            raise StaleState(
+                f"number {run[0]['number']} of {service} on {day} "
+                f"is not the next one (another issue came first)")
 
 
 def take_number(raw: Raw, sql: dict[str, Prepared], params: dict[str, Any]) -> None:

@@ -66,16 +66,18 @@ class Prepared:
             faster = _iso_processor(compiled.binds[name].type, dialect, process)
             if faster is not None:
                 processors[name] = faster
+        # (name, converter or None) resolved once: args() runs for every row
+        # of every commit (a list comprehension, not a generator per row).
         if compiled.positional:
-            order = list(compiled.positiontup or ())
-            self.args: Callable[[dict[str, Any]], Any] = lambda params: tuple(
-                processors[name](params[name]) if name in processors else params[name]
-                for name in order)
+            order = [(name, processors.get(name)) for name in compiled.positiontup or ()]
+            self.args: Callable[[dict[str, Any]], Any] = lambda params: tuple([
+                params[name] if process is None else process(params[name])
+                for name, process in order])
         else:
-            names = list(compiled.bind_names.values())
+            named = [(name, processors.get(name)) for name in compiled.bind_names.values()]
             self.args = lambda params: {
-                name: processors[name](params[name]) if name in processors else params[name]
-                for name in names}
+                name: params[name] if process is None else process(params[name])
+                for name, process in named}
 
 
 # SQLite's default storage formats of DateTime and Date (SQLAlchemy's own):

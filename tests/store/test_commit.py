@@ -180,6 +180,46 @@ def test_numbering_compare_and_set(store: Store) -> None:
         store.commit("main", issued(dataclasses.replace(new_ticket(9), seqno=0, number="A")))
 
 
+def test_a_group_takes_each_series_run_of_numbers_at_once(store: Store) -> None:
+    # One commit of a loop turn's issues: runs of consecutive numbers per
+    # series (interleaved here), each taken in one step; a run may start at 1.
+    group = [new_ticket(1), new_ticket(2), new_ticket(1, service="tax", prefix="B"),
+             new_ticket(3), new_ticket(2, service="tax", prefix="B")]
+    store.commit("main", [e for t in group for e in issued(t)])
+    loaded = store.load("main", DAY)
+    assert loaded.last_numbers == {("gjj", DAY): 3, ("tax", DAY): 2}
+    assert sorted(t.number for t in loaded.tickets) == ["A001", "A002", "A003", "B001", "B002"]
+    # the next group goes on from the run's last number
+    store.commit("main", [e for n in (4, 5, 6) for e in issued(new_ticket(n))])
+    assert store.load("main", DAY).last_numbers[("gjj", DAY)] == 6
+    # a ticket issued and called in one group: inserted, then updated
+    seven = new_ticket(7)
+    called, ev = changed(seven, counter=2, status="called", calls=1)
+    store.commit("main", [*issued(seven), ev])
+    assert {t.id: t for t in store.load("main", DAY).tickets}[seven.id] == called
+
+
+@pytest.mark.parametrize("numbers", [(4, 6), (4, 4), (5, 6), (3, 4), (4, 5, 5)],
+                         ids=["gap", "repeat", "not-next", "taken", "repeat-at-end"])
+def test_a_group_whose_numbers_do_not_follow_the_series_writes_nothing(
+        store: Store, numbers: tuple[int, ...]) -> None:
+    for n in (1, 2, 3):
+        store.commit("main", issued(new_ticket(n)))
+    before = snapshot(store)
+    group = [new_ticket(1, service="tax", prefix="B")]  # a good run of another series too
+    group += [new_ticket(n, tid=f"g-{i}") for i, n in enumerate(numbers)]
+    with pytest.raises(StaleState, match="not the next one"):
+        store.commit("main", [e for t in group for e in issued(t)])
+    assert snapshot(store) == before
+    # a bad number anywhere in the group: refused before anything is written
+    with pytest.raises(ValueError, match="start at 1"):
+        store.commit("main", [*issued(new_ticket(4)), *issued(
+            dataclasses.replace(new_ticket(9, service="tax"), seqno=0, number="B000"))])
+    assert snapshot(store) == before
+    store.commit("main", [e for n in (4, 5) for e in issued(new_ticket(n))])
+    assert store.load("main", DAY).last_numbers == {("gjj", DAY): 5}
+
+
 def test_unique_number_is_a_second_guard(store: Store) -> None:
     # Two services misconfigured with one prefix: their numbering rows differ,
     # but (hall, day, number) is still unique.
