@@ -165,22 +165,22 @@ def write_tickets(raw: Raw, sql: dict[str, Prepared], hall: str,
 
 
 def take_numbers(raw: Raw, sql: dict[str, Prepared], rows: list[dict[str, Any]]) -> None:
-    """Take the numbers of these new tickets: a run of consecutive numbers of one
-    series (a group of issues) in one statement, anything else one by one
-    (:func:`take_number`: a gap or a repeat is then refused there)."""
+    """Take the numbers of these new tickets, one compare-and-set per series:
+    a series' numbers in a commit must run on from its last one without a gap
+    or a repeat (a group of issues), else another issue came first."""
     series: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = {}
     for params in rows:
         if params["seqno"] < 1:
             raise ValueError(
                 f"ticket {params['id']}: number must start at 1, got {params['seqno']}")
+        # A route ticket's number is from its route's series, not its first step's.
         key = (params["hall"], params.get("route_id") or params["service"], params["day"])
         series.setdefault(key, []).append(params)
     for (hall, service, day), run in series.items():
         first, last = run[0]["seqno"], run[-1]["seqno"]
         if [p["seqno"] for p in run] != list(range(first, last + 1)):
-            for params in run:
-                take_number(raw, sql, params)
-            continue
+            raise StaleState(f"numbers {', '.join(p['number'] for p in run)} of {service} on "
+                             f"{day} do not run on one by one (another issue came first)")
         if first == 1:  # a concurrent first issue collides on the primary key
             raw.execute(sql["number_first"], {"hall": hall, "service": service, "day": day,
                                               "last_number": last})
@@ -192,29 +192,5 @@ def take_numbers(raw: Raw, sql: dict[str, Prepared], rows: list[dict[str, Any]])
             raise StaleState(
                 f"number {run[0]['number']} of {service} on {day} "
                 f"is not the next one (another issue came first)")
-
-
-def take_number(raw: Raw, sql: dict[str, Prepared], params: dict[str, Any]) -> None:
-    """Advance the (hall, service, day) numbering to this ticket's number, or lose
-    (a route ticket's number is from its route's series, not its first step's)."""
-    number = params["seqno"]
-    service = params.get("route_id") or params["service"]
-    if number < 1:
-        raise ValueError(f"ticket {params['id']}: number must start at 1, got {number}")
-    if number == 1:
-        # A concurrent first issue collides on the primary key -> StaleState.
-        raw.execute(sql["number_first"], {
-            "hall": params["hall"], "service": service, "day": params["day"],
-            "last_number": 1})
-        return
-    done = raw.execute(sql["number_cas"], {
-        "n_hall": params["hall"], "n_service": service, "n_day": params["day"],
-        "n_prev": number - 1, "n_next": number,
-    }).rowcount
-    if done != 1:
-        raise StaleState(
-            f"number {params['number']} of {service} on {params['day']} "
-            f"is not the next one (another issue came first)"
-        )
 
 

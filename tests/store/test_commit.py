@@ -199,16 +199,33 @@ def test_a_group_takes_each_series_run_of_numbers_at_once(store: Store) -> None:
     assert {t.id: t for t in store.load("main", DAY).tickets}[seven.id] == called
 
 
-@pytest.mark.parametrize("numbers", [(4, 6), (4, 4), (5, 6), (3, 4), (4, 5, 5)],
-                         ids=["gap", "repeat", "not-next", "taken", "repeat-at-end"])
+def test_a_route_tickets_number_is_taken_from_its_routes_series(store: Store) -> None:
+    # R001 waits at its first step (gjj) but is numbered in the route's series:
+    # in one group with A001 and A002 of gjj, neither series disturbs the other.
+    route = dataclasses.replace(new_ticket(1, prefix="R", tid="route-1"), route_id="joint",
+                                route=("gjj", "tax"))
+    group = [new_ticket(1), route, new_ticket(2)]
+    store.commit("main", [e for t in group for e in issued(t)])
+    assert store.load("main", DAY).last_numbers == {("gjj", DAY): 2, ("joint", DAY): 1}
+    store.commit("main", issued(dataclasses.replace(
+        new_ticket(2, prefix="R", tid="route-2"), route_id="joint", route=("gjj", "tax"))))
+    assert store.load("main", DAY).last_numbers == {("gjj", DAY): 2, ("joint", DAY): 2}
+
+
+@pytest.mark.parametrize(("numbers", "refusal"), [
+    ((4, 6), "A004, A006 of gjj .* do not run on one by one"),
+    ((4, 4), "do not run on one by one"), ((5, 6), "A005 of gjj .* not the next one"),
+    ((3, 4), "A003 of gjj .* not the next one"), ((4, 5, 5), "do not run on one by one"),
+    ((5, 4), "do not run on one by one")],
+    ids=["gap", "repeat", "not-next", "taken", "repeat-at-end", "backwards"])
 def test_a_group_whose_numbers_do_not_follow_the_series_writes_nothing(
-        store: Store, numbers: tuple[int, ...]) -> None:
+        store: Store, numbers: tuple[int, ...], refusal: str) -> None:
     for n in (1, 2, 3):
         store.commit("main", issued(new_ticket(n)))
     before = snapshot(store)
     group = [new_ticket(1, service="tax", prefix="B")]  # a good run of another series too
     group += [new_ticket(n, tid=f"g-{i}") for i, n in enumerate(numbers)]
-    with pytest.raises(StaleState, match="not the next one"):
+    with pytest.raises(StaleState, match=refusal):
         store.commit("main", [e for t in group for e in issued(t)])
     assert snapshot(store) == before
     # a bad number anywhere in the group: refused before anything is written
