@@ -77,7 +77,7 @@ def run(ops: int, seed: int = 1) -> tuple[int, float, int]:
                 current = hall.counter_state(c).current
                 if current is None:
                     out = hall.call_next(c)
-                elif hall.ticket(current).status == "called":
+                elif (held := hall.ticket(current)) is not None and held.status == "called":
                     out = hall.no_show(c) if roll > 0.98 else hall.start(c)
                 elif roll > 0.97:
                     out = hall.transfer(c, service=rng.choice(services))

@@ -136,6 +136,8 @@ class Display:
         try:
             async for frame in self.ws:
                 now = time.perf_counter()
+                if not isinstance(frame, str):
+                    continue  # events come as text frames only
                 self.frames += 1
                 self.bytes += len(frame)
                 self.events += frame.count('"type":"event"')
@@ -159,10 +161,10 @@ class Requester:
     async def _run(self) -> None:
         try:
             async for frame in self.ws:
-                if '"re":' not in frame:
+                if not isinstance(frame, str) or '"re":' not in frame:
                     continue  # an event: this client only waits for replies
                 for m in _messages(frame):
-                    fut = self.waiters.pop(m.get("re"), None)
+                    fut = self.waiters.pop(str(m.get("re")), None)
                     if fut is not None and not fut.done():
                         fut.set_result(m)
         except Exception:
@@ -279,7 +281,8 @@ async def run_qhall(url: str, displays: int, counters: int, seconds: float,
             await asyncio.sleep(0)
         lat.append(max(b.called[tid] for b in boards) - t)
         await r.request("complete")
-    await asyncio.gather(*(x.ws.close() for x in [*boards, *kiosks, *(r for _, r in desks)]))
+    clients: list[Display | Requester] = [*boards, *kiosks, *(r for _, r in desks)]
+    await asyncio.gather(*(x.ws.close() for x in clients))
     return {"issued": issued, "issue_s": elapsed, "settle_s": settle, "lat": lat, **cpu}
 
 

@@ -2,7 +2,8 @@
 
 Both run as subprocesses from the repo root with the test interpreter, so CI
 checks exactly what a developer runs (`ruff check .`, `mypy server kiosk
-counter display sounds`; settings in pyproject.toml). mypy keeps its cache in
+counter display sounds bench`; settings in pyproject.toml; the benchmarks
+joined in session 12). mypy keeps its cache in
 the repo's `.mypy_cache` (gitignored): a cold run takes about 10 s, a warm one
 under a second, well inside the suite's budget either way.
 """
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("server", "kiosk", "counter", "display", "sounds")
+PACKAGES = ("server", "kiosk", "counter", "display", "sounds", "bench")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

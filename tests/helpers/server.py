@@ -131,7 +131,7 @@ class RunningServer:
 
         async def main() -> None:
             self.store = Store(self.config.database)
-            kwargs = {"clock": self.clock} if self.clock else {}
+            kwargs: dict[str, Any] = {"clock": self.clock} if self.clock else {}
             service = HallService(self.config, self.store, **kwargs, features=default_features())
             self.server = Server(service)
             self.port = await self.server.start("127.0.0.1", self.port)
@@ -242,7 +242,8 @@ class WsClient:
         while True:
             msg = self.recv(timeout)
             if msg.get("type") in ("ok", "error") and msg.get("re") == rid:
-                self.replies.pop(rid, None)
+                if rid is not None:
+                    self.replies.pop(rid, None)
                 return msg
 
     def wait_event(self, name: str, timeout: float = 5,
