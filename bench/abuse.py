@@ -40,6 +40,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bench.stats import percentile
+from server.tools.procstat import rss_mb
 
 __all__ = ["main"]
 
@@ -72,10 +73,7 @@ def _prefill(database: str, events: int) -> None:
 
 
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return rss_mb(pid, float("nan"))
 
 
 async def _hello(url: str, device: str, token: str, since: int | None = None,

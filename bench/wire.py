@@ -73,6 +73,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.stats import percentile
 from server.tools.lightclient import LightDevice
+from server.tools.procstat import cpu_times, rss_mb
 from server.tools.sim.client import hello
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,15 +180,8 @@ class Requester:
         return await fut
 
 
-def cpu_s(pid: int) -> tuple[float, float]:
-    """A process's CPU seconds so far: user, system (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
 def cpu_since(pid: int, before: tuple[float, float]) -> tuple[float, float]:
-    now = cpu_s(pid)
+    now = cpu_times(pid)
     return now[0] - before[0], now[1] - before[1]
 
 
@@ -244,7 +238,7 @@ async def run_qhall(url: str, displays: int, counters: int, seconds: float,
 
     # 1. issue throughput
     frames0, bytes0 = boards[0].frames, boards[0].bytes
-    cpu0, server0 = time.process_time(), cpu_s(pid)
+    cpu0, server0 = time.process_time(), cpu_times(pid)
     issued, elapsed = await pipeline_issues(kiosks, services, seconds, window)
     # let the boards catch up, then measure how long that took
     total_events = None
@@ -314,7 +308,7 @@ async def run_light(url: str, displays: int, counters: int, seconds: float, pid:
         for k in kiosks:
             await k.open(url)
         services = [s.id for s in cfg.services]
-        cpu0, server0 = time.process_time(), cpu_s(pid)
+        cpu0, server0 = time.process_time(), cpu_times(pid)
         issued, elapsed = await pipeline_issues(kiosks, services, seconds, window)
         t0 = time.perf_counter() - elapsed
         # The hall's last seq: every event up to it is committed (each kiosk
@@ -522,14 +516,6 @@ def print_costs(res: dict, frames_each: float, client_cpu: float) -> None:
           f"CPU {1000 * client_cpu / res['issued']:.3f} ms per issue ({client_cpu / window:.0%} "
           f"of a core); {frames_each:,.0f} frames per device = "
           f"{res['issued'] / max(1.0, frames_each):.1f} issues per flush")
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process, in MB (Linux /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise SystemExit("no VmRSS in /proc")
 
 
 async def issue_tickets(url: str, tickets: int, window: int) -> int:

@@ -53,6 +53,7 @@ from server.tools.loadserver import (
     start_server,
     stop_server,
 )
+from server.tools.procstat import cpu_s, rss_mb
 from server.tools.wakeup import Wakeups
 from server.tools.workdir import workdir as work_in
 
@@ -364,20 +365,6 @@ def _ms(samples: array.array[float]) -> dict[str, float]:
             "p99": round(percentile(values, 99) * 1000, 1), "max": round(max(values) * 1000, 1)}
 
 
-def rss_mb(pid: int) -> float:
-    """A process's resident set (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has used (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def generator_cpu_s() -> float:
     """CPU seconds (user + system) the load generator has used: this process
     (every thread) plus its children that ended. The server is a child too,
@@ -466,19 +453,19 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     await idle.drive(drain_s)
     await _catch_up(idle, 30)
     idle.close()
-    rss = {"idle": rss_mb(pid)}
+    rss = {"idle": rss_mb(pid, 0.0)}
     if progress:
         progress(f"baseline done: {len(idle.acked)} tickets, call->board {_ms(idle.latency)}")
     runs = {hall: make(hall, plan) for hall, plan in plans.items()}
     for run in runs.values():
         await run.open()
-    rss["connected"] = rss_mb(pid)
+    rss["connected"] = rss_mb(pid, 0.0)
     peak = [rss["connected"]]
     done = asyncio.Event()
 
     async def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], rss_mb(pid))
+            peak[0] = max(peak[0], rss_mb(pid, 0.0))
             if progress:
                 progress(f"{time.perf_counter() - t0:.0f} s: "
                          f"{sum(len(r.acked) for r in runs.values())} issued, "
@@ -497,7 +484,7 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     done.set()
     await sampler
     await asyncio.gather(*(_catch_up(run, 60) for run in runs.values()))
-    rss["peak"] = max(peak[0], rss_mb(pid))
+    rss["peak"] = max(peak[0], rss_mb(pid, 0.0))
     # Who had the CPU: on a shared machine a starved load generator reads
     # late and makes the server look slow (printed beside the figures).
     rss["server_cpu_s"] = cpu_s(pid) - cpu0[0]
