@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import re
 import resource
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server import gcwatch
 from server.config import HallConfig, dumps
 from server.reference import DEMO_PIN, demo_config, demo_token
 from server.tools import gcreport, invariants
@@ -340,6 +342,9 @@ class CityResult:
     cpu_s: dict[str, float]
     connections: int
     problems: dict[str, list[str]]
+    #: The load generator's own loop lateness over the city (50-ms samples):
+    #: n, mean, p50, p99, max in ms.
+    generator_lag_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -479,8 +484,13 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     t0 = time.perf_counter()
     cpu0 = (cpu_s(pid), generator_cpu_s(), machine_busy_s())
     sampler = asyncio.create_task(sample())
+    # This process's own loop: a late generator reads the boards' frames late,
+    # and the city's call -> board figures then hold its lateness too.
+    generator = gcwatch.Watch()
+    generator.sample_lag()
     await asyncio.gather(*(run.drive(drain_s) for run in runs.values()))
     seconds = time.perf_counter() - t0
+    await generator.stop_lag()
     done.set()
     await sampler
     await asyncio.gather(*(_catch_up(run, 60) for run in runs.values()))
@@ -491,6 +501,7 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     rss["clients_cpu_s"] = generator_cpu_s() - cpu0[1]
     rss["machine_cpu_s"] = machine_busy_s() - cpu0[2]
     rss["cpu_wall_s"] = time.perf_counter() - t0  # the window the CPU figures cover
+    rss.update(lateness(generator.lag))
     if gc_lines is not None:
         gc1 = await asyncio.to_thread(gcreport.read, metrics)
         if gc0 is None or gc1 is None:
@@ -503,6 +514,19 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
 
 
 _CPU_KEYS = ("server_cpu_s", "clients_cpu_s", "machine_cpu_s", "cpu_wall_s")
+_LAG_KEYS = ("n", "mean", "p50", "p99", "max")
+
+
+def lateness(samples: gcwatch.Pauses) -> dict[str, float]:
+    """A loop's lateness samples as ``lag_<key>`` figures in ms (p50 and p99:
+    the upper bound of the bucket each falls in, inf above the last)."""
+    if samples.count == 0:
+        return {"lag_n": 0.0}
+    h = gcreport.Histogram({float(bound): n for bound, n in samples.cumulative()},
+                           samples.count, samples.total)
+    return {"lag_n": float(samples.count), "lag_mean": samples.total / samples.count * 1000,
+            "lag_p50": h.quantile(0.5) * 1000, "lag_p99": h.quantile(0.99) * 1000,
+            "lag_max": samples.max * 1000}
 
 
 def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], seconds: float,
@@ -538,8 +562,11 @@ def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], se
         day_s=max((r.plan[-1].at for r in runs.values() if r.plan), default=0.0),
         served=sum(h["served"] for h in city),
         latency_ms=_ms(everyone),
-        rss_mb={k: round(v, 1) for k, v in rss.items() if k not in _CPU_KEYS},
+        rss_mb={k: round(v, 1) for k, v in rss.items()
+                if k not in _CPU_KEYS and not k.startswith("lag_")},
         cpu_s={k: round(v, 1) for k, v in rss.items() if k in _CPU_KEYS},
+        generator_lag_ms={k: round(rss[f"lag_{k}"], 1) for k in _LAG_KEYS
+                          if f"lag_{k}" in rss},
         connections=sum(len(r.devices) for r in runs.values()), problems=problems)
 
 
@@ -613,6 +640,8 @@ def _as_json(result: CityResult) -> dict[str, Any]:
             "offered_tickets_per_s": round(result.offered_tickets_per_s, 1),
             "latency_ms": result.latency_ms, "ratio_p99": result.ratio,
             "rss_mb": result.rss_mb, "cpu_s": result.cpu_s,
+            "generator_lag_ms": {k: None if math.isinf(v) else v  # JSON has no inf
+                                 for k, v in result.generator_lag_ms.items()},
             "cores": _cores(result),
             "connections": result.connections,
             "invariants": {k: not v for k, v in result.problems.items()},
@@ -686,6 +715,14 @@ def _print(console: Any, result: CityResult, table_type: Any) -> None:
                            os.cpu_count() or 1, requests=result.requests,
                            loadavg=os.getloadavg(), machine_s=cpu.get("machine_cpu_s")):
         console.print(line, markup=False)
+    lag = result.generator_lag_ms
+    if lag.get("n"):
+        console.print(
+            f"load generator's loop (this process, woken every 50 ms): late by "
+            f"{lag['mean']:.1f} ms on average, p50 {_bound(lag['p50'])}, p99 "
+            f"{_bound(lag['p99'])}, max {lag['max']:.0f} ms; the call→board figures hold "
+            f"this lateness too (a board's frame is read when its loop gets to it)",
+            markup=False)
     for key, text in {**invariants.INVARIANTS,
                       "requests": "every request answered ok (or queue_empty)"}.items():
         found = result.problems.get(key, [])
@@ -693,6 +730,11 @@ def _print(console: Any, result: CityResult, table_type: Any) -> None:
                       + (f" ({len(found)} violation(s))" if found else ""))
         for p in found[:10]:
             console.print(f"    {p}", markup=False)
+
+
+def _bound(ms: float) -> str:
+    # A histogram quantile is its bucket's upper bound (inf above the last one).
+    return f"> {gcwatch.BUCKETS[-1] * 1000:g} ms" if math.isinf(ms) else f"≤ {ms:g} ms"
 
 
 def _baseline_row(result: CityResult) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import math
 import os
 import sqlite3
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from server import gcwatch
 from server.tools import city, invariants, loadtest
 from tests.tools.test_loadtest import _args
 
@@ -123,6 +125,11 @@ def test_a_tiny_city_keeps_every_invariant_and_prints_the_ratio(tmp_path: Path,
     assert data["cores"]["available"] >= 1 and data["cores"]["needed"] > 0
     assert data["cores"]["machine_busy"] >= data["cores"]["needed"] - 0.05
     assert data["cpu_s"]["cpu_wall_s"] >= data["seconds"] - 0.1
+    # The generator's own loop, sampled over the city's window.
+    lag = data["generator_lag_ms"]
+    assert lag["n"] >= 1 and 0 <= lag["mean"] <= lag["max"]
+    assert lag["p50"] is None or lag["p50"] <= (lag["p99"] or float("inf"))
+    assert "load generator's loop (this process, woken every 50 ms): late by" in text
     # --gc-report: the server's passes and its loop, read from its /metrics.
     assert "garbage collector during the city" in text and "loop lateness" in text
     assert "objects frozen" in text and "no qhall_gc_* figures" not in text
@@ -226,3 +233,36 @@ def test_bad_city_arguments_exit_2(capsys) -> None:  # noqa: ANN001
     assert loadtest.run(_args(halls=0)) == 2
     assert loadtest.run(_args(halls=2, boards=21)) == 2
     assert "--halls >= 1" in capsys.readouterr().err
+
+
+def test_lateness_reads_the_bucket_bounds_and_keeps_the_max() -> None:
+    samples = gcwatch.Pauses()
+    for seconds in (0.0003, 0.003, 0.004, 0.3, 5.0):
+        samples.add(seconds)
+    lag = city.lateness(samples)
+    assert lag["lag_n"] == 5 and lag["lag_max"] == pytest.approx(5000.0)
+    assert lag["lag_mean"] == pytest.approx((0.0003 + 0.003 + 0.004 + 0.3 + 5.0) / 5 * 1000)
+    assert lag["lag_p50"] == pytest.approx(5.0)  # the third sample: in the <= 5 ms bucket
+    assert math.isinf(lag["lag_p99"])  # the last: above every bucket (2 s)
+    assert city.lateness(gcwatch.Pauses()) == {"lag_n": 0.0}
+
+
+def test_the_printout_and_json_carry_the_generators_lateness() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    result = city.CityResult(
+        halls=[], baseline={"planned": 5, "issued": 5, "turned_away": 0, "served": 5,
+                            "requests": 20, "issue_lag_s": 0.0, "failed": [], "n": 0},
+        seconds=10.0, requests=40, issued=10, queue_empty=0,
+        day_s=10.0, served=10, latency_ms={"n": 0}, rss_mb={}, cpu_s={}, connections=3,
+        problems={}, generator_lag_ms={"n": 200.0, "mean": 12.5, "p50": 5.0,
+                                       "p99": float("inf"), "max": 2400.0})
+    console = Console(file=io.StringIO(), width=400, highlight=False)
+    city._print(console, result, Table)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert ("load generator's loop (this process, woken every 50 ms): late by 12.5 ms on "
+            "average, p50 ≤ 5 ms, p99 > 2000 ms, max 2400 ms") in text
+    data = city._as_json(result)
+    assert data["generator_lag_ms"]["p99"] is None and data["generator_lag_ms"]["p50"] == 5.0
+    json.dumps(data, allow_nan=False)  # valid JSON: no Infinity
