@@ -444,9 +444,10 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
                    baseline_plan: list[Visitor], *, pid: int, counters: int, boards: int,
                    kiosks: int, drain_s: float, gc_lines: list[str] | None = None,
                    progress: Any = None) -> tuple[dict[str, HallRun], HallRun, dict[str, float],
-                                                  float]:
+                                                  float, dict[str, float]]:
     """The baseline hall alone, then every city hall at once; the runs, the
-    server's RSS (idle, peak, end) and the city's seconds. ``gc_lines``: the
+    server's RSS (idle, peak, end) and CPU, the city's seconds and the load
+    generator's loop lateness (:func:`lateness`). ``gc_lines``: the
     server's collector and loop during the city are appended to it
     (:mod:`server.tools.gcreport`)."""
     def make(hall: str, plan: list[Visitor]) -> HallRun:
@@ -501,7 +502,6 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
     rss["clients_cpu_s"] = generator_cpu_s() - cpu0[1]
     rss["machine_cpu_s"] = machine_busy_s() - cpu0[2]
     rss["cpu_wall_s"] = time.perf_counter() - t0  # the window the CPU figures cover
-    rss.update(lateness(generator.lag))
     if gc_lines is not None:
         gc1 = await asyncio.to_thread(gcreport.read, metrics)
         if gc0 is None or gc1 is None:
@@ -510,27 +510,27 @@ async def run_city(base_url: str, configs: dict[str, HallConfig], plans: dict[st
             gc_lines += gcreport.report_lines(gc0, gc1, time.perf_counter() - t0)
     for run in runs.values():
         run.close()
-    return runs, idle, rss, seconds
+    return runs, idle, rss, seconds, lateness(generator.lag)
 
 
 _CPU_KEYS = ("server_cpu_s", "clients_cpu_s", "machine_cpu_s", "cpu_wall_s")
-_LAG_KEYS = ("n", "mean", "p50", "p99", "max")
 
 
 def lateness(samples: gcwatch.Pauses) -> dict[str, float]:
-    """A loop's lateness samples as ``lag_<key>`` figures in ms (p50 and p99:
-    the upper bound of the bucket each falls in, inf above the last)."""
+    """A loop's lateness samples: n, and mean, p50, p99, max in ms (p50 and
+    p99: the upper bound of the bucket each falls in, inf above the last)."""
     if samples.count == 0:
-        return {"lag_n": 0.0}
+        return {"n": 0.0}
     h = gcreport.Histogram({float(bound): n for bound, n in samples.cumulative()},
                            samples.count, samples.total)
-    return {"lag_n": float(samples.count), "lag_mean": samples.total / samples.count * 1000,
-            "lag_p50": h.quantile(0.5) * 1000, "lag_p99": h.quantile(0.99) * 1000,
-            "lag_max": samples.max * 1000}
+    return {"n": float(samples.count), "mean": samples.total / samples.count * 1000,
+            "p50": h.quantile(0.5) * 1000, "p99": h.quantile(0.99) * 1000,
+            "max": samples.max * 1000}
 
 
 def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], seconds: float,
-              databases: dict[str, str], zone: Any) -> CityResult:
+              databases: dict[str, str], zone: Any,
+              generator_lag: dict[str, float] | None = None) -> CityResult:
     """Per hall and overall figures and invariants (reads each hall's store)."""
     halls: list[dict[str, Any]] = []
     problems: dict[str, list[str]] = {key: [] for key in invariants.INVARIANTS}
@@ -562,11 +562,9 @@ def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], se
         day_s=max((r.plan[-1].at for r in runs.values() if r.plan), default=0.0),
         served=sum(h["served"] for h in city),
         latency_ms=_ms(everyone),
-        rss_mb={k: round(v, 1) for k, v in rss.items()
-                if k not in _CPU_KEYS and not k.startswith("lag_")},
+        rss_mb={k: round(v, 1) for k, v in rss.items() if k not in _CPU_KEYS},
         cpu_s={k: round(v, 1) for k, v in rss.items() if k in _CPU_KEYS},
-        generator_lag_ms={k: round(rss[f"lag_{k}"], 1) for k in _LAG_KEYS
-                          if f"lag_{k}" in rss},
+        generator_lag_ms={k: round(v, 1) for k, v in (generator_lag or {}).items()},
         connections=sum(len(r.devices) for r in runs.values()), problems=problems)
 
 
@@ -615,14 +613,14 @@ def run(args: argparse.Namespace) -> int:
                       f"{proc.pid}); baseline: hall {IDLE!r} alone for "
                       f"{args.baseline_minutes:g} min of its busiest compressed time")
         try:
-            runs, idle, rss, seconds = asyncio.run(run_city(
+            runs, idle, rss, seconds, lag = asyncio.run(run_city(
                 f"ws://127.0.0.1:{port}/ws", configs, plans, baseline_plan, pid=proc.pid,
                 counters=args.counters, boards=args.boards, kiosks=args.kiosks,
                 drain_s=drain_s, gc_lines=gc_lines,
                 progress=lambda text: err.print(text, markup=False)))
         finally:
             stop_server(proc)
-        result = summarize(runs, idle, rss, seconds, databases, configs[IDLE].tz)
+        result = summarize(runs, idle, rss, seconds, databases, configs[IDLE].tz, lag)
         _print(console, result, Table)
         for line in gc_lines or ():
             console.print(line, markup=False)

@@ -240,11 +240,11 @@ def test_lateness_reads_the_bucket_bounds_and_keeps_the_max() -> None:
     for seconds in (0.0003, 0.003, 0.004, 0.3, 5.0):
         samples.add(seconds)
     lag = city.lateness(samples)
-    assert lag["lag_n"] == 5 and lag["lag_max"] == pytest.approx(5000.0)
-    assert lag["lag_mean"] == pytest.approx((0.0003 + 0.003 + 0.004 + 0.3 + 5.0) / 5 * 1000)
-    assert lag["lag_p50"] == pytest.approx(5.0)  # the third sample: in the <= 5 ms bucket
-    assert math.isinf(lag["lag_p99"])  # the last: above every bucket (2 s)
-    assert city.lateness(gcwatch.Pauses()) == {"lag_n": 0.0}
+    assert lag["n"] == 5 and lag["max"] == pytest.approx(5000.0)
+    assert lag["mean"] == pytest.approx((0.0003 + 0.003 + 0.004 + 0.3 + 5.0) / 5 * 1000)
+    assert lag["p50"] == pytest.approx(5.0)  # the third sample: in the <= 5 ms bucket
+    assert math.isinf(lag["p99"])  # the last: above every bucket (2 s)
+    assert city.lateness(gcwatch.Pauses()) == {"n": 0.0}
 
 
 def test_the_printout_and_json_carry_the_generators_lateness() -> None:
