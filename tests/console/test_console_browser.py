@@ -225,11 +225,13 @@ async def _configure(srv: RunningServer, board: WsClient, page_ws: str, tmp_path
         ticket = await asyncio.to_thread(issue)
         row = f"#waiting tr[data-ticket=\"{ticket}\"]"
         await cdp.wait_for(f"!!document.querySelector('{row} select')")
-        await cdp.js(f"document.querySelector('{row} select').value = 'counter:2';"
+        # The assignment's own "Done" may still be in the toast: clear it, so
+        # the wait below is for this move's answer.
+        await cdp.js("document.getElementById('toast').textContent = '';"
+                     f"document.querySelector('{row} select').value = 'counter:2';"
                      f"document.querySelector('{row} button').click()")
         await _confirm(cdp)
-        await cdp.wait_for(f"!document.querySelector('{row}') || document.querySelector("
-                           "'#toast').textContent.includes('Done')")
+        await cdp.wait_for("document.querySelector('#toast').textContent.includes('Done')")
         assert srv.call(lambda: srv.server.service.hall.ticket(ticket).target_counter) == 2
         await cdp.js("document.querySelector('#tabs button[data-tab=audit]').click()")
         await cdp.wait_for("document.querySelectorAll('#audit tr[data-audit] button').length >= 3")
