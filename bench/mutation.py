@@ -1,10 +1,10 @@
 """Mutation testing with mutmut 3: how many planted bugs the tests catch.
 
-    python -m bench.mutation [--module core|protocol|store|service] [--jobs N]
+    python -m bench.mutation [--module client|core|protocol|store|service] [--jobs N]
                              [--keep] [--show] [--only GLOB] [--untried]
                              [--tests FUNC_GLOB=PATH[,PATH...]] [--no-full-recheck]
 
-For each module asked for (all four by default) this copies the project to
+For each module asked for (all five by default) this copies the project to
 ``.mutation/<module>/`` (gitignored), writes that copy's ``[tool.mutmut]``
 (what to mutate, which tests), runs ``mutmut run`` there and prints:
 
@@ -92,6 +92,14 @@ MODULES: dict[str, Target] = {
     # server-level tests start a server per test and run too long per mutant.
     # test_resume_tickets.py is the exception: in-process, fast, and the only
     # test of server/service/resume.py.
+    # The client's sans-I/O session (failover rules: which URL next, how long
+    # a gone or a silent one is passed over, the opening's bound): its own
+    # in-process tests; the I/O layers' tests start servers, too slow a mutant.
+    "client": Target(("server/client/session.py",),
+                     ("tests/client/test_session.py", "tests/client/test_session_resume.py",
+                      "tests/client/test_session_welcome.py", "tests/client/test_session_moves.py",
+                      "tests/client/test_session_requests.py"),
+                     80),
     "service": Target(("server/service/*.py",),
                       ("tests/service", "tests/server/test_resume_tickets.py",
                        "-k", "not postgresql"), 80),

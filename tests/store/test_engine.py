@@ -316,6 +316,7 @@ def test_a_terminated_writer_backend_is_replaced(pg_url: str) -> None:
         assert not isinstance(info.value, StaleState)
         assert "database error:" in str(info.value)
         assert snapshot(store) == before
+        assert store._db._writer is None  # the dead connection is not held
         assert store.commit("main", issued(new_ticket(2))) == [3, 4]
         fresh = _raw(store)
         assert fresh is not raw and fresh.info.backend_pid != pid  # type: ignore[attr-defined]
@@ -338,3 +339,39 @@ def test_a_disposed_engine_gets_a_new_writer(store: Store) -> None:
     store._engine.dispose()
     store.commit("main", issued(new_ticket(2)))
     assert _raw(store) is not raw
+
+
+def test_a_writer_closed_under_the_store_is_let_go_at_its_failure(store: Store) -> None:
+    # SQLite: a DB-API connection closed beneath the store says nothing until
+    # used; the commit that finds it fails, and the store lets it go at once
+    # (it is never held again), so the next commit runs on a new connection.
+    # PostgreSQL: psycopg says ``closed``, so no commit fails at all.
+    store.commit("main", issued(new_ticket(1)))
+    raw = _raw(store)
+    raw.close()  # type: ignore[attr-defined]
+    if store.backend == "sqlite":
+        with pytest.raises(StoreError, match="database error:"):
+            store.commit("main", issued(new_ticket(2)))
+        assert store._db._writer is None
+    assert store.commit("main", issued(new_ticket(2))) == [3, 4]
+    assert _raw(store) is not raw
+
+
+def test_an_invalidated_writer_is_replaced_before_the_next_commit(store: Store) -> None:
+    store.commit("main", issued(new_ticket(1)))
+    raw = _raw(store)
+    store._db._writer.invalidate()  # type: ignore[union-attr]
+    assert store.commit("main", issued(new_ticket(2))) == [3, 4]
+    assert _raw(store) is not raw
+
+
+def test_a_writer_let_go_is_closed_not_handed_back_to_the_pool(store: Store) -> None:
+    store.commit("main", issued(new_ticket(1)))
+    raw = _raw(store)
+    store._engine.dispose()  # the next commit lets the older writer go
+    store.commit("main", issued(new_ticket(2)))
+    if store.backend == "sqlite":
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            raw.execute("SELECT 1")  # type: ignore[attr-defined]
+    else:
+        assert raw.closed  # type: ignore[attr-defined]
