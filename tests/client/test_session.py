@@ -51,8 +51,8 @@ def clock() -> Clock:
 
 def make(clock: Clock, urls: Any = A, **kw: Any) -> ClientSession:
     # rand=0: the lowest jitter, so delays are exact (reconnect_delay * 0.5).
-    return ClientSession(urls, "counter-3", "tok", clock=clock, rand=lambda: 0.0,
-                         timeout_s=5.0, backoff=(1.0, 8.0), **kw)
+    kw = {"timeout_s": 5.0, "backoff": (1.0, 8.0), **kw}
+    return ClientSession(urls, "counter-3", "tok", clock=clock, rand=lambda: 0.0, **kw)
 
 
 def sent(actions: list) -> list[dict[str, Any]]:

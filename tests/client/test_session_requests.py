@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
 
 import pytest
 
@@ -21,40 +20,16 @@ from server.client.session import (
     ClientSession,
     Connect,
     Delivered,
-    Send,
     Status,
     parse_urls,
 )
 from server.wire.protocol import CLOSE_SERVICE_RESTART
-
-A, B = "ws://a:8765/ws", "ws://b:8765/ws"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.client.test_session import A, B, Clock, make, of, sent
 
 
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-def make(clock: Clock, urls: Any = A, **kw: Any) -> ClientSession:
-    # rand=0: the lowest jitter, so delays are exact.
-    kw = {"timeout_s": 5.0, "backoff": (1.0, 8.0), **kw}
-    return ClientSession(urls, "counter-3", "tok", clock=clock, rand=lambda: 0.0, **kw)
-
-
-def sent(actions: list) -> list[dict[str, Any]]:
-    return [json.loads(a.text) for a in actions if isinstance(a, Send)]
-
-
-def of(kind: type, actions: list) -> list:
-    return [a for a in actions if isinstance(a, kind)]
 
 
 def online(session: ClientSession, seq: int = 10) -> list:
