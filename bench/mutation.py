@@ -88,10 +88,6 @@ MODULES: dict[str, Target] = {
                      "--ignore=tests/store/test_concurrency.py",
                      "--ignore=tests/store/test_migrations.py", "-k", "not postgresql"),
                     80, skip=("server/store/migrations/*",)),
-    # The service's own tests (a HallService driven in-process); the features'
-    # server-level tests start a server per test and run too long per mutant.
-    # test_resume_tickets.py is the exception: in-process, fast, and the only
-    # test of server/service/resume.py.
     # The client's sans-I/O session (failover rules: which URL next, how long
     # a gone or a silent one is passed over, the opening's bound): its own
     # in-process tests; the I/O layers' tests start servers, too slow a mutant.
@@ -100,6 +96,10 @@ MODULES: dict[str, Target] = {
                       "tests/client/test_session_welcome.py", "tests/client/test_session_moves.py",
                       "tests/client/test_session_requests.py"),
                      80),
+    # The service's own tests (a HallService driven in-process); the features'
+    # server-level tests start a server per test and run too long per mutant.
+    # test_resume_tickets.py is the exception: in-process, fast, and the only
+    # test of server/service/resume.py.
     "service": Target(("server/service/*.py",),
                       ("tests/service", "tests/server/test_resume_tickets.py",
                        "-k", "not postgresql"), 80),

@@ -333,10 +333,15 @@ def test_reconnect_delay_is_exponential_jittered_and_bounded():
     assert reconnect_delay(10_000, (0.5, 10.0)) <= 10.0
 
 
-def _standby(session: ClientSession, owner: str | None, **extra: Any) -> list:
+def hello_error(session: ClientSession, code: str, **extra: Any) -> list:
+    """Say hello on the open socket; the server answers it with error ``code``."""
     hello = sent(session.connected())[0]
-    return session.receive(json.dumps({"type": "error", "re": hello["id"], "code": "standby",
-                                       "owner": owner, "message": "standby", **extra}))
+    return session.receive(json.dumps({"type": "error", "re": hello["id"], "code": code,
+                                       "message": code, **extra}))
+
+
+def _standby(session: ClientSession, owner: str | None, **extra: Any) -> list:
+    return hello_error(session, "standby", owner=owner, **extra)
 
 
 def test_a_standby_naming_an_owner_just_found_down_keeps_the_device_on_it(clock):

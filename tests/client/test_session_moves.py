@@ -7,7 +7,6 @@ from __future__ import annotations
 import collections
 import json
 import logging
-from typing import Any
 
 import pytest
 
@@ -32,6 +31,7 @@ from tests.client.test_session import (
     B,
     C,
     Clock,
+    hello_error,
     make,
     of,
     online,
@@ -44,13 +44,6 @@ from tests.client.test_session import (
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-def _hello_error(session: ClientSession, code: str, **extra: Any) -> list:
-    """Say hello on the open socket; the server answers it with error ``code``."""
-    hello = sent(session.connected())[0]
-    return session.receive(json.dumps({"type": "error", "re": hello["id"], "code": code,
-                                       "message": f"{code} message", **extra}))
 
 
 def _steps(session: ClientSession) -> list[str]:
@@ -67,7 +60,7 @@ def _busy(session: ClientSession) -> list:
 def test_a_hello_error_worth_another_try_drops_the_socket_and_moves_to_the_next_url(clock):
     session = make(clock, urls=[A, B])
     session.open()
-    assert _hello_error(session, "rate_limited") == [Drop(), Status("offline")]
+    assert hello_error(session, "rate_limited") == [Drop(), Status("offline")]
     assert session.state == WAITING
     assert of(Connect, reconnect(session, clock)) == [Connect(B)]
     steps = _steps(session)
@@ -78,13 +71,13 @@ def test_a_hello_error_worth_another_try_drops_the_socket_and_moves_to_the_next_
 def test_hello_errors_are_counted_by_code_for_the_load_tools(clock):
     session = make(clock, urls=[A, B])
     session.open()
-    _hello_error(session, "standby")
+    hello_error(session, "standby")
     reconnect(session, clock)
-    _hello_error(session, "standby")
+    hello_error(session, "standby")
     reconnect(session, clock)
-    _hello_error(session, "rate_limited")
+    hello_error(session, "rate_limited")
     reconnect(session, clock)
-    _hello_error(session, "unauthorized")
+    hello_error(session, "unauthorized")
     assert session.hello_errors == collections.Counter(
         {"standby": 2, "rate_limited": 1, "unauthorized": 1})
 
@@ -110,7 +103,7 @@ def test_when_every_url_was_found_down_the_one_found_down_longest_ago_is_tried(c
     # nor the next one in turn: the one most likely back by now.
     session = make(clock, urls=[A, B, C])
     session.open()
-    _hello_error(session, "standby", owner=C)  # A stands by and names C
+    hello_error(session, "standby", owner=C)  # A stands by and names C
     assert of(Connect, reconnect(session, clock)) == [Connect(C)]
     session.lost(None, "connection reset")  # C found down
     assert of(Connect, reconnect(session, clock)) == [Connect(A)]
@@ -141,7 +134,7 @@ def test_the_named_owner_closing_as_busy_moves_on_in_turn_not_back_to_the_standb
     session.open()
     _busy(session)
     assert of(Connect, reconnect(session, clock)) == [Connect(B)]
-    _hello_error(session, "standby", owner=C)
+    hello_error(session, "standby", owner=C)
     assert of(Connect, reconnect(session, clock)) == [Connect(C)]
     _busy(session)
     assert of(Connect, reconnect(session, clock)) == [Connect(A)]  # not B
@@ -159,7 +152,7 @@ def test_an_owner_found_gone_sends_back_to_the_standby_within_the_standby_cap(cl
         delay = deadline - clock.now
         reconnect(session, clock)
     assert delay > STANDBY_BACKOFF_MAX_S and session.url == B
-    _hello_error(session, "standby", owner=C)
+    hello_error(session, "standby", owner=C)
     assert of(Connect, reconnect(session, clock)) == [Connect(C)]
     # The socket is already gone: nothing to drop.
     assert session.lost(None, "connection refused", gone=True) == [Status("offline")]
@@ -176,7 +169,7 @@ def test_the_standby_stayed_on_found_gone_moves_on_in_turn(clock):
     online(session)
     session.lost(None, "connection reset")
     assert of(Connect, reconnect(session, clock)) == [Connect(B)]
-    _hello_error(session, "standby", owner=A)
+    hello_error(session, "standby", owner=A)
     assert of(Connect, reconnect(session, clock)) == [Connect(B)]  # staying
     session.lost(None, "connection refused", gone=True)
     assert of(Connect, reconnect(session, clock)) == [Connect(C)]
@@ -192,7 +185,7 @@ def test_an_owner_that_took_the_hall_just_now_is_up(clock, owner_for):
     session.lost(None, "connection reset")
     reconnect(session, clock)
     clock.now += 3.0
-    _hello_error(session, "standby", owner=A, owner_for=owner_for)
+    hello_error(session, "standby", owner=A, owner_for=owner_for)
     assert of(Connect, reconnect(session, clock)) == [Connect(A)]
 
 
@@ -206,7 +199,7 @@ def test_an_owner_holding_the_hall_since_the_moment_it_was_found_down_is_not_bac
     session.lost(None, "connection reset")
     reconnect(session, clock)
     clock.now += 3.0
-    _hello_error(session, "standby", owner=A, owner_for=clock.now - found)
+    hello_error(session, "standby", owner=A, owner_for=clock.now - found)
     assert of(Connect, reconnect(session, clock)) == [Connect(B)]
 
 
@@ -301,7 +294,7 @@ def test_the_trail_names_each_move_and_its_cause(clock):
     session.open()
     session.lost()  # no code, no reason
     reconnect(session, clock)
-    _hello_error(session, "standby", owner=C)
+    hello_error(session, "standby", owner=C)
     reconnect(session, clock)
     hello = sent(session.connected())[0]
     session.receive(welcome_for(session, hello, 3))
@@ -327,14 +320,14 @@ def test_the_trail_says_when_the_device_stays_on_a_standby_and_when_no_patience(
     assert _steps(plain)[-1] == f"open {A}, hello sent"
     refused = make(clock, urls=[A])
     refused.open()
-    _hello_error(refused, "unauthorized")
+    hello_error(refused, "unauthorized")
     assert f"refused by {A}: unauthorized" in _steps(refused)
     session = make(clock, urls=[A, B, C])
     session.open()
     online(session)
     session.lost(None, "connection reset")
     reconnect(session, clock)
-    _hello_error(session, "standby", owner=A)
+    hello_error(session, "standby", owner=A)
     reconnect(session, clock)
     session.connected()
     assert _steps(session)[-1] == (f"open {B}, hello sent (the standby stayed on: "
@@ -361,14 +354,14 @@ def test_failover_steps_are_logged_with_the_device_the_url_and_the_cause(clock, 
     session.receive(json.dumps({"type": "error", "re": hello["id"], "code": "standby",
                                 "owner": C, "message": "standby"}))
     reconnect(session, clock)
-    _hello_error(session, "rate_limited", message="slow down")
+    hello_error(session, "rate_limited", message="slow down")
     reconnect(session, clock)
     online(session)
     session.lost(CLOSE_SERVICE_RESTART)
     reconnect(session, clock)
     session.lost(None, "connection reset")
     reconnect(session, clock)
-    _hello_error(session, "unauthorized", message="bad token")
+    hello_error(session, "unauthorized", message="bad token")
     lines = "\n".join(r.getMessage() for r in caplog.records)
     for line in [f"client counter-3: no upgrade from {A} within {OPEN_S:.1f} s",
                  f"client counter-3: no welcome from {A} within 5.0 s",
