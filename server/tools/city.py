@@ -20,7 +20,10 @@ per hall and overall beside the idle hall's, the ratio of the p99s (the
 target: within 2x), the server's RSS, the server's and the load
 generator's CPU over the city (they share this machine's cores: a NOTE says
 when the two needed more than 90% of them, or the whole machine was that
-busy, and the city's figure then measures the machine), and every invariant of
+busy, and the city's figure then measures the machine), the compressed
+days' peak (their busiest 10 s) against what one server process answers at
+this run's own CPU per request (:func:`peak_report`: above it, requests wait
+behind the peak's backlog and the p99 measures that), and every invariant of
 :mod:`server.tools.invariants` per hall and overall. Exit 1 when an
 invariant fails.
 """
@@ -60,7 +63,7 @@ from server.tools.wakeup import Wakeups
 from server.tools.workdir import workdir as work_in
 
 __all__ = ["CityResult", "HallRun", "Visitor", "city_config", "cores_needed", "cpu_report",
-           "day_plan", "machine_busy_s", "run_city"]
+           "day_plan", "machine_busy_s", "peak_rate", "peak_report", "run_city"]
 
 IDLE = "idle"  # the baseline hall's id
 #: A sleeping counter asks anyway after this long (a safety net: the
@@ -111,14 +114,21 @@ def day_plan(visitors: int, seed: int, minutes: float, counters: int = 67) -> li
 
 def busiest(plan: list[Visitor], seconds: float) -> list[Visitor]:
     """The visitors of the window of ``seconds`` holding the most arrivals, from 0."""
+    start, _count = _densest([v.at for v in plan], seconds)
+    window = [v for v in plan[start:] if v.at < plan[start].at + seconds] if plan else []
+    return [dataclasses.replace(v, at=v.at - window[0].at) for v in window]
+
+
+def _densest(stamps: list[float], seconds: float) -> tuple[int, int]:
+    """(first index, count) of the window of ``seconds`` holding the most of
+    the sorted ``stamps``."""
     best, start, j = 0, 0, 0
-    for i, v in enumerate(plan):
-        while plan[j].at < v.at - seconds:
+    for i, at in enumerate(stamps):
+        while stamps[j] < at - seconds:
             j += 1
         if i - j + 1 > best:
             best, start = i - j + 1, j
-    window = [v for v in plan[start:] if v.at < plan[start].at + seconds] if plan else []
-    return [dataclasses.replace(v, at=v.at - window[0].at) for v in window]
+    return start, best
 
 
 @dataclass
@@ -345,6 +355,9 @@ class CityResult:
     #: The load generator's own loop lateness over the city (50-ms samples):
     #: n, mean, p50, p99, max in ms.
     generator_lag_ms: dict[str, float] = field(default_factory=dict)
+    #: Tickets per second the busiest :data:`PEAK_WINDOW_S` of the compressed
+    #: days ask for, every city hall together (:func:`peak_rate`).
+    peak_tickets_per_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -387,6 +400,62 @@ def machine_busy_s() -> float:
     cores (Linux /proc/stat: all but idle and iowait)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+#: The window the compressed days' peak is measured over (seconds): long
+#: enough that the server cannot catch up inside it (a backlog of seconds).
+PEAK_WINDOW_S = 10.0
+
+
+def peak_rate(times: list[float], window_s: float = PEAK_WINDOW_S) -> float:
+    """The most arrivals per second any ``window_s`` of ``times`` (seconds,
+    any order) holds: the compressed day's peak, not its mean."""
+    return _densest(sorted(times), window_s)[1] / window_s
+
+
+def peak_report(result: CityResult, cores: int) -> tuple[list[str], dict[str, float]]:
+    """Lines and JSON figures on the compressed days' peak against what one
+    server process answers at this run's own CPU per request.
+
+    The city's call -> board latency is a queue's: when the peak asks more
+    requests per second than one core gives at the server's measured CPU per
+    request, requests wait behind the peak's backlog for seconds and the
+    p99 measures that backlog. ``cores``: the machine's, for what server and
+    load generator together need at the peak.
+    """
+    cpu = result.cpu_s
+    per_ticket = result.requests / max(1, result.issued)
+    peak_rps = result.peak_tickets_per_s * per_ticket
+    server_s, generator_s = cpu.get("server_cpu_s", 0.0), cpu.get("clients_cpu_s", 0.0)
+    if not (result.requests and server_s > 0 and peak_rps > 0):
+        return [], {}
+    server_ms = 1000 * server_s / result.requests
+    generator_ms = 1000 * generator_s / result.requests
+    capacity = 1000 / server_ms
+    need = peak_rps * (server_ms + generator_ms) / 1000
+    mean = result.offered_tickets_per_s * per_ticket
+    figures = {"window_s": PEAK_WINDOW_S,
+               "tickets_per_s": round(result.peak_tickets_per_s, 1),
+               "requests_per_s": round(peak_rps),
+               "over_mean": round(peak_rps / mean, 2) if mean > 0 else 0.0,
+               "server_one_core_requests_per_s": round(capacity),
+               "server_load_at_peak": round(peak_rps / capacity, 2),
+               "cores_needed_at_peak": round(need, 2)}
+    lines = [f"peak: the busiest {PEAK_WINDOW_S:g} s of the compressed days ask "
+             f"{result.peak_tickets_per_s:,.1f} tickets/s (~{peak_rps:,.0f} requests/s, "
+             f"{figures['over_mean']:.2f}x the mean); at this run's {server_ms:.3f} ms of "
+             f"server CPU per request one core answers ~{capacity:,.0f} requests/s "
+             f"(the peak is {peak_rps / capacity:.0%} of it); server and load generator "
+             f"together need {need:.2f} of {max(1, cores)} cores at the peak"]
+    if peak_rps > capacity:
+        lines.append("NOTE: the peak asks more than one server process answers: requests "
+                     "queue behind it for seconds and the city's p99 measures that backlog, "
+                     "not interference between halls")
+    elif need > CORES_NOTE_SHARE * max(1, cores):
+        lines.append(f"NOTE: at the peak server and load generator together need more than "
+                     f"{CORES_NOTE_SHARE:.0%} of the {max(1, cores)} cores: the city's p99 "
+                     f"there measures the machine")
+    return lines, figures
 
 
 #: Above this share of the machine's cores, server plus load generator are
@@ -565,6 +634,7 @@ def summarize(runs: dict[str, HallRun], idle: HallRun, rss: dict[str, float], se
         rss_mb={k: round(v, 1) for k, v in rss.items() if k not in _CPU_KEYS},
         cpu_s={k: round(v, 1) for k, v in rss.items() if k in _CPU_KEYS},
         generator_lag_ms={k: round(v, 1) for k, v in (generator_lag or {}).items()},
+        peak_tickets_per_s=peak_rate([v.at for r in runs.values() for v in r.plan]),
         connections=sum(len(r.devices) for r in runs.values()), problems=problems)
 
 
@@ -641,6 +711,7 @@ def _as_json(result: CityResult) -> dict[str, Any]:
             "generator_lag_ms": {k: None if math.isinf(v) else v  # JSON has no inf
                                  for k, v in result.generator_lag_ms.items()},
             "cores": _cores(result),
+            "peak": peak_report(result, os.cpu_count() or 1)[1],
             "connections": result.connections,
             "invariants": {k: not v for k, v in result.problems.items()},
             "problems": result.problems, "ok": result.ok}
@@ -692,6 +763,8 @@ def _print(console: Any, result: CityResult, table_type: Any) -> None:
         f"this run's {per_ticket:.2f} requests per ticket, {result.queue_empty:,} of them "
         f"queue_empty); answered below: when it is less, the server (one process) is "
         f"the limit, not the target")
+    for line in peak_report(result, os.cpu_count() or 1)[0]:
+        console.print(line, markup=False)
     console.print(
         f"throughput: {result.requests / result.seconds:,.0f} requests/s, "
         f"{result.issued / result.seconds:,.1f} tickets issued/s ({result.issued:,} issued, "

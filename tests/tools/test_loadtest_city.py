@@ -114,6 +114,8 @@ def test_a_tiny_city_keeps_every_invariant_and_prints_the_ratio(tmp_path: Path,
     # 4 requests a ticket needs (issue, call_next, start, complete), not 10.
     assert data["requests_per_ticket"] < 5.0, data["requests_per_ticket"]
     assert "offered:" in text and "requests per ticket" in text
+    assert "peak: the busiest 10 s of the compressed days ask" in text
+    assert data["peak"]["requests_per_s"] > 0 and data["peak"]["over_mean"] >= 1.0
     # Every board of each hall saw each call: samples = calls x boards.
     for h in data["halls"]:
         assert h["latency_ms"]["n"] > 0 and h["latency_ms"]["n"] % 2 == 0
@@ -145,6 +147,68 @@ def test_a_tiny_city_keeps_every_invariant_and_prints_the_ratio(tmp_path: Path,
     stored = invariants.stored_events(f"sqlite:///{db}", "hall02")
     found = invariants.check(stored, [], {}, ZONE)
     assert found["seq"] and f"first [{seq}]" in found["seq"][0]
+
+
+def test_peak_rate_is_the_densest_window_not_the_mean() -> None:
+    stamps = [30.0, 0.0, 1.0, 2.0, 3.0, 15.0, 16.0, 17.0, 17.5, 18.0, 19.0, 20.0]
+    assert city.peak_rate(stamps, 5.0) == pytest.approx(7 / 5)  # 15..20, unsorted input
+    assert city.peak_rate(stamps, 100.0) == pytest.approx(12 / 100)
+    assert city.peak_rate([], 10.0) == 0.0
+    plan = city.day_plan(700, seed=3, minutes=2.0)
+    mean = len(plan) / plan[-1].at
+    assert city.peak_rate([v.at for v in plan]) > 1.2 * mean  # the reference day has peaks
+    assert city.peak_rate([v.at for v in plan]) == pytest.approx(
+        len(city.busiest(plan, city.PEAK_WINDOW_S)) / city.PEAK_WINDOW_S)
+
+
+def _peak_result(peak: float, server_s: float, generator_s: float) -> city.CityResult:
+    return city.CityResult(
+        halls=[{"hall": "hall01", "planned": 1000, "issued": 1000, "served": 1000,
+                "requests": 4000, "issue_lag_s": 0.0, "latency_ms": {"n": 0}, "failed": []}],
+        baseline={"planned": 5, "issued": 5, "turned_away": 0, "served": 5, "requests": 20,
+                  "issue_lag_s": 0.0, "failed": [], "n": 0},
+        seconds=10.0, requests=4000, issued=1000, queue_empty=0, day_s=10.0, served=1000,
+        latency_ms={"n": 0}, rss_mb={}, cpu_s={"server_cpu_s": server_s,
+                                               "clients_cpu_s": generator_s},
+        connections=3, problems={}, peak_tickets_per_s=peak)
+
+
+def test_peak_report_sets_the_peak_against_one_core_at_the_runs_own_cost() -> None:
+    # 4 requests a ticket; 4.0 s of server CPU for 4,000 requests: 1 ms each,
+    # ~1,000 requests/s of one core; the peak asks 300 x 4 = 1,200/s.
+    lines, figures = city.peak_report(_peak_result(300.0, 4.0, 2.0), 2)
+    assert figures == {"window_s": 10.0, "tickets_per_s": 300.0, "requests_per_s": 1200,
+                       "over_mean": 3.0, "server_one_core_requests_per_s": 1000,
+                       "server_load_at_peak": 1.2, "cores_needed_at_peak": 1.8}
+    assert lines[0] == (
+        "peak: the busiest 10 s of the compressed days ask 300.0 tickets/s (~1,200 "
+        "requests/s, 3.00x the mean); at this run's 1.000 ms of server CPU per request one "
+        "core answers ~1,000 requests/s (the peak is 120% of it); server and load generator "
+        "together need 1.80 of 2 cores at the peak")
+    assert len(lines) == 2 and "measures that backlog" in lines[1]
+    # Under one core, but server and generator fill the machine: the other note.
+    lines, figures = city.peak_report(_peak_result(200.0, 4.0, 5.5), 2)
+    assert figures["server_load_at_peak"] == 0.8 and figures["cores_needed_at_peak"] == 1.9
+    assert len(lines) == 2 and "measures the machine" in lines[1]
+    # Room for both: no note; on 4 cores the same run fits.
+    assert len(city.peak_report(_peak_result(100.0, 4.0, 2.0), 2)[0]) == 1
+    assert len(city.peak_report(_peak_result(200.0, 4.0, 5.5), 4)[0]) == 1
+    # Nothing measured: nothing claimed.
+    assert city.peak_report(_peak_result(300.0, 0.0, 2.0), 2) == ([], {})
+    assert city.peak_report(_peak_result(0.0, 4.0, 2.0), 2) == ([], {})
+
+
+def test_the_printout_and_json_carry_the_peak() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    result = _peak_result(300.0, 4.0, 2.0)
+    console = Console(file=io.StringIO(), width=400, highlight=False)
+    city._print(console, result, Table)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "peak: the busiest 10 s of the compressed days ask 300.0 tickets/s" in text
+    assert "measures that backlog" in text
+    assert city._as_json(result)["peak"]["requests_per_s"] == 1200
 
 
 def test_cpu_report_counts_the_cores_both_need() -> None:
