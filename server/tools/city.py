@@ -409,7 +409,9 @@ PEAK_WINDOW_S = 10.0
 
 def peak_rate(times: list[float], window_s: float = PEAK_WINDOW_S) -> float:
     """The most arrivals per second any ``window_s`` of ``times`` (seconds,
-    any order) holds: the compressed day's peak, not its mean."""
+    any order) holds: the compressed day's peak, not its mean. (A day only
+    a window or two long can read below its mean: its arrivals need not
+    fit in one window.)"""
     return _densest(sorted(times), window_s)[1] / window_s
 
 
