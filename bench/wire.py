@@ -532,14 +532,14 @@ def print_costs(res: dict, frames_each: float, client_cpu: float, raw: float) ->
     window = res["issue_s"] + max(0.0, res["settle_s"])
     user, system = res["server"]
     server = user + system
-    print(f"  server CPU {1000 * server / res['issued']:.3f} ms per issue, {system / server:.0%} "
+    server_ms, clients_ms = 1000 * server / res["issued"], 1000 * client_cpu / res["issued"]
+    print(f"  server CPU {server_ms:.3f} ms per issue, {system / server:.0%} "
           f"of it in the kernel ({server / window:.0%} of a core over the phase and catch-up); "
           f"{res['bytes'] / res['issued']:,.0f} bytes to each device per issue; clients' "
-          f"CPU {1000 * client_cpu / res['issued']:.3f} ms per issue ({client_cpu / window:.0%} "
+          f"CPU {clients_ms:.3f} ms per issue ({client_cpu / window:.0%} "
           f"of a core); {frames_each:,.0f} frames per device = "
           f"{res['issued'] / max(1.0, frames_each):.1f} issues per flush")
-    print(ceiling(1000 * server / res["issued"], 1000 * client_cpu / res["issued"],
-                  os.cpu_count() or 1, raw))
+    print(ceiling(server_ms, clients_ms, os.cpu_count() or 1, raw))
 
 
 async def issue_tickets(url: str, tickets: int, window: int) -> int:

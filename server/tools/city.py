@@ -425,7 +425,7 @@ def peak_report(result: CityResult, cores: int) -> tuple[list[str], dict[str, fl
     p99 measures that backlog. ``cores``: the machine's, for what server and
     load generator together need at the peak.
     """
-    cpu = result.cpu_s
+    cpu, cores = result.cpu_s, max(1, cores)
     per_ticket = result.requests / max(1, result.issued)
     peak_rps = result.peak_tickets_per_s * per_ticket
     server_s, generator_s = cpu.get("server_cpu_s", 0.0), cpu.get("clients_cpu_s", 0.0)
@@ -448,14 +448,14 @@ def peak_report(result: CityResult, cores: int) -> tuple[list[str], dict[str, fl
              f"{figures['over_mean']:.2f}x the mean); at this run's {server_ms:.3f} ms of "
              f"server CPU per request one core answers ~{capacity:,.0f} requests/s "
              f"(the peak is {peak_rps / capacity:.0%} of it); server and load generator "
-             f"together need {need:.2f} of {max(1, cores)} cores at the peak"]
+             f"together need {need:.2f} of {cores} cores at the peak"]
     if peak_rps > capacity:
         lines.append("NOTE: the peak asks more than one server process answers: requests "
                      "queue behind it for seconds and the city's p99 measures that backlog, "
                      "not interference between halls")
-    elif need > CORES_NOTE_SHARE * max(1, cores):
+    elif need > CORES_NOTE_SHARE * cores:
         lines.append(f"NOTE: at the peak server and load generator together need more than "
-                     f"{CORES_NOTE_SHARE:.0%} of the {max(1, cores)} cores: the city's p99 "
+                     f"{CORES_NOTE_SHARE:.0%} of the {cores} cores: the city's p99 "
                      f"there measures the machine")
     return lines, figures
 
